@@ -1,0 +1,88 @@
+/* daemon: signals, sd_notify and the watchdog (see daemon.h). */
+#include "daemon.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+
+#include "parse.h"
+
+static uint64_t watchdog_usec;
+static uint64_t last_pet_usec;
+
+void daemon_block_signals(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    uint64_t usec = 0;
+    if (sd_watchdog_enabled(0, &usec) > 0)
+        watchdog_usec = usec;
+}
+
+uint64_t daemon_watchdog_usec(void)
+{
+    return watchdog_usec;
+}
+
+static void pet(void)
+{
+    if (!watchdog_usec)
+        return;
+    uint64_t now = now_usec();
+    if (now - last_pet_usec >= watchdog_usec / 2) {
+        sd_notify(0, "WATCHDOG=1");
+        last_pet_usec = now;
+    }
+}
+
+enum daemon_event daemon_wait(uint64_t timeout_usec)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    uint64_t deadline = now_usec() + timeout_usec;
+    for (;;) {
+        pet();
+        uint64_t now = now_usec();
+        if (now >= deadline)
+            return DAEMON_EVENT_TIMEOUT;
+        uint64_t wait = deadline - now;
+        if (watchdog_usec && wait > watchdog_usec / 4)
+            wait = watchdog_usec / 4;
+        struct timespec ts = {(time_t)(wait / 1000000), (long)(wait % 1000000) * 1000};
+        int sig = sigtimedwait(&set, NULL, &ts);
+        if (sig == SIGTERM || sig == SIGINT)
+            return DAEMON_EVENT_STOP;
+        if (sig == SIGHUP)
+            return DAEMON_EVENT_RELOAD;
+    }
+}
+
+void daemon_notify_ready(const char *status)
+{
+    sd_notifyf(0, "READY=1\nSTATUS=%s", status ? status : "");
+}
+
+void daemon_notify_status(const char *status)
+{
+    sd_notifyf(0, "STATUS=%s", status);
+}
+
+void daemon_notify_reloading(void)
+{
+    sd_notify(0, "RELOADING=1");
+}
+
+void daemon_notify_stopping(void)
+{
+    sd_notify(0, "STOPPING=1");
+}

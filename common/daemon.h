@@ -1,0 +1,29 @@
+/* daemon: what both daemons do around their main loop: block the stop/reload
+ * signals before threads start, wait for them while petting the systemd watchdog,
+ * and tell systemd READY/STATUS/RELOADING/STOPPING through sd_notify. */
+#ifndef HOMEOSTAT_DAEMON_H
+#define HOMEOSTAT_DAEMON_H
+
+#include <stdint.h>
+
+enum daemon_event {
+    DAEMON_EVENT_TIMEOUT,
+    DAEMON_EVENT_STOP,   /* SIGTERM or SIGINT */
+    DAEMON_EVENT_RELOAD, /* SIGHUP */
+};
+
+/* Blocks SIGTERM, SIGINT, SIGHUP and ignores SIGPIPE in the calling thread; call
+ * before creating threads so every thread inherits the mask. */
+void daemon_block_signals(void);
+/* Waits up to timeout_usec for a stop or reload signal; sends WATCHDOG=1 whenever
+ * half the watchdog interval has passed. */
+enum daemon_event daemon_wait(uint64_t timeout_usec);
+/* Wrappers over sd_notify(0, ...): no-ops outside systemd. */
+void daemon_notify_ready(const char *status);
+void daemon_notify_status(const char *status);
+void daemon_notify_reloading(void);
+void daemon_notify_stopping(void);
+/* Watchdog interval in usec, or 0 when systemd does not ask for one. */
+uint64_t daemon_watchdog_usec(void);
+
+#endif

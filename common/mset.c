@@ -1,0 +1,275 @@
+/* mset: arena-backed metric sets filled by collectors and the registry (see mset.h). */
+#include "mset.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHUNK_MIN 16384
+
+struct mset_chunk {
+    struct mset_chunk *next;
+    size_t used, size;
+    _Alignas(max_align_t) char data[];
+};
+
+static void *arena_alloc(struct mset *s, size_t n)
+{
+    n = (n + 15) & ~(size_t)15;
+    struct mset_chunk *c = s->arena;
+    if (!c || c->size - c->used < n) {
+        size_t size = n > CHUNK_MIN ? n : CHUNK_MIN;
+        struct mset_chunk *nc = malloc(sizeof(*nc) + size);
+        if (!nc)
+            return NULL;
+        nc->used = 0;
+        nc->size = size;
+        nc->next = c;
+        s->arena = nc;
+        c = nc;
+    }
+    void *p = c->data + c->used;
+    c->used += n;
+    return p;
+}
+
+const char *mset_strdup(struct mset *s, const char *str)
+{
+    size_t n = strlen(str) + 1;
+    char *p = arena_alloc(s, n);
+    if (p)
+        memcpy(p, str, n);
+    return p;
+}
+
+struct mset *mset_new(void)
+{
+    struct mset *s = calloc(1, sizeof(*s));
+    if (s)
+        s->cur = SIZE_MAX;
+    return s;
+}
+
+void mset_clear(struct mset *s)
+{
+    for (size_t i = 0; i < s->n_families; i++)
+        free(s->families[i].samples);
+    s->n_families = 0;
+    s->cur = SIZE_MAX;
+    s->n_samples_total = 0;
+    if (s->arena) {
+        struct mset_chunk *c = s->arena->next;
+        while (c) {
+            struct mset_chunk *n = c->next;
+            free(c);
+            c = n;
+        }
+        s->arena->next = NULL;
+        s->arena->used = 0;
+    }
+}
+
+void mset_free(struct mset *s)
+{
+    if (!s)
+        return;
+    mset_clear(s);
+    free(s->arena);
+    free(s->families);
+    free(s);
+}
+
+static bool name_char(char c, bool first, bool colon)
+{
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_')
+        return true;
+    if (colon && c == ':')
+        return true;
+    return !first && c >= '0' && c <= '9';
+}
+
+int metric_name_valid(const char *name)
+{
+    if (!name || !*name)
+        return 0;
+    for (const char *c = name; *c; c++)
+        if (!name_char(*c, c == name, true))
+            return 0;
+    return 1;
+}
+
+int label_name_valid(const char *name)
+{
+    if (!name || !*name || (name[0] == '_' && name[1] == '_'))
+        return 0;
+    for (const char *c = name; *c; c++)
+        if (!name_char(*c, c == name, false))
+            return 0;
+    return 1;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && memcmp(s + a - b, suffix, b) == 0;
+}
+
+int mset_family(struct mset *s, const char *name, enum metric_type type, const char *help)
+{
+    if (s->cur != SIZE_MAX && strcmp(s->families[s->cur].name, name) == 0)
+        return s->families[s->cur].type == type ? 0 : -EEXIST;
+    for (size_t i = 0; i < s->n_families; i++)
+        if (strcmp(s->families[i].name, name) == 0) {
+            if (s->families[i].type != type)
+                return -EEXIST;
+            s->cur = i;
+            return 0;
+        }
+    if (!metric_name_valid(name))
+        return -EINVAL;
+    if (type == METRIC_COUNTER && !ends_with(name, "_total"))
+        return -EINVAL;
+    if (type == METRIC_INFO && !ends_with(name, "_info"))
+        return -EINVAL;
+    if (s->n_families == s->cap_families) {
+        size_t cap = s->cap_families ? s->cap_families * 2 : 16;
+        struct mset_family *f = realloc(s->families, cap * sizeof(*f));
+        if (!f)
+            return -ENOMEM;
+        s->families = f;
+        s->cap_families = cap;
+    }
+    struct mset_family *f = &s->families[s->n_families];
+    memset(f, 0, sizeof(*f));
+    f->name = mset_strdup(s, name);
+    f->help = mset_strdup(s, help ? help : "");
+    if (!f->name || !f->help)
+        return -ENOMEM;
+    f->type = type;
+    s->cur = s->n_families++;
+    return 0;
+}
+
+int mset_add(struct mset *s, enum mset_suffix suffix, const char *const *labels, double value)
+{
+    if (s->cur == SIZE_MAX)
+        return -ENOENT;
+    if (s->max_samples && s->n_samples_total >= s->max_samples)
+        return -E2BIG;
+    struct mset_family *f = &s->families[s->cur];
+    unsigned n = 0;
+    if (labels)
+        for (; labels[2 * n]; n++) {
+            if (!labels[2 * n + 1] || !label_name_valid(labels[2 * n]))
+                return -EINVAL;
+        }
+    if (f->n_samples == f->cap_samples) {
+        size_t cap = f->cap_samples ? f->cap_samples * 2 : 8;
+        struct mset_sample *ns = realloc(f->samples, cap * sizeof(*ns));
+        if (!ns)
+            return -ENOMEM;
+        f->samples = ns;
+        f->cap_samples = cap;
+    }
+    struct mset_sample *sm = &f->samples[f->n_samples];
+    sm->suffix = suffix;
+    sm->n_labels = n;
+    sm->value = value;
+    sm->labels = NULL;
+    if (n) {
+        sm->labels = arena_alloc(s, 2 * n * sizeof(char *));
+        if (!sm->labels)
+            return -ENOMEM;
+        for (unsigned i = 0; i < 2 * n; i++) {
+            sm->labels[i] = mset_strdup(s, labels[i]);
+            if (!sm->labels[i])
+                return -ENOMEM;
+        }
+    }
+    f->n_samples++;
+    s->n_samples_total++;
+    return 0;
+}
+
+#define MSET_MAX_LABELS 16
+
+int mset_addl(struct mset *s, double value, ...)
+{
+    const char *labels[2 * MSET_MAX_LABELS + 1];
+    size_t n = 0;
+    va_list ap;
+    va_start(ap, value);
+    for (;;) {
+        const char *name = va_arg(ap, const char *);
+        if (!name)
+            break;
+        if (n >= 2 * MSET_MAX_LABELS) {
+            va_end(ap);
+            return -E2BIG;
+        }
+        labels[n++] = name;
+        labels[n++] = va_arg(ap, const char *);
+    }
+    va_end(ap);
+    labels[n] = NULL;
+    return mset_add(s, MSET_SUFFIX_NONE, labels, value);
+}
+
+int mset_histogram(struct mset *s, const char *const *labels, const double *bounds,
+                   const uint64_t *counts, size_t n_bounds, double sum)
+{
+    const char *lv[2 * MSET_MAX_LABELS + 3];
+    size_t n = 0;
+    if (labels)
+        for (; labels[n]; n += 2) {
+            if (n >= 2 * MSET_MAX_LABELS)
+                return -E2BIG;
+            lv[n] = labels[n];
+            lv[n + 1] = labels[n + 1];
+        }
+    lv[n] = "le";
+    lv[n + 2] = NULL;
+    uint64_t cum = 0;
+    char le[32];
+    for (size_t i = 0; i <= n_bounds; i++) {
+        cum += counts[i];
+        if (i < n_bounds)
+            metric_format_value(le, sizeof(le), bounds[i]);
+        else
+            memcpy(le, "+Inf", 5);
+        lv[n + 1] = le;
+        int r = mset_add(s, MSET_SUFFIX_BUCKET, lv, (double)cum);
+        if (r < 0)
+            return r;
+    }
+    lv[n] = NULL;
+    int r = mset_add(s, MSET_SUFFIX_SUM, lv, sum);
+    if (r < 0)
+        return r;
+    return mset_add(s, MSET_SUFFIX_COUNT, lv, (double)cum);
+}
+
+int metric_format_value(char *out, size_t outsz, double v)
+{
+    int n;
+    if (isnan(v))
+        n = snprintf(out, outsz, "NaN");
+    else if (isinf(v))
+        n = snprintf(out, outsz, v > 0 ? "+Inf" : "-Inf");
+    else if (v == (double)(long long)v && fabs(v) < 1e15)
+        n = snprintf(out, outsz, "%lld", (long long)v);
+    else {
+        /* Shortest of %.15g .. %.17g that reads back as the same double. */
+        n = snprintf(out, outsz, "%.15g", v);
+        if (strtod(out, NULL) != v) {
+            n = snprintf(out, outsz, "%.16g", v);
+            if (strtod(out, NULL) != v)
+                n = snprintf(out, outsz, "%.17g", v);
+        }
+    }
+    return n;
+}

@@ -1,0 +1,56 @@
+/* collector: the interface every host collector implements, and the static table
+ * of all of them (collectors.c), in the style of netdata's proc plugin: {name,
+ * init, collect, cleanup}. A collector whose init fails is switched off and says
+ * so once. collect() runs on the collector's own worker thread at scrape time,
+ * bounded by --collector.timeout; it never runs twice at once for one collector. */
+#ifndef HOMEOSTAT_EXPORTER_COLLECTOR_H
+#define HOMEOSTAT_EXPORTER_COLLECTOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+#include "mset.h"
+
+/* One GPU's busy ratio, for the sampler. */
+struct gpu_sample {
+    char gpu[32];      /* value of the gpu label, as the collector's metrics use it */
+    double busy_ratio; /* 0..1 */
+};
+
+struct collector {
+    const char *name;        /* flag --collector.<name>, label collector="<name>" */
+    const char *description; /* one line for -h */
+    bool default_enabled;
+    /* Prepares state (may be NULL). Returns >= 0, or -errno: the collector is then
+     * disabled with one log line naming it and the reason. */
+    int (*init)(const struct exporter_config *cfg, void **ret_state);
+    /* Appends this collector's families to out. Returns >= 0 on success; < 0 makes
+     * homeostat_collector_success{collector} 0 for this scrape (whatever was added
+     * is still exposed). Must not log above LOG_DEBUG more than once per cause. */
+    int (*collect)(void *state, struct mset *out);
+    void (*cleanup)(void *state); /* accepts NULL; may be NULL */
+    /* GPU collectors only (else NULL): fills up to max busy ratios, returns how
+     * many or -errno. Runs on the sampler thread concurrently with collect(). */
+    int (*sample)(void *state, struct gpu_sample *out, size_t max);
+};
+
+extern const struct collector collector_cpu;
+extern const struct collector collector_memory;
+extern const struct collector collector_loadavg;
+extern const struct collector collector_pressure;
+extern const struct collector collector_diskstats;
+extern const struct collector collector_netdev;
+extern const struct collector collector_filesystem;
+extern const struct collector collector_cgroup;
+extern const struct collector collector_gpu_nvml;
+extern const struct collector collector_gpu_amd;
+extern const struct collector collector_self;
+
+/* All collectors, in flag order. */
+extern const struct collector *const collector_table[];
+extern const size_t collector_count;
+/* Index of the collector called name in collector_table, or -ENOENT. */
+int collector_find(const char *name);
+
+#endif

@@ -1,0 +1,5 @@
+/* main: PLACEHOLDER being written. */
+int main(void)
+{
+    return 1;
+}

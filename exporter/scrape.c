@@ -1,0 +1,2 @@
+/* scrape: PLACEHOLDER being written. */
+#include "collector.h"
