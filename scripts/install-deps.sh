@@ -1,0 +1,41 @@
+#!/bin/sh
+# install-deps.sh: installs the Debian packages homeostat needs that are missing,
+# with sudo when not root, and does nothing when everything is present.
+# Usage: scripts/install-deps.sh [build|test|bench]   (each set includes the previous)
+set -eu
+
+set_name=${1:-test}
+build_pkgs="gcc make cmake pkg-config libmicrohttpd-dev libyaml-dev libcurl4-openssl-dev
+libjansson-dev libsystemd-dev zlib1g-dev"
+test_pkgs="prometheus curl python3"
+bench_pkgs="prometheus-node-exporter wrk"
+
+case "$set_name" in
+build) want=$build_pkgs ;;
+test) want="$build_pkgs $test_pkgs" ;;
+bench) want="$build_pkgs $test_pkgs $bench_pkgs" ;;
+*) echo "install-deps.sh: unknown package set '$set_name' (build, test or bench)" >&2; exit 2 ;;
+esac
+
+missing=""
+for p in $want; do
+    status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+    case "$status" in
+    *"install ok installed"*) ;;
+    *) missing="$missing $p" ;;
+    esac
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+    sudo=""
+elif command -v sudo >/dev/null 2>&1; then
+    sudo="sudo"
+else
+    echo "install-deps.sh: need root or sudo to install:$missing" >&2
+    exit 1
+fi
+echo "install-deps.sh: installing:$missing" >&2
+$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+# shellcheck disable=SC2086
+$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
