@@ -200,12 +200,13 @@ static int famref_cmp(const void *a, const void *b)
     return x->idx < y->idx ? -1 : (x->idx > y->idx);
 }
 
-static int put_samples(struct buf *b, const struct mset_family *f, const char *base, bool om)
+static int put_samples(struct buf *b, const struct mset_family *f, const char *base,
+                       size_t base_len, bool om)
 {
     char num[40];
     for (size_t i = 0; i < f->n_samples; i++) {
         const struct mset_sample *sm = &f->samples[i];
-        int r = buf_puts(b, base);
+        int r = buf_append(b, base, base_len);
         if (r >= 0 && f->type == METRIC_COUNTER && om)
             r = buf_append(b, "_total", 6);
         if (r >= 0 && f->type == METRIC_INFO && om)
@@ -262,7 +263,6 @@ int expo_render(struct buf *out, enum expo_format fmt, struct mset *const *sets,
     qsort(refs, total, sizeof(*refs), famref_cmp);
 
     int r = 0;
-    char base[256];
     for (size_t i = 0; i < total && r >= 0;) {
         const struct mset_family *f = refs[i].f;
         size_t j = i + 1, samples = f->n_samples;
@@ -273,33 +273,35 @@ int expo_render(struct buf *out, enum expo_format fmt, struct mset *const *sets,
             continue;
         }
         /* OpenMetrics names counter and info families without their suffix. */
-        size_t nl = strlen(f->name);
-        if (nl >= sizeof(base))
-            nl = sizeof(base) - 1;
-        memcpy(base, f->name, nl);
-        base[nl] = '\0';
-        if (om && f->type == METRIC_COUNTER && nl > 6)
-            base[nl - 6] = '\0';
-        if (om && f->type == METRIC_INFO && nl > 5)
-            base[nl - 5] = '\0';
-        const char *meta = base;
+        size_t full_len = strlen(f->name), meta_len = full_len;
+        if (om && f->type == METRIC_COUNTER && full_len > 6)
+            meta_len -= 6;
+        if (om && f->type == METRIC_INFO && full_len > 5)
+            meta_len -= 5;
         if (f->help[0]) {
-            r = buf_printf(out, "# HELP %s ", meta);
+            r = buf_puts(out, "# HELP ");
+            if (r >= 0)
+                r = buf_append(out, f->name, meta_len);
+            if (r >= 0)
+                r = buf_putc(out, ' ');
             if (r >= 0)
                 r = put_help(out, f->help, om);
             if (r >= 0)
                 r = buf_putc(out, '\n');
         }
         if (r >= 0)
-            r = buf_printf(out, "# TYPE %s %s\n", meta, type_name(f->type, om));
+            r = buf_puts(out, "# TYPE ");
+        if (r >= 0)
+            r = buf_append(out, f->name, meta_len);
+        if (r >= 0)
+            r = buf_printf(out, " %s\n", type_name(f->type, om));
         /* In the text format, samples use the full family name. */
-        const char *sample_base = om ? base : f->name;
         for (size_t m = i; m < j && r >= 0; m++) {
             if (refs[m].f->type != f->type) {
                 conflicts++;
                 continue;
             }
-            r = put_samples(out, refs[m].f, sample_base, om);
+            r = put_samples(out, refs[m].f, f->name, om ? meta_len : full_len, om);
         }
         i = j;
     }

@@ -112,6 +112,44 @@ int label_name_valid(const char *name)
     return 1;
 }
 
+/* Well-formed UTF-8 without NUL: anything else would make the whole exposition
+ * unparsable for Prometheus. */
+static bool utf8_valid(const char *str)
+{
+    const unsigned char *p = (const unsigned char *)str;
+    while (*p) {
+        if (*p < 0x80) {
+            p++;
+            continue;
+        }
+        int n;
+        unsigned cp;
+        if ((*p & 0xe0) == 0xc0) {
+            n = 1;
+            cp = *p & 0x1f;
+        } else if ((*p & 0xf0) == 0xe0) {
+            n = 2;
+            cp = *p & 0x0f;
+        } else if ((*p & 0xf8) == 0xf0) {
+            n = 3;
+            cp = *p & 0x07;
+        } else {
+            return false;
+        }
+        for (int i = 1; i <= n; i++) {
+            if ((p[i] & 0xc0) != 0x80)
+                return false;
+            cp = (cp << 6) | (p[i] & 0x3f);
+        }
+        /* Overlong forms, surrogates and values past U+10FFFF. */
+        if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+            (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+            return false;
+        p += n + 1;
+    }
+    return true;
+}
+
 static bool ends_with(const char *s, const char *suffix)
 {
     size_t a = strlen(s), b = strlen(suffix);
@@ -164,7 +202,8 @@ int mset_add(struct mset *s, enum mset_suffix suffix, const char *const *labels,
     unsigned n = 0;
     if (labels)
         for (; labels[2 * n]; n++) {
-            if (!labels[2 * n + 1] || !label_name_valid(labels[2 * n]))
+            if (!labels[2 * n + 1] || !label_name_valid(labels[2 * n]) ||
+                !utf8_valid(labels[2 * n + 1]))
                 return -EINVAL;
         }
     if (f->n_samples == f->cap_samples) {
@@ -260,7 +299,7 @@ int metric_format_value(char *out, size_t outsz, double v)
         n = snprintf(out, outsz, "NaN");
     else if (isinf(v))
         n = snprintf(out, outsz, v > 0 ? "+Inf" : "-Inf");
-    else if (v == (double)(long long)v && fabs(v) < 1e15)
+    else if (fabs(v) < 1e15 && v == (double)(long long)v)
         n = snprintf(out, outsz, "%lld", (long long)v);
     else {
         /* Shortest of %.15g .. %.17g that reads back as the same double. */

@@ -59,8 +59,9 @@ void mset_clear(struct mset *s);
  * not a valid metric name is -EINVAL, as is a counter not ending in _total. */
 int mset_family(struct mset *s, const char *name, enum metric_type type, const char *help);
 /* Adds a sample to the selected family. labels: NULL, or a NULL-terminated array of
- * name, value, name, value ... Label names are checked (-EINVAL); values are any
- * UTF-8 (escaped on output). -ENOENT when no family is selected. */
+ * name, value, name, value ... Label names are checked, and values must be
+ * well-formed UTF-8 (-EINVAL otherwise; escaped on output). -ENOENT when no family is
+ * selected. */
 int mset_add(struct mset *s, enum mset_suffix suffix, const char *const *labels, double value);
 /* Convenience: mset_addl(s, value, "cpu", "0", "mode", "idle", NULL). */
 int mset_addl(struct mset *s, double value, ...);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <stdint.h>
 #include <time.h>
 
 static const char *skip_ws(const char *s)
@@ -84,15 +85,37 @@ int parse_double(const char *s, double *ret)
     return 0;
 }
 
+/* Reads "123" or "1.5" (decimal only: no sign, exponent or hex) at *p. */
+static int scan_decimal(const char **p, double *ret)
+{
+    const char *s = *p, *start = s;
+    bool dot = false;
+    while (isdigit((unsigned char)*s) || (*s == '.' && !dot)) {
+        dot |= *s == '.';
+        s++;
+    }
+    if (s == start || (s == start + 1 && *start == '.'))
+        return -EINVAL;
+    char tmp[64];
+    size_t n = (size_t)(s - start);
+    if (n >= sizeof(tmp))
+        return -ERANGE;
+    memcpy(tmp, start, n);
+    tmp[n] = '\0';
+    *ret = strtod(tmp, NULL);
+    *p = s;
+    return 0;
+}
+
 int parse_duration_usec(const char *s, uint64_t *ret)
 {
     static const struct {
         const char *unit;
-        uint64_t usec;
+        double usec;
     } units[] = {
-        {"ms", 1000ULL},          {"us", 1ULL},          {"µs", 1ULL},
-        {"ns", 0ULL},             {"s", 1000000ULL},     {"m", 60000000ULL},
-        {"h", 3600000000ULL},     {"d", 86400000000ULL}, {"w", 604800000000ULL},
+        /* Longest first: "ms" before "m", "us" before "s". */
+        {"ms", 1e3}, {"us", 1.0}, {"µs", 1.0}, {"ns", 1e-3},   {"s", 1e6},
+        {"m", 6e7},  {"h", 3.6e9}, {"d", 8.64e10}, {"w", 6.048e11},
     };
     s = skip_ws(s);
     if (*s == '\0')
@@ -100,39 +123,36 @@ int parse_duration_usec(const char *s, uint64_t *ret)
     uint64_t total = 0;
     bool any = false;
     while (*s && !isspace((unsigned char)*s)) {
-        if (!isdigit((unsigned char)*s) && *s != '.')
-            return -EINVAL;
-        char *end;
-        errno = 0;
-        double v = strtod(s, &end);
-        if (end == s || errno == ERANGE || v < 0)
-            return -EINVAL;
-        s = end;
+        double v;
+        int r = scan_decimal(&s, &v);
+        if (r < 0)
+            return r;
+        double mult;
         if (*s == '\0' || isspace((unsigned char)*s)) {
             if (any)
                 return -EINVAL; /* "1m30" is ambiguous */
-            double us = v * 1e6;
-            if (us > 1.8e19)
-                return -ERANGE;
-            total += (uint64_t)llround(us);
-            any = true;
-            break;
-        }
-        size_t i;
-        for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-            size_t ul = strlen(units[i].unit);
-            if (strncmp(s, units[i].unit, ul) == 0 &&
-                !(units[i].unit[0] == 'm' && ul == 1 && s[1] == 's')) {
-                double us = units[i].usec ? v * (double)units[i].usec : v / 1000.0;
-                if (us > 1.8e19 || total + (uint64_t)llround(us) < total)
-                    return -ERANGE;
-                total += (uint64_t)llround(us);
-                s += ul;
-                break;
+            mult = 1e6;         /* a bare number is seconds */
+        } else {
+            size_t i;
+            for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+                size_t ul = strlen(units[i].unit);
+                if (strncmp(s, units[i].unit, ul) == 0) {
+                    s += ul;
+                    break;
+                }
             }
+            if (i == sizeof(units) / sizeof(units[0]))
+                return -EINVAL;
+            mult = units[i].usec;
         }
-        if (i == sizeof(units) / sizeof(units[0]))
-            return -EINVAL;
+        double us = v * mult + 0.5;
+        /* 2^64 is exactly representable; anything at or past it does not fit. */
+        if (!(us < 18446744073709551616.0))
+            return -ERANGE;
+        uint64_t part = (uint64_t)us;
+        if (total > UINT64_MAX - part)
+            return -ERANGE;
+        total += part;
         any = true;
     }
     if (!any || !only_ws(s))

@@ -137,6 +137,12 @@ static struct rfamily *registry_family_locked(struct registry *r, const char *na
                 errno = EINVAL;
                 return NULL;
             }
+    size_t name_len = strlen(name);
+    if ((type == METRIC_COUNTER && (name_len < 7 || strcmp(name + name_len - 6, "_total"))) ||
+        (type == METRIC_INFO && (name_len < 6 || strcmp(name + name_len - 5, "_info")))) {
+        errno = EINVAL;
+        return NULL;
+    }
     if (!metric_name_valid(name) || (type == METRIC_HISTOGRAM) != (buckets != NULL) ||
         n_buckets > REGISTRY_MAX_BUCKETS) {
         errno = EINVAL;

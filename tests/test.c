@@ -71,7 +71,7 @@ int test_golden(const char *name, struct mset *set)
     }
     int same = wl == out.len && memcmp(want, out.data ? out.data : "", wl) == 0;
     if (!same) {
-        char got[4096];
+        char got[4096 + 8];
         snprintf(got, sizeof(got), "%s.got", path);
         file_write_atomic(got, out.data ? out.data : "", out.len, 0644);
         fprintf(stderr, "  golden %s differs: diff -u %s %s\n", name, path, got);
