@@ -47,6 +47,13 @@ extern const struct collector collector_gpu_nvml;
 extern const struct collector collector_gpu_amd;
 extern const struct collector collector_self;
 
+/* Called by a collector's init() before it fails, to give the operator the reason
+ * in the one log line that says the collector is disabled ("cannot load
+ * libnvidia-ml.so.1: ..."). init() runs on the main thread only. */
+void collector_reason(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The reason set since the last call, or NULL; clears it. */
+const char *collector_take_reason(void);
+
 /* All collectors, in flag order. */
 extern const struct collector *const collector_table[];
 extern const size_t collector_count;

@@ -1,5 +1,7 @@
 /* collectors: the compile-time table of host collectors (see collector.h). */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "collector.h"
@@ -21,4 +23,24 @@ int collector_find(const char *name)
         if (strcmp(collector_table[i]->name, name) == 0)
             return (int)i;
     return -ENOENT;
+}
+
+static char reason_buf[512];
+static bool reason_set;
+
+void collector_reason(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason_buf, sizeof(reason_buf), fmt, ap);
+    va_end(ap);
+    reason_set = true;
+}
+
+const char *collector_take_reason(void)
+{
+    if (!reason_set)
+        return NULL;
+    reason_set = false;
+    return reason_buf;
 }

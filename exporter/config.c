@@ -27,7 +27,7 @@ void exporter_config_defaults(struct exporter_config *cfg)
         "^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|"
         "iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|"
         "sysfs|tracefs|ramfs|efivarfs|nfsd|fuse\\.lxcfs|fuse\\.portal)$";
-    cfg->filesystem_mount_timeout_usec = 5000000;
+    cfg->filesystem_mount_timeout_usec = 1000000;
     cfg->diskstats_device_exclude = "^(z?ram|loop|fd|(h|s|v|xv)d[a-z]|nvme[0-9]+n[0-9]+p)[0-9]+$";
     cfg->netdev_device_exclude = "";
     cfg->nvml_library = "libnvidia-ml.so.1";

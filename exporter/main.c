@@ -98,10 +98,10 @@ static void usage(FILE *f, const struct exporter_config *d)
             "                                 (default 3s).\n"
             "      --collector.cgroup.root=PATH         cgroup v2 root (default SYSFS/fs/cgroup).\n"
             "      --collector.cgroup.unit-include=GLOB Units under system.slice (default %s).\n"
-            "      --collector.cgroup.max-units=N       At most N units (default %u).\n"
+            "      --collector.cgroup.max-units=N       At most N units, 0 for all (default %u).\n"
             "      --collector.filesystem.mount-points-exclude=REGEX\n"
             "      --collector.filesystem.fs-types-exclude=REGEX\n"
-            "      --collector.filesystem.mount-timeout=DUR  statvfs budget (default 5s).\n"
+            "      --collector.filesystem.mount-timeout=DUR  statvfs budget (default 1s).\n"
             "      --collector.diskstats.device-exclude=REGEX\n"
             "      --collector.netdev.device-exclude=REGEX\n"
             "      --collector.gpu.nvml-library=PATH    NVML library (default %s).\n"
@@ -192,8 +192,8 @@ static int parse_flags(int argc, char **argv, struct exporter_config *cfg)
         case OPT_MAX_CONNECTIONS:
         case OPT_MAX_CONNECTIONS_PER_IP:
         case OPT_CGROUP_MAX_UNITS:
-            if (parse_uint(optarg, &u) < 0 || u == 0 || u > 1000000)
-                return bad_value(flag, optarg, "expected a number from 1 to 1000000");
+            if (parse_uint(optarg, &u) < 0 || (u == 0 && c != OPT_CGROUP_MAX_UNITS) || u > 1000000)
+                return bad_value(flag, optarg, "expected a whole number up to 1000000 (0 only for max-units)");
             if (c == OPT_MAX_CONNECTIONS)
                 cfg->web_max_connections = u;
             else if (c == OPT_MAX_CONNECTIONS_PER_IP)
@@ -400,13 +400,6 @@ int main(int argc, char **argv)
     struct registry *reg = registry_new();
     if (!reg)
         return log_error_errno(ENOMEM, PROG ": out of memory"), 1;
-    struct rfamily *info = registry_family(
-        reg, "homeostat_exporter_build_info", METRIC_GAUGE,
-        "A metric with a constant 1 labelled by the version homeostat-exporter was built from.",
-        (const char *const[]){"version", NULL}, NULL, 0);
-    if (info)
-        metric_set(registry_series(info, (const char *const[]){HOMEOSTAT_VERSION, NULL}), 1);
-
     struct app app = {.cfg = &cfg, .registry = reg};
     app.requests = registry_family(reg, "homeostat_exporter_http_requests_total", METRIC_COUNTER,
                                    "HTTP requests served, by handler and status code.",

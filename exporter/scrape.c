@@ -153,9 +153,14 @@ int scraper_new_with(const struct exporter_config *cfg, struct registry *reg,
         if (!cfg->enabled[i])
             continue;
         void *state = NULL;
+        collector_take_reason();
         int r = c->init ? c->init(cfg, &state) : 0;
         if (r < 0) {
-            log_warning_errno(r, "collector %s: disabled, initialisation failed", c->name);
+            const char *why = collector_take_reason();
+            if (why)
+                log_warning("collector %s: disabled: %s", c->name, why);
+            else
+                log_warning_errno(r, "collector %s: disabled, initialisation failed", c->name);
             continue;
         }
         struct worker *w = calloc(1, sizeof(*w));
