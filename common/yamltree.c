@@ -1,0 +1,2 @@
+/* yamltree: PLACEHOLDER being written. */
+#include "yamltree.h"

@@ -1,0 +1,2 @@
+/* mapping: PLACEHOLDER being written. */
+#include "mapping.h"

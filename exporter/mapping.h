@@ -1,0 +1,46 @@
+/* mapping: the StatsD mapping configuration (--statsd.mapping-config), YAML in the
+ * spirit of statsd_exporter's: glob matches on dotted names with captures ($1..$9)
+ * into the metric name and labels, per-mapping histogram buckets, action: drop,
+ * ttl, help, and type: state for one-hot state gauges. A built-in default mapping
+ * gives the application conventions (app_request_duration_seconds,
+ * app_requests_total{result}, app_cache_requests_total{cache,result},
+ * app_cache_entries{cache}, app_breaker_state{breaker,state},
+ * app_breaker_transitions_total{breaker,from,to}) without any file. */
+#ifndef HOMEOSTAT_EXPORTER_MAPPING_H
+#define HOMEOSTAT_EXPORTER_MAPPING_H
+
+#include <stddef.h>
+
+#include "buf.h"
+#include "ingest.h"
+
+struct mapping;
+
+#define MAPPING_MAX_FILE_BYTES (1u << 20)
+
+/* Loads and validates a mapping file in full. On success returns 0 and *ret (caller
+ * frees with mapping_free). On failure returns -EINVAL (or -errno for I/O) and appends
+ * every error found to errors, one per line, as "FILE:LINE:COL: message". The
+ * built-in conventions are appended after the file's own mappings unless the file
+ * sets "defaults: {conventions: false}". */
+int mapping_load_file(const char *path, struct mapping **ret, struct buf *errors);
+/* Same, from a string (name is used in error positions). */
+int mapping_load_string(const char *yaml, size_t len, const char *name, struct mapping **ret,
+                        struct buf *errors);
+/* The built-in default mapping (conventions only). */
+int mapping_default(struct mapping **ret);
+void mapping_free(struct mapping *m); /* accepts NULL */
+
+/* Maps one StatsD name of the given type. Fills *out; returns 0, or a negative
+ * INGEST reason as -reason: -INGEST_BAD_NAME when the name cannot become a metric
+ * name (after replacing characters outside [a-zA-Z0-9_:] with '_').
+ * Unmatched names map to the sanitised name, with "_total" appended for counters
+ * and "_seconds" for timers when missing. Thread-safe (the mapping is immutable). */
+int mapping_apply(const struct mapping *m, const char *name, size_t name_len,
+                  enum statsd_type type, struct mapping_result *out);
+
+/* The default histogram buckets (seconds): .005 .01 .025 .05 .1 .25 .5 1 2.5 5 10. */
+extern const double mapping_default_buckets[];
+extern const size_t mapping_default_bucket_count;
+
+#endif
