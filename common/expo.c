@@ -105,6 +105,8 @@ bool expo_accepts_gzip(const char *ae)
 {
     if (!ae)
         return false;
+    /* An explicit "gzip" entry decides; "*" only applies when gzip is not named. */
+    double q_gzip = -1, q_star = -1;
     const char *s = ae;
     while (*s) {
         const char *e = strchr(s, ',');
@@ -112,13 +114,13 @@ bool expo_accepts_gzip(const char *ae)
             e = s + strlen(s);
         struct media m;
         parse_media(s, e, &m);
-        if ((m.type_len == 4 && strncasecmp(m.type, "gzip", 4) == 0) ||
-            (m.type_len == 1 && m.type[0] == '*'))
-            if (m.q > 0)
-                return true;
+        if (m.type_len == 4 && strncasecmp(m.type, "gzip", 4) == 0)
+            q_gzip = m.q;
+        else if (m.type_len == 1 && m.type[0] == '*')
+            q_star = m.q;
         s = *e ? e + 1 : e;
     }
-    return false;
+    return q_gzip >= 0 ? q_gzip > 0 : q_star > 0;
 }
 
 /* HELP text: text 0.0.4 escapes \ and newline; OpenMetrics also escapes ". */
@@ -260,7 +262,8 @@ int expo_render(struct buf *out, enum expo_format fmt, struct mset *const *sets,
         if (sets[i])
             for (size_t j = 0; j < sets[i]->n_families; j++)
                 refs[k++] = (struct famref){&sets[i]->families[j], i, j};
-    qsort(refs, total, sizeof(*refs), famref_cmp);
+    if (total > 1)
+        qsort(refs, total, sizeof(*refs), famref_cmp);
 
     int r = 0;
     for (size_t i = 0; i < total && r >= 0;) {

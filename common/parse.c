@@ -164,6 +164,15 @@ int parse_duration_usec(const char *s, uint64_t *ret)
 int parse_size_bytes(const char *s, uint64_t *ret)
 {
     s = skip_ws(s);
+    char trimmed[64];
+    size_t n = strlen(s);
+    while (n > 0 && isspace((unsigned char)s[n - 1]))
+        n--;
+    if (n >= sizeof(trimmed))
+        return -EINVAL;
+    memcpy(trimmed, s, n);
+    trimmed[n] = '\0';
+    s = trimmed;
     if (!isdigit((unsigned char)*s))
         return -EINVAL;
     errno = 0;

@@ -194,6 +194,11 @@ struct metric *registry_series(struct rfamily *f, const char *const *label_value
         errno = EINVAL;
         return NULL;
     }
+    for (size_t i = 0; i < nv; i++)
+        if (!label_value_valid(label_values[i])) {
+            errno = EINVAL; /* it would make the whole exposition unparsable */
+            return NULL;
+        }
     pthread_mutex_lock(&f->registry->lock);
     for (struct metric *m = f->series; m; m = m->next) {
         bool same = true;

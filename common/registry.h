@@ -34,7 +34,8 @@ struct rfamily *registry_family(struct registry *r, const char *name, enum metri
 
 /* Returns the series with these label values (one per label name of the family,
  * copied), creating it at zero. Borrowed handle valid until registry_free. NULL with
- * errno on ENOMEM or a wrong number of values (EINVAL). */
+ * errno on ENOMEM, or EINVAL for a wrong number of values or a value that is not
+ * well-formed UTF-8. */
 struct metric *registry_series(struct rfamily *f, const char *const *label_values);
 /* Convenience for a family without labels. */
 struct metric *registry_metric(struct registry *r, const char *name, enum metric_type type,

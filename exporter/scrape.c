@@ -50,12 +50,25 @@ struct scraper {
     pthread_mutex_t lock;
     pthread_cond_t done_cond; /* a collection finished or a worker returned */
     bool stopping;
+    int refs; /* 1 for the owner + 1 per worker left behind at shutdown */
     uint64_t started, done;
     uint64_t collecting_gen; /* generation whose results workers may still hand in */
     bool running;
     struct generation *latest;
     struct metric *m_scrapes, *m_collections;
+    scrape_source_fn sources[4];
+    void *source_data[4];
+    size_t n_sources;
 };
+
+int scraper_add_source(struct scraper *s, scrape_source_fn fn, void *userdata)
+{
+    if (s->n_sources == 4)
+        return -E2BIG;
+    s->sources[s->n_sources] = fn;
+    s->source_data[s->n_sources++] = userdata;
+    return 0;
+}
 
 static void generation_unref_locked(struct generation *g)
 {
@@ -79,8 +92,12 @@ static void *worker_main(void *arg)
     for (;;) {
         while (!s->stopping && w->job_gen == w->ran_gen)
             pthread_cond_wait(&w->cond, &s->lock);
-        if (s->stopping)
+        if (s->stopping) {
+            /* A job posted but never started is not running: say so. */
+            w->busy = false;
+            pthread_cond_broadcast(&s->done_cond);
             break;
+        }
         uint64_t gen = w->job_gen;
         pthread_mutex_unlock(&s->lock);
 
@@ -110,13 +127,21 @@ static void *worker_main(void *arg)
         pthread_cond_broadcast(&s->done_cond);
     }
     bool detached = w->detached;
+    bool last = detached && --s->refs == 0;
     pthread_mutex_unlock(&s->lock);
     if (detached) {
-        /* The scraper is gone: this worker owns its collector state now. */
+        /* The scraper is gone: this worker owns its collector state now, and the
+         * last one out frees the scraper's shell. */
         if (w->c->cleanup)
             w->c->cleanup(w->state);
+        mset_free(w->result);
         pthread_cond_destroy(&w->cond);
         free(w);
+        if (last) {
+            pthread_cond_destroy(&s->done_cond);
+            pthread_mutex_destroy(&s->lock);
+            free(s);
+        }
     }
     return NULL;
 }
@@ -136,6 +161,7 @@ int scraper_new_with(const struct exporter_config *cfg, struct registry *reg,
         return -ENOMEM;
     s->cfg = cfg;
     s->registry = reg;
+    s->refs = 1;
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->done_cond, NULL);
     s->workers = calloc(n ? n : 1, sizeof(*s->workers));
@@ -229,6 +255,7 @@ void scraper_free(struct scraper *s)
         if (w->busy) {
             log_warning("collector %s: still running at shutdown; left behind", w->c->name);
             w->detached = true;
+            s->refs++;
             pthread_detach(w->thread);
             WORKER(s, i) = NULL;
         }
@@ -245,17 +272,16 @@ void scraper_free(struct scraper *s)
         pthread_cond_destroy(&w->cond);
         free(w);
     }
-    /* A detached worker may still reference the lock; with one left behind, leak the
-     * scraper shell rather than destroy what it uses. */
-    bool left = false;
-    for (size_t i = 0; i < s->n_workers; i++)
-        left |= WORKER(s, i) == NULL;
+    /* Workers left behind still use the lock: the last of them frees the shell. */
+    free(s->workers);
+    s->workers = NULL;
+    s->n_workers = 0;
     pthread_mutex_lock(&s->lock);
     generation_unref_locked(s->latest);
     s->latest = NULL;
+    bool last = --s->refs == 0;
     pthread_mutex_unlock(&s->lock);
-    free(s->workers);
-    if (left)
+    if (!last)
         return;
     pthread_cond_destroy(&s->done_cond);
     pthread_mutex_destroy(&s->lock);
@@ -301,7 +327,7 @@ static void collect_locked(struct scraper *s, uint64_t gen)
     s->collecting_gen = 0; /* from here on, late results are dropped */
     struct generation *g = calloc(1, sizeof(*g));
     struct mset *frame = mset_new();
-    size_t cap = s->n_workers + 2;
+    size_t cap = s->n_workers + 2 + s->n_sources;
     if (g)
         g->sets = calloc(cap, sizeof(*g->sets));
     if (!g || !frame || !g->sets) {
@@ -356,12 +382,21 @@ static void collect_locked(struct scraper *s, uint64_t gen)
     g->sets[g->n_sets++] = frame;
     /* The registry (self metrics, sampled histograms) is read without s->lock. */
     struct mset *regset = mset_new();
+    struct mset *srcsets[4] = {NULL};
     pthread_mutex_unlock(&s->lock);
     if (regset)
         registry_collect(s->registry, regset);
+    for (size_t i = 0; i < s->n_sources; i++) {
+        srcsets[i] = mset_new();
+        if (srcsets[i] && s->sources[i](s->source_data[i], srcsets[i]) < 0)
+            log_debug("scrape: a metric source failed; its partial output is kept");
+    }
     pthread_mutex_lock(&s->lock);
     if (regset)
         g->sets[g->n_sets++] = regset;
+    for (size_t i = 0; i < s->n_sources; i++)
+        if (srcsets[i])
+            g->sets[g->n_sets++] = srcsets[i];
     generation_unref_locked(s->latest);
     s->latest = g;
 }
