@@ -114,6 +114,13 @@ int label_name_valid(const char *name)
 
 /* Well-formed UTF-8 without NUL: anything else would make the whole exposition
  * unparsable for Prometheus. */
+static bool utf8_valid(const char *str);
+
+int label_value_valid(const char *value)
+{
+    return utf8_valid(value);
+}
+
 static bool utf8_valid(const char *str)
 {
     const unsigned char *p = (const unsigned char *)str;
@@ -311,4 +318,109 @@ int metric_format_value(char *out, size_t outsz, double v)
         }
     }
     return n;
+}
+
+static bool has_component(const char *lower, const char *word)
+{
+    /* "_word_" anywhere or "_word" at the end, as promlint matches. */
+    size_t wl = strlen(word);
+    for (const char *p = strchr(lower, '_'); p; p = strchr(p + 1, '_'))
+        if (strncmp(p + 1, word, wl) == 0 && (p[1 + wl] == '_' || p[1 + wl] == '\0'))
+            return true;
+    return false;
+}
+
+static bool camel_case(const char *s)
+{
+    for (; s[0] && s[1]; s++)
+        if (s[0] >= 'a' && s[0] <= 'z' && s[1] >= 'A' && s[1] <= 'Z')
+            return true;
+    return false;
+}
+
+/* A non-base unit in one '_'-separated component: a prefixed unit ("milliseconds",
+ * "kilobytes") or a unit promlint maps to another base ("minutes", "bits"). */
+static bool non_base_unit(const char *name)
+{
+    static const char *const base[] = {"amperes", "bytes",  "celsius", "grams", "joules",
+                                       "kelvin",  "meters", "metres",  "seconds", "volts"};
+    static const char *const other[] = {"minutes", "hours",    "days",   "weeks",  "kelvins",
+                                        "fahrenheit", "rankine", "inches", "yards", "miles",
+                                        "bits",    "calories", "pounds", "ounces"};
+    static const char *const prefixes[] = {"pico", "nano", "micro", "milli", "centi", "deci",
+                                           "deca", "hecto", "kilo", "kibi", "mega", "mibi",
+                                           "giga", "gibi", "tera", "tebi", "peta", "pebi"};
+    const char *c = name;
+    while (*c) {
+        const char *e = strchr(c, '_');
+        size_t n = e ? (size_t)(e - c) : strlen(c);
+        for (size_t u = 0; u < sizeof(other) / sizeof(other[0]); u++)
+            if (n == strlen(other[u]) && strncmp(c, other[u], n) == 0)
+                return true;
+        for (size_t p = 0; p < sizeof(prefixes) / sizeof(prefixes[0]); p++) {
+            size_t pl = strlen(prefixes[p]);
+            if (n <= pl || strncmp(c, prefixes[p], pl) != 0)
+                continue;
+            for (size_t u = 0; u < sizeof(base) / sizeof(base[0]); u++)
+                if (n - pl == strlen(base[u]) && strncmp(c + pl, base[u], n - pl) == 0)
+                    return true;
+            for (size_t u = 0; u < sizeof(other) / sizeof(other[0]); u++)
+                if (n - pl == strlen(other[u]) && strncmp(c + pl, other[u], n - pl) == 0)
+                    return true;
+        }
+        c = e ? e + 1 : c + n;
+    }
+    return false;
+}
+
+const char *metric_name_lint(const char *name, enum metric_type type)
+{
+    static const char *const abbreviations[] = {"s",  "ms", "us", "ns", "sec", "b", "kb",
+                                                "mb", "gb", "tb", "pb", "m",   "h", "d"};
+    static const char *const types[] = {"counter", "gauge", "summary", "histogram",
+                                        "gaugehistogram"};
+    char lower[256];
+    size_t n = strlen(name);
+    if (n >= sizeof(lower))
+        n = sizeof(lower) - 1;
+    for (size_t i = 0; i < n; i++)
+        lower[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
+    lower[n] = '\0';
+    bool total = ends_with(name, "_total");
+    if (type == METRIC_COUNTER && !total)
+        return "counter metrics should have \"_total\" suffix";
+    if (type != METRIC_UNTYPED && type != METRIC_COUNTER && total)
+        return "non-counter metrics should not have \"_total\" suffix";
+    if (type != METRIC_UNTYPED && type != METRIC_HISTOGRAM) {
+        if (ends_with(name, "_bucket"))
+            return "non-histogram metrics should not have \"_bucket\" suffix";
+        if (ends_with(name, "_count"))
+            return "non-histogram and non-summary metrics should not have \"_count\" suffix";
+        if (ends_with(name, "_sum"))
+            return "non-histogram and non-summary metrics should not have \"_sum\" suffix";
+    }
+    if (non_base_unit(lower))
+        return "use base units (seconds, bytes, ...) instead of prefixed or other units";
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+        if (has_component(lower, types[i]))
+            return "metric name should not include its type";
+    if (strchr(name, ':'))
+        return "metric names should not contain ':'";
+    if (camel_case(name))
+        return "metric names should be written in 'snake_case' not 'camelCase'";
+    for (size_t i = 0; i < sizeof(abbreviations) / sizeof(abbreviations[0]); i++)
+        if (has_component(lower, abbreviations[i]))
+            return "metric names should not contain abbreviated units";
+    return NULL;
+}
+
+const char *label_name_lint(const char *label, enum metric_type type)
+{
+    if (type != METRIC_HISTOGRAM && strcmp(label, "le") == 0)
+        return "non-histogram metrics should not have \"le\" label";
+    if (strcmp(label, "quantile") == 0)
+        return "non-summary metrics should not have \"quantile\" label";
+    if (camel_case(label))
+        return "label names should be written in 'snake_case' not 'camelCase'";
+    return NULL;
 }

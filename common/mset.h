@@ -82,5 +82,14 @@ int metric_format_value(char *out, size_t outsz, double v);
 /* Metric and label name rules of the Prometheus data model. */
 int metric_name_valid(const char *name);
 int label_name_valid(const char *name);
+/* Well-formed UTF-8 (what mset_add requires of label values). */
+int label_value_valid(const char *value);
+/* The naming rules `promtool check metrics` enforces (client_golang's promlint):
+ * returns NULL when name is clean for a family of this type, else the problem in
+ * promtool's words (a static string). Names we generate from outside input are
+ * checked with it so /metrics always passes promtool. */
+const char *metric_name_lint(const char *name, enum metric_type type);
+/* Same for a label name of a family of this type (camelCase, "le", "quantile"). */
+const char *label_name_lint(const char *label, enum metric_type type);
 
 #endif
