@@ -9,7 +9,9 @@
 #ifndef HOMEOSTAT_EXPORTER_MAPPING_H
 #define HOMEOSTAT_EXPORTER_MAPPING_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "buf.h"
 #include "ingest.h"
@@ -30,14 +32,28 @@ int mapping_load_string(const char *yaml, size_t len, const char *name, struct m
 /* The built-in default mapping (conventions only). */
 int mapping_default(struct mapping **ret);
 void mapping_free(struct mapping *m); /* accepts NULL */
+/* Mappings the file itself holds (the conventions not counted). */
+size_t mapping_count(const struct mapping *m);
+/* Whether the built-in conventions follow the file's mappings. */
+bool mapping_conventions(const struct mapping *m);
+/* homeostat-exporter --check-config: loads path and prints "PATH: OK (N mappings)", or
+ * every error followed by "PATH: FAILED (N errors)", to out. Returns 0 when valid, 1
+ * otherwise. */
+int mapping_check_file(const char *path, FILE *out);
 
 /* Maps one StatsD name of the given type. Fills *out; returns 0, or a negative
  * INGEST reason as -reason: -INGEST_BAD_NAME when the name cannot become a metric
  * name (after replacing characters outside [a-zA-Z0-9_:] with '_').
  * Unmatched names map to the sanitised name, with "_total" appended for counters
- * and "_seconds" for timers when missing. Thread-safe (the mapping is immutable). */
-int mapping_apply(const struct mapping *m, const char *name, size_t name_len,
-                  enum statsd_type type, struct mapping_result *out);
+ * and "_seconds" for timers when missing. Thread-safe (the mapping is immutable).
+ * A match with action: drop returns 0 with out->drop set (nothing else filled but
+ * matched). Further negative reasons: -INGEST_BAD_TYPE when the matching mapping's
+ * type does not take this StatsD type (type: state takes absolute gauges only),
+ * -INGEST_SET_UNSUPPORTED for sets, -INGEST_BAD_NAME also when a captured label value
+ * is longer than INGEST_MAX_LABEL_VALUE or not UTF-8. The pointers in *out are
+ * borrowed from m. */
+int mapping_apply(const struct mapping *m, const char *name, size_t name_len, enum statsd_type type,
+                  struct mapping_result *out);
 
 /* The default histogram buckets (seconds): .005 .01 .025 .05 .1 .25 .5 1 2.5 5 10. */
 extern const double mapping_default_buckets[];
