@@ -31,6 +31,12 @@ void exporter_config_defaults(struct exporter_config *cfg)
     cfg->diskstats_device_exclude = "^(z?ram|loop|fd|(h|s|v|xv)d[a-z]|nvme[0-9]+n[0-9]+p)[0-9]+$";
     cfg->netdev_device_exclude = "";
     cfg->nvml_library = "libnvidia-ml.so.1";
+    cfg->statsd_listen_udp = "127.0.0.1:9125";
+    cfg->statsd_listen_unixgram = "";
+    cfg->statsd_read_buffer_bytes = 8u << 20;
+    cfg->statsd_mapping_config = NULL;
+    cfg->ingest_max_series = 10000;
+    cfg->web_enable_lifecycle = false;
     for (size_t i = 0; i < collector_count; i++)
         cfg->enabled[i] = collector_table[i]->default_enabled;
 }

@@ -31,6 +31,13 @@ struct exporter_config {
     /* diskstats, netdev */
     const char *diskstats_device_exclude;        /* POSIX extended regex */
     const char *netdev_device_exclude;           /* POSIX extended regex, "" for none */
+    /* application metrics ingest */
+    const char *statsd_listen_udp;      /* --statsd.listen-udp, "" disables */
+    const char *statsd_listen_unixgram; /* --statsd.listen-unixgram, "" disables */
+    uint64_t statsd_read_buffer_bytes;  /* --statsd.read-buffer (SO_RCVBUF), 0: kernel's */
+    const char *statsd_mapping_config;  /* --statsd.mapping-config, NULL: conventions */
+    unsigned ingest_max_series;         /* --ingest.max-series */
+    bool web_enable_lifecycle;          /* --web.enable-lifecycle: POST /-/reload */
     /* GPU */
     const char *nvml_library;         /* --collector.gpu.nvml-library */
     /* which collectors run, indexed like collector_table */

@@ -27,6 +27,8 @@ struct statsd_event {
     double sample_rate;  /* 0 < rate <= 1, 1 when absent */
     const char *tags;    /* DogStatsD tags without the '#', "k:v,k2:v2"; NULL when none */
     size_t tags_len;
+    char tag_sep;        /* separator between tags: ',' for StatsD, '\x1f' for JSON pushes
+                          * (whose label values may contain commas); 0 means ',' */
 };
 
 /* Why an input was dropped. The strings (ingest_reason_name) are the result label
@@ -50,6 +52,15 @@ enum ingest_reason {
 };
 
 const char *ingest_reason_name(enum ingest_reason r);
+
+/* Where input came from: the protocol label of homeostat_ingest_lines_total. */
+enum ingest_protocol {
+    INGEST_PROTO_UDP,
+    INGEST_PROTO_UNIXGRAM,
+    INGEST_PROTO_HTTP_TEXT,
+    INGEST_PROTO_HTTP_JSON,
+    INGEST_PROTO_MAX,
+};
 
 /* Limits of one series' identity. */
 #define INGEST_MAX_LABELS 16

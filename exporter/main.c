@@ -3,6 +3,7 @@
  * the sampler and the HTTP server, and runs the signal/watchdog loop. */
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +15,11 @@
 #include "daemon.h"
 #include "expo.h"
 #include "httpd.h"
+#include "ingest_http.h"
+#include "ingest_net.h"
+#include "ingest_store.h"
 #include "log.h"
+#include "mapping.h"
 #include "parse.h"
 #include "registry.h"
 #include "sampler.h"
@@ -45,6 +50,13 @@ enum {
     OPT_DISABLE_DEFAULTS,
     OPT_LOG_LEVEL,
     OPT_VERSION,
+    OPT_STATSD_UDP,
+    OPT_STATSD_UNIXGRAM,
+    OPT_STATSD_READ_BUFFER,
+    OPT_STATSD_MAPPING,
+    OPT_MAX_SERIES,
+    OPT_CHECK_CONFIG,
+    OPT_ENABLE_LIFECYCLE,
     OPT_COLLECTOR_ON = 2000, /* + collector index */
     OPT_COLLECTOR_OFF = 3000,
 };
@@ -71,6 +83,13 @@ static const struct option base_options[] = {
     {"collector.gpu.nvml-library", required_argument, NULL, OPT_NVML_LIBRARY},
     {"collector.disable-defaults", no_argument, NULL, OPT_DISABLE_DEFAULTS},
     {"log.level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"statsd.listen-udp", required_argument, NULL, OPT_STATSD_UDP},
+    {"statsd.listen-unixgram", required_argument, NULL, OPT_STATSD_UNIXGRAM},
+    {"statsd.read-buffer", required_argument, NULL, OPT_STATSD_READ_BUFFER},
+    {"statsd.mapping-config", required_argument, NULL, OPT_STATSD_MAPPING},
+    {"ingest.max-series", required_argument, NULL, OPT_MAX_SERIES},
+    {"check-config", no_argument, NULL, OPT_CHECK_CONFIG},
+    {"web.enable-lifecycle", no_argument, NULL, OPT_ENABLE_LIFECYCLE},
     {"version", no_argument, NULL, OPT_VERSION},
     {"help", no_argument, NULL, 'h'},
 };
@@ -106,11 +125,20 @@ static void usage(FILE *f, const struct exporter_config *d)
             "      --collector.netdev.device-exclude=REGEX\n"
             "      --collector.gpu.nvml-library=PATH    NVML library (default %s).\n"
             "      --collector.disable-defaults  Start with every collector off.\n"
-            "      --log.level=LEVEL          debug, info, warn or error (default info).\n\n"
+            "      --log.level=LEVEL          debug, info, warn or error (default info).\n"
+            "      --web.enable-lifecycle     Allow POST /-/reload (default off).\n\n"
+            "Application metrics (StatsD, DogStatsD, HTTP push):\n"
+            "      --statsd.listen-udp=ADDR   StatsD over UDP (default %s; empty disables).\n"
+            "      --statsd.listen-unixgram=PATH  StatsD over a unix datagram socket.\n"
+            "      --statsd.read-buffer=SIZE  Socket receive buffer (default 8MiB).\n"
+            "      --statsd.mapping-config=FILE  Mapping YAML (default: the conventions).\n"
+            "      --ingest.max-series=N      Live application series at most (default %u).\n"
+            "      --check-config             Validate --statsd.mapping-config and exit.\n\n"
             "Collectors (--collector.NAME enables, --no-collector.NAME disables):\n",
             d->listen_address, d->telemetry_path, d->web_max_connections,
             d->web_max_connections_per_ip, d->web_timeout_sec, d->procfs, d->sysfs, d->rootfs,
-            d->cgroup_unit_include, d->cgroup_max_units, d->nvml_library);
+            d->cgroup_unit_include, d->cgroup_max_units, d->nvml_library, d->statsd_listen_udp,
+            d->ingest_max_series);
     for (size_t i = 0; i < collector_count; i++)
         fprintf(f, "  %-12s %-8s %s\n", collector_table[i]->name,
                 collector_table[i]->default_enabled ? "[on]" : "[off]",
@@ -137,7 +165,7 @@ static int check_regex(const char *flag, const char *value)
 }
 
 /* Returns 0 to run, 1 to exit 0 (help, version), or -EINVAL to exit 2. */
-static int parse_flags(int argc, char **argv, struct exporter_config *cfg)
+static int parse_flags(int argc, char **argv, struct exporter_config *cfg, bool *ret_check)
 {
     size_t nbase = sizeof(base_options) / sizeof(base_options[0]);
     struct option opts[sizeof(base_options) / sizeof(base_options[0]) +
@@ -263,6 +291,38 @@ static int parse_flags(int argc, char **argv, struct exporter_config *cfg)
         case OPT_DISABLE_DEFAULTS:
             disable_defaults = true;
             break;
+        case OPT_STATSD_UDP:
+            if (*optarg) {
+                char host[256];
+                if (parse_listen_address(optarg, host, sizeof(host), &u) < 0)
+                    return bad_value(flag, optarg, "expected HOST:PORT, [IPV6]:PORT or :PORT");
+            }
+            cfg->statsd_listen_udp = optarg;
+            break;
+        case OPT_STATSD_UNIXGRAM:
+            if (strlen(optarg) >= 108)
+                return bad_value(flag, optarg, "socket path longer than 107 bytes");
+            cfg->statsd_listen_unixgram = optarg;
+            break;
+        case OPT_STATSD_READ_BUFFER:
+            if (parse_size_bytes(optarg, &u64) < 0 || u64 > (1ULL << 30))
+                return bad_value(flag, optarg, "expected a size up to 1GiB such as 8MiB");
+            cfg->statsd_read_buffer_bytes = u64;
+            break;
+        case OPT_STATSD_MAPPING:
+            cfg->statsd_mapping_config = optarg;
+            break;
+        case OPT_MAX_SERIES:
+            if (parse_uint(optarg, &u) < 0 || u == 0 || u > 10000000)
+                return bad_value(flag, optarg, "expected a number from 1 to 10000000");
+            cfg->ingest_max_series = u;
+            break;
+        case OPT_CHECK_CONFIG:
+            *ret_check = true;
+            break;
+        case OPT_ENABLE_LIFECYCLE:
+            cfg->web_enable_lifecycle = true;
+            break;
         case OPT_LOG_LEVEL: {
             int level = log_parse_level(optarg);
             if (level < 0)
@@ -312,7 +372,40 @@ struct app {
     struct scraper *scraper;
     struct registry *registry;
     struct rfamily *requests;
+    struct ingest_store *store;
+    pthread_mutex_t reload_lock;
+    struct metric *reload_ok, *reload_time;
 };
+
+/* Loads --statsd.mapping-config and, when valid, swaps it in; an invalid file keeps
+ * the running mapping. Returns 0, or -EINVAL with the errors in errors. */
+static int reload_mapping(struct app *a, struct buf *errors)
+{
+    pthread_mutex_lock(&a->reload_lock);
+    struct mapping *m = NULL;
+    int r = a->cfg->statsd_mapping_config
+                ? mapping_load_file(a->cfg->statsd_mapping_config, &m, errors)
+                : mapping_default(&m);
+    if (r >= 0) {
+        ingest_store_set_mapping(a->store, m);
+        metric_set(a->reload_ok, 1);
+        metric_set(a->reload_time, now_realtime());
+        log_info("mapping: loaded %s",
+                 a->cfg->statsd_mapping_config ? a->cfg->statsd_mapping_config
+                                               : "the built-in conventions");
+    } else {
+        metric_set(a->reload_ok, 0);
+        log_error("mapping: %s is invalid; keeping the running mapping:\n%s",
+                  a->cfg->statsd_mapping_config, errors->data ? errors->data : "");
+    }
+    pthread_mutex_unlock(&a->reload_lock);
+    return r;
+}
+
+static int collect_ingest(void *userdata, struct mset *out)
+{
+    return ingest_store_collect(userdata, out, now_usec());
+}
 
 static void count_request(struct app *a, const char *handler, unsigned code)
 {
@@ -359,6 +452,29 @@ static void handle(void *userdata, const struct httpd_request *req, struct httpd
         handler = "ready";
         if (get)
             httpd_reply(resp, 200, "text/plain; charset=utf-8", "Ready.\n");
+    } else if (strcmp(req->path, "/api/v1/push") == 0) {
+        handler = "push";
+        get = true; /* the push handler answers 405 itself */
+        ingest_http_push(a->store, req, resp);
+    } else if (strcmp(req->path, "/-/reload") == 0) {
+        handler = "reload";
+        get = true;
+        if (!method_is(req, "POST") && !method_is(req, "PUT")) {
+            httpd_response_header(resp, "Allow", "POST, PUT");
+            httpd_reply(resp, 405, "text/plain; charset=utf-8", "405 method not allowed\n");
+        } else if (!a->cfg->web_enable_lifecycle) {
+            httpd_reply(resp, 403, "text/plain; charset=utf-8",
+                        "Lifecycle API is not enabled (--web.enable-lifecycle).\n");
+        } else {
+            struct buf errors;
+            buf_init(&errors, 1 << 16);
+            if (reload_mapping(a, &errors) < 0)
+                httpd_reply(resp, 500, "text/plain; charset=utf-8",
+                            "failed to reload config: %s", errors.data ? errors.data : "");
+            else
+                httpd_reply(resp, 200, "text/plain; charset=utf-8", "Reloaded.\n");
+            buf_free(&errors);
+        }
     } else if (strcmp(req->path, "/") == 0) {
         handler = "landing";
         if (get) {
@@ -392,15 +508,57 @@ int main(int argc, char **argv)
 {
     struct exporter_config cfg;
     exporter_config_defaults(&cfg);
-    int r = parse_flags(argc, argv, &cfg);
+    bool check_config = false;
+    int r = parse_flags(argc, argv, &cfg, &check_config);
     if (r != 0)
         return r > 0 ? 0 : 2;
+    if (check_config) {
+        if (!cfg.statsd_mapping_config) {
+            fprintf(stderr, PROG ": --check-config needs --statsd.mapping-config=FILE\n");
+            return 2;
+        }
+        return mapping_check_file(cfg.statsd_mapping_config, stdout) == 0 ? 0 : 1;
+    }
 
     daemon_block_signals();
     struct registry *reg = registry_new();
     if (!reg)
         return log_error_errno(ENOMEM, PROG ": out of memory"), 1;
     struct app app = {.cfg = &cfg, .registry = reg};
+    pthread_mutex_init(&app.reload_lock, NULL);
+    app.reload_ok = registry_metric(reg, "homeostat_exporter_config_last_reload_successful",
+                                    METRIC_GAUGE,
+                                    "Whether the last load of the mapping configuration succeeded.");
+    app.reload_time = registry_metric(
+        reg, "homeostat_exporter_config_last_reload_success_timestamp_seconds", METRIC_GAUGE,
+        "Time of the last successful load of the mapping configuration.");
+    {
+        struct buf errors;
+        buf_init(&errors, 1 << 16);
+        struct mapping *m = NULL;
+        r = cfg.statsd_mapping_config ? mapping_load_file(cfg.statsd_mapping_config, &m, &errors)
+                                      : mapping_default(&m);
+        if (r < 0) {
+            log_error("mapping: %s is invalid:\n%s", cfg.statsd_mapping_config,
+                      errors.data ? errors.data : "");
+            buf_free(&errors);
+            registry_free(reg);
+            return 1;
+        }
+        buf_free(&errors);
+        r = ingest_store_new(cfg.ingest_max_series, m, &app.store);
+        if (r < 0) {
+            log_error_errno(r, PROG ": cannot create the ingest store");
+            registry_free(reg);
+            return 1;
+        }
+        if (!app.reload_ok || !app.reload_time) {
+            registry_free(reg);
+            return 1;
+        }
+        metric_set(app.reload_ok, 1);
+        metric_set(app.reload_time, now_realtime());
+    }
     app.requests = registry_family(reg, "homeostat_exporter_http_requests_total", METRIC_COUNTER,
                                    "HTTP requests served, by handler and status code.",
                                    (const char *const[]){"handler", "code", NULL}, NULL, 0);
@@ -409,6 +567,34 @@ int main(int argc, char **argv)
         log_error_errno(r, PROG ": cannot start the collectors");
         registry_free(reg);
         return 1;
+    }
+    scraper_add_source(app.scraper, collect_ingest, app.store);
+    struct ingest_listener *udp = NULL, *unixgram = NULL;
+    if (*cfg.statsd_listen_udp) {
+        r = ingest_listen_udp(cfg.statsd_listen_udp, cfg.statsd_read_buffer_bytes, app.store,
+                              &udp);
+        if (r < 0) {
+            log_error_errno(r, PROG ": cannot listen for StatsD on udp %s", cfg.statsd_listen_udp);
+            scraper_free(app.scraper);
+            ingest_store_free(app.store);
+            registry_free(reg);
+            return 1;
+        }
+        log_info("statsd: listening on udp %s", ingest_listener_address(udp));
+    }
+    if (*cfg.statsd_listen_unixgram) {
+        r = ingest_listen_unixgram(cfg.statsd_listen_unixgram, cfg.statsd_read_buffer_bytes,
+                                   app.store, &unixgram);
+        if (r < 0) {
+            log_error_errno(r, PROG ": cannot listen for StatsD on %s",
+                            cfg.statsd_listen_unixgram);
+            ingest_listener_stop(udp);
+            scraper_free(app.scraper);
+            ingest_store_free(app.store);
+            registry_free(reg);
+            return 1;
+        }
+        log_info("statsd: listening on unixgram %s", ingest_listener_address(unixgram));
     }
     struct sampler *sampler = NULL;
     r = sampler_start(&cfg, reg, app.scraper, &sampler);
@@ -429,7 +615,10 @@ int main(int argc, char **argv)
     if (r < 0) {
         log_error_errno(r, PROG ": cannot listen on %s", cfg.listen_address);
         sampler_stop(sampler);
+        ingest_listener_stop(udp);
+        ingest_listener_stop(unixgram);
         scraper_free(app.scraper);
+        ingest_store_free(app.store);
         registry_free(reg);
         return 1;
     }
@@ -443,14 +632,24 @@ int main(int argc, char **argv)
         enum daemon_event ev = daemon_wait(60 * 1000000ULL);
         if (ev == DAEMON_EVENT_STOP)
             break;
-        if (ev == DAEMON_EVENT_RELOAD)
-            log_info("SIGHUP: nothing to reload in the host collectors");
+        if (ev == DAEMON_EVENT_RELOAD) {
+            daemon_notify_reloading();
+            struct buf errors;
+            buf_init(&errors, 1 << 16);
+            reload_mapping(&app, &errors);
+            buf_free(&errors);
+            daemon_notify_ready(status);
+        }
     }
     log_info(PROG ": stopping");
     daemon_notify_stopping();
     httpd_stop(http);
+    ingest_listener_stop(udp);
+    ingest_listener_stop(unixgram);
     sampler_stop(sampler);
     scraper_free(app.scraper);
+    ingest_store_free(app.store);
+    pthread_mutex_destroy(&app.reload_lock);
     registry_free(reg);
     return 0;
 }

@@ -35,6 +35,12 @@ void scraper_free(struct scraper *s);
  * replacing out's content. Returns 0 or -errno (-E2BIG: output over the limit). */
 int scraper_scrape(struct scraper *s, enum expo_format fmt, bool gzip, struct buf *out);
 
+/* Adds a source of metrics collected with every scrape after the collectors (the
+ * ingest store): fn appends to out and returns >= 0 or -errno. Call before the first
+ * scrape; at most 4 sources. userdata is borrowed. */
+typedef int (*scrape_source_fn)(void *userdata, struct mset *out);
+int scraper_add_source(struct scraper *s, scrape_source_fn fn, void *userdata);
+
 /* Busy ratios of every GPU from the enabled GPU collectors (for the sampler).
  * Returns the number filled (<= max). Safe to call concurrently with scrapes. */
 int scraper_gpu_sample(struct scraper *s, struct gpu_sample *out, size_t max);
