@@ -1,0 +1,53 @@
+/* decide: whether an evaluation records a decision and what becomes of its
+ * actions. Pure, like evaluate: the daemon and `homeostat-controller test` share it.
+ *
+ * A decision is recorded when the state changed, or when the state kept has a
+ * decision with actions that would run now (cooldown passed, not paused, confident
+ * enough, data certain: a scale-up repeats every cooldown while critical). Its
+ * outcome, first match wins:
+ *   uncertain         the result rests on unknown data: nothing runs, ever
+ *   no_actions        the state has no decision or no actions
+ *   paused            actuation is paused (emergency stop)
+ *   below_confidence  confidence < min_confidence
+ *   cooldown          the decision ran less than cooldown ago
+ *   dry_run           --dry-run or the decision's dry_run: everything but running
+ *   executed          the actions run (their own results are recorded separately)
+ * Cooldowns start on executed and on dry_run, so a dry run shows what would
+ * really have happened. */
+#ifndef HOMEOSTAT_CONTROLLER_DECIDE_H
+#define HOMEOSTAT_CONTROLLER_DECIDE_H
+
+#include <stdbool.h>
+
+#include "evaluate.h"
+#include "rules.h"
+
+enum decision_outcome {
+    OUTCOME_NONE, /* nothing recorded */
+    OUTCOME_UNCERTAIN,
+    OUTCOME_NO_ACTIONS,
+    OUTCOME_PAUSED,
+    OUTCOME_BELOW_CONFIDENCE,
+    OUTCOME_COOLDOWN,
+    OUTCOME_DRY_RUN,
+    OUTCOME_EXECUTED,
+    OUTCOME_FAILED, /* set by the daemon when an action failed */
+    OUTCOME_MAX,
+};
+
+const char *decision_outcome_name(enum decision_outcome o); /* "dry_run", ... */
+
+struct decide_flags {
+    bool paused;
+    bool dry_run;
+};
+
+/* last_exec[i]: when rules->decisions[i] last ran (executed or dry run), 0 never.
+ * Returns the outcome and sets *ret_def to the decision concerned (NULL when the
+ * state has none). Updates last_exec when the outcome starts a cooldown. */
+enum decision_outcome decide(const struct rules *r, double *last_exec,
+                             const struct eval_result *res, double now,
+                             const struct decide_flags *flags,
+                             const struct decision_def **ret_def);
+
+#endif

@@ -1,0 +1,2 @@
+/* evaluate: PLACEHOLDER being written. */
+#include <stddef.h>

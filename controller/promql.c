@@ -1,0 +1,2 @@
+/* promql: PLACEHOLDER being written. */
+#include <stddef.h>

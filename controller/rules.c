@@ -1,0 +1,2 @@
+/* rules: PLACEHOLDER being written. */
+#include <stddef.h>

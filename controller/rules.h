@@ -1,0 +1,119 @@
+/* rules: the operator's rules file (docs/RULES.md): signals (named PromQL queries),
+ * states worst first with conditions, for/keep_for hysteresis, decisions with
+ * actions, manual actions. rules_load_* validates everything before anything is
+ * used and reports every error as "FILE:LINE:COL: message". A loaded struct rules
+ * is immutable: the daemon swaps whole rule sets on reload. */
+#ifndef HOMEOSTAT_CONTROLLER_RULES_H
+#define HOMEOSTAT_CONTROLLER_RULES_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+#define RULES_MAX_FILE_BYTES (1u << 20)
+#define RULES_STATE_UNKNOWN "unknown" /* the state on_missing_data: unknown moves to */
+
+enum cond_op { COND_GT, COND_GE, COND_LT, COND_LE, COND_EQ, COND_NE };
+
+struct condition {
+    size_t signal;    /* index into rules->signals */
+    enum cond_op op;
+    double threshold;
+    char *text;       /* as written: "cpu_busy > 0.85" */
+};
+
+struct signal_def {
+    char *name;
+    char *query;
+    uint64_t max_age_usec; /* 0: no limit; a sample older than this is unknown */
+    char *help;            /* optional description (NULL) */
+};
+
+enum when_mode { WHEN_ANY, WHEN_ALL };
+
+struct state_def {
+    char *name;
+    enum when_mode when;
+    struct condition *conditions;
+    size_t n_conditions;   /* 0 only for the last state: the default */
+    uint64_t for_usec;      /* must hold this long before entering */
+    uint64_t keep_for_usec; /* kept this long after it stops holding */
+    char *severity;         /* optional: "critical", "warning", ... for alerts (NULL) */
+    char *description;      /* optional, for reports and alerts (NULL) */
+};
+
+enum action_kind { ACTION_SYSTEMD, ACTION_KUBECTL, ACTION_WEBHOOK, ACTION_EXEC, ACTION_ALERT };
+
+struct action_def {
+    enum action_kind kind;
+    json_t *params; /* the action's mapping converted to JSON (owned); the actuators
+                     * validate their own keys */
+    char *summary;  /* readable one-liner: "systemd app.service cpu_quota=50%" */
+};
+
+struct decision_def {
+    size_t state;            /* index into rules->states */
+    double min_confidence;   /* 0..1, default 0 */
+    uint64_t cooldown_usec;  /* default 5m: minimum time between two executions */
+    struct action_def *actions;
+    size_t n_actions;
+    bool revert_on_exit;
+    bool dry_run;
+};
+
+struct manual_action_def {
+    char *name;
+    struct action_def *actions;
+    size_t n_actions;
+};
+
+enum missing_policy { MISSING_HOLD, MISSING_UNKNOWN };
+
+struct prometheus_cfg {
+    char *url;                   /* required unless --prometheus.url is given */
+    uint64_t timeout_usec;       /* per query, default 2s */
+    char *bearer_token_file;     /* NULL */
+    char *basic_auth_username;   /* NULL */
+    char *basic_auth_password_file;
+    char *ca_file;
+    bool insecure_skip_verify;
+    char **headers;              /* "Name: value" strings, NULL-terminated (X-Scope-OrgID) */
+    size_t n_headers;
+};
+
+struct rules {
+    char *path;
+    uint64_t evaluation_interval_usec; /* default 5s */
+    struct prometheus_cfg prometheus;
+    struct signal_def *signals;
+    size_t n_signals;
+    struct state_def *states; /* worst first; the last has no conditions */
+    size_t n_states;
+    enum missing_policy on_missing_data;
+    struct decision_def *decisions;
+    size_t n_decisions;
+    struct manual_action_def *manual_actions;
+    size_t n_manual_actions;
+};
+
+/* Loads and validates path. 0 and *ret (caller frees), or -EINVAL with every error
+ * appended to errors (one "FILE:LINE:COL: message" per line), or -errno for I/O. */
+int rules_load_file(const char *path, struct rules **ret, struct buf *errors);
+int rules_load_string(const char *yaml, size_t len, const char *name, struct rules **ret,
+                      struct buf *errors);
+void rules_free(struct rules *r); /* accepts NULL */
+
+/* Index of the named signal/state, or -ENOENT. */
+int rules_signal_index(const struct rules *r, const char *name);
+int rules_state_index(const struct rules *r, const char *name);
+/* The decision of a state, or NULL when the state has none (borrowed). */
+const struct decision_def *rules_decision_for(const struct rules *r, size_t state);
+const struct manual_action_def *rules_manual_action(const struct rules *r, const char *name);
+const char *cond_op_text(enum cond_op op); /* ">", ">=", ... */
+/* The rules as JSON for GET /api/v1/rules (new reference). */
+json_t *rules_to_json(const struct rules *r);
+
+#endif

@@ -1,0 +1,2 @@
+/* ruletest: PLACEHOLDER being written. */
+#include <stddef.h>
