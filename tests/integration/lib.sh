@@ -1,0 +1,514 @@
+# shellcheck shell=bash
+# lib.sh: helpers shared by the integration tests, sourced by each of them. Run on its own
+# (ctest runs every tests/integration/*.sh, this one included) it tests these helpers.
+#
+# A test does:
+#     . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+#     require_tool curl
+#     start_exporter --no-collector.cpu      # sets EXPORTER_URL, EXPORTER_BASE, EXPORTER_PID
+#     check "metrics answer 200" test "$(http_code "$EXPORTER_URL")" = 200
+#     finish
+#
+# What it gives:
+#   HS_TMP            a temporary directory of this test, removed at exit (kept with
+#                     HOMEOSTAT_KEEP_TMP=1 or when a check failed, so the logs can be read)
+#   track_pid PID     make the exit trap kill PID (start_* and spawn do it themselves)
+#   spawn LOG CMD...  start CMD in the background, stdout+stderr to LOG, tracked; sets HS_PID
+#   start_exporter ARGS...   the exporter on 127.0.0.1:0 (and its StatsD UDP listener on
+#                     127.0.0.1:0 when it has one); waits (10 s) for its "listening on"
+#                     line; sets EXPORTER_URL (the telemetry URL of that line),
+#                     EXPORTER_BASE (http://127.0.0.1:PORT), EXPORTER_ADDR (127.0.0.1:PORT),
+#                     EXPORTER_STATSD_ADDR (HOST:PORT of StatsD over UDP, empty when off),
+#                     EXPORTER_PID and EXPORTER_LOG. Call it directly, not in $(...), or
+#                     the process is not tracked. Environment given before the call
+#                     (NOTIFY_SOCKET=... start_exporter) reaches the exporter.
+#   free_port         a free loopback TCP port, asked of the kernel
+#   start_prometheus CONFIG  Debian's prometheus on 127.0.0.1:<free port>, data in HS_TMP,
+#                     retried when the port was taken meanwhile; waits (30 s) for /-/ready;
+#                     sets PROM_URL, PROM_PID, PROM_LOG
+#   http_code URL [ARGS]     the status code of a GET (000 when nothing answered)
+#   http_get FILE URL [ARGS] the same, with the body saved in FILE
+#   prom_query EXPR   prints the JSON of /api/v1/query?query=EXPR
+#   prom_values EXPR  prints one line per sample of an instant vector or scalar: the value
+#   wait_until SECONDS CMD...  polls CMD every 0.2 s; fails (returns 1) at the deadline
+#   stop_process PID [SECONDS] SIGTERM, wait up to SECONDS (5), then SIGKILL; sets
+#                     HS_STATUS to the exit status (or 'timeout' when it had to be killed)
+#   await_process PID [SECONDS]  wait for PID to end on its own (then as stop_process)
+#   pass MSG / fail MSG / check MSG CMD... / check_eq MSG EXPECTED ACTUAL
+#                     each counts one check; the last line a test prints is
+#                     "N passed, N failed", and its exit status is non-zero when N failed > 0
+#   require_tool NAME...  a missing tool is a failure (scripts/install-deps.sh installs them)
+#   finish            ends the test (the exit trap cleans up and prints the summary)
+# Checks and processes started inside $(...) or a pipeline run in a subshell: they are
+# neither counted nor tracked there, so call these helpers from the test shell itself.
+#
+# The exit trap (EXIT, INT, TERM, HUP) stops every tracked process and every process still
+# descending from the test shell: SIGTERM, a 5 s deadline, then SIGKILL. A test that stops
+# on an unexpected error (set -e) counts one extra failure naming the line.
+
+set -euo pipefail
+
+HS_PASSED=0
+HS_FAILED=0
+HS_FINISHED=0
+HS_PIDS=()
+HS_PID=
+HS_STATUS=
+HS_TEST_NAME=$(basename "${0%.sh}")
+HS_MAIN_PID=$$
+
+: "${HOMEOSTAT_SOURCE_DIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+: "${HOMEOSTAT_BUILD_DIR:=$HOMEOSTAT_SOURCE_DIR/build}"
+: "${HOMEOSTAT_EXPORTER:=$HOMEOSTAT_BUILD_DIR/exporter/homeostat-exporter}"
+: "${HOMEOSTAT_FIXTURES:=$HOMEOSTAT_SOURCE_DIR/tests/fixtures}"
+if [[ -z ${HOMEOSTAT_FAKE_NVML:-} && -e $HOMEOSTAT_BUILD_DIR/tests/libnvidia-ml-fake.so ]]; then
+    HOMEOSTAT_FAKE_NVML=$HOMEOSTAT_BUILD_DIR/tests/libnvidia-ml-fake.so
+fi
+export HOMEOSTAT_SOURCE_DIR HOMEOSTAT_BUILD_DIR HOMEOSTAT_EXPORTER HOMEOSTAT_FIXTURES
+# Curl must never go through a proxy to reach loopback.
+export no_proxy='*' NO_PROXY='*'
+
+HS_TMP=$(mktemp -d "${TMPDIR:-/tmp}/homeostat-$HS_TEST_NAME.XXXXXX")
+
+say() { printf '%s: %s\n' "$HS_TEST_NAME" "$*"; }
+
+pass() {
+    HS_PASSED=$((HS_PASSED + 1))
+    printf 'ok   - %s\n' "$*"
+}
+
+fail() {
+    HS_FAILED=$((HS_FAILED + 1))
+    printf 'FAIL - %s\n' "$*"
+}
+
+# check MSG CMD...: one check that passes when CMD succeeds.
+check() {
+    local msg=$1
+    shift
+    if "$@"; then
+        pass "$msg"
+    else
+        fail "$msg (command: $*)"
+        return 0
+    fi
+}
+
+# check_eq MSG EXPECTED ACTUAL
+check_eq() {
+    if [[ $2 == "$3" ]]; then
+        pass "$1"
+    else
+        fail "$1: expected '$2', got '$3'"
+    fi
+}
+
+require_tool() {
+    local t missing=0
+    for t in "$@"; do
+        if ! command -v "$t" >/dev/null 2>&1; then
+            fail "required tool '$t' is missing (scripts/install-deps.sh test installs it)"
+            missing=1
+        fi
+    done
+    if ((missing)); then
+        finish
+    fi
+}
+
+finish() {
+    HS_FINISHED=1
+    exit 0 # the exit trap decides the status
+}
+
+track_pid() { HS_PIDS+=("$1"); }
+
+# A process is gone when /proc has no entry for it or it is a zombie.
+hs_alive() {
+    local stat
+    { read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 1
+    stat=${stat##*) }
+    [[ ${stat%% *} != Z ]]
+}
+
+# Every descendant of the test shell, parents first; leaves out the subshell running this
+# function (it is one of them when called in $(...) or <(...)) and what it started.
+hs_descendants() {
+    local -A kids=()
+    local f stat ppid self=$BASHPID
+    for f in /proc/[0-9]*/stat; do
+        { read -r stat <"$f"; } 2>/dev/null || continue
+        stat=${stat##*) }            # "S PPID ..." after the command name
+        ppid=${stat#* }
+        ppid=${ppid%% *}
+        f=${f#/proc/}
+        kids[$ppid]+=" ${f%/stat}"
+    done
+    local queue=("$$") out=() p c
+    while ((${#queue[@]})); do
+        p=${queue[0]}
+        queue=("${queue[@]:1}")
+        for c in ${kids[$p]:-}; do
+            [[ $c == "$self" ]] && continue
+            out+=("$c")
+            queue+=("$c")
+        done
+    done
+    ((${#out[@]})) && printf '%s\n' "${out[@]}"
+    return 0
+}
+
+# stop_process PID [SECONDS]: SIGTERM, wait, SIGKILL; HS_STATUS = exit status or 'timeout'.
+stop_process() {
+    local pid=$1 secs=${2:-5} deadline
+    HS_STATUS=
+    kill -TERM "$pid" 2>/dev/null || true
+    deadline=$((SECONDS + secs))
+    while hs_alive "$pid" && ((SECONDS < deadline)); do
+        sleep 0.05
+    done
+    if hs_alive "$pid"; then
+        HS_STATUS=timeout
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+        return 0
+    fi
+    local rc=0
+    wait "$pid" 2>/dev/null || rc=$?
+    HS_STATUS=$rc
+}
+
+# await_process PID [SECONDS]: wait up to SECONDS (5) for PID to end on its own, then
+# stop_process it; HS_STATUS as for stop_process.
+await_process() {
+    local pid=$1 deadline=$((SECONDS + ${2:-5}))
+    while hs_alive "$pid" && ((SECONDS < deadline)); do
+        sleep 0.02
+    done
+    if hs_alive "$pid"; then
+        stop_process "$pid" 5
+        [[ $HS_STATUS == timeout ]] || HS_STATUS=timeout
+        return 0
+    fi
+    HS_STATUS=0
+    wait "$pid" 2>/dev/null || HS_STATUS=$?
+}
+
+hs_kill_all() {
+    local pids=() p deadline
+    for p in "${HS_PIDS[@]}"; do
+        hs_alive "$p" && pids+=("$p")
+    done
+    while read -r p; do
+        [[ -n $p ]] && hs_alive "$p" && pids+=("$p")
+    done < <(hs_descendants)
+    ((${#pids[@]})) || return 0
+    kill -TERM "${pids[@]}" 2>/dev/null || true
+    deadline=$((SECONDS + 5))
+    while ((SECONDS < deadline)); do
+        local left=0
+        for p in "${pids[@]}"; do
+            hs_alive "$p" && left=1
+        done
+        ((left)) || break
+        sleep 0.05
+    done
+    for p in "${pids[@]}"; do
+        if hs_alive "$p"; then
+            say "process $p ignored SIGTERM for 5 s; killing it" >&2
+            kill -KILL "$p" 2>/dev/null || true
+        fi
+    done
+    for p in "${pids[@]}"; do
+        wait "$p" 2>/dev/null || true
+    done
+}
+
+hs_on_exit() {
+    local rc=$1 line=$2
+    # A forked child of the test shell (between fork and exec, or a subshell) inherits
+    # the traps; only the test shell itself reports and cleans up.
+    [[ $BASHPID == "$HS_MAIN_PID" ]] || return 0
+    trap - EXIT INT TERM HUP
+    set +e
+    if ((!HS_FINISHED)); then
+        fail "the test stopped early (status $rc, near line $line)"
+    fi
+    hs_kill_all
+    if ((HS_FAILED)) || [[ -n ${HOMEOSTAT_KEEP_TMP:-} ]]; then
+        say "logs and data kept in $HS_TMP"
+    else
+        rm -rf "$HS_TMP"
+    fi
+    printf '%d passed, %d failed\n' "$HS_PASSED" "$HS_FAILED"
+    ((HS_FAILED == 0)) && exit 0
+    exit 1
+}
+
+hs_on_signal() {
+    if [[ $BASHPID != "$HS_MAIN_PID" ]]; then
+        trap - "$1"
+        kill -s "$1" "$BASHPID"
+        exit 1
+    fi
+    fail "interrupted by SIG$1"
+    HS_FINISHED=1
+    exit 1 # runs the EXIT trap
+}
+
+trap 'hs_on_exit $? $LINENO' EXIT
+trap 'hs_on_signal INT' INT
+trap 'hs_on_signal TERM' TERM
+trap 'hs_on_signal HUP' HUP
+
+# spawn LOG CMD...: background CMD with its output in LOG; tracked; HS_PID is its pid.
+spawn() {
+    local log=$1
+    shift
+    # The redirection is made before the fork, so that anything the child says before
+    # it execs (it may be signalled in that window) lands in LOG too.
+    { "$@" </dev/null & } >"$log" 2>&1
+    HS_PID=$!
+    track_pid "$HS_PID"
+    # Until it execs, the child is a copy of this shell with its traps: a signal it gets in
+    # that window is taken by the trap and lost at exec. Wait (2 s at most) for the exec,
+    # seen as a command line other than ours, so that stop_process is never lost.
+    local me deadline=$((SECONDS + 2))
+    hs_read_cmdline $$
+    me=$HS_CMDLINE
+    while hs_alive "$HS_PID" && ((SECONDS < deadline)); do
+        hs_read_cmdline "$HS_PID"
+        [[ $HS_CMDLINE == "$me" ]] || break
+        sleep 0.01
+    done
+}
+
+# hs_read_cmdline PID: HS_CMDLINE = its arguments joined by spaces (empty once it is gone).
+hs_read_cmdline() {
+    local -a args=()
+    { mapfile -d '' args <"/proc/$1/cmdline"; } 2>/dev/null || true
+    HS_CMDLINE="${args[*]}"
+}
+
+wait_until() {
+    local secs=$1 deadline
+    shift
+    deadline=$(($(date +%s%N) + secs * 1000000000))
+    while (($(date +%s%N) < deadline)); do
+        if "$@"; then
+            return 0
+        fi
+        sleep 0.2
+    done
+    "$@"
+}
+
+# curl with a time limit; never hangs a test.
+hcurl() { curl -sS --max-time 10 "$@"; }
+
+# http_code URL [CURL ARGS...]: the status code, or 000 when no answer came.
+http_code() {
+    local url=$1
+    shift
+    curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$@" "$url" || true
+}
+
+# http_get FILE URL [CURL ARGS...]: the body into FILE; prints the status code (000 when no
+# answer came).
+http_get() {
+    local file=$1 url=$2
+    shift 2
+    curl -s -o "$file" -w '%{http_code}' --max-time 10 "$@" "$url" || true
+}
+
+HS_EXPORTER_SEQ=0
+start_exporter() {
+    if [[ ! -x $HOMEOSTAT_EXPORTER ]]; then
+        fail "exporter binary '$HOMEOSTAT_EXPORTER' is missing or not executable"
+        return 1
+    fi
+    # Listeners with a fixed default port move to a kernel-chosen one (ctest runs tests in
+    # parallel); flags given by the caller come later and win.
+    local defaults=(--web.listen-address=127.0.0.1:0)
+    if [[ -z ${HS_EXPORTER_HELP+set} ]]; then
+        HS_EXPORTER_HELP=$("$HOMEOSTAT_EXPORTER" -h 2>&1 || true)
+    fi
+    if [[ $HS_EXPORTER_HELP == *--statsd.listen-udp=* ]]; then
+        defaults+=(--statsd.listen-udp=127.0.0.1:0)
+    fi
+    HS_EXPORTER_SEQ=$((HS_EXPORTER_SEQ + 1))
+    EXPORTER_LOG=$HS_TMP/exporter.$HS_EXPORTER_SEQ.log
+    spawn "$EXPORTER_LOG" "$HOMEOSTAT_EXPORTER" "${defaults[@]}" "$@"
+    EXPORTER_PID=$HS_PID
+    local line='' deadline=$((SECONDS + 10))
+    while ((SECONDS < deadline)); do
+        line=$(grep -m1 -o 'listening on http://[^ ]*' "$EXPORTER_LOG" 2>/dev/null || true)
+        [[ -n $line ]] && break
+        hs_alive "$EXPORTER_PID" || break
+        sleep 0.05
+    done
+    if [[ -z $line ]]; then
+        fail "exporter ($*) did not log 'listening on' within 10 s; its log:"
+        sed 's/^/    /' "$EXPORTER_LOG"
+        return 1
+    fi
+    EXPORTER_URL=${line#listening on }
+    EXPORTER_ADDR=${EXPORTER_URL#http://}
+    EXPORTER_ADDR=${EXPORTER_ADDR%%/*}
+    EXPORTER_BASE=http://$EXPORTER_ADDR
+    EXPORTER_STATSD_ADDR=$(grep -m1 -o 'statsd: listening on udp [^ ]*' "$EXPORTER_LOG" |
+        awk '{ print $NF }' || true)
+    export EXPORTER_URL EXPORTER_ADDR EXPORTER_BASE EXPORTER_PID EXPORTER_LOG EXPORTER_STATSD_ADDR
+}
+
+free_port() {
+    /usr/bin/python3 -c 'import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()'
+}
+
+HS_PROM_SEQ=0
+start_prometheus() {
+    local config=$1 attempt port data
+    for attempt in 1 2 3 4 5; do
+        HS_PROM_SEQ=$((HS_PROM_SEQ + 1))
+        port=$(free_port)
+        data=$HS_TMP/prometheus-data.$HS_PROM_SEQ
+        PROM_LOG=$HS_TMP/prometheus.$HS_PROM_SEQ.log
+        PROM_URL=http://127.0.0.1:$port
+        spawn "$PROM_LOG" prometheus --config.file="$config" --storage.tsdb.path="$data" \
+            --web.listen-address="127.0.0.1:$port" --storage.tsdb.retention.time=1h \
+            --log.level=info
+        PROM_PID=$HS_PID
+        local deadline=$((SECONDS + 30))
+        while ((SECONDS < deadline)) && hs_alive "$PROM_PID"; do
+            if [[ $(http_code "$PROM_URL/-/ready" --max-time 2) == 200 ]]; then
+                export PROM_URL PROM_PID PROM_LOG
+                return 0
+            fi
+            sleep 0.2
+        done
+        if hs_alive "$PROM_PID"; then
+            fail "prometheus did not become ready within 30 s; its log:"
+            tail -n 30 "$PROM_LOG" | sed 's/^/    /'
+            return 1
+        fi
+        wait "$PROM_PID" 2>/dev/null || true
+        if grep -q 'address already in use' "$PROM_LOG"; then
+            say "port $port was taken before prometheus bound it; retrying ($attempt)"
+            continue
+        fi
+        fail "prometheus exited at start; its log:"
+        tail -n 30 "$PROM_LOG" | sed 's/^/    /'
+        return 1
+    done
+    fail "prometheus could not bind a free port in 5 attempts"
+    return 1
+}
+
+prom_query() {
+    hcurl -G "$PROM_URL/api/v1/query" --data-urlencode "query=$1"
+}
+
+# prom_values EXPR: the values of the result, one a line (nothing for an empty vector);
+# fails when the query itself failed.
+prom_values() {
+    local json
+    json=$(prom_query "$1") || return 1
+    /usr/bin/python3 -c 'import json, sys
+r = json.loads(sys.argv[1])
+if r.get("status") != "success":
+    sys.stderr.write("query failed: %s\n" % sys.argv[1])
+    sys.exit(1)
+d = r["data"]
+if d["resultType"] in ("scalar", "string"):
+    print(d["result"][1])
+else:
+    for s in d["result"]:
+        print(s["value"][1])' "$json"
+}
+
+# prom_has EXPR: the query returns at least one sample.
+prom_has() { [[ -n $(prom_values "$1" 2>/dev/null) ]]; }
+
+# metric_value TEXT NAME_WITH_LABELS: the value of the first exposition line for that series.
+metric_value() {
+    awk -v s="$2" '$1 == s { print $2; exit }' <<<"$1"
+}
+
+# --- self-test, when this file is run rather than sourced -------------------------------
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+    port=$(free_port)
+    check "free_port gives a port number ($port)" test "$port" -ge 1 -a "$port" -le 65535
+
+    spawn "$HS_TMP/sleep.log" sleep 60
+    pid=$HS_PID
+    stop_process "$pid" 5
+    check_eq "stop_process ends a process with SIGTERM (status 128+15)" 143 "$HS_STATUS"
+    check "the stopped process is gone" bash -c "! kill -0 $pid 2>/dev/null"
+
+    spawn "$HS_TMP/stubborn.log" bash -c 'trap "" TERM; exec sleep 60'
+    pid=$HS_PID
+    sleep 0.2
+    start=$SECONDS
+    stop_process "$pid" 1
+    check_eq "stop_process kills a process that ignores SIGTERM" timeout "$HS_STATUS"
+    check "... within its deadline" test $((SECONDS - start)) -le 3
+    check "... and it is gone" bash -c "! kill -0 $pid 2>/dev/null"
+
+    start=$(date +%s%N)
+    rc=0
+    wait_until 1 false || rc=$?
+    check_eq "wait_until fails when the condition never holds" 1 "$rc"
+    check "... after about its timeout" test $((($(date +%s%N) - start) / 1000000)) -lt 3000
+
+    # A test that fails a check: one failure, status 1, summary last, no process left,
+    # including one it started without tracking and one that ignores SIGTERM.
+    lib=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh
+    {
+        printf '. "%s"\n' "$lib"
+        printf 'sleep 300 &\necho $! >"%s"\n' "$HS_TMP/untracked.pid"
+        printf 'spawn "%s" bash -c %q\n' "$HS_TMP/stubborn2.log" 'trap "" TERM; exec sleep 300'
+        # shellcheck disable=SC2016 # expanded by the inner test
+        printf 'echo $HS_PID >"%s"\n' "$HS_TMP/stubborn.pid"
+        printf 'pass "a check that passes"\nfail "a check that fails on purpose"\nfinish\n'
+    } >"$HS_TMP/failing.sh"
+    rc=0
+    output=$(TMPDIR=$HS_TMP bash "$HS_TMP/failing.sh" 2>&1) || rc=$?
+    check_eq "a test with a failed check exits 1" 1 "$rc"
+    check_eq "... and its last line is the summary" "1 passed, 1 failed" "$(tail -n1 <<<"$output")"
+    for f in untracked stubborn; do
+        p=$(cat "$HS_TMP/$f.pid")
+        check "... and its $f process ($p) is gone" bash -c "! kill -0 $p 2>/dev/null"
+    done
+
+    # A test that stops on an unexpected error (set -e) counts it as a failure.
+    printf '. "%s"\npass "first"\nfalse\npass "never reached"\nfinish\n' "$lib" \
+        >"$HS_TMP/aborting.sh"
+    rc=0
+    output=$(TMPDIR=$HS_TMP bash "$HS_TMP/aborting.sh" 2>&1) || rc=$?
+    check_eq "a test stopped by set -e exits 1" 1 "$rc"
+    check_eq "... and reports it as a failure" "1 passed, 1 failed" "$(tail -n1 <<<"$output")"
+
+    # An interrupted test still cleans up.
+    {
+        printf '. "%s"\n' "$lib"
+        # shellcheck disable=SC2016 # expanded by the inner test
+        printf 'spawn "%s" sleep 300\necho $HS_PID >"%s"\n' "$HS_TMP/int.log" "$HS_TMP/int.pid"
+        printf 'sleep 30 & wait $!\nfinish\n'
+    } >"$HS_TMP/interrupted.sh"
+    TMPDIR=$HS_TMP bash "$HS_TMP/interrupted.sh" >"$HS_TMP/interrupted.out" 2>&1 &
+    ipid=$!
+    track_pid "$ipid"
+    wait_until 5 test -s "$HS_TMP/int.pid" || true
+    kill -TERM "$ipid"
+    rc=0
+    wait "$ipid" || rc=$?
+    check_eq "a test stopped by SIGTERM exits 1" 1 "$rc"
+    check_eq "... and reports it" "0 passed, 1 failed" "$(tail -n1 "$HS_TMP/interrupted.out")"
+    p=$(cat "$HS_TMP/int.pid")
+    check "... and its process ($p) is gone" bash -c "! kill -0 $p 2>/dev/null"
+    finish
+fi
