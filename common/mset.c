@@ -54,11 +54,44 @@ struct mset *mset_new(void)
     return s;
 }
 
+static uint64_t name_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+/* Slot of name in the index: its family's, or the empty one where it would go. */
+static size_t index_slot(const struct mset *s, const char *name)
+{
+    size_t mask = s->index_cap - 1, i = (size_t)name_hash(name) & mask;
+    while (s->index[i] && strcmp(s->families[s->index[i] - 1].name, name) != 0)
+        i = (i + 1) & mask;
+    return i;
+}
+
+static int index_grow(struct mset *s)
+{
+    size_t cap = s->index_cap ? s->index_cap * 2 : 64;
+    size_t *idx = calloc(cap, sizeof(*idx));
+    if (!idx)
+        return -ENOMEM;
+    free(s->index);
+    s->index = idx;
+    s->index_cap = cap;
+    for (size_t f = 0; f < s->n_families; f++)
+        s->index[index_slot(s, s->families[f].name)] = f + 1;
+    return 0;
+}
+
 void mset_clear(struct mset *s)
 {
     for (size_t i = 0; i < s->n_families; i++)
         free(s->families[i].samples);
     s->n_families = 0;
+    if (s->index)
+        memset(s->index, 0, s->index_cap * sizeof(*s->index));
     s->cur = SIZE_MAX;
     s->n_samples_total = 0;
     if (s->arena) {
@@ -80,6 +113,7 @@ void mset_free(struct mset *s)
     mset_clear(s);
     free(s->arena);
     free(s->families);
+    free(s->index);
     free(s);
 }
 
@@ -167,13 +201,15 @@ int mset_family(struct mset *s, const char *name, enum metric_type type, const c
 {
     if (s->cur != SIZE_MAX && strcmp(s->families[s->cur].name, name) == 0)
         return s->families[s->cur].type == type ? 0 : -EEXIST;
-    for (size_t i = 0; i < s->n_families; i++)
-        if (strcmp(s->families[i].name, name) == 0) {
-            if (s->families[i].type != type)
+    if (s->index_cap) {
+        size_t slot = s->index[index_slot(s, name)];
+        if (slot) {
+            if (s->families[slot - 1].type != type)
                 return -EEXIST;
-            s->cur = i;
+            s->cur = slot - 1;
             return 0;
         }
+    }
     if (!metric_name_valid(name))
         return -EINVAL;
     if (type == METRIC_COUNTER && !ends_with(name, "_total"))
@@ -196,6 +232,15 @@ int mset_family(struct mset *s, const char *name, enum metric_type type, const c
         return -ENOMEM;
     f->type = type;
     s->cur = s->n_families++;
+    if (s->n_families * 2 > s->index_cap) {
+        if (index_grow(s) < 0) {
+            s->n_families--;
+            s->cur = SIZE_MAX;
+            return -ENOMEM;
+        }
+    } else {
+        s->index[index_slot(s, f->name)] = s->cur + 1;
+    }
     return 0;
 }
 

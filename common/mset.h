@@ -46,6 +46,8 @@ struct mset {
     struct mset_chunk *arena;
     size_t max_samples;     /* 0: unlimited; past it mset_add returns -E2BIG */
     size_t n_samples_total;
+    size_t *index;          /* open addressing: family index + 1, 0 = empty */
+    size_t index_cap;       /* a power of two, at least twice n_families */
 };
 
 /* Returns a new empty set (caller frees with mset_free), NULL on ENOMEM. */

@@ -22,6 +22,11 @@ struct collector {
     const char *name;        /* flag --collector.<name>, label collector="<name>" */
     const char *description; /* one line for -h */
     bool default_enabled;
+    /* true when collect() can block (statvfs on a network mount, driver calls): it
+     * then runs on its own worker thread under --collector.timeout. Collectors that
+     * only read procfs run inline on the scraping thread, which saves a thread
+     * hand-off per collector and scrape. */
+    bool may_block;
     /* Prepares state (may be NULL). Returns >= 0, or -errno: the collector is then
      * disabled with one log line naming it and the reason. */
     int (*init)(const struct exporter_config *cfg, void **ret_state);

@@ -362,7 +362,24 @@ static int fs_join(char *out, size_t outsz, const char *rootfs, const char *moun
     return n < 0 || (size_t)n >= outsz ? -ENAMETOOLONG : 0;
 }
 
-/* Runs statvfs for m[0..n) concurrently, waiting for all until one shared deadline.
+/* Filesystems whose statvfs can wait on a server or a user-space daemon. Only these
+ * pay for a thread and a deadline per scrape; local ones answer from memory. */
+static bool fs_can_hang(const char *fstype)
+{
+    static const char *const remote[] = {"nfs",   "nfs4",      "cifs",  "smb3", "smbfs",
+                                         "ceph",  "glusterfs", "9p",    "afs",  "davfs",
+                                         "lustre", "gpfs",     "beegfs", "ncpfs", "coda",
+                                         "ocfs2", "gfs2",      "orangefs", "virtiofs"};
+    if (strncmp(fstype, "fuse", 4) == 0)
+        return true; /* fuse, fuseblk, fuse.sshfs, ... */
+    for (size_t i = 0; i < sizeof(remote) / sizeof(remote[0]); i++)
+        if (strcmp(fstype, remote[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Runs statvfs for m[0..n): local filesystems directly, the others concurrently on
+ * detached threads, waiting for all of those until one shared deadline.
  * Returns 0, or the first error starting a worker (that mount gets device_error). */
 static int fs_stat_batch(struct fs_state *s, struct fs_mount **m, size_t n)
 {
@@ -370,6 +387,15 @@ static int fs_stat_batch(struct fs_state *s, struct fs_mount **m, size_t n)
     char path[PATH_MAX];
     for (size_t i = 0; i < n; i++) {
         int r = fs_join(path, sizeof(path), s->rootfs, m[i]->mountpoint);
+        if (r >= 0 && !fs_can_hang(m[i]->fstype)) {
+            struct statvfs st;
+            memset(&st, 0, sizeof(st));
+            m[i]->error = fs_statvfs_fn(path, &st) < 0 ? -(errno ? errno : EIO) : 0;
+            m[i]->st = st;
+            if (m[i]->error < 0)
+                log_debug_errno(m[i]->error, "collector filesystem: statvfs %s", path);
+            continue;
+        }
         if (r >= 0)
             m[i]->job = fs_job_start(path, &r);
         if (!m[i]->job) {
@@ -595,6 +621,7 @@ const struct collector collector_filesystem = {
     .name = "filesystem",
     .description = "Filesystem size, free space and inodes per mount point from statvfs",
     .default_enabled = true,
+    .may_block = true,
     .init = filesystem_init,
     .collect = filesystem_collect,
     .cleanup = filesystem_cleanup,

@@ -329,6 +329,7 @@ const struct collector collector_gpu_amd = {
     .name = "gpu_amd",
     .description = "AMD GPU utilisation, VRAM, temperature and power from amdgpu sysfs",
     .default_enabled = true,
+    .may_block = true,
     .init = gpu_amd_init,
     .collect = gpu_amd_collect,
     .cleanup = gpu_amd_cleanup,

@@ -371,6 +371,7 @@ const struct collector collector_gpu_nvml = {
     .description = "NVIDIA GPU utilisation, memory, temperature and power through NVML "
                    "(loaded at run time)",
     .default_enabled = true,
+    .may_block = true,
     .init = gpu_nvml_init,
     .collect = gpu_nvml_collect,
     .cleanup = gpu_nvml_cleanup,

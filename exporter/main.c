@@ -3,6 +3,7 @@
  * the sampler and the HTTP server, and runs the signal/watchdog loop. */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <regex.h>
 #include <stdio.h>
@@ -520,6 +521,12 @@ int main(int argc, char **argv)
         return mapping_check_file(cfg.statsd_mapping_config, stdout) == 0 ? 0 : 1;
     }
 
+    /* Two malloc arenas instead of one per thread: about 0.4 MiB less RSS, and the
+     * threads allocate little. */
+    mallopt(M_ARENA_MAX, 2);
+    /* A fixed threshold: large scrape buffers are mmapped and returned when freed
+     * (glibc's adaptive threshold would move them onto the heap for good). */
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
     daemon_block_signals();
     struct registry *reg = registry_new();
     if (!reg)
@@ -607,8 +614,10 @@ int main(int argc, char **argv)
         .per_ip_limit = cfg.web_max_connections_per_ip,
         .timeout_sec = cfg.web_timeout_sec,
         .connection_memory = 64 * 1024,
-        .max_body_bytes = 64 * 1024,
-        .threads = 2,
+        .max_body_bytes = 1 << 20,
+        /* A scrape handler waits for its collection; concurrent scrapes only share a
+         * collection when enough handlers can wait at once. */
+        .threads = 8,
     };
     struct httpd *http;
     r = httpd_start(&hopts, handle, &app, &http);

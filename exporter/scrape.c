@@ -3,6 +3,7 @@
 #include "scrape.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@ struct worker {
     struct scraper *scraper;
     const struct collector *c;
     void *state;
+    bool inline_run; /* runs on the scraping thread: no thread of its own */
     pthread_t thread;
     pthread_cond_t cond; /* a new job was posted */
     /* Protected by scraper->lock: */
@@ -74,6 +76,10 @@ static void generation_unref_locked(struct generation *g)
 {
     if (!g || --g->refs > 0)
         return;
+    size_t bytes = 0;
+    for (int f = 0; f < 2; f++)
+        for (int z = 0; z < 2; z++)
+            bytes += g->rendered[f][z].cap;
     for (size_t i = 0; i < g->n_sets; i++)
         mset_free(g->sets[i]);
     free(g->sets);
@@ -82,6 +88,10 @@ static void generation_unref_locked(struct generation *g)
             buf_free(&g->rendered[f][z]);
     pthread_mutex_destroy(&g->render_lock);
     free(g);
+    /* A big scrape (tens of thousands of ingested series) leaves megabytes of freed
+     * arena chunks that glibc would otherwise keep: give them back. */
+    if (bytes > (1u << 20))
+        malloc_trim(0);
 }
 
 static void *worker_main(void *arg)
@@ -199,11 +209,14 @@ int scraper_new_with(const struct exporter_config *cfg, struct registry *reg,
         w->scraper = s;
         w->c = c;
         w->state = state;
+        w->inline_run = !c->may_block;
         pthread_cond_init(&w->cond, NULL);
         s->workers[s->n_workers++] = w;
     }
     struct worker **ptrs = s->workers;
     for (size_t i = 0; i < s->n_workers; i++) {
+        if (ptrs[i]->inline_run)
+            continue;
         int r = -pthread_create(&ptrs[i]->thread, NULL, worker_main, ptrs[i]);
         if (r < 0) {
             log_error_errno(r, "scrape: cannot start the worker of collector %s",
@@ -265,7 +278,8 @@ void scraper_free(struct scraper *s)
         struct worker *w = WORKER(s, i);
         if (!w)
             continue;
-        pthread_join(w->thread, NULL);
+        if (!w->inline_run)
+            pthread_join(w->thread, NULL);
         if (w->c->cleanup)
             w->c->cleanup(w->state);
         mset_free(w->result);
@@ -297,13 +311,35 @@ static void collect_locked(struct scraper *s, uint64_t gen)
     s->collecting_gen = gen;
     for (size_t i = 0; i < s->n_workers; i++) {
         struct worker *w = WORKER(s, i);
-        if (w->busy)
-            continue; /* still stuck in an earlier collection */
+        if (w->inline_run || w->busy)
+            continue; /* inline below, or still stuck in an earlier collection */
         w->busy = true;
         w->job_gen = gen;
         dispatched[i] = true;
         pthread_cond_signal(&w->cond);
     }
+    /* Inline collectors run here while the blocking ones work on their threads.
+     * `running` keeps collections exclusive, so the lock can be dropped. */
+    pthread_mutex_unlock(&s->lock);
+    for (size_t i = 0; i < s->n_workers; i++) {
+        struct worker *w = WORKER(s, i);
+        if (!w->inline_run)
+            continue;
+        struct mset *m = mset_new();
+        int rc = -ENOMEM;
+        uint64_t c0 = now_usec();
+        if (m) {
+            m->max_samples = SCRAPE_MAX_SAMPLES_PER_COLLECTOR;
+            rc = w->c->collect(w->state, m);
+        }
+        w->result_seconds = (double)(now_usec() - c0) / 1e6;
+        mset_free(w->result);
+        w->result = m;
+        w->result_rc = rc;
+        w->result_gen = gen;
+        dispatched[i] = true;
+    }
+    pthread_mutex_lock(&s->lock);
     uint64_t deadline = t0 + s->cfg->collector_timeout_usec;
     for (;;) {
         bool pending = false;

@@ -133,6 +133,7 @@ static void slow_cleanup(void *state)
 
 static const struct collector fake_slow = {
     .name = "slow",
+    .may_block = true, /* only blocking-prone collectors get a thread and a budget */
     .collect = slow_collect,
     .cleanup = slow_cleanup,
 };
@@ -554,7 +555,8 @@ static int held_collect(void *state, struct mset *out)
     return 0;
 }
 
-static const struct collector fake_held = {.name = "held", .collect = held_collect};
+static const struct collector fake_held = {
+    .name = "held", .may_block = true, .collect = held_collect};
 
 struct format_thread {
     struct scraper *s;
@@ -734,7 +736,49 @@ TEST(free_cleans_up_workers_that_never_started_their_job)
     }
 }
 
-TEST_MAIN(TEST_ENTRY(success_reported_per_collector),
+/* Collectors that only read procfs run on the scraping thread; those that may block
+ * run on their own worker thread (and only they are bounded by the budget). */
+static pthread_t seen_inline, seen_blocking;
+
+static int where_inline(void *state, struct mset *out)
+{
+    seen_inline = pthread_self();
+    return 0;
+}
+
+static int where_blocking(void *state, struct mset *out)
+{
+    seen_blocking = pthread_self();
+    return 0;
+}
+
+TEST(inline_and_blocking_collectors_run_where_declared)
+{
+    static const struct collector c_inline = {.name = "inl", .collect = where_inline};
+    static const struct collector c_block = {
+        .name = "blk", .may_block = true, .collect = where_blocking};
+    static const struct collector *const table[] = {&c_inline, &c_block};
+    struct exporter_config cfg;
+    exporter_config_defaults(&cfg);
+    cfg.enabled[0] = cfg.enabled[1] = true;
+    struct registry *reg = registry_new();
+    struct scraper *s = NULL;
+    CHECK(reg && scraper_new_with(&cfg, reg, table, 2, &s) == 0);
+    struct buf out;
+    buf_init(&out, 0);
+    CHECK_INT(scraper_scrape(s, EXPO_TEXT, false, &out), 0);
+    bool inline_here = pthread_equal(seen_inline, pthread_self());
+    bool blocking_elsewhere = !pthread_equal(seen_blocking, pthread_self());
+    CHECK_CONTAINS(out.data, "homeostat_collector_success{collector=\"blk\"} 1");
+    CHECK_CONTAINS(out.data, "homeostat_collector_success{collector=\"inl\"} 1");
+    buf_free(&out);
+    scraper_free(s);
+    registry_free(reg);
+    CHECK(inline_here);
+    CHECK(blocking_elsewhere);
+}
+
+TEST_MAIN(TEST_ENTRY(inline_and_blocking_collectors_run_where_declared), TEST_ENTRY(success_reported_per_collector),
           TEST_ENTRY(disabled_and_broken_collectors_do_not_run),
           TEST_ENTRY(too_many_collectors_rejected),
           TEST_ENTRY(stuck_collector_does_not_stall_scrapes),
