@@ -38,7 +38,11 @@ static void reject(json_t *rejected, size_t *n_rejected, size_t index, enum inge
     json_object_set_new(o, "reason", json_string(ingest_reason_name(r)));
     if (text) {
         size_t n = text_len > PUSH_MAX_TEXT ? PUSH_MAX_TEXT : text_len;
-        json_object_set_new(o, "text", json_stringn_nocheck(text, n));
+        /* Never cut inside a UTF-8 character: jansson would refuse the whole reply. */
+        while (n > 0 && n < text_len && ((unsigned char)text[n] & 0xc0) == 0x80)
+            n--;
+        json_t *t = json_stringn(text, n);
+        json_object_set_new(o, "text", t ? t : json_string("(not UTF-8)"));
     }
     json_array_append_new(rejected, o);
 }
@@ -89,8 +93,9 @@ static int json_type_of(const char *t, enum statsd_type *ret)
 }
 
 /* One JSON item into an event; labels joined as "k:v" with '\x1f' between them. */
-static enum ingest_reason push_json_item(struct push_ctx *c, json_t *item)
+static enum ingest_reason push_json_item(struct push_ctx *c, json_t *item, bool *ret_store)
 {
+    *ret_store = false;
     if (!json_is_object(item))
         return INGEST_MALFORMED;
     const char *key;
@@ -122,7 +127,7 @@ static enum ingest_reason push_json_item(struct push_ctx *c, json_t *item)
     if ((ev.type == STATSD_COUNTER || ev.type == STATSD_TIMER) && ev.value < 0)
         return INGEST_BAD_VALUE;
     if (rate) {
-        if (!json_is_number(rate) || !(json_number_value(rate) > 0) ||
+        if (!json_is_number(rate) || !(json_number_value(rate) >= 1e-6) ||
             json_number_value(rate) > 1)
             return INGEST_BAD_RATE;
         ev.sample_rate = json_number_value(rate);
@@ -153,6 +158,7 @@ static enum ingest_reason push_json_item(struct push_ctx *c, json_t *item)
     }
     ev.tags = tl ? tags : NULL;
     ev.tags_len = tl;
+    *ret_store = true; /* from here on, drops are the store's and it counts them */
     return ingest_store_apply_locked(c->store, &ev, c->now);
 }
 
@@ -197,10 +203,11 @@ void ingest_http_push(struct ingest_store *store, const struct httpd_request *re
         json_t *item;
         json_array_foreach(items, i, item)
         {
-            enum ingest_reason r = push_json_item(&c, item);
-            /* Parse-level results count as lines; store drops are counted there. */
-            bool parse_level = r < INGEST_MAPPED_DROP;
-            counts[parse_level ? r : INGEST_OK]++;
+            bool store_level = false;
+            enum ingest_reason r = push_json_item(&c, item, &store_level);
+            /* Like a text line: an item the store took or dropped is an accepted line
+             * (the store counts its drops); the others are rejected lines. */
+            counts[store_level ? INGEST_OK : r]++;
             if (r == INGEST_OK) {
                 accepted++;
             } else {

@@ -65,7 +65,7 @@ struct cache_entry {
 struct ingest_store {
     pthread_mutex_t lock;
     struct mapping *mapping;
-    size_t max_series, n_series, max_cache;
+    size_t max_series, n_series, max_cache, cached_drops;
     uint64_t seed;
     struct hmap families, series, reserved, cache;
     struct family *fam_head, *fam_tail;
@@ -75,6 +75,8 @@ struct ingest_store {
         truncated[INGEST_PROTO_MAX];
     uint64_t expired;
 };
+
+static const char default_help[] = "Application metric ingested through StatsD.";
 
 static const char *const protocol_names[INGEST_PROTO_MAX] = {"udp", "unixgram", "http_text",
                                                              "http_json"};
@@ -109,6 +111,8 @@ static void cache_put(struct ingest_store *s, const struct statsd_event *ev, uin
 {
     if (s->cache.n >= s->max_cache)
         return; /* full: the slow path still answers correctly */
+    if (!series && s->cached_drops >= s->max_cache / 2)
+        return; /* remembered drops never crowd out live series */
     struct cache_entry *e = malloc(sizeof(*e) + ev->name_len + ev->tags_len);
     if (!e)
         return;
@@ -122,6 +126,8 @@ static void cache_put(struct ingest_store *s, const struct statsd_event *ev, uin
     if (ev->tags_len)
         memcpy(e->key + ev->name_len, ev->tags, ev->tags_len);
     hmap_insert(&s->cache, &e->node);
+    if (!series)
+        s->cached_drops++;
 }
 
 static void cache_flush(struct ingest_store *s)
@@ -135,6 +141,7 @@ static void cache_flush(struct ingest_store *s)
         }
     }
     hmap_clear(&s->cache);
+    s->cached_drops = 0;
 }
 
 /* ---- families and reserved names ---- */
@@ -172,7 +179,8 @@ static void family_free(struct family *f)
     free(f->state_label);
     free(f->buckets);
     free(f->name);
-    free(f->help);
+    if (f->help != default_help)
+        free(f->help);
     free(f);
 }
 
@@ -223,7 +231,7 @@ static struct family *family_create(struct ingest_store *s, const struct mapping
     if (!f)
         goto nomem;
     f->name = strdup(mr->name);
-    f->help = strdup(mr->help ? mr->help : "Application metric ingested through StatsD.");
+    f->help = mr->help ? strdup(mr->help) : (char *)default_help;
     f->kind = mr->kind;
     f->ttl_usec = mr->ttl_usec;
     f->n_labels = n_labels;

@@ -165,7 +165,8 @@ enum ingest_reason statsd_parse_line(const char *line, size_t len, statsd_event_
             fe = end;
         size_t fl = (size_t)(fe - f);
         if (fl >= 1 && f[0] == '@') {
-            if (have_rate || statsd_parse_number(f + 1, fl - 1, &rate) < 0 || !(rate > 0) ||
+            /* Below 1e-6 one line would stand for millions of events. */
+            if (have_rate || statsd_parse_number(f + 1, fl - 1, &rate) < 0 || !(rate >= 1e-6) ||
                 rate > 1)
                 return INGEST_BAD_RATE;
             have_rate = true;
