@@ -2,6 +2,7 @@
 #include "daemon.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <systemd/sd-daemon.h>
@@ -10,6 +11,7 @@
 #include "parse.h"
 
 static uint64_t watchdog_usec;
+static pthread_t main_thread;
 static uint64_t last_pet_usec;
 
 void daemon_block_signals(void)
@@ -19,11 +21,18 @@ void daemon_block_signals(void)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
+    main_thread = pthread_self();
     signal(SIGPIPE, SIG_IGN);
     uint64_t usec = 0;
     if (sd_watchdog_enabled(0, &usec) > 0)
         watchdog_usec = usec;
+}
+
+void daemon_wake(void)
+{
+    pthread_kill(main_thread, SIGUSR1);
 }
 
 uint64_t daemon_watchdog_usec(void)
@@ -49,6 +58,7 @@ enum daemon_event daemon_wait(uint64_t timeout_usec)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
     uint64_t deadline = now_usec() + timeout_usec;
     for (;;) {
         pet();
@@ -64,6 +74,8 @@ enum daemon_event daemon_wait(uint64_t timeout_usec)
             return DAEMON_EVENT_STOP;
         if (sig == SIGHUP)
             return DAEMON_EVENT_RELOAD;
+        if (sig == SIGUSR1)
+            return DAEMON_EVENT_WAKE;
     }
 }
 

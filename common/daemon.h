@@ -10,11 +10,15 @@ enum daemon_event {
     DAEMON_EVENT_TIMEOUT,
     DAEMON_EVENT_STOP,   /* SIGTERM or SIGINT */
     DAEMON_EVENT_RELOAD, /* SIGHUP */
+    DAEMON_EVENT_WAKE,   /* SIGUSR1: daemon_wake() from another thread */
 };
 
-/* Blocks SIGTERM, SIGINT, SIGHUP and ignores SIGPIPE in the calling thread; call
- * before creating threads so every thread inherits the mask. */
+/* Blocks SIGTERM, SIGINT, SIGHUP, SIGUSR1 and ignores SIGPIPE in the calling
+ * thread; call before creating threads so every thread inherits the mask. The
+ * calling thread becomes the one daemon_wake() wakes. */
 void daemon_block_signals(void);
+/* Makes the main thread's daemon_wait() return DAEMON_EVENT_WAKE (any thread). */
+void daemon_wake(void);
 /* Waits up to timeout_usec for a stop or reload signal; sends WATCHDOG=1 whenever
  * half the watchdog interval has passed. */
 enum daemon_event daemon_wait(uint64_t timeout_usec);
