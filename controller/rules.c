@@ -1,2 +1,1931 @@
-/* rules: PLACEHOLDER being written. */
-#include <stddef.h>
+/* rules: loads the operator's rules file (yamltree) into an immutable struct rules and
+ * validates all of it first: keys, types, durations, conditions, names, action syntax,
+ * and that every state can be reached. Every error is reported, sorted by position.
+ * Also the lookups and the JSON view of GET /api/v1/rules (see rules.h, docs/RULES.md). */
+#include "rules.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "parse.h"
+#include "yamltree.h"
+
+#define USEC_PER_SEC 1000000ULL
+#define DEFAULT_INTERVAL_USEC (5 * USEC_PER_SEC)
+#define MIN_INTERVAL_USEC (USEC_PER_SEC / 10)
+#define DEFAULT_TIMEOUT_USEC (2 * USEC_PER_SEC)
+#define DEFAULT_COOLDOWN_USEC (300 * USEC_PER_SEC)
+#define NONE ((size_t)-1)
+
+static const char *const kind_names[] = {
+    [ACTION_SYSTEMD] = "systemd", [ACTION_KUBECTL] = "kubectl", [ACTION_WEBHOOK] = "webhook",
+    [ACTION_EXEC] = "exec",       [ACTION_ALERT] = "alert",
+};
+#define N_KINDS (sizeof(kind_names) / sizeof(kind_names[0]))
+#define KIND_LIST "systemd, kubectl, webhook, exec or alert"
+
+static const char *const kubectl_verbs[] = {"scale", "patch", "annotate", "rollout_restart", NULL};
+
+const char *action_kind_name(enum action_kind kind)
+{
+    return (size_t)kind < N_KINDS ? kind_names[kind] : "unknown";
+}
+
+const char *cond_op_text(enum cond_op op)
+{
+    static const char *const ops[] = {
+        [COND_GT] = ">",  [COND_GE] = ">=", [COND_LT] = "<",
+        [COND_LE] = "<=", [COND_EQ] = "==", [COND_NE] = "!=",
+    };
+    return (size_t)op < sizeof(ops) / sizeof(ops[0]) ? ops[op] : "?";
+}
+
+/* ---- freeing ---- */
+
+static void free_actions(struct action_def *a, size_t n)
+{
+    if (!a)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        json_decref(a[i].params);
+        free(a[i].summary);
+    }
+    free(a);
+}
+
+void rules_free(struct rules *r)
+{
+    if (!r)
+        return;
+    free(r->path);
+    struct prometheus_cfg *p = &r->prometheus;
+    free(p->url);
+    free(p->bearer_token_file);
+    free(p->basic_auth_username);
+    free(p->basic_auth_password_file);
+    free(p->ca_file);
+    if (p->headers)
+        for (size_t i = 0; i < p->n_headers; i++)
+            free(p->headers[i]);
+    free(p->headers);
+    for (size_t i = 0; i < r->n_signals; i++) {
+        free(r->signals[i].name);
+        free(r->signals[i].query);
+        free(r->signals[i].help);
+    }
+    free(r->signals);
+    for (size_t i = 0; i < r->n_states; i++) {
+        struct state_def *s = &r->states[i];
+        free(s->name);
+        for (size_t c = 0; c < s->n_conditions; c++)
+            free(s->conditions[c].text);
+        free(s->conditions);
+        free(s->severity);
+        free(s->description);
+    }
+    free(r->states);
+    for (size_t i = 0; i < r->n_decisions; i++)
+        free_actions(r->decisions[i].actions, r->decisions[i].n_actions);
+    free(r->decisions);
+    for (size_t i = 0; i < r->n_manual_actions; i++) {
+        free(r->manual_actions[i].name);
+        free_actions(r->manual_actions[i].actions, r->manual_actions[i].n_actions);
+    }
+    free(r->manual_actions);
+    free(r);
+}
+
+/* ---- the loader's context and helpers ---- */
+
+/* How a state's conditions were written. */
+enum cond_form {
+    FORM_NONE, /* absent, null or []: the default state */
+    FORM_SOME, /* one or more, all parsed and resolved */
+    FORM_BAD,  /* not a sequence, or a condition with an error */
+};
+
+struct state_pos {
+    const struct ytree_node *node;       /* the state's map (NULL: not a map) */
+    const struct ytree_node *name;       /* its name value */
+    const struct ytree_node *conditions; /* its conditions value */
+    enum cond_form form;
+};
+
+struct loader {
+    struct rules *r;
+    struct buf *errors; /* unsorted; the caller gets them sorted by position */
+    const char *dir;    /* directory relative file paths are resolved against, or NULL */
+    int err;            /* -EINVAL once an error was reported */
+    bool oom;
+    bool signals_ok; /* signals was a map: an unknown name in a condition is an error */
+    bool states_ok;  /* states was a sequence: an unknown name in decisions is an error */
+    struct state_pos *states;
+};
+
+static void report(struct loader *l, const struct ytree_node *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void report(struct loader *l, const struct ytree_node *n, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    l->err = ytree_error(l->errors, n, "%s", msg);
+}
+
+static char *dup_str(struct loader *l, const char *s)
+{
+    if (!s)
+        return NULL;
+    char *p = strdup(s);
+    if (!p)
+        l->oom = true;
+    return p;
+}
+
+static void *alloc_array(struct loader *l, size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size);
+    if (!p)
+        l->oom = true;
+    return p;
+}
+
+static bool get_map(struct loader *l, const struct ytree_node *n)
+{
+    if (ytree_expect(n, YTREE_MAP, l->errors) < 0) {
+        l->err = -EINVAL;
+        return false;
+    }
+    return true;
+}
+
+static bool get_seq(struct loader *l, const struct ytree_node *n)
+{
+    if (ytree_expect(n, YTREE_SEQ, l->errors) < 0) {
+        l->err = -EINVAL;
+        return false;
+    }
+    return true;
+}
+
+static bool get_string(struct loader *l, const struct ytree_node *n, const char **ret)
+{
+    if (ytree_get_string(n, ret, l->errors) < 0) {
+        l->err = -EINVAL;
+        return false;
+    }
+    return true;
+}
+
+static bool get_bool(struct loader *l, const struct ytree_node *n, bool *ret)
+{
+    if (ytree_get_bool(n, ret, l->errors) < 0) {
+        l->err = -EINVAL;
+        return false;
+    }
+    return true;
+}
+
+static bool get_duration(struct loader *l, const struct ytree_node *n, uint64_t *ret)
+{
+    if (ytree_get_duration(n, ret, l->errors) < 0) {
+        l->err = -EINVAL;
+        return false;
+    }
+    return true;
+}
+
+static void check_keys(struct loader *l, const struct ytree_node *map, const char *const *keys)
+{
+    if (ytree_check_keys(map, keys, l->errors) < 0)
+        l->err = -EINVAL;
+}
+
+/* The key node of map's entry key (for positions), or NULL. */
+static const struct ytree_node *key_node(const struct ytree_node *map, const char *key)
+{
+    for (size_t i = 0; i < ytree_len(map); i++)
+        if (strcmp(ytree_text(ytree_key(map, i), NULL), key) == 0)
+            return ytree_key(map, i);
+    return NULL;
+}
+
+/* A non-empty string of at most max bytes. */
+static bool get_text(struct loader *l, const struct ytree_node *n, const char *what, size_t max,
+                     const char **ret)
+{
+    const char *s;
+    if (!get_string(l, n, &s))
+        return false;
+    if (!*s) {
+        report(l, n, "%s is empty", what);
+        return false;
+    }
+    if (max && strlen(s) > max) {
+        report(l, n, "%s is longer than %zu bytes", what, max);
+        return false;
+    }
+    *ret = s;
+    return true;
+}
+
+/* The closest of names[0..n) to s, when close enough to be a typo (as ytree_check_keys). */
+static const char *did_you_mean(const char *s, const char *const *names, size_t n)
+{
+    const char *best = NULL;
+    unsigned best_d = 255;
+    for (size_t i = 0; i < n; i++) {
+        if (!names[i])
+            continue;
+        unsigned d = ytree_edit_distance(s, names[i]);
+        if (d < best_d) {
+            best_d = d;
+            best = names[i];
+        }
+    }
+    if (best && best_d <= 2 && best_d * 3 <= strlen(best))
+        return best;
+    return NULL;
+}
+
+static bool is_identifier(const char *s)
+{
+    if (!(isalpha((unsigned char)*s) || *s == '_'))
+        return false;
+    for (s++; *s; s++)
+        if (!(isalnum((unsigned char)*s) || *s == '_'))
+            return false;
+    return true;
+}
+
+/* A name: an identifier of at most RULES_MAX_NAME characters. */
+static bool get_name(struct loader *l, const struct ytree_node *n, const char *what,
+                     const char **ret)
+{
+    const char *s;
+    if (!get_string(l, n, &s))
+        return false;
+    if (!is_identifier(s)) {
+        report(l, n,
+               "%s name '%.64s' is not an identifier (letters, digits and '_', not starting with "
+               "a digit)",
+               what, s);
+        return false;
+    }
+    if (strlen(s) > RULES_MAX_NAME) {
+        report(l, n, "%s name '%.64s...' is longer than %d characters", what, s, RULES_MAX_NAME);
+        return false;
+    }
+    *ret = s;
+    return true;
+}
+
+/* One of names (NULL-terminated); the message lists them. */
+static bool get_enum(struct loader *l, const struct ytree_node *n, const char *what,
+                     const char *const *names, int *ret)
+{
+    const char *s;
+    if (!get_string(l, n, &s))
+        return false;
+    for (int i = 0; names[i]; i++)
+        if (strcmp(s, names[i]) == 0) {
+            *ret = i;
+            return true;
+        }
+    char list[128];
+    size_t o = 0;
+    for (int i = 0; names[i] && o < sizeof(list); i++)
+        o += (size_t)snprintf(list + o, sizeof(list) - o, "%s%s",
+                              i == 0         ? ""
+                              : names[i + 1] ? ", "
+                                             : " or ",
+                              names[i]);
+    report(l, n, "%s must be %s, got '%.64s'", what, list, s);
+    return false;
+}
+
+/* "2s", "1m30s", "250ms", "1h" for messages. */
+static const char *fmt_duration(uint64_t usec, char *out, size_t size)
+{
+    if (usec % USEC_PER_SEC) {
+        if (usec % 1000)
+            snprintf(out, size, "%lluus", (unsigned long long)usec);
+        else
+            snprintf(out, size, "%llums", (unsigned long long)(usec / 1000));
+        return out;
+    }
+    unsigned long long s = usec / USEC_PER_SEC, h = s / 3600, m = s / 60 % 60;
+    size_t o = 0;
+    out[0] = '\0';
+    if (h)
+        o += (size_t)snprintf(out + o, size - o, "%lluh", h);
+    if (m && o < size)
+        o += (size_t)snprintf(out + o, size - o, "%llum", m);
+    if ((s % 60 || (!h && !m)) && o < size)
+        snprintf(out + o, size - o, "%llus", s % 60);
+    return out;
+}
+
+/* ---- URLs, headers and paths ---- */
+
+const char *rules_url_error(const char *url)
+{
+    size_t skip;
+    if (strncasecmp(url, "http://", 7) == 0)
+        skip = 7;
+    else if (strncasecmp(url, "https://", 8) == 0)
+        skip = 8;
+    else
+        return "does not start with http:// or https://";
+    if (strlen(url) > RULES_MAX_URL)
+        return "is longer than 2048 bytes";
+    for (const char *c = url; *c; c++)
+        if ((unsigned char)*c <= ' ' || *c == 0x7f)
+            return "contains a space or a control character";
+    const char *host = url + skip;
+    size_t authority = strcspn(host, "/?#");
+    if (authority == 0)
+        return "has no host";
+    if (memchr(host, '@', authority))
+        return "contains credentials: use basic_auth with password_file";
+    if (host[0] == ':')
+        return "has no host";
+    return NULL;
+}
+
+static bool get_url(struct loader *l, const struct ytree_node *n, const char **ret)
+{
+    const char *s;
+    if (!get_string(l, n, &s))
+        return false;
+    const char *why = rules_url_error(s);
+    if (why && strstr(why, "credentials")) {
+        report(l, n, "url %s", why); /* without the password */
+        return false;
+    }
+    if (why) {
+        report(l, n, "url '%.128s' %s", s, why);
+        return false;
+    }
+    *ret = s;
+    return true;
+}
+
+/* A file path, made relative to the rules file's directory when that is known. */
+static bool get_path(struct loader *l, const struct ytree_node *n, const char *what, char **ret)
+{
+    const char *s;
+    if (!get_text(l, n, what, 4096, &s))
+        return false;
+    if (s[0] == '/' || !l->dir) {
+        *ret = dup_str(l, s);
+        return *ret != NULL;
+    }
+    struct buf b;
+    buf_init(&b, 0);
+    if (buf_printf(&b, "%s/%s", l->dir, s) < 0) {
+        buf_free(&b);
+        l->oom = true;
+        return false;
+    }
+    *ret = buf_steal(&b, NULL);
+    return true;
+}
+
+static bool header_name_valid(const char *s)
+{
+    if (!*s)
+        return false;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && !strchr("!#$%&'*+-.^_`|~", *s))
+            return false;
+    return true;
+}
+
+/* Keys of action parameters whose values are secrets: shown as "<redacted>" in summaries
+ * and in rules_to_json. */
+static bool key_is_secret(const char *key)
+{
+    static const char *const words[] = {"password", "passwd", "secret",  "token",
+                                        "api_key",  "apikey", "api-key", "credential"};
+    size_t len = strlen(key);
+    if (len >= 5 &&
+        (strcasecmp(key + len - 5, "_file") == 0 || strcasecmp(key + len - 5, "_path") == 0))
+        return false;
+    if (strcasecmp(key, "authorization") == 0 || strcasecmp(key, "proxy-authorization") == 0 ||
+        strcasecmp(key, "cookie") == 0)
+        return true;
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+        if (strcasestr(key, words[i]))
+            return true;
+    return false;
+}
+
+/* ---- prometheus ---- */
+
+static const char *const reserved_headers[] = {
+    "Authorization", "Host",       "Content-Type",    "Content-Length",    "Content-Encoding",
+    "Connection",    "User-Agent", "Accept-Encoding", "Transfer-Encoding", NULL,
+};
+
+static void load_headers(struct loader *l, const struct ytree_node *v)
+{
+    struct prometheus_cfg *p = &l->r->prometheus;
+    if (ytree_is_null(v))
+        return;
+    if (!get_map(l, v))
+        return;
+    size_t n = ytree_len(v);
+    if (n > RULES_MAX_HEADERS) {
+        report(l, v, "more than %d headers", RULES_MAX_HEADERS);
+        return;
+    }
+    p->headers = alloc_array(l, n + 1, sizeof(*p->headers));
+    if (!p->headers)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        const struct ytree_node *k = ytree_key(v, i), *val = ytree_value(v, i);
+        const char *name = NULL, *value = NULL;
+        bool ok = get_string(l, k, &name);
+        if (ok && !header_name_valid(name)) {
+            report(l, k, "header name '%.64s' is not valid (letters, digits and !#$%%&'*+-.^_`|~)",
+                   name);
+            ok = false;
+        }
+        for (size_t j = 0; ok && reserved_headers[j]; j++)
+            if (strcasecmp(name, reserved_headers[j]) == 0) {
+                if (j == 0)
+                    report(l, k,
+                           "header 'Authorization' would put a secret in the rules file: use "
+                           "bearer_token_file or basic_auth");
+                else
+                    report(l, k, "header '%s' is set by the controller itself", name);
+                ok = false;
+            }
+        for (size_t j = 0; ok && j < i; j++) {
+            const struct ytree_node *prev = ytree_key(v, j);
+            if (strcasecmp(ytree_text(prev, NULL), name) == 0) {
+                report(l, k, "duplicate header '%.64s' (first at %u:%u; names ignore case)", name,
+                       ytree_line(prev), ytree_column(prev));
+                ok = false;
+            }
+        }
+        if (!get_string(l, val, &value))
+            continue;
+        for (const char *c = value; *c; c++)
+            if (((unsigned char)*c < ' ' && *c != '\t') || *c == 0x7f) {
+                report(l, val, "header value contains a line break or a control character");
+                ok = false;
+                break;
+            }
+        if (!ok)
+            continue;
+        struct buf b;
+        buf_init(&b, 0);
+        if (buf_printf(&b, "%s: %s", name, value) < 0) {
+            buf_free(&b);
+            l->oom = true;
+            return;
+        }
+        p->headers[p->n_headers++] = buf_steal(&b, NULL);
+    }
+}
+
+static void load_basic_auth(struct loader *l, const struct ytree_node *v)
+{
+    static const char *const keys[] = {"username", "password_file", "password", NULL};
+    struct prometheus_cfg *p = &l->r->prometheus;
+    if (!get_map(l, v))
+        return;
+    check_keys(l, v, keys);
+    const struct ytree_node *x;
+    const char *s;
+    if (ytree_get(v, "password"))
+        report(l, key_node(v, "password"),
+               "password is not accepted: put it in a file and name that with password_file");
+    if (!(x = ytree_get(v, "username")))
+        report(l, v, "basic_auth needs a username");
+    else if (get_text(l, x, "username", 1024, &s))
+        p->basic_auth_username = dup_str(l, s);
+    if (!(x = ytree_get(v, "password_file"))) {
+        if (!ytree_get(v, "password"))
+            report(l, v, "basic_auth needs a password_file");
+    } else {
+        get_path(l, x, "password_file", &p->basic_auth_password_file);
+    }
+}
+
+static void load_prometheus(struct loader *l, const struct ytree_node *v, bool interval_ok)
+{
+    static const char *const keys[] = {
+        "url",        "timeout",      "bearer_token_file",
+        "basic_auth", "ca_file",      "insecure_skip_verify",
+        "headers",    "bearer_token", /* only to say why not */
+        NULL,
+    };
+    struct prometheus_cfg *p = &l->r->prometheus;
+    uint64_t interval = l->r->evaluation_interval_usec;
+    p->timeout_usec = interval < DEFAULT_TIMEOUT_USEC ? interval : DEFAULT_TIMEOUT_USEC;
+    if (!v || ytree_is_null(v))
+        return;
+    if (!get_map(l, v))
+        return;
+    check_keys(l, v, keys);
+    const struct ytree_node *x;
+    const char *s;
+    if ((x = ytree_get(v, "url")) && get_url(l, x, &s))
+        p->url = dup_str(l, s);
+    if ((x = ytree_get(v, "timeout"))) {
+        uint64_t t = 0;
+        char a[32], b[32];
+        bool ok = get_duration(l, x, &t);
+        if (ok && t == 0)
+            report(l, x, "timeout must be more than 0");
+        else if (ok && interval_ok && t > interval)
+            report(l, x, "timeout %s is longer than evaluation_interval %s",
+                   fmt_duration(t, a, sizeof(a)), fmt_duration(interval, b, sizeof(b)));
+        else if (ok)
+            p->timeout_usec = t;
+    }
+    if (ytree_get(v, "bearer_token"))
+        report(l, key_node(v, "bearer_token"),
+               "bearer_token is not accepted: put the token in a file and name that with "
+               "bearer_token_file");
+    if ((x = ytree_get(v, "bearer_token_file")))
+        get_path(l, x, "bearer_token_file", &p->bearer_token_file);
+    if ((x = ytree_get(v, "basic_auth"))) {
+        if (ytree_get(v, "bearer_token_file"))
+            report(l, key_node(v, "basic_auth"),
+                   "basic_auth and bearer_token_file cannot be used together");
+        load_basic_auth(l, x);
+    }
+    if ((x = ytree_get(v, "ca_file")))
+        get_path(l, x, "ca_file", &p->ca_file);
+    if ((x = ytree_get(v, "insecure_skip_verify")))
+        get_bool(l, x, &p->insecure_skip_verify);
+    if ((x = ytree_get(v, "headers")))
+        load_headers(l, x);
+}
+
+/* ---- signals ---- */
+
+static void load_signal(struct loader *l, struct signal_def *s, const struct ytree_node *v)
+{
+    static const char *const keys[] = {"query", "max_age", "help", NULL};
+    if (ytree_kind(v) != YTREE_MAP) {
+        report(l, v, "signal '%.64s': expected a map with 'query', got %s", s->name,
+               ytree_describe(v));
+        return;
+    }
+    check_keys(l, v, keys);
+    const struct ytree_node *x;
+    const char *str;
+    if (!(x = ytree_get(v, "query"))) {
+        report(l, v, "signal '%.64s' has no query", s->name);
+    } else if (get_string(l, x, &str)) {
+        const char *c = str;
+        while (isspace((unsigned char)*c))
+            c++;
+        if (!*c)
+            report(l, x, "query is empty");
+        else
+            s->query = dup_str(l, str);
+    }
+    if ((x = ytree_get(v, "max_age")) && get_duration(l, x, &s->max_age_usec) &&
+        s->max_age_usec == 0)
+        report(l, x, "max_age must be more than 0 (leave it out for no limit)");
+    if ((x = ytree_get(v, "help")) && get_string(l, x, &str))
+        s->help = dup_str(l, str);
+}
+
+static void load_signals(struct loader *l, const struct ytree_node *root)
+{
+    struct rules *r = l->r;
+    const struct ytree_node *v = ytree_get(root, "signals");
+    if (!v) {
+        report(l, root, "missing key 'signals': at least one signal is needed");
+        return;
+    }
+    if (ytree_is_null(v) || (ytree_kind(v) == YTREE_MAP && ytree_len(v) == 0)) {
+        report(l, v, "signals is empty: at least one signal is needed");
+        l->signals_ok = ytree_kind(v) == YTREE_MAP;
+        return;
+    }
+    if (!get_map(l, v))
+        return;
+    size_t n = ytree_len(v);
+    if (n > RULES_MAX_SIGNALS) { /* nothing more: the checks below grow with the count */
+        report(l, v, "more than %d signals", RULES_MAX_SIGNALS);
+        return;
+    }
+    r->signals = alloc_array(l, n, sizeof(*r->signals));
+    if (!r->signals)
+        return;
+    r->n_signals = n;
+    l->signals_ok = true;
+    for (size_t i = 0; i < n; i++) {
+        struct signal_def *s = &r->signals[i];
+        const struct ytree_node *k = ytree_key(v, i);
+        const char *name;
+        /* Keep even a bad name, so that conditions naming it do not add errors. */
+        s->name = dup_str(l, ytree_text(k, NULL));
+        if (!s->name)
+            return;
+        get_name(l, k, "signal", &name);
+        load_signal(l, s, ytree_value(v, i));
+    }
+}
+
+/* ---- conditions ---- */
+
+static bool op_char(char c)
+{
+    return c == '<' || c == '>' || c == '=' || c == '!' || c == '~';
+}
+
+/* Length of the run at s of characters other than whitespace, capped for messages. */
+static int word_len(const char *s)
+{
+    size_t n = 0;
+    while (s[n] && !isspace((unsigned char)s[n]))
+        n++;
+    return n > 32 ? 32 : (int)n;
+}
+
+/* "signal OP number", whitespace-tolerant. Reports at n and returns false on an error; a
+ * signal that cannot be resolved because the signals section is broken is not reported
+ * again. */
+static bool parse_condition(struct loader *l, const struct ytree_node *n, struct condition *c)
+{
+    const char *s;
+    if (!get_string(l, n, &s))
+        return false;
+    const char *p = s;
+    while (isspace((unsigned char)*p))
+        p++;
+    const char *name = p;
+    if (!(isalpha((unsigned char)*p) || *p == '_')) {
+        report(l, n,
+               "condition '%.80s' does not start with a signal name: expected 'SIGNAL OP "
+               "NUMBER' such as 'cpu_busy > 0.85'",
+               s);
+        return false;
+    }
+    while (isalnum((unsigned char)*p) || *p == '_')
+        p++;
+    int name_len = (int)(p - name);
+    while (isspace((unsigned char)*p))
+        p++;
+    static const struct {
+        const char *text;
+        enum cond_op op;
+    } ops[] = {{">=", COND_GE}, {"<=", COND_LE}, {"==", COND_EQ},
+               {"!=", COND_NE}, {">", COND_GT},  {"<", COND_LT}};
+    size_t o;
+    for (o = 0; o < sizeof(ops) / sizeof(ops[0]); o++)
+        if (strncmp(p, ops[o].text, strlen(ops[o].text)) == 0)
+            break;
+    /* "=>", "<>", "===", "=": an operator-like run that is not one of ours. */
+    size_t run = 0;
+    while (op_char(p[run]))
+        run++;
+    if (o == sizeof(ops) / sizeof(ops[0]) || run != strlen(ops[o].text)) {
+        if (!*p)
+            report(l, n,
+                   "condition '%.80s': expected an operator (>, >=, <, <=, == or !=) after "
+                   "'%.*s'",
+                   s, name_len, name);
+        else
+            report(l, n,
+                   "condition '%.80s': expected an operator (>, >=, <, <=, == or !=) after "
+                   "'%.*s', got '%.*s'",
+                   s, name_len, name, run ? (int)(run > 32 ? 32 : run) : word_len(p), p);
+        return false;
+    }
+    c->op = ops[o].op;
+    p += run;
+    while (isspace((unsigned char)*p))
+        p++;
+    if (!*p) {
+        report(l, n, "condition '%.80s': missing the threshold after '%s'", s, ops[o].text);
+        return false;
+    }
+    size_t num = 0;
+    while (p[num] && (isdigit((unsigned char)p[num]) || strchr(".eE+-", p[num])))
+        num++;
+    if (num == 0) {
+        report(l, n, "condition '%.80s': expected a number after '%s', got '%.*s'", s, ops[o].text,
+               word_len(p), p);
+        return false;
+    }
+    char tmp[64];
+    double v = 0;
+    int r = -EINVAL;
+    if (num < sizeof(tmp)) {
+        memcpy(tmp, p, num);
+        tmp[num] = '\0';
+        r = parse_double(tmp, &v);
+    }
+    if (r == -ERANGE) {
+        report(l, n, "condition '%.80s': threshold '%.*s' is out of range", s, (int)num, p);
+        return false;
+    }
+    if (r < 0 || !isfinite(v)) {
+        report(l, n, "condition '%.80s': '%.*s' is not a number", s, num > 32 ? 32 : (int)num, p);
+        return false;
+    }
+    c->threshold = v;
+    p += num;
+    while (isspace((unsigned char)*p))
+        p++;
+    if (*p == '%') {
+        report(l, n,
+               "condition '%.80s': unexpected '%%' after the threshold: write the number in the "
+               "query's unit (0.85 for 85 %% of a ratio)",
+               s);
+        return false;
+    }
+    if (*p) {
+        report(l, n, "condition '%.80s': unexpected '%.32s' after the threshold", s, p);
+        return false;
+    }
+    c->text = dup_str(l, s);
+    if (!c->text)
+        return false;
+    if (!l->signals_ok)
+        return false; /* the signals section's own error says enough */
+    struct rules *rules = l->r;
+    for (size_t i = 0; i < rules->n_signals; i++)
+        if ((int)strlen(rules->signals[i].name) == name_len &&
+            strncmp(rules->signals[i].name, name, (size_t)name_len) == 0) {
+            c->signal = i;
+            return true;
+        }
+    char want[RULES_MAX_NAME + 1];
+    snprintf(want, sizeof(want), "%.*s", name_len, name);
+    const char **names = alloc_array(l, rules->n_signals, sizeof(*names));
+    if (!names)
+        return false;
+    for (size_t i = 0; i < rules->n_signals; i++)
+        names[i] = rules->signals[i].name;
+    const char *hint = did_you_mean(want, names, rules->n_signals);
+    if (hint)
+        report(l, n, "unknown signal '%s' (did you mean '%s'?)", want, hint);
+    else
+        report(l, n, "unknown signal '%s'", want);
+    free(names);
+    return false;
+}
+
+/* ---- states ---- */
+
+static void load_state(struct loader *l, size_t i, const struct ytree_node *v, size_t n_states)
+{
+    static const char *const keys[] = {"name",     "when",     "conditions",  "for",
+                                       "keep_for", "severity", "description", NULL};
+    static const char *const whens[] = {"any", "all", NULL};
+    struct state_def *st = &l->r->states[i];
+    struct state_pos *pos = &l->states[i];
+    pos->form = FORM_BAD;
+    if (!get_map(l, v))
+        return;
+    pos->node = v;
+    check_keys(l, v, keys);
+    const struct ytree_node *x;
+    const char *s;
+    if (!(x = ytree_get(v, "name"))) {
+        report(l, v, "state has no name");
+    } else if (get_string(l, x, &s)) {
+        pos->name = x;
+        st->name = dup_str(l, s);
+        const char *ok;
+        if (strcmp(s, RULES_STATE_UNKNOWN) == 0)
+            report(l, x,
+                   "state name 'unknown' is reserved: it is the state that on_missing_data: "
+                   "unknown moves to");
+        else
+            get_name(l, x, "state", &ok);
+        for (size_t j = 0; j < i; j++)
+            if (l->r->states[j].name && strcmp(l->r->states[j].name, s) == 0) {
+                report(l, x, "duplicate state '%.64s' (first at %u:%u)", s,
+                       ytree_line(l->states[j].name), ytree_column(l->states[j].name));
+                break;
+            }
+    }
+    const char *label = st->name ? st->name : "?";
+    int k;
+    if ((x = ytree_get(v, "when")) && get_enum(l, x, "when", whens, &k))
+        st->when = (enum when_mode)k;
+    if ((x = ytree_get(v, "for")))
+        get_duration(l, x, &st->for_usec);
+    if ((x = ytree_get(v, "keep_for")))
+        get_duration(l, x, &st->keep_for_usec);
+    if ((x = ytree_get(v, "severity")) && get_text(l, x, "severity", 64, &s))
+        st->severity = dup_str(l, s);
+    if ((x = ytree_get(v, "description")) && get_string(l, x, &s))
+        st->description = dup_str(l, s);
+
+    x = ytree_get(v, "conditions");
+    pos->conditions = x;
+    if (!x || ytree_is_null(x)) {
+        pos->form = FORM_NONE;
+    } else if (get_seq(l, x)) {
+        size_t n = ytree_len(x);
+        if (n > RULES_MAX_CONDITIONS) {
+            report(l, x, "state '%.64s' has more than %d conditions", label, RULES_MAX_CONDITIONS);
+            return;
+        }
+        st->conditions = alloc_array(l, n, sizeof(*st->conditions));
+        if (!st->conditions)
+            return;
+        bool all_ok = true;
+        for (size_t c = 0; c < n; c++) {
+            all_ok &= parse_condition(l, ytree_item(x, c), &st->conditions[c]);
+            st->n_conditions = c + 1;
+        }
+        pos->form = n == 0 ? FORM_NONE : all_ok ? FORM_SOME : FORM_BAD;
+    }
+
+    /* The default state always holds: timing and combining mean nothing there. */
+    if (i == n_states - 1 && pos->form == FORM_NONE) {
+        static const char *const idle[] = {"when", "for", "keep_for"};
+        for (size_t j = 0; j < 3; j++)
+            if (ytree_get(v, idle[j]))
+                report(l, key_node(v, idle[j]),
+                       "'%s' has no effect on the default state '%.64s' (the last one, without "
+                       "conditions)",
+                       idle[j], label);
+    }
+}
+
+/* The values a condition accepts, as an interval (not for !=). */
+struct interval {
+    double lo, hi;
+    bool lo_in, hi_in;
+};
+
+static struct interval interval_of(const struct condition *c)
+{
+    double t = c->threshold;
+    switch (c->op) {
+    case COND_GT: return (struct interval){t, INFINITY, false, false};
+    case COND_GE: return (struct interval){t, INFINITY, true, false};
+    case COND_LT: return (struct interval){-INFINITY, t, false, false};
+    case COND_LE: return (struct interval){-INFINITY, t, false, true};
+    case COND_EQ:
+    case COND_NE: break;
+    }
+    return (struct interval){t, t, true, true};
+}
+
+static bool interval_contains(struct interval a, double x)
+{
+    return (x > a.lo || (x == a.lo && a.lo_in)) && (x < a.hi || (x == a.hi && a.hi_in));
+}
+
+/* Whether every value that makes a true also makes b true. */
+static bool cond_implies(const struct condition *a, const struct condition *b)
+{
+    if (a->signal != b->signal)
+        return false;
+    if (b->op == COND_NE)
+        return a->op == COND_NE ? a->threshold == b->threshold
+                                : !interval_contains(interval_of(a), b->threshold);
+    if (a->op == COND_NE)
+        return false;
+    struct interval x = interval_of(a), y = interval_of(b);
+    bool lo = y.lo < x.lo || (y.lo == x.lo && (y.lo_in || !x.lo_in));
+    bool hi = y.hi > x.hi || (y.hi == x.hi && (y.hi_in || !x.hi_in));
+    return lo && hi;
+}
+
+/* Whether state b holding (TRUE) implies that state a holds. Sound, not complete: it
+ * looks at conditions one by one. */
+static bool state_implies(const struct state_def *b, const struct state_def *a)
+{
+    bool b_all = b->when == WHEN_ALL || b->n_conditions == 1;
+    bool a_all = a->when == WHEN_ALL && a->n_conditions > 1;
+    if (b_all) {
+        /* Every condition of b is true: a holds when (some / each) of its conditions is
+         * implied by one of them. */
+        for (size_t i = 0; i < a->n_conditions; i++) {
+            bool implied = false;
+            for (size_t j = 0; j < b->n_conditions && !implied; j++)
+                implied = cond_implies(&b->conditions[j], &a->conditions[i]);
+            if (implied && !a_all)
+                return true;
+            if (!implied && a_all)
+                return false;
+        }
+        return a_all;
+    }
+    /* Some condition of b is true, we do not know which: each must imply a. */
+    for (size_t j = 0; j < b->n_conditions; j++) {
+        bool ok = a_all;
+        for (size_t i = 0; i < a->n_conditions; i++) {
+            bool imp = cond_implies(&b->conditions[j], &a->conditions[i]);
+            if (a_all && !imp) {
+                ok = false;
+                break;
+            }
+            if (!a_all && imp) {
+                ok = true;
+                break;
+            }
+        }
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+/* With when: all, conditions on one signal that no value satisfies together. Reports
+ * and returns true. */
+static bool check_contradiction(struct loader *l, size_t i)
+{
+    const struct state_def *st = &l->r->states[i];
+    if (st->when != WHEN_ALL || st->n_conditions < 2)
+        return false;
+    for (size_t first = 0; first < st->n_conditions; first++) {
+        size_t sig = st->conditions[first].signal;
+        bool seen = false;
+        for (size_t j = 0; j < first && !seen; j++)
+            seen = st->conditions[j].signal == sig;
+        if (seen)
+            continue;
+        struct interval iv = {-INFINITY, INFINITY, false, false};
+        size_t lo_who = NONE, hi_who = NONE;
+        for (size_t j = first; j < st->n_conditions; j++) {
+            const struct condition *c = &st->conditions[j];
+            if (c->signal != sig || c->op == COND_NE)
+                continue;
+            struct interval ci = interval_of(c);
+            if (ci.lo > iv.lo || (ci.lo == iv.lo && !ci.lo_in && iv.lo_in)) {
+                iv.lo = ci.lo;
+                iv.lo_in = ci.lo_in;
+                lo_who = j;
+            }
+            if (ci.hi < iv.hi || (ci.hi == iv.hi && !ci.hi_in && iv.hi_in)) {
+                iv.hi = ci.hi;
+                iv.hi_in = ci.hi_in;
+                hi_who = j;
+            }
+        }
+        size_t who[3] = {NONE, NONE, NONE};
+        if (iv.lo > iv.hi || (iv.lo == iv.hi && !(iv.lo_in && iv.hi_in))) {
+            who[0] = lo_who;
+            who[1] = hi_who;
+        } else if (iv.lo == iv.hi) {
+            for (size_t j = first; j < st->n_conditions; j++)
+                if (st->conditions[j].signal == sig && st->conditions[j].op == COND_NE &&
+                    st->conditions[j].threshold == iv.lo) {
+                    who[0] = lo_who;
+                    who[1] = hi_who == lo_who ? NONE : hi_who;
+                    who[2] = j;
+                    break;
+                }
+        }
+        if (who[0] == NONE && who[2] == NONE)
+            continue;
+        /* Document order, without the gaps. */
+        size_t k = 0, list[3];
+        for (size_t j = 0; j < st->n_conditions; j++)
+            if (j == who[0] || j == who[1] || j == who[2])
+                list[k++] = j;
+        const struct state_pos *pos = &l->states[i];
+        if (k == 2)
+            report(l, pos->node,
+                   "state '%.64s' can never be reached: with when: all, conditions '%.80s' and "
+                   "'%.80s' cannot both hold",
+                   st->name, st->conditions[list[0]].text, st->conditions[list[1]].text);
+        else
+            report(l, pos->node,
+                   "state '%.64s' can never be reached: with when: all, conditions '%.80s', "
+                   "'%.80s' and '%.80s' cannot all hold",
+                   st->name, st->conditions[list[0]].text, st->conditions[list[1]].text,
+                   st->conditions[list[2]].text);
+        return true;
+    }
+    return false;
+}
+
+/* Every state must be reachable: none after a state without conditions, the last one
+ * without conditions, no self-contradictory when: all, none shadowed by an earlier state
+ * that holds whenever it holds and needs no longer `for`. */
+static void check_reachable(struct loader *l)
+{
+    struct rules *r = l->r;
+    size_t n = r->n_states, open = NONE;
+    bool *dead = alloc_array(l, n, sizeof(*dead));
+    if (!dead)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        const struct state_pos *pos = &l->states[i];
+        const struct state_def *st = &r->states[i];
+        dead[i] = true;
+        if (!pos->node)
+            continue;
+        const char *name = st->name ? st->name : "?";
+        if (open != NONE) {
+            const struct state_pos *o = &l->states[open];
+            report(l, pos->node,
+                   "state '%.64s' can never be reached: state '%.64s' (at %u:%u) before it has "
+                   "no conditions, so it always holds; only the last state may have none",
+                   name, r->states[open].name ? r->states[open].name : "?", ytree_line(o->node),
+                   ytree_column(o->node));
+            continue;
+        }
+        if (pos->form == FORM_NONE) {
+            if (i < n - 1)
+                open = i;
+            continue;
+        }
+        if (i == n - 1) {
+            report(l, pos->conditions,
+                   "the last state '%.64s' has conditions, but the last state is the default "
+                   "and must have none: end with a state without conditions (such as optimal)",
+                   name);
+            continue;
+        }
+        if (pos->form != FORM_SOME || !st->name)
+            continue;
+        if (check_contradiction(l, i))
+            continue;
+        dead[i] = false;
+        for (size_t j = 0; j < i; j++) {
+            const struct state_def *a = &r->states[j];
+            if (dead[j] || !state_implies(st, a) || a->for_usec > st->for_usec)
+                continue;
+            char fa[32], fb[32];
+            report(l, pos->node,
+                   "state '%.64s' can never be reached: whenever it holds, the earlier state "
+                   "'%.64s' (at %u:%u) holds too and needs no longer (for %s, here %s), so "
+                   "'%.64s' always wins",
+                   name, a->name, ytree_line(l->states[j].node), ytree_column(l->states[j].node),
+                   fmt_duration(a->for_usec, fa, sizeof(fa)),
+                   fmt_duration(st->for_usec, fb, sizeof(fb)), a->name);
+            dead[i] = true;
+            break;
+        }
+    }
+    free(dead);
+}
+
+static void load_states(struct loader *l, const struct ytree_node *root)
+{
+    struct rules *r = l->r;
+    const struct ytree_node *v = ytree_get(root, "states");
+    if (!v) {
+        report(l, root,
+               "missing key 'states': at least 2 are needed (the last, without conditions, is "
+               "the default)");
+        return;
+    }
+    if (ytree_is_null(v)) {
+        report(l, v,
+               "states is empty: at least 2 are needed (the last, without conditions, is the "
+               "default)");
+        return;
+    }
+    if (!get_seq(l, v))
+        return;
+    size_t n = ytree_len(v);
+    if (n > RULES_MAX_STATES) { /* nothing more: the checks below are quadratic */
+        report(l, v, "more than %d states", RULES_MAX_STATES);
+        return;
+    }
+    l->states_ok = true;
+    if (n < 2)
+        report(l, v,
+               "states has %zu state%s: at least 2 are needed (the last, without conditions, is "
+               "the default)",
+               n, n == 1 ? "" : "s");
+    if (n == 0)
+        return;
+    r->states = alloc_array(l, n, sizeof(*r->states));
+    l->states = alloc_array(l, n, sizeof(*l->states));
+    if (!r->states || !l->states)
+        return;
+    r->n_states = n;
+    for (size_t i = 0; i < n && !l->oom; i++)
+        load_state(l, i, ytree_item(v, i), n);
+    if (n >= 2 && !l->oom)
+        check_reachable(l);
+}
+
+/* ---- actions ---- */
+
+/* A scalar as JSON: null, boolean and number only for plain (or so tagged) scalars. */
+static json_t *scalar_json(struct loader *l, const struct ytree_node *n)
+{
+    if (ytree_is_null(n))
+        return json_null();
+    bool b;
+    if (ytree_get_bool(n, &b, NULL) == 0)
+        return json_boolean(b);
+    size_t len;
+    const char *text = ytree_text(n, &len);
+    double d;
+    if (ytree_get_double(n, &d, NULL) == 0 && isfinite(d)) {
+        char *end;
+        errno = 0;
+        long long i = strtoll(text, &end, 10);
+        if (*end == '\0' && errno == 0)
+            return json_integer((json_int_t)i);
+        return json_real(d);
+    }
+    if (strlen(text) != len) {
+        report(l, n, "string contains a NUL character");
+        return NULL;
+    }
+    json_t *s = json_stringn(text, len);
+    if (!s)
+        l->oom = true;
+    return s;
+}
+
+/* The node as JSON (new reference), or NULL after reporting (or running out of memory). */
+static json_t *to_json(struct loader *l, const struct ytree_node *n)
+{
+    json_t *out;
+    switch (ytree_kind(n)) {
+    case YTREE_SCALAR: return scalar_json(l, n);
+    case YTREE_SEQ:
+        if (!(out = json_array()))
+            break;
+        for (size_t i = 0; i < ytree_len(n); i++) {
+            json_t *item = to_json(l, ytree_item(n, i));
+            if (!item || json_array_append_new(out, item) < 0) {
+                json_decref(out);
+                return NULL;
+            }
+        }
+        return out;
+    case YTREE_MAP:
+        if (!(out = json_object()))
+            break;
+        for (size_t i = 0; i < ytree_len(n); i++) {
+            const char *key;
+            if (!get_string(l, ytree_key(n, i), &key)) {
+                json_decref(out);
+                return NULL;
+            }
+            json_t *item = to_json(l, ytree_value(n, i));
+            if (!item || json_object_set_new(out, key, item) < 0) {
+                json_decref(out);
+                return NULL;
+            }
+        }
+        return out;
+    }
+    l->oom = true;
+    return NULL;
+}
+
+/* A deep copy of v with the values of secret keys replaced (new reference, NULL on OOM). */
+static json_t *redacted(json_t *v)
+{
+    if (json_is_array(v)) {
+        json_t *out = json_array();
+        for (size_t i = 0; out && i < json_array_size(v); i++)
+            if (json_array_append_new(out, redacted(json_array_get(v, i))) < 0) {
+                json_decref(out);
+                return NULL;
+            }
+        return out;
+    }
+    if (json_is_object(v)) {
+        json_t *out = json_object();
+        const char *key;
+        json_t *item;
+        json_object_foreach(v, key, item)
+        {
+            if (!out)
+                break;
+            json_t *copy = key_is_secret(key) ? json_string("<redacted>") : redacted(item);
+            if (json_object_set_new(out, key, copy) < 0) {
+                json_decref(out);
+                return NULL;
+            }
+        }
+        return out;
+    }
+    return json_deep_copy(v);
+}
+
+/* Appends " key=value" for summaries: scalars as written, collections as compact JSON. */
+static void summary_kv(struct buf *b, const char *key, const struct ytree_node *v, json_t *jv)
+{
+    buf_printf(b, " %s=", key);
+    if (key_is_secret(key)) {
+        buf_puts(b, "<redacted>");
+    } else if (ytree_kind(v) == YTREE_SCALAR) {
+        buf_puts(b, ytree_is_null(v) ? "null" : ytree_text(v, NULL));
+    } else {
+        json_t *safe = redacted(jv);
+        char *s = safe ? json_dumps(safe, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
+        buf_puts(b, s ? s : "?");
+        free(s);
+        json_decref(safe);
+    }
+}
+
+/* The entries of map v other than those in skip, as " k=v". */
+static void summary_rest(struct buf *b, const struct ytree_node *v, json_t *params,
+                         const char *const *skip)
+{
+    if (ytree_kind(v) != YTREE_MAP)
+        return;
+    for (size_t i = 0; i < ytree_len(v); i++) {
+        const char *key = ytree_text(ytree_key(v, i), NULL);
+        bool skipped = false;
+        for (const char *const *s = skip; *s && !skipped; s++)
+            skipped = strcmp(*s, key) == 0;
+        if (!skipped)
+            summary_kv(b, key, ytree_value(v, i), json_object_get(params, key));
+    }
+}
+
+static void put_arg(struct buf *b, const char *arg)
+{
+    if (*arg && !strpbrk(arg, " \t'\""))
+        buf_printf(b, " %s", arg);
+    else
+        buf_printf(b, " '%s'", arg);
+}
+
+/* Cuts the summary to RULES_MAX_SUMMARY bytes on a character boundary. */
+static char *finish_summary(struct loader *l, struct buf *b)
+{
+    if (b->len > RULES_MAX_SUMMARY) {
+        size_t cut = RULES_MAX_SUMMARY - 3;
+        while (cut > 0 && ((unsigned char)b->data[cut] & 0xc0) == 0x80)
+            cut--;
+        b->len = cut;
+        b->data[cut] = '\0';
+        buf_puts(b, "...");
+    }
+    char *s = b->data ? buf_steal(b, NULL) : strdup("");
+    if (!s)
+        l->oom = true;
+    buf_free(b);
+    return s;
+}
+
+/* exec: a sequence (argv) or a map with argv; params get argv as strings. */
+static bool load_exec(struct loader *l, struct action_def *a, const struct ytree_node *v,
+                      struct buf *sum)
+{
+    const struct ytree_node *argv = v;
+    if (ytree_kind(v) == YTREE_MAP) {
+        argv = ytree_get(v, "argv");
+        if (!argv) {
+            report(l, v, "exec needs argv: a sequence such as [/usr/bin/foo, --bar]");
+            return false;
+        }
+    } else if (ytree_kind(v) != YTREE_SEQ) {
+        report(l, v, "exec needs argv: a sequence such as [/usr/bin/foo, --bar], got %s",
+               ytree_describe(v));
+        return false;
+    }
+    if (!get_seq(l, argv))
+        return false;
+    if (ytree_len(argv) == 0) {
+        report(l, argv, "exec argv is empty");
+        return false;
+    }
+    json_t *arr = json_array();
+    if (!arr) {
+        l->oom = true;
+        return false;
+    }
+    bool ok = true;
+    for (size_t i = 0; i < ytree_len(argv); i++) {
+        const struct ytree_node *item = ytree_item(argv, i);
+        const char *s;
+        if (ytree_kind(item) != YTREE_SCALAR) {
+            report(l, item, "exec argv items must be strings, got %s", ytree_describe(item));
+            ok = false;
+            continue;
+        }
+        if (!get_string(l, item, &s)) {
+            ok = false;
+            continue;
+        }
+        if (i == 0 && !*s) {
+            report(l, item, "exec argv[0] is empty");
+            ok = false;
+            continue;
+        }
+        if (json_array_append_new(arr, json_string(s)) < 0)
+            l->oom = true;
+        put_arg(sum, s);
+    }
+    if (ok && ytree_kind(v) == YTREE_MAP) {
+        a->params = to_json(l, v);
+        if (a->params)
+            json_object_set(a->params, "argv", arr);
+        else
+            ok = false;
+        static const char *const skip[] = {"argv", NULL};
+        if (ok)
+            summary_rest(sum, v, a->params, skip);
+    } else if (ok) {
+        a->params = json_object();
+        if (!a->params || json_object_set(a->params, "argv", arr) < 0) {
+            l->oom = true;
+            ok = false;
+        }
+    }
+    json_decref(arr);
+    return ok;
+}
+
+static bool load_action_body(struct loader *l, struct action_def *a, const struct ytree_node *v,
+                             struct buf *sum)
+{
+    const struct ytree_node *x;
+    const char *s;
+    if (a->kind == ACTION_EXEC)
+        return load_exec(l, a, v, sum);
+    if (a->kind == ACTION_ALERT && ytree_is_null(v)) {
+        a->params = json_object();
+        if (!a->params)
+            l->oom = true;
+        return a->params != NULL;
+    }
+    if (ytree_kind(v) != YTREE_MAP) {
+        report(l, v, "%s: expected a map, got %s", kind_names[a->kind], ytree_describe(v));
+        return false;
+    }
+    bool ok = true;
+    const char *primary[3] = {NULL, NULL, NULL};
+    switch (a->kind) {
+    case ACTION_SYSTEMD:
+        primary[0] = "unit";
+        if (!(x = ytree_get(v, "unit"))) {
+            report(l, v, "systemd needs a unit");
+            ok = false;
+        } else if (get_text(l, x, "unit", 256, &s)) {
+            buf_printf(sum, " %s", s);
+        } else {
+            ok = false;
+        }
+        break;
+    case ACTION_KUBECTL: {
+        const struct ytree_node *verb = NULL;
+        const char *verb_name = NULL;
+        for (const char *const *vb = kubectl_verbs; *vb; vb++) {
+            if (!(x = ytree_get(v, *vb)))
+                continue;
+            if (verb) {
+                report(l, key_node(v, *vb),
+                       "kubectl takes one of scale, patch, annotate or rollout_restart, got "
+                       "'%s' and '%s'",
+                       verb_name, *vb);
+                ok = false;
+                continue;
+            }
+            verb = x;
+            verb_name = *vb;
+        }
+        if (!verb) {
+            report(l, v, "kubectl needs one of scale, patch, annotate or rollout_restart");
+            return false;
+        }
+        primary[0] = verb_name;
+        if (!get_text(l, verb, verb_name, 256, &s))
+            return false;
+        buf_printf(sum, " %s %s",
+                   strcmp(verb_name, "rollout_restart") ? verb_name : "rollout restart", s);
+        break;
+    }
+    case ACTION_WEBHOOK:
+        primary[0] = "url";
+        primary[1] = "method";
+        if ((x = ytree_get(v, "method")) && !get_text(l, x, "method", 16, &s))
+            ok = false;
+        buf_printf(sum, " %s", x && ok ? ytree_text(x, NULL) : "POST");
+        if (!(x = ytree_get(v, "url"))) {
+            report(l, v, "webhook needs a url");
+            ok = false;
+        } else if (get_url(l, x, &s)) {
+            buf_printf(sum, " %s", s);
+        } else {
+            ok = false;
+        }
+        break;
+    case ACTION_ALERT:
+    case ACTION_EXEC: break;
+    }
+    if (!ok)
+        return false;
+    a->params = to_json(l, v);
+    if (!a->params)
+        return false;
+    summary_rest(sum, v, a->params, primary);
+    return true;
+}
+
+static bool load_action(struct loader *l, struct action_def *a, const struct ytree_node *v)
+{
+    if (ytree_kind(v) != YTREE_MAP || ytree_len(v) != 1) {
+        if (ytree_kind(v) == YTREE_MAP && ytree_len(v) > 1)
+            report(l, v,
+                   "an action is a map with one key (" KIND_LIST
+                   "), got %zu keys: indent the settings under the kind",
+                   ytree_len(v));
+        else
+            report(l, v, "an action is a map with one key (" KIND_LIST "), got %s",
+                   ytree_describe(v));
+        return false;
+    }
+    const struct ytree_node *k = ytree_key(v, 0);
+    const char *kind = ytree_text(k, NULL);
+    size_t i;
+    for (i = 0; i < N_KINDS; i++)
+        if (strcmp(kind, kind_names[i]) == 0)
+            break;
+    if (i == N_KINDS) {
+        const char *hint = did_you_mean(kind, kind_names, N_KINDS);
+        if (hint)
+            report(l, k, "unknown action '%.64s'; did you mean '%s'?", kind, hint);
+        else
+            report(l, k, "unknown action '%.64s' (" KIND_LIST ")", kind);
+        return false;
+    }
+    a->kind = (enum action_kind)i;
+    struct buf sum;
+    buf_init(&sum, 0);
+    buf_puts(&sum, kind_names[i]);
+    if (!load_action_body(l, a, ytree_value(v, 0), &sum)) {
+        buf_free(&sum);
+        return false;
+    }
+    a->summary = finish_summary(l, &sum);
+    return a->summary != NULL;
+}
+
+/* A sequence of actions into *ret (owned by the caller even when it fails). */
+static void load_actions(struct loader *l, const struct ytree_node *v, struct action_def **ret,
+                         size_t *ret_n)
+{
+    if (ytree_is_null(v))
+        return;
+    if (!get_seq(l, v))
+        return;
+    size_t n = ytree_len(v);
+    if (n > RULES_MAX_ACTIONS) {
+        report(l, v, "more than %d actions", RULES_MAX_ACTIONS);
+        return;
+    }
+    *ret = alloc_array(l, n, sizeof(**ret));
+    if (!*ret)
+        return;
+    for (size_t i = 0; i < n && !l->oom; i++) {
+        load_action(l, &(*ret)[i], ytree_item(v, i));
+        *ret_n = i + 1;
+    }
+}
+
+/* ---- decisions and manual actions ---- */
+
+static void load_decision(struct loader *l, struct decision_def *d, const struct ytree_node *v)
+{
+    static const char *const keys[] = {"min_confidence", "cooldown", "actions",
+                                       "revert_on_exit", "dry_run",  NULL};
+    d->cooldown_usec = DEFAULT_COOLDOWN_USEC;
+    if (ytree_is_null(v))
+        return;
+    if (!get_map(l, v))
+        return;
+    check_keys(l, v, keys);
+    const struct ytree_node *x;
+    if ((x = ytree_get(v, "min_confidence"))) {
+        double c;
+        if (ytree_get_double(x, &c, l->errors) < 0)
+            l->err = -EINVAL;
+        else if (!(c >= 0 && c <= 1))
+            report(l, x, "min_confidence must be between 0 and 1, got %s", ytree_text(x, NULL));
+        else
+            d->min_confidence = c;
+    }
+    if ((x = ytree_get(v, "cooldown")))
+        get_duration(l, x, &d->cooldown_usec);
+    if ((x = ytree_get(v, "actions")))
+        load_actions(l, x, &d->actions, &d->n_actions);
+    if ((x = ytree_get(v, "revert_on_exit")))
+        get_bool(l, x, &d->revert_on_exit);
+    if ((x = ytree_get(v, "dry_run")))
+        get_bool(l, x, &d->dry_run);
+}
+
+static void load_decisions(struct loader *l, const struct ytree_node *root)
+{
+    struct rules *r = l->r;
+    const struct ytree_node *v = ytree_get(root, "decisions");
+    if (!v || ytree_is_null(v) || !get_map(l, v))
+        return;
+    size_t n = ytree_len(v);
+    r->decisions = alloc_array(l, n, sizeof(*r->decisions));
+    if (!r->decisions)
+        return;
+    r->n_decisions = n;
+    const char **names = alloc_array(l, r->n_states, sizeof(*names));
+    if (!names)
+        return;
+    for (size_t i = 0; i < r->n_states; i++)
+        names[i] = r->states[i].name;
+    for (size_t i = 0; i < n && !l->oom; i++) {
+        struct decision_def *d = &r->decisions[i];
+        const struct ytree_node *k = ytree_key(v, i);
+        const char *name = ytree_text(k, NULL);
+        size_t s;
+        for (s = 0; s < r->n_states; s++)
+            if (names[s] && strcmp(names[s], name) == 0)
+                break;
+        d->state = s;
+        if (strcmp(name, RULES_STATE_UNKNOWN) == 0) {
+            report(l, k, "no decision can be attached to 'unknown': nothing runs on missing data");
+        } else if (s == r->n_states && l->states_ok) {
+            const char *hint = did_you_mean(name, names, r->n_states);
+            if (hint)
+                report(l, k, "decision for unknown state '%.64s' (did you mean '%s'?)", name, hint);
+            else
+                report(l, k, "decision for unknown state '%.64s'", name);
+        }
+        load_decision(l, d, ytree_value(v, i));
+    }
+    free(names);
+}
+
+static void load_manual_actions(struct loader *l, const struct ytree_node *root)
+{
+    struct rules *r = l->r;
+    const struct ytree_node *v = ytree_get(root, "manual_actions");
+    if (!v || ytree_is_null(v) || !get_map(l, v))
+        return;
+    size_t n = ytree_len(v);
+    if (n > RULES_MAX_MANUAL_ACTIONS) {
+        report(l, v, "more than %d manual actions", RULES_MAX_MANUAL_ACTIONS);
+        return;
+    }
+    r->manual_actions = alloc_array(l, n, sizeof(*r->manual_actions));
+    if (!r->manual_actions)
+        return;
+    r->n_manual_actions = n;
+    for (size_t i = 0; i < n && !l->oom; i++) {
+        struct manual_action_def *m = &r->manual_actions[i];
+        const struct ytree_node *k = ytree_key(v, i), *val = ytree_value(v, i);
+        const char *name;
+        m->name = dup_str(l, ytree_text(k, NULL));
+        get_name(l, k, "manual action", &name);
+        if (ytree_is_null(val) || (ytree_kind(val) == YTREE_SEQ && ytree_len(val) == 0))
+            report(l, val, "manual action '%.64s' has no actions", ytree_text(k, NULL));
+        else
+            load_actions(l, val, &m->actions, &m->n_actions);
+    }
+}
+
+/* ---- the whole file ---- */
+
+static void load_root(struct loader *l, const struct ytree_node *root)
+{
+    static const char *const keys[] = {
+        "evaluation_interval", "prometheus", "signals",        "states",
+        "on_missing_data",     "decisions",  "manual_actions", NULL};
+    static const char *const policies[] = {"hold", "unknown", NULL};
+    struct rules *r = l->r;
+    r->evaluation_interval_usec = DEFAULT_INTERVAL_USEC;
+    r->prometheus.timeout_usec = DEFAULT_TIMEOUT_USEC;
+    if (ytree_kind(root) != YTREE_MAP) {
+        report(l, root, "expected a map with 'signals' and 'states', got %s", ytree_describe(root));
+        return;
+    }
+    check_keys(l, root, keys);
+    const struct ytree_node *v;
+    bool interval_ok = true;
+    if ((v = ytree_get(root, "evaluation_interval"))) {
+        uint64_t u;
+        if (!get_duration(l, v, &u)) {
+            interval_ok = false;
+        } else if (u < MIN_INTERVAL_USEC) {
+            report(l, v, "evaluation_interval must be at least 100ms, got '%s'",
+                   ytree_text(v, NULL));
+            interval_ok = false;
+        } else {
+            r->evaluation_interval_usec = u;
+        }
+    }
+    load_prometheus(l, ytree_get(root, "prometheus"), interval_ok);
+    load_signals(l, root);
+    if (!l->oom)
+        load_states(l, root);
+    int k;
+    if ((v = ytree_get(root, "on_missing_data")) && get_enum(l, v, "on_missing_data", policies, &k))
+        r->on_missing_data = (enum missing_policy)k;
+    if (!l->oom)
+        load_decisions(l, root);
+    if (!l->oom)
+        load_manual_actions(l, root);
+}
+
+struct error_line {
+    const char *text;
+    size_t len, index;
+    unsigned long line, column;
+};
+
+static int error_line_cmp(const void *a, const void *b)
+{
+    const struct error_line *x = a, *y = b;
+    if (x->line != y->line)
+        return x->line < y->line ? -1 : 1;
+    if (x->column != y->column)
+        return x->column < y->column ? -1 : 1;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* Appends the lines of in to out ordered by their "NAME:LINE:COL:" position, so errors
+ * read top to bottom whatever order they were found in. */
+static void append_sorted(struct buf *out, const struct buf *in, const char *name)
+{
+    if (!out || !in->len)
+        return;
+    size_t n = 0;
+    for (size_t i = 0; i < in->len; i++)
+        n += in->data[i] == '\n';
+    struct error_line *lines = calloc(n ? n : 1, sizeof(*lines));
+    if (!lines) {
+        buf_append(out, in->data, in->len);
+        return;
+    }
+    size_t nl = strlen(name), k = 0;
+    for (const char *p = in->data; k < n; k++) {
+        const char *end = strchr(p, '\n');
+        struct error_line *e = &lines[k];
+        *e = (struct error_line){.text = p, .len = (size_t)(end - p) + 1, .index = k};
+        if (strncmp(p, name, nl) == 0 && p[nl] == ':') {
+            char *q;
+            e->line = strtoul(p + nl + 1, &q, 10);
+            if (*q == ':')
+                e->column = strtoul(q + 1, NULL, 10);
+        }
+        p = end + 1;
+    }
+    qsort(lines, n, sizeof(*lines), error_line_cmp);
+    for (size_t i = 0; i < n; i++)
+        buf_append(out, lines[i].text, lines[i].len);
+    free(lines);
+}
+
+/* Validates tree (freed here) into a new struct rules. */
+static int load_from_tree(struct ytree *tree, const char *dir, struct rules **ret,
+                          struct buf *errors)
+{
+    struct rules *r = calloc(1, sizeof(*r));
+    struct buf found;
+    buf_init(&found, errors && errors->max ? errors->max : 0);
+    struct loader l = {.r = r, .errors = &found, .dir = dir};
+    if (!r) {
+        ytree_free(tree);
+        return -ENOMEM;
+    }
+    r->path = dup_str(&l, ytree_name(tree));
+    if (!l.oom)
+        load_root(&l, ytree_root(tree));
+    free(l.states);
+    append_sorted(errors, &found, ytree_name(tree));
+    buf_free(&found);
+    ytree_free(tree);
+    if (l.oom || l.err < 0) {
+        rules_free(r);
+        return l.oom ? -ENOMEM : -EINVAL;
+    }
+    *ret = r;
+    return 0;
+}
+
+static const struct ytree_limits rules_limits = {.max_bytes = RULES_MAX_FILE_BYTES};
+
+int rules_load_string(const char *yaml, size_t len, const char *name, struct rules **ret,
+                      struct buf *errors)
+{
+    struct ytree *tree;
+    int r = ytree_load_string(yaml, len, name, &rules_limits, &tree, errors);
+    if (r < 0)
+        return r == -ENOMEM ? r : -EINVAL;
+    return load_from_tree(tree, NULL, ret, errors);
+}
+
+int rules_load_file(const char *path, struct rules **ret, struct buf *errors)
+{
+    struct ytree *tree;
+    int r = ytree_load_file(path, &rules_limits, &tree, errors);
+    if (r < 0)
+        return r == -E2BIG ? -EINVAL : r;
+    const char *slash = strrchr(path, '/');
+    char *dir = NULL;
+    if (slash) {
+        dir = strndup(path, slash == path ? 1 : (size_t)(slash - path));
+        if (!dir) {
+            ytree_free(tree);
+            return -ENOMEM;
+        }
+    }
+    r = load_from_tree(tree, dir && strcmp(dir, "/") == 0 ? "" : dir, ret, errors);
+    free(dir);
+    return r;
+}
+
+/* ---- lookups ---- */
+
+int rules_signal_index(const struct rules *r, const char *name)
+{
+    for (size_t i = 0; i < r->n_signals; i++)
+        if (strcmp(r->signals[i].name, name) == 0)
+            return (int)i;
+    return -ENOENT;
+}
+
+int rules_state_index(const struct rules *r, const char *name)
+{
+    for (size_t i = 0; i < r->n_states; i++)
+        if (strcmp(r->states[i].name, name) == 0)
+            return (int)i;
+    return -ENOENT;
+}
+
+const struct decision_def *rules_decision_for(const struct rules *r, size_t state)
+{
+    for (size_t i = 0; i < r->n_decisions; i++)
+        if (r->decisions[i].state == state)
+            return &r->decisions[i];
+    return NULL;
+}
+
+const struct manual_action_def *rules_manual_action(const struct rules *r, const char *name)
+{
+    for (size_t i = 0; i < r->n_manual_actions; i++)
+        if (strcmp(r->manual_actions[i].name, name) == 0)
+            return &r->manual_actions[i];
+    return NULL;
+}
+
+/* ---- JSON ---- */
+
+struct jb {
+    bool failed;
+};
+
+/* Sets key to v (taking it, also on failure); remembers a failure (NULL o or v, OOM). */
+static void put(struct jb *j, json_t *o, const char *key, json_t *v)
+{
+    if (json_object_set_new(o, key, v) < 0)
+        j->failed = true;
+}
+
+static void append(struct jb *j, json_t *a, json_t *v)
+{
+    if (json_array_append_new(a, v) < 0)
+        j->failed = true;
+}
+
+static json_t *str_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+static json_t *seconds(uint64_t usec)
+{
+    return json_real((double)usec / 1e6);
+}
+
+json_t *rules_action_params_redacted(const struct action_def *a)
+{
+    return redacted(a->params);
+}
+
+static json_t *actions_json(struct jb *j, const struct action_def *a, size_t n)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *o = json_object();
+        put(j, o, "kind", json_string(action_kind_name(a[i].kind)));
+        put(j, o, "params", rules_action_params_redacted(&a[i]));
+        put(j, o, "summary", json_string(a[i].summary));
+        append(j, arr, o);
+    }
+    return arr;
+}
+
+json_t *rules_to_json(const struct rules *r)
+{
+    struct jb j = {false};
+    json_t *root = json_object();
+    put(&j, root, "path", str_or_null(r->path));
+    put(&j, root, "evaluation_interval_seconds", seconds(r->evaluation_interval_usec));
+
+    const struct prometheus_cfg *p = &r->prometheus;
+    json_t *prom = json_object();
+    put(&j, prom, "url", str_or_null(p->url));
+    put(&j, prom, "timeout_seconds", seconds(p->timeout_usec));
+    put(&j, prom, "bearer_token_file", str_or_null(p->bearer_token_file));
+    json_t *basic = json_null();
+    if (p->basic_auth_username) {
+        basic = json_object();
+        put(&j, basic, "username", json_string(p->basic_auth_username));
+        put(&j, basic, "password_file", str_or_null(p->basic_auth_password_file));
+    }
+    put(&j, prom, "basic_auth", basic);
+    put(&j, prom, "ca_file", str_or_null(p->ca_file));
+    put(&j, prom, "insecure_skip_verify", json_boolean(p->insecure_skip_verify));
+    json_t *headers = json_array(); /* names only: values may be credentials */
+    for (size_t i = 0; i < p->n_headers; i++) {
+        const char *colon = strchr(p->headers[i], ':');
+        append(&j, headers,
+               json_stringn(p->headers[i],
+                            colon ? (size_t)(colon - p->headers[i]) : strlen(p->headers[i])));
+    }
+    put(&j, prom, "headers", headers);
+    put(&j, root, "prometheus", prom);
+
+    json_t *signals = json_array();
+    for (size_t i = 0; i < r->n_signals; i++) {
+        const struct signal_def *s = &r->signals[i];
+        json_t *o = json_object();
+        put(&j, o, "name", json_string(s->name));
+        put(&j, o, "query", json_string(s->query));
+        put(&j, o, "max_age_seconds", s->max_age_usec ? seconds(s->max_age_usec) : json_null());
+        put(&j, o, "help", str_or_null(s->help));
+        append(&j, signals, o);
+    }
+    put(&j, root, "signals", signals);
+
+    json_t *states = json_array();
+    for (size_t i = 0; i < r->n_states; i++) {
+        const struct state_def *s = &r->states[i];
+        json_t *o = json_object();
+        put(&j, o, "name", json_string(s->name));
+        put(&j, o, "default", json_boolean(i == r->n_states - 1));
+        put(&j, o, "when", json_string(s->when == WHEN_ALL ? "all" : "any"));
+        json_t *conds = json_array();
+        for (size_t c = 0; c < s->n_conditions; c++) {
+            const struct condition *cd = &s->conditions[c];
+            json_t *co = json_object();
+            put(&j, co, "signal", json_string(r->signals[cd->signal].name));
+            put(&j, co, "op", json_string(cond_op_text(cd->op)));
+            put(&j, co, "threshold", json_real(cd->threshold));
+            put(&j, co, "text", json_string(cd->text));
+            append(&j, conds, co);
+        }
+        put(&j, o, "conditions", conds);
+        put(&j, o, "for_seconds", seconds(s->for_usec));
+        put(&j, o, "keep_for_seconds", seconds(s->keep_for_usec));
+        put(&j, o, "severity", str_or_null(s->severity));
+        put(&j, o, "description", str_or_null(s->description));
+        append(&j, states, o);
+    }
+    put(&j, root, "states", states);
+    put(&j, root, "on_missing_data",
+        json_string(r->on_missing_data == MISSING_UNKNOWN ? "unknown" : "hold"));
+
+    json_t *decisions = json_array();
+    for (size_t i = 0; i < r->n_decisions; i++) {
+        const struct decision_def *d = &r->decisions[i];
+        json_t *o = json_object();
+        put(&j, o, "state", json_string(r->states[d->state].name));
+        put(&j, o, "min_confidence", json_real(d->min_confidence));
+        put(&j, o, "cooldown_seconds", seconds(d->cooldown_usec));
+        put(&j, o, "revert_on_exit", json_boolean(d->revert_on_exit));
+        put(&j, o, "dry_run", json_boolean(d->dry_run));
+        put(&j, o, "actions", actions_json(&j, d->actions, d->n_actions));
+        append(&j, decisions, o);
+    }
+    put(&j, root, "decisions", decisions);
+
+    json_t *manual = json_array();
+    for (size_t i = 0; i < r->n_manual_actions; i++) {
+        const struct manual_action_def *m = &r->manual_actions[i];
+        json_t *o = json_object();
+        put(&j, o, "name", json_string(m->name));
+        put(&j, o, "actions", actions_json(&j, m->actions, m->n_actions));
+        append(&j, manual, o);
+    }
+    put(&j, root, "manual_actions", manual);
+
+    if (j.failed) {
+        json_decref(root);
+        return NULL;
+    }
+    return root;
+}

@@ -116,4 +116,38 @@ const char *cond_op_text(enum cond_op op); /* ">", ">=", ... */
 /* The rules as JSON for GET /api/v1/rules (new reference). */
 json_t *rules_to_json(const struct rules *r);
 
+/* Limits of one rule set, each reported as an error when exceeded. */
+#define RULES_MAX_NAME 64 /* characters of a signal, state or manual action name */
+#define RULES_MAX_SIGNALS 256
+#define RULES_MAX_STATES 64     /* struct eval_result keeps one entry per state */
+#define RULES_MAX_CONDITIONS 64 /* per state */
+#define RULES_MAX_ACTIONS 32    /* per decision or manual action */
+#define RULES_MAX_MANUAL_ACTIONS 64
+#define RULES_MAX_HEADERS 32
+#define RULES_MAX_URL 2048
+#define RULES_MAX_SUMMARY 240 /* bytes of an action summary, cut with "..." */
+
+/* Notes on the data model above:
+ * - prometheus.url is NULL when the file has none; the daemon then requires
+ *   --prometheus.url (checked with rules_url_error). The timeout defaults to 2s, or to the
+ *   evaluation interval when that is shorter. File paths (token, password, CA) are kept as
+ *   written by rules_load_string; rules_load_file makes relative ones relative to the rules
+ *   file's directory, as Prometheus does. Nothing is read from them here.
+ * - action_def.params is always a JSON object: exec's sequence form [argv...] becomes
+ *   {"argv": [...]} (every item a string). Plain scalars become numbers, booleans (true,
+ *   false, yes, no, on, off) or null; quoted scalars stay strings.
+ * - decisions and manual_actions keep the file's order. */
+
+/* "systemd", "kubectl", "webhook", "exec", "alert". */
+const char *action_kind_name(enum action_kind kind);
+/* NULL when url is an http:// or https:// URL with a host, without credentials, spaces or
+ * control characters and at most RULES_MAX_URL bytes; otherwise why not, as a phrase that
+ * follows the URL ("does not start with http:// or https://"). Static storage. */
+const char *rules_url_error(const char *url);
+/* The action's params with the value of every key that names a secret (authorization,
+ * cookie, or containing password, secret, token, api_key, credential; not those ending
+ * in _file or _path) replaced by "<redacted>", for records and APIs. New reference, NULL
+ * on OOM. Summaries are redacted the same way. */
+json_t *rules_action_params_redacted(const struct action_def *a);
+
 #endif

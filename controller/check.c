@@ -1,0 +1,51 @@
+/* check: validates rules files and prints the result per file in promtool's format
+ * (see check.h). */
+#include "check.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "buf.h"
+#include "rules.h"
+
+#define CHECK_MAX_ERROR_BYTES (1u << 20)
+
+static const char *plural(size_t n, const char *one, const char *many)
+{
+    return n == 1 ? one : many;
+}
+
+static int check_one(const char *path, FILE *out)
+{
+    struct buf errors;
+    buf_init(&errors, CHECK_MAX_ERROR_BYTES);
+    struct rules *r = NULL;
+    fprintf(out, "Checking %s\n", path);
+    int ret = rules_load_file(path, &r, &errors);
+    if (ret < 0) {
+        fputs("  FAILED:\n", out);
+        if (errors.len)
+            fputs(errors.data, out);
+        else
+            fprintf(out, "%s: %s\n", path, strerror(-ret));
+        fputc('\n', out);
+        buf_free(&errors);
+        return 1;
+    }
+    fprintf(out, "  SUCCESS: %zu %s, %zu %s, %zu %s found\n\n", r->n_signals,
+            plural(r->n_signals, "signal", "signals"), r->n_states,
+            plural(r->n_states, "state", "states"), r->n_decisions,
+            plural(r->n_decisions, "decision", "decisions"));
+    rules_free(r);
+    buf_free(&errors);
+    return 0;
+}
+
+int rules_check_files(const char *const *paths, size_t n, FILE *out)
+{
+    int failed = n == 0;
+    for (size_t i = 0; i < n; i++)
+        failed |= check_one(paths[i], out);
+    fflush(out);
+    return failed ? 1 : 0;
+}
