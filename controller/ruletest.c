@@ -1,2 +1,804 @@
-/* ruletest: PLACEHOLDER being written. */
-#include <stddef.h>
+/* ruletest: `homeostat-controller test FILE...` (see ruletest.h). Loads a test file
+ * (yamltree) and its rules file (rules_load_file) and validates all of it before running
+ * anything; then replays each test's signal values step by step through evaluate() and
+ * decide(), exactly as the daemon calls them, and checks every expectation at its step.
+ * Values use promtool's expanding notation ("0.5x6 0.91+0.01x3 _x2 stale"). */
+#include "ruletest.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "buf.h"
+#include "decide.h"
+#include "evaluate.h"
+#include "rules.h"
+#include "yamltree.h"
+
+#define MAX_TOKEN 64      /* bytes of one value token ("0.91+0.01x3") */
+#define MAX_PATH_LEN 4096 /* of the rules file path built from the test file's directory */
+
+/* The values of one signal in one test; a signal the test does not list has listed false. */
+struct series {
+    bool listed;
+    size_t n, cap;
+    double *value;
+    bool *known; /* false: '_' or 'stale' */
+};
+
+/* One entry of a test's expect list; the unchecked fields are marked so. */
+struct expectation {
+    const struct ytree_node *node;
+    const char *at_text; /* as written, for messages */
+    size_t step;
+    bool check_state;
+    size_t state; /* index or EVAL_STATE_UNKNOWN */
+    int changed;  /* -1: not checked, else 0/1 */
+    int uncertain;
+    bool check_confidence;
+    double confidence_min, confidence_max;
+    int outcome;                    /* -1: not checked, else enum decision_outcome */
+    const char *reasoning_contains; /* NULL: not checked; borrowed from the tree */
+    bool check_decisions;
+    uint64_t decisions;
+};
+
+struct rtest {
+    const char *name; /* borrowed from the tree, or default_name */
+    char default_name[32];
+    uint64_t interval_usec; /* > 0: the rules' evaluation_interval is at least 100ms */
+    uint64_t sample_age_usec;
+    struct decide_flags flags;
+    struct series *series; /* rules->n_signals entries */
+    struct expectation *expect;
+    size_t n_expect;
+    size_t n_steps;
+};
+
+struct rfile {
+    struct ytree *tree;
+    struct rules *rules;
+    uint64_t interval_usec; /* evaluation_interval: the default of each test's interval */
+    struct rtest *tests;
+    size_t n_tests;
+};
+
+static void rfile_free(struct rfile *f)
+{
+    for (size_t i = 0; i < f->n_tests; i++) {
+        struct rtest *t = &f->tests[i];
+        for (size_t s = 0; t->series && s < f->rules->n_signals; s++) {
+            free(t->series[s].value);
+            free(t->series[s].known);
+        }
+        free(t->series);
+        free(t->expect);
+    }
+    free(f->tests);
+    rules_free(f->rules);
+    ytree_free(f->tree);
+    memset(f, 0, sizeof(*f));
+}
+
+/* ---- values: promtool's expanding notation ---- */
+
+static int series_push(struct series *s, double value, bool known)
+{
+    if (s->n >= RULETEST_MAX_STEPS)
+        return -E2BIG;
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 16;
+        double *v = realloc(s->value, cap * sizeof(*v));
+        if (v)
+            s->value = v;
+        bool *k = realloc(s->known, cap * sizeof(*k));
+        if (k)
+            s->known = k;
+        if (!v || !k)
+            return -ENOMEM;
+        s->cap = cap;
+    }
+    s->value[s->n] = value;
+    s->known[s->n] = known;
+    s->n++;
+    return 0;
+}
+
+/* A decimal number (sign when allowed, fraction, exponent) or Inf/NaN at *p; no hex, so
+ * "0x5" is 0 repeated. Advances *p past it. */
+static bool scan_number(const char **p, bool allow_sign, double *ret)
+{
+    const char *s = *p, *q = s;
+    if (allow_sign && (*q == '+' || *q == '-'))
+        q++;
+    if (strncasecmp(q, "inf", 3) == 0 || strncasecmp(q, "nan", 3) == 0) {
+        bool nan = tolower((unsigned char)*q) == 'n';
+        *ret = nan ? NAN : *s == '-' ? -INFINITY : INFINITY;
+        *p = q + 3;
+        return true;
+    }
+    size_t digits = 0;
+    while (isdigit((unsigned char)*q))
+        q++, digits++;
+    if (*q == '.')
+        for (q++; isdigit((unsigned char)*q); q++)
+            digits++;
+    if (!digits)
+        return false;
+    if (*q == 'e' || *q == 'E') {
+        const char *e = q + 1;
+        if (*e == '+' || *e == '-')
+            e++;
+        if (isdigit((unsigned char)*e))
+            for (q = e; isdigit((unsigned char)*q); q++)
+                ;
+    }
+    char tmp[MAX_TOKEN];
+    size_t len = (size_t)(q - s);
+    if (len >= sizeof(tmp))
+        return false;
+    memcpy(tmp, s, len);
+    tmp[len] = '\0';
+    *ret = strtod(tmp, NULL);
+    *p = q;
+    return true;
+}
+
+/* The repetition count after 'x': decimal digits to the end of the token. */
+static bool scan_count(const char *p, uint64_t *ret)
+{
+    if (!isdigit((unsigned char)*p))
+        return false;
+    uint64_t n = 0;
+    for (; isdigit((unsigned char)*p); p++) {
+        n = n * 10 + (uint64_t)(*p - '0');
+        if (n > RULETEST_MAX_STEPS)
+            n = RULETEST_MAX_STEPS + 1; /* reported as too many values */
+    }
+    *ret = n;
+    return *p == '\0';
+}
+
+/* Expands one token into s: "_", "_xN" (N missing), "stale", "a", "axN" (N+1 times a),
+ * "a+bxN", "a-bxN" (a, a±b, ..., a±N*b). 0, -EINVAL (bad token), -E2BIG, -ENOMEM. */
+static int expand_token(const char *tok, struct series *s)
+{
+    uint64_t count;
+    int r = 0;
+    if (strcmp(tok, "_") == 0 || strcmp(tok, "stale") == 0)
+        return series_push(s, 0, false);
+    if (tok[0] == '_' && tok[1] == 'x') {
+        if (!scan_count(tok + 2, &count))
+            return -EINVAL;
+        for (uint64_t i = 0; i < count && r == 0; i++)
+            r = series_push(s, 0, false);
+        return r;
+    }
+    const char *p = tok;
+    double a, b = 0;
+    if (!scan_number(&p, true, &a))
+        return -EINVAL;
+    if (*p == '\0')
+        return series_push(s, a, true);
+    if (*p == '+' || *p == '-') {
+        bool minus = *p == '-';
+        p++;
+        if (!scan_number(&p, false, &b) || *p != 'x')
+            return -EINVAL;
+        b = minus ? -b : b;
+    }
+    if (*p != 'x' || !scan_count(p + 1, &count))
+        return -EINVAL;
+    for (uint64_t i = 0; i <= count && r == 0; i++)
+        r = series_push(s, a + (double)i * b, true);
+    return r;
+}
+
+static int parse_values(const struct ytree_node *n, const char *text, struct series *s,
+                        struct buf *errors)
+{
+    const char *p = text;
+    for (;;) {
+        while (isspace((unsigned char)*p))
+            p++;
+        if (!*p)
+            break;
+        const char *start = p;
+        while (*p && !isspace((unsigned char)*p))
+            p++;
+        size_t len = (size_t)(p - start);
+        char tok[MAX_TOKEN];
+        int r = -EINVAL;
+        if (len < sizeof(tok)) {
+            memcpy(tok, start, len);
+            tok[len] = '\0';
+            r = expand_token(tok, s);
+        }
+        if (r == -ENOMEM)
+            return ytree_error(errors, n, "out of memory"), -ENOMEM;
+        if (r == -E2BIG)
+            return ytree_error(errors, n, "more than %d values", RULETEST_MAX_STEPS);
+        if (r < 0)
+            return ytree_error(errors, n,
+                               "bad value '%.*s': expected a number, 'AxN', 'A+BxN', 'A-BxN', "
+                               "'_', '_xN' or 'stale'",
+                               len > 32 ? 32 : (int)len, start);
+    }
+    return 0;
+}
+
+/* ---- the test file ---- */
+
+/* "did you mean" for a name among the states or signals of the rules. */
+static const char *closest(const char *name, const char *const *names, size_t n)
+{
+    const char *best = NULL;
+    unsigned best_d = 3; /* at most two edits away */
+    for (size_t i = 0; i < n; i++) {
+        unsigned d = ytree_edit_distance(name, names[i]);
+        if (d < best_d) {
+            best_d = d;
+            best = names[i];
+        }
+    }
+    return best;
+}
+
+static int unknown_name(struct buf *errors, const struct ytree_node *n, const char *what,
+                        const char *name, const char *const *names, size_t count)
+{
+    const char *hint = closest(name, names, count);
+    if (hint)
+        return ytree_error(errors, n, "unknown %s '%.64s' (did you mean '%s'?)", what, name, hint);
+    return ytree_error(errors, n, "unknown %s '%.64s'", what, name);
+}
+
+static int find_signal(const struct rules *r, const struct ytree_node *n, const char *name,
+                       size_t *ret, struct buf *errors)
+{
+    const char *names[RULES_MAX_SIGNALS];
+    size_t count = 0;
+    for (size_t i = 0; i < r->n_signals; i++) {
+        if (strcmp(r->signals[i].name, name) == 0) {
+            *ret = i;
+            return 0;
+        }
+        if (count < RULES_MAX_SIGNALS)
+            names[count++] = r->signals[i].name;
+    }
+    return unknown_name(errors, n, "signal", name, names, count);
+}
+
+static int find_state(const struct rules *r, const struct ytree_node *n, const char *name,
+                      size_t *ret, struct buf *errors)
+{
+    const char *names[RULES_MAX_STATES + 1];
+    size_t count = 0;
+    if (strcmp(name, RULES_STATE_UNKNOWN) == 0) {
+        *ret = EVAL_STATE_UNKNOWN;
+        return 0;
+    }
+    for (size_t i = 0; i < r->n_states; i++) {
+        if (strcmp(r->states[i].name, name) == 0) {
+            *ret = i;
+            return 0;
+        }
+        if (count < RULES_MAX_STATES)
+            names[count++] = r->states[i].name;
+    }
+    names[count++] = RULES_STATE_UNKNOWN;
+    return unknown_name(errors, n, "state", name, names, count);
+}
+
+static int get_tristate(const struct ytree_node *n, int *ret, struct buf *errors)
+{
+    bool b;
+    if (ytree_get_bool(n, &b, errors) < 0)
+        return -EINVAL;
+    *ret = b;
+    return 0;
+}
+
+static int load_confidence(const struct ytree_node *n, struct expectation *e, struct buf *errors)
+{
+    static const char *const keys[] = {"min", "max", NULL};
+    if (ytree_expect(n, YTREE_MAP, errors) < 0)
+        return -EINVAL;
+    int r = ytree_check_keys(n, keys, errors);
+    const struct ytree_node *x;
+    e->confidence_min = 0;
+    e->confidence_max = 1;
+    if (!ytree_get(n, "min") && !ytree_get(n, "max"))
+        r = ytree_error(errors, n, "confidence needs min, max or both");
+    if ((x = ytree_get(n, "min")) && ytree_get_double(x, &e->confidence_min, errors) < 0)
+        r = -EINVAL;
+    if ((x = ytree_get(n, "max")) && ytree_get_double(x, &e->confidence_max, errors) < 0)
+        r = -EINVAL;
+    if (r == 0 && !(0 <= e->confidence_min && e->confidence_min <= e->confidence_max &&
+                    e->confidence_max <= 1))
+        r = ytree_error(errors, n, "confidence bounds must satisfy 0 <= min <= max <= 1");
+    e->check_confidence = true;
+    return r;
+}
+
+static int parse_outcome(const struct ytree_node *n, int *ret, struct buf *errors)
+{
+    const char *s;
+    if (ytree_get_string(n, &s, errors) < 0)
+        return -EINVAL;
+    for (int o = OUTCOME_NONE; o < OUTCOME_MAX; o++) {
+        if (o != OUTCOME_FAILED &&
+            strcmp(s, decision_outcome_name((enum decision_outcome)o)) == 0) {
+            *ret = o;
+            return 0;
+        }
+    }
+    return ytree_error(errors, n,
+                       "unknown outcome '%.64s': expected none, uncertain, no_actions, paused, "
+                       "below_confidence, cooldown, dry_run or executed",
+                       s);
+}
+
+static int load_expectation(const struct rules *rules, struct rtest *t, const struct ytree_node *n,
+                            struct expectation *e, struct buf *errors)
+{
+    static const char *const keys[] = {
+        "at",        "state", "changed", "uncertain", "confidence", "outcome", "reasoning_contains",
+        "decisions", NULL};
+    *e = (struct expectation){.node = n, .changed = -1, .uncertain = -1, .outcome = -1};
+    if (ytree_expect(n, YTREE_MAP, errors) < 0)
+        return -EINVAL;
+    int r = ytree_check_keys(n, keys, errors);
+    const struct ytree_node *x;
+    const char *s;
+
+    uint64_t at;
+    if (!(x = ytree_get(n, "at"))) {
+        r = ytree_error(errors, n, "expectation has no 'at' (time from the start of the test)");
+    } else if (ytree_get_duration(x, &at, errors) < 0) {
+        r = -EINVAL;
+    } else if (at % t->interval_usec != 0) {
+        r = ytree_error(errors, x, "at %.32s does not fall on a step (interval %gs)",
+                        ytree_text(x, NULL), (double)t->interval_usec / 1e6);
+    } else if (at / t->interval_usec >= RULETEST_MAX_STEPS) {
+        r = ytree_error(errors, x, "at %.32s is past the last step allowed (%d steps)",
+                        ytree_text(x, NULL), RULETEST_MAX_STEPS);
+    } else {
+        e->at_text = ytree_text(x, NULL);
+        e->step = (size_t)(at / t->interval_usec);
+    }
+
+    if ((x = ytree_get(n, "state"))) {
+        if (ytree_get_string(x, &s, errors) < 0 || find_state(rules, x, s, &e->state, errors) < 0)
+            r = -EINVAL;
+        e->check_state = true;
+    }
+    if ((x = ytree_get(n, "changed")) && get_tristate(x, &e->changed, errors) < 0)
+        r = -EINVAL;
+    if ((x = ytree_get(n, "uncertain")) && get_tristate(x, &e->uncertain, errors) < 0)
+        r = -EINVAL;
+    if ((x = ytree_get(n, "confidence")) && load_confidence(x, e, errors) < 0)
+        r = -EINVAL;
+    if ((x = ytree_get(n, "outcome")) && parse_outcome(x, &e->outcome, errors) < 0)
+        r = -EINVAL;
+    if ((x = ytree_get(n, "reasoning_contains")) &&
+        ytree_get_string(x, &e->reasoning_contains, errors) < 0)
+        r = -EINVAL;
+    if ((x = ytree_get(n, "decisions"))) {
+        if (ytree_get_uint(x, &e->decisions, errors) < 0)
+            r = -EINVAL;
+        e->check_decisions = true;
+    }
+    if (!e->check_state && e->changed < 0 && e->uncertain < 0 && !e->check_confidence &&
+        e->outcome < 0 && !e->reasoning_contains && !e->check_decisions && ytree_get(n, "at"))
+        r = ytree_error(errors, n,
+                        "expectation checks nothing: give state, changed, uncertain, "
+                        "confidence, outcome, reasoning_contains or decisions");
+    return r;
+}
+
+static int load_flags(const struct ytree_node *n, struct decide_flags *flags, struct buf *errors)
+{
+    static const char *const keys[] = {"paused", "dry_run", NULL};
+    if (ytree_expect(n, YTREE_MAP, errors) < 0)
+        return -EINVAL;
+    int r = ytree_check_keys(n, keys, errors);
+    const struct ytree_node *x;
+    if ((x = ytree_get(n, "paused")) && ytree_get_bool(x, &flags->paused, errors) < 0)
+        r = -EINVAL;
+    if ((x = ytree_get(n, "dry_run")) && ytree_get_bool(x, &flags->dry_run, errors) < 0)
+        r = -EINVAL;
+    return r;
+}
+
+static int load_signals(const struct rules *rules, struct rtest *t, const struct ytree_node *n,
+                        struct buf *errors)
+{
+    if (ytree_is_null(n))
+        return 0;
+    if (ytree_expect(n, YTREE_MAP, errors) < 0)
+        return -EINVAL;
+    int r = 0;
+    for (size_t i = 0; i < ytree_len(n); i++) {
+        const struct ytree_node *k = ytree_key(n, i), *v = ytree_value(n, i);
+        const char *name, *text;
+        size_t sig;
+        if (ytree_get_string(k, &name, errors) < 0 ||
+            find_signal(rules, k, name, &sig, errors) < 0 ||
+            ytree_get_string(v, &text, errors) < 0) {
+            r = -EINVAL;
+            continue;
+        }
+        struct series *s = &t->series[sig];
+        s->listed = true;
+        int q = parse_values(v, text, s, errors);
+        if (q == -ENOMEM)
+            return q;
+        if (q < 0)
+            r = q;
+    }
+    return r;
+}
+
+static int load_test(struct rfile *f, size_t index, const struct ytree_node *n, struct buf *errors)
+{
+    static const char *const keys[] = {"name",    "interval", "sample_age", "flags",
+                                       "signals", "expect",   NULL};
+    const struct rules *rules = f->rules;
+    struct rtest *t = &f->tests[index];
+    snprintf(t->default_name, sizeof(t->default_name), "#%zu", index + 1);
+    t->name = t->default_name;
+    t->interval_usec = f->interval_usec;
+    t->series = calloc(rules->n_signals, sizeof(*t->series));
+    if (!t->series)
+        return -ENOMEM;
+    if (ytree_expect(n, YTREE_MAP, errors) < 0)
+        return -EINVAL;
+    int r = ytree_check_keys(n, keys, errors);
+    const struct ytree_node *x;
+
+    if ((x = ytree_get(n, "name")) && ytree_get_string(x, &t->name, errors) < 0)
+        r = -EINVAL;
+    if ((x = ytree_get(n, "interval"))) {
+        uint64_t u;
+        if (ytree_get_duration(x, &u, errors) < 0)
+            r = -EINVAL;
+        else if (u == 0)
+            r = ytree_error(errors, x, "interval must be more than 0");
+        else
+            t->interval_usec = u;
+    }
+    if ((x = ytree_get(n, "sample_age")) && ytree_get_duration(x, &t->sample_age_usec, errors) < 0)
+        r = -EINVAL;
+    if ((x = ytree_get(n, "flags")) && load_flags(x, &t->flags, errors) < 0)
+        r = -EINVAL;
+    if ((x = ytree_get(n, "signals"))) {
+        int q = load_signals(rules, t, x, errors);
+        if (q == -ENOMEM)
+            return q;
+        if (q < 0)
+            r = q;
+    }
+
+    x = ytree_get(n, "expect");
+    if (!x)
+        return ytree_error(errors, n, "test '%.64s' has no expect list", t->name);
+    if (ytree_expect(x, YTREE_SEQ, errors) < 0)
+        return -EINVAL;
+    if (ytree_len(x) == 0)
+        return ytree_error(errors, x, "expect is empty");
+    t->expect = calloc(ytree_len(x), sizeof(*t->expect));
+    if (!t->expect)
+        return -ENOMEM;
+    t->n_expect = ytree_len(x);
+    for (size_t i = 0; i < t->n_expect; i++)
+        if (load_expectation(rules, t, ytree_item(x, i), &t->expect[i], errors) < 0)
+            r = -EINVAL;
+
+    t->n_steps = 1;
+    for (size_t i = 0; i < rules->n_signals; i++)
+        if (t->series[i].n > t->n_steps)
+            t->n_steps = t->series[i].n;
+    for (size_t i = 0; i < t->n_expect; i++)
+        if (t->expect[i].step + 1 > t->n_steps)
+            t->n_steps = t->expect[i].step + 1;
+    return r;
+}
+
+/* The rules file named by rule_files, relative to the test file's directory. */
+static int load_rules(struct rfile *f, const char *test_path, const struct ytree_node *root,
+                      struct buf *errors)
+{
+    const struct ytree_node *v = ytree_get(root, "rule_files");
+    if (!v)
+        return ytree_error(errors, root, "missing key 'rule_files': the rules file to test");
+    if (ytree_expect(v, YTREE_SEQ, errors) < 0)
+        return -EINVAL;
+    if (ytree_len(v) != 1)
+        return ytree_error(errors, v, "rule_files must name exactly one rules file, got %zu",
+                           ytree_len(v));
+    const struct ytree_node *item = ytree_item(v, 0);
+    const char *name;
+    if (ytree_get_string(item, &name, errors) < 0)
+        return -EINVAL;
+    char path[MAX_PATH_LEN];
+    const char *slash = strrchr(test_path, '/');
+    int len = name[0] == '/' || !slash ? snprintf(path, sizeof(path), "%s", name)
+                                       : snprintf(path, sizeof(path), "%.*s/%s",
+                                                  (int)(slash - test_path), test_path, name);
+    if (len < 0 || (size_t)len >= sizeof(path))
+        return ytree_error(errors, item, "rules file path too long");
+    /* Validation errors name their rules file position; an I/O error is reported here,
+     * at the test file's rule_files entry, instead. */
+    struct buf found;
+    buf_init(&found, errors ? errors->max : 0);
+    int r = rules_load_file(path, &f->rules, &found);
+    if (r == -EINVAL && found.len)
+        buf_append(errors, found.data, found.len);
+    else if (r < 0)
+        r = ytree_error(errors, item, "cannot load rules file %s: %s", path, strerror(-r));
+    buf_free(&found);
+    return r;
+}
+
+static int load_file(const char *path, struct rfile *f, struct buf *errors)
+{
+    static const char *const keys[] = {"rule_files", "evaluation_interval", "tests", NULL};
+    int r = ytree_load_file(path, NULL, &f->tree, errors);
+    if (r < 0)
+        return r;
+    const struct ytree_node *root = ytree_root(f->tree), *x;
+    if (ytree_kind(root) != YTREE_MAP)
+        return ytree_error(errors, root, "expected a map with rule_files and tests, got %s",
+                           ytree_describe(root));
+    r = ytree_check_keys(root, keys, errors);
+    if ((x = ytree_get(root, "evaluation_interval"))) {
+        if (ytree_get_duration(x, &f->interval_usec, errors) < 0)
+            r = -EINVAL;
+        else if (f->interval_usec == 0)
+            r = ytree_error(errors, x, "evaluation_interval must be more than 0");
+    }
+    int q = load_rules(f, path, root, errors);
+    if (q < 0)
+        return q;
+    if (!f->interval_usec)
+        f->interval_usec = f->rules->evaluation_interval_usec;
+
+    x = ytree_get(root, "tests");
+    if (!x)
+        return ytree_error(errors, root, "missing key 'tests'");
+    if (ytree_expect(x, YTREE_SEQ, errors) < 0)
+        return -EINVAL;
+    if (ytree_len(x) == 0)
+        return ytree_error(errors, x, "tests is empty");
+    f->tests = calloc(ytree_len(x), sizeof(*f->tests));
+    if (!f->tests)
+        return -ENOMEM;
+    for (size_t i = 0; i < ytree_len(x); i++) {
+        f->n_tests = i + 1;
+        q = load_test(f, i, ytree_item(x, i), errors);
+        if (q == -ENOMEM)
+            return q;
+        if (q < 0)
+            r = q;
+    }
+    return r;
+}
+
+/* ---- running ---- */
+
+/* The signal values of step k of test t at time now. */
+static void values_at(const struct rules *rules, const struct rtest *t, size_t k, double now,
+                      struct signal_value *values)
+{
+    for (size_t i = 0; i < rules->n_signals; i++) {
+        const struct series *s = &t->series[i];
+        struct signal_value *v = &values[i];
+        memset(v, 0, sizeof(*v));
+        v->sample_time = now - (double)t->sample_age_usec / 1e6;
+        if (!s->listed)
+            snprintf(v->reason, sizeof(v->reason), "not in test");
+        else if (k >= s->n || !s->known[k])
+            snprintf(v->reason, sizeof(v->reason), "empty result");
+        else {
+            v->known = true;
+            v->value = s->value[k];
+        }
+    }
+}
+
+/* Checks e against this step's results; appends a failure block to report when it fails.
+ * Returns whether it passed. */
+static bool check(const struct rules *rules, const struct rtest *t, const struct expectation *e,
+                  const struct eval_result *res, enum decision_outcome outcome, uint64_t decisions,
+                  struct buf *report)
+{
+    struct buf why;
+    buf_init(&why, 0);
+    if (e->check_state && res->to != e->state)
+        buf_printf(&why, "      state: expected %s, got %s\n", eval_state_name(rules, e->state),
+                   eval_state_name(rules, res->to));
+    if (e->changed >= 0 && res->changed != (bool)e->changed)
+        buf_printf(&why, "      changed: expected %s, got %s\n", e->changed ? "true" : "false",
+                   res->changed ? "true" : "false");
+    if (e->uncertain >= 0 && res->uncertain != (bool)e->uncertain)
+        buf_printf(&why, "      uncertain: expected %s, got %s\n", e->uncertain ? "true" : "false",
+                   res->uncertain ? "true" : "false");
+    if (e->check_confidence &&
+        !(res->confidence >= e->confidence_min && res->confidence <= e->confidence_max))
+        buf_printf(&why, "      confidence: expected %g..%g, got %.4f\n", e->confidence_min,
+                   e->confidence_max, res->confidence);
+    if (e->outcome >= 0 && (int)outcome != e->outcome)
+        buf_printf(&why, "      outcome: expected %s, got %s\n",
+                   decision_outcome_name((enum decision_outcome)e->outcome),
+                   decision_outcome_name(outcome));
+    if (e->reasoning_contains && !strstr(res->reasoning, e->reasoning_contains))
+        buf_printf(&why, "      reasoning_contains: expected \"%s\"\n", e->reasoning_contains);
+    if (e->check_decisions && decisions != e->decisions)
+        buf_printf(&why, "      decisions: expected %llu, got %llu\n",
+                   (unsigned long long)e->decisions, (unsigned long long)decisions);
+    bool ok = why.len == 0;
+    if (!ok) {
+        buf_printf(report, "    test \"%s\" at %s (step %zu, %s:%u:%u):\n", t->name, e->at_text,
+                   e->step, ytree_file(e->node), ytree_line(e->node), ytree_column(e->node));
+        buf_append(report, why.data, why.len);
+        buf_printf(report, "      reasoning: %s\n", res->reasoning);
+    }
+    buf_free(&why);
+    return ok;
+}
+
+/* Runs one test; failures go to report. Returns the number of failed expectations or
+ * -ENOMEM. */
+static int run_test(const struct rules *rules, const struct rtest *t, struct buf *report)
+{
+    struct eval_state st;
+    struct signal_value *values = calloc(rules->n_signals, sizeof(*values));
+    double *last_exec = calloc(rules->n_decisions ? rules->n_decisions : 1, sizeof(*last_exec));
+    struct eval_result *res = malloc(sizeof(*res));
+    int failed = -ENOMEM;
+    if (!values || !last_exec || !res || eval_state_init(&st, rules, RULETEST_T0) < 0)
+        goto out;
+    failed = 0;
+    uint64_t decisions = 0;
+    for (size_t k = 0; k < t->n_steps; k++) {
+        double now = RULETEST_T0 + (double)(k * t->interval_usec) / 1e6;
+        const struct decision_def *def;
+        values_at(rules, t, k, now, values);
+        evaluate(rules, &st, values, now, res);
+        enum decision_outcome o = decide(rules, last_exec, res, now, &t->flags, &def);
+        decisions += o != OUTCOME_NONE;
+        for (size_t i = 0; i < t->n_expect; i++)
+            if (t->expect[i].step == k &&
+                !check(rules, t, &t->expect[i], res, o, decisions, report))
+                failed++;
+    }
+    eval_state_free(&st);
+out:
+    free(values);
+    free(last_exec);
+    free(res);
+    return failed;
+}
+
+struct error_line {
+    const char *text;
+    size_t len, index;
+    unsigned long line, column; /* 0 for lines of another file (the rules file's) */
+};
+
+static int error_line_cmp(const void *a, const void *b)
+{
+    const struct error_line *x = a, *y = b;
+    if (x->line != y->line)
+        return x->line < y->line ? -1 : 1;
+    if (x->column != y->column)
+        return x->column < y->column ? -1 : 1;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* Orders the "PATH:LINE:COL: message" lines of errors by position, so they read top to
+ * bottom whatever order the checks ran in; lines about other files (the rules file's,
+ * already ordered) come first. Leaves errors as it is when out of memory. */
+static void sort_errors(struct buf *errors, const char *path)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < errors->len; i++)
+        n += errors->data[i] == '\n';
+    struct error_line *lines = calloc(n ? n : 1, sizeof(*lines));
+    struct buf sorted;
+    buf_init(&sorted, errors->max);
+    if (!lines || buf_reserve(&sorted, errors->len + 1) < 0) {
+        free(lines);
+        return;
+    }
+    size_t plen = strlen(path), k = 0;
+    for (const char *p = errors->data; k < n; k++) {
+        const char *end = strchr(p, '\n');
+        struct error_line *e = &lines[k];
+        *e = (struct error_line){.text = p, .len = (size_t)(end - p) + 1, .index = k};
+        if (strncmp(p, path, plen) == 0 && p[plen] == ':') {
+            char *q;
+            e->line = strtoul(p + plen + 1, &q, 10);
+            if (*q == ':')
+                e->column = strtoul(q + 1, NULL, 10);
+        }
+        p = end + 1;
+    }
+    qsort(lines, n, sizeof(*lines), error_line_cmp);
+    for (size_t i = 0; i < n; i++)
+        buf_append(&sorted, lines[i].text, lines[i].len);
+    free(lines);
+    buf_free(errors);
+    *errors = sorted;
+}
+
+/* Writes the lines of text indented by four spaces. */
+static void put_indented(FILE *out, const char *text)
+{
+    while (text && *text) {
+        const char *nl = strchr(text, '\n');
+        size_t len = nl ? (size_t)(nl - text) : strlen(text);
+        fprintf(out, "    %.*s\n", (int)len, text);
+        text += len + (nl ? 1 : 0);
+    }
+}
+
+static int run_file(const char *path, FILE *out)
+{
+    struct rfile f = {0};
+    struct buf errors, report;
+    buf_init(&errors, 1 << 20);
+    buf_init(&report, 16 << 20);
+    int ret = 0;
+    fprintf(out, "Unit Testing: %s\n", path);
+    int r = load_file(path, &f, &errors);
+    if (r < 0) {
+        fprintf(out, "  FAILED:\n");
+        if (r == -ENOMEM && !errors.len)
+            buf_printf(&errors, "%s: out of memory\n", path);
+        sort_errors(&errors, path);
+        put_indented(out, errors.data);
+        ret = 2;
+        goto out;
+    }
+    size_t n_failed = 0;
+    for (size_t i = 0; i < f.n_tests; i++) {
+        int q = run_test(f.rules, &f.tests[i], &report);
+        if (q < 0) {
+            buf_printf(&report, "    test \"%s\": out of memory\n", f.tests[i].name);
+            q = 1;
+        }
+        n_failed += q > 0;
+    }
+    if (n_failed) {
+        fprintf(out, "  FAILED: %zu of %zu test%s\n%s", n_failed, f.n_tests,
+                f.n_tests == 1 ? "" : "s", report.data ? report.data : "");
+        ret = 1;
+    } else {
+        fprintf(out, "  SUCCESS: %zu test%s\n", f.n_tests, f.n_tests == 1 ? "" : "s");
+    }
+out:
+    fputc('\n', out);
+    buf_free(&errors);
+    buf_free(&report);
+    rfile_free(&f);
+    return ret;
+}
+
+int ruletest_run_files(const char *const *paths, size_t n, FILE *out)
+{
+    int worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        int r = run_file(paths[i], out);
+        if (r > worst)
+            worst = r;
+    }
+    fflush(out);
+    return worst;
+}
