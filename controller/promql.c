@@ -1,2 +1,907 @@
-/* promql: PLACEHOLDER being written. */
-#include <stddef.h>
+/* promql: the Prometheus HTTP API client. promql_client_new() copies the
+ * configuration and reads the credential files; promql_query_many() sends every
+ * distinct query of one evaluation at once over one curl multi handle (kept, with
+ * its easy handles and connections, between evaluations) and promql_parse_reply()
+ * turns one reply body into one number or the reason why there is none. */
+#include "promql.h"
+
+#include <ctype.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "fileio.h"
+#include "parse.h"
+
+#define CREDENTIAL_MAX_BYTES (64u << 10)
+#define SNIPPET_MAX_CHARS 100
+#define PROMQL_MAX_QUERY_BYTES (256u << 10)
+
+struct promql_req {
+    CURL *easy;
+    struct buf body;
+    char *post;     /* the form body of this call (owned) */
+    bool too_large; /* the write callback stopped at PROMQL_MAX_REPLY_BYTES */
+    bool done;      /* curl reported it finished in this call */
+    CURLcode code;
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+struct promql_client {
+    char *query_url; /* base + "/api/v1/query" */
+    char *shown_url; /* base without user:password@, for error details */
+    uint64_t timeout_usec;
+    char *username;
+    char *password;
+    char *ca_file;
+    bool insecure;
+    struct curl_slist *headers;
+    CURLM *multi;
+    struct promql_req **reqs; /* a pool of easy handles, grown as needed; each request
+                               * stays put (curl keeps pointers into it) */
+    size_t n_reqs;
+};
+
+static const char *const error_names[PROMQL_ERR_MAX] = {
+    [PROMQL_OK] = "ok",
+    [PROMQL_ERR_TIMEOUT] = "timeout",
+    [PROMQL_ERR_CONNECT] = "connect",
+    [PROMQL_ERR_HTTP] = "http",
+    [PROMQL_ERR_PARSE] = "bad_response",
+    [PROMQL_ERR_QUERY] = "query",
+    [PROMQL_ERR_EMPTY] = "empty",
+    [PROMQL_ERR_MULTIPLE] = "multiple_series",
+    [PROMQL_ERR_NAN] = "nan",
+    [PROMQL_ERR_TOO_LARGE] = "too_large",
+};
+
+const char *promql_error_name(enum promql_error e)
+{
+    if ((unsigned)e >= PROMQL_ERR_MAX)
+        return "unknown";
+    return error_names[e];
+}
+
+/* ---- readable, valid UTF-8 text --------------------------------------------------- */
+
+/* The length of the valid UTF-8 sequence at s (n bytes left), or 0 when invalid. */
+static size_t utf8_seq_len(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0];
+    size_t len;
+    unsigned cp;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf) {
+        len = 2;
+        cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        len = 3;
+        cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (n < len)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+/* Copies src[0..n) into dst (size dstsz, always NUL-terminated) as printable, valid
+ * UTF-8: control characters become spaces, runs of spaces collapse, invalid bytes
+ * become '?', and a multibyte character is never cut in two. */
+static void copy_text(char *dst, size_t dstsz, const char *src, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)src;
+    size_t o = 0;
+    for (size_t i = 0; i < n && o + 1 < dstsz;) {
+        size_t l = utf8_seq_len(s + i, n - i);
+        if (l == 0) {
+            dst[o++] = '?';
+            i++;
+        } else if (l == 1) {
+            char ch = (char)s[i];
+            if (s[i] < 0x20 || s[i] == 0x7f)
+                ch = ' ';
+            if (!(ch == ' ' && (o == 0 || dst[o - 1] == ' ')))
+                dst[o++] = ch;
+            i++;
+        } else {
+            if (o + l + 1 > dstsz)
+                break;
+            memcpy(dst + o, s + i, l);
+            o += l;
+            i += l;
+        }
+    }
+    while (o > 0 && dst[o - 1] == ' ')
+        o--;
+    if (dstsz)
+        dst[o] = '\0';
+}
+
+static void set_result(struct promql_result *out, enum promql_error e, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_result(struct promql_result *out, enum promql_error e, const char *fmt, ...)
+{
+    char tmp[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        n = 0;
+    if ((size_t)n >= sizeof(tmp))
+        n = sizeof(tmp) - 1;
+    out->error = e;
+    if (e != PROMQL_OK)
+        out->value = NAN;
+    copy_text(out->detail, sizeof(out->detail), tmp, (size_t)n);
+}
+
+/* A short readable excerpt of a body that is not what was expected: HTML tags are
+ * dropped and whitespace collapsed ("502 Bad Gateway nginx"). */
+static void body_snippet(const char *body, size_t len, char *dst, size_t dstsz)
+{
+    char tmp[SNIPPET_MAX_CHARS];
+    size_t o = 0;
+    bool in_tag = false;
+    for (size_t i = 0; i < len && o < sizeof(tmp); i++) {
+        char c = body[i];
+        if (c == '<') {
+            in_tag = true;
+            if (o && tmp[o - 1] != ' ')
+                tmp[o++] = ' ';
+            continue;
+        }
+        if (in_tag) {
+            in_tag = c != '>';
+            continue;
+        }
+        tmp[o++] = c;
+    }
+    copy_text(dst, dstsz, tmp, o);
+}
+
+static const char *http_reason(long status)
+{
+    switch (status) {
+    case 301: return "moved permanently (redirects are not followed)";
+    case 302: return "found (redirects are not followed)";
+    case 307: return "temporary redirect (redirects are not followed)";
+    case 308: return "permanent redirect (redirects are not followed)";
+    case 400: return "bad request";
+    case 401: return "unauthorized";
+    case 403: return "forbidden";
+    case 404: return "not found";
+    case 405: return "method not allowed";
+    case 413: return "request too large";
+    case 422: return "unprocessable entity";
+    case 429: return "too many requests";
+    case 500: return "internal server error";
+    case 502: return "bad gateway";
+    case 503: return "service unavailable";
+    case 504: return "gateway timeout";
+    default: return "no body";
+    }
+}
+
+/* ---- reply parsing ----------------------------------------------------------------- */
+
+static void parse_value_string(const char *s, size_t len, struct promql_result *out)
+{
+    double v;
+    int r = -EINVAL;
+    bool blank = len == 0;
+    for (size_t i = 0; i < len; i++)
+        if (isspace((unsigned char)s[i]))
+            blank = true;
+    if (!blank)
+        r = parse_double(s, &v);
+    if (r == -ERANGE) {
+        set_result(out, PROMQL_ERR_NAN, "not a number: \"%.40s\" (out of range)", s);
+    } else if (r < 0) {
+        set_result(out, PROMQL_ERR_NAN, "not a number: \"%.40s\"", s);
+    } else if (isnan(v)) {
+        set_result(out, PROMQL_ERR_NAN, "NaN");
+    } else {
+        out->value = v;
+        set_result(out, PROMQL_OK, "%s", "");
+    }
+}
+
+/* [<timestamp>, "<value>"], the shape of a scalar result and of a vector sample. */
+static void parse_sample(const json_t *pair, struct promql_result *out)
+{
+    if (!json_is_array(pair) || json_array_size(pair) != 2) {
+        set_result(out, PROMQL_ERR_PARSE, "sample is not a [timestamp, \"value\"] pair");
+        return;
+    }
+    const json_t *ts = json_array_get(pair, 0), *val = json_array_get(pair, 1);
+    if (!json_is_number(ts)) {
+        set_result(out, PROMQL_ERR_PARSE, "sample timestamp is not a number");
+        return;
+    }
+    if (!json_is_string(val)) {
+        set_result(out, PROMQL_ERR_PARSE, "sample value is not a string");
+        return;
+    }
+    double t = json_number_value(ts);
+    if (!isfinite(t)) {
+        set_result(out, PROMQL_ERR_PARSE, "sample timestamp out of range");
+        return;
+    }
+    out->sample_time = t;
+    parse_value_string(json_string_value(val), json_string_length(val), out);
+}
+
+static void collect_warnings(const json_t *root, struct promql_result *out)
+{
+    const json_t *w = json_object_get(root, "warnings");
+    if (!json_is_array(w))
+        return;
+    char tmp[1024];
+    size_t o = 0;
+    size_t i;
+    const json_t *item;
+    json_array_foreach(w, i, item)
+    {
+        if (!json_is_string(item))
+            continue;
+        int n = snprintf(tmp + o, sizeof(tmp) - o, "%s%s", o ? "; " : "", json_string_value(item));
+        if (n < 0 || (size_t)n >= sizeof(tmp) - o) {
+            o = sizeof(tmp) - 1;
+            break;
+        }
+        o += (size_t)n;
+    }
+    copy_text(out->warnings, sizeof(out->warnings), tmp, o);
+}
+
+/* A Prometheus error body {"status":"error","errorType":...,"error":...}. Returns true
+ * when root is one (and fills out); with need_type, only when it names an errorType.
+ * errorType "timeout" (the server's own evaluation timeout) is a timeout. */
+static bool parse_error_body(const json_t *root, bool need_type, struct promql_result *out)
+{
+    const json_t *st = json_object_get(root, "status");
+    if (!json_is_string(st) || strcmp(json_string_value(st), "error") != 0)
+        return false;
+    const json_t *type = json_object_get(root, "errorType");
+    const json_t *msg = json_object_get(root, "error");
+    const char *t = json_is_string(type) ? json_string_value(type) : NULL;
+    const char *m = json_is_string(msg) ? json_string_value(msg) : NULL;
+    if (need_type && !(t && *t))
+        return false;
+    enum promql_error e = t && strcmp(t, "timeout") == 0 ? PROMQL_ERR_TIMEOUT : PROMQL_ERR_QUERY;
+    if (t && *t && m)
+        set_result(out, e, "%s: %s", t, m);
+    else if (t && *t)
+        set_result(out, e, "%s", t);
+    else if (m && *m)
+        set_result(out, e, "%s", m);
+    else
+        set_result(out, e, "error without a message");
+    return true;
+}
+
+static void parse_success(const json_t *root, struct promql_result *out)
+{
+    const json_t *data = json_object_get(root, "data");
+    if (!json_is_object(data)) {
+        set_result(out, PROMQL_ERR_PARSE, "reply has no \"data\" object");
+        return;
+    }
+    const json_t *rt = json_object_get(data, "resultType");
+    const json_t *result = json_object_get(data, "result");
+    if (!json_is_string(rt)) {
+        set_result(out, PROMQL_ERR_PARSE, "reply has no \"resultType\"");
+        return;
+    }
+    const char *type = json_string_value(rt);
+    if (strcmp(type, "scalar") == 0) {
+        parse_sample(result, out);
+    } else if (strcmp(type, "vector") == 0) {
+        if (!json_is_array(result)) {
+            set_result(out, PROMQL_ERR_PARSE, "vector result is not an array");
+            return;
+        }
+        size_t n = json_array_size(result);
+        if (n == 0) {
+            set_result(out, PROMQL_ERR_EMPTY, "empty result");
+            return;
+        }
+        if (n > 1) {
+            set_result(out, PROMQL_ERR_MULTIPLE, "%zu series (use sum or max)", n);
+            return;
+        }
+        const json_t *series = json_array_get(result, 0);
+        if (!json_is_object(series)) {
+            set_result(out, PROMQL_ERR_PARSE, "series is not an object");
+            return;
+        }
+        const json_t *value = json_object_get(series, "value");
+        if (!value && json_object_get(series, "histogram")) {
+            set_result(out, PROMQL_ERR_PARSE,
+                       "native histogram: use histogram_quantile, histogram_count or "
+                       "histogram_sum");
+            return;
+        }
+        if (!value) {
+            set_result(out, PROMQL_ERR_PARSE, "series has no \"value\"");
+            return;
+        }
+        parse_sample(value, out);
+    } else if (strcmp(type, "matrix") == 0) {
+        set_result(out, PROMQL_ERR_PARSE, "range vector: use an instant query");
+    } else if (strcmp(type, "string") == 0) {
+        set_result(out, PROMQL_ERR_PARSE, "string result: not a number");
+    } else {
+        set_result(out, PROMQL_ERR_PARSE, "unknown resultType \"%.40s\"", type);
+    }
+}
+
+void promql_parse_reply(const char *body, size_t len, long http_status, struct promql_result *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->value = NAN;
+    out->http_status = http_status;
+    if (!body)
+        len = 0;
+    if (len > PROMQL_MAX_REPLY_BYTES) {
+        set_result(out, PROMQL_ERR_TOO_LARGE, "reply larger than %u bytes", PROMQL_MAX_REPLY_BYTES);
+        return;
+    }
+    bool http_ok = http_status == 0 || http_status == 200;
+    size_t start = 0;
+    while (start < len && isspace((unsigned char)body[start]))
+        start++;
+    if (start == len) {
+        if (http_ok)
+            set_result(out, PROMQL_ERR_PARSE, "empty reply");
+        else
+            set_result(out, PROMQL_ERR_HTTP, "HTTP %ld: %s", http_status, http_reason(http_status));
+        return;
+    }
+
+    json_error_t jerr;
+    json_t *root = NULL;
+    if (body[start] == '{')
+        root = json_loadb(body, len, 0, &jerr);
+    if (!http_ok) {
+        /* Prometheus answers 400/422/503 with an error body: the query's own error. */
+        if (!(root && parse_error_body(root, true, out))) {
+            char snip[SNIPPET_MAX_CHARS + 1];
+            const json_t *msg = json_object_get(root, "error");
+            if (json_is_string(msg))
+                copy_text(snip, sizeof(snip), json_string_value(msg), json_string_length(msg));
+            else
+                body_snippet(body + start, len - start, snip, sizeof(snip));
+            set_result(out, PROMQL_ERR_HTTP, "HTTP %ld: %s", http_status,
+                       snip[0] ? snip : http_reason(http_status));
+        }
+        json_decref(root);
+        return;
+    }
+    if (body[start] != '{') {
+        char snip[48];
+        body_snippet(body + start, len - start, snip, sizeof(snip));
+        set_result(out, PROMQL_ERR_PARSE, "reply is not JSON: \"%s\"", snip);
+        return;
+    }
+    if (!root) {
+        set_result(out, PROMQL_ERR_PARSE, "invalid JSON at %d:%d: %s", jerr.line, jerr.column,
+                   jerr.text);
+        return;
+    }
+    collect_warnings(root, out);
+    const json_t *st = json_object_get(root, "status");
+    if (!json_is_string(st))
+        set_result(out, PROMQL_ERR_PARSE, "reply has no \"status\"");
+    else if (strcmp(json_string_value(st), "success") == 0)
+        parse_success(root, out);
+    else if (!parse_error_body(root, false, out))
+        set_result(out, PROMQL_ERR_PARSE, "unknown status \"%.40s\"", json_string_value(st));
+    json_decref(root);
+}
+
+/* ---- the client -------------------------------------------------------------------- */
+
+/* Reads a one-line credential file: trailing whitespace trimmed, no line breaks or
+ * control characters inside (it goes into a header). */
+static int read_credential(const char *path, const char *what, char **ret, struct buf *errors)
+{
+    char *data = NULL;
+    size_t len = 0;
+    int r = file_read_alloc(path, CREDENTIAL_MAX_BYTES, &data, &len);
+    if (r < 0) {
+        buf_printf(errors, "%s: cannot read %s: %s\n", path, what,
+                   r == -EFBIG ? "file too large" : strerror(-r));
+        return r;
+    }
+    while (len > 0 && isspace((unsigned char)data[len - 1]))
+        data[--len] = '\0';
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)data[i] < 0x20 || data[i] == 0x7f) {
+            buf_printf(errors, "%s: %s contains a control character or line break\n", path, what);
+            free(data);
+            return -EINVAL;
+        }
+    if (len == 0) {
+        buf_printf(errors, "%s: %s file is empty\n", path, what);
+        free(data);
+        return -EINVAL;
+    }
+    *ret = data;
+    return 0;
+}
+
+static int slist_add(struct curl_slist **l, const char *s)
+{
+    struct curl_slist *n = curl_slist_append(*l, s);
+    if (!n)
+        return -ENOMEM;
+    *l = n;
+    return 0;
+}
+
+/* The URL without "user:password@", for error details. */
+static char *shown_url(const char *url)
+{
+    const char *p = strstr(url, "://");
+    const char *host = p ? p + 3 : url;
+    size_t hl = strcspn(host, "/?#");
+    const char *at = memchr(host, '@', hl);
+    if (!at)
+        return strdup(url);
+    size_t pre = (size_t)(host - url);
+    size_t rest = strlen(at + 1);
+    char *s = malloc(pre + rest + 1);
+    if (!s)
+        return NULL;
+    memcpy(s, url, pre);
+    memcpy(s + pre, at + 1, rest + 1);
+    return s;
+}
+
+int promql_client_new(const struct prometheus_cfg *cfg, struct promql_client **ret,
+                      struct buf *errors)
+{
+    const char *url = cfg->url ? cfg->url : "";
+    if (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0) {
+        buf_printf(errors, "prometheus url '%s': must start with http:// or https://\n", url);
+        return -EINVAL;
+    }
+    if (cfg->bearer_token_file && (cfg->basic_auth_username || cfg->basic_auth_password_file)) {
+        buf_printf(errors, "prometheus: bearer_token_file and basic_auth are exclusive\n");
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < cfg->n_headers; i++) {
+        const char *h = cfg->headers[i];
+        const char *colon = h ? strchr(h, ':') : NULL;
+        bool bad = !colon || colon == h;
+        for (const char *p = h; p && *p && !bad; p++)
+            bad = *p == '\r' || *p == '\n' || (p < colon && (*p == ' ' || *p == '\t'));
+        if (bad) {
+            buf_printf(errors, "prometheus header '%s': expected \"Name: value\"\n",
+                       h ? h : "(null)");
+            return -EINVAL;
+        }
+    }
+
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        buf_printf(errors, "prometheus: cannot initialise libcurl\n");
+        return -ENOMEM;
+    }
+    struct promql_client *c = calloc(1, sizeof(*c));
+    if (!c) {
+        curl_global_cleanup();
+        return -ENOMEM;
+    }
+    int r = -ENOMEM;
+    size_t ul = strlen(url);
+    while (ul > 0 && url[ul - 1] == '/')
+        ul--;
+    struct buf u;
+    buf_init(&u, 0);
+    if (buf_append(&u, url, ul) < 0 || buf_puts(&u, "/api/v1/query") < 0) {
+        buf_free(&u);
+        goto fail;
+    }
+    c->query_url = buf_steal(&u, NULL);
+    c->shown_url = strndup(url, ul);
+    if (!c->shown_url)
+        goto fail;
+    char *shown = shown_url(c->shown_url);
+    if (!shown)
+        goto fail;
+    free(c->shown_url);
+    c->shown_url = shown;
+    c->timeout_usec = cfg->timeout_usec ? cfg->timeout_usec : 2000000;
+    c->insecure = cfg->insecure_skip_verify;
+    if (cfg->ca_file) {
+        if (access(cfg->ca_file, R_OK) < 0) {
+            r = -errno;
+            buf_printf(errors, "%s: cannot read CA file: %s\n", cfg->ca_file, strerror(errno));
+            goto fail;
+        }
+        if (!(c->ca_file = strdup(cfg->ca_file)))
+            goto fail;
+    }
+
+    if (slist_add(&c->headers, "Accept: application/json") < 0 ||
+        slist_add(&c->headers, "Content-Type: application/x-www-form-urlencoded") < 0 ||
+        slist_add(&c->headers, "Expect:") < 0)
+        goto fail;
+    if (cfg->bearer_token_file) {
+        char *token = NULL;
+        r = read_credential(cfg->bearer_token_file, "bearer token", &token, errors);
+        if (r < 0)
+            goto fail;
+        struct buf h;
+        buf_init(&h, 0);
+        r = buf_printf(&h, "Authorization: Bearer %s", token);
+        free(token);
+        if (r == 0)
+            r = slist_add(&c->headers, h.data);
+        buf_free(&h);
+        if (r < 0)
+            goto fail;
+    }
+    if (cfg->basic_auth_username || cfg->basic_auth_password_file) {
+        c->username = strdup(cfg->basic_auth_username ? cfg->basic_auth_username : "");
+        if (!c->username) {
+            r = -ENOMEM;
+            goto fail;
+        }
+        if (cfg->basic_auth_password_file) {
+            r = read_credential(cfg->basic_auth_password_file, "basic auth password", &c->password,
+                                errors);
+            if (r < 0)
+                goto fail;
+        } else if (!(c->password = strdup(""))) {
+            r = -ENOMEM;
+            goto fail;
+        }
+    }
+    r = -ENOMEM;
+    for (size_t i = 0; i < cfg->n_headers; i++)
+        if (slist_add(&c->headers, cfg->headers[i]) < 0)
+            goto fail;
+    c->multi = curl_multi_init();
+    if (!c->multi)
+        goto fail;
+    *ret = c;
+    return 0;
+fail:
+    if (r == -ENOMEM)
+        buf_printf(errors, "prometheus: out of memory\n");
+    promql_client_free(c);
+    return r;
+}
+
+void promql_client_free(struct promql_client *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->n_reqs; i++) {
+        curl_easy_cleanup(c->reqs[i]->easy);
+        buf_free(&c->reqs[i]->body);
+        free(c->reqs[i]->post);
+        free(c->reqs[i]);
+    }
+    free(c->reqs);
+    if (c->multi)
+        curl_multi_cleanup(c->multi);
+    curl_slist_free_all(c->headers);
+    free(c->query_url);
+    free(c->shown_url);
+    free(c->ca_file);
+    free(c->username);
+    if (c->password) {
+        explicit_bzero(c->password, strlen(c->password));
+        free(c->password);
+    }
+    free(c);
+    curl_global_cleanup();
+}
+
+static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    struct promql_req *q = userdata;
+    size_t n = size * nmemb;
+    if (buf_append(&q->body, ptr, n) < 0) {
+        q->too_large = true;
+        return 0; /* curl stops with CURLE_WRITE_ERROR */
+    }
+    return n;
+}
+
+/* Sets the options that stay the same for every query of this client. */
+static int setup_easy(struct promql_client *c, struct promql_req *q)
+{
+    CURL *e = curl_easy_init();
+    if (!e)
+        return -ENOMEM;
+    q->easy = e;
+    long timeout_ms = (long)((c->timeout_usec + 999) / 1000);
+    bool ok = curl_easy_setopt(e, CURLOPT_URL, c->query_url) == CURLE_OK;
+#if LIBCURL_VERSION_NUM >= 0x075500
+    ok = ok && curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK;
+#else
+    ok = ok && curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS)) ==
+                   CURLE_OK;
+#endif
+    ok = ok && curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) == CURLE_OK;
+    ok = ok && curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK;
+    ok = ok && curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms) == CURLE_OK;
+    ok = ok && curl_easy_setopt(e, CURLOPT_POST, 1L) == CURLE_OK;
+    ok = ok && curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers) == CURLE_OK;
+    ok = ok && curl_easy_setopt(e, CURLOPT_USERAGENT, "homeostat-controller/" HOMEOSTAT_VERSION) ==
+                   CURLE_OK;
+    ok = ok && curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "") == CURLE_OK;
+    ok = ok && curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)PROMQL_MAX_REPLY_BYTES) ==
+                   CURLE_OK;
+    ok = ok && curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb) == CURLE_OK;
+    ok = ok && curl_easy_setopt(e, CURLOPT_WRITEDATA, q) == CURLE_OK;
+    ok = ok && curl_easy_setopt(e, CURLOPT_PRIVATE, q) == CURLE_OK;
+    ok = ok && curl_easy_setopt(e, CURLOPT_ERRORBUFFER, q->errbuf) == CURLE_OK;
+    if (c->username) {
+        ok = ok && curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC) == CURLE_OK;
+        ok = ok && curl_easy_setopt(e, CURLOPT_USERNAME, c->username) == CURLE_OK;
+        ok = ok && curl_easy_setopt(e, CURLOPT_PASSWORD, c->password) == CURLE_OK;
+    }
+    if (c->ca_file)
+        ok = ok && curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file) == CURLE_OK;
+    if (c->insecure) {
+        ok = ok && curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L) == CURLE_OK;
+        ok = ok && curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L) == CURLE_OK;
+    }
+    return ok ? 0 : -EINVAL;
+}
+
+/* Makes sure the pool holds n requests with easy handles. */
+static int grow_pool(struct promql_client *c, size_t n)
+{
+    if (n <= c->n_reqs)
+        return 0;
+    struct promql_req **reqs = realloc(c->reqs, n * sizeof(*reqs));
+    if (!reqs)
+        return -ENOMEM;
+    c->reqs = reqs;
+    while (c->n_reqs < n) {
+        struct promql_req *q = calloc(1, sizeof(*q));
+        if (!q)
+            return -ENOMEM;
+        buf_init(&q->body, PROMQL_MAX_REPLY_BYTES);
+        int r = setup_easy(c, q);
+        if (r < 0) {
+            curl_easy_cleanup(q->easy);
+            free(q);
+            return r;
+        }
+        c->reqs[c->n_reqs++] = q;
+    }
+    return 0;
+}
+
+static void format_timeout(uint64_t usec, char *dst, size_t dstsz)
+{
+    uint64_t ms = (usec + 999) / 1000;
+    if (ms % 1000 == 0)
+        snprintf(dst, dstsz, "%llus", (unsigned long long)(ms / 1000));
+    else
+        snprintf(dst, dstsz, "%llums", (unsigned long long)ms);
+}
+
+/* The form body "query=...&time=...&timeout=..." (malloc()ed), or NULL. time is left
+ * out when it is not a positive number (the server then uses its own clock); timeout
+ * lets Prometheus give up on its side too. */
+static char *form_body(CURL *e, const char *query, double time, uint64_t timeout_usec)
+{
+    size_t ql = strlen(query);
+    if (ql > PROMQL_MAX_QUERY_BYTES)
+        return NULL;
+    char *q = curl_easy_escape(e, query, (int)ql);
+    if (!q)
+        return NULL;
+    struct buf b;
+    buf_init(&b, 0);
+    int r = buf_printf(&b, "query=%s", q);
+    if (r == 0 && time > 0 && isfinite(time))
+        r = buf_printf(&b, "&time=%.3f", time);
+    if (r == 0)
+        r = buf_printf(&b, "&timeout=%.3f", timeout_usec / 1e6);
+    curl_free(q);
+    if (r < 0) {
+        buf_free(&b);
+        return NULL;
+    }
+    return buf_steal(&b, NULL);
+}
+
+/* Turns one finished (or abandoned) transfer into its result. */
+static void finish_req(struct promql_client *c, struct promql_req *q, uint64_t start_usec,
+                       struct promql_result *out)
+{
+    long status = 0;
+    curl_easy_getinfo(q->easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_off_t total_usec = 0;
+    if (q->done)
+        curl_easy_getinfo(q->easy, CURLINFO_TOTAL_TIME_T, &total_usec);
+    else
+        total_usec = (curl_off_t)(now_usec() - start_usec); /* abandoned at the deadline */
+    if (q->done && q->code == CURLE_OK) {
+        promql_parse_reply(q->body.data, q->body.len, status, out);
+    } else {
+        memset(out, 0, sizeof(*out));
+        out->value = NAN;
+        out->http_status = status;
+        char to[32];
+        format_timeout(c->timeout_usec, to, sizeof(to));
+        if (!q->done || q->code == CURLE_OPERATION_TIMEDOUT) {
+            set_result(out, PROMQL_ERR_TIMEOUT, "timeout after %s", to);
+        } else if (q->too_large || q->code == CURLE_FILESIZE_EXCEEDED) {
+            set_result(out, PROMQL_ERR_TOO_LARGE, "reply larger than %u bytes",
+                       PROMQL_MAX_REPLY_BYTES);
+        } else if (q->code == CURLE_COULDNT_CONNECT) {
+            long os_errno = 0;
+            curl_easy_getinfo(q->easy, CURLINFO_OS_ERRNO, &os_errno);
+            char what[128];
+            if (os_errno > 0) {
+                snprintf(what, sizeof(what), "%s", strerror((int)os_errno));
+                what[0] = (char)tolower((unsigned char)what[0]);
+            } else {
+                snprintf(what, sizeof(what), "cannot connect");
+            }
+            set_result(out, PROMQL_ERR_CONNECT, "%s (%s)", what, c->shown_url);
+        } else if (q->code == CURLE_COULDNT_RESOLVE_HOST) {
+            set_result(out, PROMQL_ERR_CONNECT, "cannot resolve host (%s)", c->shown_url);
+        } else {
+            /* TLS, a reset or closed connection, a reply cut short: the transport. */
+            const char *msg = q->errbuf[0] ? q->errbuf : curl_easy_strerror(q->code);
+            set_result(out, PROMQL_ERR_CONNECT, "%s (%s)", msg, c->shown_url);
+        }
+    }
+    out->duration_seconds = total_usec / 1e6;
+}
+
+void promql_query_many(struct promql_client *c, const char *const *queries, size_t n, double time,
+                       struct promql_result *results)
+{
+    /* first[i]: the index of the first query equal to queries[i]. */
+    size_t *first = malloc((n ? n : 1) * sizeof(*first));
+    size_t *slot = malloc((n ? n : 1) * sizeof(*slot)); /* request used by a first query */
+    size_t n_distinct = 0;
+    if (!first || !slot) {
+        for (size_t i = 0; i < n; i++) {
+            memset(&results[i], 0, sizeof(results[i]));
+            results[i].value = NAN;
+            set_result(&results[i], PROMQL_ERR_CONNECT, "out of memory");
+        }
+        free(first);
+        free(slot);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        first[i] = i;
+        if (!queries[i])
+            continue;
+        for (size_t j = 0; j < i; j++)
+            if (queries[j] && strcmp(queries[i], queries[j]) == 0) {
+                first[i] = j;
+                break;
+            }
+        if (first[i] == i)
+            slot[i] = n_distinct++;
+    }
+    int pool_r = grow_pool(c, n_distinct);
+    size_t usable = pool_r < 0 ? c->n_reqs : n_distinct;
+
+    uint64_t start = now_usec();
+    size_t added = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (first[i] != i || !queries[i])
+            continue;
+        struct promql_req *q = slot[i] < usable ? c->reqs[slot[i]] : NULL;
+        memset(&results[i], 0, sizeof(results[i]));
+        results[i].value = NAN;
+        if (!q) {
+            set_result(&results[i], PROMQL_ERR_CONNECT, "out of memory");
+            continue;
+        }
+        q->done = false;
+        q->too_large = false;
+        q->code = CURLE_OK;
+        q->errbuf[0] = '\0';
+        buf_reset(&q->body);
+        free(q->post);
+        q->post = form_body(q->easy, queries[i], time, c->timeout_usec);
+        if (!q->post || curl_easy_setopt(q->easy, CURLOPT_POSTFIELDS, q->post) != CURLE_OK ||
+            curl_easy_setopt(q->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(q->post)) !=
+                CURLE_OK ||
+            curl_multi_add_handle(c->multi, q->easy) != CURLM_OK) {
+            set_result(&results[i], PROMQL_ERR_CONNECT, "cannot start the request%s",
+                       strlen(queries[i]) > PROMQL_MAX_QUERY_BYTES ? ": query too long" : "");
+            slot[i] = SIZE_MAX;
+            continue;
+        }
+        added++;
+    }
+
+    /* curl enforces each transfer's timeout; the deadline only guards against a
+     * transfer curl would keep (it never should). */
+    uint64_t deadline = start + c->timeout_usec + 1000000;
+    size_t finished = 0;
+    while (finished < added) {
+        int running = 0;
+        if (curl_multi_perform(c->multi, &running) != CURLM_OK)
+            break;
+        CURLMsg *m;
+        int left;
+        while ((m = curl_multi_info_read(c->multi, &left))) {
+            if (m->msg != CURLMSG_DONE)
+                continue;
+            char *priv = NULL;
+            curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
+            struct promql_req *q = (struct promql_req *)(void *)priv;
+            if (q && !q->done) {
+                q->done = true;
+                q->code = m->data.result;
+                finished++;
+            }
+        }
+        if (finished >= added || running == 0)
+            break;
+        uint64_t now = now_usec();
+        if (now >= deadline)
+            break;
+        uint64_t wait_ms = (deadline - now) / 1000 + 1;
+        if (curl_multi_poll(c->multi, NULL, 0, wait_ms > 1000 ? 1000 : (int)wait_ms, NULL) !=
+            CURLM_OK)
+            break;
+    }
+
+    for (size_t i = 0; i < n; i++) {
+        if (!queries[i]) {
+            memset(&results[i], 0, sizeof(results[i]));
+            results[i].value = NAN;
+            set_result(&results[i], PROMQL_ERR_PARSE, "no query");
+            continue;
+        }
+        if (first[i] != i || slot[i] >= usable)
+            continue;
+        struct promql_req *q = c->reqs[slot[i]];
+        finish_req(c, q, start, &results[i]);
+        curl_multi_remove_handle(c->multi, q->easy);
+        /* Keep small buffers for the next evaluation, give big ones back. */
+        if (q->body.cap > (64u << 10)) {
+            buf_free(&q->body);
+            buf_init(&q->body, PROMQL_MAX_REPLY_BYTES);
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        if (first[i] != i)
+            results[i] = results[first[i]];
+    free(first);
+    free(slot);
+}
