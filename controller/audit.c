@@ -1,0 +1,192 @@
+/* audit: append-only, fsynced JSON-lines decision log with crash recovery. */
+#include "audit.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+
+struct audit {
+    int fd;
+    pthread_mutex_t lock;
+    json_t **ring;
+    size_t cap, head, n; /* head: next slot to write */
+    unsigned long long written;
+};
+
+static void ring_push(struct audit *a, json_t *rec)
+{
+    if (a->cap == 0)
+        return;
+    if (a->n == a->cap)
+        json_decref(a->ring[a->head]);
+    else
+        a->n++;
+    a->ring[a->head] = json_incref(rec);
+    a->head = (a->head + 1) % a->cap;
+}
+
+/* Cuts a partial last line and loads the tail of the log into the history. */
+static int recover(struct audit *a, size_t *ret_dropped)
+{
+    struct stat st;
+    if (fstat(a->fd, &st) < 0)
+        return -errno;
+    *ret_dropped = 0;
+    if (st.st_size == 0)
+        return 0;
+    /* Read the last few MiB: enough for the history, bounded whatever the log size. */
+    off_t window = 4 << 20;
+    off_t start = st.st_size > window ? st.st_size - window : 0;
+    size_t len = (size_t)(st.st_size - start);
+    char *buf = malloc(len + 1);
+    if (!buf)
+        return -ENOMEM;
+    size_t got = 0;
+    while (got < len) {
+        ssize_t r = pread(a->fd, buf + got, len - got, start + (off_t)got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            free(buf);
+            return r < 0 ? -errno : -EIO;
+        }
+        got += (size_t)r;
+    }
+    buf[len] = '\0';
+    size_t keep = len;
+    while (keep > 0 && buf[keep - 1] != '\n')
+        keep--;
+    if (keep < len) {
+        /* A crash during a write left part of a record: cut it off. */
+        if (ftruncate(a->fd, start + (off_t)keep) < 0) {
+            free(buf);
+            return -errno;
+        }
+        fsync(a->fd);
+        *ret_dropped = len - keep;
+    }
+    /* Parse complete lines; the first may be partial when we started mid-file. */
+    char *p = buf, *end = buf + keep;
+    if (start > 0) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        p = nl ? nl + 1 : end;
+    }
+    while (p < end) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t ll = (size_t)(nl - p);
+        json_t *rec = json_loadb(p, ll, 0, NULL);
+        if (rec) {
+            ring_push(a, rec);
+            json_decref(rec);
+        }
+        p = nl + 1;
+    }
+    free(buf);
+    return 0;
+}
+
+int audit_open(const char *path, size_t history_size, struct audit **ret,
+               size_t *ret_dropped_bytes)
+{
+    struct audit *a = calloc(1, sizeof(*a));
+    if (!a)
+        return -ENOMEM;
+    a->cap = history_size;
+    a->ring = calloc(history_size ? history_size : 1, sizeof(json_t *));
+    if (!a->ring) {
+        free(a);
+        return -ENOMEM;
+    }
+    a->fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (a->fd < 0) {
+        int r = -errno;
+        free(a->ring);
+        free(a);
+        return r;
+    }
+    size_t dropped = 0;
+    int r = recover(a, &dropped);
+    if (r < 0) {
+        audit_close(a);
+        return r;
+    }
+    pthread_mutex_init(&a->lock, NULL);
+    if (ret_dropped_bytes)
+        *ret_dropped_bytes = dropped;
+    *ret = a;
+    return 0;
+}
+
+void audit_close(struct audit *a)
+{
+    if (!a)
+        return;
+    if (a->fd >= 0)
+        close(a->fd);
+    for (size_t i = 0; i < a->n; i++)
+        json_decref(a->ring[(a->head + a->cap - 1 - i) % a->cap]);
+    free(a->ring);
+    pthread_mutex_destroy(&a->lock);
+    free(a);
+}
+
+int audit_append(struct audit *a, json_t *record)
+{
+    char *line = json_dumps(record, JSON_COMPACT | JSON_ENSURE_ASCII);
+    if (!line)
+        return -ENOMEM;
+    size_t len = strlen(line);
+    if (len + 1 > AUDIT_MAX_RECORD_BYTES) {
+        free(line);
+        return -E2BIG;
+    }
+    line[len] = '\n'; /* json_dumps leaves room for the NUL we overwrite */
+    pthread_mutex_lock(&a->lock);
+    int r = 0;
+    size_t off = 0;
+    while (off < len + 1) {
+        ssize_t w = write(a->fd, line + off, len + 1 - off);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            r = -errno;
+            break;
+        }
+        off += (size_t)w;
+    }
+    if (r == 0 && fsync(a->fd) < 0)
+        r = -errno;
+    if (r < 0 && off > 0) {
+        /* Never leave half a record behind: cut back to where it started. */
+        struct stat st;
+        if (fstat(a->fd, &st) == 0 && ftruncate(a->fd, st.st_size - (off_t)off) == 0)
+            fsync(a->fd);
+    }
+    if (r == 0) {
+        ring_push(a, record);
+        a->written++;
+    }
+    pthread_mutex_unlock(&a->lock);
+    free(line);
+    return r;
+}
+
+json_t *audit_recent(struct audit *a, size_t limit)
+{
+    json_t *arr = json_array();
+    pthread_mutex_lock(&a->lock);
+    for (size_t i = 0; i < a->n && i < limit; i++)
+        json_array_append(arr, a->ring[(a->head + a->cap - 1 - i) % a->cap]);
+    pthread_mutex_unlock(&a->lock);
+    return arr;
+}
+
+unsigned long long audit_written(const struct audit *a)
+{
+    return a->written;
+}

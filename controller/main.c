@@ -1,0 +1,945 @@
+/* main: homeostat-controller. Subcommands `check` and `test` validate and unit-test
+ * rules files; without one it is the daemon: every evaluation interval it queries
+ * the signals from Prometheus, evaluates the states, decides, writes explained
+ * decisions to the audit log, and serves its API, metrics and sd_notify status. */
+#include <curl/curl.h>
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "audit.h"
+#include "check.h"
+#include "daemon.h"
+#include "decide.h"
+#include "evaluate.h"
+#include "expo.h"
+#include "fileio.h"
+#include "httpd.h"
+#include "log.h"
+#include "parse.h"
+#include "promql.h"
+#include "registry.h"
+#include "ruletest.h"
+#include "rules.h"
+#include "state.h"
+
+#define PROG "homeostat-controller"
+#define HISTORY_SIZE 256
+#define DEFAULT_LISTEN "127.0.0.1:19111"
+
+struct cli {
+    const char *config;
+    const char *prometheus_url;
+    const char *listen_address;
+    const char *admin_token_file;
+    const char *state_directory;
+    const char *audit_log;
+    bool dry_run;
+};
+
+struct metrics {
+    struct rfamily *state, *decisions, *signal_value, *signal_known, *query_errors;
+    struct metric *confidence, *evaluations, *last_eval, *eval_duration, *query_duration,
+        *reload_ok, *reload_time, *paused, *dry_run, *audit_errors, *state_errors, *since;
+};
+
+struct controller {
+    struct cli cli;
+    pthread_mutex_t lock; /* everything below, for the HTTP threads */
+    pthread_cond_t evaluated;
+    struct rules *rules;
+    struct promql_client *prom;
+    struct controller_state st;
+    struct signal_value *values;
+    struct promql_result *results;
+    struct eval_result last;
+    bool have_eval;
+    double last_eval_time;
+    unsigned long long eval_count;
+    json_t *last_decision;
+    struct audit *audit;
+    struct registry *reg;
+    struct metrics m;
+    char state_path[PATH_MAX];
+    char *admin_token;
+    bool eval_requested;
+};
+
+/* ---- flags ---- */
+
+enum { OPT_CONFIG = 1000, OPT_PROM_URL, OPT_LISTEN, OPT_TOKEN, OPT_STATE_DIR, OPT_AUDIT,
+       OPT_DRY_RUN, OPT_LOG_LEVEL, OPT_VERSION };
+
+static const struct option options[] = {
+    {"config", required_argument, NULL, OPT_CONFIG},
+    {"prometheus.url", required_argument, NULL, OPT_PROM_URL},
+    {"web.listen-address", required_argument, NULL, OPT_LISTEN},
+    {"web.admin-token-file", required_argument, NULL, OPT_TOKEN},
+    {"state.directory", required_argument, NULL, OPT_STATE_DIR},
+    {"audit.log", required_argument, NULL, OPT_AUDIT},
+    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+    {"log.level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: " PROG " [FLAGS] --config=FILE     run the controller\n"
+            "       " PROG " check FILE...            validate rules files\n"
+            "       " PROG " test FILE...             run rule unit tests\n\n"
+            "Flags:\n"
+            "  -h, --help                     Show this help and exit.\n"
+            "      --version                  Show the version and exit.\n"
+            "      --config=FILE              The rules file (required for the daemon).\n"
+            "      --prometheus.url=URL       Overrides prometheus.url of the rules file.\n"
+            "      --web.listen-address=ADDR  API and metrics (default " DEFAULT_LISTEN ").\n"
+            "      --web.admin-token-file=FILE  Bearer token for POST endpoints; without\n"
+            "                                 it they answer 403.\n"
+            "      --state.directory=DIR      State file location (default\n"
+            "                                 /var/lib/homeostat-controller).\n"
+            "      --audit.log=FILE           Decision log (default DIR/audit.jsonl).\n"
+            "      --dry-run                  Decide and record, never act.\n"
+            "      --log.level=LEVEL          debug, info, warn or error (default info).\n");
+}
+
+static int parse_flags(int argc, char **argv, struct cli *cli)
+{
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+        switch (c) {
+        case 'h':
+            usage(stdout);
+            return 1;
+        case OPT_VERSION:
+            printf(PROG " version %s\n", HOMEOSTAT_VERSION);
+            return 1;
+        case OPT_CONFIG:
+            cli->config = optarg;
+            break;
+        case OPT_PROM_URL: {
+            const char *why = rules_url_error(optarg);
+            if (why) {
+                fprintf(stderr, PROG ": invalid value for --prometheus.url: %s\n", why);
+                return -EINVAL;
+            }
+            cli->prometheus_url = optarg;
+            break;
+        }
+        case OPT_LISTEN: {
+            char host[256];
+            unsigned port;
+            if (parse_listen_address(optarg, host, sizeof(host), &port) < 0) {
+                fprintf(stderr, PROG ": invalid value '%s' for --web.listen-address: expected "
+                                "HOST:PORT, [IPV6]:PORT or :PORT\n", optarg);
+                return -EINVAL;
+            }
+            cli->listen_address = optarg;
+            break;
+        }
+        case OPT_TOKEN:
+            cli->admin_token_file = optarg;
+            break;
+        case OPT_STATE_DIR:
+            cli->state_directory = optarg;
+            break;
+        case OPT_AUDIT:
+            cli->audit_log = optarg;
+            break;
+        case OPT_DRY_RUN:
+            cli->dry_run = true;
+            break;
+        case OPT_LOG_LEVEL: {
+            int level = log_parse_level(optarg);
+            if (level < 0) {
+                fprintf(stderr, PROG ": invalid value '%s' for --log.level: expected debug, "
+                                "info, warn or error\n", optarg);
+                return -EINVAL;
+            }
+            log_set_level(level);
+            break;
+        }
+        case ':':
+            fprintf(stderr, PROG ": flag '%s' needs a value\n", argv[optind - 1]);
+            return -EINVAL;
+        default:
+            if (optopt)
+                fprintf(stderr, PROG ": unknown flag '-%c'\n", optopt);
+            else
+                fprintf(stderr, PROG ": unknown flag '%s'\n", argv[optind - 1]);
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+/* ---- metrics ---- */
+
+static int metrics_init(struct controller *c)
+{
+    struct registry *r = c->reg;
+    struct metrics *m = &c->m;
+    static const double query_buckets[] = {.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10};
+    m->state = registry_family(r, "homeostat_controller_state", METRIC_GAUGE,
+                               "1 for the current state, 0 for the others.",
+                               (const char *const[]){"state", NULL}, NULL, 0);
+    m->decisions = registry_family(
+        r, "homeostat_controller_decisions_total", METRIC_COUNTER,
+        "Decisions recorded, by state entered or kept, action kind (none without actions) "
+        "and result (executed, dry_run, paused, cooldown, below_confidence, uncertain, "
+        "no_actions, failed).",
+        (const char *const[]){"state", "action", "result", NULL}, NULL, 0);
+    m->signal_value = registry_family(r, "homeostat_controller_signal_value", METRIC_GAUGE,
+                                      "Last value of each known signal; absent when unknown.",
+                                      (const char *const[]){"signal", NULL}, NULL, 0);
+    m->signal_known = registry_family(r, "homeostat_controller_signal_known", METRIC_GAUGE,
+                                      "1 when the signal had a fresh value at the last "
+                                      "evaluation, 0 when it was unknown.",
+                                      (const char *const[]){"signal", NULL}, NULL, 0);
+    m->query_errors = registry_family(
+        r, "homeostat_controller_query_errors_total", METRIC_COUNTER,
+        "Signal queries that gave no value, by reason (timeout, connect, http, bad_response, "
+        "query, empty, multiple_series, nan, too_large).",
+        (const char *const[]){"reason", NULL}, NULL, 0);
+    m->confidence = registry_metric(r, "homeostat_controller_confidence", METRIC_GAUGE,
+                                    "Confidence (0..1) in the current state at the last "
+                                    "evaluation.");
+    m->evaluations = registry_metric(r, "homeostat_controller_evaluations_total", METRIC_COUNTER,
+                                     "Evaluations run.");
+    m->last_eval = registry_metric(r, "homeostat_controller_last_evaluation_timestamp_seconds",
+                                   METRIC_GAUGE, "When the last evaluation completed.");
+    struct rfamily *ed = registry_family(r, "homeostat_controller_evaluation_duration_seconds",
+                                         METRIC_HISTOGRAM,
+                                         "Time one evaluation took, queries included.", NULL,
+                                         query_buckets, 11);
+    struct rfamily *qd = registry_family(r, "homeostat_controller_query_duration_seconds",
+                                         METRIC_HISTOGRAM,
+                                         "Time each distinct signal query took.", NULL,
+                                         query_buckets, 11);
+    m->eval_duration = ed ? registry_series(ed, NULL) : NULL;
+    m->query_duration = qd ? registry_series(qd, NULL) : NULL;
+    m->reload_ok = registry_metric(r, "homeostat_controller_config_last_reload_successful",
+                                   METRIC_GAUGE,
+                                   "Whether the last load of the rules file succeeded.");
+    m->reload_time =
+        registry_metric(r, "homeostat_controller_config_last_reload_success_timestamp_seconds",
+                        METRIC_GAUGE, "When the rules file was last loaded successfully.");
+    m->paused = registry_metric(r, "homeostat_controller_paused", METRIC_GAUGE,
+                                "1 while actuation is paused (emergency stop).");
+    m->dry_run = registry_metric(r, "homeostat_controller_dry_run", METRIC_GAUGE,
+                                 "1 when the controller runs with --dry-run.");
+    m->audit_errors = registry_metric(r, "homeostat_controller_audit_errors_total",
+                                      METRIC_COUNTER,
+                                      "Decisions that could not be written to the audit log "
+                                      "(and were therefore not acted on).");
+    m->state_errors = registry_metric(r, "homeostat_controller_state_file_errors_total",
+                                      METRIC_COUNTER, "Failed writes of the state file.");
+    m->since = registry_metric(r, "homeostat_controller_state_since_timestamp_seconds",
+                               METRIC_GAUGE, "When the current state was entered.");
+    struct rfamily *bi = registry_family(r, "homeostat_controller_build_info", METRIC_GAUGE,
+                                         "A metric with a constant 1 labelled by the version.",
+                                         (const char *const[]){"version", NULL}, NULL, 0);
+    if (!m->state || !m->decisions || !m->signal_value || !m->signal_known ||
+        !m->query_errors || !m->confidence || !m->evaluations || !m->last_eval ||
+        !m->eval_duration || !m->query_duration || !m->reload_ok || !m->reload_time ||
+        !m->paused || !m->dry_run || !m->audit_errors || !m->state_errors || !m->since || !bi)
+        return -ENOMEM;
+    metric_set(registry_series(bi, (const char *const[]){HOMEOSTAT_VERSION, NULL}), 1);
+    metric_set(m->dry_run, c->cli.dry_run ? 1 : 0);
+    return 0;
+}
+
+/* Rebuilds the per-state and per-signal gauges for the current rules (lock held). */
+static void metrics_publish(struct controller *c)
+{
+    const struct rules *r = c->rules;
+    rfamily_reset(c->m.state);
+    for (size_t i = 0; i <= r->n_states; i++) {
+        size_t idx = i < r->n_states ? i : EVAL_STATE_UNKNOWN;
+        struct metric *m = registry_series(
+            c->m.state, (const char *const[]){eval_state_name(r, idx), NULL});
+        if (m)
+            metric_set(m, c->st.eval.current == idx ? 1 : 0);
+    }
+    rfamily_reset(c->m.signal_value);
+    rfamily_reset(c->m.signal_known);
+    for (size_t i = 0; c->have_eval && i < r->n_signals; i++) {
+        const char *lv[] = {r->signals[i].name, NULL};
+        struct metric *k = registry_series(c->m.signal_known, lv);
+        if (k)
+            metric_set(k, c->values[i].known ? 1 : 0);
+        if (c->values[i].known) {
+            struct metric *v = registry_series(c->m.signal_value, lv);
+            if (v)
+                metric_set(v, c->values[i].value);
+        }
+    }
+    metric_set(c->m.confidence, c->have_eval ? c->last.confidence : 0);
+    metric_set(c->m.paused, c->st.paused ? 1 : 0);
+    metric_set(c->m.since, c->st.eval.since);
+}
+
+/* ---- JSON views ---- */
+
+static json_t *json_time(double t)
+{
+    if (t <= 0)
+        return json_null();
+    char buf[64];
+    time_t s = (time_t)t;
+    struct tm tm;
+    gmtime_r(&s, &tm);
+    strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+    char out[80];
+    snprintf(out, sizeof(out), "%s.%03dZ", buf, (int)((t - (double)s) * 1000));
+    return json_string(out);
+}
+
+static json_t *json_num(double v)
+{
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
+static json_t *signals_json(const struct controller *c, double now)
+{
+    json_t *arr = json_array();
+    const struct rules *r = c->rules;
+    for (size_t i = 0; i < r->n_signals; i++) {
+        const struct signal_value *v = c->have_eval ? &c->values[i] : NULL;
+        json_t *o = json_object();
+        json_object_set_new(o, "name", json_string(r->signals[i].name));
+        json_object_set_new(o, "query", json_string(r->signals[i].query));
+        json_object_set_new(o, "known", json_boolean(v && v->known));
+        json_object_set_new(o, "value", v && v->known ? json_num(v->value) : json_null());
+        if (v && v->known) {
+            json_object_set_new(o, "sample_time", json_time(v->sample_time));
+            json_object_set_new(o, "age_seconds", json_real(now - v->sample_time));
+        } else {
+            json_object_set_new(o, "reason",
+                                json_string(v ? v->reason : "not evaluated yet"));
+        }
+        if (r->signals[i].max_age_usec)
+            json_object_set_new(o, "max_age_seconds",
+                                json_real((double)r->signals[i].max_age_usec / 1e6));
+        if (c->have_eval)
+            json_object_set_new(o, "query_duration_seconds",
+                                json_real(c->results[i].duration_seconds));
+        json_array_append_new(arr, o);
+    }
+    return arr;
+}
+
+static json_t *actions_json(const struct decision_def *d, enum decision_outcome outcome)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; d && i < d->n_actions; i++) {
+        json_t *o = json_object();
+        json_object_set_new(o, "kind", json_string(action_kind_name(d->actions[i].kind)));
+        json_object_set_new(o, "summary", json_string(d->actions[i].summary));
+        /* Secret-looking parameters never reach the audit log or the API. */
+        json_object_set_new(o, "params", rules_action_params_redacted(&d->actions[i]));
+        /* This version records actions; the actuators that run them come next. */
+        json_object_set_new(o, "result",
+                            json_string(outcome == OUTCOME_EXECUTED ? "recorded_not_run"
+                                                                    : "not_run"));
+        json_array_append_new(arr, o);
+    }
+    return arr;
+}
+
+static json_t *status_json(const struct controller *c, double now)
+{
+    json_t *o = json_object();
+    const struct rules *r = c->rules;
+    json_object_set_new(o, "state", json_string(eval_state_name(r, c->st.eval.current)));
+    json_object_set_new(o, "confidence", json_real(c->have_eval ? c->last.confidence : 0));
+    json_object_set_new(o, "since", json_time(c->st.eval.since));
+    json_object_set_new(o, "paused", json_boolean(c->st.paused));
+    json_object_set_new(o, "dry_run", json_boolean(c->cli.dry_run));
+    json_object_set_new(o, "uncertain", json_boolean(c->have_eval && c->last.uncertain));
+    json_object_set_new(o, "reasoning", json_string(c->have_eval ? c->last.reasoning : ""));
+    json_object_set_new(o, "last_evaluation", json_time(c->last_eval_time));
+    json_object_set_new(o, "evaluations", json_integer((json_int_t)c->eval_count));
+    json_object_set_new(o, "evaluation_interval_seconds",
+                        json_real((double)r->evaluation_interval_usec / 1e6));
+    json_object_set_new(o, "rules_file", json_string(r->path ? r->path : ""));
+    json_object_set_new(o, "last_decision",
+                        c->last_decision ? json_incref(c->last_decision) : json_null());
+    json_object_set_new(o, "signals", signals_json(c, now));
+    return o;
+}
+
+/* ---- one evaluation ---- */
+
+static void evaluate_once(struct controller *c)
+{
+    uint64_t t0 = now_usec();
+    double now = now_realtime();
+    const struct rules *r = c->rules; /* only this thread swaps the rules */
+    const char *queries[r->n_signals ? r->n_signals : 1];
+    for (size_t i = 0; i < r->n_signals; i++)
+        queries[i] = r->signals[i].query;
+    struct promql_result *results = calloc(r->n_signals ? r->n_signals : 1, sizeof(*results));
+    struct signal_value *values = calloc(r->n_signals ? r->n_signals : 1, sizeof(*values));
+    if (!results || !values) {
+        free(results);
+        free(values);
+        log_error("evaluation: out of memory; skipped");
+        return;
+    }
+    promql_query_many(c->prom, queries, r->n_signals, now, results);
+    for (size_t i = 0; i < r->n_signals; i++) {
+        metric_observe(c->m.query_duration, results[i].duration_seconds);
+        if (results[i].error == PROMQL_OK) {
+            values[i].known = true;
+            values[i].value = results[i].value;
+            values[i].sample_time = results[i].sample_time;
+        } else {
+            snprintf(values[i].reason, sizeof(values[i].reason), "%s",
+                     results[i].detail[0] ? results[i].detail
+                                          : promql_error_name(results[i].error));
+            struct metric *e = registry_series(
+                c->m.query_errors, (const char *const[]){promql_error_name(results[i].error), NULL});
+            if (e)
+                metric_add(e, 1);
+        }
+    }
+
+    pthread_mutex_lock(&c->lock);
+    free(c->results);
+    free(c->values);
+    c->results = results;
+    c->values = values;
+    struct eval_result res;
+    evaluate(r, &c->st.eval, values, now, &res);
+    struct decide_flags flags = {.paused = c->st.paused, .dry_run = c->cli.dry_run};
+    const struct decision_def *def = NULL;
+    enum decision_outcome outcome = decide(r, c->st.last_exec, &res, now, &flags, &def);
+    c->last = res;
+    c->have_eval = true;
+    c->last_eval_time = now;
+    c->eval_count++;
+    if (res.changed)
+        log_info("state %s -> %s: %s", eval_state_name(r, res.from), eval_state_name(r, res.to),
+                 res.reasoning);
+    if (outcome != OUTCOME_NONE) {
+        char id[48];
+        c->st.decision_seq++;
+        snprintf(id, sizeof(id), "%llx-%llu", (unsigned long long)(now * 1000),
+                 c->st.decision_seq);
+        json_t *d = json_object();
+        json_object_set_new(d, "type", json_string("decision"));
+        json_object_set_new(d, "id", json_string(id));
+        json_object_set_new(d, "time", json_time(now));
+        json_object_set_new(d, "timestamp", json_real(now));
+        json_object_set_new(d, "from", json_string(eval_state_name(r, res.from)));
+        json_object_set_new(d, "to", json_string(eval_state_name(r, res.to)));
+        json_object_set_new(d, "changed", json_boolean(res.changed));
+        json_object_set_new(d, "uncertain", json_boolean(res.uncertain));
+        json_object_set_new(d, "confidence", json_real(res.confidence));
+        json_t *parts = json_object();
+        json_object_set_new(parts, "margin", json_real(res.parts.margin));
+        json_object_set_new(parts, "duration", json_real(res.parts.duration));
+        json_object_set_new(parts, "coverage", json_real(res.parts.coverage));
+        json_object_set_new(parts, "freshness", json_real(res.parts.freshness));
+        json_object_set_new(d, "confidence_parts", parts);
+        if (def)
+            json_object_set_new(d, "min_confidence", json_real(def->min_confidence));
+        json_object_set_new(d, "reasoning", json_string(res.reasoning));
+        json_object_set_new(d, "signals", signals_json(c, now));
+        json_object_set_new(d, "actions", actions_json(def, outcome));
+        json_object_set_new(d, "dry_run", json_boolean(c->cli.dry_run || (def && def->dry_run)));
+        json_object_set_new(d, "paused", json_boolean(c->st.paused));
+        json_object_set_new(d, "outcome", json_string(decision_outcome_name(outcome)));
+        /* The record is written before anything would run; without it, nothing runs. */
+        int ar = audit_append(c->audit, d);
+        if (ar < 0) {
+            log_error_errno(ar, "audit: cannot record decision %s; not acting on it", id);
+            metric_add(c->m.audit_errors, 1);
+            outcome = OUTCOME_FAILED;
+            json_object_set_new(d, "outcome", json_string("failed"));
+            json_object_set_new(d, "error", json_string("audit log write failed"));
+        }
+        const char *sname = eval_state_name(r, res.to);
+        if (!def || def->n_actions == 0) {
+            struct metric *m = registry_series(
+                c->m.decisions,
+                (const char *const[]){sname, "none", decision_outcome_name(outcome), NULL});
+            if (m)
+                metric_add(m, 1);
+        }
+        for (size_t i = 0; def && i < def->n_actions; i++) {
+            struct metric *m = registry_series(
+                c->m.decisions, (const char *const[]){sname, action_kind_name(def->actions[i].kind),
+                                                      decision_outcome_name(outcome), NULL});
+            if (m)
+                metric_add(m, 1);
+        }
+        json_decref(c->last_decision);
+        c->last_decision = d;
+        log_info("decision %s: %s -> %s, confidence %.2f, %s", id, eval_state_name(r, res.from),
+                 sname, res.confidence, decision_outcome_name(outcome));
+    }
+    int sr = state_save(c->state_path, r, &c->st);
+    if (sr < 0) {
+        metric_add(c->m.state_errors, 1);
+        log_warning_errno(sr, "state: cannot save %s", c->state_path);
+    }
+    metrics_publish(c);
+    metric_add(c->m.evaluations, 1);
+    metric_set(c->m.last_eval, now_realtime());
+    metric_observe(c->m.eval_duration, (double)(now_usec() - t0) / 1e6);
+    char status[200];
+    snprintf(status, sizeof(status), "%s (confidence %.2f)%s%s",
+             eval_state_name(r, c->st.eval.current), res.confidence,
+             res.uncertain ? ", data missing" : "", c->cli.dry_run ? ", dry run" : "");
+    c->eval_requested = false;
+    pthread_cond_broadcast(&c->evaluated);
+    pthread_mutex_unlock(&c->lock);
+    daemon_notify_status(status);
+}
+
+/* ---- reload ---- */
+
+static int load_rules(const struct cli *cli, struct rules **ret, struct promql_client **ret_prom,
+                      struct buf *errors)
+{
+    struct rules *r = NULL;
+    int ret_code = rules_load_file(cli->config, &r, errors);
+    if (ret_code < 0)
+        return ret_code;
+    if (cli->prometheus_url) {
+        free(r->prometheus.url);
+        r->prometheus.url = strdup(cli->prometheus_url);
+        if (!r->prometheus.url) {
+            rules_free(r);
+            return -ENOMEM;
+        }
+    }
+    if (!r->prometheus.url) {
+        buf_printf(errors, "%s: prometheus.url is not set (and no --prometheus.url)\n",
+                   cli->config);
+        rules_free(r);
+        return -EINVAL;
+    }
+    struct promql_client *p = NULL;
+    ret_code = promql_client_new(&r->prometheus, &p, errors);
+    if (ret_code < 0) {
+        rules_free(r);
+        return ret_code;
+    }
+    *ret = r;
+    *ret_prom = p;
+    return 0;
+}
+
+static void log_errors(const char *what, const struct buf *errors)
+{
+    const char *p = errors->data ? errors->data : "";
+    log_error("%s", what);
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) : strlen(p);
+        if (n)
+            log_error("  %.*s", (int)n, p);
+        p += n + (nl ? 1 : 0);
+    }
+}
+
+static int reload(struct controller *c, struct buf *errors)
+{
+    struct rules *r = NULL;
+    struct promql_client *p = NULL;
+    int ret = load_rules(&c->cli, &r, &p, errors);
+    if (ret < 0) {
+        metric_set(c->m.reload_ok, 0);
+        log_errors("reload: the rules file is invalid; keeping the running rules:", errors);
+        return ret;
+    }
+    double *last_exec = calloc(r->n_decisions ? r->n_decisions : 1, sizeof(double));
+    if (!last_exec) {
+        rules_free(r);
+        promql_client_free(p);
+        return -ENOMEM;
+    }
+    pthread_mutex_lock(&c->lock);
+    /* Carry state, timers and cooldowns over by name. */
+    ret = eval_state_rebase(&c->st.eval, c->rules, r);
+    if (ret < 0) {
+        pthread_mutex_unlock(&c->lock);
+        free(last_exec);
+        rules_free(r);
+        promql_client_free(p);
+        return ret;
+    }
+    for (size_t i = 0; i < r->n_decisions; i++) {
+        const char *name = r->states[r->decisions[i].state].name;
+        for (size_t j = 0; j < c->rules->n_decisions; j++)
+            if (strcmp(c->rules->states[c->rules->decisions[j].state].name, name) == 0)
+                last_exec[i] = c->st.last_exec[j];
+    }
+    free(c->st.last_exec);
+    c->st.last_exec = last_exec;
+    struct rules *old = c->rules;
+    struct promql_client *old_p = c->prom;
+    c->rules = r;
+    c->prom = p;
+    free(c->values);
+    free(c->results);
+    c->values = NULL;
+    c->results = NULL;
+    c->have_eval = false;
+    metrics_publish(c);
+    pthread_mutex_unlock(&c->lock);
+    rules_free(old);
+    promql_client_free(old_p);
+    metric_set(c->m.reload_ok, 1);
+    metric_set(c->m.reload_time, now_realtime());
+    log_info("reload: %s loaded (%zu signals, %zu states, %zu decisions)", c->cli.config,
+             r->n_signals, r->n_states, r->n_decisions);
+    return 0;
+}
+
+/* ---- HTTP API ---- */
+
+static bool authorized(struct controller *c, const struct httpd_request *req,
+                       struct httpd_response *resp)
+{
+    if (!c->admin_token) {
+        httpd_reply_error(resp, 403, "mutating endpoints are disabled: start the controller "
+                                     "with --web.admin-token-file");
+        return false;
+    }
+    const char *h = httpd_header(req, "Authorization");
+    const char *given = h && strncmp(h, "Bearer ", 7) == 0 ? h + 7 : "";
+    size_t a = strlen(given), b = strlen(c->admin_token);
+    unsigned diff = (unsigned)(a ^ b);
+    for (size_t i = 0; i < b; i++) /* constant time in the token's length */
+        diff |= (unsigned)(unsigned char)c->admin_token[i] ^
+                (unsigned)(unsigned char)(i < a ? given[i] : 0);
+    if (diff != 0) {
+        httpd_response_header(resp, "WWW-Authenticate", "Bearer");
+        httpd_reply_error(resp, 401, "missing or wrong bearer token");
+        return false;
+    }
+    return true;
+}
+
+static void reply_json(struct httpd_response *resp, unsigned status, json_t *body)
+{
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    resp->status = text ? status : 500;
+    resp->content_type = "application/json";
+    buf_reset(&resp->body);
+    if (text) {
+        buf_puts(&resp->body, text);
+        buf_putc(&resp->body, '\n');
+    }
+    free(text);
+}
+
+static json_t *envelope(json_t *data)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "status", json_string("success"));
+    json_object_set_new(o, "data", data);
+    return o;
+}
+
+static void handle(void *userdata, const struct httpd_request *req, struct httpd_response *resp)
+{
+    struct controller *c = userdata;
+    bool get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
+    bool post = strcmp(req->method, "POST") == 0;
+    const char *p = req->path;
+    if (strcmp(p, "/-/healthy") == 0 && get) {
+        httpd_reply(resp, 200, "text/plain; charset=utf-8", "Healthy.\n");
+    } else if (strcmp(p, "/-/ready") == 0 && get) {
+        httpd_reply(resp, 200, "text/plain; charset=utf-8", "Ready.\n");
+    } else if (strcmp(p, "/metrics") == 0 && get) {
+        struct mset *set = mset_new();
+        enum expo_format f = expo_negotiate(httpd_header(req, "Accept"));
+        if (!set || registry_collect(c->reg, set) < 0 ||
+            expo_render(&resp->body, f, &set, 1, NULL) < 0) {
+            httpd_reply_error(resp, 500, "cannot render metrics");
+        } else {
+            resp->status = 200;
+            resp->content_type = expo_content_type(f);
+        }
+        mset_free(set);
+    } else if (strcmp(p, "/api/v1/status") == 0 && get) {
+        pthread_mutex_lock(&c->lock);
+        json_t *s = status_json(c, now_realtime());
+        pthread_mutex_unlock(&c->lock);
+        reply_json(resp, 200, envelope(s));
+    } else if (strcmp(p, "/api/v1/signals") == 0 && get) {
+        pthread_mutex_lock(&c->lock);
+        json_t *s = signals_json(c, now_realtime());
+        pthread_mutex_unlock(&c->lock);
+        reply_json(resp, 200, envelope(s));
+    } else if (strcmp(p, "/api/v1/decisions") == 0 && get) {
+        const char *ls = httpd_query(req, "limit");
+        unsigned limit = 20;
+        if (ls && (parse_uint(ls, &limit) < 0 || limit == 0 || limit > HISTORY_SIZE)) {
+            char msg[96];
+            snprintf(msg, sizeof(msg), "limit must be a number from 1 to %d", HISTORY_SIZE);
+            httpd_reply_error(resp, 400, msg);
+            return;
+        }
+        reply_json(resp, 200, envelope(audit_recent(c->audit, limit)));
+    } else if (strcmp(p, "/api/v1/rules") == 0 && get) {
+        pthread_mutex_lock(&c->lock);
+        json_t *r = rules_to_json(c->rules);
+        pthread_mutex_unlock(&c->lock);
+        reply_json(resp, 200, envelope(r));
+    } else if (strcmp(p, "/api/v1/evaluate") == 0 && post) {
+        if (!authorized(c, req, resp))
+            return;
+        pthread_mutex_lock(&c->lock);
+        unsigned long long before = c->eval_count;
+        c->eval_requested = true;
+        daemon_wake();
+        /* Wait for the evaluation (queries are bounded by their timeouts). */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 30;
+        while (c->eval_count == before)
+            if (pthread_cond_timedwait(&c->evaluated, &c->lock, &ts) != 0)
+                break;
+        bool done = c->eval_count != before;
+        json_t *s = status_json(c, now_realtime());
+        pthread_mutex_unlock(&c->lock);
+        if (!done) {
+            json_decref(s);
+            httpd_reply_error(resp, 503, "the evaluation did not finish within 30s");
+            return;
+        }
+        reply_json(resp, 200, envelope(s));
+    } else if (strcmp(p, "/-/reload") == 0 && (post || strcmp(req->method, "PUT") == 0)) {
+        if (!authorized(c, req, resp))
+            return;
+        /* Reloads run on the main thread: ask it by SIGHUP and report the metric. */
+        struct buf errors;
+        buf_init(&errors, 1 << 16);
+        struct rules *r = NULL;
+        int ret = rules_load_file(c->cli.config, &r, &errors);
+        rules_free(r);
+        if (ret < 0) {
+            metric_set(c->m.reload_ok, 0);
+            while (errors.len > 0 && errors.data[errors.len - 1] == '\n')
+                errors.data[--errors.len] = '\0';
+            httpd_reply_error(resp, 400, errors.len ? errors.data : "invalid rules file");
+            log_errors("reload: the rules file is invalid; keeping the running rules:", &errors);
+        } else {
+            kill(getpid(), SIGHUP);
+            httpd_reply(resp, 200, "text/plain; charset=utf-8", "Reloading.\n");
+        }
+        buf_free(&errors);
+    } else if (strcmp(p, "/") == 0 && get) {
+        httpd_reply(resp, 200, "text/html; charset=utf-8",
+                    "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>"
+                    "homeostat-controller</title></head><body>\n<h1>homeostat-controller</h1>\n"
+                    "<ul><li><a href=\"/api/v1/status\">status</a></li>"
+                    "<li><a href=\"/api/v1/signals\">signals</a></li>"
+                    "<li><a href=\"/api/v1/decisions\">decisions</a></li>"
+                    "<li><a href=\"/api/v1/rules\">rules</a></li>"
+                    "<li><a href=\"/metrics\">metrics</a></li></ul>\n</body></html>\n");
+    } else {
+        static const char *const known[] = {"/-/healthy", "/-/ready", "/metrics",
+                                            "/api/v1/status", "/api/v1/signals",
+                                            "/api/v1/decisions", "/api/v1/rules",
+                                            "/api/v1/evaluate", "/-/reload", "/"};
+        for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+            if (strcmp(p, known[i]) == 0) {
+                bool is_post = i == 7 || i == 8;
+                httpd_response_header(resp, "Allow", is_post ? "POST" : "GET, HEAD");
+                httpd_reply_error(resp, 405, "method not allowed");
+                return;
+            }
+        httpd_reply_error(resp, 404, "not found");
+    }
+}
+
+/* ---- daemon ---- */
+
+static int read_token(const char *path, char **ret)
+{
+    char *text = NULL;
+    size_t len = 0;
+    int r = file_read_alloc(path, 4096, &text, &len);
+    if (r < 0)
+        return r;
+    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' '))
+        text[--len] = '\0';
+    if (len == 0) {
+        free(text);
+        return -ENODATA;
+    }
+    *ret = text;
+    return 0;
+}
+
+static int run_daemon(struct controller *c)
+{
+    struct buf errors;
+    buf_init(&errors, 1 << 16);
+    int r = load_rules(&c->cli, &c->rules, &c->prom, &errors);
+    if (r < 0) {
+        log_errors(PROG ": cannot start: the rules file is invalid:", &errors);
+        buf_free(&errors);
+        return 1;
+    }
+    buf_free(&errors);
+    if (c->cli.admin_token_file) {
+        r = read_token(c->cli.admin_token_file, &c->admin_token);
+        if (r < 0)
+            return log_error_errno(r, PROG ": cannot read --web.admin-token-file %s",
+                                   c->cli.admin_token_file),
+                   1;
+    }
+    const char *dir = c->cli.state_directory ? c->cli.state_directory
+                                             : "/var/lib/homeostat-controller";
+    if (mkdir(dir, 0750) < 0 && errno != EEXIST)
+        return log_error_errno(errno, PROG ": cannot create --state.directory %s", dir), 1;
+    if (path_join(c->state_path, sizeof(c->state_path), dir, "state.json") < 0)
+        return log_error(PROG ": --state.directory is too long"), 1;
+    char audit_path[PATH_MAX];
+    if (c->cli.audit_log)
+        snprintf(audit_path, sizeof(audit_path), "%s", c->cli.audit_log);
+    else if (path_join(audit_path, sizeof(audit_path), dir, "audit.jsonl") < 0)
+        return log_error(PROG ": --state.directory is too long"), 1;
+    size_t dropped = 0;
+    r = audit_open(audit_path, HISTORY_SIZE, &c->audit, &dropped);
+    if (r < 0)
+        return log_error_errno(r, PROG ": cannot open the audit log %s", audit_path), 1;
+    if (dropped)
+        log_warning("audit: %s ended in a partial record (%zu bytes, a crash during a write); "
+                    "cut off", audit_path, dropped);
+
+    double now = now_realtime();
+    c->st.last_exec = calloc(c->rules->n_decisions ? c->rules->n_decisions : 1, sizeof(double));
+    if (!c->st.last_exec || eval_state_init(&c->st.eval, c->rules, now) < 0)
+        return log_error(PROG ": out of memory"), 1;
+    buf_init(&errors, 4096);
+    r = state_load(c->state_path, c->rules, &c->st, &errors);
+    if (r == 0)
+        log_info("state: restored %s (%s since %.0f)", c->state_path,
+                 eval_state_name(c->rules, c->st.eval.current), c->st.eval.since);
+    else if (r != -ENOENT)
+        log_warning("state: %s; starting fresh", errors.data ? errors.data : "unreadable");
+    buf_free(&errors);
+    c->reg = registry_new();
+    if (!c->reg || metrics_init(c) < 0)
+        return log_error(PROG ": out of memory"), 1;
+    metric_set(c->m.reload_ok, 1);
+    metric_set(c->m.reload_time, now);
+    metrics_publish(c);
+
+    struct httpd_options hopts = {
+        .listen_address = c->cli.listen_address ? c->cli.listen_address : DEFAULT_LISTEN,
+        .connection_limit = 256,
+        .per_ip_limit = 32,
+        .timeout_sec = 30,
+        .connection_memory = 64 * 1024,
+        .max_body_bytes = 64 * 1024,
+        .threads = 2,
+    };
+    struct httpd *http;
+    r = httpd_start(&hopts, handle, c, &http);
+    if (r < 0)
+        return log_error_errno(r, PROG ": cannot listen on %s", hopts.listen_address), 1;
+    log_info(PROG " %s listening on http://%s (rules %s, %zu signals, %zu states%s)",
+             HOMEOSTAT_VERSION, httpd_bound_address(http), c->cli.config, c->rules->n_signals,
+             c->rules->n_states, c->cli.dry_run ? ", dry run" : "");
+    daemon_notify_ready("rules loaded; waiting for the first evaluation");
+
+    uint64_t next = now_usec();
+    for (;;) {
+        uint64_t t = now_usec();
+        enum daemon_event ev = next > t ? daemon_wait(next - t) : DAEMON_EVENT_TIMEOUT;
+        if (ev == DAEMON_EVENT_STOP)
+            break;
+        if (ev == DAEMON_EVENT_RELOAD) {
+            daemon_notify_reloading();
+            buf_init(&errors, 1 << 16);
+            reload(c, &errors);
+            buf_free(&errors);
+            daemon_notify_ready("rules reloaded");
+            continue;
+        }
+        if (ev == DAEMON_EVENT_WAKE || ev == DAEMON_EVENT_TIMEOUT) {
+            evaluate_once(c);
+            if (ev == DAEMON_EVENT_TIMEOUT || next <= now_usec())
+                next = now_usec() + c->rules->evaluation_interval_usec;
+        }
+    }
+    log_info(PROG ": stopping");
+    daemon_notify_stopping();
+    httpd_stop(http);
+    state_save(c->state_path, c->rules, &c->st);
+    return 0;
+}
+
+static void controller_free(struct controller *c)
+{
+    audit_close(c->audit);
+    json_decref(c->last_decision);
+    eval_state_free(&c->st.eval);
+    free(c->st.last_exec);
+    free(c->values);
+    free(c->results);
+    promql_client_free(c->prom);
+    rules_free(c->rules);
+    registry_free(c->reg);
+    free(c->admin_token);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 2 && (strcmp(argv[1], "check") == 0 || strcmp(argv[1], "test") == 0)) {
+        if (argc < 3) {
+            fprintf(stderr, PROG ": %s needs at least one FILE\n", argv[1]);
+            return 2;
+        }
+        const char *const *files = (const char *const *)argv + 2;
+        size_t n = (size_t)argc - 2;
+        return strcmp(argv[1], "check") == 0 ? rules_check_files(files, n, stdout)
+                                             : ruletest_run_files(files, n, stdout);
+    }
+    struct controller c;
+    memset(&c, 0, sizeof(c));
+    int r = parse_flags(argc, argv, &c.cli);
+    if (r != 0)
+        return r > 0 ? 0 : 2;
+    if (optind < argc) {
+        fprintf(stderr, PROG ": unexpected argument '%s' (subcommands: check, test)\n",
+                argv[optind]);
+        return 2;
+    }
+    if (!c.cli.config) {
+        fprintf(stderr, PROG ": --config=FILE is required (or use 'check' or 'test')\n");
+        return 2;
+    }
+    daemon_block_signals();
+    curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread, as libcurl asks */
+    pthread_mutex_init(&c.lock, NULL);
+    pthread_cond_init(&c.evaluated, NULL);
+    r = run_daemon(&c);
+    controller_free(&c);
+    curl_global_cleanup();
+    return r;
+}

@@ -1,0 +1,89 @@
+/* state: atomic save and restore of the controller's state (see state.h). */
+#include "state.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fileio.h"
+#include "parse.h"
+
+int state_save(const char *path, const struct rules *r, const struct controller_state *s)
+{
+    json_t *root = json_object();
+    json_object_set_new(root, "version", json_integer(1));
+    json_object_set_new(root, "saved_at", json_real(now_realtime()));
+    json_object_set_new(root, "state", json_string(eval_state_name(r, s->eval.current)));
+    json_object_set_new(root, "since", json_real(s->eval.since));
+    json_object_set_new(root, "paused", json_boolean(s->paused));
+    json_object_set_new(root, "decision_seq", json_integer((json_int_t)s->decision_seq));
+    json_t *states = json_object();
+    for (size_t i = 0; i < r->n_states && i < s->eval.n_states; i++) {
+        json_t *t = json_object();
+        json_object_set_new(t, "held_since", json_real(s->eval.held_since[i]));
+        json_object_set_new(t, "last_held", json_real(s->eval.last_held[i]));
+        json_object_set_new(states, r->states[i].name, t);
+    }
+    json_object_set_new(root, "states", states);
+    json_t *cool = json_object();
+    for (size_t i = 0; i < r->n_decisions; i++)
+        json_object_set_new(cool, r->states[r->decisions[i].state].name,
+                            json_real(s->last_exec[i]));
+    json_object_set_new(root, "last_executed", cool);
+    char *text = json_dumps(root, JSON_INDENT(1) | JSON_SORT_KEYS);
+    json_decref(root);
+    if (!text)
+        return -ENOMEM;
+    int ret = file_write_atomic(path, text, strlen(text), 0640);
+    free(text);
+    return ret;
+}
+
+static double num(json_t *v)
+{
+    return json_is_number(v) ? json_number_value(v) : 0;
+}
+
+int state_load(const char *path, const struct rules *r, struct controller_state *s,
+               struct buf *errors)
+{
+    char *text = NULL;
+    size_t len = 0;
+    int ret = file_read_alloc(path, STATE_MAX_FILE_BYTES, &text, &len);
+    if (ret < 0)
+        return ret;
+    json_error_t err;
+    json_t *root = json_loadb(text, len, 0, &err);
+    free(text);
+    if (!root || !json_is_object(root) || json_integer_value(json_object_get(root, "version")) != 1) {
+        buf_printf(errors, "%s:%d:%d: %s", path, root ? 1 : err.line, root ? 1 : err.column,
+                   root ? "not a homeostat state file (version 1)" : err.text);
+        json_decref(root);
+        return -EINVAL;
+    }
+    const char *name = json_string_value(json_object_get(root, "state"));
+    if (name) {
+        if (strcmp(name, RULES_STATE_UNKNOWN) == 0) {
+            s->eval.current = EVAL_STATE_UNKNOWN;
+        } else {
+            int idx = rules_state_index(r, name);
+            if (idx >= 0)
+                s->eval.current = (size_t)idx;
+        }
+    }
+    s->eval.since = num(json_object_get(root, "since"));
+    s->paused = json_is_true(json_object_get(root, "paused"));
+    s->decision_seq = (unsigned long long)json_integer_value(json_object_get(root, "decision_seq"));
+    json_t *states = json_object_get(root, "states");
+    for (size_t i = 0; i < r->n_states && i < s->eval.n_states; i++) {
+        json_t *t = json_object_get(states, r->states[i].name);
+        s->eval.held_since[i] = num(json_object_get(t, "held_since"));
+        s->eval.last_held[i] = num(json_object_get(t, "last_held"));
+    }
+    json_t *cool = json_object_get(root, "last_executed");
+    for (size_t i = 0; i < r->n_decisions; i++)
+        s->last_exec[i] = num(json_object_get(cool, r->states[r->decisions[i].state].name));
+    json_decref(root);
+    return 0;
+}

@@ -1,0 +1,32 @@
+/* state: the controller's state file in --state.directory: the current state and
+ * since when, the per-state hysteresis timers, the cooldowns, paused, and the
+ * decision counter. Saved atomically (temp file, fsync, rename, fsync of the
+ * directory) after every evaluation that changed something, restored at start, so
+ * a restart neither repeats an action nor forgets a state. */
+#ifndef HOMEOSTAT_CONTROLLER_STATE_H
+#define HOMEOSTAT_CONTROLLER_STATE_H
+
+#include <stdbool.h>
+
+#include "buf.h"
+#include "evaluate.h"
+#include "rules.h"
+
+#define STATE_MAX_FILE_BYTES (1u << 20)
+
+struct controller_state {
+    struct eval_state eval;
+    double *last_exec; /* per decision of the rules, 0 = never */
+    bool paused;
+    unsigned long long decision_seq;
+};
+
+/* Writes s as JSON to path atomically. 0 or -errno. */
+int state_save(const char *path, const struct rules *r, const struct controller_state *s);
+/* Reads path into s (already initialised for r): states and decisions are matched
+ * by name, unknown names are ignored. -ENOENT when there is no file (start fresh),
+ * -EINVAL with a message in errors for a file that does not parse (s untouched). */
+int state_load(const char *path, const struct rules *r, struct controller_state *s,
+               struct buf *errors);
+
+#endif
