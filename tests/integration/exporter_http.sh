@@ -143,6 +143,66 @@ check "... after READY=1" bash -c "grep -n 'READY=1' '$notify_out' | head -n1 | 
     { read -r r; s=\$(grep -n STOPPING=1 '$notify_out' | head -n1 | cut -d: -f1); ((r < s)); }"
 stop_process "$listener" 5
 
+# --- the systemd watchdog --------------------------------------------------------------------
+# With WatchdogSec=, systemd passes WATCHDOG_USEC and WATCHDOG_PID (the service's own pid):
+# the exporter must send WATCHDOG=1 at least every half interval from its main loop.
+wd_sock=$HS_TMP/wd.sock
+wd_out=$HS_TMP/wd.out
+spawn "$HS_TMP/wd-listener.log" /usr/bin/python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(0.2)
+deadline = time.monotonic() + 30
+with open(sys.argv[2], "ab", buffering=0) as f:
+    while time.monotonic() < deadline:
+        try:
+            d = s.recv(4096)
+        except socket.timeout:
+            continue
+        f.write(d.replace(b"\n", b" ") + b"\n")
+        if b"STOPPING=1" in d:
+            break
+' "$wd_sock" "$wd_out"
+wd_listener=$HS_PID
+wait_until 5 test -S "$wd_sock" || fail "the watchdog listener did not bind $wd_sock"
+: >>"$wd_out"
+# exec keeps the pid, so WATCHDOG_PID names the exporter itself.
+NOTIFY_SOCKET=$wd_sock spawn "$HS_TMP/wd-exporter.log" bash -c \
+    'export WATCHDOG_PID=$$ WATCHDOG_USEC=400000; exec "$0" "$@"' "$HOMEOSTAT_EXPORTER" \
+    --web.listen-address=127.0.0.1:0 --statsd.listen-udp= --no-collector.filesystem
+wd_pid=$HS_PID
+sleep 1.6
+wd_count=$(grep -c 'WATCHDOG=1' "$wd_out" || true)
+check "WATCHDOG=1 arrives at least 4 times in 1.6 s with WatchdogSec=0.4s (got $wd_count)" \
+    test "${wd_count:-0}" -ge 4
+stop_process "$wd_pid" 5
+stop_process "$wd_listener" 5
+
+# --- unprivileged ----------------------------------------------------------------------------
+# The exporter needs no privilege: as nobody it still serves every procfs collector.
+if [[ $(id -u) -eq 0 ]] && command -v setpriv >/dev/null; then
+    np_log=$HS_TMP/nobody.log
+    spawn "$np_log" setpriv --reuid=65534 --regid=65534 --clear-groups \
+        "$HOMEOSTAT_EXPORTER" --web.listen-address=127.0.0.1:0 --statsd.listen-udp=
+    np_pid=$HS_PID
+    np_url=''
+    for _ in $(seq 100); do
+        np_url=$(grep -m1 -o 'http://[^ ]*' "$np_log" 2>/dev/null || true)
+        [[ -n $np_url ]] && break
+        sleep 0.05
+    done
+    np_body=$(curl -sf "$np_url" || true)
+    check "as nobody (uid 65534) the exporter serves /metrics" test -n "$np_body"
+    for c in cpu memory loadavg netdev self; do
+        check "... and collector $c succeeds" grep -q "homeostat_collector_success{collector=\"$c\"} 1" \
+            <<<"$np_body"
+    done
+    stop_process "$np_pid" 5
+else
+    echo "skip: not root, cannot switch to nobody (not counted)"
+fi
+
 # --- flags -----------------------------------------------------------------------------------
 run_flags() { # run_flags NAME ARGS...: status in $rc, output in $HS_TMP/NAME.{out,err}
     local name=$1
