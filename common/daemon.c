@@ -51,6 +51,11 @@ static void pet(void)
     }
 }
 
+void daemon_watchdog_pet(void)
+{
+    pet();
+}
+
 enum daemon_event daemon_wait(uint64_t timeout_usec)
 {
     sigset_t set;

@@ -27,6 +27,9 @@ void daemon_notify_ready(const char *status);
 void daemon_notify_status(const char *status);
 void daemon_notify_reloading(void);
 void daemon_notify_stopping(void);
+/* Sends WATCHDOG=1 when half the watchdog interval has passed since the last one;
+ * for long waits outside daemon_wait (a slow query). Main thread only. */
+void daemon_watchdog_pet(void);
 /* Watchdog interval in usec, or 0 when systemd does not ask for one. */
 uint64_t daemon_watchdog_usec(void);
 

@@ -61,14 +61,37 @@ static int recover(struct audit *a, size_t *ret_dropped)
     size_t keep = len;
     while (keep > 0 && buf[keep - 1] != '\n')
         keep--;
-    if (keep < len) {
+    off_t cut = start + (off_t)keep;
+    if (keep == 0 && start > 0) {
+        /* No newline in the whole window: the partial record is longer than the
+         * window. Look further back, a block at a time, for the end of the last
+         * complete record. */
+        char blk[65536];
+        off_t pos = start;
+        cut = 0;
+        while (pos > 0 && cut == 0) {
+            size_t n = pos > (off_t)sizeof(blk) ? sizeof(blk) : (size_t)pos;
+            pos -= (off_t)n;
+            ssize_t r = pread(a->fd, blk, n, pos);
+            if (r != (ssize_t)n) {
+                free(buf);
+                return r < 0 ? -errno : -EIO;
+            }
+            for (size_t i = n; i > 0; i--)
+                if (blk[i - 1] == '\n') {
+                    cut = pos + (off_t)i;
+                    break;
+                }
+        }
+    }
+    if (cut < st.st_size) {
         /* A crash during a write left part of a record: cut it off. */
-        if (ftruncate(a->fd, start + (off_t)keep) < 0) {
+        if (ftruncate(a->fd, cut) < 0) {
             free(buf);
             return -errno;
         }
         fsync(a->fd);
-        *ret_dropped = len - keep;
+        *ret_dropped = (size_t)(st.st_size - cut);
     }
     /* Parse complete lines; the first may be partial when we started mid-file. */
     char *p = buf, *end = buf + keep;

@@ -3,6 +3,7 @@
  * the signals from Prometheus, evaluates the states, decides, writes explained
  * decisions to the audit log, and serves its API, metrics and sd_notify status. */
 #include <curl/curl.h>
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
@@ -73,6 +74,11 @@ struct controller {
     char state_path[PATH_MAX];
     char *admin_token;
     bool eval_requested;
+    /* POST /-/reload runs the reload on the main thread and waits for its result. */
+    bool reload_requested;
+    unsigned long long reload_count;
+    int reload_result;
+    struct buf reload_errors;
 };
 
 /* ---- flags ---- */
@@ -427,6 +433,9 @@ static void evaluate_once(struct controller *c)
     evaluate(r, &c->st.eval, values, now, &res);
     struct decide_flags flags = {.paused = c->st.paused, .dry_run = c->cli.dry_run};
     const struct decision_def *def = NULL;
+    /* decide() starts cooldowns; a decision that cannot be recorded must not. */
+    double saved_exec[r->n_decisions ? r->n_decisions : 1];
+    memcpy(saved_exec, c->st.last_exec, r->n_decisions * sizeof(double));
     enum decision_outcome outcome = decide(r, c->st.last_exec, &res, now, &flags, &def);
     c->last = res;
     c->have_eval = true;
@@ -470,7 +479,9 @@ static void evaluate_once(struct controller *c)
             log_error_errno(ar, "audit: cannot record decision %s; not acting on it", id);
             metric_add(c->m.audit_errors, 1);
             outcome = OUTCOME_FAILED;
+            memcpy(c->st.last_exec, saved_exec, r->n_decisions * sizeof(double));
             json_object_set_new(d, "outcome", json_string("failed"));
+            json_object_set_new(d, "actions", actions_json(def, outcome));
             json_object_set_new(d, "error", json_string("audit log write failed"));
         }
         const char *sname = eval_state_name(r, res.to);
@@ -732,22 +743,32 @@ static void handle(void *userdata, const struct httpd_request *req, struct httpd
     } else if (strcmp(p, "/-/reload") == 0 && (post || strcmp(req->method, "PUT") == 0)) {
         if (!authorized(c, req, resp))
             return;
-        /* Reloads run on the main thread: ask it by SIGHUP and report the metric. */
+        /* The main thread reloads (exactly as on SIGHUP); we wait for its result. */
+        pthread_mutex_lock(&c->lock);
+        unsigned long long before = c->reload_count;
+        c->reload_requested = true;
+        daemon_wake();
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 30;
+        while (c->reload_count == before)
+            if (pthread_cond_timedwait(&c->evaluated, &c->lock, &ts) != 0)
+                break;
+        bool done = c->reload_count != before;
+        int result = c->reload_result;
         struct buf errors;
         buf_init(&errors, 1 << 16);
-        struct rules *r = NULL;
-        int ret = rules_load_file(c->cli.config, &r, &errors);
-        rules_free(r);
-        if (ret < 0) {
-            metric_set(c->m.reload_ok, 0);
-            while (errors.len > 0 && errors.data[errors.len - 1] == '\n')
-                errors.data[--errors.len] = '\0';
+        if (c->reload_errors.len)
+            buf_append(&errors, c->reload_errors.data, c->reload_errors.len);
+        pthread_mutex_unlock(&c->lock);
+        while (errors.len > 0 && errors.data[errors.len - 1] == '\n')
+            errors.data[--errors.len] = '\0';
+        if (!done)
+            httpd_reply_error(resp, 503, "the reload did not finish within 30s");
+        else if (result < 0)
             httpd_reply_error(resp, 400, errors.len ? errors.data : "invalid rules file");
-            log_errors("reload: the rules file is invalid; keeping the running rules:", &errors);
-        } else {
-            kill(getpid(), SIGHUP);
-            httpd_reply(resp, 200, "text/plain; charset=utf-8", "Reloading.\n");
-        }
+        else
+            httpd_reply(resp, 200, "text/plain; charset=utf-8", "Reloaded.\n");
         buf_free(&errors);
     } else if (strcmp(p, "/") == 0 && get) {
         httpd_reply(resp, 200, "text/html; charset=utf-8",
@@ -822,6 +843,15 @@ static int run_daemon(struct controller *c)
         snprintf(audit_path, sizeof(audit_path), "%s", c->cli.audit_log);
     else if (path_join(audit_path, sizeof(audit_path), dir, "audit.jsonl") < 0)
         return log_error(PROG ": --state.directory is too long"), 1;
+    /* A save killed between write and rename leaves state.json.tmp.PID behind. */
+    DIR *dh = opendir(dir);
+    if (dh) {
+        struct dirent *de;
+        while ((de = readdir(dh)))
+            if (strncmp(de->d_name, "state.json.tmp.", 15) == 0)
+                unlinkat(dirfd(dh), de->d_name, 0);
+        closedir(dh);
+    }
     size_t dropped = 0;
     r = audit_open(audit_path, HISTORY_SIZE, &c->audit, &dropped);
     if (r < 0)
@@ -829,6 +859,10 @@ static int run_daemon(struct controller *c)
     if (dropped)
         log_warning("audit: %s ended in a partial record (%zu bytes, a crash during a write); "
                     "cut off", audit_path, dropped);
+    json_t *recent = audit_recent(c->audit, 1);
+    if (json_array_size(recent) == 1)
+        c->last_decision = json_incref(json_array_get(recent, 0));
+    json_decref(recent);
 
     double now = now_realtime();
     c->st.last_exec = calloc(c->rules->n_decisions ? c->rules->n_decisions : 1, sizeof(double));
@@ -873,13 +907,27 @@ static int run_daemon(struct controller *c)
         enum daemon_event ev = next > t ? daemon_wait(next - t) : DAEMON_EVENT_TIMEOUT;
         if (ev == DAEMON_EVENT_STOP)
             break;
-        if (ev == DAEMON_EVENT_RELOAD) {
+        pthread_mutex_lock(&c->lock);
+        bool http_reload = c->reload_requested;
+        c->reload_requested = false;
+        pthread_mutex_unlock(&c->lock);
+        if (ev == DAEMON_EVENT_RELOAD || (ev == DAEMON_EVENT_WAKE && http_reload)) {
             daemon_notify_reloading();
             buf_init(&errors, 1 << 16);
-            reload(c, &errors);
+            int rr = reload(c, &errors);
+            daemon_notify_ready(rr < 0 ? "reload failed; running the previous rules"
+                                       : "rules reloaded");
+            pthread_mutex_lock(&c->lock);
+            c->reload_result = rr;
+            buf_reset(&c->reload_errors);
+            if (errors.len)
+                buf_append(&c->reload_errors, errors.data, errors.len);
+            c->reload_count++;
+            pthread_cond_broadcast(&c->evaluated);
+            pthread_mutex_unlock(&c->lock);
             buf_free(&errors);
-            daemon_notify_ready("rules reloaded");
-            continue;
+            if (!(ev == DAEMON_EVENT_WAKE && c->eval_requested))
+                continue;
         }
         if (ev == DAEMON_EVENT_WAKE || ev == DAEMON_EVENT_TIMEOUT) {
             evaluate_once(c);
@@ -906,6 +954,7 @@ static void controller_free(struct controller *c)
     rules_free(c->rules);
     registry_free(c->reg);
     free(c->admin_token);
+    buf_free(&c->reload_errors);
 }
 
 int main(int argc, char **argv)
@@ -938,6 +987,7 @@ int main(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread, as libcurl asks */
     pthread_mutex_init(&c.lock, NULL);
     pthread_cond_init(&c.evaluated, NULL);
+    buf_init(&c.reload_errors, 1 << 16);
     r = run_daemon(&c);
     controller_free(&c);
     curl_global_cleanup();

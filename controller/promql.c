@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "daemon.h"
 #include "fileio.h"
 #include "parse.h"
 
@@ -876,6 +877,8 @@ void promql_query_many(struct promql_client *c, const char *const *queries, size
         if (now >= deadline)
             break;
         uint64_t wait_ms = (deadline - now) / 1000 + 1;
+        /* A slow Prometheus must not make systemd's watchdog kill us. */
+        daemon_watchdog_pet();
         if (curl_multi_poll(c->multi, NULL, 0, wait_ms > 1000 ? 1000 : (int)wait_ms, NULL) !=
             CURLM_OK)
             break;

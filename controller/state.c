@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,16 +64,22 @@ int state_load(const char *path, const struct rules *r, struct controller_state 
         return -EINVAL;
     }
     const char *name = json_string_value(json_object_get(root, "state"));
+    bool matched = false;
     if (name) {
         if (strcmp(name, RULES_STATE_UNKNOWN) == 0) {
             s->eval.current = EVAL_STATE_UNKNOWN;
+            matched = true;
         } else {
             int idx = rules_state_index(r, name);
-            if (idx >= 0)
+            if (idx >= 0) {
                 s->eval.current = (size_t)idx;
+                matched = true;
+            }
         }
     }
-    s->eval.since = num(json_object_get(root, "since"));
+    /* A state the rules no longer have: keep the default and its own since. */
+    if (matched)
+        s->eval.since = num(json_object_get(root, "since"));
     s->paused = json_is_true(json_object_get(root, "paused"));
     s->decision_seq = (unsigned long long)json_integer_value(json_object_get(root, "decision_seq"));
     json_t *states = json_object_get(root, "states");
