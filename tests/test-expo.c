@@ -184,7 +184,7 @@ TEST(type_conflicts_skipped_and_counted)
     mset_free(c);
 }
 
-/* BUG (common/expo.c:263, expo_render): with no families at all (n == 0, or only
+/* Regression (fixed; common/expo.c:263, expo_render): with no families at all (n == 0, or only
  * NULL/empty sets) refs is NULL and qsort(NULL, 0, ...) is undefined behaviour
  * (qsort's pointer is declared nonnull); UBSan aborts the render below. Fix: call
  * qsort only when total > 1. */

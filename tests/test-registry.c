@@ -283,7 +283,7 @@ TEST(counter_without_total_rejected_at_declaration)
     registry_free(r);
 }
 
-/* BUG (common/registry.c, registry_series): label values are not checked for UTF-8,
+/* Regression (fixed; common/registry.c, registry_series): label values are not checked for UTF-8,
  * but mset_add() refuses malformed UTF-8, so registry_collect() stops at such a series
  * and returns -EINVAL: every family after it vanishes from /metrics (scrape.c ignores
  * the error). Values can come from outside (GPU labels read from sysfs/NVML and cut to

@@ -671,7 +671,7 @@ TEST(gpu_sample_from_collectors)
 
 /* scraper_free() with a collector stuck: it returns after its grace period, leaving
  * the worker behind; the worker cleans up after itself once the collector returns.
- * BUG (exporter/scrape.c, scraper_free): with a worker left behind, the scraper
+ * Regression (fixed; exporter/scrape.c, scraper_free): with a worker left behind, the scraper
  * struct itself is never freed ("leak the scraper shell"), so LeakSanitizer fails
  * this test once the worker has finished. Fix: reference-count the shell (1 for the
  * owner + 1 per detached worker); the last of scraper_free() and the detached
@@ -706,7 +706,7 @@ TEST(free_with_stuck_collector_returns)
     usleep(100000); /* the worker frees itself just after cleanup */
 }
 
-/* BUG (exporter/scrape.c, worker_main/scraper_free): a worker that was handed a job
+/* Regression (fixed; exporter/scrape.c, worker_main/scraper_free): a worker that was handed a job
  * but had not yet picked it up when scraper_free() set stopping leaves its loop
  * without running the job and without clearing w->busy. scraper_free() then waits its
  * full second for it, calls it "still running at shutdown; left behind", detaches it

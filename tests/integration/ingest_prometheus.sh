@@ -294,7 +294,7 @@ head -c $((4 << 20)) /dev/zero | tr '\0' 'a' >"$HS_TMP/push-big.txt" # over the 
 check_eq "a 4 MiB body is over the size limit: 413" 413 \
     "$(push "$HS_TMP/reply.json" text/plain "$HS_TMP/push-big.txt")"
 
-# BUG: a rejected line is quoted cut to 120 bytes; a cut inside a UTF-8 character makes
+# Regression (fixed): a rejected line is quoted cut to 120 bytes; a cut inside a UTF-8 character makes
 # json_dumps refuse the whole reply, and the client gets 422 with an empty body.
 {
     printf 'a%.0s' {1..119}
