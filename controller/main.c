@@ -340,9 +340,13 @@ static json_t *signals_json(const struct controller *c, double now)
         if (r->signals[i].max_age_usec)
             json_object_set_new(o, "max_age_seconds",
                                 json_real((double)r->signals[i].max_age_usec / 1e6));
-        if (c->have_eval)
+        if (c->have_eval) {
             json_object_set_new(o, "query_duration_seconds",
                                 json_real(c->results[i].duration_seconds));
+            /* Prometheus' own warnings (partial data from a federated query...). */
+            if (c->results[i].warnings[0])
+                json_object_set_new(o, "warnings", json_string(c->results[i].warnings));
+        }
         json_array_append_new(arr, o);
     }
     return arr;
