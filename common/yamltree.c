@@ -888,3 +888,50 @@ int ytree_check_keys(const struct ytree_node *map, const char *const *allowed, s
     }
     return r;
 }
+
+struct error_line {
+    const char *text;
+    size_t len, index;
+    unsigned long line, column;
+};
+
+static int error_line_cmp(const void *a, const void *b)
+{
+    const struct error_line *x = a, *y = b;
+    if (x->line != y->line)
+        return x->line < y->line ? -1 : 1;
+    if (x->column != y->column)
+        return x->column < y->column ? -1 : 1;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+void ytree_errors_sorted(struct buf *out, const struct buf *in, const char *name)
+{
+    if (!out || !in->len)
+        return;
+    size_t n = 0;
+    for (size_t i = 0; i < in->len; i++)
+        n += in->data[i] == '\n';
+    struct error_line *lines = calloc(n ? n : 1, sizeof(*lines));
+    if (!lines) {
+        buf_append(out, in->data, in->len);
+        return;
+    }
+    size_t nl = strlen(name), k = 0;
+    for (const char *p = in->data; k < n; k++) {
+        const char *end = strchr(p, '\n');
+        struct error_line *e = &lines[k];
+        *e = (struct error_line){.text = p, .len = (size_t)(end - p) + 1, .index = k};
+        if (strncmp(p, name, nl) == 0 && p[nl] == ':') {
+            char *q;
+            e->line = strtoul(p + nl + 1, &q, 10);
+            if (*q == ':')
+                e->column = strtoul(q + 1, NULL, 10);
+        }
+        p = end + 1;
+    }
+    qsort(lines, n, sizeof(*lines), error_line_cmp);
+    for (size_t i = 0; i < n; i++)
+        buf_append(out, lines[i].text, lines[i].len);
+    free(lines);
+}

@@ -123,4 +123,10 @@ int ytree_check_keys(const struct ytree_node *map, const char *const *allowed, s
  * two short strings, capped at 255. For "did you mean" hints. */
 unsigned ytree_edit_distance(const char *a, const char *b);
 
+/* Appends the lines of in to out ordered by their "NAME:LINE:COL:" position (stable;
+ * lines about other files keep their order, first), so a loader's errors read top to
+ * bottom whatever order its checks ran in. On ENOMEM the lines are appended as they
+ * are. out may be NULL (nothing happens). */
+void ytree_errors_sorted(struct buf *out, const struct buf *in, const char *name);
+
 #endif

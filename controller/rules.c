@@ -1639,54 +1639,6 @@ static void load_root(struct loader *l, const struct ytree_node *root)
         load_manual_actions(l, root);
 }
 
-struct error_line {
-    const char *text;
-    size_t len, index;
-    unsigned long line, column;
-};
-
-static int error_line_cmp(const void *a, const void *b)
-{
-    const struct error_line *x = a, *y = b;
-    if (x->line != y->line)
-        return x->line < y->line ? -1 : 1;
-    if (x->column != y->column)
-        return x->column < y->column ? -1 : 1;
-    return x->index < y->index ? -1 : x->index > y->index;
-}
-
-/* Appends the lines of in to out ordered by their "NAME:LINE:COL:" position, so errors
- * read top to bottom whatever order they were found in. */
-static void append_sorted(struct buf *out, const struct buf *in, const char *name)
-{
-    if (!out || !in->len)
-        return;
-    size_t n = 0;
-    for (size_t i = 0; i < in->len; i++)
-        n += in->data[i] == '\n';
-    struct error_line *lines = calloc(n ? n : 1, sizeof(*lines));
-    if (!lines) {
-        buf_append(out, in->data, in->len);
-        return;
-    }
-    size_t nl = strlen(name), k = 0;
-    for (const char *p = in->data; k < n; k++) {
-        const char *end = strchr(p, '\n');
-        struct error_line *e = &lines[k];
-        *e = (struct error_line){.text = p, .len = (size_t)(end - p) + 1, .index = k};
-        if (strncmp(p, name, nl) == 0 && p[nl] == ':') {
-            char *q;
-            e->line = strtoul(p + nl + 1, &q, 10);
-            if (*q == ':')
-                e->column = strtoul(q + 1, NULL, 10);
-        }
-        p = end + 1;
-    }
-    qsort(lines, n, sizeof(*lines), error_line_cmp);
-    for (size_t i = 0; i < n; i++)
-        buf_append(out, lines[i].text, lines[i].len);
-    free(lines);
-}
 
 /* Validates tree (freed here) into a new struct rules. */
 static int load_from_tree(struct ytree *tree, const char *dir, struct rules **ret,
@@ -1704,7 +1656,7 @@ static int load_from_tree(struct ytree *tree, const char *dir, struct rules **re
     if (!l.oom)
         load_root(&l, ytree_root(tree));
     free(l.states);
-    append_sorted(errors, &found, ytree_name(tree));
+    ytree_errors_sorted(errors, &found, ytree_name(tree));
     buf_free(&found);
     ytree_free(tree);
     if (l.oom || l.err < 0) {

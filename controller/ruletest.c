@@ -686,54 +686,17 @@ out:
     return failed;
 }
 
-struct error_line {
-    const char *text;
-    size_t len, index;
-    unsigned long line, column; /* 0 for lines of another file (the rules file's) */
-};
-
-static int error_line_cmp(const void *a, const void *b)
-{
-    const struct error_line *x = a, *y = b;
-    if (x->line != y->line)
-        return x->line < y->line ? -1 : 1;
-    if (x->column != y->column)
-        return x->column < y->column ? -1 : 1;
-    return x->index < y->index ? -1 : x->index > y->index;
-}
-
 /* Orders the "PATH:LINE:COL: message" lines of errors by position, so they read top to
- * bottom whatever order the checks ran in; lines about other files (the rules file's,
- * already ordered) come first. Leaves errors as it is when out of memory. */
+ * bottom whatever order the checks ran in. Leaves errors as it is when out of memory. */
 static void sort_errors(struct buf *errors, const char *path)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < errors->len; i++)
-        n += errors->data[i] == '\n';
-    struct error_line *lines = calloc(n ? n : 1, sizeof(*lines));
     struct buf sorted;
     buf_init(&sorted, errors->max);
-    if (!lines || buf_reserve(&sorted, errors->len + 1) < 0) {
-        free(lines);
+    ytree_errors_sorted(&sorted, errors, path);
+    if (sorted.len != errors->len) {
+        buf_free(&sorted);
         return;
     }
-    size_t plen = strlen(path), k = 0;
-    for (const char *p = errors->data; k < n; k++) {
-        const char *end = strchr(p, '\n');
-        struct error_line *e = &lines[k];
-        *e = (struct error_line){.text = p, .len = (size_t)(end - p) + 1, .index = k};
-        if (strncmp(p, path, plen) == 0 && p[plen] == ':') {
-            char *q;
-            e->line = strtoul(p + plen + 1, &q, 10);
-            if (*q == ':')
-                e->column = strtoul(q + 1, NULL, 10);
-        }
-        p = end + 1;
-    }
-    qsort(lines, n, sizeof(*lines), error_line_cmp);
-    for (size_t i = 0; i < n; i++)
-        buf_append(&sorted, lines[i].text, lines[i].len);
-    free(lines);
     buf_free(errors);
     *errors = sorted;
 }

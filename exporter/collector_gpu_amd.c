@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "collector.h"
+#include "gpu.h"
 #include "fileio.h"
 #include "log.h"
 #include "parse.h"
@@ -19,21 +20,6 @@
 #define GPU_AMD_VENDOR 0x1002
 #define GPU_AMD_MAX_CARDS 64
 
-/* Family names and help, the same in collector_gpu_nvml.c: both fill the same families. */
-#define GPU_INFO "homeostat_gpu_info"
-#define GPU_INFO_HELP "GPU identity (vendor, model name, UUID); always 1."
-#define GPU_UTIL "homeostat_gpu_utilization_ratio"
-#define GPU_UTIL_HELP "Fraction of the driver's last sample period the GPU was busy (0..1)."
-#define GPU_MEM_USED "homeostat_gpu_memory_used_bytes"
-#define GPU_MEM_USED_HELP "GPU memory (VRAM) in use, in bytes."
-#define GPU_MEM_TOTAL "homeostat_gpu_memory_total_bytes"
-#define GPU_MEM_TOTAL_HELP "GPU memory (VRAM) in total, in bytes."
-#define GPU_TEMP "homeostat_gpu_temperature_celsius"
-#define GPU_TEMP_HELP "GPU temperature in degrees Celsius (NVML GPU sensor, amdgpu temp1)."
-#define GPU_POWER "homeostat_gpu_power_watts"
-#define GPU_POWER_HELP "GPU power draw in watts (NVML power usage, amdgpu power1)."
-#define GPU_POWER_LIMIT "homeostat_gpu_power_limit_watts"
-#define GPU_POWER_LIMIT_HELP "GPU power limit in watts (NVML enforced limit, amdgpu power1_cap)."
 
 /* One numeric sysfs file and the series it becomes. */
 struct amd_field {

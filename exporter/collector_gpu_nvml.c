@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "collector.h"
+#include "gpu.h"
 #include "log.h"
 
 /* The few NVML declarations used, after the public NVML API reference (nvml.h). Every
@@ -74,21 +75,6 @@ static const struct {
     {"nvmlDeviceGetEnforcedPowerLimit", offsetof(struct nvml_api, get_power_limit), false},
 };
 
-/* Family names and help, the same in collector_gpu_amd.c: both fill the same families. */
-#define GPU_INFO "homeostat_gpu_info"
-#define GPU_INFO_HELP "GPU identity (vendor, model name, UUID); always 1."
-#define GPU_UTIL "homeostat_gpu_utilization_ratio"
-#define GPU_UTIL_HELP "Fraction of the driver's last sample period the GPU was busy (0..1)."
-#define GPU_MEM_USED "homeostat_gpu_memory_used_bytes"
-#define GPU_MEM_USED_HELP "GPU memory (VRAM) in use, in bytes."
-#define GPU_MEM_TOTAL "homeostat_gpu_memory_total_bytes"
-#define GPU_MEM_TOTAL_HELP "GPU memory (VRAM) in total, in bytes."
-#define GPU_TEMP "homeostat_gpu_temperature_celsius"
-#define GPU_TEMP_HELP "GPU temperature in degrees Celsius (NVML GPU sensor, amdgpu temp1)."
-#define GPU_POWER "homeostat_gpu_power_watts"
-#define GPU_POWER_HELP "GPU power draw in watts (NVML power usage, amdgpu power1)."
-#define GPU_POWER_LIMIT "homeostat_gpu_power_limit_watts"
-#define GPU_POWER_LIMIT_HELP "GPU power limit in watts (NVML enforced limit, amdgpu power1_cap)."
 
 /* One device, fixed at init; only the warned flag changes afterwards. */
 struct nvml_gpu {
