@@ -8,36 +8,6 @@
 #include "collector.h"
 #include "test.h"
 
-/* Value of the sample of family whose labels include the given name/value pairs
- * (NULL-terminated); NAN when there is none. */
-static double sample_value(struct mset *s, const char *family, ...)
-{
-    const char *want[16];
-    size_t nw = 0;
-    va_list ap;
-    va_start(ap, family);
-    for (const char *k; nw < 14 && (k = va_arg(ap, const char *));) {
-        want[nw++] = k;
-        want[nw++] = va_arg(ap, const char *);
-    }
-    va_end(ap);
-    for (size_t f = 0; f < s->n_families; f++) {
-        if (strcmp(s->families[f].name, family) != 0)
-            continue;
-        for (size_t i = 0; i < s->families[f].n_samples; i++) {
-            const struct mset_sample *sm = &s->families[f].samples[i];
-            size_t matched = 0;
-            for (size_t w = 0; w < nw; w += 2)
-                for (unsigned l = 0; l < sm->n_labels; l++)
-                    if (strcmp(sm->labels[2 * l], want[w]) == 0 &&
-                        strcmp(sm->labels[2 * l + 1], want[w + 1]) == 0)
-                        matched++;
-            if (matched == nw / 2)
-                return sm->value;
-        }
-    }
-    return NAN;
-}
 
 /* Number of distinct unit label values in the set. */
 static size_t count_units(struct mset *s)
@@ -97,85 +67,85 @@ TEST(test_fixture_golden)
     struct mset *out = mset_new();
     CHECK_INT(collect_once(&cfg, out), 0);
     const char *a = "a.service";
-    CHECK_DBL(sample_value(out, "homeostat_cgroup_units_dropped", NULL), 0, 0);
-    CHECK_DBL(sample_value(out, "homeostat_cgroup_cpu_usage_seconds_total", "unit", a, NULL), 1.5,
+    CHECK_DBL(test_mset_value(out, "homeostat_cgroup_units_dropped", NULL), 0, 0);
+    CHECK_DBL(test_mset_value(out, "homeostat_cgroup_cpu_usage_seconds_total", "unit", a, NULL), 1.5,
               1e-12);
-    CHECK_DBL(sample_value(out, "homeostat_cgroup_cpu_user_seconds_total", "unit", a, NULL), 1.0,
+    CHECK_DBL(test_mset_value(out, "homeostat_cgroup_cpu_user_seconds_total", "unit", a, NULL), 1.0,
               1e-12);
-    CHECK_DBL(sample_value(out, "homeostat_cgroup_cpu_system_seconds_total", "unit", a, NULL), 0.5,
+    CHECK_DBL(test_mset_value(out, "homeostat_cgroup_cpu_system_seconds_total", "unit", a, NULL), 0.5,
               1e-12);
-    CHECK_DBL(sample_value(out, "homeostat_cgroup_cpu_periods_total", "unit", a, NULL), 10, 0);
-    CHECK_DBL(sample_value(out, "homeostat_cgroup_cpu_throttled_periods_total", "unit", a, NULL), 2,
+    CHECK_DBL(test_mset_value(out, "homeostat_cgroup_cpu_periods_total", "unit", a, NULL), 10, 0);
+    CHECK_DBL(test_mset_value(out, "homeostat_cgroup_cpu_throttled_periods_total", "unit", a, NULL), 2,
               0);
-    CHECK_DBL(sample_value(out, "homeostat_cgroup_cpu_throttled_seconds_total", "unit", a, NULL),
+    CHECK_DBL(test_mset_value(out, "homeostat_cgroup_cpu_throttled_seconds_total", "unit", a, NULL),
               0.25, 1e-12);
-    CHECK_DBL(sample_value(out, "homeostat_cgroup_cpu_quota_ratio", "unit", a, NULL), 0.5, 0);
-    CHECK_DBL(sample_value(out, "homeostat_cgroup_memory_current_bytes", "unit", a, NULL),
+    CHECK_DBL(test_mset_value(out, "homeostat_cgroup_cpu_quota_ratio", "unit", a, NULL), 0.5, 0);
+    CHECK_DBL(test_mset_value(out, "homeostat_cgroup_memory_current_bytes", "unit", a, NULL),
               104857600, 0);
-    double high = sample_value(out, "homeostat_cgroup_memory_high_bytes", "unit", a, NULL);
+    double high = test_mset_value(out, "homeostat_cgroup_memory_high_bytes", "unit", a, NULL);
     CHECK(isinf(high) && high > 0);
-    CHECK_DBL(sample_value(out, "homeostat_cgroup_memory_max_bytes", "unit", a, NULL), 209715200,
+    CHECK_DBL(test_mset_value(out, "homeostat_cgroup_memory_max_bytes", "unit", a, NULL), 209715200,
               0);
     CHECK_DBL(
-        sample_value(out, "homeostat_cgroup_memory_events_total", "unit", a, "event", "high", NULL),
+        test_mset_value(out, "homeostat_cgroup_memory_events_total", "unit", a, "event", "high", NULL),
         5, 0);
-    CHECK_DBL(sample_value(out, "homeostat_cgroup_memory_events_total", "unit", a, "event",
+    CHECK_DBL(test_mset_value(out, "homeostat_cgroup_memory_events_total", "unit", a, "event",
                            "oom_kill", NULL),
               1, 0);
-    CHECK(isnan(sample_value(out, "homeostat_cgroup_memory_events_total", "unit", a, "event", "low",
+    CHECK(isnan(test_mset_value(out, "homeostat_cgroup_memory_events_total", "unit", a, "event", "low",
                              NULL)));
     CHECK_DBL(
-        sample_value(out, "homeostat_cgroup_pressure_cpu_waiting_seconds_total", "unit", a, NULL),
+        test_mset_value(out, "homeostat_cgroup_pressure_cpu_waiting_seconds_total", "unit", a, NULL),
         1.234567, 1e-12);
     CHECK_DBL(
-        sample_value(out, "homeostat_cgroup_pressure_cpu_stalled_seconds_total", "unit", a, NULL),
+        test_mset_value(out, "homeostat_cgroup_pressure_cpu_stalled_seconds_total", "unit", a, NULL),
         0.234567, 1e-12);
-    CHECK_DBL(sample_value(out, "homeostat_cgroup_pressure_memory_waiting_seconds_total", "unit", a,
+    CHECK_DBL(test_mset_value(out, "homeostat_cgroup_pressure_memory_waiting_seconds_total", "unit", a,
                            NULL),
               3, 1e-12);
     CHECK_DBL(
-        sample_value(out, "homeostat_cgroup_pressure_io_stalled_seconds_total", "unit", a, NULL),
+        test_mset_value(out, "homeostat_cgroup_pressure_io_stalled_seconds_total", "unit", a, NULL),
         7e-6, 1e-15);
 
     /* b.service: only its well-formed lines and files. */
     const char *b = "b.service";
-    CHECK_DBL(sample_value(out, "homeostat_cgroup_cpu_user_seconds_total", "unit", b, NULL), 42e-6,
+    CHECK_DBL(test_mset_value(out, "homeostat_cgroup_cpu_user_seconds_total", "unit", b, NULL), 42e-6,
               1e-15);
-    CHECK_DBL(sample_value(out, "homeostat_cgroup_cpu_throttled_seconds_total", "unit", b, NULL),
+    CHECK_DBL(test_mset_value(out, "homeostat_cgroup_cpu_throttled_seconds_total", "unit", b, NULL),
               3e-6, 1e-15);
-    CHECK(isnan(sample_value(out, "homeostat_cgroup_cpu_usage_seconds_total", "unit", b, NULL)));
-    CHECK(isnan(sample_value(out, "homeostat_cgroup_cpu_system_seconds_total", "unit", b, NULL)));
-    CHECK(isnan(sample_value(out, "homeostat_cgroup_cpu_periods_total", "unit", b, NULL)));
+    CHECK(isnan(test_mset_value(out, "homeostat_cgroup_cpu_usage_seconds_total", "unit", b, NULL)));
+    CHECK(isnan(test_mset_value(out, "homeostat_cgroup_cpu_system_seconds_total", "unit", b, NULL)));
+    CHECK(isnan(test_mset_value(out, "homeostat_cgroup_cpu_periods_total", "unit", b, NULL)));
     CHECK(
-        isnan(sample_value(out, "homeostat_cgroup_cpu_throttled_periods_total", "unit", b, NULL)));
-    CHECK(isnan(sample_value(out, "homeostat_cgroup_cpu_quota_ratio", "unit", b, NULL)));
-    CHECK(isnan(sample_value(out, "homeostat_cgroup_memory_current_bytes", "unit", b, NULL)));
-    CHECK(isnan(sample_value(out, "homeostat_cgroup_memory_high_bytes", "unit", b, NULL)));
-    CHECK(isinf(sample_value(out, "homeostat_cgroup_memory_max_bytes", "unit", b, NULL)));
+        isnan(test_mset_value(out, "homeostat_cgroup_cpu_throttled_periods_total", "unit", b, NULL)));
+    CHECK(isnan(test_mset_value(out, "homeostat_cgroup_cpu_quota_ratio", "unit", b, NULL)));
+    CHECK(isnan(test_mset_value(out, "homeostat_cgroup_memory_current_bytes", "unit", b, NULL)));
+    CHECK(isnan(test_mset_value(out, "homeostat_cgroup_memory_high_bytes", "unit", b, NULL)));
+    CHECK(isinf(test_mset_value(out, "homeostat_cgroup_memory_max_bytes", "unit", b, NULL)));
     CHECK_DBL(
-        sample_value(out, "homeostat_cgroup_memory_events_total", "unit", b, "event", "oom", NULL),
+        test_mset_value(out, "homeostat_cgroup_memory_events_total", "unit", b, "event", "oom", NULL),
         9, 0);
-    CHECK(isnan(sample_value(out, "homeostat_cgroup_memory_events_total", "unit", b, "event",
+    CHECK(isnan(test_mset_value(out, "homeostat_cgroup_memory_events_total", "unit", b, "event",
                              "oom_kill", NULL)));
     CHECK(isnan(
-        sample_value(out, "homeostat_cgroup_pressure_cpu_waiting_seconds_total", "unit", b, NULL)));
+        test_mset_value(out, "homeostat_cgroup_pressure_cpu_waiting_seconds_total", "unit", b, NULL)));
     CHECK_DBL(
-        sample_value(out, "homeostat_cgroup_pressure_cpu_stalled_seconds_total", "unit", b, NULL),
+        test_mset_value(out, "homeostat_cgroup_pressure_cpu_stalled_seconds_total", "unit", b, NULL),
         5, 1e-12);
-    CHECK(isnan(sample_value(out, "homeostat_cgroup_pressure_memory_waiting_seconds_total", "unit",
+    CHECK(isnan(test_mset_value(out, "homeostat_cgroup_pressure_memory_waiting_seconds_total", "unit",
                              b, NULL)));
 
     /* d.service has only memory.current and cpu.max. */
     const char *d = "d.service";
-    CHECK_DBL(sample_value(out, "homeostat_cgroup_memory_current_bytes", "unit", d, NULL), 8192, 0);
-    CHECK_DBL(sample_value(out, "homeostat_cgroup_cpu_quota_ratio", "unit", d, NULL), 1.5, 0);
-    CHECK(isnan(sample_value(out, "homeostat_cgroup_cpu_usage_seconds_total", "unit", d, NULL)));
+    CHECK_DBL(test_mset_value(out, "homeostat_cgroup_memory_current_bytes", "unit", d, NULL), 8192, 0);
+    CHECK_DBL(test_mset_value(out, "homeostat_cgroup_cpu_quota_ratio", "unit", d, NULL), 1.5, 0);
+    CHECK(isnan(test_mset_value(out, "homeostat_cgroup_cpu_usage_seconds_total", "unit", d, NULL)));
 
     /* c.socket does not match *.service; .hidden.service and the file e.service are not
      * units. */
     CHECK(isnan(
-        sample_value(out, "homeostat_cgroup_memory_current_bytes", "unit", "c.socket", NULL)));
-    CHECK(isnan(sample_value(out, "homeostat_cgroup_memory_current_bytes", "unit",
+        test_mset_value(out, "homeostat_cgroup_memory_current_bytes", "unit", "c.socket", NULL)));
+    CHECK(isnan(test_mset_value(out, "homeostat_cgroup_memory_current_bytes", "unit",
                              ".hidden.service", NULL)));
     CHECK_INT(count_units(out), 3);
     CHECK_INT(test_golden("collector_cgroup", out), 0);
@@ -189,9 +159,9 @@ TEST(test_max_units)
     cfg.cgroup_max_units = 1;
     struct mset *out = mset_new();
     CHECK_INT(collect_once(&cfg, out), 0);
-    CHECK_DBL(sample_value(out, "homeostat_cgroup_units_dropped", NULL), 2, 0);
+    CHECK_DBL(test_mset_value(out, "homeostat_cgroup_units_dropped", NULL), 2, 0);
     /* Units are taken in name order: a.service stays. */
-    CHECK_DBL(sample_value(out, "homeostat_cgroup_memory_current_bytes", "unit", "a.service", NULL),
+    CHECK_DBL(test_mset_value(out, "homeostat_cgroup_memory_current_bytes", "unit", "a.service", NULL),
               104857600, 0);
     CHECK_INT(count_units(out), 1);
     CHECK_INT(test_golden("collector_cgroup_max_units", out), 0);
@@ -199,7 +169,7 @@ TEST(test_max_units)
     mset_clear(out);
     cfg.cgroup_max_units = 0; /* no limit */
     CHECK_INT(collect_once(&cfg, out), 0);
-    CHECK_DBL(sample_value(out, "homeostat_cgroup_units_dropped", NULL), 0, 0);
+    CHECK_DBL(test_mset_value(out, "homeostat_cgroup_units_dropped", NULL), 0, 0);
     CHECK_INT(count_units(out), 3);
     mset_free(out);
 }
@@ -213,9 +183,9 @@ TEST(test_pattern)
     CHECK_INT(collect_once(&cfg, out), 0);
     CHECK_INT(count_units(out), 1);
     CHECK_DBL(
-        sample_value(out, "homeostat_cgroup_cpu_usage_seconds_total", "unit", "c.socket", NULL), 7,
+        test_mset_value(out, "homeostat_cgroup_cpu_usage_seconds_total", "unit", "c.socket", NULL), 7,
         1e-12);
-    CHECK_DBL(sample_value(out, "homeostat_cgroup_memory_current_bytes", "unit", "c.socket", NULL),
+    CHECK_DBL(test_mset_value(out, "homeostat_cgroup_memory_current_bytes", "unit", "c.socket", NULL),
               4096, 0);
 
     mset_clear(out);
@@ -223,9 +193,9 @@ TEST(test_pattern)
     CHECK_INT(collect_once(&cfg, out), 0);
     CHECK_INT(count_units(out), 2);
     CHECK(!isnan(
-        sample_value(out, "homeostat_cgroup_memory_current_bytes", "unit", "d.service", NULL)));
+        test_mset_value(out, "homeostat_cgroup_memory_current_bytes", "unit", "d.service", NULL)));
     CHECK(isnan(
-        sample_value(out, "homeostat_cgroup_memory_current_bytes", "unit", "a.service", NULL)));
+        test_mset_value(out, "homeostat_cgroup_memory_current_bytes", "unit", "a.service", NULL)));
     mset_free(out);
 }
 
@@ -246,7 +216,7 @@ TEST(test_roots)
     /* v2 without system.slice: no units, success. */
     config(&cfg, "cgroup-noslice");
     CHECK_INT(collect_once(&cfg, out), 0);
-    CHECK_DBL(sample_value(out, "homeostat_cgroup_units_dropped", NULL), 0, 0);
+    CHECK_DBL(test_mset_value(out, "homeostat_cgroup_units_dropped", NULL), 0, 0);
     CHECK_INT(count_units(out), 0);
 
     /* Without a root set, <sysfs>/fs/cgroup. */
@@ -255,7 +225,7 @@ TEST(test_roots)
     snprintf(root_path, sizeof(root_path), "%s", test_fixture("cgroup-sysfs"));
     cfg.sysfs = root_path;
     CHECK_INT(collect_once(&cfg, out), 0);
-    CHECK_DBL(sample_value(out, "homeostat_cgroup_memory_current_bytes", "unit", "z.service", NULL),
+    CHECK_DBL(test_mset_value(out, "homeostat_cgroup_memory_current_bytes", "unit", "z.service", NULL),
               65536, 0);
 
     /* systemd's hybrid layout: v1 controllers at the root, v2 under unified/. */
@@ -263,7 +233,7 @@ TEST(test_roots)
     config(&cfg, "cgroup-hybrid");
     CHECK_INT(collect_once(&cfg, out), 0);
     CHECK_DBL(
-        sample_value(out, "homeostat_cgroup_cpu_usage_seconds_total", "unit", "h.service", NULL),
+        test_mset_value(out, "homeostat_cgroup_cpu_usage_seconds_total", "unit", "h.service", NULL),
         2.5, 1e-12);
     mset_free(out);
 }
@@ -278,7 +248,7 @@ TEST(test_real_machine)
     int r = collect_once(&cfg, out);
     CHECK(r == 0 || r == -ENOENT || r == -EOPNOTSUPP);
     if (r == 0)
-        CHECK(sample_value(out, "homeostat_cgroup_units_dropped", NULL) >= 0);
+        CHECK(test_mset_value(out, "homeostat_cgroup_units_dropped", NULL) >= 0);
     mset_free(out);
 }
 

@@ -15,36 +15,6 @@
 #include "parse.h"
 #include "test.h"
 
-/* Value of the sample of family whose labels include the given name/value pairs
- * (NULL-terminated); NAN when there is none. */
-static double sample_value(struct mset *s, const char *family, ...)
-{
-    const char *want[16];
-    size_t nw = 0;
-    va_list ap;
-    va_start(ap, family);
-    for (const char *k; nw < 14 && (k = va_arg(ap, const char *));) {
-        want[nw++] = k;
-        want[nw++] = va_arg(ap, const char *);
-    }
-    va_end(ap);
-    for (size_t f = 0; f < s->n_families; f++) {
-        if (strcmp(s->families[f].name, family) != 0)
-            continue;
-        for (size_t i = 0; i < s->families[f].n_samples; i++) {
-            const struct mset_sample *sm = &s->families[f].samples[i];
-            size_t matched = 0;
-            for (size_t w = 0; w < nw; w += 2)
-                for (unsigned l = 0; l < sm->n_labels; l++)
-                    if (strcmp(sm->labels[2 * l], want[w]) == 0 &&
-                        strcmp(sm->labels[2 * l + 1], want[w + 1]) == 0)
-                        matched++;
-            if (matched == nw / 2)
-                return sm->value;
-        }
-    }
-    return NAN;
-}
 
 static size_t family_samples(struct mset *s, const char *family)
 {
@@ -180,48 +150,48 @@ TEST(test_fixture_golden)
     CHECK(!fake_saw("/host/run/credentials/foo.service"));
 
     /* "/" is "/host": 5 characters, so 5000 blocks of 4 KiB. */
-    CHECK_DBL(sample_value(out, "homeostat_filesystem_size_bytes", "mountpoint", "/", NULL),
+    CHECK_DBL(test_mset_value(out, "homeostat_filesystem_size_bytes", "mountpoint", "/", NULL),
               5000.0 * 4096, 0);
-    CHECK_DBL(sample_value(out, "homeostat_filesystem_free_bytes", "mountpoint", "/", NULL),
+    CHECK_DBL(test_mset_value(out, "homeostat_filesystem_free_bytes", "mountpoint", "/", NULL),
               2500.0 * 4096, 0);
-    CHECK_DBL(sample_value(out, "homeostat_filesystem_avail_bytes", "mountpoint", "/", NULL),
+    CHECK_DBL(test_mset_value(out, "homeostat_filesystem_avail_bytes", "mountpoint", "/", NULL),
               2000.0 * 4096, 0);
-    CHECK_DBL(sample_value(out, "homeostat_filesystem_files", "mountpoint", "/", NULL), 500, 0);
-    CHECK_DBL(sample_value(out, "homeostat_filesystem_files_free", "mountpoint", "/", NULL), 300,
+    CHECK_DBL(test_mset_value(out, "homeostat_filesystem_files", "mountpoint", "/", NULL), 500, 0);
+    CHECK_DBL(test_mset_value(out, "homeostat_filesystem_files_free", "mountpoint", "/", NULL), 300,
               0);
-    CHECK_DBL(sample_value(out, "homeostat_filesystem_device_error", "mountpoint", "/", "device",
+    CHECK_DBL(test_mset_value(out, "homeostat_filesystem_device_error", "mountpoint", "/", "device",
                            "/dev/sda1", "fstype", "ext4", NULL),
               0, 0);
-    CHECK_DBL(sample_value(out, "homeostat_filesystem_readonly", "mountpoint", "/", NULL), 0, 0);
+    CHECK_DBL(test_mset_value(out, "homeostat_filesystem_readonly", "mountpoint", "/", NULL), 0, 0);
     /* Read-only from ST_RDONLY and from the "ro" option. */
     CHECK_DBL(
-        sample_value(out, "homeostat_filesystem_readonly", "mountpoint", "/home/my dir", NULL), 1,
+        test_mset_value(out, "homeostat_filesystem_readonly", "mountpoint", "/home/my dir", NULL), 1,
         0);
     CHECK_DBL(
-        sample_value(out, "homeostat_filesystem_readonly", "mountpoint", "/mnt/back\\slash", NULL),
+        test_mset_value(out, "homeostat_filesystem_readonly", "mountpoint", "/mnt/back\\slash", NULL),
         1, 0);
     /* The later of two mounts on /data wins. */
-    CHECK_DBL(sample_value(out, "homeostat_filesystem_device_error", "mountpoint", "/data",
+    CHECK_DBL(test_mset_value(out, "homeostat_filesystem_device_error", "mountpoint", "/data",
                            "device", "/dev/sdd2", "fstype", "xfs", NULL),
               0, 0);
     CHECK(
-        isnan(sample_value(out, "homeostat_filesystem_device_error", "device", "/dev/sdd1", NULL)));
+        isnan(test_mset_value(out, "homeostat_filesystem_device_error", "device", "/dev/sdd1", NULL)));
     /* statvfs failing: device_error 1, no sizes. */
     CHECK_DBL(
-        sample_value(out, "homeostat_filesystem_device_error", "mountpoint", "/mnt/broken", NULL),
+        test_mset_value(out, "homeostat_filesystem_device_error", "mountpoint", "/mnt/broken", NULL),
         1, 0);
     CHECK(isnan(
-        sample_value(out, "homeostat_filesystem_size_bytes", "mountpoint", "/mnt/broken", NULL)));
+        test_mset_value(out, "homeostat_filesystem_size_bytes", "mountpoint", "/mnt/broken", NULL)));
     /* Excluded, garbage, relative, truncated and non-UTF-8 lines are not exported. */
     CHECK(
-        isnan(sample_value(out, "homeostat_filesystem_device_error", "mountpoint", "/proc", NULL)));
-    CHECK(isnan(sample_value(out, "homeostat_filesystem_device_error", "fstype", "cgroup2", NULL)));
+        isnan(test_mset_value(out, "homeostat_filesystem_device_error", "mountpoint", "/proc", NULL)));
+    CHECK(isnan(test_mset_value(out, "homeostat_filesystem_device_error", "fstype", "cgroup2", NULL)));
     CHECK(
-        isnan(sample_value(out, "homeostat_filesystem_device_error", "device", "/dev/sdc1", NULL)));
+        isnan(test_mset_value(out, "homeostat_filesystem_device_error", "device", "/dev/sdc1", NULL)));
     CHECK(
-        isnan(sample_value(out, "homeostat_filesystem_device_error", "device", "/dev/sdg1", NULL)));
+        isnan(test_mset_value(out, "homeostat_filesystem_device_error", "device", "/dev/sdg1", NULL)));
     CHECK(
-        isnan(sample_value(out, "homeostat_filesystem_device_error", "device", "/dev/sdh1", NULL)));
+        isnan(test_mset_value(out, "homeostat_filesystem_device_error", "device", "/dev/sdh1", NULL)));
     /* /, /data, /home/my dir, /mnt/back\slash, /mnt/broken, /mnt/nfs, /mnt/null\000byte,
      * /mnt/tab\tname\, /run */
     CHECK_INT(family_samples(out, "homeostat_filesystem_device_error"), 9);
@@ -244,11 +214,11 @@ TEST(test_fallback_to_self_mounts)
     CHECK_INT(r, 0);
     CHECK(fake_saw("/"));
     CHECK(fake_saw("/tmp"));
-    CHECK_DBL(sample_value(out, "homeostat_filesystem_size_bytes", "mountpoint", "/", "device",
+    CHECK_DBL(test_mset_value(out, "homeostat_filesystem_size_bytes", "mountpoint", "/", "device",
                            "/dev/root", NULL),
               1000.0 * 4096, 0);
     /* The last line has no newline and is still read. */
-    CHECK_DBL(sample_value(out, "homeostat_filesystem_files", "mountpoint", "/tmp", "fstype",
+    CHECK_DBL(test_mset_value(out, "homeostat_filesystem_files", "mountpoint", "/tmp", "fstype",
                            "tmpfs", NULL),
               400, 0);
     CHECK_INT(family_samples(out, "homeostat_filesystem_size_bytes"), 2);
@@ -295,7 +265,7 @@ TEST(test_bad_config)
     CHECK_INT(r, 0);
     CHECK(fake_saw("/proc"));
     CHECK(fake_saw("/run/credentials/foo.service"));
-    CHECK_DBL(sample_value(out, "homeostat_filesystem_readonly", "mountpoint",
+    CHECK_DBL(test_mset_value(out, "homeostat_filesystem_readonly", "mountpoint",
                            "/run/credentials/foo.service", NULL),
               1, 0);
     CHECK_INT(family_samples(out, "homeostat_filesystem_device_error"), 13);
@@ -339,13 +309,13 @@ TEST(test_stuck_mount)
     CHECK(took >= 0.15);
     CHECK(took < 1.0);
     CHECK_DBL(
-        sample_value(out, "homeostat_filesystem_device_error", "mountpoint", "/mnt/nfs", NULL), 1,
+        test_mset_value(out, "homeostat_filesystem_device_error", "mountpoint", "/mnt/nfs", NULL), 1,
         0);
     CHECK(isnan(
-        sample_value(out, "homeostat_filesystem_size_bytes", "mountpoint", "/mnt/nfs", NULL)));
-    CHECK_DBL(sample_value(out, "homeostat_filesystem_device_error", "mountpoint", "/", NULL), 0,
+        test_mset_value(out, "homeostat_filesystem_size_bytes", "mountpoint", "/mnt/nfs", NULL)));
+    CHECK_DBL(test_mset_value(out, "homeostat_filesystem_device_error", "mountpoint", "/", NULL), 0,
               0);
-    CHECK_DBL(sample_value(out, "homeostat_filesystem_size_bytes", "mountpoint", "/", NULL),
+    CHECK_DBL(test_mset_value(out, "homeostat_filesystem_size_bytes", "mountpoint", "/", NULL),
               1000.0 * 4096, 0);
     CHECK_INT(fake_get(&fake_nfs_calls), 1);
 
@@ -357,9 +327,9 @@ TEST(test_stuck_mount)
     CHECK_INT(r, 0);
     CHECK(took < 0.15);
     CHECK_DBL(
-        sample_value(out, "homeostat_filesystem_device_error", "mountpoint", "/mnt/nfs", NULL), 1,
+        test_mset_value(out, "homeostat_filesystem_device_error", "mountpoint", "/mnt/nfs", NULL), 1,
         0);
-    CHECK_DBL(sample_value(out, "homeostat_filesystem_size_bytes", "mountpoint", "/", NULL),
+    CHECK_DBL(test_mset_value(out, "homeostat_filesystem_size_bytes", "mountpoint", "/", NULL),
               1000.0 * 4096, 0);
     CHECK_INT(fake_get(&fake_nfs_calls), 1);
 
@@ -373,9 +343,9 @@ TEST(test_stuck_mount)
     CHECK_INT(r, 0);
     CHECK_INT(fake_get(&fake_nfs_calls), 2);
     CHECK_DBL(
-        sample_value(out, "homeostat_filesystem_device_error", "mountpoint", "/mnt/nfs", NULL), 0,
+        test_mset_value(out, "homeostat_filesystem_device_error", "mountpoint", "/mnt/nfs", NULL), 0,
         0);
-    CHECK_DBL(sample_value(out, "homeostat_filesystem_size_bytes", "mountpoint", "/mnt/nfs", NULL),
+    CHECK_DBL(test_mset_value(out, "homeostat_filesystem_size_bytes", "mountpoint", "/mnt/nfs", NULL),
               8000.0 * 4096, 0);
     collector_filesystem.cleanup(state);
 
@@ -389,7 +359,7 @@ TEST(test_stuck_mount)
     mset_clear(out);
     CHECK_INT(collector_filesystem.collect(state, out), 0);
     CHECK_DBL(
-        sample_value(out, "homeostat_filesystem_device_error", "mountpoint", "/mnt/nfs", NULL), 1,
+        test_mset_value(out, "homeostat_filesystem_device_error", "mountpoint", "/mnt/nfs", NULL), 1,
         0);
     collector_filesystem.cleanup(state);
     filesystem_set_statvfs_for_test(NULL);
@@ -469,15 +439,15 @@ TEST(test_real_machine)
     struct mset *out = mset_new();
     int r = collect_once(&cfg, out);
     CHECK_INT(r, 0);
-    double size = sample_value(out, "homeostat_filesystem_size_bytes", "mountpoint", "/", NULL);
+    double size = test_mset_value(out, "homeostat_filesystem_size_bytes", "mountpoint", "/", NULL);
     CHECK(size > 0);
-    CHECK_DBL(sample_value(out, "homeostat_filesystem_device_error", "mountpoint", "/", NULL), 0,
+    CHECK_DBL(test_mset_value(out, "homeostat_filesystem_device_error", "mountpoint", "/", NULL), 0,
               0);
-    double avail = sample_value(out, "homeostat_filesystem_avail_bytes", "mountpoint", "/", NULL);
+    double avail = test_mset_value(out, "homeostat_filesystem_avail_bytes", "mountpoint", "/", NULL);
     CHECK(avail >= 0 && avail <= size);
     /* /proc is excluded by the default mount point pattern. */
     CHECK(
-        isnan(sample_value(out, "homeostat_filesystem_device_error", "mountpoint", "/proc", NULL)));
+        isnan(test_mset_value(out, "homeostat_filesystem_device_error", "mountpoint", "/proc", NULL)));
     mset_free(out);
 }
 

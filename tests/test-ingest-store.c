@@ -136,13 +136,6 @@ static size_t count_lines(const char *text, const char *prefix)
     return n;
 }
 
-#define CHECK_SAMPLE(text, series, want)                                                           \
-    do {                                                                                           \
-        double _v = sample((text), (series));                                                      \
-        if (!(_v == (double)(want)))                                                               \
-            TEST_FAIL("%s == %.17g, expected %.17g in:\n%s", (series), _v, (double)(want),         \
-                      (text));                                                                     \
-    } while (0)
 
 static double dropped(struct ingest_store *s, const char *reason)
 {

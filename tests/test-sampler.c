@@ -81,32 +81,6 @@ static char *render(struct registry *reg)
     return text ? text : strdup("");
 }
 
-static bool sample_value(const char *text, const char *series, double *ret)
-{
-    size_t sl = strlen(series);
-    for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
-        if (strncmp(p, series, sl) != 0 || p[sl] != ' ')
-            continue;
-        char value[64];
-        const char *v = p + sl + 1;
-        size_t vl = strcspn(v, "\n");
-        if (vl >= sizeof(value))
-            return false;
-        memcpy(value, v, vl);
-        value[vl] = '\0';
-        return parse_double(value, ret) == 0;
-    }
-    return false;
-}
-
-#define CHECK_SAMPLE(text, series, want)                                                           \
-    do {                                                                                           \
-        double _v;                                                                                 \
-        if (!sample_value((text), (series), &_v))                                                  \
-            TEST_FAIL("no sample %s in:\n%s", (series), (text));                                   \
-        if (_v != (double)(want))                                                                  \
-            TEST_FAIL("%s == %.17g, expected %.17g", (series), _v, (double)(want));                \
-    } while (0)
 
 #define CPU_BUCKET(le) "homeostat_cpu_busy_ratio_bucket{le=\"" le "\"}"
 #define MEM_BUCKET(le) "homeostat_memory_used_ratio_bucket{le=\"" le "\"}"
@@ -426,8 +400,8 @@ TEST(thread_samples_real_proc)
     char *text = render(reg);
     registry_free(reg);
     double samples = 0, mem = 0;
-    CHECK(sample_value(text, "homeostat_sampler_samples_total", &samples));
-    CHECK(sample_value(text, "homeostat_memory_used_ratio_count", &mem));
+    CHECK(test_text_value(text, "homeostat_sampler_samples_total", &samples));
+    CHECK(test_text_value(text, "homeostat_memory_used_ratio_count", &mem));
     CHECK(strstr(text, "homeostat_sampler_errors_total{") == NULL);
     free(text);
     CHECK(samples > 5);    /* a count, not a timing: about 30 are due */

@@ -26,6 +26,17 @@ struct gate {
 
 #define GATE_MAX_WAIT_SEC 10 /* a safety net: tests open their gates long before */
 
+/* Number of sample lines whose name and labels are exactly series. */
+static int count_series(const char *text, const char *series)
+{
+    size_t sl = strlen(series);
+    int n = 0;
+    for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+        if (strncmp(p, series, sl) == 0 && p[sl] == ' ')
+            n++;
+    return n;
+}
+
 static void gate_set(struct gate *g, bool open)
 {
     pthread_mutex_lock(&g->lock);
@@ -214,44 +225,6 @@ static char *scrape_text(struct scraper *s)
 }
 
 /* The value of the first sample line whose name and labels are exactly series. */
-static bool sample_value(const char *text, const char *series, double *ret)
-{
-    size_t sl = strlen(series);
-    for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
-        if (strncmp(p, series, sl) != 0 || p[sl] != ' ')
-            continue;
-        char value[64];
-        const char *v = p + sl + 1;
-        size_t vl = strcspn(v, "\n");
-        if (vl >= sizeof(value))
-            return false;
-        memcpy(value, v, vl);
-        value[vl] = '\0';
-        return parse_double(value, ret) == 0;
-    }
-    return false;
-}
-
-/* Number of sample lines whose name and labels are exactly series. */
-static int count_series(const char *text, const char *series)
-{
-    size_t sl = strlen(series);
-    int n = 0;
-    for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
-        if (strncmp(p, series, sl) == 0 && p[sl] == ' ')
-            n++;
-    return n;
-}
-
-/* Checks that text has series with exactly value want. */
-#define CHECK_SAMPLE(text, series, want)                                                           \
-    do {                                                                                           \
-        double _v;                                                                                 \
-        if (!sample_value((text), (series), &_v))                                                  \
-            TEST_FAIL("no sample %s in:\n%s", (series), (text));                                   \
-        if (_v != (double)(want))                                                                  \
-            TEST_FAIL("%s == %.17g, expected %.17g", (series), _v, (double)(want));                \
-    } while (0)
 
 #define SUCCESS(name) "homeostat_collector_success{collector=\"" name "\"}"
 #define DURATION(name) "homeostat_collector_duration_seconds{collector=\"" name "\"}"
@@ -276,8 +249,8 @@ TEST(success_reported_per_collector)
     /* What a failing collector added is still exposed. */
     CHECK_SAMPLE(text, "test_failing_partial", 1);
     double d;
-    CHECK(sample_value(text, DURATION("fast"), &d) && d >= 0 && d < 5);
-    CHECK(sample_value(text, DURATION("failing"), &d) && d >= 0 && d < 5);
+    CHECK(test_text_value(text, DURATION("fast"), &d) && d >= 0 && d < 5);
+    CHECK(test_text_value(text, DURATION("failing"), &d) && d >= 0 && d < 5);
     CHECK_CONTAINS(text, "# TYPE homeostat_collector_success gauge\n");
     CHECK_SAMPLE(text, "homeostat_exporter_scrapes_total", 1);
     CHECK_SAMPLE(text, "homeostat_exporter_collections_total", 1);
@@ -387,7 +360,7 @@ TEST(stuck_collector_does_not_stall_scrapes)
         free(third);
         third = scrape_text(s);
         CHECK(third);
-        if (sample_value(third, SUCCESS("slow"), &ok) && ok == 1)
+        if (test_text_value(third, SUCCESS("slow"), &ok) && ok == 1)
             break;
         usleep(10000);
     }
@@ -422,7 +395,7 @@ static void *scrape_main(void *arg)
             snprintf(t->error, sizeof(t->error), "scrape %d failed", i);
             continue;
         }
-        if (sample_value(text, "test_seq", &seq) && sample_value(text, SUCCESS("fast"), &ok) &&
+        if (test_text_value(text, "test_seq", &seq) && test_text_value(text, SUCCESS("fast"), &ok) &&
             ok == 1 && strstr(text, "homeostat_exporter_scrapes_total "))
             t->complete++;
         else

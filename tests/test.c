@@ -1,11 +1,13 @@
 /* test: runner, fixtures and golden-file comparison for the unit tests. */
 #include "test.h"
 
+#include <stdarg.h>
 #include <unistd.h>
 
 #include "buf.h"
 #include "expo.h"
 #include "fileio.h"
+#include "parse.h"
 
 int test_failed_flag;
 
@@ -86,4 +88,51 @@ char *test_tmpdir(void)
     static char tmpl[64];
     snprintf(tmpl, sizeof(tmpl), "/tmp/homeostat-test-XXXXXX");
     return mkdtemp(tmpl);
+}
+
+double test_mset_value(struct mset *s, const char *family, ...)
+{
+    const char *want[32];
+    size_t nw = 0;
+    va_list ap;
+    va_start(ap, family);
+    for (const char *k; nw < 30 && (k = va_arg(ap, const char *));) {
+        want[nw++] = k;
+        want[nw++] = va_arg(ap, const char *);
+    }
+    va_end(ap);
+    for (size_t f = 0; f < s->n_families; f++) {
+        if (strcmp(s->families[f].name, family) != 0)
+            continue;
+        for (size_t i = 0; i < s->families[f].n_samples; i++) {
+            const struct mset_sample *sm = &s->families[f].samples[i];
+            size_t matched = 0;
+            for (size_t w = 0; w < nw; w += 2)
+                for (unsigned l = 0; l < sm->n_labels; l++)
+                    if (strcmp(sm->labels[2 * l], want[w]) == 0 &&
+                        strcmp(sm->labels[2 * l + 1], want[w + 1]) == 0)
+                        matched++;
+            if (matched == nw / 2)
+                return sm->value;
+        }
+    }
+    return NAN;
+}
+
+int test_text_value(const char *text, const char *series, double *ret)
+{
+    size_t sl = strlen(series);
+    for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+        if (strncmp(p, series, sl) != 0 || p[sl] != ' ')
+            continue;
+        char value[64];
+        const char *v = p + sl + 1;
+        size_t vl = strcspn(v, "\n");
+        if (vl >= sizeof(value))
+            return 0;
+        memcpy(value, v, vl);
+        value[vl] = '\0';
+        return parse_double(value, ret) == 0;
+    }
+    return 0;
 }

@@ -82,6 +82,22 @@ const char *test_fixture(const char *rel);
  * HOMEOSTAT_UPDATE_GOLDEN=1 in the environment it writes the file instead. Returns 0
  * when equal; prints a diff-friendly message otherwise. */
 int test_golden(const char *name, struct mset *set);
+/* Value of the first sample of family whose labels include the given name, value
+ * pairs (NULL-terminated); NAN when there is none. */
+double test_mset_value(struct mset *s, const char *family, ...);
+/* In exposition text, the value of the sample line whose name and labels are exactly
+ * series ("name{a=\"b\"}"). false when absent or unparsable. */
+int test_text_value(const char *text, const char *series, double *ret);
+
+#define CHECK_SAMPLE(text, series, want)                                                       \
+    do {                                                                                       \
+        double _v;                                                                             \
+        if (!test_text_value((text), (series), &_v))                                           \
+            TEST_FAIL("no sample %s in:\n%s", (series), (text));                               \
+        if (_v != (double)(want))                                                              \
+            TEST_FAIL("%s == %.17g, expected %.17g", (series), _v, (double)(want));            \
+    } while (0)
+
 /* Makes a fresh temporary directory (removed by the caller or the OS). */
 char *test_tmpdir(void);
 
