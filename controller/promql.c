@@ -589,6 +589,10 @@ int promql_client_new(const struct prometheus_cfg *cfg, struct promql_client **r
         if (slist_add(&c->headers, cfg->headers[i]) < 0)
             goto fail;
     c->multi = curl_multi_init();
+    /* Prometheus runs 20 queries at once by default: more connections only queue
+     * there, and each one costs a socket on both sides. */
+    if (c->multi)
+        curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 16L);
     if (!c->multi)
         goto fail;
     *ret = c;
@@ -659,7 +663,10 @@ static int setup_easy(struct promql_client *c, struct promql_req *q)
     ok = ok && curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers) == CURLE_OK;
     ok = ok && curl_easy_setopt(e, CURLOPT_USERAGENT, "homeostat-controller/" HOMEOSTAT_VERSION) ==
                    CURLE_OK;
-    ok = ok && curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "") == CURLE_OK;
+    /* No gzip: a query reply is about 120 bytes, and compressing 200 of them cost
+     * Prometheus four times the CPU of answering (bench/controller-bench.sh). A small
+     * receive buffer: replies are small, and the handle keeps it for its life. */
+    ok = ok && curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 4096L) == CURLE_OK;
     ok = ok && curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)PROMQL_MAX_REPLY_BYTES) ==
                    CURLE_OK;
     ok = ok && curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb) == CURLE_OK;
