@@ -41,10 +41,10 @@ bench: build
 	bench/run.sh
 
 format:
-	clang-format -i common/*.[ch] exporter/*.[ch] tests/*.[ch]
+	clang-format -i $$(git ls-files "*.c" "*.h")
 
 format-check:
-	clang-format --dry-run --Werror common/*.[ch] exporter/*.[ch] tests/*.[ch]
+	clang-format --dry-run --Werror $$(git ls-files "*.c" "*.h")
 
 clean:
 	rm -rf $(BUILD_DIR) $(ASAN_BUILD_DIR)

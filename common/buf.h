@@ -14,7 +14,10 @@ struct buf {
 };
 
 #define BUF_DEFAULT_MAX (64u << 20)
-#define BUF_INIT_MAX(m) {NULL, 0, 0, (m)}
+#define BUF_INIT_MAX(m)                                                                            \
+    {                                                                                              \
+        NULL, 0, 0, (m)                                                                            \
+    }
 
 void buf_init(struct buf *b, size_t max);
 /* Frees the storage; the buffer may be reused after buf_init(). Accepts NULL. */

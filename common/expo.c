@@ -86,8 +86,7 @@ enum expo_format expo_negotiate(const char *accept)
             bool ok = !m.version || (m.version_len == 5 && memcmp(m.version, "1.0.0", 5) == 0);
             if (ok && m.q > q_om)
                 q_om = m.q;
-        } else if (media_is(&m, "text/plain") || media_is(&m, "*/*") ||
-                   media_is(&m, "text/*")) {
+        } else if (media_is(&m, "text/plain") || media_is(&m, "*/*") || media_is(&m, "text/*")) {
             if (m.q > q_text)
                 q_text = m.q;
         }

@@ -15,8 +15,7 @@ enum expo_format {
 };
 
 #define EXPO_CONTENT_TYPE_TEXT "text/plain; version=0.0.4; charset=utf-8"
-#define EXPO_CONTENT_TYPE_OPENMETRICS \
-    "application/openmetrics-text; version=1.0.0; charset=utf-8"
+#define EXPO_CONTENT_TYPE_OPENMETRICS "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
 /* Picks the format for an Accept header (NULL: text). OpenMetrics is chosen when it
  * is acceptable (version 1.0.0 or unversioned) with a quality at least that of the

@@ -31,8 +31,7 @@ struct request_ctx {
     bool too_large;
 };
 
-__attribute__((format(printf, 2, 0))) static void mhd_logger(void *cls, const char *fmt,
-                                                              va_list ap)
+__attribute__((format(printf, 2, 0))) static void mhd_logger(void *cls, const char *fmt, va_list ap)
 {
     char msg[512];
     vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -134,8 +133,8 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
             return MHD_NO;
         buf_init(&ctx->body, h->max_body);
         *con_cls = ctx;
-        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        const char *cl =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         unsigned long long n;
         if (cl && parse_u64(cl, &n) == 0 && n > h->max_body)
             ctx->too_large = true;

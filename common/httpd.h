@@ -15,13 +15,13 @@ struct MHD_Connection;
 struct httpd;
 
 struct httpd_options {
-    const char *listen_address;   /* "host:port", "[::1]:port", ":port"; port 0 = any */
-    unsigned connection_limit;    /* default 512 */
-    unsigned per_ip_limit;        /* default 64 */
-    unsigned timeout_sec;         /* idle connection timeout, default 30 */
-    size_t connection_memory;     /* bytes per connection, default 64 KiB */
-    size_t max_body_bytes;        /* request body limit, default 1 MiB */
-    unsigned threads;             /* polling threads, default 2 */
+    const char *listen_address; /* "host:port", "[::1]:port", ":port"; port 0 = any */
+    unsigned connection_limit;  /* default 512 */
+    unsigned per_ip_limit;      /* default 64 */
+    unsigned timeout_sec;       /* idle connection timeout, default 30 */
+    size_t connection_memory;   /* bytes per connection, default 64 KiB */
+    size_t max_body_bytes;      /* request body limit, default 1 MiB */
+    unsigned threads;           /* polling threads, default 2 */
 };
 
 struct httpd_request {

@@ -26,9 +26,8 @@ int log_parse_level(const char *s)
         const char *name;
         int level;
     } names[] = {
-        {"debug", LOG_DEBUG},     {"info", LOG_INFO}, {"notice", LOG_NOTICE},
-        {"warn", LOG_WARNING},    {"warning", LOG_WARNING}, {"error", LOG_ERR},
-        {"err", LOG_ERR},
+        {"debug", LOG_DEBUG},     {"info", LOG_INFO}, {"notice", LOG_NOTICE}, {"warn", LOG_WARNING},
+        {"warning", LOG_WARNING}, {"error", LOG_ERR}, {"err", LOG_ERR},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if (strcasecmp(s, names[i].name) == 0)

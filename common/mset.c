@@ -387,14 +387,14 @@ static bool camel_case(const char *s)
  * "kilobytes") or a unit promlint maps to another base ("minutes", "bits"). */
 static bool non_base_unit(const char *name)
 {
-    static const char *const base[] = {"amperes", "bytes",  "celsius", "grams", "joules",
+    static const char *const base[] = {"amperes", "bytes",  "celsius", "grams",   "joules",
                                        "kelvin",  "meters", "metres",  "seconds", "volts"};
-    static const char *const other[] = {"minutes", "hours",    "days",   "weeks",  "kelvins",
-                                        "fahrenheit", "rankine", "inches", "yards", "miles",
-                                        "bits",    "calories", "pounds", "ounces"};
-    static const char *const prefixes[] = {"pico", "nano", "micro", "milli", "centi", "deci",
-                                           "deca", "hecto", "kilo", "kibi", "mega", "mibi",
-                                           "giga", "gibi", "tera", "tebi", "peta", "pebi"};
+    static const char *const other[] = {"minutes",    "hours",    "days",   "weeks", "kelvins",
+                                        "fahrenheit", "rankine",  "inches", "yards", "miles",
+                                        "bits",       "calories", "pounds", "ounces"};
+    static const char *const prefixes[] = {"pico", "nano",  "micro", "milli", "centi", "deci",
+                                           "deca", "hecto", "kilo",  "kibi",  "mega",  "mibi",
+                                           "giga", "gibi",  "tera",  "tebi",  "peta",  "pebi"};
     const char *c = name;
     while (*c) {
         const char *e = strchr(c, '_');

@@ -10,11 +10,11 @@
 #include <stdint.h>
 
 enum metric_type {
-    METRIC_COUNTER,   /* family name must end in _total */
+    METRIC_COUNTER, /* family name must end in _total */
     METRIC_GAUGE,
     METRIC_HISTOGRAM, /* samples _bucket (with le), _sum, _count */
     METRIC_UNTYPED,
-    METRIC_INFO,      /* family name must end in _info; rendered as a gauge of 1 in 0.0.4 */
+    METRIC_INFO, /* family name must end in _info; rendered as a gauge of 1 in 0.0.4 */
 };
 
 enum mset_suffix {
@@ -42,12 +42,12 @@ struct mset_family {
 struct mset {
     struct mset_family *families;
     size_t n_families, cap_families;
-    size_t cur;             /* index of the family samples go to, or SIZE_MAX */
+    size_t cur; /* index of the family samples go to, or SIZE_MAX */
     struct mset_chunk *arena;
-    size_t max_samples;     /* 0: unlimited; past it mset_add returns -E2BIG */
+    size_t max_samples; /* 0: unlimited; past it mset_add returns -E2BIG */
     size_t n_samples_total;
-    size_t *index;          /* open addressing: family index + 1, 0 = empty */
-    size_t index_cap;       /* a power of two, at least twice n_families */
+    size_t *index;    /* open addressing: family index + 1, 0 = empty */
+    size_t index_cap; /* a power of two, at least twice n_families */
 };
 
 /* Returns a new empty set (caller frees with mset_free), NULL on ENOMEM. */

@@ -114,7 +114,7 @@ int parse_duration_usec(const char *s, uint64_t *ret)
         double usec;
     } units[] = {
         /* Longest first: "ms" before "m", "us" before "s". */
-        {"ms", 1e3}, {"us", 1.0}, {"µs", 1.0}, {"ns", 1e-3},   {"s", 1e6},
+        {"ms", 1e3}, {"us", 1.0},  {"µs", 1.0},    {"ns", 1e-3},    {"s", 1e6},
         {"m", 6e7},  {"h", 3.6e9}, {"d", 8.64e10}, {"w", 6.048e11},
     };
     s = skip_ws(s);

@@ -7,15 +7,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-int parse_u64(const char *s, unsigned long long *ret);  /* decimal, whitespace-trimmed */
+int parse_u64(const char *s, unsigned long long *ret); /* decimal, whitespace-trimmed */
 int parse_uint(const char *s, unsigned *ret);
-int parse_double(const char *s, double *ret);           /* accepts NaN, +Inf, -Inf */
+int parse_double(const char *s, double *ret); /* accepts NaN, +Inf, -Inf */
 /* Prometheus-style durations: "100ms", "5s", "1m30s", "2h", "1d", "250us"; a bare
  * number is seconds. Result in microseconds. */
 int parse_duration_usec(const char *s, uint64_t *ret);
 /* Sizes: "512", "64k", "64KiB", "16M", "1G" (powers of 1024). */
 int parse_size_bytes(const char *s, uint64_t *ret);
-int parse_bool(const char *s, bool *ret);               /* true/false/yes/no/1/0/on/off */
+int parse_bool(const char *s, bool *ret); /* true/false/yes/no/1/0/on/off */
 /* "host:port", "[v6addr]:port" or ":port" (all addresses). Host copied into
  * host (empty for all), port 0..65535. */
 int parse_listen_address(const char *s, char *host, size_t hostsz, unsigned *ret_port);
@@ -24,7 +24,7 @@ int parse_listen_address(const char *s, char *host, size_t hostsz, unsigned *ret
  * lines first (the newline is not a separator). */
 char *next_field(char **p);
 /* Monotonic and wall clocks. */
-uint64_t now_usec(void);      /* CLOCK_MONOTONIC */
-double now_realtime(void);    /* seconds since the epoch */
+uint64_t now_usec(void);   /* CLOCK_MONOTONIC */
+double now_realtime(void); /* seconds since the epoch */
 
 #endif

@@ -14,8 +14,8 @@ struct metric {
     struct metric *next;
     struct rfamily *family;
     char **label_values;
-    _Atomic uint64_t value_bits;   /* counter/gauge value; histogram sum */
-    _Atomic uint64_t *buckets;     /* histogram: n_buckets + 1 non-cumulative counts */
+    _Atomic uint64_t value_bits; /* counter/gauge value; histogram sum */
+    _Atomic uint64_t *buckets;   /* histogram: n_buckets + 1 non-cumulative counts */
 };
 
 struct rfamily {
@@ -52,8 +52,8 @@ static inline double u2d(uint64_t u)
 
 static struct rfamily *registry_family_locked(struct registry *r, const char *name,
                                               enum metric_type type, const char *help,
-                                              const char *const *label_names,
-                                              const double *buckets, size_t n_buckets);
+                                              const char *const *label_names, const double *buckets,
+                                              size_t n_buckets);
 
 struct registry *registry_new(void)
 {
@@ -111,16 +111,16 @@ struct rfamily *registry_family(struct registry *r, const char *name, enum metri
                                 const double *buckets, size_t n_buckets)
 {
     pthread_mutex_lock(&r->lock);
-    struct rfamily *f = registry_family_locked(r, name, type, help, label_names, buckets,
-                                               n_buckets);
+    struct rfamily *f =
+        registry_family_locked(r, name, type, help, label_names, buckets, n_buckets);
     pthread_mutex_unlock(&r->lock);
     return f;
 }
 
 static struct rfamily *registry_family_locked(struct registry *r, const char *name,
                                               enum metric_type type, const char *help,
-                                              const char *const *label_names,
-                                              const double *buckets, size_t n_buckets)
+                                              const char *const *label_names, const double *buckets,
+                                              size_t n_buckets)
 {
     for (struct rfamily *f = r->families; f; f = f->next)
         if (strcmp(f->name, name) == 0) {
@@ -303,8 +303,7 @@ void metric_observe(struct metric *m, double v)
     atomic_add_double(&m->value_bits, v);
 }
 
-void metric_histogram_totals(const struct metric *m, unsigned long long *ret_count,
-                             double *ret_sum)
+void metric_histogram_totals(const struct metric *m, unsigned long long *ret_count, double *ret_sum)
 {
     unsigned long long c = 0;
     for (size_t i = 0; i <= m->family->n_bounds; i++)
@@ -332,8 +331,7 @@ int registry_collect(struct registry *r, struct mset *out)
                 uint64_t counts[REGISTRY_MAX_BUCKETS + 1];
                 for (size_t i = 0; i <= f->n_bounds; i++)
                     counts[i] = atomic_load_explicit(&m->buckets[i], memory_order_relaxed);
-                ret = mset_histogram(out, labels, f->bounds, counts, f->n_bounds,
-                                     metric_value(m));
+                ret = mset_histogram(out, labels, f->bounds, counts, f->n_bounds, metric_value(m));
             } else {
                 ret = mset_add(out, MSET_SUFFIX_NONE, labels, metric_value(m));
             }

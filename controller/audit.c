@@ -9,7 +9,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-
 struct audit {
     int fd;
     pthread_mutex_t lock;
@@ -113,8 +112,7 @@ static int recover(struct audit *a, size_t *ret_dropped)
     return 0;
 }
 
-int audit_open(const char *path, size_t history_size, struct audit **ret,
-               size_t *ret_dropped_bytes)
+int audit_open(const char *path, size_t history_size, struct audit **ret, size_t *ret_dropped_bytes)
 {
     struct audit *a = calloc(1, sizeof(*a));
     if (!a)

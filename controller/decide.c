@@ -22,8 +22,7 @@ const char *decision_outcome_name(enum decision_outcome o)
 
 enum decision_outcome decide(const struct rules *r, double *last_exec,
                              const struct eval_result *res, double now,
-                             const struct decide_flags *flags,
-                             const struct decision_def **ret_def)
+                             const struct decide_flags *flags, const struct decision_def **ret_def)
 {
     *ret_def = NULL;
     const struct decision_def *d = NULL;
@@ -32,8 +31,8 @@ enum decision_outcome decide(const struct rules *r, double *last_exec,
     *ret_def = d;
     bool has_actions = d && d->n_actions > 0;
     size_t di = d ? (size_t)(d - r->decisions) : 0;
-    bool cooling = has_actions && last_exec[di] > 0 &&
-                   now - last_exec[di] < (double)d->cooldown_usec / 1e6;
+    bool cooling =
+        has_actions && last_exec[di] > 0 && now - last_exec[di] < (double)d->cooldown_usec / 1e6;
 
     if (!res->changed) {
         /* Staying: a decision only when it would really act again, so a paused or

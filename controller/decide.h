@@ -47,7 +47,6 @@ struct decide_flags {
  * state has none). Updates last_exec when the outcome starts a cooldown. */
 enum decision_outcome decide(const struct rules *r, double *last_exec,
                              const struct eval_result *res, double now,
-                             const struct decide_flags *flags,
-                             const struct decision_def **ret_def);
+                             const struct decide_flags *flags, const struct decision_def **ret_def);
 
 #endif

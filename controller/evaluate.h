@@ -50,8 +50,8 @@
 struct signal_value {
     bool known;
     double value;
-    double sample_time;  /* seconds since the epoch (the sample's timestamp) */
-    char reason[160];    /* why unknown: "empty result", "3 series", "NaN", "stale: ..." */
+    double sample_time; /* seconds since the epoch (the sample's timestamp) */
+    char reason[160];   /* why unknown: "empty result", "3 series", "NaN", "stale: ..." */
 };
 
 enum tri { TRI_FALSE, TRI_TRUE, TRI_UNKNOWN };
@@ -59,10 +59,10 @@ enum tri { TRI_FALSE, TRI_TRUE, TRI_UNKNOWN };
 /* What persists between evaluations (saved in the state file). Arrays sized by the
  * rules' n_states; evaluate_state_init allocates them. */
 struct eval_state {
-    size_t current;      /* state index or EVAL_STATE_UNKNOWN */
-    double since;        /* when current was entered (epoch seconds) */
-    double *held_since;  /* per state, 0 = not holding */
-    double *last_held;   /* per state, 0 = never */
+    size_t current;     /* state index or EVAL_STATE_UNKNOWN */
+    double since;       /* when current was entered (epoch seconds) */
+    double *held_since; /* per state, 0 = not holding */
+    double *last_held;  /* per state, 0 = never */
     size_t n_states;
 };
 
@@ -71,12 +71,12 @@ struct confidence_parts {
 };
 
 struct eval_result {
-    size_t from, to;     /* state indexes (or EVAL_STATE_UNKNOWN) */
+    size_t from, to; /* state indexes (or EVAL_STATE_UNKNOWN) */
     bool changed;
-    bool uncertain;      /* decided on missing data: never act */
+    bool uncertain; /* decided on missing data: never act */
     double confidence;
     struct confidence_parts parts;
-    enum tri holds[64];  /* per state, this evaluation (first 64 states) */
+    enum tri holds[64]; /* per state, this evaluation (first 64 states) */
     char reasoning[EVAL_MAX_REASONING];
 };
 

@@ -83,8 +83,17 @@ struct controller {
 
 /* ---- flags ---- */
 
-enum { OPT_CONFIG = 1000, OPT_PROM_URL, OPT_LISTEN, OPT_TOKEN, OPT_STATE_DIR, OPT_AUDIT,
-       OPT_DRY_RUN, OPT_LOG_LEVEL, OPT_VERSION };
+enum {
+    OPT_CONFIG = 1000,
+    OPT_PROM_URL,
+    OPT_LISTEN,
+    OPT_TOKEN,
+    OPT_STATE_DIR,
+    OPT_AUDIT,
+    OPT_DRY_RUN,
+    OPT_LOG_LEVEL,
+    OPT_VERSION
+};
 
 static const struct option options[] = {
     {"config", required_argument, NULL, OPT_CONFIG},
@@ -102,23 +111,22 @@ static const struct option options[] = {
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "Usage: " PROG " [FLAGS] --config=FILE     run the controller\n"
-            "       " PROG " check FILE...            validate rules files\n"
-            "       " PROG " test FILE...             run rule unit tests\n\n"
-            "Flags:\n"
-            "  -h, --help                     Show this help and exit.\n"
-            "      --version                  Show the version and exit.\n"
-            "      --config=FILE              The rules file (required for the daemon).\n"
-            "      --prometheus.url=URL       Overrides prometheus.url of the rules file.\n"
-            "      --web.listen-address=ADDR  API and metrics (default " DEFAULT_LISTEN ").\n"
-            "      --web.admin-token-file=FILE  Bearer token for POST endpoints; without\n"
-            "                                 it they answer 403.\n"
-            "      --state.directory=DIR      State file location (default\n"
-            "                                 /var/lib/homeostat-controller).\n"
-            "      --audit.log=FILE           Decision log (default DIR/audit.jsonl).\n"
-            "      --dry-run                  Decide and record, never act.\n"
-            "      --log.level=LEVEL          debug, info, warn or error (default info).\n");
+    fprintf(f, "Usage: " PROG " [FLAGS] --config=FILE     run the controller\n"
+               "       " PROG " check FILE...            validate rules files\n"
+               "       " PROG " test FILE...             run rule unit tests\n\n"
+               "Flags:\n"
+               "  -h, --help                     Show this help and exit.\n"
+               "      --version                  Show the version and exit.\n"
+               "      --config=FILE              The rules file (required for the daemon).\n"
+               "      --prometheus.url=URL       Overrides prometheus.url of the rules file.\n"
+               "      --web.listen-address=ADDR  API and metrics (default " DEFAULT_LISTEN ").\n"
+               "      --web.admin-token-file=FILE  Bearer token for POST endpoints; without\n"
+               "                                 it they answer 403.\n"
+               "      --state.directory=DIR      State file location (default\n"
+               "                                 /var/lib/homeostat-controller).\n"
+               "      --audit.log=FILE           Decision log (default DIR/audit.jsonl).\n"
+               "      --dry-run                  Decide and record, never act.\n"
+               "      --log.level=LEVEL          debug, info, warn or error (default info).\n");
 }
 
 static int parse_flags(int argc, char **argv, struct cli *cli)
@@ -127,15 +135,9 @@ static int parse_flags(int argc, char **argv, struct cli *cli)
     int c;
     while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
         switch (c) {
-        case 'h':
-            usage(stdout);
-            return 1;
-        case OPT_VERSION:
-            printf(PROG " version %s\n", HOMEOSTAT_VERSION);
-            return 1;
-        case OPT_CONFIG:
-            cli->config = optarg;
-            break;
+        case 'h': usage(stdout); return 1;
+        case OPT_VERSION: printf(PROG " version %s\n", HOMEOSTAT_VERSION); return 1;
+        case OPT_CONFIG: cli->config = optarg; break;
         case OPT_PROM_URL: {
             const char *why = rules_url_error(optarg);
             if (why) {
@@ -149,30 +151,26 @@ static int parse_flags(int argc, char **argv, struct cli *cli)
             char host[256];
             unsigned port;
             if (parse_listen_address(optarg, host, sizeof(host), &port) < 0) {
-                fprintf(stderr, PROG ": invalid value '%s' for --web.listen-address: expected "
-                                "HOST:PORT, [IPV6]:PORT or :PORT\n", optarg);
+                fprintf(stderr,
+                        PROG ": invalid value '%s' for --web.listen-address: expected "
+                             "HOST:PORT, [IPV6]:PORT or :PORT\n",
+                        optarg);
                 return -EINVAL;
             }
             cli->listen_address = optarg;
             break;
         }
-        case OPT_TOKEN:
-            cli->admin_token_file = optarg;
-            break;
-        case OPT_STATE_DIR:
-            cli->state_directory = optarg;
-            break;
-        case OPT_AUDIT:
-            cli->audit_log = optarg;
-            break;
-        case OPT_DRY_RUN:
-            cli->dry_run = true;
-            break;
+        case OPT_TOKEN: cli->admin_token_file = optarg; break;
+        case OPT_STATE_DIR: cli->state_directory = optarg; break;
+        case OPT_AUDIT: cli->audit_log = optarg; break;
+        case OPT_DRY_RUN: cli->dry_run = true; break;
         case OPT_LOG_LEVEL: {
             int level = log_parse_level(optarg);
             if (level < 0) {
-                fprintf(stderr, PROG ": invalid value '%s' for --log.level: expected debug, "
-                                "info, warn or error\n", optarg);
+                fprintf(stderr,
+                        PROG ": invalid value '%s' for --log.level: expected debug, "
+                             "info, warn or error\n",
+                        optarg);
                 return -EINVAL;
             }
             log_set_level(level);
@@ -227,19 +225,17 @@ static int metrics_init(struct controller *c)
                                      "Evaluations run.");
     m->last_eval = registry_metric(r, "homeostat_controller_last_evaluation_timestamp_seconds",
                                    METRIC_GAUGE, "When the last evaluation completed.");
-    struct rfamily *ed = registry_family(r, "homeostat_controller_evaluation_duration_seconds",
-                                         METRIC_HISTOGRAM,
-                                         "Time one evaluation took, queries included.", NULL,
-                                         query_buckets, 11);
-    struct rfamily *qd = registry_family(r, "homeostat_controller_query_duration_seconds",
-                                         METRIC_HISTOGRAM,
-                                         "Time each distinct signal query took.", NULL,
-                                         query_buckets, 11);
+    struct rfamily *ed =
+        registry_family(r, "homeostat_controller_evaluation_duration_seconds", METRIC_HISTOGRAM,
+                        "Time one evaluation took, queries included.", NULL, query_buckets, 11);
+    struct rfamily *qd =
+        registry_family(r, "homeostat_controller_query_duration_seconds", METRIC_HISTOGRAM,
+                        "Time each distinct signal query took.", NULL, query_buckets, 11);
     m->eval_duration = ed ? registry_series(ed, NULL) : NULL;
     m->query_duration = qd ? registry_series(qd, NULL) : NULL;
-    m->reload_ok = registry_metric(r, "homeostat_controller_config_last_reload_successful",
-                                   METRIC_GAUGE,
-                                   "Whether the last load of the rules file succeeded.");
+    m->reload_ok =
+        registry_metric(r, "homeostat_controller_config_last_reload_successful", METRIC_GAUGE,
+                        "Whether the last load of the rules file succeeded.");
     m->reload_time =
         registry_metric(r, "homeostat_controller_config_last_reload_success_timestamp_seconds",
                         METRIC_GAUGE, "When the rules file was last loaded successfully.");
@@ -247,8 +243,7 @@ static int metrics_init(struct controller *c)
                                 "1 while actuation is paused (emergency stop).");
     m->dry_run = registry_metric(r, "homeostat_controller_dry_run", METRIC_GAUGE,
                                  "1 when the controller runs with --dry-run.");
-    m->audit_errors = registry_metric(r, "homeostat_controller_audit_errors_total",
-                                      METRIC_COUNTER,
+    m->audit_errors = registry_metric(r, "homeostat_controller_audit_errors_total", METRIC_COUNTER,
                                       "Decisions that could not be written to the audit log "
                                       "(and were therefore not acted on).");
     m->state_errors = registry_metric(r, "homeostat_controller_state_file_errors_total",
@@ -258,10 +253,10 @@ static int metrics_init(struct controller *c)
     struct rfamily *bi = registry_family(r, "homeostat_controller_build_info", METRIC_GAUGE,
                                          "A metric with a constant 1 labelled by the version.",
                                          (const char *const[]){"version", NULL}, NULL, 0);
-    if (!m->state || !m->decisions || !m->signal_value || !m->signal_known ||
-        !m->query_errors || !m->confidence || !m->evaluations || !m->last_eval ||
-        !m->eval_duration || !m->query_duration || !m->reload_ok || !m->reload_time ||
-        !m->paused || !m->dry_run || !m->audit_errors || !m->state_errors || !m->since || !bi)
+    if (!m->state || !m->decisions || !m->signal_value || !m->signal_known || !m->query_errors ||
+        !m->confidence || !m->evaluations || !m->last_eval || !m->eval_duration ||
+        !m->query_duration || !m->reload_ok || !m->reload_time || !m->paused || !m->dry_run ||
+        !m->audit_errors || !m->state_errors || !m->since || !bi)
         return -ENOMEM;
     metric_set(registry_series(bi, (const char *const[]){HOMEOSTAT_VERSION, NULL}), 1);
     metric_set(m->dry_run, c->cli.dry_run ? 1 : 0);
@@ -275,8 +270,8 @@ static void metrics_publish(struct controller *c)
     rfamily_reset(c->m.state);
     for (size_t i = 0; i <= r->n_states; i++) {
         size_t idx = i < r->n_states ? i : EVAL_STATE_UNKNOWN;
-        struct metric *m = registry_series(
-            c->m.state, (const char *const[]){eval_state_name(r, idx), NULL});
+        struct metric *m =
+            registry_series(c->m.state, (const char *const[]){eval_state_name(r, idx), NULL});
         if (m)
             metric_set(m, c->st.eval.current == idx ? 1 : 0);
     }
@@ -334,8 +329,7 @@ static json_t *signals_json(const struct controller *c, double now)
             json_object_set_new(o, "sample_time", json_time(v->sample_time));
             json_object_set_new(o, "age_seconds", json_real(now - v->sample_time));
         } else {
-            json_object_set_new(o, "reason",
-                                json_string(v ? v->reason : "not evaluated yet"));
+            json_object_set_new(o, "reason", json_string(v ? v->reason : "not evaluated yet"));
         }
         if (r->signals[i].max_age_usec)
             json_object_set_new(o, "max_age_seconds",
@@ -362,9 +356,8 @@ static json_t *actions_json(const struct decision_def *d, enum decision_outcome 
         /* Secret-looking parameters never reach the audit log or the API. */
         json_object_set_new(o, "params", rules_action_params_redacted(&d->actions[i]));
         /* This version records actions; the actuators that run them come next. */
-        json_object_set_new(o, "result",
-                            json_string(outcome == OUTCOME_EXECUTED ? "recorded_not_run"
-                                                                    : "not_run"));
+        json_object_set_new(
+            o, "result", json_string(outcome == OUTCOME_EXECUTED ? "recorded_not_run" : "not_run"));
         json_array_append_new(arr, o);
     }
     return arr;
@@ -421,8 +414,9 @@ static void evaluate_once(struct controller *c)
             snprintf(values[i].reason, sizeof(values[i].reason), "%s",
                      results[i].detail[0] ? results[i].detail
                                           : promql_error_name(results[i].error));
-            struct metric *e = registry_series(
-                c->m.query_errors, (const char *const[]){promql_error_name(results[i].error), NULL});
+            struct metric *e =
+                registry_series(c->m.query_errors,
+                                (const char *const[]){promql_error_name(results[i].error), NULL});
             if (e)
                 metric_add(e, 1);
         }
@@ -451,8 +445,7 @@ static void evaluate_once(struct controller *c)
     if (outcome != OUTCOME_NONE) {
         char id[48];
         c->st.decision_seq++;
-        snprintf(id, sizeof(id), "%llx-%llu", (unsigned long long)(now * 1000),
-                 c->st.decision_seq);
+        snprintf(id, sizeof(id), "%llx-%llu", (unsigned long long)(now * 1000), c->st.decision_seq);
         json_t *d = json_object();
         json_object_set_new(d, "type", json_string("decision"));
         json_object_set_new(d, "id", json_string(id));
@@ -634,8 +627,9 @@ static bool authorized(struct controller *c, const struct httpd_request *req,
                        struct httpd_response *resp)
 {
     if (!c->admin_token) {
-        httpd_reply_error(resp, 403, "mutating endpoints are disabled: start the controller "
-                                     "with --web.admin-token-file");
+        httpd_reply_error(resp, 403,
+                          "mutating endpoints are disabled: start the controller "
+                          "with --web.admin-token-file");
         return false;
     }
     const char *h = httpd_header(req, "Authorization");
@@ -784,10 +778,11 @@ static void handle(void *userdata, const struct httpd_request *req, struct httpd
                     "<li><a href=\"/api/v1/rules\">rules</a></li>"
                     "<li><a href=\"/metrics\">metrics</a></li></ul>\n</body></html>\n");
     } else {
-        static const char *const known[] = {"/-/healthy", "/-/ready", "/metrics",
-                                            "/api/v1/status", "/api/v1/signals",
-                                            "/api/v1/decisions", "/api/v1/rules",
-                                            "/api/v1/evaluate", "/-/reload", "/"};
+        static const char *const known[] = {"/-/healthy",      "/-/ready",
+                                            "/metrics",        "/api/v1/status",
+                                            "/api/v1/signals", "/api/v1/decisions",
+                                            "/api/v1/rules",   "/api/v1/evaluate",
+                                            "/-/reload",       "/"};
         for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
             if (strcmp(p, known[i]) == 0) {
                 bool is_post = i == 7 || i == 8;
@@ -836,8 +831,8 @@ static int run_daemon(struct controller *c)
                                    c->cli.admin_token_file),
                    1;
     }
-    const char *dir = c->cli.state_directory ? c->cli.state_directory
-                                             : "/var/lib/homeostat-controller";
+    const char *dir =
+        c->cli.state_directory ? c->cli.state_directory : "/var/lib/homeostat-controller";
     if (mkdir(dir, 0750) < 0 && errno != EEXIST)
         return log_error_errno(errno, PROG ": cannot create --state.directory %s", dir), 1;
     if (path_join(c->state_path, sizeof(c->state_path), dir, "state.json") < 0)
@@ -862,7 +857,8 @@ static int run_daemon(struct controller *c)
         return log_error_errno(r, PROG ": cannot open the audit log %s", audit_path), 1;
     if (dropped)
         log_warning("audit: %s ended in a partial record (%zu bytes, a crash during a write); "
-                    "cut off", audit_path, dropped);
+                    "cut off",
+                    audit_path, dropped);
     json_t *recent = audit_recent(c->audit, 1);
     if (json_array_size(recent) == 1)
         c->last_decision = json_incref(json_array_get(recent, 0));

@@ -1639,7 +1639,6 @@ static void load_root(struct loader *l, const struct ytree_node *root)
         load_manual_actions(l, root);
 }
 
-
 /* Validates tree (freed here) into a new struct rules. */
 static int load_from_tree(struct ytree *tree, const char *dir, struct rules **ret,
                           struct buf *errors)

@@ -19,10 +19,10 @@
 enum cond_op { COND_GT, COND_GE, COND_LT, COND_LE, COND_EQ, COND_NE };
 
 struct condition {
-    size_t signal;    /* index into rules->signals */
+    size_t signal; /* index into rules->signals */
     enum cond_op op;
     double threshold;
-    char *text;       /* as written: "cpu_busy > 0.85" */
+    char *text; /* as written: "cpu_busy > 0.85" */
 };
 
 struct signal_def {
@@ -38,7 +38,7 @@ struct state_def {
     char *name;
     enum when_mode when;
     struct condition *conditions;
-    size_t n_conditions;   /* 0 only for the last state: the default */
+    size_t n_conditions;    /* 0 only for the last state: the default */
     uint64_t for_usec;      /* must hold this long before entering */
     uint64_t keep_for_usec; /* kept this long after it stops holding */
     char *severity;         /* optional: "critical", "warning", ... for alerts (NULL) */
@@ -55,9 +55,9 @@ struct action_def {
 };
 
 struct decision_def {
-    size_t state;            /* index into rules->states */
-    double min_confidence;   /* 0..1, default 0 */
-    uint64_t cooldown_usec;  /* default 5m: minimum time between two executions */
+    size_t state;           /* index into rules->states */
+    double min_confidence;  /* 0..1, default 0 */
+    uint64_t cooldown_usec; /* default 5m: minimum time between two executions */
     struct action_def *actions;
     size_t n_actions;
     bool revert_on_exit;
@@ -73,14 +73,14 @@ struct manual_action_def {
 enum missing_policy { MISSING_HOLD, MISSING_UNKNOWN };
 
 struct prometheus_cfg {
-    char *url;                   /* required unless --prometheus.url is given */
-    uint64_t timeout_usec;       /* per query, default 2s */
-    char *bearer_token_file;     /* NULL */
-    char *basic_auth_username;   /* NULL */
+    char *url;                 /* required unless --prometheus.url is given */
+    uint64_t timeout_usec;     /* per query, default 2s */
+    char *bearer_token_file;   /* NULL */
+    char *basic_auth_username; /* NULL */
     char *basic_auth_password_file;
     char *ca_file;
     bool insecure_skip_verify;
-    char **headers;              /* "Name: value" strings, NULL-terminated (X-Scope-OrgID) */
+    char **headers; /* "Name: value" strings, NULL-terminated (X-Scope-OrgID) */
     size_t n_headers;
 };
 

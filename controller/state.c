@@ -57,7 +57,8 @@ int state_load(const char *path, const struct rules *r, struct controller_state 
     json_error_t err;
     json_t *root = json_loadb(text, len, 0, &err);
     free(text);
-    if (!root || !json_is_object(root) || json_integer_value(json_object_get(root, "version")) != 1) {
+    if (!root || !json_is_object(root) ||
+        json_integer_value(json_object_get(root, "version")) != 1) {
         buf_printf(errors, "%s:%d:%d: %s", path, root ? 1 : err.line, root ? 1 : err.column,
                    root ? "not a homeostat state file (version 1)" : err.text);
         json_decref(root);

@@ -366,10 +366,10 @@ static int fs_join(char *out, size_t outsz, const char *rootfs, const char *moun
  * pay for a thread and a deadline per scrape; local ones answer from memory. */
 static bool fs_can_hang(const char *fstype)
 {
-    static const char *const remote[] = {"nfs",   "nfs4",      "cifs",  "smb3", "smbfs",
-                                         "ceph",  "glusterfs", "9p",    "afs",  "davfs",
-                                         "lustre", "gpfs",     "beegfs", "ncpfs", "coda",
-                                         "ocfs2", "gfs2",      "orangefs", "virtiofs"};
+    static const char *const remote[] = {"nfs",    "nfs4",      "cifs",     "smb3",    "smbfs",
+                                         "ceph",   "glusterfs", "9p",       "afs",     "davfs",
+                                         "lustre", "gpfs",      "beegfs",   "ncpfs",   "coda",
+                                         "ocfs2",  "gfs2",      "orangefs", "virtiofs"};
     if (strncmp(fstype, "fuse", 4) == 0)
         return true; /* fuse, fuseblk, fuse.sshfs, ... */
     for (size_t i = 0; i < sizeof(remote) / sizeof(remote[0]); i++)

@@ -20,14 +20,13 @@
 #define GPU_AMD_VENDOR 0x1002
 #define GPU_AMD_MAX_CARDS 64
 
-
 /* One numeric sysfs file and the series it becomes. */
 struct amd_field {
     const char *file;     /* in the device directory, or its hwmon directory */
     const char *fallback; /* read when file does not exist, or NULL */
     bool hwmon;
     const char *metric, *help;
-    double divisor;       /* file unit per metric unit */
+    double divisor;         /* file unit per metric unit */
     unsigned long long max; /* larger values are invalid; 0 for no limit */
 };
 
@@ -35,18 +34,18 @@ static const struct amd_field amd_fields[] = {
     {"gpu_busy_percent", NULL, false, GPU_UTIL, GPU_UTIL_HELP, 100, 100},
     {"mem_info_vram_used", NULL, false, GPU_MEM_USED, GPU_MEM_USED_HELP, 1, 0},
     {"mem_info_vram_total", NULL, false, GPU_MEM_TOTAL, GPU_MEM_TOTAL_HELP, 1, 0},
-    {"temp1_input", NULL, true, GPU_TEMP, GPU_TEMP_HELP, 1000, 0},            /* m°C */
+    {"temp1_input", NULL, true, GPU_TEMP, GPU_TEMP_HELP, 1000, 0},               /* m°C */
     {"power1_average", "power1_input", true, GPU_POWER, GPU_POWER_HELP, 1e6, 0}, /* µW */
     {"power1_cap", NULL, true, GPU_POWER_LIMIT, GPU_POWER_LIMIT_HELP, 1e6, 0},   /* µW */
 };
 
 /* One card, fixed at init. */
 struct amd_card {
-    unsigned index;         /* N of cardN */
-    char label[32];         /* "cardN": the gpu label */
-    char dir[PATH_MAX];     /* <sysfs>/class/drm/cardN/device */
-    char name[128];         /* product_name, or "" */
-    char uuid[64];          /* unique_id, or "" */
+    unsigned index;     /* N of cardN */
+    char label[32];     /* "cardN": the gpu label */
+    char dir[PATH_MAX]; /* <sysfs>/class/drm/cardN/device */
+    char name[128];     /* product_name, or "" */
+    char uuid[64];      /* unique_id, or "" */
 };
 
 /* Immutable after init, so collect() and sample() may run at once. */
@@ -165,8 +164,7 @@ static int gpu_amd_init(const struct exporter_config *cfg, void **ret_state)
             continue;
         char card[PATH_MAX], dir[PATH_MAX];
         if (path_join(card, sizeof(card), drm, de->d_name) < 0 ||
-            path_join(dir, sizeof(dir), card, "device") < 0 || !amd_is_dir(dir) ||
-            !amd_is_amd(dir))
+            path_join(dir, sizeof(dir), card, "device") < 0 || !amd_is_dir(dir) || !amd_is_amd(dir))
             continue;
         if (s->n_cards == GPU_AMD_MAX_CARDS) {
             log_warning("collector gpu_amd: more than %d cards, ignoring %s", GPU_AMD_MAX_CARDS,

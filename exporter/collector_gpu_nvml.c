@@ -37,7 +37,7 @@ struct nvml_utilization { /* nvmlUtilization_t */
     unsigned memory;      /* percent of it device memory was read or written */
 };
 
-struct nvml_memory { /* nvmlMemory_t (v1) */
+struct nvml_memory {                      /* nvmlMemory_t (v1) */
     unsigned long long total, free, used; /* bytes */
 };
 
@@ -75,7 +75,6 @@ static const struct {
     {"nvmlDeviceGetEnforcedPowerLimit", offsetof(struct nvml_api, get_power_limit), false},
 };
 
-
 /* One device, fixed at init; only the warned flag changes afterwards. */
 struct nvml_gpu {
     struct nvml_device *handle;
@@ -109,10 +108,8 @@ static bool nvml_device_error(int result)
     case NVML_ERROR_DRIVER_NOT_LOADED:
     case NVML_ERROR_GPU_IS_LOST:
     case NVML_ERROR_RESET_REQUIRED:
-    case NVML_ERROR_LIB_RM_VERSION_MISMATCH:
-        return true;
-    default:
-        return false;
+    case NVML_ERROR_LIB_RM_VERSION_MISMATCH: return true;
+    default: return false;
     }
 }
 
@@ -255,14 +252,13 @@ static bool nvml_ok(const struct gpu_nvml *s, struct nvml_gpu *g, const char *wh
 
 /* Adds one device's series. Returns the number of readings that succeeded, or a
  * negative mset error; *lost is set when the device itself failed. */
-static int nvml_collect_gpu(struct gpu_nvml *s, struct nvml_gpu *g, struct mset *out,
-                            bool *lost)
+static int nvml_collect_gpu(struct gpu_nvml *s, struct nvml_gpu *g, struct mset *out, bool *lost)
 {
     const struct nvml_api *api = &s->api;
     int r = mset_family(out, GPU_INFO, METRIC_INFO, GPU_INFO_HELP);
     if (r >= 0)
-        r = mset_addl(out, 1, "gpu", g->label, "vendor", "nvidia", "name", g->name, "uuid",
-                      g->uuid, NULL);
+        r = mset_addl(out, 1, "gpu", g->label, "vendor", "nvidia", "name", g->name, "uuid", g->uuid,
+                      NULL);
     if (r < 0)
         return r;
 
@@ -288,8 +284,8 @@ static int nvml_collect_gpu(struct gpu_nvml *s, struct nvml_gpu *g, struct mset 
     if (*lost)
         return n;
     unsigned temp;
-    if (nvml_ok(s, g, "temperature",
-                api->get_temperature(g->handle, NVML_TEMPERATURE_GPU, &temp), lost)) {
+    if (nvml_ok(s, g, "temperature", api->get_temperature(g->handle, NVML_TEMPERATURE_GPU, &temp),
+                lost)) {
         r = nvml_emit(out, GPU_TEMP, GPU_TEMP_HELP, g->label, temp);
         if (r < 0)
             return r;

@@ -7,9 +7,9 @@
 #include "collector.h"
 
 const struct collector *const collector_table[] = {
-    &collector_cpu,        &collector_memory, &collector_loadavg,  &collector_pressure,
-    &collector_diskstats,  &collector_netdev, &collector_filesystem, &collector_cgroup,
-    &collector_gpu_nvml,   &collector_gpu_amd, &collector_self,
+    &collector_cpu,       &collector_memory,  &collector_loadavg,    &collector_pressure,
+    &collector_diskstats, &collector_netdev,  &collector_filesystem, &collector_cgroup,
+    &collector_gpu_nvml,  &collector_gpu_amd, &collector_self,
 };
 
 const size_t collector_count = sizeof(collector_table) / sizeof(collector_table[0]);

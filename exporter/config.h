@@ -10,27 +10,27 @@
 #define EXPORTER_MAX_COLLECTORS 32
 
 struct exporter_config {
-    const char *listen_address;       /* --web.listen-address */
-    const char *telemetry_path;       /* --web.telemetry-path */
-    unsigned web_max_connections;     /* --web.max-connections */
+    const char *listen_address;   /* --web.listen-address */
+    const char *telemetry_path;   /* --web.telemetry-path */
+    unsigned web_max_connections; /* --web.max-connections */
     unsigned web_max_connections_per_ip;
-    unsigned web_timeout_sec;         /* --web.timeout */
-    const char *procfs;               /* --path.procfs, default /proc */
-    const char *sysfs;                /* --path.sysfs, default /sys */
-    const char *rootfs;               /* --path.rootfs, default / (filesystem collector) */
-    uint64_t sampler_interval_usec;   /* --sampler.interval, default 100ms; 0 disables */
-    uint64_t collector_timeout_usec;  /* --collector.timeout: per-collector scrape budget */
+    unsigned web_timeout_sec;        /* --web.timeout */
+    const char *procfs;              /* --path.procfs, default /proc */
+    const char *sysfs;               /* --path.sysfs, default /sys */
+    const char *rootfs;              /* --path.rootfs, default / (filesystem collector) */
+    uint64_t sampler_interval_usec;  /* --sampler.interval, default 100ms; 0 disables */
+    uint64_t collector_timeout_usec; /* --collector.timeout: per-collector scrape budget */
     /* cgroup */
-    const char *cgroup_root;          /* --collector.cgroup.root, default <sysfs>/fs/cgroup */
-    const char *cgroup_unit_include;  /* --collector.cgroup.unit-include, fnmatch pattern */
-    unsigned cgroup_max_units;        /* --collector.cgroup.max-units */
+    const char *cgroup_root;         /* --collector.cgroup.root, default <sysfs>/fs/cgroup */
+    const char *cgroup_unit_include; /* --collector.cgroup.unit-include, fnmatch pattern */
+    unsigned cgroup_max_units;       /* --collector.cgroup.max-units */
     /* filesystem */
     const char *filesystem_mount_points_exclude; /* POSIX extended regex */
     const char *filesystem_fs_types_exclude;     /* POSIX extended regex */
     uint64_t filesystem_mount_timeout_usec;
     /* diskstats, netdev */
-    const char *diskstats_device_exclude;        /* POSIX extended regex */
-    const char *netdev_device_exclude;           /* POSIX extended regex, "" for none */
+    const char *diskstats_device_exclude; /* POSIX extended regex */
+    const char *netdev_device_exclude;    /* POSIX extended regex, "" for none */
     /* application metrics ingest */
     const char *statsd_listen_udp;      /* --statsd.listen-udp, "" disables */
     const char *statsd_listen_unixgram; /* --statsd.listen-unixgram, "" disables */
@@ -39,7 +39,7 @@ struct exporter_config {
     unsigned ingest_max_series;         /* --ingest.max-series */
     bool web_enable_lifecycle;          /* --web.enable-lifecycle: POST /-/reload */
     /* GPU */
-    const char *nvml_library;         /* --collector.gpu.nvml-library */
+    const char *nvml_library; /* --collector.gpu.nvml-library */
     /* which collectors run, indexed like collector_table */
     bool enabled[EXPORTER_MAX_COLLECTORS];
 };

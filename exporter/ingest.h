@@ -22,32 +22,32 @@ enum statsd_type {
 struct statsd_event {
     const char *name;
     size_t name_len;
-    double value;        /* as sent; timers are converted by the store */
+    double value; /* as sent; timers are converted by the store */
     enum statsd_type type;
-    double sample_rate;  /* 0 < rate <= 1, 1 when absent */
-    const char *tags;    /* DogStatsD tags without the '#', "k:v,k2:v2"; NULL when none */
+    double sample_rate; /* 0 < rate <= 1, 1 when absent */
+    const char *tags;   /* DogStatsD tags without the '#', "k:v,k2:v2"; NULL when none */
     size_t tags_len;
-    char tag_sep;        /* separator between tags: ',' for StatsD, '\x1f' for JSON pushes
-                          * (whose label values may contain commas); 0 means ',' */
+    char tag_sep; /* separator between tags: ',' for StatsD, '\x1f' for JSON pushes
+                   * (whose label values may contain commas); 0 means ',' */
 };
 
 /* Why an input was dropped. The strings (ingest_reason_name) are the result label
  * values; INGEST_OK is "accepted". */
 enum ingest_reason {
     INGEST_OK,
-    INGEST_EMPTY,          /* "empty": blank line (not counted as a line) */
-    INGEST_MALFORMED,      /* "malformed": no ':' or '|', empty name */
-    INGEST_BAD_NAME,       /* "bad_name": characters no mapping can turn into a metric name */
-    INGEST_BAD_VALUE,      /* "bad_value" */
-    INGEST_BAD_TYPE,       /* "bad_type" */
-    INGEST_BAD_RATE,       /* "bad_sample_rate" */
-    INGEST_BAD_TAGS,       /* "bad_tags" */
-    INGEST_SET_UNSUPPORTED,/* "set_unsupported" */
-    INGEST_TOO_LONG,       /* "too_long": a line over the limit, cut */
-    INGEST_MAPPED_DROP,    /* "mapping_drop": action: drop */
-    INGEST_SERIES_LIMIT,   /* "series_limit": --ingest.max-series reached */
-    INGEST_CONFLICT,       /* "conflict": name, type or label-set collision */
-    INGEST_TOO_MANY_LABELS,/* "too_many_labels" */
+    INGEST_EMPTY,           /* "empty": blank line (not counted as a line) */
+    INGEST_MALFORMED,       /* "malformed": no ':' or '|', empty name */
+    INGEST_BAD_NAME,        /* "bad_name": characters no mapping can turn into a metric name */
+    INGEST_BAD_VALUE,       /* "bad_value" */
+    INGEST_BAD_TYPE,        /* "bad_type" */
+    INGEST_BAD_RATE,        /* "bad_sample_rate" */
+    INGEST_BAD_TAGS,        /* "bad_tags" */
+    INGEST_SET_UNSUPPORTED, /* "set_unsupported" */
+    INGEST_TOO_LONG,        /* "too_long": a line over the limit, cut */
+    INGEST_MAPPED_DROP,     /* "mapping_drop": action: drop */
+    INGEST_SERIES_LIMIT,    /* "series_limit": --ingest.max-series reached */
+    INGEST_CONFLICT,        /* "conflict": name, type or label-set collision */
+    INGEST_TOO_MANY_LABELS, /* "too_many_labels" */
     INGEST_REASON_MAX,
 };
 
@@ -77,20 +77,20 @@ enum ingest_kind {
 };
 
 struct mapping_result {
-    int drop;                   /* action: drop */
-    int matched;                /* 0: no mapping matched, defaults applied */
+    int drop;    /* action: drop */
+    int matched; /* 0: no mapping matched, defaults applied */
     char name[INGEST_MAX_NAME + 1];
     enum ingest_kind kind;
     size_t n_labels;
     char label_names[INGEST_MAX_LABELS][64];
     char label_values[INGEST_MAX_LABELS][INGEST_MAX_LABEL_VALUE + 1];
-    const double *buckets;      /* histograms: borrowed from the mapping, ascending */
+    const double *buckets; /* histograms: borrowed from the mapping, ascending */
     size_t n_buckets;
-    uint64_t ttl_usec;          /* 0: never expires */
-    const char *help;           /* borrowed from the mapping; NULL for the default */
-    const char *const *states;  /* INGEST_KIND_STATE: borrowed state names */
+    uint64_t ttl_usec;         /* 0: never expires */
+    const char *help;          /* borrowed from the mapping; NULL for the default */
+    const char *const *states; /* INGEST_KIND_STATE: borrowed state names */
     size_t n_states;
-    const char *state_label;    /* INGEST_KIND_STATE: the label carrying the state */
+    const char *state_label; /* INGEST_KIND_STATE: the label carrying the state */
 };
 
 #endif

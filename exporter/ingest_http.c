@@ -78,11 +78,16 @@ static int json_type_of(const char *t, enum statsd_type *ret)
         const char *name;
         enum statsd_type type;
     } types[] = {
-        {"counter", STATSD_COUNTER},     {"c", STATSD_COUNTER},
-        {"gauge", STATSD_GAUGE},         {"g", STATSD_GAUGE},
-        {"timer", STATSD_TIMER},         {"ms", STATSD_TIMER},
-        {"histogram", STATSD_HISTOGRAM}, {"h", STATSD_HISTOGRAM},
-        {"distribution", STATSD_DISTRIBUTION}, {"d", STATSD_DISTRIBUTION},
+        {"counter", STATSD_COUNTER},
+        {"c", STATSD_COUNTER},
+        {"gauge", STATSD_GAUGE},
+        {"g", STATSD_GAUGE},
+        {"timer", STATSD_TIMER},
+        {"ms", STATSD_TIMER},
+        {"histogram", STATSD_HISTOGRAM},
+        {"h", STATSD_HISTOGRAM},
+        {"distribution", STATSD_DISTRIBUTION},
+        {"d", STATSD_DISTRIBUTION},
     };
     for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
         if (strcmp(t, types[i].name) == 0) {
@@ -117,8 +122,8 @@ static enum ingest_reason push_json_item(struct push_ctx *c, json_t *item, bool 
     for (size_t i = 0; i < json_string_length(name); i++)
         if ((unsigned char)ns[i] <= ' ' || ns[i] == ':' || ns[i] == '|' || ns[i] == '#')
             return INGEST_BAD_NAME;
-    struct statsd_event ev = {.name = ns, .name_len = json_string_length(name),
-                              .sample_rate = 1, .tag_sep = '\x1f'};
+    struct statsd_event ev = {
+        .name = ns, .name_len = json_string_length(name), .sample_rate = 1, .tag_sep = '\x1f'};
     if (!json_is_string(type) || json_type_of(json_string_value(type), &ev.type) < 0)
         return INGEST_BAD_TYPE;
     if (!json_is_number(value))
@@ -173,15 +178,15 @@ void ingest_http_push(struct ingest_store *store, const struct httpd_request *re
     const char *ct = httpd_header(req, "Content-Type");
     bool json = ct && strncasecmp(ct, "application/json", 16) == 0;
     if (ct && !json && strncasecmp(ct, "text/plain", 10) != 0) {
-        httpd_reply_error(resp, 415, "Content-Type must be text/plain (StatsD lines) or "
-                                     "application/json");
+        httpd_reply_error(resp, 415,
+                          "Content-Type must be text/plain (StatsD lines) or "
+                          "application/json");
         return;
     }
     json_t *items = NULL;
     if (json) {
         json_error_t err;
-        items = json_loadb(req->body ? req->body : "", req->body_len, JSON_REJECT_DUPLICATES,
-                           &err);
+        items = json_loadb(req->body ? req->body : "", req->body_len, JSON_REJECT_DUPLICATES, &err);
         if (!items || !json_is_array(items)) {
             char msg[300];
             if (items)
@@ -219,8 +224,7 @@ void ingest_http_push(struct ingest_store *store, const struct httpd_request *re
         ingest_store_count_lines_locked(store, INGEST_PROTO_HTTP_JSON, counts);
         ingest_store_count_packets_locked(store, INGEST_PROTO_HTTP_JSON, 1, 0, 0);
     } else {
-        push_text(&c, req->body ? req->body : "", req->body_len, rejected, &accepted,
-                  &n_rejected);
+        push_text(&c, req->body ? req->body : "", req->body_len, rejected, &accepted, &n_rejected);
         ingest_store_count_packets_locked(store, INGEST_PROTO_HTTP_TEXT, 1, 0, 0);
     }
     ingest_store_unlock(store);

@@ -60,7 +60,8 @@ static void *listener_main(void *arg)
         char buf[CMSG_SPACE(sizeof(uint32_t))];
         struct cmsghdr align;
     } ctrl[NET_BATCH];
-    struct pollfd pfd[2] = {{.fd = l->fd, .events = POLLIN}, {.fd = l->stop_pipe[0], .events = POLLIN}};
+    struct pollfd pfd[2] = {{.fd = l->fd, .events = POLLIN},
+                            {.fd = l->stop_pipe[0], .events = POLLIN}};
     for (;;) {
         if (poll(pfd, 2, -1) < 0) {
             if (errno == EINTR)
@@ -139,8 +140,7 @@ static int listener_start(struct ingest_listener *l, size_t rcvbuf_bytes)
     return 0;
 }
 
-static struct ingest_listener *listener_alloc(struct ingest_store *store,
-                                              enum ingest_protocol p)
+static struct ingest_listener *listener_alloc(struct ingest_store *store, enum ingest_protocol p)
 {
     struct ingest_listener *l = calloc(1, sizeof(*l));
     if (!l)
@@ -159,8 +159,8 @@ int ingest_listen_udp(const char *address, size_t rcvbuf_bytes, struct ingest_st
     unsigned port;
     if (parse_listen_address(address, host, sizeof(host), &port) < 0)
         return -EINVAL;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     char ps[8];
     snprintf(ps, sizeof(ps), "%u", port);
     struct addrinfo *res;

@@ -42,7 +42,7 @@ struct series {
     uint64_t count;
     uint64_t *buckets; /* histogram: n_buckets + 1, in the same allocation */
     size_t labels_len;
-    char labels[];     /* label values in family order, each NUL-terminated */
+    char labels[]; /* label values in family order, each NUL-terminated */
 };
 
 /* Exposition names owned by a family (x, x_bucket, x_sum, x_count, ...). */
@@ -55,11 +55,11 @@ struct reserved {
 /* Raw input -> series (or a cached drop). */
 struct cache_entry {
     struct hnode node;
-    struct series *series;  /* NULL: drop with reason */
+    struct series *series; /* NULL: drop with reason */
     enum ingest_reason reason;
     enum statsd_type type;
     uint32_t name_len, tags_len;
-    char key[];             /* name, then tags */
+    char key[]; /* name, then tags */
 };
 
 struct ingest_store {
@@ -71,8 +71,7 @@ struct ingest_store {
     struct family *fam_head, *fam_tail;
     uint64_t dropped[INGEST_REASON_MAX];
     uint64_t lines[INGEST_PROTO_MAX][INGEST_REASON_MAX];
-    uint64_t packets[INGEST_PROTO_MAX], kernel_drops[INGEST_PROTO_MAX],
-        truncated[INGEST_PROTO_MAX];
+    uint64_t packets[INGEST_PROTO_MAX], kernel_drops[INGEST_PROTO_MAX], truncated[INGEST_PROTO_MAX];
     uint64_t expired;
 };
 
@@ -322,8 +321,8 @@ static struct series *series_find(struct ingest_store *s, struct family *f, cons
     return NULL;
 }
 
-static struct series *series_create(struct ingest_store *s, struct family *f,
-                                    const char *labels, size_t len, uint64_t h)
+static struct series *series_create(struct ingest_store *s, struct family *f, const char *labels,
+                                    size_t len, uint64_t h)
 {
     size_t nb = f->kind == INGEST_KIND_HISTOGRAM ? f->n_buckets + 1 : 0;
     size_t labels_size = (len + 7) & ~(size_t)7;
@@ -553,8 +552,8 @@ static enum ingest_reason update(struct series *x, const struct statsd_event *ev
     return INGEST_OK;
 }
 
-enum ingest_reason ingest_store_apply_locked(struct ingest_store *s,
-                                             const struct statsd_event *ev, uint64_t now_usec)
+enum ingest_reason ingest_store_apply_locked(struct ingest_store *s, const struct statsd_event *ev,
+                                             uint64_t now_usec)
 {
     uint64_t h = cache_hash(s, ev);
     struct cache_entry *e = cache_find(s, ev, h);
@@ -655,8 +654,7 @@ void ingest_store_count_lines_locked(struct ingest_store *s, enum ingest_protoco
 }
 
 void ingest_store_count_packets_locked(struct ingest_store *s, enum ingest_protocol p,
-                                       uint64_t packets, uint64_t kernel_drops,
-                                       uint64_t truncated)
+                                       uint64_t packets, uint64_t kernel_drops, uint64_t truncated)
 {
     s->packets[p] += packets;
     s->kernel_drops[p] += kernel_drops;
@@ -710,9 +708,7 @@ static int collect_series(struct mset *out, const struct family *f)
         lv[2 * n] = NULL;
         switch (f->kind) {
         case INGEST_KIND_COUNTER:
-        case INGEST_KIND_GAUGE:
-            r = mset_add(out, MSET_SUFFIX_NONE, lv, x->value);
-            break;
+        case INGEST_KIND_GAUGE: r = mset_add(out, MSET_SUFFIX_NONE, lv, x->value); break;
         case INGEST_KIND_HISTOGRAM:
             r = mset_histogram(out, lv, f->buckets, x->buckets, f->n_buckets, x->value);
             break;
@@ -746,8 +742,8 @@ int ingest_store_collect(struct ingest_store *s, struct mset *out, uint64_t now_
     for (int p = 0; p < INGEST_PROTO_MAX && r >= 0; p++)
         for (int k = 0; k < INGEST_REASON_MAX && r >= 0; k++)
             if (k != INGEST_EMPTY && (s->lines[p][k] || k == INGEST_OK))
-                r = mset_addl(out, (double)s->lines[p][k], "protocol", protocol_names[p],
-                              "result", ingest_reason_name(k), NULL);
+                r = mset_addl(out, (double)s->lines[p][k], "protocol", protocol_names[p], "result",
+                              ingest_reason_name(k), NULL);
     if (r >= 0)
         r = mset_family(out, "homeostat_ingest_dropped_total", METRIC_COUNTER,
                         "Events of accepted lines that were dropped, by reason.");
@@ -768,8 +764,8 @@ int ingest_store_collect(struct ingest_store *s, struct mset *out, uint64_t now_
         r = mset_addl(out, (double)s->kernel_drops[p], "protocol", protocol_names[p], "reason",
                       "kernel", NULL);
         if (r >= 0)
-            r = mset_addl(out, (double)s->truncated[p], "protocol", protocol_names[p],
-                          "reason", "truncated", NULL);
+            r = mset_addl(out, (double)s->truncated[p], "protocol", protocol_names[p], "reason",
+                          "truncated", NULL);
     }
     if (r >= 0)
         r = mset_family(out, "homeostat_ingest_series", METRIC_GAUGE,

@@ -30,16 +30,15 @@ void ingest_store_unlock(struct ingest_store *s);
 
 /* Applies one event with the store locked. Returns INGEST_OK or why it was dropped
  * (counted in homeostat_ingest_dropped_total{reason} by the store itself). */
-enum ingest_reason ingest_store_apply_locked(struct ingest_store *s,
-                                             const struct statsd_event *ev, uint64_t now_usec);
+enum ingest_reason ingest_store_apply_locked(struct ingest_store *s, const struct statsd_event *ev,
+                                             uint64_t now_usec);
 /* Adds per-reason line counts (INGEST_REASON_MAX entries) of one protocol. Locked. */
 void ingest_store_count_lines_locked(struct ingest_store *s, enum ingest_protocol p,
                                      const uint64_t *counts);
 /* Counts datagrams received, dropped by the kernel before we read them, and cut
  * because they were larger than the read buffer. Locked. */
 void ingest_store_count_packets_locked(struct ingest_store *s, enum ingest_protocol p,
-                                       uint64_t packets, uint64_t kernel_drops,
-                                       uint64_t truncated);
+                                       uint64_t packets, uint64_t kernel_drops, uint64_t truncated);
 
 /* Expires idle series, then appends every series and the ingest self metrics
  * (homeostat_ingest_*) to out. Locks itself. Returns 0 or -ENOMEM/-E2BIG. */

@@ -169,15 +169,14 @@ static int check_regex(const char *flag, const char *value)
 static int parse_flags(int argc, char **argv, struct exporter_config *cfg, bool *ret_check)
 {
     size_t nbase = sizeof(base_options) / sizeof(base_options[0]);
-    struct option opts[sizeof(base_options) / sizeof(base_options[0]) +
-                       2 * EXPORTER_MAX_COLLECTORS + 1];
+    struct option
+        opts[sizeof(base_options) / sizeof(base_options[0]) + 2 * EXPORTER_MAX_COLLECTORS + 1];
     char names[2 * EXPORTER_MAX_COLLECTORS][64];
     memcpy(opts, base_options, sizeof(base_options));
     size_t n = nbase;
     for (size_t i = 0; i < collector_count; i++) {
         snprintf(names[2 * i], sizeof(names[0]), "collector.%s", collector_table[i]->name);
-        snprintf(names[2 * i + 1], sizeof(names[0]), "no-collector.%s",
-                 collector_table[i]->name);
+        snprintf(names[2 * i + 1], sizeof(names[0]), "no-collector.%s", collector_table[i]->name);
         opts[n++] = (struct option){names[2 * i], no_argument, NULL, OPT_COLLECTOR_ON + (int)i};
         opts[n++] =
             (struct option){names[2 * i + 1], no_argument, NULL, OPT_COLLECTOR_OFF + (int)i};
@@ -199,9 +198,7 @@ static int parse_flags(int argc, char **argv, struct exporter_config *cfg, bool 
         uint64_t u64;
         unsigned u;
         switch (c) {
-        case 'h':
-            usage(stdout, &defaults);
-            return 1;
+        case 'h': usage(stdout, &defaults); return 1;
         case OPT_VERSION:
             printf(PROG " version %s (C11, libmicrohttpd)\n", HOMEOSTAT_VERSION);
             return 1;
@@ -222,7 +219,8 @@ static int parse_flags(int argc, char **argv, struct exporter_config *cfg, bool 
         case OPT_MAX_CONNECTIONS_PER_IP:
         case OPT_CGROUP_MAX_UNITS:
             if (parse_uint(optarg, &u) < 0 || (u == 0 && c != OPT_CGROUP_MAX_UNITS) || u > 1000000)
-                return bad_value(flag, optarg, "expected a whole number up to 1000000 (0 only for max-units)");
+                return bad_value(flag, optarg,
+                                 "expected a whole number up to 1000000 (0 only for max-units)");
             if (c == OPT_MAX_CONNECTIONS)
                 cfg->web_max_connections = u;
             else if (c == OPT_MAX_CONNECTIONS_PER_IP)
@@ -254,18 +252,10 @@ static int parse_flags(int argc, char **argv, struct exporter_config *cfg, bool 
                 cfg->filesystem_mount_timeout_usec = u64;
             }
             break;
-        case OPT_PROCFS:
-            cfg->procfs = optarg;
-            break;
-        case OPT_SYSFS:
-            cfg->sysfs = optarg;
-            break;
-        case OPT_ROOTFS:
-            cfg->rootfs = optarg;
-            break;
-        case OPT_CGROUP_ROOT:
-            cfg->cgroup_root = optarg;
-            break;
+        case OPT_PROCFS: cfg->procfs = optarg; break;
+        case OPT_SYSFS: cfg->sysfs = optarg; break;
+        case OPT_ROOTFS: cfg->rootfs = optarg; break;
+        case OPT_CGROUP_ROOT: cfg->cgroup_root = optarg; break;
         case OPT_CGROUP_INCLUDE:
             if (!*optarg)
                 return bad_value(flag, optarg, "expected a glob such as *.service");
@@ -286,12 +276,8 @@ static int parse_flags(int argc, char **argv, struct exporter_config *cfg, bool 
             else
                 cfg->netdev_device_exclude = optarg;
             break;
-        case OPT_NVML_LIBRARY:
-            cfg->nvml_library = optarg;
-            break;
-        case OPT_DISABLE_DEFAULTS:
-            disable_defaults = true;
-            break;
+        case OPT_NVML_LIBRARY: cfg->nvml_library = optarg; break;
+        case OPT_DISABLE_DEFAULTS: disable_defaults = true; break;
         case OPT_STATSD_UDP:
             if (*optarg) {
                 char host[256];
@@ -310,20 +296,14 @@ static int parse_flags(int argc, char **argv, struct exporter_config *cfg, bool 
                 return bad_value(flag, optarg, "expected a size up to 1GiB such as 8MiB");
             cfg->statsd_read_buffer_bytes = u64;
             break;
-        case OPT_STATSD_MAPPING:
-            cfg->statsd_mapping_config = optarg;
-            break;
+        case OPT_STATSD_MAPPING: cfg->statsd_mapping_config = optarg; break;
         case OPT_MAX_SERIES:
             if (parse_uint(optarg, &u) < 0 || u == 0 || u > 10000000)
                 return bad_value(flag, optarg, "expected a number from 1 to 10000000");
             cfg->ingest_max_series = u;
             break;
-        case OPT_CHECK_CONFIG:
-            *ret_check = true;
-            break;
-        case OPT_ENABLE_LIFECYCLE:
-            cfg->web_enable_lifecycle = true;
-            break;
+        case OPT_CHECK_CONFIG: *ret_check = true; break;
+        case OPT_ENABLE_LIFECYCLE: cfg->web_enable_lifecycle = true; break;
         case OPT_LOG_LEVEL: {
             int level = log_parse_level(optarg);
             if (level < 0)
@@ -391,9 +371,8 @@ static int reload_mapping(struct app *a, struct buf *errors)
         ingest_store_set_mapping(a->store, m);
         metric_set(a->reload_ok, 1);
         metric_set(a->reload_time, now_realtime());
-        log_info("mapping: loaded %s",
-                 a->cfg->statsd_mapping_config ? a->cfg->statsd_mapping_config
-                                               : "the built-in conventions");
+        log_info("mapping: loaded %s", a->cfg->statsd_mapping_config ? a->cfg->statsd_mapping_config
+                                                                     : "the built-in conventions");
     } else {
         metric_set(a->reload_ok, 0);
         log_error("mapping: %s is invalid; keeping the running mapping:\n%s",
@@ -470,8 +449,8 @@ static void handle(void *userdata, const struct httpd_request *req, struct httpd
             struct buf errors;
             buf_init(&errors, 1 << 16);
             if (reload_mapping(a, &errors) < 0)
-                httpd_reply(resp, 500, "text/plain; charset=utf-8",
-                            "failed to reload config: %s", errors.data ? errors.data : "");
+                httpd_reply(resp, 500, "text/plain; charset=utf-8", "failed to reload config: %s",
+                            errors.data ? errors.data : "");
             else
                 httpd_reply(resp, 200, "text/plain; charset=utf-8", "Reloaded.\n");
             buf_free(&errors);
@@ -533,9 +512,9 @@ int main(int argc, char **argv)
         return log_error_errno(ENOMEM, PROG ": out of memory"), 1;
     struct app app = {.cfg = &cfg, .registry = reg};
     pthread_mutex_init(&app.reload_lock, NULL);
-    app.reload_ok = registry_metric(reg, "homeostat_exporter_config_last_reload_successful",
-                                    METRIC_GAUGE,
-                                    "Whether the last load of the mapping configuration succeeded.");
+    app.reload_ok =
+        registry_metric(reg, "homeostat_exporter_config_last_reload_successful", METRIC_GAUGE,
+                        "Whether the last load of the mapping configuration succeeded.");
     app.reload_time = registry_metric(
         reg, "homeostat_exporter_config_last_reload_success_timestamp_seconds", METRIC_GAUGE,
         "Time of the last successful load of the mapping configuration.");
@@ -578,8 +557,7 @@ int main(int argc, char **argv)
     scraper_add_source(app.scraper, collect_ingest, app.store);
     struct ingest_listener *udp = NULL, *unixgram = NULL;
     if (*cfg.statsd_listen_udp) {
-        r = ingest_listen_udp(cfg.statsd_listen_udp, cfg.statsd_read_buffer_bytes, app.store,
-                              &udp);
+        r = ingest_listen_udp(cfg.statsd_listen_udp, cfg.statsd_read_buffer_bytes, app.store, &udp);
         if (r < 0) {
             log_error_errno(r, PROG ": cannot listen for StatsD on udp %s", cfg.statsd_listen_udp);
             scraper_free(app.scraper);
@@ -593,8 +571,7 @@ int main(int argc, char **argv)
         r = ingest_listen_unixgram(cfg.statsd_listen_unixgram, cfg.statsd_read_buffer_bytes,
                                    app.store, &unixgram);
         if (r < 0) {
-            log_error_errno(r, PROG ": cannot listen for StatsD on %s",
-                            cfg.statsd_listen_unixgram);
+            log_error_errno(r, PROG ": cannot listen for StatsD on %s", cfg.statsd_listen_unixgram);
             ingest_listener_stop(udp);
             scraper_free(app.scraper);
             ingest_store_free(app.store);

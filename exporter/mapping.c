@@ -824,7 +824,6 @@ static struct mapping *mapping_new(void)
     return m;
 }
 
-
 /* Validates tree (taking ownership) into a new mapping with the conventions appended. */
 static int load_from_tree(struct ytree *tree, struct mapping **ret, struct buf *errors)
 {

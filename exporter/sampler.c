@@ -20,7 +20,7 @@
 #define SAMPLER_MAX_GPUS 64
 #define SAMPLER_READ_MAX 8192
 
-const double sampler_ratio_buckets[] = {0.05, 0.1, 0.2, 0.3, 0.4, 0.5,  0.6,  0.7,
+const double sampler_ratio_buckets[] = {0.05, 0.1,  0.2, 0.3,  0.4,  0.5,  0.6, 0.7,
                                         0.8,  0.85, 0.9, 0.95, 0.98, 0.99, 1.0};
 const size_t sampler_ratio_bucket_count =
     sizeof(sampler_ratio_buckets) / sizeof(sampler_ratio_buckets[0]);
@@ -44,8 +44,7 @@ struct sampler {
     pthread_cond_t cond;
 };
 
-int sampler_parse_cpu(const char *stat, unsigned long long *ret_busy,
-                      unsigned long long *ret_total)
+int sampler_parse_cpu(const char *stat, unsigned long long *ret_busy, unsigned long long *ret_total)
 {
     if (strncmp(stat, "cpu ", 4) != 0)
         return -EINVAL;
@@ -212,8 +211,7 @@ int sampler_new(const struct exporter_config *cfg, struct registry *reg, struct 
                                   "Sampler ticks skipped because a tick ran late.");
     s->cpu_seconds = registry_metric(reg, "homeostat_sampler_cpu_seconds_total", METRIC_COUNTER,
                                      "CPU time used by the sampler thread.");
-    if (!cpu || !mem || !s->gpu || !s->errors || !s->samples || !s->overruns ||
-        !s->cpu_seconds) {
+    if (!cpu || !mem || !s->gpu || !s->errors || !s->samples || !s->overruns || !s->cpu_seconds) {
         free(s);
         return -ENOMEM;
     }

@@ -181,9 +181,8 @@ int scraper_new_with(const struct exporter_config *cfg, struct registry *reg,
     }
     s->m_scrapes = registry_metric(reg, "homeostat_exporter_scrapes_total", METRIC_COUNTER,
                                    "Scrapes of the telemetry path served.");
-    s->m_collections =
-        registry_metric(reg, "homeostat_exporter_collections_total", METRIC_COUNTER,
-                        "Collections run; concurrent scrapes share one collection.");
+    s->m_collections = registry_metric(reg, "homeostat_exporter_collections_total", METRIC_COUNTER,
+                                       "Collections run; concurrent scrapes share one collection.");
     for (size_t i = 0; i < n; i++) {
         const struct collector *c = table[i];
         if (!cfg->enabled[i])
@@ -219,8 +218,7 @@ int scraper_new_with(const struct exporter_config *cfg, struct registry *reg,
             continue;
         int r = -pthread_create(&ptrs[i]->thread, NULL, worker_main, ptrs[i]);
         if (r < 0) {
-            log_error_errno(r, "scrape: cannot start the worker of collector %s",
-                            ptrs[i]->c->name);
+            log_error_errno(r, "scrape: cannot start the worker of collector %s", ptrs[i]->c->name);
             for (size_t j = i; j < s->n_workers; j++) {
                 if (ptrs[j]->c->cleanup)
                     ptrs[j]->c->cleanup(ptrs[j]->state);

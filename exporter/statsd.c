@@ -29,9 +29,8 @@ const char *ingest_reason_name(enum ingest_reason r)
     return r >= 0 && r < INGEST_REASON_MAX && reason_names[r] ? reason_names[r] : "unknown";
 }
 
-static const double pow10_table[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-                                     1e16, 1e17, 1e18};
+static const double pow10_table[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8, 1e9,
+                                     1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18};
 
 int statsd_parse_number(const char *s, size_t len, double *ret)
 {

@@ -8,7 +8,6 @@
 #include "collector.h"
 #include "test.h"
 
-
 /* Number of distinct unit label values in the set. */
 static size_t count_units(struct mset *s)
 {
@@ -68,15 +67,15 @@ TEST(test_fixture_golden)
     CHECK_INT(collect_once(&cfg, out), 0);
     const char *a = "a.service";
     CHECK_DBL(test_mset_value(out, "homeostat_cgroup_units_dropped", NULL), 0, 0);
-    CHECK_DBL(test_mset_value(out, "homeostat_cgroup_cpu_usage_seconds_total", "unit", a, NULL), 1.5,
-              1e-12);
+    CHECK_DBL(test_mset_value(out, "homeostat_cgroup_cpu_usage_seconds_total", "unit", a, NULL),
+              1.5, 1e-12);
     CHECK_DBL(test_mset_value(out, "homeostat_cgroup_cpu_user_seconds_total", "unit", a, NULL), 1.0,
               1e-12);
-    CHECK_DBL(test_mset_value(out, "homeostat_cgroup_cpu_system_seconds_total", "unit", a, NULL), 0.5,
-              1e-12);
+    CHECK_DBL(test_mset_value(out, "homeostat_cgroup_cpu_system_seconds_total", "unit", a, NULL),
+              0.5, 1e-12);
     CHECK_DBL(test_mset_value(out, "homeostat_cgroup_cpu_periods_total", "unit", a, NULL), 10, 0);
-    CHECK_DBL(test_mset_value(out, "homeostat_cgroup_cpu_throttled_periods_total", "unit", a, NULL), 2,
-              0);
+    CHECK_DBL(test_mset_value(out, "homeostat_cgroup_cpu_throttled_periods_total", "unit", a, NULL),
+              2, 0);
     CHECK_DBL(test_mset_value(out, "homeostat_cgroup_cpu_throttled_seconds_total", "unit", a, NULL),
               0.25, 1e-12);
     CHECK_DBL(test_mset_value(out, "homeostat_cgroup_cpu_quota_ratio", "unit", a, NULL), 0.5, 0);
@@ -86,22 +85,22 @@ TEST(test_fixture_golden)
     CHECK(isinf(high) && high > 0);
     CHECK_DBL(test_mset_value(out, "homeostat_cgroup_memory_max_bytes", "unit", a, NULL), 209715200,
               0);
-    CHECK_DBL(
-        test_mset_value(out, "homeostat_cgroup_memory_events_total", "unit", a, "event", "high", NULL),
-        5, 0);
     CHECK_DBL(test_mset_value(out, "homeostat_cgroup_memory_events_total", "unit", a, "event",
-                           "oom_kill", NULL),
+                              "high", NULL),
+              5, 0);
+    CHECK_DBL(test_mset_value(out, "homeostat_cgroup_memory_events_total", "unit", a, "event",
+                              "oom_kill", NULL),
               1, 0);
-    CHECK(isnan(test_mset_value(out, "homeostat_cgroup_memory_events_total", "unit", a, "event", "low",
-                             NULL)));
-    CHECK_DBL(
-        test_mset_value(out, "homeostat_cgroup_pressure_cpu_waiting_seconds_total", "unit", a, NULL),
-        1.234567, 1e-12);
-    CHECK_DBL(
-        test_mset_value(out, "homeostat_cgroup_pressure_cpu_stalled_seconds_total", "unit", a, NULL),
-        0.234567, 1e-12);
-    CHECK_DBL(test_mset_value(out, "homeostat_cgroup_pressure_memory_waiting_seconds_total", "unit", a,
-                           NULL),
+    CHECK(isnan(test_mset_value(out, "homeostat_cgroup_memory_events_total", "unit", a, "event",
+                                "low", NULL)));
+    CHECK_DBL(test_mset_value(out, "homeostat_cgroup_pressure_cpu_waiting_seconds_total", "unit", a,
+                              NULL),
+              1.234567, 1e-12);
+    CHECK_DBL(test_mset_value(out, "homeostat_cgroup_pressure_cpu_stalled_seconds_total", "unit", a,
+                              NULL),
+              0.234567, 1e-12);
+    CHECK_DBL(test_mset_value(out, "homeostat_cgroup_pressure_memory_waiting_seconds_total", "unit",
+                              a, NULL),
               3, 1e-12);
     CHECK_DBL(
         test_mset_value(out, "homeostat_cgroup_pressure_io_stalled_seconds_total", "unit", a, NULL),
@@ -109,35 +108,37 @@ TEST(test_fixture_golden)
 
     /* b.service: only its well-formed lines and files. */
     const char *b = "b.service";
-    CHECK_DBL(test_mset_value(out, "homeostat_cgroup_cpu_user_seconds_total", "unit", b, NULL), 42e-6,
-              1e-15);
+    CHECK_DBL(test_mset_value(out, "homeostat_cgroup_cpu_user_seconds_total", "unit", b, NULL),
+              42e-6, 1e-15);
     CHECK_DBL(test_mset_value(out, "homeostat_cgroup_cpu_throttled_seconds_total", "unit", b, NULL),
               3e-6, 1e-15);
     CHECK(isnan(test_mset_value(out, "homeostat_cgroup_cpu_usage_seconds_total", "unit", b, NULL)));
-    CHECK(isnan(test_mset_value(out, "homeostat_cgroup_cpu_system_seconds_total", "unit", b, NULL)));
-    CHECK(isnan(test_mset_value(out, "homeostat_cgroup_cpu_periods_total", "unit", b, NULL)));
     CHECK(
-        isnan(test_mset_value(out, "homeostat_cgroup_cpu_throttled_periods_total", "unit", b, NULL)));
+        isnan(test_mset_value(out, "homeostat_cgroup_cpu_system_seconds_total", "unit", b, NULL)));
+    CHECK(isnan(test_mset_value(out, "homeostat_cgroup_cpu_periods_total", "unit", b, NULL)));
+    CHECK(isnan(
+        test_mset_value(out, "homeostat_cgroup_cpu_throttled_periods_total", "unit", b, NULL)));
     CHECK(isnan(test_mset_value(out, "homeostat_cgroup_cpu_quota_ratio", "unit", b, NULL)));
     CHECK(isnan(test_mset_value(out, "homeostat_cgroup_memory_current_bytes", "unit", b, NULL)));
     CHECK(isnan(test_mset_value(out, "homeostat_cgroup_memory_high_bytes", "unit", b, NULL)));
     CHECK(isinf(test_mset_value(out, "homeostat_cgroup_memory_max_bytes", "unit", b, NULL)));
-    CHECK_DBL(
-        test_mset_value(out, "homeostat_cgroup_memory_events_total", "unit", b, "event", "oom", NULL),
-        9, 0);
+    CHECK_DBL(test_mset_value(out, "homeostat_cgroup_memory_events_total", "unit", b, "event",
+                              "oom", NULL),
+              9, 0);
     CHECK(isnan(test_mset_value(out, "homeostat_cgroup_memory_events_total", "unit", b, "event",
-                             "oom_kill", NULL)));
-    CHECK(isnan(
-        test_mset_value(out, "homeostat_cgroup_pressure_cpu_waiting_seconds_total", "unit", b, NULL)));
-    CHECK_DBL(
-        test_mset_value(out, "homeostat_cgroup_pressure_cpu_stalled_seconds_total", "unit", b, NULL),
-        5, 1e-12);
-    CHECK(isnan(test_mset_value(out, "homeostat_cgroup_pressure_memory_waiting_seconds_total", "unit",
-                             b, NULL)));
+                                "oom_kill", NULL)));
+    CHECK(isnan(test_mset_value(out, "homeostat_cgroup_pressure_cpu_waiting_seconds_total", "unit",
+                                b, NULL)));
+    CHECK_DBL(test_mset_value(out, "homeostat_cgroup_pressure_cpu_stalled_seconds_total", "unit", b,
+                              NULL),
+              5, 1e-12);
+    CHECK(isnan(test_mset_value(out, "homeostat_cgroup_pressure_memory_waiting_seconds_total",
+                                "unit", b, NULL)));
 
     /* d.service has only memory.current and cpu.max. */
     const char *d = "d.service";
-    CHECK_DBL(test_mset_value(out, "homeostat_cgroup_memory_current_bytes", "unit", d, NULL), 8192, 0);
+    CHECK_DBL(test_mset_value(out, "homeostat_cgroup_memory_current_bytes", "unit", d, NULL), 8192,
+              0);
     CHECK_DBL(test_mset_value(out, "homeostat_cgroup_cpu_quota_ratio", "unit", d, NULL), 1.5, 0);
     CHECK(isnan(test_mset_value(out, "homeostat_cgroup_cpu_usage_seconds_total", "unit", d, NULL)));
 
@@ -146,7 +147,7 @@ TEST(test_fixture_golden)
     CHECK(isnan(
         test_mset_value(out, "homeostat_cgroup_memory_current_bytes", "unit", "c.socket", NULL)));
     CHECK(isnan(test_mset_value(out, "homeostat_cgroup_memory_current_bytes", "unit",
-                             ".hidden.service", NULL)));
+                                ".hidden.service", NULL)));
     CHECK_INT(count_units(out), 3);
     CHECK_INT(test_golden("collector_cgroup", out), 0);
     mset_free(out);
@@ -161,8 +162,9 @@ TEST(test_max_units)
     CHECK_INT(collect_once(&cfg, out), 0);
     CHECK_DBL(test_mset_value(out, "homeostat_cgroup_units_dropped", NULL), 2, 0);
     /* Units are taken in name order: a.service stays. */
-    CHECK_DBL(test_mset_value(out, "homeostat_cgroup_memory_current_bytes", "unit", "a.service", NULL),
-              104857600, 0);
+    CHECK_DBL(
+        test_mset_value(out, "homeostat_cgroup_memory_current_bytes", "unit", "a.service", NULL),
+        104857600, 0);
     CHECK_INT(count_units(out), 1);
     CHECK_INT(test_golden("collector_cgroup_max_units", out), 0);
 
@@ -183,10 +185,11 @@ TEST(test_pattern)
     CHECK_INT(collect_once(&cfg, out), 0);
     CHECK_INT(count_units(out), 1);
     CHECK_DBL(
-        test_mset_value(out, "homeostat_cgroup_cpu_usage_seconds_total", "unit", "c.socket", NULL), 7,
-        1e-12);
-    CHECK_DBL(test_mset_value(out, "homeostat_cgroup_memory_current_bytes", "unit", "c.socket", NULL),
-              4096, 0);
+        test_mset_value(out, "homeostat_cgroup_cpu_usage_seconds_total", "unit", "c.socket", NULL),
+        7, 1e-12);
+    CHECK_DBL(
+        test_mset_value(out, "homeostat_cgroup_memory_current_bytes", "unit", "c.socket", NULL),
+        4096, 0);
 
     mset_clear(out);
     cfg.cgroup_unit_include = "[bd].service";
@@ -225,8 +228,9 @@ TEST(test_roots)
     snprintf(root_path, sizeof(root_path), "%s", test_fixture("cgroup-sysfs"));
     cfg.sysfs = root_path;
     CHECK_INT(collect_once(&cfg, out), 0);
-    CHECK_DBL(test_mset_value(out, "homeostat_cgroup_memory_current_bytes", "unit", "z.service", NULL),
-              65536, 0);
+    CHECK_DBL(
+        test_mset_value(out, "homeostat_cgroup_memory_current_bytes", "unit", "z.service", NULL),
+        65536, 0);
 
     /* systemd's hybrid layout: v1 controllers at the root, v2 under unified/. */
     mset_clear(out);

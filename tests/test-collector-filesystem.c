@@ -15,7 +15,6 @@
 #include "parse.h"
 #include "test.h"
 
-
 static size_t family_samples(struct mset *s, const char *family)
 {
     for (size_t f = 0; f < s->n_families; f++)
@@ -160,38 +159,39 @@ TEST(test_fixture_golden)
     CHECK_DBL(test_mset_value(out, "homeostat_filesystem_files_free", "mountpoint", "/", NULL), 300,
               0);
     CHECK_DBL(test_mset_value(out, "homeostat_filesystem_device_error", "mountpoint", "/", "device",
-                           "/dev/sda1", "fstype", "ext4", NULL),
+                              "/dev/sda1", "fstype", "ext4", NULL),
               0, 0);
     CHECK_DBL(test_mset_value(out, "homeostat_filesystem_readonly", "mountpoint", "/", NULL), 0, 0);
     /* Read-only from ST_RDONLY and from the "ro" option. */
     CHECK_DBL(
-        test_mset_value(out, "homeostat_filesystem_readonly", "mountpoint", "/home/my dir", NULL), 1,
-        0);
-    CHECK_DBL(
-        test_mset_value(out, "homeostat_filesystem_readonly", "mountpoint", "/mnt/back\\slash", NULL),
+        test_mset_value(out, "homeostat_filesystem_readonly", "mountpoint", "/home/my dir", NULL),
         1, 0);
+    CHECK_DBL(test_mset_value(out, "homeostat_filesystem_readonly", "mountpoint",
+                              "/mnt/back\\slash", NULL),
+              1, 0);
     /* The later of two mounts on /data wins. */
     CHECK_DBL(test_mset_value(out, "homeostat_filesystem_device_error", "mountpoint", "/data",
-                           "device", "/dev/sdd2", "fstype", "xfs", NULL),
+                              "device", "/dev/sdd2", "fstype", "xfs", NULL),
               0, 0);
-    CHECK(
-        isnan(test_mset_value(out, "homeostat_filesystem_device_error", "device", "/dev/sdd1", NULL)));
-    /* statvfs failing: device_error 1, no sizes. */
-    CHECK_DBL(
-        test_mset_value(out, "homeostat_filesystem_device_error", "mountpoint", "/mnt/broken", NULL),
-        1, 0);
     CHECK(isnan(
-        test_mset_value(out, "homeostat_filesystem_size_bytes", "mountpoint", "/mnt/broken", NULL)));
+        test_mset_value(out, "homeostat_filesystem_device_error", "device", "/dev/sdd1", NULL)));
+    /* statvfs failing: device_error 1, no sizes. */
+    CHECK_DBL(test_mset_value(out, "homeostat_filesystem_device_error", "mountpoint", "/mnt/broken",
+                              NULL),
+              1, 0);
+    CHECK(isnan(test_mset_value(out, "homeostat_filesystem_size_bytes", "mountpoint", "/mnt/broken",
+                                NULL)));
     /* Excluded, garbage, relative, truncated and non-UTF-8 lines are not exported. */
-    CHECK(
-        isnan(test_mset_value(out, "homeostat_filesystem_device_error", "mountpoint", "/proc", NULL)));
-    CHECK(isnan(test_mset_value(out, "homeostat_filesystem_device_error", "fstype", "cgroup2", NULL)));
-    CHECK(
-        isnan(test_mset_value(out, "homeostat_filesystem_device_error", "device", "/dev/sdc1", NULL)));
-    CHECK(
-        isnan(test_mset_value(out, "homeostat_filesystem_device_error", "device", "/dev/sdg1", NULL)));
-    CHECK(
-        isnan(test_mset_value(out, "homeostat_filesystem_device_error", "device", "/dev/sdh1", NULL)));
+    CHECK(isnan(
+        test_mset_value(out, "homeostat_filesystem_device_error", "mountpoint", "/proc", NULL)));
+    CHECK(isnan(
+        test_mset_value(out, "homeostat_filesystem_device_error", "fstype", "cgroup2", NULL)));
+    CHECK(isnan(
+        test_mset_value(out, "homeostat_filesystem_device_error", "device", "/dev/sdc1", NULL)));
+    CHECK(isnan(
+        test_mset_value(out, "homeostat_filesystem_device_error", "device", "/dev/sdg1", NULL)));
+    CHECK(isnan(
+        test_mset_value(out, "homeostat_filesystem_device_error", "device", "/dev/sdh1", NULL)));
     /* /, /data, /home/my dir, /mnt/back\slash, /mnt/broken, /mnt/nfs, /mnt/null\000byte,
      * /mnt/tab\tname\, /run */
     CHECK_INT(family_samples(out, "homeostat_filesystem_device_error"), 9);
@@ -215,11 +215,11 @@ TEST(test_fallback_to_self_mounts)
     CHECK(fake_saw("/"));
     CHECK(fake_saw("/tmp"));
     CHECK_DBL(test_mset_value(out, "homeostat_filesystem_size_bytes", "mountpoint", "/", "device",
-                           "/dev/root", NULL),
+                              "/dev/root", NULL),
               1000.0 * 4096, 0);
     /* The last line has no newline and is still read. */
     CHECK_DBL(test_mset_value(out, "homeostat_filesystem_files", "mountpoint", "/tmp", "fstype",
-                           "tmpfs", NULL),
+                              "tmpfs", NULL),
               400, 0);
     CHECK_INT(family_samples(out, "homeostat_filesystem_size_bytes"), 2);
     mset_free(out);
@@ -266,7 +266,7 @@ TEST(test_bad_config)
     CHECK(fake_saw("/proc"));
     CHECK(fake_saw("/run/credentials/foo.service"));
     CHECK_DBL(test_mset_value(out, "homeostat_filesystem_readonly", "mountpoint",
-                           "/run/credentials/foo.service", NULL),
+                              "/run/credentials/foo.service", NULL),
               1, 0);
     CHECK_INT(family_samples(out, "homeostat_filesystem_device_error"), 13);
     mset_free(out);
@@ -309,8 +309,8 @@ TEST(test_stuck_mount)
     CHECK(took >= 0.15);
     CHECK(took < 1.0);
     CHECK_DBL(
-        test_mset_value(out, "homeostat_filesystem_device_error", "mountpoint", "/mnt/nfs", NULL), 1,
-        0);
+        test_mset_value(out, "homeostat_filesystem_device_error", "mountpoint", "/mnt/nfs", NULL),
+        1, 0);
     CHECK(isnan(
         test_mset_value(out, "homeostat_filesystem_size_bytes", "mountpoint", "/mnt/nfs", NULL)));
     CHECK_DBL(test_mset_value(out, "homeostat_filesystem_device_error", "mountpoint", "/", NULL), 0,
@@ -327,8 +327,8 @@ TEST(test_stuck_mount)
     CHECK_INT(r, 0);
     CHECK(took < 0.15);
     CHECK_DBL(
-        test_mset_value(out, "homeostat_filesystem_device_error", "mountpoint", "/mnt/nfs", NULL), 1,
-        0);
+        test_mset_value(out, "homeostat_filesystem_device_error", "mountpoint", "/mnt/nfs", NULL),
+        1, 0);
     CHECK_DBL(test_mset_value(out, "homeostat_filesystem_size_bytes", "mountpoint", "/", NULL),
               1000.0 * 4096, 0);
     CHECK_INT(fake_get(&fake_nfs_calls), 1);
@@ -343,10 +343,11 @@ TEST(test_stuck_mount)
     CHECK_INT(r, 0);
     CHECK_INT(fake_get(&fake_nfs_calls), 2);
     CHECK_DBL(
-        test_mset_value(out, "homeostat_filesystem_device_error", "mountpoint", "/mnt/nfs", NULL), 0,
-        0);
-    CHECK_DBL(test_mset_value(out, "homeostat_filesystem_size_bytes", "mountpoint", "/mnt/nfs", NULL),
-              8000.0 * 4096, 0);
+        test_mset_value(out, "homeostat_filesystem_device_error", "mountpoint", "/mnt/nfs", NULL),
+        0, 0);
+    CHECK_DBL(
+        test_mset_value(out, "homeostat_filesystem_size_bytes", "mountpoint", "/mnt/nfs", NULL),
+        8000.0 * 4096, 0);
     collector_filesystem.cleanup(state);
 
     /* Cleanup while a worker is still blocked: the worker returns later and frees its
@@ -359,8 +360,8 @@ TEST(test_stuck_mount)
     mset_clear(out);
     CHECK_INT(collector_filesystem.collect(state, out), 0);
     CHECK_DBL(
-        test_mset_value(out, "homeostat_filesystem_device_error", "mountpoint", "/mnt/nfs", NULL), 1,
-        0);
+        test_mset_value(out, "homeostat_filesystem_device_error", "mountpoint", "/mnt/nfs", NULL),
+        1, 0);
     collector_filesystem.cleanup(state);
     filesystem_set_statvfs_for_test(NULL);
     mset_free(out);
@@ -443,11 +444,12 @@ TEST(test_real_machine)
     CHECK(size > 0);
     CHECK_DBL(test_mset_value(out, "homeostat_filesystem_device_error", "mountpoint", "/", NULL), 0,
               0);
-    double avail = test_mset_value(out, "homeostat_filesystem_avail_bytes", "mountpoint", "/", NULL);
+    double avail =
+        test_mset_value(out, "homeostat_filesystem_avail_bytes", "mountpoint", "/", NULL);
     CHECK(avail >= 0 && avail <= size);
     /* /proc is excluded by the default mount point pattern. */
-    CHECK(
-        isnan(test_mset_value(out, "homeostat_filesystem_device_error", "mountpoint", "/proc", NULL)));
+    CHECK(isnan(
+        test_mset_value(out, "homeostat_filesystem_device_error", "mountpoint", "/proc", NULL)));
     mset_free(out);
 }
 

@@ -80,25 +80,24 @@ static const char *series_label(const struct mset *set, const char *family, cons
     return NULL;
 }
 
-static const char two_gpus[] =
-    "# an H100 with every reading, and a board without power readings\n"
-    "count=2\n"
-    "gpu0.name=NVIDIA H100 80GB HBM3\n"
-    "gpu0.uuid=GPU-8f6e2c1a-3b4d-4e5f-9a0b-1c2d3e4f5a6b\n"
-    "gpu0.util=37\n"
-    "gpu0.mem_util=12\n"
-    "gpu0.mem_used=3221225472\n"
-    "gpu0.mem_total=85520809984\n"
-    "gpu0.temp=61\n"
-    "gpu0.power_mw=312500\n"
-    "gpu0.power_limit_mw=700000\n"
-    "gpu1.name=NVIDIA A10\n"
-    "gpu1.uuid=GPU-0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d\n"
-    "gpu1.util=81\n"
-    "gpu1.mem_used=20401094656\n"
-    "gpu1.mem_total=24146608128\n"
-    "gpu1.temp=74\n"
-    "gpu1.power_error=3\n";
+static const char two_gpus[] = "# an H100 with every reading, and a board without power readings\n"
+                               "count=2\n"
+                               "gpu0.name=NVIDIA H100 80GB HBM3\n"
+                               "gpu0.uuid=GPU-8f6e2c1a-3b4d-4e5f-9a0b-1c2d3e4f5a6b\n"
+                               "gpu0.util=37\n"
+                               "gpu0.mem_util=12\n"
+                               "gpu0.mem_used=3221225472\n"
+                               "gpu0.mem_total=85520809984\n"
+                               "gpu0.temp=61\n"
+                               "gpu0.power_mw=312500\n"
+                               "gpu0.power_limit_mw=700000\n"
+                               "gpu1.name=NVIDIA A10\n"
+                               "gpu1.uuid=GPU-0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d\n"
+                               "gpu1.util=81\n"
+                               "gpu1.mem_used=20401094656\n"
+                               "gpu1.mem_total=24146608128\n"
+                               "gpu1.temp=74\n"
+                               "gpu1.power_error=3\n";
 
 TEST(nvml_golden)
 {
@@ -190,10 +189,10 @@ TEST(nvml_field_errors_omit_one_series)
 TEST(nvml_gpu_lost_fails_collect)
 {
     struct exporter_config cfg;
-    if (nvml_script(&cfg, "count=2\n"
-                          "gpu0.util=10\ngpu0.temp=30\n"
-                          "gpu1.util_error=15\ngpu1.temp=70\ngpu1.mem_used=1\ngpu1.mem_total=2\n") <
-        0)
+    if (nvml_script(&cfg,
+                    "count=2\n"
+                    "gpu0.util=10\ngpu0.temp=30\n"
+                    "gpu1.util_error=15\ngpu1.temp=70\ngpu1.mem_used=1\ngpu1.mem_total=2\n") < 0)
         TEST_FAIL("setup");
     void *st = NULL;
     CHECK_INT(collector_gpu_nvml.init(&cfg, &st), 0);

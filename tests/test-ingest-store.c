@@ -136,7 +136,6 @@ static size_t count_lines(const char *text, const char *prefix)
     return n;
 }
 
-
 static double dropped(struct ingest_store *s, const char *reason)
 {
     char series[128];

@@ -81,7 +81,6 @@ static char *render(struct registry *reg)
     return text ? text : strdup("");
 }
 
-
 #define CPU_BUCKET(le) "homeostat_cpu_busy_ratio_bucket{le=\"" le "\"}"
 #define MEM_BUCKET(le) "homeostat_memory_used_ratio_bucket{le=\"" le "\"}"
 

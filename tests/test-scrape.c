@@ -395,8 +395,9 @@ static void *scrape_main(void *arg)
             snprintf(t->error, sizeof(t->error), "scrape %d failed", i);
             continue;
         }
-        if (test_text_value(text, "test_seq", &seq) && test_text_value(text, SUCCESS("fast"), &ok) &&
-            ok == 1 && strstr(text, "homeostat_exporter_scrapes_total "))
+        if (test_text_value(text, "test_seq", &seq) &&
+            test_text_value(text, SUCCESS("fast"), &ok) && ok == 1 &&
+            strstr(text, "homeostat_exporter_scrapes_total "))
             t->complete++;
         else
             snprintf(t->error, sizeof(t->error), "scrape %d incomplete", i);
@@ -751,7 +752,8 @@ TEST(inline_and_blocking_collectors_run_where_declared)
     CHECK(blocking_elsewhere);
 }
 
-TEST_MAIN(TEST_ENTRY(inline_and_blocking_collectors_run_where_declared), TEST_ENTRY(success_reported_per_collector),
+TEST_MAIN(TEST_ENTRY(inline_and_blocking_collectors_run_where_declared),
+          TEST_ENTRY(success_reported_per_collector),
           TEST_ENTRY(disabled_and_broken_collectors_do_not_run),
           TEST_ENTRY(too_many_collectors_rejected),
           TEST_ENTRY(stuck_collector_does_not_stall_scrapes),

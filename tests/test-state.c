@@ -349,8 +349,8 @@ TEST(renamed_and_removed_states_are_ignored)
     teardown();
 }
 
-/* Regression (fixed): when the saved current state does not exist in the rules (renamed or removed),
- * state_load keeps the initial (default) state but still overwrites since with the time
+/* Regression (fixed): when the saved current state does not exist in the rules (renamed or
+ * removed), state_load keeps the initial (default) state but still overwrites since with the time
  * the vanished state was entered, so the API reports "optimal since <when degraded
  * began>" and homeostat_controller_state_since_timestamp_seconds lies. */
 TEST(unmatched_current_state_keeps_its_since)
@@ -374,9 +374,10 @@ TEST(unmatched_current_state_keeps_its_since)
     rules_free(renamed);
     teardown();
     if (since != T0 + 5000)
-        TEST_FAIL("regression: the default state kept after an unmatched saved state 'degraded' got "
-                  "since %.3f (degraded's), expected its own %.3f",
-                  since, T0 + 5000);
+        TEST_FAIL(
+            "regression: the default state kept after an unmatched saved state 'degraded' got "
+            "since %.3f (degraded's), expected its own %.3f",
+            since, T0 + 5000);
 }
 
 TEST(corrupt_files_are_rejected_and_change_nothing)

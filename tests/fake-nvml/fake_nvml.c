@@ -397,8 +397,7 @@ int nvmlDeviceGetMemoryInfo(struct nvml_device *device, struct nvml_memory *memo
         return FAKE_ERROR_INVALID_ARGUMENT;
     memory->total = device->mem_total;
     memory->used = device->mem_used;
-    memory->free = device->mem_total > device->mem_used ? device->mem_total - device->mem_used
-                                                        : 0;
+    memory->free = device->mem_total > device->mem_used ? device->mem_total - device->mem_used : 0;
     return FAKE_SUCCESS;
 }
 
