@@ -155,7 +155,11 @@ static int gpu_nvml_init(const struct exporter_config *cfg, void **ret_state)
     void *dl = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
     if (!dl) {
         const char *why = dlerror();
-        collector_reason("cannot load %s: %s", lib, why ? why : "?");
+        /* dlerror() names the library itself. */
+        if (why)
+            collector_reason("%s", why);
+        else
+            collector_reason("cannot load %s", lib);
         return -ENOENT;
     }
     struct nvml_api api = {0};
