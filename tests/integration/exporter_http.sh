@@ -98,10 +98,10 @@ check_eq "OpenMetrics and gzip together answer 200" 200 \
 check_eq "... and gunzip to a body ending with '# EOF'" "# EOF" \
     "$(gzip -dc <"$HS_TMP/omgz.b" 2>/dev/null | tail -n1)"
 
-# --- SIGTERM and sd_notify -----------------------------------------------------------------
-notify_sock=$HS_TMP/notify.sock
-notify_out=$HS_TMP/notify.out
-spawn "$HS_TMP/notify.log" /usr/bin/python3 -c '
+# notify_listener SOCKET OUT LOG: a NOTIFY_SOCKET stand-in that appends each datagram, one
+# per line, to OUT until STOPPING=1 (or 60 s); its pid is in $HS_PID.
+notify_listener() {
+    spawn "$3" /usr/bin/python3 -c '
 import socket, sys, time
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.bind(sys.argv[1])
@@ -116,7 +116,13 @@ with open(sys.argv[2], "ab", buffering=0) as f:
         f.write(d.replace(b"\n", b" ") + b"\n")
         if b"STOPPING=1" in d:
             break
-' "$notify_sock" "$notify_out"
+' "$1" "$2"
+}
+
+# --- SIGTERM and sd_notify -----------------------------------------------------------------
+notify_sock=$HS_TMP/notify.sock
+notify_out=$HS_TMP/notify.out
+notify_listener "$notify_sock" "$notify_out" "$HS_TMP/notify.log"
 listener=$HS_PID
 wait_until 5 test -S "$notify_sock" || fail "the notify listener did not bind $notify_sock"
 : >>"$notify_out"
@@ -148,22 +154,7 @@ stop_process "$listener" 5
 # the exporter must send WATCHDOG=1 at least every half interval from its main loop.
 wd_sock=$HS_TMP/wd.sock
 wd_out=$HS_TMP/wd.out
-spawn "$HS_TMP/wd-listener.log" /usr/bin/python3 -c '
-import socket, sys, time
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-s.settimeout(0.2)
-deadline = time.monotonic() + 30
-with open(sys.argv[2], "ab", buffering=0) as f:
-    while time.monotonic() < deadline:
-        try:
-            d = s.recv(4096)
-        except socket.timeout:
-            continue
-        f.write(d.replace(b"\n", b" ") + b"\n")
-        if b"STOPPING=1" in d:
-            break
-' "$wd_sock" "$wd_out"
+notify_listener "$wd_sock" "$wd_out" "$HS_TMP/wd-listener.log"
 wd_listener=$HS_PID
 wait_until 5 test -S "$wd_sock" || fail "the watchdog listener did not bind $wd_sock"
 : >>"$wd_out"
