@@ -7,7 +7,10 @@ set -eu
 set_name=${1:-test}
 build_pkgs="gcc make cmake pkg-config libmicrohttpd-dev libyaml-dev libcurl4-openssl-dev
 libjansson-dev libsystemd-dev zlib1g-dev"
-test_pkgs="prometheus curl python3"
+# The actuator tests: Alertmanager and amtool, a private D-Bus with python3-dbusmock
+# (Debian's /usr/bin/python3), and a kubectl (Debian's kubernetes-client when none is
+# installed).
+test_pkgs="prometheus curl python3 prometheus-alertmanager dbus-daemon python3-dbusmock"
 bench_pkgs="prometheus-node-exporter wrk"
 
 case "$set_name" in
@@ -15,6 +18,10 @@ build) want=$build_pkgs ;;
 test) want="$build_pkgs $test_pkgs" ;;
 bench) want="$build_pkgs $test_pkgs $bench_pkgs" ;;
 *) echo "install-deps.sh: unknown package set '$set_name' (build, test or bench)" >&2; exit 2 ;;
+esac
+
+case "$set_name" in
+test | bench) command -v kubectl >/dev/null 2>&1 || want="$want kubernetes-client" ;;
 esac
 
 missing=""

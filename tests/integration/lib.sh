@@ -61,10 +61,13 @@ HS_MAIN_PID=$$
 : "${HOMEOSTAT_BUILD_DIR:=$HOMEOSTAT_SOURCE_DIR/build}"
 : "${HOMEOSTAT_EXPORTER:=$HOMEOSTAT_BUILD_DIR/exporter/homeostat-exporter}"
 : "${HOMEOSTAT_FIXTURES:=$HOMEOSTAT_SOURCE_DIR/tests/fixtures}"
+: "${HOMEOSTAT_CONTROLLER:=$HOMEOSTAT_BUILD_DIR/controller/homeostat-controller}"
+: "${HOMEOSTAT_ACT_DRIVER:=$HOMEOSTAT_BUILD_DIR/tests/act-driver}"
 if [[ -z ${HOMEOSTAT_FAKE_NVML:-} && -e $HOMEOSTAT_BUILD_DIR/tests/libnvidia-ml-fake.so ]]; then
     HOMEOSTAT_FAKE_NVML=$HOMEOSTAT_BUILD_DIR/tests/libnvidia-ml-fake.so
 fi
 export HOMEOSTAT_SOURCE_DIR HOMEOSTAT_BUILD_DIR HOMEOSTAT_EXPORTER HOMEOSTAT_FIXTURES
+export HOMEOSTAT_CONTROLLER HOMEOSTAT_ACT_DRIVER
 # Curl must never go through a proxy to reach loopback.
 export no_proxy='*' NO_PROXY='*'
 
