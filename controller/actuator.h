@@ -109,6 +109,11 @@ void actuator_revert(enum action_kind kind, const json_t *expanded_params, const
                      const struct action_ctx *ctx, struct action_result *res);
 void action_result_clear(struct action_result *res);
 
+/* alert: re-sends a firing alert from the undo object its apply returned (with a new
+ * endsAt), for the daemon to call every env->alert_resend_usec while it is in effect. */
+void actuator_alert_resend(const json_t *undo, const struct action_ctx *ctx,
+                           uint64_t timeout_usec, struct action_result *res);
+
 /* Helpers for the kinds. */
 void action_fail(struct action_result *res, enum act_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

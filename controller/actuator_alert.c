@@ -12,3 +12,9 @@ const struct actuator actuator_alert = {
     .apply = apply_alert,
     .default_timeout_usec = 10000000,
 };
+
+void actuator_alert_resend(const json_t *undo, const struct action_ctx *ctx,
+                           uint64_t timeout_usec, struct action_result *res)
+{
+    action_fail(res, ACT_FAIL, "alert: not implemented yet");
+}
