@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "actuator.h"
 #include "parse.h"
 #include "yamltree.h"
 
@@ -21,6 +22,9 @@
 #define MIN_INTERVAL_USEC (USEC_PER_SEC / 10)
 #define DEFAULT_TIMEOUT_USEC (2 * USEC_PER_SEC)
 #define DEFAULT_COOLDOWN_USEC (300 * USEC_PER_SEC)
+#define DEFAULT_REVERT_DELAY_USEC (60 * USEC_PER_SEC)
+#define DEFAULT_RESEND_USEC (60 * USEC_PER_SEC)
+#define DEFAULT_ACTIONS_PER_HOUR 30
 #define NONE ((size_t)-1)
 
 static const char *const kind_names[] = {
@@ -94,10 +98,25 @@ void rules_free(struct rules *r)
         free_actions(r->decisions[i].actions, r->decisions[i].n_actions);
     free(r->decisions);
     for (size_t i = 0; i < r->n_manual_actions; i++) {
-        free(r->manual_actions[i].name);
-        free_actions(r->manual_actions[i].actions, r->manual_actions[i].n_actions);
+        struct manual_action_def *m = &r->manual_actions[i];
+        free(m->name);
+        free(m->description);
+        for (size_t j = 0; m->params && j < m->n_params; j++) {
+            free(m->params[j].name);
+            json_decref(m->params[j].def);
+            for (char **c = m->params[j].choices; c && *c; c++)
+                free(*c);
+            free(m->params[j].choices);
+            free(m->params[j].description);
+        }
+        free(m->params);
+        free_actions(m->actions, m->n_actions);
     }
     free(r->manual_actions);
+    for (size_t i = 0; i < r->n_alertmanagers; i++)
+        free(r->alertmanagers[i]);
+    free(r->alertmanagers);
+    free(r->external_url);
     free(r);
 }
 
@@ -125,6 +144,8 @@ struct loader {
     bool oom;
     bool signals_ok; /* signals was a map: an unknown name in a condition is an error */
     bool states_ok;  /* states was a sequence: an unknown name in decisions is an error */
+    const struct ytree_node *no_signals; /* signals missing (root) or empty (its node) */
+    const char *const *declared;         /* parameters of the manual action being loaded */
     struct state_pos *states;
 };
 
@@ -611,13 +632,10 @@ static void load_signals(struct loader *l, const struct ytree_node *root)
 {
     struct rules *r = l->r;
     const struct ytree_node *v = ytree_get(root, "signals");
-    if (!v) {
-        report(l, root, "missing key 'signals': at least one signal is needed");
-        return;
-    }
-    if (ytree_is_null(v) || (ytree_kind(v) == YTREE_MAP && ytree_len(v) == 0)) {
-        report(l, v, "signals is empty: at least one signal is needed");
-        l->signals_ok = ytree_kind(v) == YTREE_MAP;
+    /* No signals is fine when conditions use alert:NAME ones; checked after the states. */
+    if (!v || ytree_is_null(v) || (ytree_kind(v) == YTREE_MAP && ytree_len(v) == 0)) {
+        l->no_signals = v ? v : root;
+        l->signals_ok = v && ytree_kind(v) == YTREE_MAP;
         return;
     }
     if (!get_map(l, v))
@@ -661,6 +679,45 @@ static int word_len(const char *s)
     return n > 32 ? 32 : (int)n;
 }
 
+/* Characters of an alert name after "alert:" (Alertmanager allows any label value; the
+ * conditions' syntax takes the usual alertname characters). */
+static bool alert_name_char(char c)
+{
+    return isalnum((unsigned char)c) || c == '_' || c == ':' || c == '.' || c == '-';
+}
+
+/* Appends the signal "alert:NAME" that a condition names for the first time. */
+static bool add_alert_signal(struct loader *l, const struct ytree_node *n, const char *name,
+                             size_t len, struct condition *c)
+{
+    struct rules *r = l->r;
+    if (len > RULES_MAX_NAME + strlen(RULES_ALERT_PREFIX)) {
+        report(l, n, "alert name '%.*s' is longer than %d characters", (int)len, name,
+               RULES_MAX_NAME);
+        return false;
+    }
+    if (r->n_signals >= RULES_MAX_SIGNALS) {
+        report(l, n, "more than %d signals", RULES_MAX_SIGNALS);
+        return false;
+    }
+    struct signal_def *grown = realloc(r->signals, (r->n_signals + 1) * sizeof(*grown));
+    if (!grown) {
+        l->oom = true;
+        return false;
+    }
+    r->signals = grown;
+    struct signal_def *sd = &r->signals[r->n_signals];
+    memset(sd, 0, sizeof(*sd));
+    sd->name = strndup(name, len);
+    if (!sd->name) {
+        l->oom = true;
+        return false;
+    }
+    sd->alert = true;
+    c->signal = r->n_signals++;
+    return true;
+}
+
 /* "signal OP number", whitespace-tolerant. Reports at n and returns false on an error; a
  * signal that cannot be resolved because the signals section is broken is not reported
  * again. */
@@ -673,14 +730,26 @@ static bool parse_condition(struct loader *l, const struct ytree_node *n, struct
     while (isspace((unsigned char)*p))
         p++;
     const char *name = p;
-    if (!(isalpha((unsigned char)*p) || *p == '_')) {
+    bool alert = strncmp(p, RULES_ALERT_PREFIX, strlen(RULES_ALERT_PREFIX)) == 0;
+    if (alert) {
+        p += strlen(RULES_ALERT_PREFIX);
+        if (!alert_name_char(*p)) {
+            report(l, n,
+                   "condition '%.80s': expected an alert name after 'alert:', such as "
+                   "'alert:HighErrorRate == 1'",
+                   s);
+            return false;
+        }
+        while (alert_name_char(*p))
+            p++;
+    } else if (!(isalpha((unsigned char)*p) || *p == '_')) {
         report(l, n,
                "condition '%.80s' does not start with a signal name: expected 'SIGNAL OP "
                "NUMBER' such as 'cpu_busy > 0.85'",
                s);
         return false;
     }
-    while (isalnum((unsigned char)*p) || *p == '_')
+    while (!alert && (isalnum((unsigned char)*p) || *p == '_'))
         p++;
     int name_len = (int)(p - name);
     while (isspace((unsigned char)*p))
@@ -744,6 +813,7 @@ static bool parse_condition(struct loader *l, const struct ytree_node *n, struct
         return false;
     }
     c->threshold = v;
+    c->threshold_file = v;
     p += num;
     while (isspace((unsigned char)*p))
         p++;
@@ -761,6 +831,15 @@ static bool parse_condition(struct loader *l, const struct ytree_node *n, struct
     c->text = dup_str(l, s);
     if (!c->text)
         return false;
+    if (alert && (l->signals_ok || l->no_signals))
+        for (size_t i = 0; i < l->r->n_signals; i++)
+            if ((int)strlen(l->r->signals[i].name) == name_len &&
+                strncmp(l->r->signals[i].name, name, (size_t)name_len) == 0) {
+                c->signal = i;
+                return true;
+            }
+    if (alert && (l->signals_ok || l->no_signals))
+        return add_alert_signal(l, n, name, (size_t)name_len, c);
     if (!l->signals_ok)
         return false; /* the signals section's own error says enough */
     struct rules *rules = l->r;
@@ -1436,6 +1515,34 @@ static bool load_action_body(struct loader *l, struct action_def *a, const struc
     return true;
 }
 
+/* Top-level *_file parameters of an action, made relative to the rules file's directory. */
+static bool resolve_files(struct loader *l, json_t *params)
+{
+    const char *key;
+    json_t *v;
+    if (!l->dir || !json_is_object(params))
+        return true;
+    json_object_foreach(params, key, v)
+    {
+        size_t len = strlen(key);
+        if (len < 5 || strcmp(key + len - 5, "_file") != 0 || !json_is_string(v))
+            continue;
+        const char *path = json_string_value(v);
+        if (path[0] == '/' || !path[0] || strstr(path, "{{"))
+            continue;
+        struct buf b;
+        buf_init(&b, 0);
+        if (buf_printf(&b, "%s/%s", l->dir, path) < 0 ||
+            json_object_set_new(params, key, json_string(b.data)) < 0) {
+            buf_free(&b);
+            l->oom = true;
+            return false;
+        }
+        buf_free(&b);
+    }
+    return true;
+}
+
 static bool load_action(struct loader *l, struct action_def *a, const struct ytree_node *v)
 {
     if (ytree_kind(v) != YTREE_MAP || ytree_len(v) != 1) {
@@ -1467,7 +1574,23 @@ static bool load_action(struct loader *l, struct action_def *a, const struct ytr
     struct buf sum;
     buf_init(&sum, 0);
     buf_puts(&sum, kind_names[i]);
-    if (!load_action_body(l, a, ytree_value(v, 0), &sum)) {
+    const struct ytree_node *body = ytree_value(v, 0);
+    if (!load_action_body(l, a, body, &sum)) {
+        buf_free(&sum);
+        return false;
+    }
+    if (!resolve_files(l, a->params)) {
+        buf_free(&sum);
+        return false;
+    }
+    const char *bad_key = NULL;
+    char msg[512];
+    if (actuator_validate(a->kind, a->params, l->declared, &bad_key, msg, sizeof(msg)) < 0) {
+        const struct ytree_node *at = NULL;
+        if (bad_key && ytree_kind(body) == YTREE_MAP)
+            at = ytree_get(body, bad_key);
+        report(l, at ? at : body, "%s: %s%s%s", kind_names[i], at || !bad_key ? "" : bad_key,
+               at || !bad_key ? "" : ": ", msg);
         buf_free(&sum);
         return false;
     }
@@ -1501,9 +1624,10 @@ static void load_actions(struct loader *l, const struct ytree_node *v, struct ac
 
 static void load_decision(struct loader *l, struct decision_def *d, const struct ytree_node *v)
 {
-    static const char *const keys[] = {"min_confidence", "cooldown", "actions",
-                                       "revert_on_exit", "dry_run",  NULL};
+    static const char *const keys[] = {"min_confidence", "cooldown",     "actions", "revert_on_exit",
+                                       "revert_delay",   "dry_run",      NULL};
     d->cooldown_usec = DEFAULT_COOLDOWN_USEC;
+    d->revert_delay_usec = DEFAULT_REVERT_DELAY_USEC;
     if (ytree_is_null(v))
         return;
     if (!get_map(l, v))
@@ -1525,6 +1649,8 @@ static void load_decision(struct loader *l, struct decision_def *d, const struct
         load_actions(l, x, &d->actions, &d->n_actions);
     if ((x = ytree_get(v, "revert_on_exit")))
         get_bool(l, x, &d->revert_on_exit);
+    if ((x = ytree_get(v, "revert_delay")))
+        get_duration(l, x, &d->revert_delay_usec);
     if ((x = ytree_get(v, "dry_run")))
         get_bool(l, x, &d->dry_run);
 }
@@ -1568,6 +1694,280 @@ static void load_decisions(struct loader *l, const struct ytree_node *root)
     free(names);
 }
 
+static const char *const param_types[] = {[PARAM_STRING] = "string",
+                                           [PARAM_INTEGER] = "integer",
+                                           [PARAM_NUMBER] = "number",
+                                           [PARAM_BOOLEAN] = "boolean",
+                                           [PARAM_SCALAR] = "scalar",
+                                           NULL};
+
+const char *rules_param_type_name(enum param_type t)
+{
+    return (size_t)t <= PARAM_SCALAR ? param_types[t] : "unknown";
+}
+
+/* Whether JSON value v has type t (an integer is also a number). */
+static bool param_type_ok(enum param_type t, const json_t *v)
+{
+    switch (t) {
+    case PARAM_STRING: return json_is_string(v);
+    case PARAM_INTEGER: return json_is_integer(v);
+    case PARAM_NUMBER: return json_is_number(v);
+    case PARAM_BOOLEAN: return json_is_boolean(v);
+    case PARAM_SCALAR: return json_is_string(v) || json_is_number(v) || json_is_boolean(v);
+    }
+    return false;
+}
+
+/* Appends to msg why v does not fit p (nothing when it does). */
+static void param_check(const struct param_def *p, const json_t *v, struct buf *why)
+{
+    if (!param_type_ok(p->type, v)) {
+        char *shown = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+        buf_printf(why, "%s%s: expected %s, got %.60s", why->len ? "; " : "", p->name,
+                   p->type == PARAM_INTEGER   ? "an integer"
+                   : p->type == PARAM_SCALAR ? "a string, number or boolean"
+                                             : param_types[p->type],
+                   shown ? shown : "?");
+        free(shown);
+        return;
+    }
+    double x = p->type == PARAM_STRING ? (double)strlen(json_string_value(v))
+               : json_is_number(v)     ? json_number_value(v)
+                                       : 0;
+    const char *what = p->type == PARAM_STRING ? " characters" : "";
+    if (p->has_min && x < p->min)
+        buf_printf(why, "%s%s: %g%s is below the minimum %g", why->len ? "; " : "", p->name, x,
+                   what, p->min);
+    else if (p->has_max && x > p->max)
+        buf_printf(why, "%s%s: %g%s is above the maximum %g", why->len ? "; " : "", p->name, x,
+                   what, p->max);
+    if (p->choices && json_is_string(v)) {
+        bool found = false;
+        for (char **c = p->choices; *c && !found; c++)
+            found = strcmp(*c, json_string_value(v)) == 0;
+        if (!found)
+            buf_printf(why, "%s%s: '%.60s' is not one of the allowed values", why->len ? "; " : "",
+                       p->name, json_string_value(v));
+    }
+}
+
+json_t *rules_manual_args(const struct manual_action_def *m, const json_t *given, char *msg,
+                          size_t msg_size)
+{
+    struct buf why;
+    buf_init(&why, 4096);
+    msg[0] = '\0';
+    if (given && !json_is_object(given)) {
+        snprintf(msg, msg_size, "parameters must be a JSON object");
+        buf_free(&why);
+        return NULL;
+    }
+    json_t *out = json_object();
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)given, key, v)
+    {
+        size_t i;
+        for (i = 0; i < m->n_params; i++)
+            if (strcmp(m->params[i].name, key) == 0)
+                break;
+        if (i == m->n_params)
+            buf_printf(&why, "%sunknown parameter '%.64s'", why.len ? "; " : "", key);
+    }
+    for (size_t i = 0; i < m->n_params; i++) {
+        const struct param_def *p = &m->params[i];
+        json_t *x = given ? json_object_get(given, p->name) : NULL;
+        if (!x || json_is_null(x)) {
+            if (p->def)
+                json_object_set(out, p->name, p->def);
+            else if (p->required)
+                buf_printf(&why, "%smissing parameter '%s' (%s)", why.len ? "; " : "", p->name,
+                           param_types[p->type]);
+            continue;
+        }
+        size_t before = why.len;
+        param_check(p, x, &why);
+        if (why.len == before)
+            json_object_set(out, p->name, x);
+    }
+    if (why.len) {
+        snprintf(msg, msg_size, "%s", why.data);
+        buf_free(&why);
+        json_decref(out);
+        return NULL;
+    }
+    buf_free(&why);
+    return out;
+}
+
+static void load_param(struct loader *l, struct param_def *p, const struct ytree_node *v)
+{
+    static const char *const keys[] = {"type", "required", "default", "min",
+                                       "max",  "choices",  "description", NULL};
+    p->required = true;
+    if (!get_map(l, v))
+        return;
+    check_keys(l, v, keys);
+    const struct ytree_node *x;
+    int t;
+    if (!(x = ytree_get(v, "type")))
+        report(l, v, "parameter '%.64s' needs a type (string, integer, number or boolean)",
+               p->name);
+    else if (get_enum(l, x, "type", param_types, &t))
+        p->type = (enum param_type)t;
+    else
+        return;
+    if ((x = ytree_get(v, "required")))
+        get_bool(l, x, &p->required);
+    const char *bounds[] = {"min", "max"};
+    for (int b = 0; b < 2; b++) {
+        if (!(x = ytree_get(v, bounds[b])))
+            continue;
+        double d;
+        if (p->type == PARAM_BOOLEAN) {
+            report(l, x, "%s does not apply to a boolean parameter", bounds[b]);
+        } else if (ytree_get_double(x, &d, l->errors) < 0 || !isfinite(d)) {
+            l->err = -EINVAL;
+        } else if (b == 0) {
+            p->has_min = true;
+            p->min = d;
+        } else {
+            p->has_max = true;
+            p->max = d;
+        }
+    }
+    if (p->has_min && p->has_max && p->min > p->max)
+        report(l, ytree_get(v, "max"), "max %g is below min %g", p->max, p->min);
+    if ((x = ytree_get(v, "choices"))) {
+        if (p->type != PARAM_STRING) {
+            report(l, x, "choices applies to string parameters only");
+        } else if (get_seq(l, x)) {
+            p->choices = alloc_array(l, ytree_len(x) + 1, sizeof(char *));
+            for (size_t i = 0; p->choices && i < ytree_len(x); i++) {
+                const char *c;
+                if (get_string(l, ytree_item(x, i), &c))
+                    p->choices[i] = dup_str(l, c);
+            }
+        }
+    }
+    const char *s;
+    if ((x = ytree_get(v, "description")) && get_string(l, x, &s))
+        p->description = dup_str(l, s);
+    if ((x = ytree_get(v, "default"))) {
+        json_t *d = to_json(l, x);
+        if (d) {
+            struct buf why;
+            buf_init(&why, 1024);
+            param_check(p, d, &why);
+            if (why.len) {
+                report(l, x, "default: %s", why.data);
+                json_decref(d);
+            } else {
+                p->def = d;
+                p->required = false;
+            }
+            buf_free(&why);
+        }
+    }
+}
+
+/* The short form declares a required scalar parameter for every {{name}} that is not a
+ * built-in placeholder, in order of appearance; declared[] gets their names. */
+static void collect_placeholders(struct loader *l, struct manual_action_def *m,
+                                 const struct ytree_node *v, const char **declared)
+{
+    if (ytree_kind(v) == YTREE_SEQ || ytree_kind(v) == YTREE_MAP) {
+        for (size_t i = 0; i < ytree_len(v); i++)
+            collect_placeholders(l, m, ytree_kind(v) == YTREE_SEQ ? ytree_item(v, i)
+                                                                  : ytree_value(v, i),
+                                 declared);
+        return;
+    }
+    const char *p = ytree_text(v, NULL);
+    while (p && (p = strstr(p, "{{"))) {
+        p += 2;
+        while (*p == ' ')
+            p++;
+        size_t n = 0;
+        while (isalnum((unsigned char)p[n]) || p[n] == '_')
+            n++;
+        if (n == 0 || n > RULES_MAX_NAME)
+            continue;
+        bool known = false;
+        for (const char *const *b = actuator_builtin_vars; *b && !known; b++)
+            known = strlen(*b) == n && strncmp(*b, p, n) == 0;
+        for (size_t i = 0; i < m->n_params && !known; i++)
+            known = strlen(m->params[i].name) == n && strncmp(m->params[i].name, p, n) == 0;
+        if (known)
+            continue;
+        if (m->n_params >= RULES_MAX_PARAMS) {
+            report(l, v, "more than %d parameters", RULES_MAX_PARAMS);
+            return;
+        }
+        struct param_def *pd = &m->params[m->n_params];
+        pd->name = strndup(p, n);
+        if (!pd->name) {
+            l->oom = true;
+            return;
+        }
+        pd->type = PARAM_SCALAR;
+        pd->required = true;
+        declared[m->n_params++] = pd->name;
+    }
+}
+
+static void implicit_params(struct loader *l, struct manual_action_def *m,
+                            const struct ytree_node *v, const char **declared)
+{
+    m->params = alloc_array(l, RULES_MAX_PARAMS, sizeof(*m->params));
+    if (m->params)
+        collect_placeholders(l, m, v, declared);
+}
+
+/* The map form: description, params and actions. */
+static void load_manual_map(struct loader *l, struct manual_action_def *m,
+                            const struct ytree_node *v)
+{
+    static const char *const keys[] = {"description", "params", "actions", NULL};
+    check_keys(l, v, keys);
+    const struct ytree_node *x;
+    const char *s;
+    if ((x = ytree_get(v, "description")) && get_string(l, x, &s))
+        m->description = dup_str(l, s);
+    const char *declared[RULES_MAX_PARAMS + 1] = {NULL};
+    if ((x = ytree_get(v, "params")) && !ytree_is_null(x) && get_map(l, x)) {
+        size_t n = ytree_len(x);
+        if (n > RULES_MAX_PARAMS) {
+            report(l, x, "more than %d parameters", RULES_MAX_PARAMS);
+            n = 0;
+        }
+        m->params = alloc_array(l, n, sizeof(*m->params));
+        for (size_t i = 0; m->params && i < n; i++) {
+            const char *name;
+            m->params[i].name = dup_str(l, ytree_text(ytree_key(x, i), NULL));
+            m->n_params = i + 1;
+            if (!m->params[i].name)
+                break;
+            get_name(l, ytree_key(x, i), "parameter", &name);
+            for (const char *const *b = actuator_builtin_vars; *b; b++)
+                if (strcmp(*b, m->params[i].name) == 0)
+                    report(l, ytree_key(x, i),
+                           "parameter '%s' would hide the built-in placeholder {{%s}}", *b, *b);
+            declared[i] = m->params[i].name;
+            load_param(l, &m->params[i], ytree_value(x, i));
+        }
+    }
+    x = ytree_get(v, "actions");
+    if (!x || ytree_is_null(x) || (ytree_kind(x) == YTREE_SEQ && ytree_len(x) == 0)) {
+        report(l, x ? x : v, "manual action '%.64s' has no actions", m->name ? m->name : "?");
+        return;
+    }
+    l->declared = declared;
+    load_actions(l, x, &m->actions, &m->n_actions);
+    l->declared = NULL;
+}
+
 static void load_manual_actions(struct loader *l, const struct ytree_node *root)
 {
     struct rules *r = l->r;
@@ -1589,11 +1989,77 @@ static void load_manual_actions(struct loader *l, const struct ytree_node *root)
         const char *name;
         m->name = dup_str(l, ytree_text(k, NULL));
         get_name(l, k, "manual action", &name);
-        if (ytree_is_null(val) || (ytree_kind(val) == YTREE_SEQ && ytree_len(val) == 0))
+        if (ytree_kind(val) == YTREE_MAP) {
+            load_manual_map(l, m, val);
+        } else if (ytree_is_null(val) ||
+                   (ytree_kind(val) == YTREE_SEQ && ytree_len(val) == 0)) {
             report(l, val, "manual action '%.64s' has no actions", ytree_text(k, NULL));
-        else
+        } else {
+            const char *declared[RULES_MAX_PARAMS + 1] = {NULL};
+            implicit_params(l, m, val, declared);
+            l->declared = declared;
             load_actions(l, val, &m->actions, &m->n_actions);
+            l->declared = NULL;
+        }
     }
+}
+
+/* ---- limits and alerting ---- */
+
+static void load_limits(struct loader *l, const struct ytree_node *v)
+{
+    static const char *const keys[] = {"max_actions_per_hour", NULL};
+    l->r->max_actions_per_hour = DEFAULT_ACTIONS_PER_HOUR;
+    if (!v || ytree_is_null(v) || !get_map(l, v))
+        return;
+    check_keys(l, v, keys);
+    const struct ytree_node *x;
+    if ((x = ytree_get(v, "max_actions_per_hour"))) {
+        double d;
+        if (ytree_get_double(x, &d, l->errors) < 0)
+            l->err = -EINVAL;
+        else if (!(d >= 0 && d <= 100000) || d != floor(d))
+            report(l, x, "max_actions_per_hour must be a whole number from 0 (no limit) to 100000");
+        else
+            l->r->max_actions_per_hour = (unsigned)d;
+    }
+}
+
+static void load_alerting(struct loader *l, const struct ytree_node *v)
+{
+    static const char *const keys[] = {"alertmanagers", "resend_interval", "external_url", NULL};
+    struct rules *r = l->r;
+    r->alert_resend_usec = DEFAULT_RESEND_USEC;
+    if (!v || ytree_is_null(v) || !get_map(l, v))
+        return;
+    check_keys(l, v, keys);
+    const struct ytree_node *x;
+    const char *s;
+    if ((x = ytree_get(v, "alertmanagers")) && !ytree_is_null(x) && get_seq(l, x)) {
+        size_t n = ytree_len(x);
+        if (n > RULES_MAX_ALERTMANAGERS) {
+            report(l, x, "more than %d alertmanagers", RULES_MAX_ALERTMANAGERS);
+            n = 0;
+        }
+        r->alertmanagers = alloc_array(l, n + 1, sizeof(char *));
+        for (size_t i = 0; r->alertmanagers && i < n; i++)
+            if (get_url(l, ytree_item(x, i), &s)) {
+                r->alertmanagers[r->n_alertmanagers++] = dup_str(l, s);
+            }
+    }
+    if ((x = ytree_get(v, "resend_interval")) && get_duration(l, x, &r->alert_resend_usec) &&
+        (r->alert_resend_usec < USEC_PER_SEC || r->alert_resend_usec > 3600 * USEC_PER_SEC)) {
+        report(l, x, "resend_interval must be from 1s to 1h, got '%s'", ytree_text(x, NULL));
+    }
+    if ((x = ytree_get(v, "external_url")) && get_url(l, x, &s))
+        r->external_url = dup_str(l, s);
+    for (size_t i = 0; i < r->n_decisions; i++)
+        for (size_t j = 0; j < r->decisions[i].n_actions; j++)
+            if (r->decisions[i].actions[j].kind == ACTION_ALERT && r->n_alertmanagers == 0 &&
+                !json_object_get(r->decisions[i].actions[j].params, "alertmanagers")) {
+                report(l, v, "decisions use alert actions, but alerting.alertmanagers is empty");
+                return;
+            }
 }
 
 /* ---- the whole file ---- */
@@ -1601,8 +2067,8 @@ static void load_manual_actions(struct loader *l, const struct ytree_node *root)
 static void load_root(struct loader *l, const struct ytree_node *root)
 {
     static const char *const keys[] = {
-        "evaluation_interval", "prometheus", "signals",        "states",
-        "on_missing_data",     "decisions",  "manual_actions", NULL};
+        "evaluation_interval", "prometheus", "signals",        "states", "on_missing_data",
+        "decisions",           "manual_actions", "limits",     "alerting", NULL};
     static const char *const policies[] = {"hold", "unknown", NULL};
     struct rules *r = l->r;
     r->evaluation_interval_usec = DEFAULT_INTERVAL_USEC;
@@ -1630,6 +2096,12 @@ static void load_root(struct loader *l, const struct ytree_node *root)
     load_signals(l, root);
     if (!l->oom)
         load_states(l, root);
+    if (!l->oom && l->r->n_signals == 0 && l->no_signals) {
+        if (l->no_signals == root)
+            report(l, root, "missing key 'signals': at least one signal is needed");
+        else
+            report(l, l->no_signals, "signals is empty: at least one signal is needed");
+    }
     int k;
     if ((v = ytree_get(root, "on_missing_data")) && get_enum(l, v, "on_missing_data", policies, &k))
         r->on_missing_data = (enum missing_policy)k;
@@ -1637,6 +2109,10 @@ static void load_root(struct loader *l, const struct ytree_node *root)
         load_decisions(l, root);
     if (!l->oom)
         load_manual_actions(l, root);
+    if (!l->oom)
+        load_limits(l, ytree_get(root, "limits"));
+    if (!l->oom)
+        load_alerting(l, ytree_get(root, "alerting"));
 }
 
 /* Validates tree (freed here) into a new struct rules. */
@@ -1815,7 +2291,8 @@ json_t *rules_to_json(const struct rules *r)
         const struct signal_def *s = &r->signals[i];
         json_t *o = json_object();
         put(&j, o, "name", json_string(s->name));
-        put(&j, o, "query", json_string(s->query));
+        put(&j, o, "query", str_or_null(s->query));
+        put(&j, o, "source", json_string(s->alert ? "alertmanager" : "prometheus"));
         put(&j, o, "max_age_seconds", s->max_age_usec ? seconds(s->max_age_usec) : json_null());
         put(&j, o, "help", str_or_null(s->help));
         append(&j, signals, o);
@@ -1836,6 +2313,7 @@ json_t *rules_to_json(const struct rules *r)
             put(&j, co, "signal", json_string(r->signals[cd->signal].name));
             put(&j, co, "op", json_string(cond_op_text(cd->op)));
             put(&j, co, "threshold", json_real(cd->threshold));
+            put(&j, co, "threshold_file", json_real(cd->threshold_file));
             put(&j, co, "text", json_string(cd->text));
             append(&j, conds, co);
         }
@@ -1858,6 +2336,7 @@ json_t *rules_to_json(const struct rules *r)
         put(&j, o, "min_confidence", json_real(d->min_confidence));
         put(&j, o, "cooldown_seconds", seconds(d->cooldown_usec));
         put(&j, o, "revert_on_exit", json_boolean(d->revert_on_exit));
+        put(&j, o, "revert_delay_seconds", seconds(d->revert_delay_usec));
         put(&j, o, "dry_run", json_boolean(d->dry_run));
         put(&j, o, "actions", actions_json(&j, d->actions, d->n_actions));
         append(&j, decisions, o);
@@ -1869,10 +2348,41 @@ json_t *rules_to_json(const struct rules *r)
         const struct manual_action_def *m = &r->manual_actions[i];
         json_t *o = json_object();
         put(&j, o, "name", json_string(m->name));
+        put(&j, o, "description", str_or_null(m->description));
+        json_t *params = json_array();
+        for (size_t k = 0; k < m->n_params; k++) {
+            const struct param_def *pd = &m->params[k];
+            json_t *po = json_object();
+            put(&j, po, "name", json_string(pd->name));
+            put(&j, po, "type", json_string(rules_param_type_name(pd->type)));
+            put(&j, po, "required", json_boolean(pd->required));
+            put(&j, po, "default", pd->def ? json_incref(pd->def) : json_null());
+            put(&j, po, "min", pd->has_min ? json_real(pd->min) : json_null());
+            put(&j, po, "max", pd->has_max ? json_real(pd->max) : json_null());
+            json_t *ch = json_null();
+            if (pd->choices) {
+                ch = json_array();
+                for (char **c = pd->choices; *c; c++)
+                    append(&j, ch, json_string(*c));
+            }
+            put(&j, po, "choices", ch);
+            put(&j, po, "description", str_or_null(pd->description));
+            append(&j, params, po);
+        }
+        put(&j, o, "params", params);
         put(&j, o, "actions", actions_json(&j, m->actions, m->n_actions));
         append(&j, manual, o);
     }
     put(&j, root, "manual_actions", manual);
+    put(&j, root, "max_actions_per_hour", json_integer(r->max_actions_per_hour));
+    json_t *alerting = json_object();
+    json_t *ams = json_array();
+    for (size_t i = 0; i < r->n_alertmanagers; i++)
+        append(&j, ams, json_string(r->alertmanagers[i]));
+    put(&j, alerting, "alertmanagers", ams);
+    put(&j, alerting, "resend_interval_seconds", seconds(r->alert_resend_usec));
+    put(&j, alerting, "external_url", str_or_null(r->external_url));
+    put(&j, root, "alerting", alerting);
 
     if (j.failed) {
         json_decref(root);

@@ -2,7 +2,8 @@
  * states worst first with conditions, for/keep_for hysteresis, decisions with
  * actions, manual actions. rules_load_* validates everything before anything is
  * used and reports every error as "FILE:LINE:COL: message". A loaded struct rules
- * is immutable: the daemon swaps whole rule sets on reload. */
+ * is immutable but for condition thresholds, which runtime overrides change (under the
+ * daemon's lock); the daemon swaps whole rule sets on reload. */
 #ifndef HOMEOSTAT_CONTROLLER_RULES_H
 #define HOMEOSTAT_CONTROLLER_RULES_H
 
@@ -21,8 +22,9 @@ enum cond_op { COND_GT, COND_GE, COND_LT, COND_LE, COND_EQ, COND_NE };
 struct condition {
     size_t signal; /* index into rules->signals */
     enum cond_op op;
-    double threshold;
-    char *text; /* as written: "cpu_busy > 0.85" */
+    double threshold;      /* in force: the file's, or a runtime override */
+    double threshold_file; /* as written in the file */
+    char *text;            /* as written: "cpu_busy > 0.85" */
 };
 
 struct signal_def {
@@ -30,7 +32,11 @@ struct signal_def {
     char *query;
     uint64_t max_age_usec; /* 0: no limit; a sample older than this is unknown */
     char *help;            /* optional description (NULL) */
+    bool alert; /* "alert:NAME" from a condition: 1 while Alertmanager reports an alert of
+                 * that name firing (webhook receiver), 0 otherwise; query is NULL */
 };
+
+#define RULES_ALERT_PREFIX "alert:"
 
 enum when_mode { WHEN_ANY, WHEN_ALL };
 
@@ -61,11 +67,31 @@ struct decision_def {
     struct action_def *actions;
     size_t n_actions;
     bool revert_on_exit;
+    uint64_t revert_delay_usec; /* default 1m: how long the state must stay left */
     bool dry_run;
+};
+
+/* PARAM_SCALAR: a string, number or boolean; the type of the parameters that the short
+ * form (a bare sequence of actions) declares by using {{name}}. */
+enum param_type { PARAM_STRING, PARAM_INTEGER, PARAM_NUMBER, PARAM_BOOLEAN, PARAM_SCALAR };
+
+/* A declared parameter of a manual action ({{name}} in its actions). */
+struct param_def {
+    char *name;
+    enum param_type type;
+    bool required;     /* default: true unless a default is given */
+    json_t *def;       /* default value (owned) or NULL */
+    bool has_min, has_max;
+    double min, max;   /* numbers: the value's bounds; strings: the length's */
+    char **choices;    /* strings only: allowed values (NULL-terminated) or NULL */
+    char *description; /* NULL */
 };
 
 struct manual_action_def {
     char *name;
+    char *description; /* NULL */
+    struct param_def *params;
+    size_t n_params;
     struct action_def *actions;
     size_t n_actions;
 };
@@ -97,6 +123,11 @@ struct rules {
     size_t n_decisions;
     struct manual_action_def *manual_actions;
     size_t n_manual_actions;
+    unsigned max_actions_per_hour; /* limits.max_actions_per_hour: default 30, 0 no limit */
+    char **alertmanagers;          /* alerting.alertmanagers URLs, NULL-terminated (NULL) */
+    size_t n_alertmanagers;
+    uint64_t alert_resend_usec; /* alerting.resend_interval, default 1m */
+    char *external_url;         /* alerting.external_url: generatorURL of alerts (NULL) */
 };
 
 /* Loads and validates path. 0 and *ret (caller frees), or -EINVAL with every error
@@ -116,6 +147,14 @@ const char *cond_op_text(enum cond_op op); /* ">", ">=", ... */
 /* The rules as JSON for GET /api/v1/rules (new reference). */
 json_t *rules_to_json(const struct rules *r);
 
+/* Checks the parameters given to a manual action (a JSON object, NULL for none) against
+ * its declarations: unknown names, missing required ones, wrong types, bounds, choices.
+ * Returns the arguments with defaults filled in (new reference), or NULL with every
+ * problem in msg ("limit: expected an integer, got \"five\"; unknown parameter 'x'"). */
+json_t *rules_manual_args(const struct manual_action_def *m, const json_t *given, char *msg,
+                          size_t msg_size);
+const char *rules_param_type_name(enum param_type t);
+
 /* Limits of one rule set, each reported as an error when exceeded. */
 #define RULES_MAX_NAME 64 /* characters of a signal, state or manual action name */
 #define RULES_MAX_SIGNALS 256
@@ -123,6 +162,8 @@ json_t *rules_to_json(const struct rules *r);
 #define RULES_MAX_CONDITIONS 64 /* per state */
 #define RULES_MAX_ACTIONS 32    /* per decision or manual action */
 #define RULES_MAX_MANUAL_ACTIONS 64
+#define RULES_MAX_PARAMS 16 /* per manual action */
+#define RULES_MAX_ALERTMANAGERS 8
 #define RULES_MAX_HEADERS 32
 #define RULES_MAX_URL 2048
 #define RULES_MAX_SUMMARY 240 /* bytes of an action summary, cut with "..." */

@@ -815,8 +815,8 @@ TEST(to_json)
     CHECK_STR(jstr(j, "states.0.when"), "any");
     CHECK_STR(jstr(j, "states.0.default"), "false");
     CHECK_STR(jstr(j, "states.0.conditions.1"),
-              "{\"signal\":\"memory_used\",\"op\":\">=\",\"threshold\":0.9,\"text\":\"memory_used "
-              ">= 0.9\"}");
+              "{\"signal\":\"memory_used\",\"op\":\">=\",\"threshold\":0.9,\"threshold_file\":0.9,"
+              "\"text\":\"memory_used >= 0.9\"}");
     CHECK_STR(jstr(j, "states.0.for_seconds"), "30.0");
     CHECK_STR(jstr(j, "states.0.keep_for_seconds"), "120.0");
     CHECK_STR(jstr(j, "states.0.severity"), "critical");
