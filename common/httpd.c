@@ -51,6 +51,30 @@ const char *httpd_query(const struct httpd_request *req, const char *key)
     return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
 }
 
+const char *httpd_client_address(const struct httpd_request *req, char *buf, size_t size)
+{
+    snprintf(buf, size, "unknown");
+    const union MHD_ConnectionInfo *info =
+        req->conn ? MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS) : NULL;
+    if (!info || !info->client_addr)
+        return buf;
+    const struct sockaddr *sa = info->client_addr;
+    char host[INET6_ADDRSTRLEN] = "";
+    unsigned port = 0;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const void *)sa;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+        port = ntohs(in->sin_port);
+        snprintf(buf, size, "%s:%u", host, port);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const void *)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+        port = ntohs(in6->sin6_port);
+        snprintf(buf, size, "[%s]:%u", host, port);
+    }
+    return buf;
+}
+
 int httpd_response_header(struct httpd_response *resp, const char *name, const char *value)
 {
     int r = buf_append(&resp->headers, name, strlen(name) + 1);

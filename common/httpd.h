@@ -58,6 +58,8 @@ unsigned httpd_bound_port(const struct httpd *h);
 /* Request accessors; returned strings are borrowed for the duration of the call. */
 const char *httpd_header(const struct httpd_request *req, const char *name);
 const char *httpd_query(const struct httpd_request *req, const char *key);
+/* The client's "address:port" into buf ("unknown" when not known); returns buf. */
+const char *httpd_client_address(const struct httpd_request *req, char *buf, size_t size);
 
 /* Response helpers. All return 0 or -ENOMEM/-E2BIG. */
 int httpd_response_header(struct httpd_response *resp, const char *name, const char *value);

@@ -12,8 +12,8 @@
 
 #include "parse.h"
 
-const char *const actuator_builtin_vars[] = {"id",         "state", "from", "severity", "reasoning",
-                                             "confidence", "time",  NULL};
+const char *const actuator_builtin_vars[] = {"id",        "state",      "from", "severity",
+                                             "reasoning", "confidence", "time", NULL};
 
 const struct actuator *actuator_for(enum action_kind kind)
 {
@@ -366,6 +366,9 @@ static void attempt_loop(const struct actuator *act, const json_t *params, const
     uint64_t backoff;
     if (duration_key(params, "backoff", 1000000, &backoff) < 0)
         backoff = 1000000;
+    /* The first attempt's undo holds the values from before any change: an attempt that
+     * timed out may still have applied, and a retry would read its result as "previous". */
+    json_t *first_undo = NULL;
     for (unsigned attempt = 0;; attempt++) {
         action_result_clear(res);
         res->status = ACT_OK;
@@ -375,11 +378,18 @@ static void attempt_loop(const struct actuator *act, const json_t *params, const
             act->revert(params, undo, ctx, timeout, res);
         else
             act->apply(params, ctx, timeout, res);
+        if (!first_undo && res->undo)
+            first_undo = json_incref(res->undo);
         if (res->status != ACT_RETRY || attempt >= retries || ctx->server_dry_run)
             break;
         sleep_usec(backoff);
         backoff = backoff * 2 > 60ull * 1000000 ? 60ull * 1000000 : backoff * 2;
     }
+    if (first_undo && res->undo && first_undo != res->undo) {
+        json_decref(res->undo);
+        res->undo = json_incref(first_undo);
+    }
+    json_decref(first_undo);
 }
 
 void actuator_run(const struct action_def *a, const struct action_ctx *ctx,

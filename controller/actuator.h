@@ -18,9 +18,9 @@
 
 /* Process-wide settings from the daemon's flags, shared by every action. */
 struct actuator_env {
-    const char *kubectl_path;  /* "kubectl" resolved through PATH when NULL */
-    bool systemd_user_bus;     /* --systemd.bus=user: the caller's user manager */
-    const char *generator_url; /* the controller's own URL, for alerts (may be NULL) */
+    const char *kubectl_path;   /* "kubectl" resolved through PATH when NULL */
+    bool systemd_user_bus;      /* --systemd.bus=user: the caller's user manager */
+    const char *generator_url;  /* the controller's own URL, for alerts (may be NULL) */
     char *const *alertmanagers; /* alerting.alertmanagers URLs, NULL-terminated (may be NULL) */
     uint64_t alert_resend_usec; /* alerts are re-sent this often while active (default 1m) */
 };
@@ -47,9 +47,9 @@ enum act_status {
 
 struct action_result {
     enum act_status status;
-    char error[512];  /* why it failed, one line naming the action ("kubectl: exit 1: ...") */
-    json_t *detail;   /* owned: what was done (argv, http_status, output, values, ...) */
-    json_t *undo;     /* owned: what revert needs (previous values), NULL when nothing to undo */
+    char error[512];   /* why it failed, one line naming the action ("kubectl: exit 1: ...") */
+    json_t *detail;    /* owned: what was done (argv, http_status, output, values, ...) */
+    json_t *undo;      /* owned: what revert needs (previous values), NULL when nothing to undo */
     unsigned attempts; /* filled by actuator_run */
 };
 
@@ -70,8 +70,8 @@ struct actuator {
     unsigned default_retries;
 };
 
-extern const struct actuator actuator_systemd, actuator_kubectl, actuator_webhook,
-    actuator_exec, actuator_alert;
+extern const struct actuator actuator_systemd, actuator_kubectl, actuator_webhook, actuator_exec,
+    actuator_alert;
 
 const struct actuator *actuator_for(enum action_kind kind);
 
@@ -111,8 +111,8 @@ void action_result_clear(struct action_result *res);
 
 /* alert: re-sends a firing alert from the undo object its apply returned (with a new
  * endsAt), for the daemon to call every env->alert_resend_usec while it is in effect. */
-void actuator_alert_resend(const json_t *undo, const struct action_ctx *ctx,
-                           uint64_t timeout_usec, struct action_result *res);
+void actuator_alert_resend(const json_t *undo, const struct action_ctx *ctx, uint64_t timeout_usec,
+                           struct action_result *res);
 
 /* Helpers for the kinds. */
 void action_fail(struct action_result *res, enum act_status status, const char *fmt, ...)

@@ -11,6 +11,7 @@ static const char *const outcome_names[OUTCOME_MAX] = {
     [OUTCOME_BELOW_CONFIDENCE] = "below_confidence",
     [OUTCOME_COOLDOWN] = "cooldown",
     [OUTCOME_DRY_RUN] = "dry_run",
+    [OUTCOME_BUDGET] = "budget_exhausted",
     [OUTCOME_EXECUTED] = "executed",
     [OUTCOME_FAILED] = "failed",
 };
@@ -33,12 +34,15 @@ enum decision_outcome decide(const struct rules *r, double *last_exec,
     size_t di = d ? (size_t)(d - r->decisions) : 0;
     bool cooling =
         has_actions && last_exec[di] > 0 && now - last_exec[di] < (double)d->cooldown_usec / 1e6;
+    bool dry = flags->dry_run || (d && d->dry_run);
+    bool over_budget =
+        has_actions && !dry && flags->budget_limited && d->n_actions > flags->budget_left;
 
     if (!res->changed) {
         /* Staying: a decision only when it would really act again, so a paused or
          * unsure controller does not write one record per evaluation. */
         if (!has_actions || res->uncertain || cooling || flags->paused ||
-            res->confidence < d->min_confidence)
+            res->confidence < d->min_confidence || over_budget)
             return OUTCOME_NONE;
     }
     if (res->uncertain)
@@ -51,6 +55,8 @@ enum decision_outcome decide(const struct rules *r, double *last_exec,
         return OUTCOME_BELOW_CONFIDENCE;
     if (cooling)
         return OUTCOME_COOLDOWN;
+    if (over_budget)
+        return OUTCOME_BUDGET;
     last_exec[di] = now;
-    return flags->dry_run || d->dry_run ? OUTCOME_DRY_RUN : OUTCOME_EXECUTED;
+    return dry ? OUTCOME_DRY_RUN : OUTCOME_EXECUTED;
 }

@@ -11,6 +11,7 @@
  *   below_confidence  confidence < min_confidence
  *   cooldown          the decision ran less than cooldown ago
  *   dry_run           --dry-run or the decision's dry_run: everything but running
+ *   budget_exhausted  running the actions would pass limits.max_actions_per_hour
  *   executed          the actions run (their own results are recorded separately)
  * Cooldowns start on executed and on dry_run, so a dry run shows what would
  * really have happened. */
@@ -30,6 +31,7 @@ enum decision_outcome {
     OUTCOME_BELOW_CONFIDENCE,
     OUTCOME_COOLDOWN,
     OUTCOME_DRY_RUN,
+    OUTCOME_BUDGET,
     OUTCOME_EXECUTED,
     OUTCOME_FAILED, /* set by the daemon when an action failed */
     OUTCOME_MAX,
@@ -40,6 +42,8 @@ const char *decision_outcome_name(enum decision_outcome o); /* "dry_run", ... */
 struct decide_flags {
     bool paused;
     bool dry_run;
+    bool budget_limited;  /* false: no limit (budget_left is ignored) */
+    unsigned budget_left; /* actions that may still run in the current hour */
 };
 
 /* last_exec[i]: when rules->decisions[i] last ran (executed or dry run), 0 never.

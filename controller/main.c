@@ -18,7 +18,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "actuator.h"
+#include "amreceiver.h"
 #include "audit.h"
+#include "controller.h"
 #include "check.h"
 #include "daemon.h"
 #include "decide.h"
@@ -34,53 +37,6 @@
 #include "rules.h"
 #include "state.h"
 
-#define PROG "homeostat-controller"
-#define HISTORY_SIZE 256
-#define DEFAULT_LISTEN "127.0.0.1:19111"
-
-struct cli {
-    const char *config;
-    const char *prometheus_url;
-    const char *listen_address;
-    const char *admin_token_file;
-    const char *state_directory;
-    const char *audit_log;
-    bool dry_run;
-};
-
-struct metrics {
-    struct rfamily *state, *decisions, *signal_value, *signal_known, *query_errors;
-    struct metric *confidence, *evaluations, *last_eval, *eval_duration, *query_duration,
-        *reload_ok, *reload_time, *paused, *dry_run, *audit_errors, *state_errors, *since;
-};
-
-struct controller {
-    struct cli cli;
-    pthread_mutex_t lock; /* everything below, for the HTTP threads */
-    pthread_cond_t evaluated;
-    struct rules *rules;
-    struct promql_client *prom;
-    struct controller_state st;
-    struct signal_value *values;
-    struct promql_result *results;
-    struct eval_result last;
-    bool have_eval;
-    double last_eval_time;
-    unsigned long long eval_count;
-    json_t *last_decision;
-    struct audit *audit;
-    struct registry *reg;
-    struct metrics m;
-    char state_path[PATH_MAX];
-    char *admin_token;
-    bool eval_requested;
-    /* POST /-/reload runs the reload on the main thread and waits for its result. */
-    bool reload_requested;
-    unsigned long long reload_count;
-    int reload_result;
-    struct buf reload_errors;
-};
-
 /* ---- flags ---- */
 
 enum {
@@ -91,6 +47,10 @@ enum {
     OPT_STATE_DIR,
     OPT_AUDIT,
     OPT_DRY_RUN,
+    OPT_SYSTEMD_BUS,
+    OPT_KUBECTL,
+    OPT_KUBECTL_CHECK,
+    OPT_EXTERNAL_URL,
     OPT_LOG_LEVEL,
     OPT_VERSION
 };
@@ -103,6 +63,10 @@ static const struct option options[] = {
     {"state.directory", required_argument, NULL, OPT_STATE_DIR},
     {"audit.log", required_argument, NULL, OPT_AUDIT},
     {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+    {"systemd.bus", required_argument, NULL, OPT_SYSTEMD_BUS},
+    {"kubectl.path", required_argument, NULL, OPT_KUBECTL},
+    {"kubectl.server-dry-run", no_argument, NULL, OPT_KUBECTL_CHECK},
+    {"web.external-url", required_argument, NULL, OPT_EXTERNAL_URL},
     {"log.level", required_argument, NULL, OPT_LOG_LEVEL},
     {"version", no_argument, NULL, OPT_VERSION},
     {"help", no_argument, NULL, 'h'},
@@ -126,6 +90,14 @@ static void usage(FILE *f)
                "                                 /var/lib/homeostat-controller).\n"
                "      --audit.log=FILE           Decision log (default DIR/audit.jsonl).\n"
                "      --dry-run                  Decide and record, never act.\n"
+               "      --systemd.bus=BUS          Which manager systemd actions talk to: system\n"
+               "                                 (the default) or user.\n"
+               "      --kubectl.path=PATH        The kubectl binary (default: kubectl in PATH).\n"
+               "      --kubectl.server-dry-run   At start and on reload, run every kubectl\n"
+               "                                 action with --dry-run=server; refuse rules\n"
+               "                                 that the API server rejects.\n"
+               "      --web.external-url=URL     This controller's URL as others reach it\n"
+               "                                 (alerts' generatorURL).\n"
                "      --log.level=LEVEL          debug, info, warn or error (default info).\n");
 }
 
@@ -164,6 +136,26 @@ static int parse_flags(int argc, char **argv, struct cli *cli)
         case OPT_STATE_DIR: cli->state_directory = optarg; break;
         case OPT_AUDIT: cli->audit_log = optarg; break;
         case OPT_DRY_RUN: cli->dry_run = true; break;
+        case OPT_SYSTEMD_BUS:
+            if (strcmp(optarg, "system") != 0 && strcmp(optarg, "user") != 0) {
+                fprintf(stderr,
+                        PROG ": invalid value '%s' for --systemd.bus: expected system or user\n",
+                        optarg);
+                return -EINVAL;
+            }
+            cli->systemd_user_bus = strcmp(optarg, "user") == 0;
+            break;
+        case OPT_KUBECTL: cli->kubectl_path = optarg; break;
+        case OPT_KUBECTL_CHECK: cli->kubectl_server_dry_run = true; break;
+        case OPT_EXTERNAL_URL: {
+            const char *why = rules_url_error(optarg);
+            if (why) {
+                fprintf(stderr, PROG ": invalid value for --web.external-url: %s\n", why);
+                return -EINVAL;
+            }
+            cli->external_url = optarg;
+            break;
+        }
         case OPT_LOG_LEVEL: {
             int level = log_parse_level(optarg);
             if (level < 0) {
@@ -250,13 +242,43 @@ static int metrics_init(struct controller *c)
                                       METRIC_COUNTER, "Failed writes of the state file.");
     m->since = registry_metric(r, "homeostat_controller_state_since_timestamp_seconds",
                                METRIC_GAUGE, "When the current state was entered.");
+    m->actions = registry_family(
+        r, "homeostat_controller_actions_total", METRIC_COUNTER,
+        "Actions run, by kind, trigger (decision, manual, revert, resend) and result (ok, "
+        "failed).",
+        (const char *const[]){"kind", "trigger", "result", NULL}, NULL, 0);
+    static const double action_buckets[] = {.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60};
+    struct rfamily *ad =
+        registry_family(r, "homeostat_controller_action_duration_seconds", METRIC_HISTOGRAM,
+                        "Time each action took, retries included.", NULL, action_buckets, 11);
+    m->action_duration = ad ? registry_series(ad, NULL) : NULL;
+    m->in_effect = registry_metric(r, "homeostat_controller_actions_in_effect", METRIC_GAUGE,
+                                   "Actions applied and waiting to be reverted (or alerts to "
+                                   "be resolved) when their state is left.");
+    m->budget_left =
+        registry_metric(r, "homeostat_controller_action_budget_remaining", METRIC_GAUGE,
+                        "Actions that may still run in the current hour under "
+                        "limits.max_actions_per_hour (-1: no limit).");
+    m->overrides = registry_metric(r, "homeostat_controller_overrides", METRIC_GAUGE,
+                                   "Runtime overrides in force (thresholds and interval).");
+    m->alerts_firing =
+        registry_metric(r, "homeostat_controller_alerts_received_firing", METRIC_GAUGE,
+                        "Firing alerts received through the Alertmanager "
+                        "webhook.");
+    m->webhooks =
+        registry_family(r, "homeostat_controller_alertmanager_webhooks_total", METRIC_COUNTER,
+                        "Alertmanager webhook notifications received, by result "
+                        "(accepted, invalid).",
+                        (const char *const[]){"result", NULL}, NULL, 0);
     struct rfamily *bi = registry_family(r, "homeostat_controller_build_info", METRIC_GAUGE,
                                          "A metric with a constant 1 labelled by the version.",
                                          (const char *const[]){"version", NULL}, NULL, 0);
     if (!m->state || !m->decisions || !m->signal_value || !m->signal_known || !m->query_errors ||
         !m->confidence || !m->evaluations || !m->last_eval || !m->eval_duration ||
         !m->query_duration || !m->reload_ok || !m->reload_time || !m->paused || !m->dry_run ||
-        !m->audit_errors || !m->state_errors || !m->since || !bi)
+        !m->audit_errors || !m->state_errors || !m->since || !bi || !m->actions ||
+        !m->action_duration || !m->in_effect || !m->budget_left || !m->overrides ||
+        !m->alerts_firing || !m->webhooks)
         return -ENOMEM;
     metric_set(registry_series(bi, (const char *const[]){HOMEOSTAT_VERSION, NULL}), 1);
     metric_set(m->dry_run, c->cli.dry_run ? 1 : 0);
@@ -264,7 +286,7 @@ static int metrics_init(struct controller *c)
 }
 
 /* Rebuilds the per-state and per-signal gauges for the current rules (lock held). */
-static void metrics_publish(struct controller *c)
+void controller_publish(struct controller *c)
 {
     const struct rules *r = c->rules;
     rfamily_reset(c->m.state);
@@ -291,11 +313,12 @@ static void metrics_publish(struct controller *c)
     metric_set(c->m.confidence, c->have_eval ? c->last.confidence : 0);
     metric_set(c->m.paused, c->st.paused ? 1 : 0);
     metric_set(c->m.since, c->st.eval.since);
+    metric_set(c->m.in_effect, (double)json_array_size(c->st.effects));
 }
 
 /* ---- JSON views ---- */
 
-static json_t *json_time(double t)
+json_t *json_time(double t)
 {
     if (t <= 0)
         return json_null();
@@ -309,41 +332,9 @@ static json_t *json_time(double t)
     return json_string(out);
 }
 
-static json_t *json_num(double v)
+json_t *json_num(double v)
 {
     return isfinite(v) ? json_real(v) : json_null();
-}
-
-static json_t *signals_json(const struct controller *c, double now)
-{
-    json_t *arr = json_array();
-    const struct rules *r = c->rules;
-    for (size_t i = 0; i < r->n_signals; i++) {
-        const struct signal_value *v = c->have_eval ? &c->values[i] : NULL;
-        json_t *o = json_object();
-        json_object_set_new(o, "name", json_string(r->signals[i].name));
-        json_object_set_new(o, "query", json_string(r->signals[i].query));
-        json_object_set_new(o, "known", json_boolean(v && v->known));
-        json_object_set_new(o, "value", v && v->known ? json_num(v->value) : json_null());
-        if (v && v->known) {
-            json_object_set_new(o, "sample_time", json_time(v->sample_time));
-            json_object_set_new(o, "age_seconds", json_real(now - v->sample_time));
-        } else {
-            json_object_set_new(o, "reason", json_string(v ? v->reason : "not evaluated yet"));
-        }
-        if (r->signals[i].max_age_usec)
-            json_object_set_new(o, "max_age_seconds",
-                                json_real((double)r->signals[i].max_age_usec / 1e6));
-        if (c->have_eval) {
-            json_object_set_new(o, "query_duration_seconds",
-                                json_real(c->results[i].duration_seconds));
-            /* Prometheus' own warnings (partial data from a federated query...). */
-            if (c->results[i].warnings[0])
-                json_object_set_new(o, "warnings", json_string(c->results[i].warnings));
-        }
-        json_array_append_new(arr, o);
-    }
-    return arr;
 }
 
 static json_t *actions_json(const struct decision_def *d, enum decision_outcome outcome)
@@ -355,63 +346,83 @@ static json_t *actions_json(const struct decision_def *d, enum decision_outcome 
         json_object_set_new(o, "summary", json_string(d->actions[i].summary));
         /* Secret-looking parameters never reach the audit log or the API. */
         json_object_set_new(o, "params", rules_action_params_redacted(&d->actions[i]));
-        /* This version records actions; the actuators that run them come next. */
-        json_object_set_new(
-            o, "result", json_string(outcome == OUTCOME_EXECUTED ? "recorded_not_run" : "not_run"));
+        /* "pending" until it has run: the record is written before anything runs, and
+         * the result of each action follows in an action_result record. */
+        json_object_set_new(o, "result",
+                            json_string(outcome == OUTCOME_EXECUTED ? "pending" : "not_run"));
         json_array_append_new(arr, o);
     }
     return arr;
 }
 
-static json_t *status_json(const struct controller *c, double now)
+void controller_new_id(struct controller *c, double now, char *buf, size_t size)
 {
-    json_t *o = json_object();
-    const struct rules *r = c->rules;
-    json_object_set_new(o, "state", json_string(eval_state_name(r, c->st.eval.current)));
-    json_object_set_new(o, "confidence", json_real(c->have_eval ? c->last.confidence : 0));
-    json_object_set_new(o, "since", json_time(c->st.eval.since));
-    json_object_set_new(o, "paused", json_boolean(c->st.paused));
-    json_object_set_new(o, "dry_run", json_boolean(c->cli.dry_run));
-    json_object_set_new(o, "uncertain", json_boolean(c->have_eval && c->last.uncertain));
-    json_object_set_new(o, "reasoning", json_string(c->have_eval ? c->last.reasoning : ""));
-    json_object_set_new(o, "last_evaluation", json_time(c->last_eval_time));
-    json_object_set_new(o, "evaluations", json_integer((json_int_t)c->eval_count));
-    json_object_set_new(o, "evaluation_interval_seconds",
-                        json_real((double)r->evaluation_interval_usec / 1e6));
-    json_object_set_new(o, "rules_file", json_string(r->path ? r->path : ""));
-    json_object_set_new(o, "last_decision",
-                        c->last_decision ? json_incref(c->last_decision) : json_null());
-    json_object_set_new(o, "signals", signals_json(c, now));
-    return o;
+    c->st.decision_seq++;
+    snprintf(buf, size, "%llx-%llu", (unsigned long long)(now * 1000), c->st.decision_seq);
 }
 
-/* ---- one evaluation ---- */
-
-static void evaluate_once(struct controller *c)
+void controller_save_state(struct controller *c)
 {
-    uint64_t t0 = now_usec();
-    double now = now_realtime();
-    const struct rules *r = c->rules; /* only this thread swaps the rules */
-    const char *queries[r->n_signals ? r->n_signals : 1];
-    for (size_t i = 0; i < r->n_signals; i++)
-        queries[i] = r->signals[i].query;
-    struct promql_result *results = calloc(r->n_signals ? r->n_signals : 1, sizeof(*results));
-    struct signal_value *values = calloc(r->n_signals ? r->n_signals : 1, sizeof(*values));
-    if (!results || !values) {
-        free(results);
-        free(values);
-        log_error("evaluation: out of memory; skipped");
-        return;
+    int sr = state_save(c->state_path, c->rules, &c->st);
+    if (sr < 0) {
+        metric_add(c->m.state_errors, 1);
+        log_warning_errno(sr, "state: cannot save %s", c->state_path);
     }
-    promql_query_many(c->prom, queries, r->n_signals, now, results);
-    for (size_t i = 0; i < r->n_signals; i++) {
+}
+
+/* decisions_total for a recorded decision: one per action (or "none"), lock held. */
+static void count_decision(struct controller *c, const char *state, const struct decision_def *def,
+                           json_t *d, enum decision_outcome outcome)
+{
+    if (!def || def->n_actions == 0) {
+        struct metric *m = registry_series(
+            c->m.decisions,
+            (const char *const[]){state, "none", decision_outcome_name(outcome), NULL});
+        if (m)
+            metric_add(m, 1);
+    }
+    json_t *listed = json_object_get(d, "actions");
+    for (size_t i = 0; def && i < def->n_actions; i++) {
+        const char *result = decision_outcome_name(outcome);
+        /* An executed decision counts each action by how it went. */
+        const char *ran = json_string_value(json_object_get(json_array_get(listed, i), "result"));
+        if (outcome == OUTCOME_EXECUTED && ran && strcmp(ran, "failed") == 0)
+            result = "failed";
+        struct metric *m = registry_series(
+            c->m.decisions,
+            (const char *const[]){state, action_kind_name(def->actions[i].kind), result, NULL});
+        if (m)
+            metric_add(m, 1);
+    }
+}
+
+/* Queries the Prometheus signals and reads the alert:NAME ones from the webhook store. */
+static void read_signals(struct controller *c, const struct rules *r, double now,
+                         struct promql_result *results, struct signal_value *values)
+{
+    const char *queries[r->n_signals ? r->n_signals : 1];
+    size_t map[r->n_signals ? r->n_signals : 1], n = 0;
+    for (size_t i = 0; i < r->n_signals; i++)
+        if (!r->signals[i].alert) {
+            map[n] = i;
+            queries[n++] = r->signals[i].query;
+        }
+    struct promql_result *got = calloc(n ? n : 1, sizeof(*got));
+    if (got)
+        promql_query_many(c->prom, queries, n, now, got);
+    for (size_t k = 0; k < n; k++) {
+        size_t i = map[k];
+        if (got)
+            results[i] = got[k];
+        else
+            results[i].error = PROMQL_ERR_TOO_LARGE;
         metric_observe(c->m.query_duration, results[i].duration_seconds);
         if (results[i].error == PROMQL_OK) {
             values[i].known = true;
             values[i].value = results[i].value;
             values[i].sample_time = results[i].sample_time;
         } else {
-            snprintf(values[i].reason, sizeof(values[i].reason), "%s",
+            snprintf(values[i].reason, sizeof(values[i].reason), "%.159s",
                      results[i].detail[0] ? results[i].detail
                                           : promql_error_name(results[i].error));
             struct metric *e =
@@ -421,6 +432,35 @@ static void evaluate_once(struct controller *c)
                 metric_add(e, 1);
         }
     }
+    free(got);
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < r->n_signals; i++)
+        if (r->signals[i].alert) {
+            values[i].known = true;
+            values[i].value =
+                amreceiver_firing(c->alerts, r->signals[i].name + strlen(RULES_ALERT_PREFIX), now)
+                    ? 1
+                    : 0;
+            values[i].sample_time = now;
+        }
+    metric_set(c->m.alerts_firing, (double)amreceiver_count(c->alerts, now));
+    pthread_mutex_unlock(&c->lock);
+}
+
+static void evaluate_once(struct controller *c)
+{
+    uint64_t t0 = now_usec();
+    double now = now_realtime();
+    const struct rules *r = c->rules; /* only this thread swaps the rules */
+    struct promql_result *results = calloc(r->n_signals ? r->n_signals : 1, sizeof(*results));
+    struct signal_value *values = calloc(r->n_signals ? r->n_signals : 1, sizeof(*values));
+    if (!results || !values) {
+        free(results);
+        free(values);
+        log_error("evaluation: out of memory; skipped");
+        return;
+    }
+    read_signals(c, r, now, results, values);
 
     pthread_mutex_lock(&c->lock);
     free(c->results);
@@ -430,6 +470,7 @@ static void evaluate_once(struct controller *c)
     struct eval_result res;
     evaluate(r, &c->st.eval, values, now, &res);
     struct decide_flags flags = {.paused = c->st.paused, .dry_run = c->cli.dry_run};
+    flags.budget_left = actuate_budget_left(c, now, &flags.budget_limited);
     const struct decision_def *def = NULL;
     /* decide() starts cooldowns; a decision that cannot be recorded must not. */
     double saved_exec[r->n_decisions ? r->n_decisions : 1];
@@ -442,17 +483,18 @@ static void evaluate_once(struct controller *c)
     if (res.changed)
         log_info("state %s -> %s: %s", eval_state_name(r, res.from), eval_state_name(r, res.to),
                  res.reasoning);
+    json_t *d = NULL;
+    const char *sname = eval_state_name(r, res.to);
     if (outcome != OUTCOME_NONE) {
         char id[48];
-        c->st.decision_seq++;
-        snprintf(id, sizeof(id), "%llx-%llu", (unsigned long long)(now * 1000), c->st.decision_seq);
-        json_t *d = json_object();
+        controller_new_id(c, now, id, sizeof(id));
+        d = json_object();
         json_object_set_new(d, "type", json_string("decision"));
         json_object_set_new(d, "id", json_string(id));
         json_object_set_new(d, "time", json_time(now));
         json_object_set_new(d, "timestamp", json_real(now));
         json_object_set_new(d, "from", json_string(eval_state_name(r, res.from)));
-        json_object_set_new(d, "to", json_string(eval_state_name(r, res.to)));
+        json_object_set_new(d, "to", json_string(sname));
         json_object_set_new(d, "changed", json_boolean(res.changed));
         json_object_set_new(d, "uncertain", json_boolean(res.uncertain));
         json_object_set_new(d, "confidence", json_real(res.confidence));
@@ -469,8 +511,10 @@ static void evaluate_once(struct controller *c)
         json_object_set_new(d, "actions", actions_json(def, outcome));
         json_object_set_new(d, "dry_run", json_boolean(c->cli.dry_run || (def && def->dry_run)));
         json_object_set_new(d, "paused", json_boolean(c->st.paused));
+        if (flags.budget_limited)
+            json_object_set_new(d, "budget_left", json_integer(flags.budget_left));
         json_object_set_new(d, "outcome", json_string(decision_outcome_name(outcome)));
-        /* The record is written before anything would run; without it, nothing runs. */
+        /* The record is written before anything runs; without it, nothing runs. */
         int ar = audit_append(c->audit, d);
         if (ar < 0) {
             log_error_errno(ar, "audit: cannot record decision %s; not acting on it", id);
@@ -481,39 +525,45 @@ static void evaluate_once(struct controller *c)
             json_object_set_new(d, "actions", actions_json(def, outcome));
             json_object_set_new(d, "error", json_string("audit log write failed"));
         }
-        const char *sname = eval_state_name(r, res.to);
-        if (!def || def->n_actions == 0) {
-            struct metric *m = registry_series(
-                c->m.decisions,
-                (const char *const[]){sname, "none", decision_outcome_name(outcome), NULL});
-            if (m)
-                metric_add(m, 1);
-        }
-        for (size_t i = 0; def && i < def->n_actions; i++) {
-            struct metric *m = registry_series(
-                c->m.decisions, (const char *const[]){sname, action_kind_name(def->actions[i].kind),
-                                                      decision_outcome_name(outcome), NULL});
-            if (m)
-                metric_add(m, 1);
-        }
         json_decref(c->last_decision);
-        c->last_decision = d;
+        c->last_decision = json_incref(d);
         log_info("decision %s: %s -> %s, confidence %.2f, %s", id, eval_state_name(r, res.from),
                  sname, res.confidence, decision_outcome_name(outcome));
+        if (outcome != OUTCOME_EXECUTED)
+            count_decision(c, sname, def, d, outcome);
     }
-    int sr = state_save(c->state_path, r, &c->st);
-    if (sr < 0) {
-        metric_add(c->m.state_errors, 1);
-        log_warning_errno(sr, "state: cannot save %s", c->state_path);
+    controller_save_state(c);
+    pthread_mutex_unlock(&c->lock);
+
+    /* Actions run outside the lock (the API keeps answering), one at a time. */
+    size_t failed = 0;
+    if (outcome == OUTCOME_EXECUTED) {
+        failed = actuate_decision(c, def, d, &res, now);
+        pthread_mutex_lock(&c->lock);
+        count_decision(c, sname, def, d, outcome);
+        if (failed)
+            json_object_set_new(d, "failed_actions", json_integer((json_int_t)failed));
+        pthread_mutex_unlock(&c->lock);
     }
-    metrics_publish(c);
+    actuate_effects(c, &res, now);
+    json_decref(d);
+
+    pthread_mutex_lock(&c->lock);
+    controller_publish(c);
     metric_add(c->m.evaluations, 1);
     metric_set(c->m.last_eval, now_realtime());
     metric_observe(c->m.eval_duration, (double)(now_usec() - t0) / 1e6);
-    char status[200];
-    snprintf(status, sizeof(status), "%s (confidence %.2f)%s%s",
+    /* What `systemctl status` shows: the state, why, and the last action. */
+    char status[480];
+    const char *last =
+        c->last_action ? json_string_value(json_object_get(c->last_action, "summary")) : NULL;
+    const char *last_result =
+        c->last_action ? json_string_value(json_object_get(c->last_action, "result")) : NULL;
+    snprintf(status, sizeof(status), "%s (confidence %.2f)%s%s%s: %.200s%s%.120s%s%s",
              eval_state_name(r, c->st.eval.current), res.confidence,
-             res.uncertain ? ", data missing" : "", c->cli.dry_run ? ", dry run" : "");
+             res.uncertain ? ", data missing" : "", c->cli.dry_run ? ", dry run" : "",
+             c->st.paused ? ", PAUSED" : "", res.reasoning, last ? "; last action: " : "",
+             last ? last : "", last_result ? " " : "", last_result ? last_result : "");
     c->eval_requested = false;
     pthread_cond_broadcast(&c->evaluated);
     pthread_mutex_unlock(&c->lock);
@@ -577,17 +627,28 @@ static int reload(struct controller *c, struct buf *errors)
         log_errors("reload: the rules file is invalid; keeping the running rules:", errors);
         return ret;
     }
+    if (c->cli.kubectl_server_dry_run && actuate_check_kubectl(c, r, errors) < 0) {
+        metric_set(c->m.reload_ok, 0);
+        log_errors("reload: the API server rejects kubectl actions; keeping the running rules:",
+                   errors);
+        rules_free(r);
+        promql_client_free(p);
+        return -EINVAL;
+    }
     double *last_exec = calloc(r->n_decisions ? r->n_decisions : 1, sizeof(double));
     if (!last_exec) {
         rules_free(r);
         promql_client_free(p);
         return -ENOMEM;
     }
+    /* No action may run on the old rules while they are swapped. */
+    pthread_mutex_lock(&c->act_lock);
     pthread_mutex_lock(&c->lock);
     /* Carry state, timers and cooldowns over by name. */
     ret = eval_state_rebase(&c->st.eval, c->rules, r);
     if (ret < 0) {
         pthread_mutex_unlock(&c->lock);
+        pthread_mutex_unlock(&c->act_lock);
         free(last_exec);
         rules_free(r);
         promql_client_free(p);
@@ -610,8 +671,12 @@ static int reload(struct controller *c, struct buf *errors)
     c->values = NULL;
     c->results = NULL;
     c->have_eval = false;
-    metrics_publish(c);
+    c->env.alertmanagers = r->alertmanagers;
+    c->env.alert_resend_usec = r->alert_resend_usec;
+    overrides_reapply(c);
+    controller_publish(c);
     pthread_mutex_unlock(&c->lock);
+    pthread_mutex_unlock(&c->act_lock);
     rules_free(old);
     promql_client_free(old_p);
     metric_set(c->m.reload_ok, 1);
@@ -622,179 +687,6 @@ static int reload(struct controller *c, struct buf *errors)
 }
 
 /* ---- HTTP API ---- */
-
-static bool authorized(struct controller *c, const struct httpd_request *req,
-                       struct httpd_response *resp)
-{
-    if (!c->admin_token) {
-        httpd_reply_error(resp, 403,
-                          "mutating endpoints are disabled: start the controller "
-                          "with --web.admin-token-file");
-        return false;
-    }
-    const char *h = httpd_header(req, "Authorization");
-    const char *given = h && strncmp(h, "Bearer ", 7) == 0 ? h + 7 : "";
-    size_t a = strlen(given), b = strlen(c->admin_token);
-    unsigned diff = (unsigned)(a ^ b);
-    for (size_t i = 0; i < b; i++) /* constant time in the token's length */
-        diff |= (unsigned)(unsigned char)c->admin_token[i] ^
-                (unsigned)(unsigned char)(i < a ? given[i] : 0);
-    if (diff != 0) {
-        httpd_response_header(resp, "WWW-Authenticate", "Bearer");
-        httpd_reply_error(resp, 401, "missing or wrong bearer token");
-        return false;
-    }
-    return true;
-}
-
-static void reply_json(struct httpd_response *resp, unsigned status, json_t *body)
-{
-    char *text = json_dumps(body, JSON_COMPACT);
-    json_decref(body);
-    resp->status = text ? status : 500;
-    resp->content_type = "application/json";
-    buf_reset(&resp->body);
-    if (text) {
-        buf_puts(&resp->body, text);
-        buf_putc(&resp->body, '\n');
-    }
-    free(text);
-}
-
-static json_t *envelope(json_t *data)
-{
-    json_t *o = json_object();
-    json_object_set_new(o, "status", json_string("success"));
-    json_object_set_new(o, "data", data);
-    return o;
-}
-
-static void handle(void *userdata, const struct httpd_request *req, struct httpd_response *resp)
-{
-    struct controller *c = userdata;
-    bool get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
-    bool post = strcmp(req->method, "POST") == 0;
-    const char *p = req->path;
-    if (strcmp(p, "/-/healthy") == 0 && get) {
-        httpd_reply(resp, 200, "text/plain; charset=utf-8", "Healthy.\n");
-    } else if (strcmp(p, "/-/ready") == 0 && get) {
-        httpd_reply(resp, 200, "text/plain; charset=utf-8", "Ready.\n");
-    } else if (strcmp(p, "/metrics") == 0 && get) {
-        struct mset *set = mset_new();
-        enum expo_format f = expo_negotiate(httpd_header(req, "Accept"));
-        if (!set || registry_collect(c->reg, set) < 0 ||
-            expo_render(&resp->body, f, &set, 1, NULL) < 0) {
-            httpd_reply_error(resp, 500, "cannot render metrics");
-        } else {
-            resp->status = 200;
-            resp->content_type = expo_content_type(f);
-        }
-        mset_free(set);
-    } else if (strcmp(p, "/api/v1/status") == 0 && get) {
-        pthread_mutex_lock(&c->lock);
-        json_t *s = status_json(c, now_realtime());
-        pthread_mutex_unlock(&c->lock);
-        reply_json(resp, 200, envelope(s));
-    } else if (strcmp(p, "/api/v1/signals") == 0 && get) {
-        pthread_mutex_lock(&c->lock);
-        json_t *s = signals_json(c, now_realtime());
-        pthread_mutex_unlock(&c->lock);
-        reply_json(resp, 200, envelope(s));
-    } else if (strcmp(p, "/api/v1/decisions") == 0 && get) {
-        const char *ls = httpd_query(req, "limit");
-        unsigned limit = 20;
-        if (ls && (parse_uint(ls, &limit) < 0 || limit == 0 || limit > HISTORY_SIZE)) {
-            char msg[96];
-            snprintf(msg, sizeof(msg), "limit must be a number from 1 to %d", HISTORY_SIZE);
-            httpd_reply_error(resp, 400, msg);
-            return;
-        }
-        reply_json(resp, 200, envelope(audit_recent(c->audit, limit)));
-    } else if (strcmp(p, "/api/v1/rules") == 0 && get) {
-        pthread_mutex_lock(&c->lock);
-        json_t *r = rules_to_json(c->rules);
-        pthread_mutex_unlock(&c->lock);
-        reply_json(resp, 200, envelope(r));
-    } else if (strcmp(p, "/api/v1/evaluate") == 0 && post) {
-        if (!authorized(c, req, resp))
-            return;
-        pthread_mutex_lock(&c->lock);
-        unsigned long long before = c->eval_count;
-        c->eval_requested = true;
-        daemon_wake();
-        /* Wait for the evaluation (queries are bounded by their timeouts). */
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += 30;
-        while (c->eval_count == before)
-            if (pthread_cond_timedwait(&c->evaluated, &c->lock, &ts) != 0)
-                break;
-        bool done = c->eval_count != before;
-        json_t *s = status_json(c, now_realtime());
-        pthread_mutex_unlock(&c->lock);
-        if (!done) {
-            json_decref(s);
-            httpd_reply_error(resp, 503, "the evaluation did not finish within 30s");
-            return;
-        }
-        reply_json(resp, 200, envelope(s));
-    } else if (strcmp(p, "/-/reload") == 0 && (post || strcmp(req->method, "PUT") == 0)) {
-        if (!authorized(c, req, resp))
-            return;
-        /* The main thread reloads (exactly as on SIGHUP); we wait for its result. */
-        pthread_mutex_lock(&c->lock);
-        unsigned long long before = c->reload_count;
-        c->reload_requested = true;
-        daemon_wake();
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += 30;
-        while (c->reload_count == before)
-            if (pthread_cond_timedwait(&c->evaluated, &c->lock, &ts) != 0)
-                break;
-        bool done = c->reload_count != before;
-        int result = c->reload_result;
-        struct buf errors;
-        buf_init(&errors, 1 << 16);
-        if (c->reload_errors.len)
-            buf_append(&errors, c->reload_errors.data, c->reload_errors.len);
-        pthread_mutex_unlock(&c->lock);
-        while (errors.len > 0 && errors.data[errors.len - 1] == '\n')
-            errors.data[--errors.len] = '\0';
-        if (!done)
-            httpd_reply_error(resp, 503, "the reload did not finish within 30s");
-        else if (result < 0)
-            httpd_reply_error(resp, 400, errors.len ? errors.data : "invalid rules file");
-        else
-            httpd_reply(resp, 200, "text/plain; charset=utf-8", "Reloaded.\n");
-        buf_free(&errors);
-    } else if (strcmp(p, "/") == 0 && get) {
-        httpd_reply(resp, 200, "text/html; charset=utf-8",
-                    "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>"
-                    "homeostat-controller</title></head><body>\n<h1>homeostat-controller</h1>\n"
-                    "<ul><li><a href=\"/api/v1/status\">status</a></li>"
-                    "<li><a href=\"/api/v1/signals\">signals</a></li>"
-                    "<li><a href=\"/api/v1/decisions\">decisions</a></li>"
-                    "<li><a href=\"/api/v1/rules\">rules</a></li>"
-                    "<li><a href=\"/metrics\">metrics</a></li></ul>\n</body></html>\n");
-    } else {
-        static const char *const known[] = {"/-/healthy",      "/-/ready",
-                                            "/metrics",        "/api/v1/status",
-                                            "/api/v1/signals", "/api/v1/decisions",
-                                            "/api/v1/rules",   "/api/v1/evaluate",
-                                            "/-/reload",       "/"};
-        for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-            if (strcmp(p, known[i]) == 0) {
-                bool is_post = i == 7 || i == 8;
-                httpd_response_header(resp, "Allow", is_post ? "POST" : "GET, HEAD");
-                httpd_reply_error(resp, 405, "method not allowed");
-                return;
-            }
-        httpd_reply_error(resp, 404, "not found");
-    }
-}
-
-/* ---- daemon ---- */
 
 static int read_token(const char *path, char **ret)
 {
@@ -866,7 +758,8 @@ static int run_daemon(struct controller *c)
 
     double now = now_realtime();
     c->st.last_exec = calloc(c->rules->n_decisions ? c->rules->n_decisions : 1, sizeof(double));
-    if (!c->st.last_exec || eval_state_init(&c->st.eval, c->rules, now) < 0)
+    if (!c->st.last_exec || eval_state_init(&c->st.eval, c->rules, now) < 0 ||
+        state_init_json(&c->st) < 0 || amreceiver_new(&c->alerts) < 0)
         return log_error(PROG ": out of memory"), 1;
     buf_init(&errors, 4096);
     r = state_load(c->state_path, c->rules, &c->st, &errors);
@@ -879,9 +772,26 @@ static int run_daemon(struct controller *c)
     c->reg = registry_new();
     if (!c->reg || metrics_init(c) < 0)
         return log_error(PROG ": out of memory"), 1;
+    c->env.kubectl_path = c->cli.kubectl_path;
+    c->env.systemd_user_bus = c->cli.systemd_user_bus;
+    c->env.alertmanagers = c->rules->alertmanagers;
+    c->env.alert_resend_usec = c->rules->alert_resend_usec;
+    overrides_reapply(c);
+    if (json_array_size(c->st.effects))
+        log_info("state: %zu actions in effect, to be reverted when their state is left",
+                 json_array_size(c->st.effects));
+    if (c->cli.kubectl_server_dry_run) {
+        buf_init(&errors, 1 << 16);
+        if (actuate_check_kubectl(c, c->rules, &errors) < 0) {
+            log_errors(PROG ": cannot start: the API server rejects kubectl actions:", &errors);
+            buf_free(&errors);
+            return 1;
+        }
+        buf_free(&errors);
+    }
     metric_set(c->m.reload_ok, 1);
     metric_set(c->m.reload_time, now);
-    metrics_publish(c);
+    controller_publish(c);
 
     struct httpd_options hopts = {
         .listen_address = c->cli.listen_address ? c->cli.listen_address : DEFAULT_LISTEN,
@@ -893,9 +803,15 @@ static int run_daemon(struct controller *c)
         .threads = 2,
     };
     struct httpd *http;
-    r = httpd_start(&hopts, handle, c, &http);
+    r = httpd_start(&hopts, api_handle, c, &http);
     if (r < 0)
         return log_error_errno(r, PROG ": cannot listen on %s", hopts.listen_address), 1;
+    snprintf(c->generator_url, sizeof(c->generator_url), "%s",
+             c->cli.external_url ? c->cli.external_url : "");
+    if (!c->cli.external_url)
+        snprintf(c->generator_url, sizeof(c->generator_url), "http://%s/",
+                 httpd_bound_address(http));
+    c->env.generator_url = c->generator_url;
     log_info(PROG " %s listening on http://%s (rules %s, %zu signals, %zu states%s)",
              HOMEOSTAT_VERSION, httpd_bound_address(http), c->cli.config, c->rules->n_signals,
              c->rules->n_states, c->cli.dry_run ? ", dry run" : "");
@@ -931,8 +847,11 @@ static int run_daemon(struct controller *c)
         }
         if (ev == DAEMON_EVENT_WAKE || ev == DAEMON_EVENT_TIMEOUT) {
             evaluate_once(c);
-            if (ev == DAEMON_EVENT_TIMEOUT || next <= now_usec())
-                next = now_usec() + c->rules->evaluation_interval_usec;
+            if (ev == DAEMON_EVENT_TIMEOUT || next <= now_usec()) {
+                pthread_mutex_lock(&c->lock);
+                next = now_usec() + overrides_interval_usec(c);
+                pthread_mutex_unlock(&c->lock);
+            }
         }
     }
     log_info(PROG ": stopping");
@@ -946,6 +865,9 @@ static void controller_free(struct controller *c)
 {
     audit_close(c->audit);
     json_decref(c->last_decision);
+    json_decref(c->last_action);
+    amreceiver_free(c->alerts);
+    state_free_json(&c->st);
     eval_state_free(&c->st.eval);
     free(c->st.last_exec);
     free(c->values);
@@ -987,6 +909,7 @@ int main(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread, as libcurl asks */
     pthread_mutex_init(&c.lock, NULL);
     pthread_cond_init(&c.evaluated, NULL);
+    pthread_mutex_init(&c.act_lock, NULL);
     buf_init(&c.reload_errors, 1 << 16);
     r = run_daemon(&c);
     controller_free(&c);

@@ -1624,8 +1624,8 @@ static void load_actions(struct loader *l, const struct ytree_node *v, struct ac
 
 static void load_decision(struct loader *l, struct decision_def *d, const struct ytree_node *v)
 {
-    static const char *const keys[] = {"min_confidence", "cooldown",     "actions", "revert_on_exit",
-                                       "revert_delay",   "dry_run",      NULL};
+    static const char *const keys[] = {"min_confidence", "cooldown", "actions", "revert_on_exit",
+                                       "revert_delay",   "dry_run",  NULL};
     d->cooldown_usec = DEFAULT_COOLDOWN_USEC;
     d->revert_delay_usec = DEFAULT_REVERT_DELAY_USEC;
     if (ytree_is_null(v))
@@ -1694,12 +1694,9 @@ static void load_decisions(struct loader *l, const struct ytree_node *root)
     free(names);
 }
 
-static const char *const param_types[] = {[PARAM_STRING] = "string",
-                                           [PARAM_INTEGER] = "integer",
-                                           [PARAM_NUMBER] = "number",
-                                           [PARAM_BOOLEAN] = "boolean",
-                                           [PARAM_SCALAR] = "scalar",
-                                           NULL};
+static const char *const param_types[] = {
+    [PARAM_STRING] = "string",   [PARAM_INTEGER] = "integer", [PARAM_NUMBER] = "number",
+    [PARAM_BOOLEAN] = "boolean", [PARAM_SCALAR] = "scalar",   NULL};
 
 const char *rules_param_type_name(enum param_type t)
 {
@@ -1725,7 +1722,7 @@ static void param_check(const struct param_def *p, const json_t *v, struct buf *
     if (!param_type_ok(p->type, v)) {
         char *shown = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
         buf_printf(why, "%s%s: expected %s, got %.60s", why->len ? "; " : "", p->name,
-                   p->type == PARAM_INTEGER   ? "an integer"
+                   p->type == PARAM_INTEGER  ? "an integer"
                    : p->type == PARAM_SCALAR ? "a string, number or boolean"
                                              : param_types[p->type],
                    shown ? shown : "?");
@@ -1803,7 +1800,7 @@ json_t *rules_manual_args(const struct manual_action_def *m, const json_t *given
 
 static void load_param(struct loader *l, struct param_def *p, const struct ytree_node *v)
 {
-    static const char *const keys[] = {"type", "required", "default", "min",
+    static const char *const keys[] = {"type", "required", "default",     "min",
                                        "max",  "choices",  "description", NULL};
     p->required = true;
     if (!get_map(l, v))
@@ -1879,9 +1876,8 @@ static void collect_placeholders(struct loader *l, struct manual_action_def *m,
 {
     if (ytree_kind(v) == YTREE_SEQ || ytree_kind(v) == YTREE_MAP) {
         for (size_t i = 0; i < ytree_len(v); i++)
-            collect_placeholders(l, m, ytree_kind(v) == YTREE_SEQ ? ytree_item(v, i)
-                                                                  : ytree_value(v, i),
-                                 declared);
+            collect_placeholders(
+                l, m, ytree_kind(v) == YTREE_SEQ ? ytree_item(v, i) : ytree_value(v, i), declared);
         return;
     }
     const char *p = ytree_text(v, NULL);
@@ -1991,8 +1987,7 @@ static void load_manual_actions(struct loader *l, const struct ytree_node *root)
         get_name(l, k, "manual action", &name);
         if (ytree_kind(val) == YTREE_MAP) {
             load_manual_map(l, m, val);
-        } else if (ytree_is_null(val) ||
-                   (ytree_kind(val) == YTREE_SEQ && ytree_len(val) == 0)) {
+        } else if (ytree_is_null(val) || (ytree_kind(val) == YTREE_SEQ && ytree_len(val) == 0)) {
             report(l, val, "manual action '%.64s' has no actions", ytree_text(k, NULL));
         } else {
             const char *declared[RULES_MAX_PARAMS + 1] = {NULL};
@@ -2067,8 +2062,8 @@ static void load_alerting(struct loader *l, const struct ytree_node *v)
 static void load_root(struct loader *l, const struct ytree_node *root)
 {
     static const char *const keys[] = {
-        "evaluation_interval", "prometheus", "signals",        "states", "on_missing_data",
-        "decisions",           "manual_actions", "limits",     "alerting", NULL};
+        "evaluation_interval", "prometheus",     "signals", "states",   "on_missing_data",
+        "decisions",           "manual_actions", "limits",  "alerting", NULL};
     static const char *const policies[] = {"hold", "unknown", NULL};
     struct rules *r = l->r;
     r->evaluation_interval_usec = DEFAULT_INTERVAL_USEC;
@@ -2240,6 +2235,11 @@ static json_t *seconds(uint64_t usec)
 json_t *rules_action_params_redacted(const struct action_def *a)
 {
     return redacted(a->params);
+}
+
+json_t *rules_json_redacted(const json_t *v)
+{
+    return v ? redacted((json_t *)v) : json_null();
 }
 
 static json_t *actions_json(struct jb *j, const struct action_def *a, size_t n)

@@ -79,8 +79,8 @@ enum param_type { PARAM_STRING, PARAM_INTEGER, PARAM_NUMBER, PARAM_BOOLEAN, PARA
 struct param_def {
     char *name;
     enum param_type type;
-    bool required;     /* default: true unless a default is given */
-    json_t *def;       /* default value (owned) or NULL */
+    bool required; /* default: true unless a default is given */
+    json_t *def;   /* default value (owned) or NULL */
     bool has_min, has_max;
     double min, max;   /* numbers: the value's bounds; strings: the length's */
     char **choices;    /* strings only: allowed values (NULL-terminated) or NULL */
@@ -190,5 +190,7 @@ const char *rules_url_error(const char *url);
  * in _file or _path) replaced by "<redacted>", for records and APIs. New reference, NULL
  * on OOM. Summaries are redacted the same way. */
 json_t *rules_action_params_redacted(const struct action_def *a);
+/* The same for any JSON value (expanded params, results); json_null() for NULL. */
+json_t *rules_json_redacted(const json_t *v);
 
 #endif

@@ -32,11 +32,14 @@ int state_save(const char *path, const struct rules *r, const struct controller_
         json_object_set_new(cool, r->states[r->decisions[i].state].name,
                             json_real(s->last_exec[i]));
     json_object_set_new(root, "last_executed", cool);
+    json_object_set(root, "effects", s->effects ? s->effects : json_array());
+    json_object_set(root, "overrides", s->overrides ? s->overrides : json_object());
+    json_object_set(root, "action_times", s->action_times ? s->action_times : json_array());
     char *text = json_dumps(root, JSON_INDENT(1) | JSON_SORT_KEYS);
     json_decref(root);
     if (!text)
         return -ENOMEM;
-    int ret = file_write_atomic(path, text, strlen(text), 0640);
+    int ret = file_write_atomic(path, text, strlen(text), 0600);
     free(text);
     return ret;
 }
@@ -92,6 +95,39 @@ int state_load(const char *path, const struct rules *r, struct controller_state 
     json_t *cool = json_object_get(root, "last_executed");
     for (size_t i = 0; i < r->n_decisions; i++)
         s->last_exec[i] = num(json_object_get(cool, r->states[r->decisions[i].state].name));
+    json_t *x;
+    if (json_is_array(x = json_object_get(root, "effects"))) {
+        json_decref(s->effects);
+        s->effects = json_incref(x);
+    }
+    if (json_is_object(x = json_object_get(root, "overrides"))) {
+        json_decref(s->overrides);
+        s->overrides = json_incref(x);
+    }
+    if (json_is_array(x = json_object_get(root, "action_times"))) {
+        json_decref(s->action_times);
+        s->action_times = json_incref(x);
+    }
     json_decref(root);
     return 0;
+}
+
+int state_init_json(struct controller_state *s)
+{
+    s->effects = json_array();
+    s->overrides = json_object();
+    s->action_times = json_array();
+    if (!s->effects || !s->overrides || !s->action_times) {
+        state_free_json(s);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+void state_free_json(struct controller_state *s)
+{
+    json_decref(s->effects);
+    json_decref(s->overrides);
+    json_decref(s->action_times);
+    s->effects = s->overrides = s->action_times = NULL;
 }

@@ -1,11 +1,13 @@
 /* state: the controller's state file in --state.directory: the current state and
  * since when, the per-state hysteresis timers, the cooldowns, paused, and the
- * decision counter. Saved atomically (temp file, fsync, rename, fsync of the
- * directory) after every evaluation that changed something, restored at start, so
- * a restart neither repeats an action nor forgets a state. */
+ * decision counter, the actions in effect, overrides and the action budget. Saved
+ * atomically (mode 0600: the actions in effect keep their parameters for the revert) (temp file,
+ * fsync, rename, fsync of the directory) after every evaluation that changed something, restored at
+ * start, so a restart neither repeats an action nor forgets a state. */
 #ifndef HOMEOSTAT_CONTROLLER_STATE_H
 #define HOMEOSTAT_CONTROLLER_STATE_H
 
+#include <jansson.h>
 #include <stdbool.h>
 
 #include "buf.h"
@@ -19,7 +21,17 @@ struct controller_state {
     double *last_exec; /* per decision of the rules, 0 = never */
     bool paused;
     unsigned long long decision_seq;
+    /* Kept as JSON, owned (never NULL after state_init): the actions in effect (array of
+     * objects, see actuate.c), the runtime overrides (object), the times of the actions
+     * run in the last hour (array of epoch seconds, for limits.max_actions_per_hour). */
+    json_t *effects;
+    json_t *overrides;
+    json_t *action_times;
 };
+
+/* Allocates the JSON parts (empty). 0 or -ENOMEM. */
+int state_init_json(struct controller_state *s);
+void state_free_json(struct controller_state *s);
 
 /* Writes s as JSON to path atomically. 0 or -errno. */
 int state_save(const char *path, const struct rules *r, const struct controller_state *s);

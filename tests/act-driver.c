@@ -44,12 +44,18 @@ static json_t *parse_json(const char *what, const char *text)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"kubectl", required_argument, NULL, 'k'},   {"user-bus", no_argument, NULL, 'u'},
-        {"alertmanager", required_argument, NULL, 'a'}, {"server-dry-run", no_argument, NULL, 'd'},
-        {"args", required_argument, NULL, 'A'},      {"state", required_argument, NULL, 's'},
-        {"from", required_argument, NULL, 'f'},      {"severity", required_argument, NULL, 'S'},
-        {"reasoning", required_argument, NULL, 'r'}, {"confidence", required_argument, NULL, 'c'},
-        {"id", required_argument, NULL, 'i'},        {"declare", required_argument, NULL, 'D'},
+        {"kubectl", required_argument, NULL, 'k'},
+        {"user-bus", no_argument, NULL, 'u'},
+        {"alertmanager", required_argument, NULL, 'a'},
+        {"server-dry-run", no_argument, NULL, 'd'},
+        {"args", required_argument, NULL, 'A'},
+        {"state", required_argument, NULL, 's'},
+        {"from", required_argument, NULL, 'f'},
+        {"severity", required_argument, NULL, 'S'},
+        {"reasoning", required_argument, NULL, 'r'},
+        {"confidence", required_argument, NULL, 'c'},
+        {"id", required_argument, NULL, 'i'},
+        {"declare", required_argument, NULL, 'D'},
         {NULL, 0, NULL, 0},
     };
     struct actuator_env env = {.alert_resend_usec = 60000000};
@@ -112,10 +118,14 @@ int main(int argc, char **argv)
         actuator_validate(kind, params, declared, &bad_key, msg, sizeof(msg)) < 0) {
         fprintf(stderr, "act-driver: invalid %s action: %s%s%s\n", argv[optind + 1],
                 bad_key ? bad_key : "", bad_key ? ": " : "", msg);
+        json_decref(params);
+        json_decref(args);
         return 2;
     }
     if (strcmp(verb, "validate") == 0) {
         printf("{\"status\":\"valid\"}\n");
+        json_decref(params);
+        json_decref(args);
         return 0;
     }
     struct action_result res;

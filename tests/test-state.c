@@ -205,7 +205,7 @@ TEST(save_load_round_trip)
     CHECK_INT(temps, 0);
     struct stat st;
     CHECK(stat(state_path, &st) == 0);
-    CHECK_INT(st.st_mode & 0777, 0640);
+    CHECK_INT(st.st_mode & 0777, 0600);
 
     /* The file itself: what an operator reads. */
     json_error_t jerr;

@@ -2,7 +2,8 @@
 # controller_prometheus: homeostat-controller end to end against the real Prometheus (1 s
 # scrape) scraping the real homeostat-exporter, whose application gauge demo_load the test
 # sets through the exporter's push endpoint. Rules: evaluation_interval 1s, critical when
-# load > 0.8 for 2s, a webhook action (recorded, not run) with a 10m cooldown.
+# load > 0.8 for 2s, a webhook action (to a port where nothing listens: it runs and fails,
+# retries: 0) with a 10m cooldown.
 #  - 0.2 gives optimal; 0.95 gives critical within for + evaluation + scrape interval, with
 #    an explained decision (id, reasoning, confidence, actions, outcome) in the status, the
 #    fsynced audit log and decisions_total; a --dry-run controller records dry_run and one
@@ -221,7 +222,7 @@ import json, sys
 n = 0
 for line in open(sys.argv[1], "rb").read().split(b"\n")[:-1]:
     try:
-        n += json.loads(line)["outcome"] == "executed"
+        n += json.loads(line).get("outcome") == "executed"
     except Exception:
         print("bad")
         sys.exit(0)
@@ -229,7 +230,7 @@ print(n)
 EOF
 }
 
-executed_series='homeostat_controller_decisions_total{state="critical",action="webhook",result="executed"}'
+executed_series='homeostat_controller_decisions_total{state="critical",action="webhook",result="failed"}'
 
 # ---- the pipeline: exporter, Prometheus, rules ----------------------------------------
 
@@ -271,7 +272,7 @@ decisions:
   critical:
     cooldown: 10m
     actions:
-      - webhook: {url: "http://127.0.0.1:9/admin/limits", body: {concurrency: 4}}
+      - webhook: {url: "http://127.0.0.1:9/admin/limits", body: {concurrency: 4}, retries: 0, timeout: 1s}
 EOF
 cp "$RULES" "$HS_TMP/rules.good"
 check "the rules file passes check" quiet "$CONTROLLER" check "$RULES"
@@ -313,7 +314,7 @@ fi
 check "... sent when the API already answered (API_AT_READY=200)" \
     grep -q "^[0-9.]* $A_PID API_AT_READY=200\$" "$NOTIFY_OUT"
 check "... STATUS= with the state and the confidence after an evaluation" \
-    grep -qE "^[0-9.]* $A_PID STATUS=optimal \\(confidence [0-9]\\.[0-9]{2}\\)\$" "$NOTIFY_OUT"
+    grep -qE "^[0-9.]* $A_PID STATUS=optimal \\(confidence [0-9]\\.[0-9]{2}\\)(:|\$)" "$NOTIFY_OUT"
 check "... WATCHDOG=1 (WATCHDOG_USEC=1s)" wait_until 3 notified "$A_PID" 'WATCHDOG=1'
 
 # ---- a signal crosses its threshold ---------------------------------------------------
@@ -336,10 +337,13 @@ check "... a reasoning with the value (load=0.95)" \
     grep -q 'load=0.95' <<<"$(st "d['last_decision']['reasoning']")"
 check_eq "... a confidence in (0, 1]" true "$(st "0 < d['last_decision']['confidence'] <= 1")"
 check_eq "... the webhook action" \
-    'webhook POST http://127.0.0.1:9/admin/limits body={"concurrency":4}' \
+    'webhook POST http://127.0.0.1:9/admin/limits body={"concurrency":4} retries=0 timeout=1s' \
     "$(st "d['last_decision']['actions'][0]['summary']")"
-check_eq "... recorded, not run (no actuators yet)" recorded_not_run \
+check_eq "... it ran and failed (nothing listens on port 9)" failed \
     "$(st "d['last_decision']['actions'][0]['result']")"
+check "... with an error naming the URL" \
+    grep -q 'http://127.0.0.1:9/admin/limits' <<<"$(st "d['last_decision']['actions'][0]['error']")"
+check_eq "... and the status' last_action says so" failed "$(st "d['last_action']['result']")"
 check_eq "... outcome executed" executed "$(st "d['last_decision']['outcome']")"
 check_eq "... the signal values used" 0.95 "$(st "d['last_decision']['signals'][0]['value']")"
 check_eq "$executed_series is 1" 1 "$(metric "$A_URL" "$executed_series")"
@@ -360,7 +364,10 @@ for bad in 0 257 x; do
     check_eq "... with a JSON error" error "$(jget "$HS_TMP/err.json" "d['status']")"
 done
 check "STATUS= shows critical and its confidence" wait_until 3 grep -qE \
-    "^[0-9.]* $A_PID STATUS=critical \\(confidence (0\\.[0-9]*[1-9][0-9]*|1\\.00)\\)\$" "$NOTIFY_OUT"
+    "^[0-9.]* $A_PID STATUS=critical \\(confidence (0\\.[0-9]*[1-9][0-9]*|1\\.00)\\)(:|\$)" "$NOTIFY_OUT"
+check "... with the reasoning and the last action, for systemctl status" grep -qE \
+    "^[0-9.]* $A_PID STATUS=critical .*load=0\\.95.*; last action: webhook POST .* failed\$" \
+    "$NOTIFY_OUT"
 
 if wait_until 6 state_is "$D_URL" critical; then
     pass "the --dry-run controller is critical too"
@@ -389,7 +396,8 @@ check "... counted in homeostat_controller_audit_errors_total" \
     metric_ge "$F_URL" homeostat_controller_audit_errors_total 1
 check "... and as result=failed" metric_ge "$F_URL" \
     'homeostat_controller_decisions_total{state="critical",action="webhook",result="failed"}' 1
-check_eq "... never as executed" "" "$(metric "$F_URL" "$executed_series")"
+check_eq "... and no action ran" "" \
+    "$(metric "$F_URL" 'homeostat_controller_actions_total{kind="webhook",trigger="decision",result="failed"}')"
 # Nothing ran, so no cooldown may have started (docs/RULES.md: the cooldown starts on
 # executed and on dry_run); otherwise the action waits a whole cooldown once the disk
 # has room again.

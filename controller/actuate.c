@@ -1,0 +1,681 @@
+/* actuate: the daemon's side of running actions (see controller.h): a decision's actions
+ * with an audit record after each, the actions in effect and their revert once their
+ * state has been left for revert_delay, re-sent alerts, the hourly action budget, manual
+ * actions, runtime overrides, and the kubectl server-side check.
+ *
+ * An action in effect is a JSON object in st.effects, saved in the state file:
+ *   key (decision id/index), id, state, kind, summary, params (expanded: the revert needs
+ *   them; never shown unredacted), undo, applied_at, leaving_since (0 while its state or a
+ *   worse one is current), revert_delay_seconds, last_sent (alerts), failures.
+ * Only actions with something to do later are kept: those of a revert_on_exit decision
+ * that returned an undo, and every alert (resolved when its state is left). */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "controller.h"
+#include "log.h"
+#include "parse.h"
+
+#define REVERT_MAX_FAILURES 3
+#define HOUR_SECONDS 3600.0
+
+static const char *status_name(enum act_status s)
+{
+    return s == ACT_OK ? "ok" : "failed";
+}
+
+static void count_action(struct controller *c, enum action_kind kind, const char *trigger,
+                         const char *result)
+{
+    struct metric *m = registry_series(
+        c->m.actions, (const char *const[]){action_kind_name(kind), trigger, result, NULL});
+    if (m)
+        metric_add(m, 1);
+}
+
+/* An audit record of one action's result (lock held). Also the status' last_action. */
+static void record_result(struct controller *c, const char *type, const char *id, size_t index,
+                          enum action_kind kind, const char *summary, const char *trigger,
+                          const struct action_result *ar, double seconds, double now)
+{
+    json_t *rec = json_object();
+    json_object_set_new(rec, "type", json_string(type));
+    json_object_set_new(rec, "id", json_string(id));
+    json_object_set_new(rec, "index", json_integer((json_int_t)index));
+    json_object_set_new(rec, "time", json_time(now));
+    json_object_set_new(rec, "timestamp", json_real(now));
+    json_object_set_new(rec, "trigger", json_string(trigger));
+    json_object_set_new(rec, "kind", json_string(action_kind_name(kind)));
+    json_object_set_new(rec, "summary", json_string(summary));
+    json_object_set_new(rec, "result", json_string(status_name(ar->status)));
+    if (ar->status != ACT_OK)
+        json_object_set_new(rec, "error", json_string(ar->error));
+    json_object_set_new(rec, "attempts", json_integer(ar->attempts));
+    json_object_set_new(rec, "duration_seconds", json_real(seconds));
+    json_object_set_new(rec, "detail", rules_json_redacted(ar->detail));
+    int r = audit_append(c->audit, rec);
+    if (r < 0) {
+        metric_add(c->m.audit_errors, 1);
+        log_error_errno(r, "audit: cannot record the result of %s %s", id, summary);
+    }
+    json_decref(c->last_action);
+    c->last_action = rec;
+    metric_observe(c->m.action_duration, seconds);
+    count_action(c, kind, trigger, status_name(ar->status));
+}
+
+static void ctx_for(struct controller *c, struct action_ctx *ctx, const char *id, const char *state,
+                    const char *from, const char *severity, const char *reasoning,
+                    double confidence, double now)
+{
+    memset(ctx, 0, sizeof(*ctx));
+    ctx->decision_id = id;
+    ctx->state = state;
+    ctx->from = from;
+    ctx->severity = severity;
+    ctx->reasoning = reasoning;
+    ctx->confidence = confidence;
+    ctx->time = now;
+    ctx->env = &c->env;
+}
+
+/* Adds an action in effect (lock held); the oldest is forgotten past EFFECTS_MAX. */
+static void add_effect(struct controller *c, json_t *e)
+{
+    while (json_array_size(c->st.effects) >= EFFECTS_MAX) {
+        json_t *old = json_array_get(c->st.effects, 0);
+        log_warning("actions in effect: more than %d; forgetting %s (it will not be reverted)",
+                    EFFECTS_MAX, json_string_value(json_object_get(old, "summary")));
+        json_array_remove(c->st.effects, 0);
+    }
+    json_array_append_new(c->st.effects, e);
+    metric_set(c->m.in_effect, (double)json_array_size(c->st.effects));
+}
+
+size_t actuate_decision(struct controller *c, const struct decision_def *def, json_t *d,
+                        const struct eval_result *res, double now)
+{
+    size_t failed = 0;
+    pthread_mutex_lock(&c->act_lock);
+    pthread_mutex_lock(&c->lock);
+    const struct rules *r = c->rules;
+    char id[64], state[RULES_MAX_NAME + 8], from[RULES_MAX_NAME + 8], severity[72];
+    snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(d, "id")));
+    snprintf(state, sizeof(state), "%s", eval_state_name(r, res->to));
+    snprintf(from, sizeof(from), "%s", eval_state_name(r, res->from));
+    const char *sev = res->to < r->n_states ? r->states[res->to].severity : NULL;
+    snprintf(severity, sizeof(severity), "%s", sev ? sev : "");
+    pthread_mutex_unlock(&c->lock);
+
+    json_t *listed = json_object_get(d, "actions");
+    for (size_t i = 0; i < def->n_actions; i++) {
+        const struct action_def *a = &def->actions[i];
+        struct action_ctx ctx;
+        ctx_for(c, &ctx, id, state, from, severity[0] ? severity : NULL, res->reasoning,
+                res->confidence, now);
+        struct action_result ar;
+        json_t *expanded = NULL;
+        uint64_t t0 = now_usec();
+        actuator_run(a, &ctx, &ar, &expanded);
+        double secs = (double)(now_usec() - t0) / 1e6;
+        if (ar.status != ACT_OK) {
+            failed++;
+            log_error("decision %s: %s failed: %s", id, a->summary, ar.error);
+        } else {
+            log_info("decision %s: %s: ok", id, a->summary);
+        }
+        pthread_mutex_lock(&c->lock);
+        record_result(c, "action_result", id, i, a->kind, a->summary, "decision", &ar, secs,
+                      now_realtime());
+        json_t *item = json_array_get(listed, i);
+        if (item) {
+            json_object_set_new(item, "result", json_string(status_name(ar.status)));
+            if (ar.status != ACT_OK)
+                json_object_set_new(item, "error", json_string(ar.error));
+        }
+        json_array_append_new(c->st.action_times, json_real(now));
+        bool keep =
+            ar.status == ACT_OK && ar.undo && (def->revert_on_exit || a->kind == ACTION_ALERT);
+        if (keep) {
+            char key[96];
+            snprintf(key, sizeof(key), "%s/%zu", id, i);
+            json_t *e = json_object();
+            json_object_set_new(e, "key", json_string(key));
+            json_object_set_new(e, "id", json_string(id));
+            json_object_set_new(e, "state", json_string(state));
+            json_object_set_new(e, "kind", json_string(action_kind_name(a->kind)));
+            json_object_set_new(e, "summary", json_string(a->summary));
+            json_object_set_new(e, "params", json_incref(expanded));
+            json_object_set_new(e, "undo", json_incref(ar.undo));
+            json_object_set_new(e, "applied_at", json_real(now));
+            json_object_set_new(e, "leaving_since", json_real(0));
+            json_object_set_new(e, "revert_delay_seconds",
+                                json_real(a->kind == ACTION_ALERT && !def->revert_on_exit
+                                              ? 0
+                                              : (double)def->revert_delay_usec / 1e6));
+            json_object_set_new(e, "last_sent", json_real(now));
+            json_object_set_new(e, "failures", json_integer(0));
+            add_effect(c, e);
+        }
+        controller_save_state(c);
+        pthread_mutex_unlock(&c->lock);
+        json_decref(expanded);
+        action_result_clear(&ar);
+    }
+    pthread_mutex_unlock(&c->act_lock);
+    return failed;
+}
+
+static int find_effect(json_t *effects, const char *key)
+{
+    for (size_t i = 0; i < json_array_size(effects); i++)
+        if (strcmp(json_string_value(json_object_get(json_array_get(effects, i), "key")), key) == 0)
+            return (int)i;
+    return -1;
+}
+
+static enum action_kind kind_from_name(const char *name)
+{
+    static const enum action_kind kinds[] = {ACTION_SYSTEMD, ACTION_KUBECTL, ACTION_WEBHOOK,
+                                             ACTION_EXEC, ACTION_ALERT};
+    for (size_t i = 0; i < 5; i++)
+        if (name && strcmp(name, action_kind_name(kinds[i])) == 0)
+            return kinds[i];
+    return ACTION_EXEC;
+}
+
+/* Whether the effect's state is still current or better off than the current one: a
+ * mitigation stays while things are as bad or worse. */
+static bool state_still_on(const struct rules *r, const char *state, size_t current)
+{
+    int idx = rules_state_index(r, state);
+    if (idx < 0)
+        return false; /* the rules no longer have it */
+    return current != EVAL_STATE_UNKNOWN && current <= (size_t)idx;
+}
+
+/* Reverts one action in effect: an audit record before, one after (no lock held). */
+static void revert_one(struct controller *c, json_t *e, double now)
+{
+    const char *key = json_string_value(json_object_get(e, "key"));
+    const char *summary = json_string_value(json_object_get(e, "summary"));
+    enum action_kind kind = kind_from_name(json_string_value(json_object_get(e, "kind")));
+    pthread_mutex_lock(&c->lock);
+    char id[48];
+    controller_new_id(c, now, id, sizeof(id));
+    json_t *rec = json_object();
+    json_object_set_new(rec, "type", json_string("revert"));
+    json_object_set_new(rec, "id", json_string(id));
+    json_object_set_new(rec, "time", json_time(now));
+    json_object_set_new(rec, "timestamp", json_real(now));
+    json_object_set_new(rec, "of", json_string(key));
+    json_object_set_new(rec, "state", json_incref(json_object_get(e, "state")));
+    json_object_set_new(rec, "kind", json_string(action_kind_name(kind)));
+    json_object_set_new(rec, "summary", json_string(summary));
+    json_object_set_new(rec, "undo", rules_json_redacted(json_object_get(e, "undo")));
+    json_object_set_new(rec, "reasoning",
+                        json_string(c->have_eval ? c->last.reasoning : "state left"));
+    int ar_ = audit_append(c->audit, rec);
+    json_decref(rec);
+    if (ar_ < 0) {
+        metric_add(c->m.audit_errors, 1);
+        log_error_errno(ar_, "audit: cannot record the revert of %s; not reverting", summary);
+        pthread_mutex_unlock(&c->lock);
+        return;
+    }
+    char state[RULES_MAX_NAME + 8];
+    snprintf(state, sizeof(state), "%s", eval_state_name(c->rules, c->st.eval.current));
+    pthread_mutex_unlock(&c->lock);
+
+    struct action_ctx ctx;
+    ctx_for(c, &ctx, id, state, json_string_value(json_object_get(e, "state")), NULL,
+            "revert: the state was left", 1, now);
+    struct action_result ar;
+    uint64_t t0 = now_usec();
+    actuator_revert(kind, json_object_get(e, "params"), json_object_get(e, "undo"), &ctx, &ar);
+    double secs = (double)(now_usec() - t0) / 1e6;
+    if (ar.status == ACT_OK)
+        log_info("reverted %s (%s)", summary, key);
+    else
+        log_error("revert of %s failed: %s", summary, ar.error);
+
+    pthread_mutex_lock(&c->lock);
+    record_result(c, "revert_result", id, 0, kind, summary, "revert", &ar, secs, now_realtime());
+    int i = find_effect(c->st.effects, key);
+    if (i >= 0) {
+        json_t *cur = json_array_get(c->st.effects, (size_t)i);
+        json_int_t failures = json_integer_value(json_object_get(cur, "failures")) + 1;
+        if (ar.status == ACT_OK || failures >= REVERT_MAX_FAILURES) {
+            if (ar.status != ACT_OK)
+                log_error("revert of %s failed %d times; given up (undo it by hand)", summary,
+                          REVERT_MAX_FAILURES);
+            json_array_remove(c->st.effects, (size_t)i);
+        } else {
+            json_object_set_new(cur, "failures", json_integer(failures));
+        }
+    }
+    metric_set(c->m.in_effect, (double)json_array_size(c->st.effects));
+    controller_save_state(c);
+    pthread_mutex_unlock(&c->lock);
+    action_result_clear(&ar);
+}
+
+static void resend_one(struct controller *c, json_t *e, double now)
+{
+    struct action_ctx ctx;
+    ctx_for(c, &ctx, json_string_value(json_object_get(e, "id")),
+            json_string_value(json_object_get(e, "state")), "", NULL, "", 1, now);
+    struct action_result ar;
+    memset(&ar, 0, sizeof(ar));
+    actuator_alert_resend(json_object_get(e, "undo"), &ctx,
+                          actuator_timeout(json_object_get(e, "params"), 5000000), &ar);
+    if (ar.status != ACT_OK)
+        log_warning("alert re-send failed: %s", ar.error);
+    pthread_mutex_lock(&c->lock);
+    int i = find_effect(c->st.effects, json_string_value(json_object_get(e, "key")));
+    if (i >= 0 && ar.status == ACT_OK)
+        json_object_set_new(json_array_get(c->st.effects, (size_t)i), "last_sent", json_real(now));
+    count_action(c, ACTION_ALERT, "resend", status_name(ar.status));
+    pthread_mutex_unlock(&c->lock);
+    action_result_clear(&ar);
+}
+
+void actuate_effects(struct controller *c, const struct eval_result *res, double now)
+{
+    pthread_mutex_lock(&c->act_lock);
+    pthread_mutex_lock(&c->lock);
+    bool paused = c->st.paused;
+    size_t current = c->st.eval.current;
+    double resend = (double)c->env.alert_resend_usec / 1e6;
+    /* Decide under the lock, act without it, newest first (the last applied is undone
+     * first, so stacked changes unwind in order). */
+    json_t *revert = json_array(), *again = json_array();
+    for (size_t k = json_array_size(c->st.effects); k-- > 0;) {
+        json_t *e = json_array_get(c->st.effects, k);
+        const char *state = json_string_value(json_object_get(e, "state"));
+        bool alert = strcmp(json_string_value(json_object_get(e, "kind")), "alert") == 0;
+        if (!res->uncertain && !state_still_on(c->rules, state, current)) {
+            double since = json_number_value(json_object_get(e, "leaving_since"));
+            if (since == 0) {
+                since = now;
+                json_object_set_new(e, "leaving_since", json_real(now));
+            }
+            double delay = json_number_value(json_object_get(e, "revert_delay_seconds"));
+            if (!paused && now - since >= delay)
+                json_array_append(revert, e);
+        } else {
+            if (!res->uncertain)
+                json_object_set_new(e, "leaving_since", json_real(0));
+            if (alert && now - json_number_value(json_object_get(e, "last_sent")) >= resend)
+                json_array_append(again, e);
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+    for (size_t k = 0; k < json_array_size(revert); k++)
+        revert_one(c, json_array_get(revert, k), now);
+    for (size_t k = 0; k < json_array_size(again); k++)
+        resend_one(c, json_array_get(again, k), now);
+    json_decref(revert);
+    json_decref(again);
+    pthread_mutex_unlock(&c->act_lock);
+}
+
+unsigned actuate_budget_left(struct controller *c, double now, bool *ret_limited)
+{
+    json_t *t = c->st.action_times;
+    for (size_t i = json_array_size(t); i-- > 0;)
+        if (now - json_number_value(json_array_get(t, i)) >= HOUR_SECONDS)
+            json_array_remove(t, i);
+    unsigned max = c->rules->max_actions_per_hour;
+    *ret_limited = max > 0;
+    size_t used = json_array_size(t);
+    unsigned left = max > used ? max - (unsigned)used : 0;
+    metric_set(c->m.budget_left, *ret_limited ? (double)left : -1.0);
+    return left;
+}
+
+int actuate_manual(struct controller *c, const struct manual_action_def *m, json_t *args,
+                   const char *who, json_t **ret_result)
+{
+    double now = now_realtime();
+    char id[48], state[RULES_MAX_NAME + 8], reasoning[256];
+    pthread_mutex_lock(&c->lock);
+    controller_new_id(c, now, id, sizeof(id));
+    snprintf(state, sizeof(state), "%s", eval_state_name(c->rules, c->st.eval.current));
+    json_t *rec = json_object();
+    json_object_set_new(rec, "type", json_string("manual_action"));
+    json_object_set_new(rec, "id", json_string(id));
+    json_object_set_new(rec, "time", json_time(now));
+    json_object_set_new(rec, "timestamp", json_real(now));
+    json_object_set_new(rec, "name", json_string(m->name));
+    json_object_set_new(rec, "by", json_string(who));
+    json_object_set_new(rec, "args", rules_json_redacted(args));
+    json_object_set_new(rec, "state", json_string(state));
+    json_t *listed = json_array();
+    for (size_t i = 0; i < m->n_actions; i++) {
+        json_t *o = json_object();
+        json_object_set_new(o, "kind", json_string(action_kind_name(m->actions[i].kind)));
+        json_object_set_new(o, "summary", json_string(m->actions[i].summary));
+        json_object_set_new(o, "params", rules_action_params_redacted(&m->actions[i]));
+        json_array_append_new(listed, o);
+    }
+    json_object_set_new(rec, "actions", listed);
+    int r = audit_append(c->audit, rec);
+    json_decref(rec);
+    if (r < 0) {
+        metric_add(c->m.audit_errors, 1);
+        log_error_errno(r, "audit: cannot record manual action %s by %s; not running it", m->name,
+                        who);
+        pthread_mutex_unlock(&c->lock);
+        return -EIO;
+    }
+    pthread_mutex_unlock(&c->lock);
+    log_warning("manual action %s (%s) started by %s", m->name, id, who);
+    snprintf(reasoning, sizeof(reasoning), "manual action %s started by %s", m->name, who);
+
+    json_t *out = json_object();
+    json_t *results = json_array();
+    bool ok = true;
+    for (size_t i = 0; i < m->n_actions; i++) {
+        struct action_ctx ctx;
+        ctx_for(c, &ctx, id, state, state, NULL, reasoning, 1, now);
+        ctx.args = args;
+        struct action_result ar;
+        uint64_t t0 = now_usec();
+        actuator_run(&m->actions[i], &ctx, &ar, NULL);
+        double secs = (double)(now_usec() - t0) / 1e6;
+        ok &= ar.status == ACT_OK;
+        json_t *o = json_object();
+        json_object_set_new(o, "kind", json_string(action_kind_name(m->actions[i].kind)));
+        json_object_set_new(o, "summary", json_string(m->actions[i].summary));
+        json_object_set_new(o, "result", json_string(status_name(ar.status)));
+        if (ar.status != ACT_OK)
+            json_object_set_new(o, "error", json_string(ar.error));
+        json_object_set_new(o, "attempts", json_integer(ar.attempts));
+        json_object_set_new(o, "detail", rules_json_redacted(ar.detail));
+        json_array_append_new(results, o);
+        pthread_mutex_lock(&c->lock);
+        record_result(c, "action_result", id, i, m->actions[i].kind, m->actions[i].summary,
+                      "manual", &ar, secs, now_realtime());
+        pthread_mutex_unlock(&c->lock);
+        action_result_clear(&ar);
+    }
+    json_object_set_new(out, "id", json_string(id));
+    json_object_set_new(out, "name", json_string(m->name));
+    json_object_set_new(out, "args", rules_json_redacted(args));
+    json_object_set_new(out, "ok", json_boolean(ok));
+    json_object_set_new(out, "actions", results);
+    *ret_result = out;
+    return 0;
+}
+
+json_t *actuate_effects_json(struct controller *c)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < json_array_size(c->st.effects); i++) {
+        json_t *e = json_array_get(c->st.effects, i);
+        json_t *o = json_object();
+        static const char *const shown[] = {
+            "key", "id", "state", "kind", "summary", "revert_delay_seconds", "failures", NULL};
+        for (const char *const *k = shown; *k; k++) {
+            json_t *v = json_object_get(e, *k);
+            if (v)
+                json_object_set(o, *k, v);
+        }
+        json_object_set_new(o, "applied_at",
+                            json_time(json_number_value(json_object_get(e, "applied_at"))));
+        double since = json_number_value(json_object_get(e, "leaving_since"));
+        json_object_set_new(o, "state_left_at", json_time(since));
+        json_object_set_new(o, "params", rules_json_redacted(json_object_get(e, "params")));
+        json_object_set_new(o, "undo", rules_json_redacted(json_object_get(e, "undo")));
+        json_array_append_new(arr, o);
+    }
+    return arr;
+}
+
+/* ---- overrides ---- */
+
+/* The condition of state st that an override names: by signal, and op when the state
+ * has several conditions on it. Index, or -1 with msg. */
+static int find_condition(const struct rules *r, const struct state_def *st, const char *signal,
+                          const char *op, char *msg, size_t msg_size)
+{
+    int found = -1, n = 0;
+    for (size_t k = 0; k < st->n_conditions; k++) {
+        const struct condition *cd = &st->conditions[k];
+        if (strcmp(r->signals[cd->signal].name, signal) != 0)
+            continue;
+        if (op && strcmp(cond_op_text(cd->op), op) != 0)
+            continue;
+        found = (int)k;
+        n++;
+    }
+    if (n == 0)
+        snprintf(msg, msg_size, "state '%s' has no condition on signal '%.64s'%s%s", st->name,
+                 signal, op ? " with operator " : "", op ? op : "");
+    else if (n > 1)
+        snprintf(msg, msg_size,
+                 "state '%s' has %d conditions on signal '%.64s': add \"op\" to say which",
+                 st->name, n, signal);
+    return n == 1 ? found : -1;
+}
+
+void overrides_reapply(struct controller *c)
+{
+    struct rules *r = c->rules;
+    for (size_t i = 0; i < r->n_states; i++)
+        for (size_t k = 0; k < r->states[i].n_conditions; k++)
+            r->states[i].conditions[k].threshold = r->states[i].conditions[k].threshold_file;
+    json_t *list = json_object_get(c->st.overrides, "thresholds");
+    size_t applied = 0;
+    for (size_t i = json_array_size(list); i-- > 0;) {
+        json_t *o = json_array_get(list, i);
+        const char *state = json_string_value(json_object_get(o, "state"));
+        const char *signal = json_string_value(json_object_get(o, "signal"));
+        const char *op = json_string_value(json_object_get(o, "op"));
+        int si = state ? rules_state_index(r, state) : -1;
+        char msg[256];
+        int k = si >= 0 && signal ? find_condition(r, &r->states[si], signal, op, msg, sizeof(msg))
+                                  : -1;
+        if (k < 0) {
+            log_warning("override of %s/%s no longer matches the rules; dropped",
+                        state ? state : "?", signal ? signal : "?");
+            json_array_remove(list, i);
+            continue;
+        }
+        r->states[si].conditions[k].threshold = json_number_value(json_object_get(o, "threshold"));
+        applied++;
+    }
+    metric_set(c->m.overrides,
+               (double)applied +
+                   (json_object_get(c->st.overrides, "evaluation_interval_seconds") ? 1 : 0));
+}
+
+uint64_t overrides_interval_usec(struct controller *c)
+{
+    json_t *v = json_object_get(c->st.overrides, "evaluation_interval_seconds");
+    if (json_is_number(v) && json_number_value(v) > 0)
+        return (uint64_t)(json_number_value(v) * 1e6);
+    return c->rules->evaluation_interval_usec;
+}
+
+int overrides_put(struct controller *c, const json_t *req, const char *who, char *msg,
+                  size_t msg_size)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)req, key, v)
+    {
+        if (strcmp(key, "thresholds") != 0 && strcmp(key, "evaluation_interval") != 0) {
+            snprintf(msg, msg_size, "unknown key '%.64s' (thresholds, evaluation_interval)", key);
+            return -EINVAL;
+        }
+    }
+    json_t *next = json_deep_copy(c->st.overrides);
+    json_t *list = json_object_get(next, "thresholds");
+    if (!json_is_array(list)) {
+        list = json_array();
+        json_object_set_new(next, "thresholds", list);
+    }
+    json_t *given = json_object_get(req, "thresholds");
+    if (given && !json_is_array(given)) {
+        snprintf(msg, msg_size, "thresholds: expected an array of {state, signal, threshold}");
+        json_decref(next);
+        return -EINVAL;
+    }
+    double now = now_realtime();
+    for (size_t i = 0; i < json_array_size(given); i++) {
+        json_t *o = json_array_get(given, i);
+        const char *state = json_string_value(json_object_get(o, "state"));
+        const char *signal = json_string_value(json_object_get(o, "signal"));
+        const char *op = json_string_value(json_object_get(o, "op"));
+        json_t *th = json_object_get(o, "threshold");
+        if (!json_is_object(o) || !state || !signal || !json_is_number(th) ||
+            !isfinite(json_number_value(th))) {
+            snprintf(msg, msg_size,
+                     "thresholds[%zu]: expected {\"state\": ..., \"signal\": ..., \"threshold\": "
+                     "NUMBER} (and \"op\" when needed)",
+                     i);
+            json_decref(next);
+            return -EINVAL;
+        }
+        int si = rules_state_index(c->rules, state);
+        if (si < 0) {
+            snprintf(msg, msg_size, "thresholds[%zu]: no state '%.64s' in the rules", i, state);
+            json_decref(next);
+            return -EINVAL;
+        }
+        char why[256];
+        int k = find_condition(c->rules, &c->rules->states[si], signal, op, why, sizeof(why));
+        if (k < 0) {
+            snprintf(msg, msg_size, "thresholds[%zu]: %s", i, why);
+            json_decref(next);
+            return -EINVAL;
+        }
+        const struct condition *cd = &c->rules->states[si].conditions[k];
+        json_t *entry = json_object();
+        json_object_set_new(entry, "state", json_string(state));
+        json_object_set_new(entry, "signal", json_string(signal));
+        json_object_set_new(entry, "op", json_string(cond_op_text(cd->op)));
+        json_object_set_new(entry, "threshold", json_real(json_number_value(th)));
+        json_object_set_new(entry, "threshold_file", json_real(cd->threshold_file));
+        json_object_set_new(entry, "set_at", json_time(now));
+        json_object_set_new(entry, "by", json_string(who));
+        for (size_t j = json_array_size(list); j-- > 0;) {
+            json_t *old = json_array_get(list, j);
+            if (strcmp(json_string_value(json_object_get(old, "state")), state) == 0 &&
+                strcmp(json_string_value(json_object_get(old, "signal")), signal) == 0 &&
+                strcmp(json_string_value(json_object_get(old, "op")), cond_op_text(cd->op)) == 0)
+                json_array_remove(list, j);
+        }
+        json_array_append_new(list, entry);
+    }
+    json_t *iv = json_object_get(req, "evaluation_interval");
+    if (iv) {
+        uint64_t usec = 0;
+        if (!json_is_string(iv) || parse_duration_usec(json_string_value(iv), &usec) < 0 ||
+            usec < 100000 || usec > 3600ull * 1000000) {
+            snprintf(msg, msg_size,
+                     "evaluation_interval: expected a duration from 100ms to 1h, such as \"10s\"");
+            json_decref(next);
+            return -EINVAL;
+        }
+        json_object_set_new(next, "evaluation_interval_seconds", json_real((double)usec / 1e6));
+    }
+    json_t *rec = json_object();
+    json_object_set_new(rec, "request", json_deep_copy(req));
+    json_object_set_new(rec, "overrides", json_incref(next));
+    char id[48];
+    controller_new_id(c, now, id, sizeof(id));
+    json_object_set_new(rec, "type", json_string("override"));
+    json_object_set_new(rec, "id", json_string(id));
+    json_object_set_new(rec, "time", json_time(now));
+    json_object_set_new(rec, "timestamp", json_real(now));
+    json_object_set_new(rec, "by", json_string(who));
+    int r = audit_append(c->audit, rec);
+    json_decref(rec);
+    if (r < 0) {
+        metric_add(c->m.audit_errors, 1);
+        json_decref(next);
+        return -EIO;
+    }
+    json_decref(c->st.overrides);
+    c->st.overrides = next;
+    overrides_reapply(c);
+    controller_save_state(c);
+    log_warning("overrides set by %s", who);
+    return 0;
+}
+
+int overrides_clear(struct controller *c, const char *who)
+{
+    double now = now_realtime();
+    char id[48];
+    controller_new_id(c, now, id, sizeof(id));
+    json_t *rec = json_object();
+    json_object_set_new(rec, "type", json_string("overrides_cleared"));
+    json_object_set_new(rec, "id", json_string(id));
+    json_object_set_new(rec, "time", json_time(now));
+    json_object_set_new(rec, "timestamp", json_real(now));
+    json_object_set_new(rec, "by", json_string(who));
+    json_object_set_new(rec, "overrides", json_incref(c->st.overrides));
+    int r = audit_append(c->audit, rec);
+    json_decref(rec);
+    if (r < 0) {
+        metric_add(c->m.audit_errors, 1);
+        return -EIO;
+    }
+    json_decref(c->st.overrides);
+    c->st.overrides = json_object();
+    overrides_reapply(c);
+    controller_save_state(c);
+    log_warning("overrides cleared by %s", who);
+    return 0;
+}
+
+/* ---- kubectl check ---- */
+
+static void check_actions(struct controller *c, const struct rules *r, const char *what,
+                          const struct action_def *a, size_t n, struct buf *errors, int *ret)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (a[i].kind != ACTION_KUBECTL)
+            continue;
+        struct action_ctx ctx;
+        ctx_for(c, &ctx, "server-dry-run", "check", "check", NULL, "server-side dry run", 1,
+                now_realtime());
+        ctx.server_dry_run = true;
+        struct action_result ar;
+        actuator_run(&a[i], &ctx, &ar, NULL);
+        if (ar.status != ACT_OK) {
+            buf_printf(errors, "%s: %s action %zu (%s): server-side dry run failed: %s\n",
+                       r->path ? r->path : "rules", what, i + 1, a[i].summary, ar.error);
+            *ret = -EINVAL;
+        } else {
+            log_info("kubectl check: %s: %s: accepted by the server (dry run)", what, a[i].summary);
+        }
+        action_result_clear(&ar);
+    }
+}
+
+int actuate_check_kubectl(struct controller *c, const struct rules *r, struct buf *errors)
+{
+    int ret = 0;
+    char what[RULES_MAX_NAME + 32];
+    for (size_t i = 0; i < r->n_decisions; i++) {
+        snprintf(what, sizeof(what), "decision '%s'", r->states[r->decisions[i].state].name);
+        check_actions(c, r, what, r->decisions[i].actions, r->decisions[i].n_actions, errors, &ret);
+    }
+    /* Manual actions need their parameters: only those without any are checked. */
+    for (size_t i = 0; i < r->n_manual_actions; i++) {
+        if (r->manual_actions[i].n_params)
+            continue;
+        snprintf(what, sizeof(what), "manual action '%s'", r->manual_actions[i].name);
+        check_actions(c, r, what, r->manual_actions[i].actions, r->manual_actions[i].n_actions,
+                      errors, &ret);
+    }
+    return ret;
+}

@@ -1,0 +1,525 @@
+/* api: the controller's HTTP API (docs/API.md): health, metrics, status, signals,
+ * decisions, rules, evaluate and reload, and the operator endpoints: pause and resume,
+ * manual actions, runtime overrides, the Alertmanager webhook receiver and the alerts it
+ * fed. Mutating endpoints need the admin bearer token. */
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "controller.h"
+#include "daemon.h"
+#include "expo.h"
+#include "log.h"
+#include "parse.h"
+
+json_t *signals_json(const struct controller *c, double now)
+{
+    json_t *arr = json_array();
+    const struct rules *r = c->rules;
+    for (size_t i = 0; i < r->n_signals; i++) {
+        const struct signal_value *v = c->have_eval ? &c->values[i] : NULL;
+        json_t *o = json_object();
+        json_object_set_new(o, "name", json_string(r->signals[i].name));
+        json_object_set_new(o, "query", json_string(r->signals[i].query));
+        json_object_set_new(o, "known", json_boolean(v && v->known));
+        json_object_set_new(o, "value", v && v->known ? json_num(v->value) : json_null());
+        if (v && v->known) {
+            json_object_set_new(o, "sample_time", json_time(v->sample_time));
+            json_object_set_new(o, "age_seconds", json_real(now - v->sample_time));
+        } else {
+            json_object_set_new(o, "reason", json_string(v ? v->reason : "not evaluated yet"));
+        }
+        if (r->signals[i].max_age_usec)
+            json_object_set_new(o, "max_age_seconds",
+                                json_real((double)r->signals[i].max_age_usec / 1e6));
+        if (c->have_eval) {
+            json_object_set_new(o, "query_duration_seconds",
+                                json_real(c->results[i].duration_seconds));
+            /* Prometheus' own warnings (partial data from a federated query...). */
+            if (c->results[i].warnings[0])
+                json_object_set_new(o, "warnings", json_string(c->results[i].warnings));
+        }
+        json_array_append_new(arr, o);
+    }
+    return arr;
+}
+
+json_t *status_json(struct controller *c, double now)
+{
+    json_t *o = json_object();
+    const struct rules *r = c->rules;
+    json_object_set_new(o, "state", json_string(eval_state_name(r, c->st.eval.current)));
+    json_object_set_new(o, "confidence", json_real(c->have_eval ? c->last.confidence : 0));
+    json_object_set_new(o, "since", json_time(c->st.eval.since));
+    json_object_set_new(o, "paused", json_boolean(c->st.paused));
+    json_object_set_new(o, "dry_run", json_boolean(c->cli.dry_run));
+    json_object_set_new(o, "uncertain", json_boolean(c->have_eval && c->last.uncertain));
+    json_object_set_new(o, "reasoning", json_string(c->have_eval ? c->last.reasoning : ""));
+    json_object_set_new(o, "last_evaluation", json_time(c->last_eval_time));
+    json_object_set_new(o, "evaluations", json_integer((json_int_t)c->eval_count));
+    json_object_set_new(o, "evaluation_interval_seconds",
+                        json_real((double)r->evaluation_interval_usec / 1e6));
+    json_object_set_new(o, "rules_file", json_string(r->path ? r->path : ""));
+    json_object_set_new(o, "last_decision",
+                        c->last_decision ? json_incref(c->last_decision) : json_null());
+    json_object_set_new(o, "signals", signals_json(c, now));
+    json_object_set_new(o, "actions_in_effect", actuate_effects_json(c));
+    json_object_set_new(o, "last_action",
+                        c->last_action ? json_incref(c->last_action) : json_null());
+    json_object_set_new(o, "overrides", json_deep_copy(c->st.overrides));
+    bool limited;
+    unsigned left = actuate_budget_left(c, now, &limited);
+    json_t *budget = json_object();
+    json_object_set_new(budget, "max_actions_per_hour", json_integer(r->max_actions_per_hour));
+    json_object_set_new(budget, "used_last_hour",
+                        json_integer((json_int_t)json_array_size(c->st.action_times)));
+    json_object_set_new(budget, "left", limited ? json_integer(left) : json_null());
+    json_object_set_new(o, "budget", budget);
+    json_object_set_new(o, "alerts_firing",
+                        json_integer((json_int_t)amreceiver_count(c->alerts, now)));
+    return o;
+}
+
+static bool authorized(struct controller *c, const struct httpd_request *req,
+                       struct httpd_response *resp)
+{
+    if (!c->admin_token) {
+        httpd_reply_error(resp, 403,
+                          "mutating endpoints are disabled: start the controller "
+                          "with --web.admin-token-file");
+        return false;
+    }
+    const char *h = httpd_header(req, "Authorization");
+    const char *given = h && strncmp(h, "Bearer ", 7) == 0 ? h + 7 : "";
+    size_t a = strlen(given), b = strlen(c->admin_token);
+    unsigned diff = (unsigned)(a ^ b);
+    for (size_t i = 0; i < b; i++) /* constant time in the token's length */
+        diff |= (unsigned)(unsigned char)c->admin_token[i] ^
+                (unsigned)(unsigned char)(i < a ? given[i] : 0);
+    if (diff != 0) {
+        httpd_response_header(resp, "WWW-Authenticate", "Bearer");
+        httpd_reply_error(resp, 401, "missing or wrong bearer token");
+        return false;
+    }
+    return true;
+}
+
+static void reply_json(struct httpd_response *resp, unsigned status, json_t *body)
+{
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    resp->status = text ? status : 500;
+    resp->content_type = "application/json";
+    buf_reset(&resp->body);
+    if (text) {
+        buf_puts(&resp->body, text);
+        buf_putc(&resp->body, '\n');
+    }
+    free(text);
+}
+
+static json_t *envelope(json_t *data)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "status", json_string("success"));
+    json_object_set_new(o, "data", data);
+    return o;
+}
+
+/* ---- operator endpoints ---- */
+
+/* Writes an audit record of an operator's request (lock held). 0 or -errno. */
+static int audit_operator(struct controller *c, const char *type, const char *who, json_t *extra)
+{
+    double now = now_realtime();
+    char id[48];
+    controller_new_id(c, now, id, sizeof(id));
+    json_t *rec = extra ? extra : json_object();
+    json_object_set_new(rec, "type", json_string(type));
+    json_object_set_new(rec, "id", json_string(id));
+    json_object_set_new(rec, "time", json_time(now));
+    json_object_set_new(rec, "timestamp", json_real(now));
+    json_object_set_new(rec, "by", json_string(who));
+    int r = audit_append(c->audit, rec);
+    if (r < 0) {
+        metric_add(c->m.audit_errors, 1);
+        log_error_errno(r, "audit: cannot record %s by %s", type, who);
+    }
+    json_decref(rec);
+    return r;
+}
+
+static void pause_resume(struct controller *c, bool pause, const char *who,
+                         struct httpd_response *resp)
+{
+    pthread_mutex_lock(&c->lock);
+    bool was = c->st.paused;
+    json_t *extra = json_object();
+    json_object_set_new(extra, "was_paused", json_boolean(was));
+    int r = audit_operator(c, pause ? "pause" : "resume", who, extra);
+    /* An emergency stop works even when the audit log cannot be written; resuming
+     * actuation without a record does not. */
+    if (r < 0 && !pause) {
+        pthread_mutex_unlock(&c->lock);
+        httpd_reply_error(resp, 500, "the audit log cannot be written; still paused");
+        return;
+    }
+    c->st.paused = pause;
+    controller_save_state(c);
+    controller_publish(c);
+    json_t *s = status_json(c, now_realtime());
+    pthread_mutex_unlock(&c->lock);
+    if (was != pause)
+        log_warning("actuation %s by %s", pause ? "PAUSED" : "resumed", who);
+    daemon_notify_status(pause ? "actuation paused (emergency stop)" : "actuation resumed");
+    reply_json(resp, 200, envelope(s));
+}
+
+static void manual_action(struct controller *c, const struct httpd_request *req, const char *name,
+                          const char *who, struct httpd_response *resp)
+{
+    json_t *given = NULL;
+    if (req->body && req->body_len) {
+        json_error_t e;
+        given = json_loadb(req->body, req->body_len, 0, &e);
+        if (!given || !json_is_object(given)) {
+            char msg[256];
+            snprintf(msg, sizeof(msg), "body: expected a JSON object of parameters%s%s",
+                     given ? "" : ": ", given ? "" : e.text);
+            json_decref(given);
+            httpd_reply_error(resp, 400, msg);
+            return;
+        }
+    }
+    /* act_lock first: the rules cannot be swapped by a reload while the action runs. */
+    pthread_mutex_lock(&c->act_lock);
+    pthread_mutex_lock(&c->lock);
+    bool paused = c->st.paused;
+    const struct manual_action_def *m = rules_manual_action(c->rules, name);
+    pthread_mutex_unlock(&c->lock);
+    if (!m) {
+        pthread_mutex_unlock(&c->act_lock);
+        json_decref(given);
+        char msg[160];
+        snprintf(msg, sizeof(msg), "no manual action '%.64s' in the rules", name);
+        httpd_reply_error(resp, 404, msg);
+        return;
+    }
+    char msg[1024];
+    json_t *args = rules_manual_args(m, given, msg, sizeof(msg));
+    json_decref(given);
+    if (!args) {
+        pthread_mutex_unlock(&c->act_lock);
+        httpd_reply_error(resp, 400, msg);
+        return;
+    }
+    if (paused) {
+        pthread_mutex_unlock(&c->act_lock);
+        json_decref(args);
+        httpd_reply_error(resp, 409, "actuation is paused (POST /api/v1/resume to resume)");
+        return;
+    }
+    if (c->cli.dry_run) {
+        pthread_mutex_unlock(&c->act_lock);
+        json_decref(args);
+        httpd_reply_error(resp, 409, "the controller runs with --dry-run: nothing is actuated");
+        return;
+    }
+    json_t *result = NULL;
+    int r = actuate_manual(c, m, args, who, &result);
+    pthread_mutex_unlock(&c->act_lock);
+    json_decref(args);
+    if (r < 0) {
+        httpd_reply_error(resp, 500, "the audit log cannot be written; nothing was run");
+        return;
+    }
+    bool ok = json_is_true(json_object_get(result, "ok"));
+    reply_json(resp, ok ? 200 : 502, envelope(result));
+}
+
+static void overrides(struct controller *c, const struct httpd_request *req, const char *who,
+                      struct httpd_response *resp)
+{
+    bool put = strcmp(req->method, "PUT") == 0;
+    json_t *body = NULL;
+    if (put) {
+        json_error_t e;
+        body = req->body ? json_loadb(req->body, req->body_len, 0, &e) : NULL;
+        if (!body || !json_is_object(body)) {
+            json_decref(body);
+            httpd_reply_error(resp, 400,
+                              "body: expected a JSON object such as {\"thresholds\": "
+                              "[{\"state\": \"critical\", \"signal\": \"cpu_busy\", "
+                              "\"threshold\": 0.9}], \"evaluation_interval\": \"10s\"}");
+            return;
+        }
+    }
+    char msg[512] = "";
+    pthread_mutex_lock(&c->lock);
+    int r = put ? overrides_put(c, body, who, msg, sizeof(msg)) : overrides_clear(c, who);
+    json_t *now_in_force = json_deep_copy(c->st.overrides);
+    pthread_mutex_unlock(&c->lock);
+    json_decref(body);
+    if (r == -EINVAL) {
+        json_decref(now_in_force);
+        httpd_reply_error(resp, 400, msg);
+    } else if (r < 0) {
+        json_decref(now_in_force);
+        httpd_reply_error(resp, 500, "the audit log cannot be written; overrides unchanged");
+    } else {
+        daemon_wake(); /* an interval change takes effect now */
+        reply_json(resp, 200, envelope(now_in_force));
+    }
+}
+
+static void alertmanager_webhook(struct controller *c, const struct httpd_request *req,
+                                 struct httpd_response *resp)
+{
+    unsigned firing, resolved, dropped;
+    char msg[256];
+    pthread_mutex_lock(&c->lock);
+    int r = amreceiver_apply(c->alerts, req->body ? req->body : "", req->body_len, now_realtime(),
+                             &firing, &resolved, &dropped, msg, sizeof(msg));
+    metric_set(c->m.alerts_firing, (double)amreceiver_count(c->alerts, now_realtime()));
+    pthread_mutex_unlock(&c->lock);
+    struct metric *m = registry_series(
+        c->m.webhooks, (const char *const[]){r == 0 ? "accepted" : "invalid", NULL});
+    if (m)
+        metric_add(m, 1);
+    if (r < 0) {
+        log_warning("alertmanager webhook: rejected: %s", msg);
+        httpd_reply_error(resp, 400, msg);
+        return;
+    }
+    log_debug("alertmanager webhook: %u firing, %u resolved, %u dropped", firing, resolved,
+              dropped);
+    json_t *o = json_object();
+    json_object_set_new(o, "firing", json_integer(firing));
+    json_object_set_new(o, "resolved", json_integer(resolved));
+    json_object_set_new(o, "dropped", json_integer(dropped));
+    reply_json(resp, 200, envelope(o));
+}
+
+/* GET /api/v1/alerts: the firing alerts, each with the signals and states it feeds. */
+static json_t *alerts_json(struct controller *c, double now)
+{
+    json_t *arr = amreceiver_json(c->alerts, now);
+    const struct rules *r = c->rules;
+    for (size_t i = 0; arr && i < json_array_size(arr); i++) {
+        json_t *a = json_array_get(arr, i);
+        const char *name =
+            json_string_value(json_object_get(json_object_get(a, "labels"), "alertname"));
+        json_t *feeds = json_array();
+        for (size_t s = 0; name && s < r->n_signals; s++) {
+            if (!r->signals[s].alert ||
+                strcmp(r->signals[s].name + strlen(RULES_ALERT_PREFIX), name) != 0)
+                continue;
+            json_t *f = json_object();
+            json_object_set_new(f, "signal", json_string(r->signals[s].name));
+            json_t *states = json_array();
+            for (size_t st = 0; st < r->n_states; st++)
+                for (size_t k = 0; k < r->states[st].n_conditions; k++)
+                    if (r->states[st].conditions[k].signal == s) {
+                        json_t *x = json_object();
+                        json_object_set_new(x, "state", json_string(r->states[st].name));
+                        json_object_set_new(x, "condition",
+                                            json_string(r->states[st].conditions[k].text));
+                        json_array_append_new(states, x);
+                    }
+            json_object_set_new(f, "conditions", states);
+            json_array_append_new(feeds, f);
+        }
+        json_object_set_new(a, "feeds", feeds);
+    }
+    return arr;
+}
+
+/* The endpoints of this file's second half; false when p is none of them. */
+static bool operator_endpoint(struct controller *c, const struct httpd_request *req,
+                              struct httpd_response *resp)
+{
+    const char *p = req->path, *m = req->method;
+    bool get = strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
+    bool post = strcmp(m, "POST") == 0;
+    char who[80];
+    httpd_client_address(req, who, sizeof(who));
+    if ((strcmp(p, "/api/v1/pause") == 0 || strcmp(p, "/api/v1/resume") == 0) && post) {
+        if (authorized(c, req, resp))
+            pause_resume(c, strcmp(p, "/api/v1/pause") == 0, who, resp);
+    } else if (strncmp(p, "/api/v1/actions/", 16) == 0 && p[16] && post) {
+        if (authorized(c, req, resp))
+            manual_action(c, req, p + 16, who, resp);
+    } else if (strcmp(p, "/api/v1/overrides") == 0 && get) {
+        pthread_mutex_lock(&c->lock);
+        json_t *o = json_deep_copy(c->st.overrides);
+        pthread_mutex_unlock(&c->lock);
+        reply_json(resp, 200, envelope(o));
+    } else if (strcmp(p, "/api/v1/overrides") == 0 &&
+               (strcmp(m, "PUT") == 0 || strcmp(m, "DELETE") == 0)) {
+        if (authorized(c, req, resp))
+            overrides(c, req, who, resp);
+    } else if (strcmp(p, "/api/v1/alertmanager") == 0 && post) {
+        if (authorized(c, req, resp))
+            alertmanager_webhook(c, req, resp);
+    } else if (strcmp(p, "/api/v1/alerts") == 0 && get) {
+        pthread_mutex_lock(&c->lock);
+        json_t *a = alerts_json(c, now_realtime());
+        pthread_mutex_unlock(&c->lock);
+        reply_json(resp, 200, envelope(a));
+    } else {
+        return false;
+    }
+    return true;
+}
+
+/* ---- routing ---- */
+
+void api_handle(void *userdata, const struct httpd_request *req, struct httpd_response *resp)
+{
+    struct controller *c = userdata;
+    bool get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
+    bool post = strcmp(req->method, "POST") == 0;
+    const char *p = req->path;
+    if (strcmp(p, "/-/healthy") == 0 && get) {
+        httpd_reply(resp, 200, "text/plain; charset=utf-8", "Healthy.\n");
+    } else if (strcmp(p, "/-/ready") == 0 && get) {
+        httpd_reply(resp, 200, "text/plain; charset=utf-8", "Ready.\n");
+    } else if (strcmp(p, "/metrics") == 0 && get) {
+        struct mset *set = mset_new();
+        enum expo_format f = expo_negotiate(httpd_header(req, "Accept"));
+        if (!set || registry_collect(c->reg, set) < 0 ||
+            expo_render(&resp->body, f, &set, 1, NULL) < 0) {
+            httpd_reply_error(resp, 500, "cannot render metrics");
+        } else {
+            resp->status = 200;
+            resp->content_type = expo_content_type(f);
+        }
+        mset_free(set);
+    } else if (strcmp(p, "/api/v1/status") == 0 && get) {
+        pthread_mutex_lock(&c->lock);
+        json_t *s = status_json(c, now_realtime());
+        pthread_mutex_unlock(&c->lock);
+        reply_json(resp, 200, envelope(s));
+    } else if (strcmp(p, "/api/v1/signals") == 0 && get) {
+        pthread_mutex_lock(&c->lock);
+        json_t *s = signals_json(c, now_realtime());
+        pthread_mutex_unlock(&c->lock);
+        reply_json(resp, 200, envelope(s));
+    } else if (strcmp(p, "/api/v1/decisions") == 0 && get) {
+        const char *ls = httpd_query(req, "limit");
+        unsigned limit = 20;
+        if (ls && (parse_uint(ls, &limit) < 0 || limit == 0 || limit > HISTORY_SIZE)) {
+            char msg[96];
+            snprintf(msg, sizeof(msg), "limit must be a number from 1 to %d", HISTORY_SIZE);
+            httpd_reply_error(resp, 400, msg);
+            return;
+        }
+        reply_json(resp, 200, envelope(audit_recent(c->audit, limit)));
+    } else if (strcmp(p, "/api/v1/rules") == 0 && get) {
+        pthread_mutex_lock(&c->lock);
+        json_t *r = rules_to_json(c->rules);
+        pthread_mutex_unlock(&c->lock);
+        reply_json(resp, 200, envelope(r));
+    } else if (strcmp(p, "/api/v1/evaluate") == 0 && post) {
+        if (!authorized(c, req, resp))
+            return;
+        pthread_mutex_lock(&c->lock);
+        unsigned long long before = c->eval_count;
+        c->eval_requested = true;
+        daemon_wake();
+        /* Wait for the evaluation (queries are bounded by their timeouts). */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 30;
+        while (c->eval_count == before)
+            if (pthread_cond_timedwait(&c->evaluated, &c->lock, &ts) != 0)
+                break;
+        bool done = c->eval_count != before;
+        json_t *s = status_json(c, now_realtime());
+        pthread_mutex_unlock(&c->lock);
+        if (!done) {
+            json_decref(s);
+            httpd_reply_error(resp, 503, "the evaluation did not finish within 30s");
+            return;
+        }
+        reply_json(resp, 200, envelope(s));
+    } else if (strcmp(p, "/-/reload") == 0 && (post || strcmp(req->method, "PUT") == 0)) {
+        if (!authorized(c, req, resp))
+            return;
+        /* The main thread reloads (exactly as on SIGHUP); we wait for its result. */
+        pthread_mutex_lock(&c->lock);
+        unsigned long long before = c->reload_count;
+        c->reload_requested = true;
+        daemon_wake();
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 30;
+        while (c->reload_count == before)
+            if (pthread_cond_timedwait(&c->evaluated, &c->lock, &ts) != 0)
+                break;
+        bool done = c->reload_count != before;
+        int result = c->reload_result;
+        struct buf errors;
+        buf_init(&errors, 1 << 16);
+        if (c->reload_errors.len)
+            buf_append(&errors, c->reload_errors.data, c->reload_errors.len);
+        pthread_mutex_unlock(&c->lock);
+        while (errors.len > 0 && errors.data[errors.len - 1] == '\n')
+            errors.data[--errors.len] = '\0';
+        if (!done)
+            httpd_reply_error(resp, 503, "the reload did not finish within 30s");
+        else if (result < 0)
+            httpd_reply_error(resp, 400, errors.len ? errors.data : "invalid rules file");
+        else
+            httpd_reply(resp, 200, "text/plain; charset=utf-8", "Reloaded.\n");
+        buf_free(&errors);
+    } else if (strcmp(p, "/") == 0 && get) {
+        httpd_reply(resp, 200, "text/html; charset=utf-8",
+                    "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>"
+                    "homeostat-controller</title></head><body>\n<h1>homeostat-controller</h1>\n"
+                    "<ul><li><a href=\"/api/v1/status\">status</a></li>"
+                    "<li><a href=\"/api/v1/signals\">signals</a></li>"
+                    "<li><a href=\"/api/v1/decisions\">decisions</a></li>"
+                    "<li><a href=\"/api/v1/rules\">rules</a></li>"
+                    "<li><a href=\"/metrics\">metrics</a></li></ul>\n</body></html>\n");
+    } else if (!operator_endpoint(c, req, resp)) {
+        /* Known paths with another method get 405 and Allow. */
+        static const struct {
+            const char *path, *allow;
+        } known[] = {
+            {"/-/healthy", "GET, HEAD"},
+            {"/-/ready", "GET, HEAD"},
+            {"/metrics", "GET, HEAD"},
+            {"/api/v1/status", "GET, HEAD"},
+            {"/api/v1/signals", "GET, HEAD"},
+            {"/api/v1/decisions", "GET, HEAD"},
+            {"/api/v1/rules", "GET, HEAD"},
+            {"/api/v1/evaluate", "POST"},
+            {"/-/reload", "POST, PUT"},
+            {"/", "GET, HEAD"},
+            {"/api/v1/pause", "POST"},
+            {"/api/v1/resume", "POST"},
+            {"/api/v1/overrides", "GET, HEAD, PUT, DELETE"},
+            {"/api/v1/alertmanager", "POST"},
+            {"/api/v1/alerts", "GET, HEAD"},
+        };
+        for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+            if (strcmp(p, known[i].path) == 0) {
+                httpd_response_header(resp, "Allow", known[i].allow);
+                httpd_reply_error(resp, 405, "method not allowed");
+                return;
+            }
+        if (strncmp(p, "/api/v1/actions/", 16) == 0) {
+            httpd_response_header(resp, "Allow", "POST");
+            httpd_reply_error(resp, 405, "method not allowed");
+            return;
+        }
+        httpd_reply_error(resp, 404, "not found");
+    }
+}
+
+/* ---- daemon ---- */

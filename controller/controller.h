@@ -1,0 +1,132 @@
+/* controller: the daemon's shared state and the functions its parts call on each other.
+ * main.c owns the flags, the evaluation loop and reloads; api.c the HTTP API; actuate.c
+ * running actions (decisions, reverts, manual actions), the hourly budget and runtime
+ * overrides. Locking: `lock` guards everything the HTTP threads read or change; the main
+ * thread alone swaps the rules. `act_lock` serialises actuation, which runs outside
+ * `lock` so the API stays responsive while an action waits on its timeout. */
+#ifndef HOMEOSTAT_CONTROLLER_CONTROLLER_H
+#define HOMEOSTAT_CONTROLLER_CONTROLLER_H
+
+#include <jansson.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "actuator.h"
+#include "amreceiver.h"
+#include "audit.h"
+#include "buf.h"
+#include "decide.h"
+#include "evaluate.h"
+#include "httpd.h"
+#include "promql.h"
+#include "registry.h"
+#include "rules.h"
+#include "state.h"
+
+#define PROG "homeostat-controller"
+#define HISTORY_SIZE 256
+#define DEFAULT_LISTEN "127.0.0.1:19111"
+#define EFFECTS_MAX 256 /* actions in effect kept for revert; the oldest are forgotten */
+
+struct cli {
+    const char *config;
+    const char *prometheus_url;
+    const char *listen_address;
+    const char *admin_token_file;
+    const char *state_directory;
+    const char *audit_log;
+    const char *kubectl_path;
+    const char *external_url;
+    bool systemd_user_bus;
+    bool kubectl_server_dry_run;
+    bool dry_run;
+};
+
+struct metrics {
+    struct rfamily *state, *decisions, *signal_value, *signal_known, *query_errors, *actions,
+        *webhooks;
+    struct metric *confidence, *evaluations, *last_eval, *eval_duration, *query_duration,
+        *reload_ok, *reload_time, *paused, *dry_run, *audit_errors, *state_errors, *since,
+        *in_effect, *budget_left, *overrides, *alerts_firing, *action_duration;
+};
+
+struct controller {
+    struct cli cli;
+    pthread_mutex_t lock; /* everything below, for the HTTP threads */
+    pthread_cond_t evaluated;
+    pthread_mutex_t act_lock; /* one actuation at a time */
+    struct rules *rules;
+    struct promql_client *prom;
+    struct controller_state st;
+    struct signal_value *values;
+    struct promql_result *results;
+    struct eval_result last;
+    bool have_eval;
+    double last_eval_time;
+    unsigned long long eval_count;
+    json_t *last_decision;
+    json_t *last_action; /* the last action result record, for the status (NULL) */
+    struct audit *audit;
+    struct registry *reg;
+    struct metrics m;
+    char state_path[PATH_MAX];
+    char *admin_token;
+    bool eval_requested;
+    /* POST /-/reload runs the reload on the main thread and waits for its result. */
+    bool reload_requested;
+    unsigned long long reload_count;
+    int reload_result;
+    struct buf reload_errors;
+    struct amreceiver *alerts;
+    struct actuator_env env;
+    char generator_url[512];
+};
+
+/* main.c */
+json_t *json_time(double t); /* RFC 3339 UTC with milliseconds, null for t <= 0 */
+json_t *json_num(double v);  /* null for NaN and infinities */
+/* A new decision id ("<ms hex>-<seq>"), lock held. */
+void controller_new_id(struct controller *c, double now, char *buf, size_t size);
+/* Saves the state file, counting a failure (lock held). */
+void controller_save_state(struct controller *c);
+void controller_publish(struct controller *c); /* lock held: gauges from the state */
+
+/* api.c */
+void api_handle(void *userdata, const struct httpd_request *req, struct httpd_response *resp);
+json_t *signals_json(const struct controller *c, double now);
+json_t *status_json(struct controller *c, double now); /* lock held */
+
+/* actuate.c */
+/* Runs the actions of a decision whose record (already in the audit log) is d, one
+ * action_result audit record after each; adds what must later be reverted or re-sent to
+ * the actions in effect. Returns the number of actions that failed. No lock held. */
+size_t actuate_decision(struct controller *c, const struct decision_def *def, json_t *d,
+                        const struct eval_result *res, double now);
+/* Reverts the actions in effect whose state has been left for their revert_delay, and
+ * re-sends active alerts; nothing while paused or when res is uncertain. No lock held. */
+void actuate_effects(struct controller *c, const struct eval_result *res, double now);
+/* Actions that may still run this hour (lock held); *ret_limited false: no limit. */
+unsigned actuate_budget_left(struct controller *c, double now, bool *ret_limited);
+/* Runs manual action m with checked args for the API: audit first, then the actions.
+ * 0 with *ret_result (new reference), -EIO when the audit write failed (nothing ran).
+ * No lock held. */
+int actuate_manual(struct controller *c, const struct manual_action_def *m, json_t *args,
+                   const char *who, json_t **ret_result);
+/* The actions in effect for the API, secrets redacted (lock held; new reference). */
+json_t *actuate_effects_json(struct controller *c);
+/* Runtime overrides (lock held): PUT merges req into the overrides, DELETE clears them;
+ * both are audited and saved. 0, -EINVAL with msg for a bad request, -EIO (audit). */
+int overrides_put(struct controller *c, const json_t *req, const char *who, char *msg,
+                  size_t msg_size);
+int overrides_clear(struct controller *c, const char *who);
+/* Applies the saved overrides to the current rules (after start and reload), dropping
+ * those that no longer match, with a warning. Lock held. */
+void overrides_reapply(struct controller *c);
+/* The evaluation interval in force (override or rules). */
+uint64_t overrides_interval_usec(struct controller *c);
+/* kubectl --dry-run=server of every kubectl action of r (--kubectl.server-dry-run):
+ * 0, or -EINVAL with each failure appended to errors. */
+int actuate_check_kubectl(struct controller *c, const struct rules *r, struct buf *errors);
+
+#endif
