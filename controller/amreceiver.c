@@ -12,12 +12,23 @@ struct amreceiver {
     json_t *alerts; /* fingerprint -> {labels, annotations, startsAt, ends_at, received_at, ...} */
 };
 
-int amreceiver_new(struct amreceiver **ret)
+int amreceiver_new(json_t *storage, struct amreceiver **ret)
 {
     struct amreceiver *s = calloc(1, sizeof(*s));
-    if (!s || !(s->alerts = json_object())) {
+    if (!s || !json_is_object(storage)) {
         free(s);
         return -ENOMEM;
+    }
+    s->alerts = json_incref(storage);
+    /* A store saved by another version: keep only entries of the expected shape. */
+    const char *k;
+    json_t *v;
+    void *tmp;
+    json_object_foreach_safe(s->alerts, tmp, k, v)
+    {
+        if (!json_is_object(json_object_get(v, "labels")) ||
+            !json_is_number(json_object_get(v, "received_at")))
+            json_object_del(s->alerts, k);
     }
     *ret = s;
     return 0;

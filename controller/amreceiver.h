@@ -16,7 +16,9 @@
 
 struct amreceiver;
 
-int amreceiver_new(struct amreceiver **ret); /* 0 or -ENOMEM */
+/* storage: the JSON object that holds the alerts (borrowed, kept alive by the caller): the
+ * daemon passes the state file's, so a restart keeps what Alertmanager reported. */
+int amreceiver_new(json_t *storage, struct amreceiver **ret); /* 0 or -ENOMEM */
 void amreceiver_free(struct amreceiver *s);  /* accepts NULL */
 
 /* Applies a webhook body received at now. 0 with the counts of firing and resolved alerts

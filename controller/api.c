@@ -285,6 +285,8 @@ static void alertmanager_webhook(struct controller *c, const struct httpd_reques
     int r = amreceiver_apply(c->alerts, req->body ? req->body : "", req->body_len, now_realtime(),
                              &firing, &resolved, &dropped, msg, sizeof(msg));
     metric_set(c->m.alerts_firing, (double)amreceiver_count(c->alerts, now_realtime()));
+    if (r == 0)
+        controller_save_state(c); /* a restart keeps what Alertmanager reported */
     pthread_mutex_unlock(&c->lock);
     struct metric *m = registry_series(
         c->m.webhooks, (const char *const[]){r == 0 ? "accepted" : "invalid", NULL});

@@ -759,7 +759,7 @@ static int run_daemon(struct controller *c)
     double now = now_realtime();
     c->st.last_exec = calloc(c->rules->n_decisions ? c->rules->n_decisions : 1, sizeof(double));
     if (!c->st.last_exec || eval_state_init(&c->st.eval, c->rules, now) < 0 ||
-        state_init_json(&c->st) < 0 || amreceiver_new(&c->alerts) < 0)
+        state_init_json(&c->st) < 0)
         return log_error(PROG ": out of memory"), 1;
     buf_init(&errors, 4096);
     r = state_load(c->state_path, c->rules, &c->st, &errors);
@@ -770,7 +770,7 @@ static int run_daemon(struct controller *c)
         log_warning("state: %s; starting fresh", errors.data ? errors.data : "unreadable");
     buf_free(&errors);
     c->reg = registry_new();
-    if (!c->reg || metrics_init(c) < 0)
+    if (!c->reg || metrics_init(c) < 0 || amreceiver_new(c->st.alerts_received, &c->alerts) < 0)
         return log_error(PROG ": out of memory"), 1;
     c->env.kubectl_path = c->cli.kubectl_path;
     c->env.systemd_user_bus = c->cli.systemd_user_bus;

@@ -35,6 +35,8 @@ int state_save(const char *path, const struct rules *r, const struct controller_
     json_object_set(root, "effects", s->effects ? s->effects : json_array());
     json_object_set(root, "overrides", s->overrides ? s->overrides : json_object());
     json_object_set(root, "action_times", s->action_times ? s->action_times : json_array());
+    json_object_set(root, "alerts_received",
+                    s->alerts_received ? s->alerts_received : json_object());
     char *text = json_dumps(root, JSON_INDENT(1) | JSON_SORT_KEYS);
     json_decref(root);
     if (!text)
@@ -108,6 +110,10 @@ int state_load(const char *path, const struct rules *r, struct controller_state 
         json_decref(s->action_times);
         s->action_times = json_incref(x);
     }
+    if (json_is_object(x = json_object_get(root, "alerts_received"))) {
+        json_decref(s->alerts_received);
+        s->alerts_received = json_incref(x);
+    }
     json_decref(root);
     return 0;
 }
@@ -117,7 +123,8 @@ int state_init_json(struct controller_state *s)
     s->effects = json_array();
     s->overrides = json_object();
     s->action_times = json_array();
-    if (!s->effects || !s->overrides || !s->action_times) {
+    s->alerts_received = json_object();
+    if (!s->effects || !s->overrides || !s->action_times || !s->alerts_received) {
         state_free_json(s);
         return -ENOMEM;
     }
@@ -129,5 +136,6 @@ void state_free_json(struct controller_state *s)
     json_decref(s->effects);
     json_decref(s->overrides);
     json_decref(s->action_times);
-    s->effects = s->overrides = s->action_times = NULL;
+    json_decref(s->alerts_received);
+    s->effects = s->overrides = s->action_times = s->alerts_received = NULL;
 }

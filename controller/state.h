@@ -23,10 +23,12 @@ struct controller_state {
     unsigned long long decision_seq;
     /* Kept as JSON, owned (never NULL after state_init): the actions in effect (array of
      * objects, see actuate.c), the runtime overrides (object), the times of the actions
-     * run in the last hour (array of epoch seconds, for limits.max_actions_per_hour). */
+     * run in the last hour (array of epoch seconds, for limits.max_actions_per_hour), the
+     * alerts received (amreceiver's store). */
     json_t *effects;
     json_t *overrides;
     json_t *action_times;
+    json_t *alerts_received; /* firing alerts from Alertmanager's webhook (object) */
 };
 
 /* Allocates the JSON parts (empty). 0 or -ENOMEM. */

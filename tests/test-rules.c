@@ -179,7 +179,8 @@ TEST(full_file_every_field)
     CHECK_STR(params_text(&d->actions[3]),
               "{\"argv\":[\"/usr/local/bin/notify\",\"--level\",\"critical\",\"two words\"]}");
     CHECK_INT(d->actions[4].kind, ACTION_ALERT);
-    CHECK_STR(d->actions[4].summary, "alert summary=CPU is saturated severity=page");
+    CHECK_STR(d->actions[4].summary,
+              "alert severity=page annotations={\"summary\":\"CPU is saturated\"}");
 
     d = &r->decisions[1];
     CHECK_INT(d->state, 1);
@@ -201,9 +202,9 @@ TEST(full_file_every_field)
     CHECK_INT(d->cooldown_usec, 0);
     CHECK_INT(d->n_actions, 2);
     CHECK_STR(d->actions[0].summary,
-              "kubectl patch deployment/app body={\"spec\":{\"replicas\":2}}");
+              "kubectl patch deployment/app merge_patch={\"spec\":{\"replicas\":2}}");
     CHECK_STR(d->actions[1].summary,
-              "kubectl annotate deployment/app key=homeostat/state value=optimal");
+              "kubectl annotate deployment/app annotations={\"example.com/note\":\"optimal\"}");
 
     CHECK_INT(r->n_manual_actions, 2);
     const struct manual_action_def *m = &r->manual_actions[0];
@@ -218,8 +219,8 @@ TEST(full_file_every_field)
     CHECK_STR(m->name, "reset_breaker");
     CHECK_INT(m->n_actions, 2);
     CHECK_STR(m->actions[0].summary, "webhook POST https://app.example/admin/breaker/reset");
-    CHECK_STR(m->actions[1].summary, "systemd app.service restart=true");
-    CHECK_STR(params_text(&m->actions[1]), "{\"unit\":\"app.service\",\"restart\":true}");
+    CHECK_STR(m->actions[1].summary, "systemd app.service cpu_weight=100");
+    CHECK_STR(params_text(&m->actions[1]), "{\"unit\":\"app.service\",\"cpu_weight\":100}");
     rules_free(r);
 }
 
@@ -838,7 +839,7 @@ TEST(to_json)
     CHECK_STR(jstr(j, "decisions.2.state"), "optimal");
     CHECK_STR(jstr(j, "manual_actions.0.name"), "emergency_throttle");
     CHECK_STR(jstr(j, "manual_actions.0.actions.0.kind"), "webhook");
-    CHECK_STR(jstr(j, "manual_actions.1.actions.1.params.restart"), "true");
+    CHECK_STR(jstr(j, "manual_actions.1.actions.1.params.cpu_weight"), "100");
     json_decref(j);
     /* the rules themselves keep the secret for the actuator */
     CHECK_STR(json_string_value(json_object_get(
@@ -864,17 +865,18 @@ TEST(secret_keys_redacted)
     struct buf e = BUF_INIT_MAX(0);
     struct rules *r =
         load_str(SIG ST "manual_actions:\n  m:\n"
-                        "    - webhook: {url: 'http://a/', api_key: k1, body: {db_password: k2, "
+                        "    - webhook: {url: 'http://a/', body: {api_key: k1, db_password: k2, "
                         "token_file: /t, nested: [{Secret: k3}]}}\n"
-                        "    - alert: {token: k4, summary: s}\n",
+                        "    - webhook: {url: 'http://b/', headers: {Authorization: k4, X-S: s}}\n",
                  &e);
     CHECK(r != NULL);
     const struct manual_action_def *m = rules_manual_action(r, "m");
     CHECK(m != NULL);
     CHECK_STR(m->actions[0].summary,
-              "webhook POST http://a/ api_key=<redacted> body={\"db_password\":\"<redacted>\","
-              "\"token_file\":\"/t\",\"nested\":[{\"Secret\":\"<redacted>\"}]}");
-    CHECK_STR(m->actions[1].summary, "alert token=<redacted> summary=s");
+              "webhook POST http://a/ body={\"api_key\":\"<redacted>\",\"db_password\":"
+              "\"<redacted>\",\"token_file\":\"/t\",\"nested\":[{\"Secret\":\"<redacted>\"}]}");
+    CHECK_STR(m->actions[1].summary,
+              "webhook POST http://b/ headers={\"Authorization\":\"<redacted>\",\"X-S\":\"s\"}");
     json_t *j = rules_to_json(r);
     char *all = dump(j);
     CHECK(strstr(all, "k1") == NULL && strstr(all, "k2") == NULL && strstr(all, "k3") == NULL &&
@@ -885,11 +887,13 @@ TEST(secret_keys_redacted)
     j = rules_action_params_redacted(&m->actions[0]);
     all = dump(j);
     CHECK_STR(all,
-              "{\"url\":\"http://a/\",\"api_key\":\"<redacted>\",\"body\":{\"db_password\":"
+              "{\"url\":\"http://a/\",\"body\":{\"api_key\":\"<redacted>\",\"db_password\":"
               "\"<redacted>\",\"token_file\":\"/t\",\"nested\":[{\"Secret\":\"<redacted>\"}]}}");
     free(all);
     json_decref(j);
-    CHECK_STR(json_string_value(json_object_get(m->actions[0].params, "api_key")), "k1");
+    CHECK_STR(json_string_value(json_object_get(json_object_get(m->actions[0].params, "body"),
+                                                "api_key")),
+              "k1");
     rules_free(r);
     buf_free(&e);
 }
@@ -903,24 +907,29 @@ TEST(param_types_and_summary_limit)
     long_value[sizeof(long_value) - 1] = '\0';
     /* a multi-byte character right at the cut */
     for (int i = 0; i < 16; i++) /* bytes 212.. of the summary, leads on even ones */
-        memcpy(long_value + 201 + 2 * i, "\xc3\xa9", 2);
+        memcpy(long_value + 175 + 2 * i, "\xc3\xa9", 2);
     snprintf(yaml, sizeof(yaml),
              SIG ST "manual_actions:\n  m:\n"
-                    "    - alert: {a: 1, b: -2.5, c: 1e3, d: '7', e: yes, f: ~, g: .inf, h: 0x10, "
-                    "i: !!str 5, j: 99999999999999999999, k: [1, {x: off}]}\n"
-                    "    - alert: {long: %s}\n",
+                    "    - webhook: {url: 'http://a/', body: {a: 1, b: -2.5, c: 1e3, d: '7', e: yes, "
+                    "f: ~, g: .inf, h: 0x10, i: !!str 5, j: 99999999999999999999, k: [1, {x: "
+                    "off}]}}\n"
+                    "    - webhook: {url: 'http://a/', body: {long: %s}}\n",
              long_value);
     struct rules *r = load_str(yaml, &e);
     CHECK(r != NULL);
     const struct manual_action_def *m = &r->manual_actions[0];
     CHECK_STR(params_text(&m->actions[0]),
-              "{\"a\":1,\"b\":-2.5,\"c\":1000.0,\"d\":\"7\",\"e\":true,\"f\":null,\"g\":\".inf\","
-              "\"h\":\"0x10\",\"i\":\"5\",\"j\":1e20,\"k\":[1,{\"x\":false}]}");
-    CHECK_STR(m->actions[0].summary, "alert a=1 b=-2.5 c=1e3 d=7 e=yes f=null g=.inf h=0x10 i=5 "
-                                     "j=99999999999999999999 k=[1,{\"x\":false}]");
+              "{\"url\":\"http://a/\",\"body\":{\"a\":1,\"b\":-2.5,\"c\":1000.0,\"d\":\"7\","
+              "\"e\":true,\"f\":null,\"g\":\".inf\",\"h\":\"0x10\",\"i\":\"5\",\"j\":1e20,"
+              "\"k\":[1,{\"x\":false}]}}");
+    /* scalars inside a collection are shown as the JSON they became */
+    CHECK_STR(m->actions[0].summary,
+              "webhook POST http://a/ body={\"a\":1,\"b\":-2.5,\"c\":1000.0,\"d\":\"7\",\"e\":true,"
+              "\"f\":null,\"g\":\".inf\",\"h\":\"0x10\",\"i\":\"5\",\"j\":1e20,\"k\":[1,{\"x\":"
+              "false}]}");
     const char *s = m->actions[1].summary;
     CHECK(strlen(s) <= RULES_MAX_SUMMARY);
-    CHECK(strncmp(s, "alert long=xxx", 14) == 0);
+    CHECK(strncmp(s, "webhook POST http://a/ body={\"long\":\"xxx", 40) == 0);
     CHECK(strcmp(s + strlen(s) - 3, "...") == 0);
     /* cut before the 2-byte character that would straddle the limit */
     CHECK_INT(strlen(s), 237 - 1 + 3);

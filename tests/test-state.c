@@ -33,8 +33,9 @@ static const char renamed_yaml[] =
     "  - {name: slow, conditions: [\"p95_latency_seconds > 5\"]}\n"
     "  - {name: optimal}\n"
     "decisions:\n"
-    "  optimal: {actions: [{alert: {summary: ok}}]}\n"
-    "  critical: {actions: [{alert: {summary: hot}}]}\n";
+    "  optimal: {actions: [{alert: {annotations: {summary: ok}}}]}\n"
+    "  critical: {actions: [{alert: {annotations: {summary: hot}}}]}\n"
+    "alerting: {alertmanagers: ['http://127.0.0.1:9093']}\n";
 
 static int setup(void)
 {
