@@ -146,6 +146,7 @@ struct loader {
     bool states_ok;  /* states was a sequence: an unknown name in decisions is an error */
     const struct ytree_node *no_signals; /* signals missing (root) or empty (its node) */
     const char *const *declared;         /* parameters of the manual action being loaded */
+    const struct ytree_node *root;
     struct state_pos *states;
 };
 
@@ -2020,13 +2021,30 @@ static void load_limits(struct loader *l, const struct ytree_node *v)
     }
 }
 
+static void load_alerting_map(struct loader *l, const struct ytree_node *v,
+                              const char *const *keys);
+
 static void load_alerting(struct loader *l, const struct ytree_node *v)
 {
     static const char *const keys[] = {"alertmanagers", "resend_interval", "external_url", NULL};
     struct rules *r = l->r;
     r->alert_resend_usec = DEFAULT_RESEND_USEC;
-    if (!v || ytree_is_null(v) || !get_map(l, v))
-        return;
+    if (v && !ytree_is_null(v) && get_map(l, v))
+        load_alerting_map(l, v, keys);
+    for (size_t i = 0; i < r->n_decisions; i++)
+        for (size_t j = 0; j < r->decisions[i].n_actions; j++)
+            if (r->decisions[i].actions[j].kind == ACTION_ALERT &&
+                r->decisions[i].actions[j].params && r->n_alertmanagers == 0 &&
+                !json_object_get(r->decisions[i].actions[j].params, "alertmanagers")) {
+                report(l, v ? v : key_node(l->root, "decisions"),
+                       "decisions use alert actions, but alerting.alertmanagers is empty");
+                return;
+            }
+}
+
+static void load_alerting_map(struct loader *l, const struct ytree_node *v, const char *const *keys)
+{
+    struct rules *r = l->r;
     check_keys(l, v, keys);
     const struct ytree_node *x;
     const char *s;
@@ -2048,13 +2066,6 @@ static void load_alerting(struct loader *l, const struct ytree_node *v)
     }
     if ((x = ytree_get(v, "external_url")) && get_url(l, x, &s))
         r->external_url = dup_str(l, s);
-    for (size_t i = 0; i < r->n_decisions; i++)
-        for (size_t j = 0; j < r->decisions[i].n_actions; j++)
-            if (r->decisions[i].actions[j].kind == ACTION_ALERT && r->n_alertmanagers == 0 &&
-                !json_object_get(r->decisions[i].actions[j].params, "alertmanagers")) {
-                report(l, v, "decisions use alert actions, but alerting.alertmanagers is empty");
-                return;
-            }
 }
 
 /* ---- the whole file ---- */
@@ -2106,6 +2117,7 @@ static void load_root(struct loader *l, const struct ytree_node *root)
         load_manual_actions(l, root);
     if (!l->oom)
         load_limits(l, ytree_get(root, "limits"));
+    l->root = root;
     if (!l->oom)
         load_alerting(l, ytree_get(root, "alerting"));
 }

@@ -922,6 +922,37 @@ TEST(decide_paused_and_dry_run)
     CHECK_DBL(last_exec[0], T0 + 320, 0);
 }
 
+TEST(decide_budget)
+{
+    struct trules t;
+    std_rules(&t, MISSING_HOLD);
+    add_decision(&t, 0, 0, 60);
+    double last_exec[4] = {0};
+    const struct decision_def *def = NULL;
+    struct eval_result enter = result(2, 0, 1), stay = result(0, 0, 1);
+    /* Not limited (zero-initialised flags): runs whatever budget_left says. */
+    struct decide_flags flags = {.budget_left = 0};
+    CHECK_INT(decide(&t.r, last_exec, &enter, T0, &flags, &def), OUTCOME_EXECUTED);
+    /* Limited with nothing left: a change is recorded as budget_exhausted, no cooldown. */
+    last_exec[0] = 0;
+    flags = (struct decide_flags){.budget_limited = true, .budget_left = 0};
+    CHECK_INT(decide(&t.r, last_exec, &enter, T0 + 10, &flags, &def), OUTCOME_BUDGET);
+    CHECK_DBL(last_exec[0], 0, 0);
+    CHECK_STR(decision_outcome_name(OUTCOME_BUDGET), "budget_exhausted");
+    /* Staying with no budget records nothing (no record every evaluation). */
+    CHECK_INT(decide(&t.r, last_exec, &stay, T0 + 15, &flags, &def), OUTCOME_NONE);
+    /* Budget back: staying runs again. */
+    flags.budget_left = 5;
+    CHECK_INT(decide(&t.r, last_exec, &stay, T0 + 20, &flags, &def), OUTCOME_EXECUTED);
+    /* A dry run needs no budget: nothing would run. */
+    last_exec[0] = 0;
+    flags = (struct decide_flags){.dry_run = true, .budget_limited = true, .budget_left = 0};
+    CHECK_INT(decide(&t.r, last_exec, &enter, T0 + 30, &flags, &def), OUTCOME_DRY_RUN);
+    /* Paused wins over the budget. */
+    flags = (struct decide_flags){.paused = true, .budget_limited = true};
+    CHECK_INT(decide(&t.r, last_exec, &enter, T0 + 40, &flags, &def), OUTCOME_PAUSED);
+}
+
 /* evaluate() and decide() together, as the daemon calls them. */
 TEST(decide_after_evaluate)
 {
@@ -950,7 +981,7 @@ TEST(decide_after_evaluate)
 }
 
 TEST_MAIN(TEST_ENTRY(condition_operators_at_their_boundaries), TEST_ENTRY(any_and_all_with_unknown),
-          TEST_ENTRY(for_enters_only_after_holding_long_enough),
+          TEST_ENTRY(decide_budget), TEST_ENTRY(for_enters_only_after_holding_long_enough),
           TEST_ENTRY(for_a_single_false_resets), TEST_ENTRY(for_unknown_resets),
           TEST_ENTRY(keep_for_keeps_a_state_after_it_stops_holding),
           TEST_ENTRY(keep_for_holding_again_needs_no_new_for),

@@ -891,8 +891,8 @@ TEST(secret_keys_redacted)
               "\"<redacted>\",\"token_file\":\"/t\",\"nested\":[{\"Secret\":\"<redacted>\"}]}}");
     free(all);
     json_decref(j);
-    CHECK_STR(json_string_value(json_object_get(json_object_get(m->actions[0].params, "body"),
-                                                "api_key")),
+    CHECK_STR(json_string_value(
+                  json_object_get(json_object_get(m->actions[0].params, "body"), "api_key")),
               "k1");
     rules_free(r);
     buf_free(&e);
@@ -909,11 +909,12 @@ TEST(param_types_and_summary_limit)
     for (int i = 0; i < 16; i++) /* bytes 212.. of the summary, leads on even ones */
         memcpy(long_value + 175 + 2 * i, "\xc3\xa9", 2);
     snprintf(yaml, sizeof(yaml),
-             SIG ST "manual_actions:\n  m:\n"
-                    "    - webhook: {url: 'http://a/', body: {a: 1, b: -2.5, c: 1e3, d: '7', e: yes, "
-                    "f: ~, g: .inf, h: 0x10, i: !!str 5, j: 99999999999999999999, k: [1, {x: "
-                    "off}]}}\n"
-                    "    - webhook: {url: 'http://a/', body: {long: %s}}\n",
+             SIG ST
+             "manual_actions:\n  m:\n"
+             "    - webhook: {url: 'http://a/', body: {a: 1, b: -2.5, c: 1e3, d: '7', e: yes, "
+             "f: ~, g: .inf, h: 0x10, i: !!str 5, j: 99999999999999999999, k: [1, {x: "
+             "off}]}}\n"
+             "    - webhook: {url: 'http://a/', body: {long: %s}}\n",
              long_value);
     struct rules *r = load_str(yaml, &e);
     CHECK(r != NULL);
@@ -1063,7 +1064,8 @@ TEST(check_files_output)
     snprintf(good, sizeof(good), "%s/good.yaml", dir);
     snprintf(bad, sizeof(bad), "%s/bad.yaml", dir);
     snprintf(missing, sizeof(missing), "%s/missing.yaml", dir);
-    static const char good_yaml[] = SIG ST "decisions:\n  hot: {actions: [{alert: {}}]}\n";
+    static const char good_yaml[] = SIG ST "decisions:\n  hot: {actions: [{alert: {}}]}\n"
+                                           "alerting: {alertmanagers: ['http://127.0.0.1:9093']}\n";
     static const char bad_yaml[] = SIG "states:\n  - {name: hot, conditions: [\"cpu > x\"]}\n"
                                        "  - {name: ok, for: 1m}\n";
     CHECK_INT(file_write_atomic(good, good_yaml, sizeof(good_yaml) - 1, 0644), 0);
@@ -1209,9 +1211,201 @@ TEST(fuzz_mutations)
     CHECK(ok > 0 && failed > 0); /* both paths were taken */
 }
 
+/* An error load: the errors text (caller frees), NULL when it loaded. */
+static char *load_errors_of(const char *yaml)
+{
+    struct buf e = BUF_INIT_MAX(0);
+    struct rules *r = NULL;
+    int ret = rules_load_string(yaml, strlen(yaml), "r.yaml", &r, &e);
+    rules_free(r);
+    if (ret == 0) {
+        buf_free(&e);
+        return NULL;
+    }
+    return e.data ? buf_steal(&e, NULL) : strdup("");
+}
+
+TEST(alert_signals)
+{
+    struct buf e = BUF_INIT_MAX(0);
+    /* No signals section at all: alert:NAME conditions are enough. */
+    struct rules *r = load_str("states:\n"
+                               "  - {name: hot, conditions: [\"alert:HighErrorRate == 1\", "
+                               "\"alert:Disk.Full-1 >= 1\"]}\n"
+                               "  - {name: warm, when: all, conditions: [\"alert:HighErrorRate "
+                               "== 0\", \"alert:Other == 1\"]}\n"
+                               "  - {name: ok}\n",
+                               &e);
+    CHECK(r != NULL);
+    CHECK_INT(r->n_signals, 3);
+    CHECK_STR(r->signals[0].name, "alert:HighErrorRate");
+    CHECK(r->signals[0].alert);
+    CHECK(r->signals[0].query == NULL);
+    CHECK_STR(r->signals[1].name, "alert:Disk.Full-1");
+    CHECK_INT(r->states[1].conditions[0].signal, 0); /* the same signal, not a new one */
+    json_t *j = rules_to_json(r);
+    CHECK_STR(jstr(j, "signals.0.source"), "alertmanager");
+    CHECK_STR(jstr(j, "signals.0.query"), "null");
+    json_decref(j);
+    rules_free(r);
+    /* Beside Prometheus signals. */
+    r = load_str(SIG "states:\n  - {name: hot, conditions: [\"cpu > 1\", \"alert:X == 1\"]}\n"
+                     "  - {name: ok}\n",
+                 &e);
+    CHECK(r != NULL);
+    CHECK_INT(r->n_signals, 3);
+    CHECK(!r->signals[0].alert && r->signals[2].alert);
+    rules_free(r);
+    char *err = load_errors_of("states:\n  - {name: hot, conditions: [\"alert: == 1\"]}\n"
+                               "  - {name: ok}\n");
+    CHECK(err != NULL);
+    CHECK_CONTAINS(err, "expected an alert name after 'alert:'");
+    free(err);
+    /* Without any signal, the old message. */
+    err = load_errors_of("states:\n  - {name: ok}\n");
+    CHECK_CONTAINS(err, "missing key 'signals'");
+    free(err);
+    buf_free(&e);
+}
+
+TEST(manual_action_params)
+{
+    struct buf e = BUF_INIT_MAX(0);
+    struct rules *r =
+        load_str(SIG ST "manual_actions:\n"
+                        "  throttle:\n"
+                        "    description: Cut concurrency\n"
+                        "    params:\n"
+                        "      limit: {type: integer, min: 1, max: 64}\n"
+                        "      mode: {type: string, choices: [soft, hard], default: soft}\n"
+                        "      ratio: {type: number, required: false}\n"
+                        "    actions:\n"
+                        "      - webhook: {url: 'http://a/', body: {c: '{{limit}}', m: '{{mode}}', "
+                        "why: '{{reasoning}}'}}\n"
+                        "  short:\n"
+                        "    - exec: [/bin/echo, '{{who}}', '{{state}}']\n",
+                 &e);
+    CHECK(r != NULL);
+    const struct manual_action_def *m = rules_manual_action(r, "throttle");
+    CHECK(m != NULL);
+    CHECK_STR(m->description, "Cut concurrency");
+    CHECK_INT(m->n_params, 3);
+    CHECK_INT(m->params[0].type, PARAM_INTEGER);
+    CHECK(m->params[0].required);
+    CHECK(!m->params[1].required); /* it has a default */
+    char msg[512];
+    json_t *given = json_pack("{si}", "limit", 5);
+    json_t *args = rules_manual_args(m, given, msg, sizeof(msg));
+    CHECK(args != NULL);
+    CHECK_INT(json_integer_value(json_object_get(args, "limit")), 5);
+    CHECK_STR(json_string_value(json_object_get(args, "mode")), "soft"); /* default filled */
+    CHECK(json_object_get(args, "ratio") == NULL);
+    json_decref(args);
+    json_decref(given);
+    static const struct {
+        const char *json, *want;
+    } bad[] = {
+        {"{\"limit\": \"five\"}", "limit: expected an integer, got \"five\""},
+        {"{\"limit\": 2.5}", "limit: expected an integer"},
+        {"{\"limit\": 0}", "limit: 0 is below the minimum 1"},
+        {"{\"limit\": 65}", "limit: 65 is above the maximum 64"},
+        {"{}", "missing parameter 'limit' (integer)"},
+        {"{\"limit\": 1, \"force\": true}", "unknown parameter 'force'"},
+        {"{\"limit\": 1, \"mode\": \"wild\"}", "mode: 'wild' is not one of the allowed values"},
+        {"{\"limit\": 1, \"ratio\": \"x\"}", "ratio: expected number"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        given = json_loads(bad[i].json, 0, NULL);
+        args = rules_manual_args(m, given, msg, sizeof(msg));
+        CHECK(args == NULL);
+        CHECK_CONTAINS(msg, bad[i].want);
+        json_decref(given);
+    }
+    /* The short form declares a required scalar per placeholder that is not built in. */
+    m = rules_manual_action(r, "short");
+    CHECK_INT(m->n_params, 1);
+    CHECK_STR(m->params[0].name, "who");
+    CHECK_INT(m->params[0].type, PARAM_SCALAR);
+    given = json_pack("{ss}", "who", "ops");
+    args = rules_manual_args(m, given, msg, sizeof(msg));
+    CHECK(args != NULL);
+    json_decref(args);
+    json_decref(given);
+    given = json_pack("{s[i]}", "who", 1);
+    CHECK(rules_manual_args(m, given, msg, sizeof(msg)) == NULL);
+    CHECK_CONTAINS(msg, "who: expected a string, number or boolean");
+    json_decref(given);
+    rules_free(r);
+
+    char *err = load_errors_of(SIG ST "manual_actions:\n  m:\n    params:\n"
+                                      "      n: {type: integer, default: x}\n"
+                                      "      state: {type: string}\n"
+                                      "    actions: [{webhook: {url: 'http://a/', body: "
+                                      "'{{nope}}'}}]\n");
+    CHECK(err != NULL);
+    CHECK_CONTAINS(err, "r.yaml:10:35: default: n: expected an integer");
+    CHECK_CONTAINS(err, "parameter 'state' would hide the built-in placeholder {{state}}");
+    CHECK_CONTAINS(err, "webhook: unknown placeholder {{nope}}");
+    free(err);
+    buf_free(&e);
+}
+
+TEST(decision_limits_and_alerting)
+{
+    struct buf e = BUF_INIT_MAX(0);
+    struct rules *r = load_str(SIG ST "decisions:\n  hot:\n    revert_on_exit: true\n"
+                                      "    actions: [{alert: {labels: {team: web}}}]\n"
+                                      "  ok:\n    revert_delay: 10s\n",
+                               &e);
+    CHECK(r == NULL);
+    CHECK_CONTAINS(e.data, "decisions use alert actions, but alerting.alertmanagers is empty");
+    buf_reset(&e);
+    r = load_str(SIG ST "decisions:\n  hot:\n    revert_on_exit: true\n"
+                        "    actions: [{alert: {labels: {team: web}}}]\n"
+                        "  ok:\n    revert_delay: 10s\n"
+                        "limits: {max_actions_per_hour: 12}\n"
+                        "alerting: {alertmanagers: ['http://127.0.0.1:9093'], resend_interval: "
+                        "30s, external_url: 'https://ctl.example/'}\n",
+                 &e);
+    CHECK(r != NULL);
+    CHECK_INT(r->decisions[0].revert_delay_usec, 60 * SEC); /* the default */
+    CHECK_INT(r->decisions[1].revert_delay_usec, 10 * SEC);
+    CHECK_INT(r->max_actions_per_hour, 12);
+    CHECK_INT(r->n_alertmanagers, 1);
+    CHECK_STR(r->alertmanagers[0], "http://127.0.0.1:9093");
+    CHECK(r->alertmanagers[1] == NULL);
+    CHECK_INT(r->alert_resend_usec, 30 * SEC);
+    CHECK_STR(r->external_url, "https://ctl.example/");
+    rules_free(r);
+    r = load_str(SIG ST, &e);
+    CHECK_INT(r->max_actions_per_hour, 30);
+    CHECK_INT(r->alert_resend_usec, 60 * SEC);
+    rules_free(r);
+    char *err =
+        load_errors_of(SIG ST "limits: {max_actions_per_hour: -1}\n"
+                              "alerting: {alertmanagers: [ftp://x], resend_interval: 10ms}\n");
+    CHECK_CONTAINS(err, "max_actions_per_hour must be a whole number");
+    CHECK_CONTAINS(err, "resend_interval must be from 1s to 1h");
+    free(err);
+    /* An actuator's own check, at the key it is about. */
+    err = load_errors_of(SIG ST "decisions:\n  hot:\n    actions:\n"
+                                "      - kubectl: {scale: deployment/app, replicas: 2, "
+                                "namespace: Bad_NS}\n"
+                                "      - exec: {argv: [/bin/true], retries: 99}\n"
+                                "      - webhook: {url: 'http://a/', timeout: 10m}\n");
+    CHECK(err != NULL);
+    CHECK_CONTAINS(err, "r.yaml:10:66: kubectl: namespace must be a DNS-1123 label");
+    CHECK_CONTAINS(err, "retries must be a whole number from 0 to 10");
+    CHECK_CONTAINS(err, "timeout must be a duration from 1ms to 5m");
+    free(err);
+    buf_free(&e);
+}
+
 TEST_MAIN(TEST_ENTRY(full_file_every_field), TEST_ENTRY(product_example), TEST_ENTRY(docs_example),
           TEST_ENTRY(defaults), TEST_ENTRY(load_errors), TEST_ENTRY(suspicious_but_valid),
           TEST_ENTRY(shadowing_implications), TEST_ENTRY(many_errors_at_once), TEST_ENTRY(to_json),
           TEST_ENTRY(secret_keys_redacted), TEST_ENTRY(param_types_and_summary_limit),
           TEST_ENTRY(lookups_and_names), TEST_ENTRY(url_check), TEST_ENTRY(limits),
-          TEST_ENTRY(check_files_output), TEST_ENTRY(relative_paths), TEST_ENTRY(fuzz_mutations))
+          TEST_ENTRY(check_files_output), TEST_ENTRY(relative_paths), TEST_ENTRY(fuzz_mutations),
+          TEST_ENTRY(alert_signals), TEST_ENTRY(manual_action_params),
+          TEST_ENTRY(decision_limits_and_alerting))
