@@ -32,11 +32,13 @@ int state_save(const char *path, const struct rules *r, const struct controller_
         json_object_set_new(cool, r->states[r->decisions[i].state].name,
                             json_real(s->last_exec[i]));
     json_object_set_new(root, "last_executed", cool);
-    json_object_set(root, "effects", s->effects ? s->effects : json_array());
-    json_object_set(root, "overrides", s->overrides ? s->overrides : json_object());
-    json_object_set(root, "action_times", s->action_times ? s->action_times : json_array());
-    json_object_set(root, "alerts_received",
-                    s->alerts_received ? s->alerts_received : json_object());
+    json_object_set_new(root, "effects", s->effects ? json_incref(s->effects) : json_array());
+    json_object_set_new(root, "overrides",
+                        s->overrides ? json_incref(s->overrides) : json_object());
+    json_object_set_new(root, "action_times",
+                        s->action_times ? json_incref(s->action_times) : json_array());
+    json_object_set_new(root, "alerts_received",
+                        s->alerts_received ? json_incref(s->alerts_received) : json_object());
     char *text = json_dumps(root, JSON_INDENT(1) | JSON_SORT_KEYS);
     json_decref(root);
     if (!text)
