@@ -117,7 +117,7 @@ static int cs_init(struct controller_state *s, const struct rules *r, double now
 {
     memset(s, 0, sizeof(*s));
     s->last_exec = calloc(r->n_decisions ? r->n_decisions : 1, sizeof(double));
-    if (!s->last_exec)
+    if (!s->last_exec || state_init_json(s) < 0)
         return -ENOMEM;
     return eval_state_init(&s->eval, r, now);
 }
@@ -126,6 +126,7 @@ static void cs_free(struct controller_state *s)
 {
     eval_state_free(&s->eval);
     free(s->last_exec);
+    state_free_json(s);
 }
 
 /* Fills s from k so that every field tells which save it came from. */
