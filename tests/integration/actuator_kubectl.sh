@@ -353,4 +353,43 @@ check_eq "an exec action printing its environment: ok" "0 ok" "$RC $(jget "$OUT"
 check "... the secret is not in it" lacks "$(jget "$OUT" 'd["detail"]["stdout"]')"
 check "... which has PATH and LANG=C.UTF-8" grep -q '^LANG=C.UTF-8$' <<<"$(jget "$OUT" 'd["detail"]["stdout"]')"
 
+# ---- the daemon: --kubectl.server-dry-run at start ---------------------------------------
+# Every kubectl action of the rules goes to the API server with --dry-run=server before the
+# controller starts; one the server rejects (a deployment that does not exist) stops it.
+CTL=${HOMEOSTAT_CONTROLLER:-}
+if [[ -x $CTL ]]; then
+    for which in good bad; do
+        target=app
+        [[ $which == bad ]] && target=nothere
+        printf '%s\n' 'prometheus: {url: "http://127.0.0.1:9"}' 'states:' \
+            '  - {name: critical, conditions: ["alert:X == 1"]}' '  - {name: optimal}' \
+            'decisions:' '  critical:' '    actions:' \
+            "      - kubectl: {scale: deployment/$target, replicas: \"+1\", max: 9, namespace: shop, kubeconfig: \"$KCFG\"}" \
+            >"$HS_TMP/rules-$which.yaml"
+    done
+    m=$(mark)
+    spawn "$HS_TMP/ctl-good.log" "$CTL" --config="$HS_TMP/rules-good.yaml" \
+        --web.listen-address=127.0.0.1:0 --state.directory="$HS_TMP/ctl-good" \
+        --kubectl.path="$(command -v kubectl)" --kubectl.server-dry-run
+    CTL_PID=$HS_PID
+    check "--kubectl.server-dry-run: the controller starts when the server accepts" \
+        wait_until 20 grep -q 'listening on' "$HS_TMP/ctl-good.log"
+    check "... after checking the action" \
+        grep -q 'kubectl check: decision .critical.: kubectl scale deployment/app.*accepted' \
+        "$HS_TMP/ctl-good.log"
+    W=$(jget "$(reqs_since "$m")" '[r["query"].get("dryRun") for r in d if r["method"] != "GET"]')
+    check_eq "... its write carried dryRun=All" '[["All"]]' "$W"
+    stop_process "$CTL_PID"
+    RC=0
+    timeout 30 "$CTL" --config="$HS_TMP/rules-bad.yaml" --web.listen-address=127.0.0.1:0 \
+        --state.directory="$HS_TMP/ctl-bad" --kubectl.path="$(command -v kubectl)" \
+        --kubectl.server-dry-run >"$HS_TMP/ctl-bad.log" 2>&1 || RC=$?
+    check_eq "... and refuses to start when the server rejects one (exit 1)" 1 "$RC"
+    check "... saying which action and why" \
+        grep -q "decision 'critical' action 1 (kubectl scale deployment/nothere.*server-side dry run failed" \
+        "$HS_TMP/ctl-bad.log"
+else
+    fail "controller binary '$CTL' is missing"
+fi
+
 finish
