@@ -256,15 +256,27 @@ BEFORE=$(obj shop deployments app)
 m=$(mark)
 drive --server-dry-run apply kubectl "{\"scale\":\"deployment/app\",\"replicas\":\"+2\",$COMMON}"
 check_eq "dry run scale: ok, no undo" "0 ok null" "$RC $(jget "$OUT" 'd["status"]') $(jget "$OUT" 'd["undo"]')"
-drive --server-dry-run apply kubectl "{\"patch\":\"deployment/app\",\"merge_patch\":{\"metadata\":{\"labels\":{\"dry\":\"run\"}}},$COMMON}"
-check_eq "dry run patch: ok" "0 ok" "$RC $(jget "$OUT" 'd["status"]')"
-drive --server-dry-run apply kubectl "{\"annotate\":\"deployment/app\",$COMMON}"
-check_eq "dry run annotate: ok" "0 ok" "$RC $(jget "$OUT" 'd["status"]')"
-drive --server-dry-run apply kubectl "{\"rollout_restart\":\"deployment/app\",$COMMON}"
-check_eq "dry run rollout_restart: ok" "0 ok" "$RC $(jget "$OUT" 'd["status"]')"
-W=$(jget "$(reqs_since "$m")" '[[r["method"], r["path"].rsplit("/", 1)[1], r["query"].get("dryRun")] for r in d if r["method"] != "GET"]')
-check_eq "dry run: every write carries dryRun=All" \
-    '[["PUT", "scale", ["All"]], ["PATCH", "app", ["All"]], ["PATCH", "app", ["All"]], ["PATCH", "app", ["All"]]]' "$W"
+# kubectl before 1.26 checks that the server supports dry run from the server's OpenAPI
+# document in protobuf, which this fake does not serve (a real API server does); with such a
+# kubectl (Debian 12's kubernetes-client is 1.20) patch, annotate and rollout restart cannot
+# be dry-run here. Said, not counted.
+KUBECTL_MINOR=$(kubectl version --client -o json 2>/dev/null |
+    /usr/bin/python3 -c 'import json, re, sys; print(re.sub(r"\D.*", "", json.load(sys.stdin)["clientVersion"]["minor"]))' || echo 0)
+if ((KUBECTL_MINOR >= 26)); then
+    drive --server-dry-run apply kubectl "{\"patch\":\"deployment/app\",\"merge_patch\":{\"metadata\":{\"labels\":{\"dry\":\"run\"}}},$COMMON}"
+    check_eq "dry run patch: ok" "0 ok" "$RC $(jget "$OUT" 'd["status"]')"
+    drive --server-dry-run apply kubectl "{\"annotate\":\"deployment/app\",$COMMON}"
+    check_eq "dry run annotate: ok" "0 ok" "$RC $(jget "$OUT" 'd["status"]')"
+    drive --server-dry-run apply kubectl "{\"rollout_restart\":\"deployment/app\",$COMMON}"
+    check_eq "dry run rollout_restart: ok" "0 ok" "$RC $(jget "$OUT" 'd["status"]')"
+    W=$(jget "$(reqs_since "$m")" '[[r["method"], r["path"].rsplit("/", 1)[1], r["query"].get("dryRun")] for r in d if r["method"] != "GET"]')
+    check_eq "dry run: every write carries dryRun=All" \
+        '[["PUT", "scale", ["All"]], ["PATCH", "app", ["All"]], ["PATCH", "app", ["All"]], ["PATCH", "app", ["All"]]]' "$W"
+else
+    say "NOT RUN (kubectl 1.$KUBECTL_MINOR < 1.26 needs the server's OpenAPI protobuf): dry run of patch, annotate and rollout restart"
+    W=$(jget "$(reqs_since "$m")" '[[r["method"], r["path"].rsplit("/", 1)[1], r["query"].get("dryRun")] for r in d if r["method"] != "GET"]')
+    check_eq "dry run: the scale write carries dryRun=All" '[["PUT", "scale", ["All"]]]' "$W"
+fi
 check_eq "dry run: the deployment is unchanged (resourceVersion too)" "$BEFORE" "$(obj shop deployments app)"
 
 # ---- failures -----------------------------------------------------------------------------
