@@ -25,7 +25,8 @@
  *   margin: for a state with conditions, how far the deciding values are past their
  *     thresholds relative to the threshold: d = |v - t| / max(|t|, 1e-9) per TRUE
  *     condition, part = min(1, d / 0.10) (10 % past the threshold is full margin);
- *     the largest over TRUE conditions for any, the smallest for all. For the
+ *     the largest over TRUE conditions for any, the smallest for all; a TRUE ==
+ *     condition has full margin (1). For the
  *     default state: the smallest margin by which a known condition of a worse state
  *     misses its threshold, same scale. No conditions to judge: 1.
  *   duration: how long the state's conditions have held relative to its for:

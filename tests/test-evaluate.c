@@ -527,6 +527,26 @@ TEST(confidence_worked_example)
     eval_state_free(&st);
 }
 
+TEST(confidence_margin_of_equality)
+{
+    /* alert:NAME == 1: a holding equality has full margin, a missed one its distance. */
+    struct trules t;
+    trules_init(&t, MISSING_HOLD);
+    add_state(&t, "alerting", WHEN_ANY, 0, 0);
+    add_cond(&t, CPU, COND_EQ, 1);
+    add_state(&t, "calm", WHEN_ANY, 0, 0);
+    struct eval_state st;
+    struct eval_result out;
+    CHECK_INT(eval_state_init(&st, &t.r, T0), 0);
+    step(&t, &st, 1, 0, T0, &out);
+    CHECK_STR(name(&t, out.to), "alerting");
+    CHECK_DBL(out.parts.margin, 1, 1e-12);
+    step(&t, &st, 0, 0, T0 + 5, &out);
+    CHECK_STR(name(&t, out.to), "calm");
+    CHECK_DBL(out.parts.margin, 1, 1e-12); /* |0 - 1| / 1 = 100 % away */
+    eval_state_free(&st);
+}
+
 TEST(confidence_margin_any_all_and_cap)
 {
     struct trules t;
@@ -981,7 +1001,7 @@ TEST(decide_after_evaluate)
 }
 
 TEST_MAIN(TEST_ENTRY(condition_operators_at_their_boundaries), TEST_ENTRY(any_and_all_with_unknown),
-          TEST_ENTRY(decide_budget), TEST_ENTRY(for_enters_only_after_holding_long_enough),
+          TEST_ENTRY(decide_budget), TEST_ENTRY(confidence_margin_of_equality), TEST_ENTRY(for_enters_only_after_holding_long_enough),
           TEST_ENTRY(for_a_single_false_resets), TEST_ENTRY(for_unknown_resets),
           TEST_ENTRY(keep_for_keeps_a_state_after_it_stops_holding),
           TEST_ENTRY(keep_for_holding_again_needs_no_new_for),
