@@ -22,6 +22,21 @@
 #define REVERT_MAX_FAILURES 3
 #define HOUR_SECONDS 3600.0
 
+void actuate_mark(struct controller *c, int kind, const json_t *params)
+{
+    uint64_t until = 0;
+    if (kind >= 0) {
+        const struct actuator *a = actuator_for((enum action_kind)kind);
+        uint64_t t = actuator_timeout(params, a->default_timeout_usec);
+        const json_t *r = json_object_get(params, "retries");
+        uint64_t n =
+            (json_is_integer(r) ? (uint64_t)json_integer_value(r) : a->default_retries) + 1;
+        /* every attempt, the kill grace and the longest backoff */
+        until = now_usec() + n * (t + 63ull * 1000000);
+    }
+    __atomic_store_n(&c->acting_until_usec, until, __ATOMIC_RELAXED);
+}
+
 static const char *status_name(enum act_status s)
 {
     return s == ACT_OK ? "ok" : "failed";
@@ -119,7 +134,9 @@ size_t actuate_decision(struct controller *c, const struct decision_def *def, js
         struct action_result ar;
         json_t *expanded = NULL;
         uint64_t t0 = now_usec();
+        actuate_mark(c, (int)a->kind, a->params);
         actuator_run(a, &ctx, &ar, &expanded);
+        actuate_mark(c, -1, NULL);
         double secs = (double)(now_usec() - t0) / 1e6;
         if (ar.status != ACT_OK) {
             failed++;
@@ -235,7 +252,9 @@ static void revert_one(struct controller *c, json_t *e, double now)
             "revert: the state was left", 1, now);
     struct action_result ar;
     uint64_t t0 = now_usec();
+    actuate_mark(c, (int)kind, json_object_get(e, "params"));
     actuator_revert(kind, json_object_get(e, "params"), json_object_get(e, "undo"), &ctx, &ar);
+    actuate_mark(c, -1, NULL);
     double secs = (double)(now_usec() - t0) / 1e6;
     if (ar.status == ACT_OK)
         log_info("reverted %s (%s)", summary, key);
@@ -270,8 +289,10 @@ static void resend_one(struct controller *c, json_t *e, double now)
             json_string_value(json_object_get(e, "state")), "", NULL, "", 1, now);
     struct action_result ar;
     memset(&ar, 0, sizeof(ar));
+    actuate_mark(c, ACTION_ALERT, json_object_get(e, "params"));
     actuator_alert_resend(json_object_get(e, "undo"), &ctx,
                           actuator_timeout(json_object_get(e, "params"), 5000000), &ar);
+    actuate_mark(c, -1, NULL);
     if (ar.status != ACT_OK)
         log_warning("alert re-send failed: %s", ar.error);
     pthread_mutex_lock(&c->lock);
@@ -304,7 +325,9 @@ void actuate_effects(struct controller *c, const struct eval_result *res, double
                 json_object_set_new(e, "leaving_since", json_real(now));
             }
             double delay = json_number_value(json_object_get(e, "revert_delay_seconds"));
-            if (!paused && now - since >= delay)
+            /* --dry-run acts on nothing, reverts included (effects restored from an
+             * earlier run's state file wait for a run that may act). */
+            if (!paused && !c->cli.dry_run && now - since >= delay)
                 json_array_append(revert, e);
         } else {
             if (!res->uncertain)
@@ -385,7 +408,9 @@ int actuate_manual(struct controller *c, const struct manual_action_def *m, json
         ctx.args = args;
         struct action_result ar;
         uint64_t t0 = now_usec();
+        actuate_mark(c, (int)m->actions[i].kind, m->actions[i].params);
         actuator_run(&m->actions[i], &ctx, &ar, NULL);
+        actuate_mark(c, -1, NULL);
         double secs = (double)(now_usec() - t0) / 1e6;
         ok &= ar.status == ACT_OK;
         json_t *o = json_object();

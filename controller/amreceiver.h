@@ -11,15 +11,16 @@
 #include <stddef.h>
 
 #define AMRECEIVER_MAX_ALERTS 1000
-#define AMRECEIVER_MAX_AGE_SECONDS 86400.0 /* firing alerts not re-notified for this long expire   \
-                                            */
+#define AMRECEIVER_MAX_AGE_SECONDS                                                                 \
+    86400.0 /* firing alerts not re-notified for this long expire                                  \
+             */
 
 struct amreceiver;
 
 /* storage: the JSON object that holds the alerts (borrowed, kept alive by the caller): the
  * daemon passes the state file's, so a restart keeps what Alertmanager reported. */
 int amreceiver_new(json_t *storage, struct amreceiver **ret); /* 0 or -ENOMEM */
-void amreceiver_free(struct amreceiver *s);  /* accepts NULL */
+void amreceiver_free(struct amreceiver *s);                   /* accepts NULL */
 
 /* Applies a webhook body received at now. 0 with the counts of firing and resolved alerts
  * in it, or -EINVAL with why in msg ("alerts[2].labels: expected an object") and nothing

@@ -62,7 +62,7 @@ json_t *status_json(struct controller *c, double now)
     json_object_set_new(o, "last_evaluation", json_time(c->last_eval_time));
     json_object_set_new(o, "evaluations", json_integer((json_int_t)c->eval_count));
     json_object_set_new(o, "evaluation_interval_seconds",
-                        json_real((double)r->evaluation_interval_usec / 1e6));
+                        json_real((double)overrides_interval_usec(c) / 1e6));
     json_object_set_new(o, "rules_file", json_string(r->path ? r->path : ""));
     json_object_set_new(o, "last_decision",
                         c->last_decision ? json_incref(c->last_decision) : json_null());

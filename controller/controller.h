@@ -80,6 +80,10 @@ struct controller {
     struct buf reload_errors;
     struct amreceiver *alerts;
     struct actuator_env env;
+    /* While an action runs the main loop does not pet the systemd watchdog; a thread
+     * does, until this time (CLOCK_MONOTONIC usec; 0: nothing running). Atomic. */
+    uint64_t acting_until_usec;
+    bool stopping; /* atomic: the watchdog thread ends */
     char generator_url[512];
 };
 
@@ -98,6 +102,8 @@ json_t *signals_json(const struct controller *c, double now);
 json_t *status_json(struct controller *c, double now); /* lock held */
 
 /* actuate.c */
+/* Marks an action of this kind and params as running (watchdog), or none (kind < 0). */
+void actuate_mark(struct controller *c, int kind, const json_t *params);
 /* Runs the actions of a decision whose record (already in the audit log) is d, one
  * action_result audit record after each; adds what must later be reverted or re-sent to
  * the actions in effect. Returns the number of actions that failed. No lock held. */

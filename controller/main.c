@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "actuator.h"
@@ -84,7 +85,8 @@ static void usage(FILE *f)
                "      --config=FILE              The rules file (required for the daemon).\n"
                "      --prometheus.url=URL       Overrides prometheus.url of the rules file.\n"
                "      --web.listen-address=ADDR  API and metrics (default " DEFAULT_LISTEN ").\n"
-               "      --web.admin-token-file=FILE  Bearer token for POST endpoints; without\n"
+               "      --web.admin-token-file=FILE  Bearer token for the endpoints that change\n"
+               "                                 something (POST, PUT, DELETE); without\n"
                "                                 it they answer 403.\n"
                "      --state.directory=DIR      State file location (default\n"
                "                                 /var/lib/homeostat-controller).\n"
@@ -196,7 +198,7 @@ static int metrics_init(struct controller *c)
         r, "homeostat_controller_decisions_total", METRIC_COUNTER,
         "Decisions recorded, by state entered or kept, action kind (none without actions) "
         "and result (executed, dry_run, paused, cooldown, below_confidence, uncertain, "
-        "no_actions, failed).",
+        "no_actions, budget_exhausted, failed).",
         (const char *const[]){"state", "action", "result", NULL}, NULL, 0);
     m->signal_value = registry_family(r, "homeostat_controller_signal_value", METRIC_GAUGE,
                                       "Last value of each known signal; absent when unknown.",
@@ -705,6 +707,21 @@ static int read_token(const char *path, char **ret)
     return 0;
 }
 
+/* Pets the systemd watchdog while an action keeps the main loop busy (bounded by the
+ * action's own timeouts: see actuate_mark); otherwise the main loop pets it. */
+static void *watchdog_main(void *arg)
+{
+    struct controller *c = arg;
+    uint64_t step = daemon_watchdog_usec() / 4;
+    while (!__atomic_load_n(&c->stopping, __ATOMIC_RELAXED)) {
+        struct timespec ts = {(time_t)(step / 1000000), (long)(step % 1000000) * 1000};
+        nanosleep(&ts, NULL);
+        if (now_usec() < __atomic_load_n(&c->acting_until_usec, __ATOMIC_RELAXED))
+            sd_notify(0, "WATCHDOG=1");
+    }
+    return NULL;
+}
+
 static int run_daemon(struct controller *c)
 {
     struct buf errors;
@@ -806,9 +823,9 @@ static int run_daemon(struct controller *c)
     r = httpd_start(&hopts, api_handle, c, &http);
     if (r < 0)
         return log_error_errno(r, PROG ": cannot listen on %s", hopts.listen_address), 1;
-    snprintf(c->generator_url, sizeof(c->generator_url), "%s",
-             c->cli.external_url ? c->cli.external_url : "");
-    if (!c->cli.external_url)
+    const char *ext = c->cli.external_url ? c->cli.external_url : c->rules->external_url;
+    snprintf(c->generator_url, sizeof(c->generator_url), "%s", ext ? ext : "");
+    if (!ext)
         snprintf(c->generator_url, sizeof(c->generator_url), "http://%s/",
                  httpd_bound_address(http));
     c->env.generator_url = c->generator_url;
@@ -816,6 +833,9 @@ static int run_daemon(struct controller *c)
              HOMEOSTAT_VERSION, httpd_bound_address(http), c->cli.config, c->rules->n_signals,
              c->rules->n_states, c->cli.dry_run ? ", dry run" : "");
     daemon_notify_ready("rules loaded; waiting for the first evaluation");
+    pthread_t wd;
+    bool wd_started =
+        daemon_watchdog_usec() > 0 && pthread_create(&wd, NULL, watchdog_main, c) == 0;
 
     uint64_t next = now_usec();
     for (;;) {
@@ -856,6 +876,10 @@ static int run_daemon(struct controller *c)
     }
     log_info(PROG ": stopping");
     daemon_notify_stopping();
+    if (wd_started) {
+        __atomic_store_n(&c->stopping, true, __ATOMIC_RELAXED);
+        pthread_join(wd, NULL);
+    }
     httpd_stop(http);
     state_save(c->state_path, c->rules, &c->st);
     return 0;

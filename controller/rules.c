@@ -1782,6 +1782,8 @@ json_t *rules_manual_args(const struct manual_action_def *m, const json_t *given
             else if (p->required)
                 buf_printf(&why, "%smissing parameter '%s' (%s)", why.len ? "; " : "", p->name,
                            param_types[p->type]);
+            else /* {{name}} of an optional parameter left out: null, or "" in a string */
+                json_object_set_new(out, p->name, json_null());
             continue;
         }
         size_t before = why.len;
@@ -1810,7 +1812,7 @@ static void load_param(struct loader *l, struct param_def *p, const struct ytree
     const struct ytree_node *x;
     int t;
     if (!(x = ytree_get(v, "type")))
-        report(l, v, "parameter '%.64s' needs a type (string, integer, number or boolean)",
+        report(l, v, "parameter '%.64s' needs a type (string, integer, number, boolean or scalar)",
                p->name);
     else if (get_enum(l, x, "type", param_types, &t))
         p->type = (enum param_type)t;

@@ -14,7 +14,7 @@
 #include "evaluate.h"
 #include "rules.h"
 
-#define STATE_MAX_FILE_BYTES (1u << 20)
+#define STATE_MAX_FILE_BYTES (16u << 20) /* 1000 alerts and 256 actions in effect fit */
 
 struct controller_state {
     struct eval_state eval;

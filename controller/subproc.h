@@ -30,11 +30,11 @@ struct subproc_opts {
 };
 
 struct subproc_result {
-    int exit_status;     /* exit code, or -1 when killed by a signal */
-    int term_signal;     /* the signal that ended it, 0 if it exited */
-    bool timed_out;      /* the deadline passed; the group was killed */
+    int exit_status; /* exit code, or -1 when killed by a signal */
+    int term_signal; /* the signal that ended it, 0 if it exited */
+    bool timed_out;  /* the deadline passed; the group was killed */
     uint64_t duration_usec;
-    struct buf out, err; /* captured (NUL-terminated), at most output_cap each */
+    struct buf out, err;             /* captured (NUL-terminated), at most output_cap each */
     size_t out_dropped, err_dropped; /* bytes read past the cap */
 };
 

@@ -1001,7 +1001,8 @@ TEST(decide_after_evaluate)
 }
 
 TEST_MAIN(TEST_ENTRY(condition_operators_at_their_boundaries), TEST_ENTRY(any_and_all_with_unknown),
-          TEST_ENTRY(decide_budget), TEST_ENTRY(confidence_margin_of_equality), TEST_ENTRY(for_enters_only_after_holding_long_enough),
+          TEST_ENTRY(decide_budget), TEST_ENTRY(confidence_margin_of_equality),
+          TEST_ENTRY(for_enters_only_after_holding_long_enough),
           TEST_ENTRY(for_a_single_false_resets), TEST_ENTRY(for_unknown_resets),
           TEST_ENTRY(keep_for_keeps_a_state_after_it_stops_holding),
           TEST_ENTRY(keep_for_holding_again_needs_no_new_for),

@@ -1299,7 +1299,7 @@ TEST(manual_action_params)
     CHECK(args != NULL);
     CHECK_INT(json_integer_value(json_object_get(args, "limit")), 5);
     CHECK_STR(json_string_value(json_object_get(args, "mode")), "soft"); /* default filled */
-    CHECK(json_object_get(args, "ratio") == NULL);
+    CHECK(json_is_null(json_object_get(args, "ratio"))); /* optional, left out: null */
     json_decref(args);
     json_decref(given);
     static const struct {

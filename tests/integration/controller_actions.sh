@@ -134,7 +134,22 @@ post() { http_code "$CTL_URL$1" -X POST "${AUTH[@]}" "${@:2}"; }
 
 # ---- the controller, then Alertmanager pointed at it ----------------------------------
 
-start_controller ctl-1
+# A sd_notify socket: every datagram, one line with the time, into notify.out.
+NOTIFY_SOCK=$HS_TMP/notify.sock
+spawn "$HS_TMP/notify.log" /usr/bin/python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+print("ready", flush=True)
+with open(sys.argv[2], "a", buffering=1) as f:
+    while True:
+        data = s.recv(65536).decode("utf-8", "replace")
+        for line in data.split("\n"):
+            if line:
+                f.write("%.3f %s\n" % (time.time(), line))
+' "$NOTIFY_SOCK" "$HS_TMP/notify.out"
+wait_until 5 grep -q ready "$HS_TMP/notify.log" || fail "the notify socket did not start"
+NOTIFY_SOCKET=$NOTIFY_SOCK WATCHDOG_USEC=1000000 start_controller ctl-1
 if wait_until 5 state_is optimal; then
     pass "optimal with no alert firing (alert:HighErrorRate is 0)"
 else
@@ -258,6 +273,7 @@ check_eq "... audited" $((n_manual + 1)) "$(audit_count 'r["type"] == "manual_ac
 check_eq "... its args in the record" 1 \
     "$(audit_count 'r["type"] == "manual_action" and r["args"]["limit"] == 5')"
 
+wd_before=$(grep -c 'WATCHDOG=1' "$HS_TMP/notify.out" || true)
 t0=$(date +%s%N)
 code=$(http_get "$HS_TMP/hang.json" "$CTL_URL/api/v1/actions/hang" -X POST "${AUTH[@]}" \
     --max-time 30)
@@ -266,6 +282,12 @@ check_eq "a hanging exec action fails (502)" 502 "$code"
 check "... timed out" grep -q 'timed out' "$HS_TMP/hang.json"
 check "... and returned at its deadline (2 s + the 2 s grace), not after the sleep" \
     test $(((t1 - t0) / 1000000)) -lt 10000
+wd_during=$(awk -v a="$((t0 / 1000000))" -v b="$((t1 / 1000000))" \
+    '/WATCHDOG=1/ { t = $1 * 1000; if (t > a + 500 && t < b - 500) n++ } END { print n + 0 }' \
+    "$HS_TMP/notify.out")
+check "... the systemd watchdog was petted while it ran ($wd_during times; WatchdogSec 1s)" \
+    test "$wd_during" -ge 2
+check "... and before ($wd_before times)" test "$wd_before" -ge 1
 check "... its process group, the forked child too, is gone" \
     wait_until 3 eval '! pgrep -f "$MARK" >/dev/null'
 
