@@ -18,7 +18,9 @@
 #  - overrides: PUT moves a threshold (shown in the status and the rules, saved in the
 #    state file, audited), a bad one is refused with 400, DELETE restores the file's
 #  - the webhook needs the bearer token and rejects a malformed payload with 400
-# About 30 s.
+#  - the alert is re-sent while critical; the systemd watchdog is petted while a long
+#    action runs (WATCHDOG_USEC 1 s, a datagram socket as NOTIFY_SOCKET)
+# About 15 s.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 quiet() { "$@" >/dev/null 2>&1; }
@@ -290,6 +292,10 @@ check "... the systemd watchdog was petted while it ran ($wd_during times; Watch
 check "... and before ($wd_before times)" test "$wd_before" -ge 1
 check "... its process group, the forked child too, is gone" \
     wait_until 3 eval '! pgrep -f "$MARK" >/dev/null'
+
+check "while critical, the controller's alert was re-sent (resend_interval 2s)" wait_until 5 eval \
+    '[[ $(metric_value "$(hcurl "$CTL_URL/metrics")" "homeostat_controller_actions_total{kind=\"alert\",trigger=\"resend\",result=\"ok\"}") -ge 1 ]]'
+check "... and is still active in Alertmanager" am_has 'alertname="HomeostatState"'
 
 # ---- a restart keeps what is in effect ---------------------------------------------------
 
