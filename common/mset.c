@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "utf8.h"
+
 #define CHUNK_MIN 16384
 
 struct mset_chunk {
@@ -157,37 +159,10 @@ int label_value_valid(const char *value)
 
 static bool utf8_valid(const char *str)
 {
-    const unsigned char *p = (const unsigned char *)str;
-    while (*p) {
-        if (*p < 0x80) {
-            p++;
-            continue;
-        }
-        int n;
-        unsigned cp;
-        if ((*p & 0xe0) == 0xc0) {
-            n = 1;
-            cp = *p & 0x1f;
-        } else if ((*p & 0xf0) == 0xe0) {
-            n = 2;
-            cp = *p & 0x0f;
-        } else if ((*p & 0xf8) == 0xf0) {
-            n = 3;
-            cp = *p & 0x07;
-        } else {
+    size_t n = strlen(str);
+    for (size_t i = 0, l; i < n; i += l)
+        if (!(l = utf8_seq_len(str + i, n - i)))
             return false;
-        }
-        for (int i = 1; i <= n; i++) {
-            if ((p[i] & 0xc0) != 0x80)
-                return false;
-            cp = (cp << 6) | (p[i] & 0x3f);
-        }
-        /* Overlong forms, surrogates and values past U+10FFFF. */
-        if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-            (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-            return false;
-        p += n + 1;
-    }
     return true;
 }
 

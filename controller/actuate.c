@@ -56,12 +56,8 @@ static void record_result(struct controller *c, const char *type, const char *id
                           enum action_kind kind, const char *summary, const char *trigger,
                           const struct action_result *ar, double seconds, double now)
 {
-    json_t *rec = json_object();
-    json_object_set_new(rec, "type", json_string(type));
-    json_object_set_new(rec, "id", json_string(id));
+    json_t *rec = controller_record(type, id, now);
     json_object_set_new(rec, "index", json_integer((json_int_t)index));
-    json_object_set_new(rec, "time", json_time(now));
-    json_object_set_new(rec, "timestamp", json_real(now));
     json_object_set_new(rec, "trigger", json_string(trigger));
     json_object_set_new(rec, "kind", json_string(action_kind_name(kind)));
     json_object_set_new(rec, "summary", json_string(summary));
@@ -194,16 +190,6 @@ static int find_effect(json_t *effects, const char *key)
     return -1;
 }
 
-static enum action_kind kind_from_name(const char *name)
-{
-    static const enum action_kind kinds[] = {ACTION_SYSTEMD, ACTION_KUBECTL, ACTION_WEBHOOK,
-                                             ACTION_EXEC, ACTION_ALERT};
-    for (size_t i = 0; i < 5; i++)
-        if (name && strcmp(name, action_kind_name(kinds[i])) == 0)
-            return kinds[i];
-    return ACTION_EXEC;
-}
-
 /* Whether the effect's state is still current or better off than the current one: a
  * mitigation stays while things are as bad or worse. */
 static bool state_still_on(const struct rules *r, const char *state, size_t current)
@@ -219,15 +205,13 @@ static void revert_one(struct controller *c, json_t *e, double now)
 {
     const char *key = json_string_value(json_object_get(e, "key"));
     const char *summary = json_string_value(json_object_get(e, "summary"));
-    enum action_kind kind = kind_from_name(json_string_value(json_object_get(e, "kind")));
+    /* Saved by this program: an unknown kind (a newer state file) cannot be reverted. */
+    int k = action_kind_parse(json_string_value(json_object_get(e, "kind")));
+    enum action_kind kind = k < 0 ? ACTION_EXEC : (enum action_kind)k;
     pthread_mutex_lock(&c->lock);
     char id[48];
     controller_new_id(c, now, id, sizeof(id));
-    json_t *rec = json_object();
-    json_object_set_new(rec, "type", json_string("revert"));
-    json_object_set_new(rec, "id", json_string(id));
-    json_object_set_new(rec, "time", json_time(now));
-    json_object_set_new(rec, "timestamp", json_real(now));
+    json_t *rec = controller_record("revert", id, now);
     json_object_set_new(rec, "of", json_string(key));
     json_object_set_new(rec, "state", json_incref(json_object_get(e, "state")));
     json_object_set_new(rec, "kind", json_string(action_kind_name(kind)));
@@ -368,11 +352,7 @@ int actuate_manual(struct controller *c, const struct manual_action_def *m, json
     pthread_mutex_lock(&c->lock);
     controller_new_id(c, now, id, sizeof(id));
     snprintf(state, sizeof(state), "%s", eval_state_name(c->rules, c->st.eval.current));
-    json_t *rec = json_object();
-    json_object_set_new(rec, "type", json_string("manual_action"));
-    json_object_set_new(rec, "id", json_string(id));
-    json_object_set_new(rec, "time", json_time(now));
-    json_object_set_new(rec, "timestamp", json_real(now));
+    json_t *rec = controller_record("manual_action", id, now);
     json_object_set_new(rec, "name", json_string(m->name));
     json_object_set_new(rec, "by", json_string(who));
     json_object_set_new(rec, "args", rules_json_redacted(args));
@@ -613,17 +593,7 @@ int overrides_put(struct controller *c, const json_t *req, const char *who, char
     json_t *rec = json_object();
     json_object_set_new(rec, "request", json_deep_copy(req));
     json_object_set_new(rec, "overrides", json_incref(next));
-    char id[48];
-    controller_new_id(c, now, id, sizeof(id));
-    json_object_set_new(rec, "type", json_string("override"));
-    json_object_set_new(rec, "id", json_string(id));
-    json_object_set_new(rec, "time", json_time(now));
-    json_object_set_new(rec, "timestamp", json_real(now));
-    json_object_set_new(rec, "by", json_string(who));
-    int r = audit_append(c->audit, rec);
-    json_decref(rec);
-    if (r < 0) {
-        metric_add(c->m.audit_errors, 1);
+    if (controller_audit_operator(c, "override", who, rec) < 0) {
         json_decref(next);
         return -EIO;
     }
@@ -637,22 +607,10 @@ int overrides_put(struct controller *c, const json_t *req, const char *who, char
 
 int overrides_clear(struct controller *c, const char *who)
 {
-    double now = now_realtime();
-    char id[48];
-    controller_new_id(c, now, id, sizeof(id));
     json_t *rec = json_object();
-    json_object_set_new(rec, "type", json_string("overrides_cleared"));
-    json_object_set_new(rec, "id", json_string(id));
-    json_object_set_new(rec, "time", json_time(now));
-    json_object_set_new(rec, "timestamp", json_real(now));
-    json_object_set_new(rec, "by", json_string(who));
     json_object_set_new(rec, "overrides", json_incref(c->st.overrides));
-    int r = audit_append(c->audit, rec);
-    json_decref(rec);
-    if (r < 0) {
-        metric_add(c->m.audit_errors, 1);
+    if (controller_audit_operator(c, "overrides_cleared", who, rec) < 0)
         return -EIO;
-    }
     json_decref(c->st.overrides);
     c->st.overrides = json_object();
     overrides_reapply(c);

@@ -78,8 +78,8 @@ uint64_t actuator_timeout(const json_t *params, uint64_t def)
 
 /* Calls fn for every {{name}} in s; stops at the first nonzero return. -EINVAL for an
  * unterminated or empty placeholder. */
-static int each_placeholder(const char *s, int (*fn)(const char *name, size_t len, void *ud),
-                            void *ud)
+int actuator_each_placeholder(const char *s, int (*fn)(const char *name, size_t len, void *ud),
+                              void *ud)
 {
     const char *p = s;
     while ((p = strstr(p, "{{"))) {
@@ -136,7 +136,7 @@ static int check_one(const char *name, size_t len, void *ud)
 static int check_placeholders(const json_t *v, struct check_ud *c)
 {
     if (json_is_string(v)) {
-        int r = each_placeholder(json_string_value(v), check_one, c);
+        int r = actuator_each_placeholder(json_string_value(v), check_one, c);
         if (r == -EINVAL && !c->msg[0])
             snprintf(c->msg, c->msg_size,
                      "malformed placeholder in '%.80s': write {{name}} with letters, digits "

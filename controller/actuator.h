@@ -88,6 +88,12 @@ int actuator_validate(enum action_kind kind, const json_t *params,
                       const char *const *params_declared, const char **bad_key, char *msg,
                       size_t msg_size);
 
+/* Calls fn for every {{name}} in s (name without the surrounding spaces); stops at the
+ * first nonzero return and returns it. -EINVAL for a placeholder that is unterminated,
+ * empty or has characters other than letters, digits and '_'. */
+int actuator_each_placeholder(const char *s, int (*fn)(const char *name, size_t len, void *ud),
+                              void *ud);
+
 /* Built-in placeholders: id, state, from, severity, reasoning, confidence, time. */
 extern const char *const actuator_builtin_vars[];
 

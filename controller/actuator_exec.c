@@ -196,65 +196,11 @@ static char **env_build(const json_t *env)
     return v;
 }
 
-/* A JSON string of len bytes of text, with invalid UTF-8 replaced by U+FFFD (a capped
- * output may end in the middle of a character). New reference. */
-static json_t *text_json(const char *s, size_t len)
-{
-    struct buf b;
-    buf_init(&b, len * 3 + 16);
-    size_t i = 0;
-    while (i < len) {
-        unsigned char c = (unsigned char)s[i];
-        size_t n = c < 0x80             ? 1
-                   : (c & 0xe0) == 0xc0 ? 2
-                   : (c & 0xf0) == 0xe0 ? 3
-                   : (c & 0xf8) == 0xf0 ? 4
-                                        : 0;
-        bool ok = n > 0 && i + n <= len && c != 0;
-        for (size_t j = 1; ok && j < n; j++)
-            ok = ((unsigned char)s[i + j] & 0xc0) == 0x80;
-        if (ok && n > 1) {
-            unsigned cp = c & (0xff >> (n + 1));
-            for (size_t j = 1; j < n; j++)
-                cp = (cp << 6) | ((unsigned char)s[i + j] & 0x3f);
-            ok = !(n == 2 && cp < 0x80) && !(n == 3 && cp < 0x800) &&
-                 !(n == 4 && (cp < 0x10000 || cp > 0x10ffff)) && !(cp >= 0xd800 && cp <= 0xdfff);
-        }
-        if (ok) {
-            buf_append(&b, s + i, n);
-            i += n;
-        } else {
-            buf_puts(&b, "\xef\xbf\xbd");
-            i++;
-        }
-    }
-    json_t *j = json_stringn(b.data ? b.data : "", b.len);
-    buf_free(&b);
-    return j ? j : json_string("");
-}
-
-/* The first non-empty line of text, cut to fit out, control characters as spaces. */
-static const char *first_line(const char *text, char *out, size_t size)
-{
-    out[0] = '\0';
-    if (!text)
-        return out;
-    while (*text == '\n' || *text == '\r' || *text == ' ' || *text == '\t')
-        text++;
-    size_t n = 0;
-    for (; text[n] && text[n] != '\n' && n + 1 < size; n++)
-        out[n] = (unsigned char)text[n] < 0x20 || text[n] == 0x7f ? ' ' : text[n];
-    while (n > 0 && (out[n - 1] == ' ' || out[n - 1] == '\r'))
-        n--;
-    out[n] = '\0';
-    return out;
-}
-
 static json_t *strv_json(char *const *v)
 {
     json_t *a = json_array();
     for (size_t i = 0; a && v[i]; i++)
-        json_array_append_new(a, text_json(v[i], strlen(v[i])));
+        json_array_append_new(a, subproc_text_json(v[i], strlen(v[i])));
     return a;
 }
 
@@ -293,19 +239,19 @@ static void run_argv(const char *what, const json_t *argv_json, const json_t *pa
         subproc_result_free(&sr);
         goto out;
     }
-    res->detail =
-        json_pack("{s:o, s:o, s:o, s:b, s:f, s:o, s:o, s:I, s:I}", "argv", strv_json(argv),
-                  "exit_status", sr.term_signal ? json_null() : json_integer(sr.exit_status),
-                  "signal", sr.term_signal ? json_integer(sr.term_signal) : json_null(),
-                  "timed_out", (int)sr.timed_out, "duration_seconds",
-                  (double)sr.duration_usec / 1e6, "stdout", text_json(sr.out.data, sr.out.len),
-                  "stderr", text_json(sr.err.data, sr.err.len), "stdout_dropped_bytes",
-                  (json_int_t)sr.out_dropped, "stderr_dropped_bytes", (json_int_t)sr.err_dropped);
+    res->detail = json_pack(
+        "{s:o, s:o, s:o, s:b, s:f, s:o, s:o, s:I, s:I}", "argv", strv_json(argv), "exit_status",
+        sr.term_signal ? json_null() : json_integer(sr.exit_status), "signal",
+        sr.term_signal ? json_integer(sr.term_signal) : json_null(), "timed_out", (int)sr.timed_out,
+        "duration_seconds", (double)sr.duration_usec / 1e6, "stdout",
+        subproc_text_json(sr.out.data, sr.out.len), "stderr",
+        subproc_text_json(sr.err.data, sr.err.len), "stdout_dropped_bytes",
+        (json_int_t)sr.out_dropped, "stderr_dropped_bytes", (json_int_t)sr.err_dropped);
     char how[96], line[200];
     subproc_describe(&sr, how, sizeof(how));
-    first_line(sr.err.data, line, sizeof(line));
+    subproc_first_line(sr.err.data, line, sizeof(line));
     if (!line[0])
-        first_line(sr.out.data, line, sizeof(line));
+        subproc_first_line(sr.out.data, line, sizeof(line));
     if (sr.timed_out)
         action_fail(res, ACT_RETRY, "%s %s: %s", what, argv[0], how);
     else if (sr.exit_status == 0 && !sr.term_signal)

@@ -455,59 +455,6 @@ static int validate_kubectl(const json_t *params, const char **bad_key, char *ms
 
 /* ---- running kubectl ---- */
 
-/* A JSON string of len bytes of text, invalid UTF-8 replaced by U+FFFD. New reference. */
-static json_t *text_json(const char *s, size_t len)
-{
-    struct buf b;
-    buf_init(&b, len * 3 + 16);
-    size_t i = 0;
-    while (i < len) {
-        unsigned char c = (unsigned char)s[i];
-        size_t n = c < 0x80             ? 1
-                   : (c & 0xe0) == 0xc0 ? 2
-                   : (c & 0xf0) == 0xe0 ? 3
-                   : (c & 0xf8) == 0xf0 ? 4
-                                        : 0;
-        bool ok = n > 0 && i + n <= len && c != 0;
-        for (size_t j = 1; ok && j < n; j++)
-            ok = ((unsigned char)s[i + j] & 0xc0) == 0x80;
-        if (ok && n > 1) {
-            unsigned cp = c & (0xff >> (n + 1));
-            for (size_t j = 1; j < n; j++)
-                cp = (cp << 6) | ((unsigned char)s[i + j] & 0x3f);
-            ok = !(n == 2 && cp < 0x80) && !(n == 3 && cp < 0x800) &&
-                 !(n == 4 && (cp < 0x10000 || cp > 0x10ffff)) && !(cp >= 0xd800 && cp <= 0xdfff);
-        }
-        if (ok) {
-            buf_append(&b, s + i, n);
-            i += n;
-        } else {
-            buf_puts(&b, "\xef\xbf\xbd");
-            i++;
-        }
-    }
-    json_t *j = json_stringn(b.data ? b.data : "", b.len);
-    buf_free(&b);
-    return j ? j : json_string("");
-}
-
-/* The first non-empty line of text, cut to fit out, control characters as spaces. */
-static const char *first_line(const char *text, char *out, size_t size)
-{
-    out[0] = '\0';
-    if (!text)
-        return out;
-    while (*text == '\n' || *text == '\r' || *text == ' ' || *text == '\t')
-        text++;
-    size_t n = 0;
-    for (; text[n] && text[n] != '\n' && n + 1 < size; n++)
-        out[n] = (unsigned char)text[n] < 0x20 || text[n] == 0x7f ? ' ' : text[n];
-    while (n > 0 && (out[n - 1] == ' ' || out[n - 1] == '\r'))
-        n--;
-    out[n] = '\0';
-    return out;
-}
-
 /* Whether kubectl's error output says the failure may pass: an answer of the API server
  * with a 5xx or 429 reason, or no answer at all (refused, reset, timed out). Other
  * answers (NotFound, Forbidden, Invalid, Conflict) are permanent. */
@@ -561,9 +508,9 @@ static const char *error_line(const char *text, char *out, size_t size)
 {
     for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
         if (*p != '\n' && !klog_line(p))
-            return first_line(p, out, size);
+            return subproc_first_line(p, out, size);
     }
-    return first_line(text, out, size);
+    return subproc_first_line(text, out, size);
 }
 
 struct kube {
@@ -628,11 +575,11 @@ static void kube_run(struct kube *k, const char *const *args, bool mutating, str
     call->r = subproc_run(&opts, &call->sr);
     error_line(call->sr.err.data, call->line, sizeof(call->line));
     if (!call->line[0] && call->sr.exit_status != 0)
-        first_line(call->sr.out.data, call->line, sizeof(call->line));
+        subproc_first_line(call->sr.out.data, call->line, sizeof(call->line));
 
     json_t *jargv = json_array();
     for (size_t i = 0; jargv && argv[i]; i++)
-        json_array_append_new(jargv, text_json(argv[i], strlen(argv[i])));
+        json_array_append_new(jargv, subproc_text_json(argv[i], strlen(argv[i])));
     json_t *rec;
     if (call->r < 0) {
         char ebuf[128];
@@ -643,8 +590,8 @@ static void kube_run(struct kube *k, const char *const *args, bool mutating, str
         const struct subproc_result *sr = &call->sr;
         rec = json_pack("{s:o, s:o, s:b, s:o, s:o, s:f}", "argv", jargv, "exit_status",
                         sr->term_signal ? json_null() : json_integer(sr->exit_status), "timed_out",
-                        (int)sr->timed_out, "stdout", text_json(sr->out.data, sr->out.len),
-                        "stderr", text_json(sr->err.data, sr->err.len), "duration_seconds",
+                        (int)sr->timed_out, "stdout", subproc_text_json(sr->out.data, sr->out.len),
+                        "stderr", subproc_text_json(sr->err.data, sr->err.len), "duration_seconds",
                         (double)sr->duration_usec / 1e6);
     }
     if (rec)
@@ -778,7 +725,7 @@ static void apply_scale(struct kube *k)
         return;
     }
     char digits[32];
-    first_line(get.sr.out.data, digits, sizeof(digits));
+    subproc_first_line(get.sr.out.data, digits, sizeof(digits));
     subproc_result_free(&get.sr);
     size_t dlen = strlen(digits);
     if (dlen == 0 || dlen > 9 || strspn(digits, "0123456789") != dlen) {
@@ -916,8 +863,9 @@ static void apply_annotate(struct kube *k)
     json_object_set_new(written, "homeostat.io/decision-id",
                         json_string(ctx->decision_id ? ctx->decision_id : ""));
     json_object_set_new(written, "homeostat.io/state", json_string(ctx->state ? ctx->state : ""));
-    json_object_set_new(written, "homeostat.io/reasoning",
-                        text_json(reasoning ? reasoning : "", reasoning ? strlen(reasoning) : 0));
+    json_object_set_new(
+        written, "homeostat.io/reasoning",
+        subproc_text_json(reasoning ? reasoning : "", reasoning ? strlen(reasoning) : 0));
     const char *key;
     json_t *v;
     json_object_foreach((json_t *)given, key, v)

@@ -132,27 +132,6 @@ static json_t *envelope(json_t *data)
 
 /* ---- operator endpoints ---- */
 
-/* Writes an audit record of an operator's request (lock held). 0 or -errno. */
-static int audit_operator(struct controller *c, const char *type, const char *who, json_t *extra)
-{
-    double now = now_realtime();
-    char id[48];
-    controller_new_id(c, now, id, sizeof(id));
-    json_t *rec = extra ? extra : json_object();
-    json_object_set_new(rec, "type", json_string(type));
-    json_object_set_new(rec, "id", json_string(id));
-    json_object_set_new(rec, "time", json_time(now));
-    json_object_set_new(rec, "timestamp", json_real(now));
-    json_object_set_new(rec, "by", json_string(who));
-    int r = audit_append(c->audit, rec);
-    if (r < 0) {
-        metric_add(c->m.audit_errors, 1);
-        log_error_errno(r, "audit: cannot record %s by %s", type, who);
-    }
-    json_decref(rec);
-    return r;
-}
-
 static void pause_resume(struct controller *c, bool pause, const char *who,
                          struct httpd_response *resp)
 {
@@ -160,7 +139,7 @@ static void pause_resume(struct controller *c, bool pause, const char *who,
     bool was = c->st.paused;
     json_t *extra = json_object();
     json_object_set_new(extra, "was_paused", json_boolean(was));
-    int r = audit_operator(c, pause ? "pause" : "resume", who, extra);
+    int r = controller_audit_operator(c, pause ? "pause" : "resume", who, extra);
     /* An emergency stop works even when the audit log cannot be written; resuming
      * actuation without a record does not. */
     if (r < 0 && !pause) {

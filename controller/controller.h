@@ -92,6 +92,11 @@ json_t *json_time(double t); /* RFC 3339 UTC with milliseconds, null for t <= 0 
 json_t *json_num(double v);  /* null for NaN and infinities */
 /* A new decision id ("<ms hex>-<seq>"), lock held. */
 void controller_new_id(struct controller *c, double now, char *buf, size_t size);
+/* A new audit record {type, id, time, timestamp} (new reference). */
+json_t *controller_record(const char *type, const char *id, double now);
+/* Writes an operator's request to the audit log (lock held): rec (taken; NULL for an
+ * empty one) gets type, a new id, the time and by. 0, or -errno (counted and logged). */
+int controller_audit_operator(struct controller *c, const char *type, const char *who, json_t *rec);
 /* Saves the state file, counting a failure (lock held). */
 void controller_save_state(struct controller *c);
 void controller_publish(struct controller *c); /* lock held: gauges from the state */

@@ -133,7 +133,7 @@ static double cond_margin(const struct rules *r, const struct condition *c,
                           const struct signal_value *values, double now)
 {
     struct sig s = signal_at(r, values, c->signal, now);
-    /* An equality that holds is as certain as it gets (alert:NAME == 1). */
+    /* An equality that holds has full margin (alert:NAME == 1). */
     if (c->op == COND_EQ && s.value == c->threshold)
         return 1;
     return margin_part(s.value, c->threshold);

@@ -363,6 +363,37 @@ void controller_new_id(struct controller *c, double now, char *buf, size_t size)
     snprintf(buf, size, "%llx-%llu", (unsigned long long)(now * 1000), c->st.decision_seq);
 }
 
+json_t *controller_record(const char *type, const char *id, double now)
+{
+    json_t *rec = json_object();
+    json_object_set_new(rec, "type", json_string(type));
+    json_object_set_new(rec, "id", json_string(id));
+    json_object_set_new(rec, "time", json_time(now));
+    json_object_set_new(rec, "timestamp", json_real(now));
+    return rec;
+}
+
+int controller_audit_operator(struct controller *c, const char *type, const char *who,
+                              json_t *extra)
+{
+    double now = now_realtime();
+    char id[48];
+    controller_new_id(c, now, id, sizeof(id));
+    json_t *rec = controller_record(type, id, now);
+    if (extra) {
+        json_object_update(rec, extra);
+        json_decref(extra);
+    }
+    json_object_set_new(rec, "by", json_string(who));
+    int r = audit_append(c->audit, rec);
+    if (r < 0) {
+        metric_add(c->m.audit_errors, 1);
+        log_error_errno(r, "audit: cannot record %s by %s", type, who);
+    }
+    json_decref(rec);
+    return r;
+}
+
 void controller_save_state(struct controller *c)
 {
     int sr = state_save(c->state_path, c->rules, &c->st);
@@ -490,11 +521,7 @@ static void evaluate_once(struct controller *c)
     if (outcome != OUTCOME_NONE) {
         char id[48];
         controller_new_id(c, now, id, sizeof(id));
-        d = json_object();
-        json_object_set_new(d, "type", json_string("decision"));
-        json_object_set_new(d, "id", json_string(id));
-        json_object_set_new(d, "time", json_time(now));
-        json_object_set_new(d, "timestamp", json_real(now));
+        d = controller_record("decision", id, now);
         json_object_set_new(d, "from", json_string(eval_state_name(r, res.from)));
         json_object_set_new(d, "to", json_string(sname));
         json_object_set_new(d, "changed", json_boolean(res.changed));

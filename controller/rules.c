@@ -41,6 +41,14 @@ const char *action_kind_name(enum action_kind kind)
     return (size_t)kind < N_KINDS ? kind_names[kind] : "unknown";
 }
 
+int action_kind_parse(const char *name)
+{
+    for (size_t i = 0; name && i < N_KINDS; i++)
+        if (strcmp(name, kind_names[i]) == 0)
+            return (int)i;
+    return -EINVAL;
+}
+
 const char *cond_op_text(enum cond_op op)
 {
     static const char *const ops[] = {
@@ -1872,8 +1880,43 @@ static void load_param(struct loader *l, struct param_def *p, const struct ytree
     }
 }
 
+struct implicit {
+    struct loader *l;
+    struct manual_action_def *m;
+    const struct ytree_node *at;
+    const char **declared;
+};
+
+/* Declares {{name}} unless it is built in or already declared; nonzero stops. */
+static int add_implicit(const char *name, size_t n, void *ud)
+{
+    struct implicit *x = ud;
+    struct manual_action_def *m = x->m;
+    bool known = n > RULES_MAX_NAME;
+    for (const char *const *b = actuator_builtin_vars; *b && !known; b++)
+        known = strlen(*b) == n && strncmp(*b, name, n) == 0;
+    for (size_t i = 0; i < m->n_params && !known; i++)
+        known = strlen(m->params[i].name) == n && strncmp(m->params[i].name, name, n) == 0;
+    if (known)
+        return 0;
+    if (m->n_params >= RULES_MAX_PARAMS) {
+        report(x->l, x->at, "more than %d parameters", RULES_MAX_PARAMS);
+        return 1;
+    }
+    struct param_def *pd = &m->params[m->n_params];
+    if (!(pd->name = strndup(name, n))) {
+        x->l->oom = true;
+        return 1;
+    }
+    pd->type = PARAM_SCALAR;
+    pd->required = true;
+    x->declared[m->n_params++] = pd->name;
+    return 0;
+}
+
 /* The short form declares a required scalar parameter for every {{name}} that is not a
- * built-in placeholder, in order of appearance; declared[] gets their names. */
+ * built-in placeholder, in order of appearance; declared[] gets their names. A malformed
+ * placeholder is left to the actions' own check. */
 static void collect_placeholders(struct loader *l, struct manual_action_def *m,
                                  const struct ytree_node *v, const char **declared)
 {
@@ -1883,37 +1926,10 @@ static void collect_placeholders(struct loader *l, struct manual_action_def *m,
                 l, m, ytree_kind(v) == YTREE_SEQ ? ytree_item(v, i) : ytree_value(v, i), declared);
         return;
     }
-    const char *p = ytree_text(v, NULL);
-    while (p && (p = strstr(p, "{{"))) {
-        p += 2;
-        while (*p == ' ')
-            p++;
-        size_t n = 0;
-        while (isalnum((unsigned char)p[n]) || p[n] == '_')
-            n++;
-        if (n == 0 || n > RULES_MAX_NAME)
-            continue;
-        bool known = false;
-        for (const char *const *b = actuator_builtin_vars; *b && !known; b++)
-            known = strlen(*b) == n && strncmp(*b, p, n) == 0;
-        for (size_t i = 0; i < m->n_params && !known; i++)
-            known = strlen(m->params[i].name) == n && strncmp(m->params[i].name, p, n) == 0;
-        if (known)
-            continue;
-        if (m->n_params >= RULES_MAX_PARAMS) {
-            report(l, v, "more than %d parameters", RULES_MAX_PARAMS);
-            return;
-        }
-        struct param_def *pd = &m->params[m->n_params];
-        pd->name = strndup(p, n);
-        if (!pd->name) {
-            l->oom = true;
-            return;
-        }
-        pd->type = PARAM_SCALAR;
-        pd->required = true;
-        declared[m->n_params++] = pd->name;
-    }
+    struct implicit x = {l, m, v, declared};
+    const char *text = ytree_text(v, NULL);
+    if (text)
+        actuator_each_placeholder(text, add_implicit, &x);
 }
 
 static void implicit_params(struct loader *l, struct manual_action_def *m,

@@ -181,6 +181,8 @@ const char *rules_param_type_name(enum param_type t);
 
 /* "systemd", "kubectl", "webhook", "exec", "alert". */
 const char *action_kind_name(enum action_kind kind);
+/* The kind of such a name, or -EINVAL. */
+int action_kind_parse(const char *name);
 /* NULL when url is an http:// or https:// URL with a host, without credentials, spaces or
  * control characters and at most RULES_MAX_URL bytes; otherwise why not, as a phrase that
  * follows the URL ("does not start with http:// or https://"). Static storage. */

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "parse.h"
+#include "utf8.h"
 
 #define SUBPROC_DEFAULT_TIMEOUT_USEC (10ull * 1000000)
 #define SUBPROC_DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
@@ -568,4 +569,39 @@ const char *subproc_describe(const struct subproc_result *res, char *buf, size_t
         snprintf(buf, size, "exit %d", res->exit_status);
     }
     return buf;
+}
+
+json_t *subproc_text_json(const char *s, size_t len)
+{
+    struct buf b;
+    buf_init(&b, len * 3 + 16);
+    for (size_t i = 0; i < len;) {
+        size_t n = s[i] ? utf8_seq_len(s + i, len - i) : 0;
+        if (n) {
+            buf_append(&b, s + i, n);
+            i += n;
+        } else {
+            buf_puts(&b, "\xef\xbf\xbd");
+            i++;
+        }
+    }
+    json_t *j = json_stringn(b.data ? b.data : "", b.len);
+    buf_free(&b);
+    return j ? j : json_string("");
+}
+
+const char *subproc_first_line(const char *text, char *out, size_t size)
+{
+    out[0] = '\0';
+    if (!text)
+        return out;
+    while (*text == '\n' || *text == '\r' || *text == ' ' || *text == '\t')
+        text++;
+    size_t n = 0;
+    for (; text[n] && text[n] != '\n' && n + 1 < size; n++)
+        out[n] = (unsigned char)text[n] < 0x20 || text[n] == 0x7f ? ' ' : text[n];
+    while (n > 0 && (out[n - 1] == ' ' || out[n - 1] == '\r'))
+        n--;
+    out[n] = '\0';
+    return out;
 }

@@ -6,6 +6,7 @@
 #ifndef HOMEOSTAT_CONTROLLER_SUBPROC_H
 #define HOMEOSTAT_CONTROLLER_SUBPROC_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -48,5 +49,13 @@ void subproc_result_free(struct subproc_result *res);
 /* One line describing how it ended: "exit 0", "exit 1", "killed by SIGKILL", "timed out
  * after 5.0s (process group killed)". */
 const char *subproc_describe(const struct subproc_result *res, char *buf, size_t size);
+
+/* Output as JSON: a string of text[0..len) with each byte that is not part of a valid
+ * UTF-8 character (a capped output may end inside one) or is NUL replaced by U+FFFD.
+ * New reference. */
+json_t *subproc_text_json(const char *text, size_t len);
+/* The first non-empty line of text (may be NULL), cut to fit out, control characters as
+ * spaces: for one-line error messages. Returns out. */
+const char *subproc_first_line(const char *text, char *out, size_t size);
 
 #endif

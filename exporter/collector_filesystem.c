@@ -242,41 +242,6 @@ static void fs_unescape(char *s)
     *w = '\0';
 }
 
-/* Label values must be UTF-8 or Prometheus rejects the whole scrape. */
-static bool fs_utf8_valid(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        unsigned n;
-        uint32_t cp;
-        if (*p < 0x80) {
-            p++;
-            continue;
-        } else if (*p >= 0xc2 && *p <= 0xdf) {
-            n = 1;
-            cp = *p & 0x1f;
-        } else if (*p >= 0xe0 && *p <= 0xef) {
-            n = 2;
-            cp = *p & 0x0f;
-        } else if (*p >= 0xf0 && *p <= 0xf4) {
-            n = 3;
-            cp = *p & 0x07;
-        } else {
-            return false;
-        }
-        for (unsigned i = 1; i <= n; i++) {
-            if ((p[i] & 0xc0) != 0x80) /* also stops at the NUL */
-                return false;
-            cp = (cp << 6) | (p[i] & 0x3f);
-        }
-        if ((n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-            (n == 3 && (cp < 0x10000 || cp > 0x10ffff)))
-            return false;
-        p += n + 1;
-    }
-    return true;
-}
-
 static bool fs_has_option(const char *opts, const char *opt)
 {
     size_t n = strlen(opt);
@@ -333,7 +298,8 @@ static long fs_parse_mounts(char *buf, size_t len, struct fs_mount **ret)
         fs_unescape(dev);
         fs_unescape(mp);
         fs_unescape(type);
-        if (!fs_utf8_valid(dev) || !fs_utf8_valid(mp) || !fs_utf8_valid(type)) {
+        /* Label values must be UTF-8 or Prometheus rejects the whole scrape. */
+        if (!label_value_valid(dev) || !label_value_valid(mp) || !label_value_valid(type)) {
             log_debug("collector filesystem: skipping mount with a non-UTF-8 name");
             continue;
         }

@@ -12,6 +12,7 @@
  * Prints one JSON object: status (ok, retry, fail), error, attempts, detail, undo and the
  * expanded params. Exit 0 when ok, 1 when the action failed, 2 for bad usage or a
  * params object that does not validate (the message on stderr). */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,18 +20,6 @@
 
 #include "actuator.h"
 #include "parse.h"
-
-static int kind_of(const char *s, enum action_kind *ret)
-{
-    static const enum action_kind kinds[] = {ACTION_SYSTEMD, ACTION_KUBECTL, ACTION_WEBHOOK,
-                                             ACTION_EXEC, ACTION_ALERT};
-    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
-        if (strcmp(s, action_kind_name(kinds[i])) == 0) {
-            *ret = kinds[i];
-            return 0;
-        }
-    return -1;
-}
 
 static json_t *parse_json(const char *what, const char *text)
 {
@@ -103,11 +92,12 @@ int main(int argc, char **argv)
         }
     }
     int n = argc - optind;
-    enum action_kind kind;
-    if (n < 3 || kind_of(argv[optind + 1], &kind) < 0) {
+    int k = n >= 3 ? action_kind_parse(argv[optind + 1]) : -EINVAL;
+    if (k < 0) {
         fprintf(stderr, "usage: act-driver [FLAGS] validate|apply|revert KIND PARAMS [UNDO]\n");
         return 2;
     }
+    enum action_kind kind = (enum action_kind)k;
     const char *verb = argv[optind];
     json_t *params = parse_json("PARAMS", argv[optind + 2]);
     if (!params)
