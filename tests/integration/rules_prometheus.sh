@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# rules_prometheus: every signal query of every rules file in rules/ (the default rules
+# and the examples) runs against the real Prometheus that has scraped the real exporter,
+# with application metrics for the service "shop" sent over StatsD: each must parse and
+# return exactly one finite value, as the controller needs. The unit tests of the same
+# files (rules/*_test.yaml) test the states and decisions; this tests that the queries
+# mean something to Prometheus and match the metric names the exporter publishes.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+require_tool prometheus curl /usr/bin/python3
+
+# "/" is counted whatever its filesystem (overlay in containers is excluded by default).
+start_exporter --collector.filesystem.fs-types-exclude='^(proc|sysfs|tmpfs|devtmpfs)$'
+
+# The shop's requests, cache and breaker, as an instrumented service sends them.
+cat >"$HS_TMP/send.py" <<'EOF'
+import random, socket, sys, time
+host, port = sys.argv[1].rsplit(":", 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+while True:
+    lines = ["shop.request.duration:%d|ms" % random.randint(5, 400) for _ in range(20)]
+    lines += ["shop.request.success:19|c", "shop.request.failure:1|c",
+              "shop.cache.pages.hit:8|c", "shop.cache.pages.miss:2|c"]
+    s.sendto("\n".join(lines).encode(), (host, int(port)))
+    time.sleep(0.2)
+EOF
+spawn "$HS_TMP/send.log" /usr/bin/python3 "$HS_TMP/send.py" "$EXPORTER_STATSD_ADDR"
+
+cat >"$HS_TMP/prometheus.yml" <<EOF
+global: {scrape_interval: 1s, evaluation_interval: 1s}
+scrape_configs:
+  - job_name: homeostat-exporter
+    static_configs: [{targets: ["$EXPORTER_ADDR"]}]
+EOF
+start_prometheus "$HS_TMP/prometheus.yml"
+
+# Enough history for every query: rates over [1m] and [5m] need two samples, and the
+# CPU forecast's subquery ([15m:15s]) two aligned steps with a rate behind each.
+cpu_forecast='predict_linear((sum(rate(homeostat_cpu_busy_ratio_sum[1m])) / sum(rate(homeostat_cpu_busy_ratio_count[1m])))[15m:15s], 600)'
+check "Prometheus has the shop's latency histogram" \
+    wait_until 30 prom_has 'rate(app_request_duration_seconds_bucket{service="shop"}[1m]) > 0'
+check "Prometheus has two aligned subquery steps for the CPU forecast" \
+    wait_until 60 prom_has "$cpu_forecast"
+
+rules=()
+for f in "$HOMEOSTAT_SOURCE_DIR"/rules/*.yaml; do
+    [[ $f == *_test.yaml ]] || rules+=("$f")
+done
+check "there are rules files to check (${#rules[@]})" test "${#rules[@]}" -ge 5
+
+out=$(/usr/bin/python3 "$HOMEOSTAT_SOURCE_DIR/tests/integration/rules_signals.py" \
+    "$PROM_URL" "${rules[@]}")
+while IFS= read -r line; do
+    case $line in
+    PASS\ *) pass "${line#PASS }" ;;
+    FAIL\ *) fail "${line#FAIL }" ;;
+    *) fail "unexpected output: $line" ;;
+    esac
+done <<<"$out"
+# Every signal of every file was judged (a file the script failed to read prints nothing).
+expected=$(/usr/bin/python3 -c 'import sys, yaml
+print(sum(len((yaml.safe_load(open(f)) or {}).get("signals") or {}) for f in sys.argv[1:]))' \
+    "${rules[@]}")
+check_eq "one result per signal" "$expected" "$(grep -c '^\(PASS\|FAIL\) ' <<<"$out")"
+
+# The queries are judged against the rules' own expectations too: the shop's error ratio
+# is 1 failure in 20 requests, so error_ratio in default.yaml reads 0.05.
+check_eq "default.yaml error_ratio reads the shop's 5% failures" 0.05 "$(
+    grep -o '^PASS default.yaml error_ratio: .*value [0-9.]*' <<<"$out" | awk '{ printf "%.2f", $NF }'
+)"
+finish
