@@ -3,8 +3,8 @@
  * a race never scales twice), patch (a JSON merge patch, with an optional revert patch),
  * annotate (the decision's id, state and reasoning plus given annotations) and
  * rollout_restart. kubectl runs through subproc: argv only, an environment of PATH, LANG,
- * KUBECONFIG and HOME, its process group killed at the deadline, output captured into
- * the detail. */
+ * KUBECONFIG, HOME and the in-cluster KUBERNETES_SERVICE_HOST/PORT, its process group
+ * killed at the deadline, output captured into the detail. */
 #include "actuator.h"
 
 #include <errno.h>
@@ -66,7 +66,10 @@ static const struct kube_type {
     {"node", {"no", "nodes", NULL}, VERB_EDIT},
 };
 
-static const char *const kube_keep_env[] = {"KUBECONFIG", "HOME", NULL};
+/* KUBERNETES_SERVICE_HOST and _PORT are how kubectl in a pod finds the API server
+ * (in-cluster config, with the service account's token and CA from their files). */
+static const char *const kube_keep_env[] = {"KUBECONFIG", "HOME", "KUBERNETES_SERVICE_HOST",
+                                            "KUBERNETES_SERVICE_PORT", NULL};
 
 /* ---- names ---- */
 

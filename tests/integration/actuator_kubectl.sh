@@ -20,8 +20,9 @@
 #    with the key named (exit 2)
 #  - a hanging API server: with timeout 3s the call ends by the deadline with status retry
 #    and no kubectl process left
-#  - the environment kubectl gets: PATH, LANG, HOME, KUBECONFIG and nothing else (a secret
-#    in the test's environment does not reach it), seen through a wrapper in front of it
+#  - the environment kubectl gets: PATH, LANG, HOME, KUBECONFIG, KUBERNETES_SERVICE_HOST and
+#    _PORT and nothing else (a secret or KUBERNETES_PORT in the test's environment does not
+#    reach it), seen through a wrapper in front of it
 # About 15 s.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -349,10 +350,12 @@ EOF
 chmod +x "$WRAP"
 SECRET="homeostat-secret-$RANDOM$RANDOM"
 RC=0
-OUT=$(HOMEOSTAT_TEST_SECRET=$SECRET KUBECONFIG=$KCFG "$DRIVER" --kubectl="$WRAP" apply kubectl \
-    '{"scale":"deployment/app","replicas":3,"namespace":"shop"}' 2>&1) || RC=$?
+OUT=$(HOMEOSTAT_TEST_SECRET=$SECRET KUBECONFIG=$KCFG KUBERNETES_SERVICE_HOST=10.0.0.1 \
+    KUBERNETES_SERVICE_PORT=443 KUBERNETES_PORT=tcp://10.0.0.1:443 "$DRIVER" --kubectl="$WRAP" \
+    apply kubectl '{"scale":"deployment/app","replicas":3,"namespace":"shop"}' 2>&1) || RC=$?
 check_eq "through the wrapper, KUBECONFIG from the environment: ok" "0 ok" "$RC $(jget "$OUT" 'd["status"]')"
-check_eq "kubectl's environment is PATH, LANG, HOME and KUBECONFIG only" "HOME KUBECONFIG LANG PATH" \
+check_eq "kubectl's environment is PATH, LANG, HOME, KUBECONFIG and the in-cluster pair only" \
+    "HOME KUBECONFIG KUBERNETES_SERVICE_HOST KUBERNETES_SERVICE_PORT LANG PATH" \
     "$(sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.*/\1/p' "$HS_TMP/kubectl.env" | grep -vx PWD | sort | tr '\n' ' ' | sed 's/ $//')"
 check_eq "... with LANG=C.UTF-8 and our KUBECONFIG" "C.UTF-8 $KCFG" \
     "$(sed -n 's/^LANG=//p' "$HS_TMP/kubectl.env") $(sed -n 's/^KUBECONFIG=//p' "$HS_TMP/kubectl.env")"
