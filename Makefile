@@ -8,7 +8,7 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 WERROR ?= $(if $(CI),ON,OFF)
 LISTEN ?= 127.0.0.1:19110
 
-.PHONY: all deps build test demo asan-test bench format format-check clean
+.PHONY: all deps build test demo asan-test bench package format format-check clean
 
 all: build
 
@@ -35,6 +35,10 @@ asan-test: deps
 	      -DHOMEOSTAT_WERROR=$(WERROR)
 	cmake --build $(ASAN_BUILD_DIR) -j $(JOBS)
 	cd $(ASAN_BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+
+# The Debian package (CPack): $(BUILD_DIR)/homeostat_VERSION_ARCH.deb
+package: build
+	cd $(BUILD_DIR) && cpack -G DEB
 
 bench: build
 	@scripts/install-deps.sh bench

@@ -10,7 +10,7 @@ libjansson-dev libsystemd-dev zlib1g-dev"
 # The actuator tests: Alertmanager and amtool, a private D-Bus with python3-dbusmock
 # (Debian's /usr/bin/python3), and a kubectl (Debian's kubernetes-client when none is
 # installed).
-test_pkgs="prometheus curl python3 python3-yaml prometheus-alertmanager dbus-daemon python3-dbusmock"
+test_pkgs="prometheus curl groff-base python3 python3-yaml prometheus-alertmanager dbus-daemon python3-dbusmock"
 bench_pkgs="prometheus-node-exporter wrk"
 
 case "$set_name" in
