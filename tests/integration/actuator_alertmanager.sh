@@ -51,38 +51,7 @@ route:
 receivers:
   - name: "null"
 EOF
-AM_URL=
-for attempt in 1 2 3 4 5; do
-    port=$(free_port)
-    AM_LOG=$HS_TMP/alertmanager.$attempt.log
-    spawn "$AM_LOG" prometheus-alertmanager --config.file="$HS_TMP/alertmanager.yml" \
-        --storage.path="$HS_TMP/am-data.$attempt" --web.listen-address="127.0.0.1:$port" \
-        --cluster.listen-address= --log.level=info
-    AM_PID=$HS_PID
-    deadline=$((SECONDS + 30))
-    while ((SECONDS < deadline)) && hs_alive "$AM_PID"; do
-        if [[ $(http_code "http://127.0.0.1:$port/-/ready" --max-time 2) == 200 ]]; then
-            AM_URL=http://127.0.0.1:$port
-            break 2
-        fi
-        sleep 0.2
-    done
-    if hs_alive "$AM_PID"; then
-        fail "alertmanager did not become ready within 30 s; its log:"
-        tail -n 30 "$AM_LOG" | sed 's/^/    /'
-        finish
-    fi
-    if ! grep -q 'address already in use' "$AM_LOG"; then
-        fail "alertmanager exited at start; its log:"
-        tail -n 30 "$AM_LOG" | sed 's/^/    /'
-        finish
-    fi
-    say "port $port was taken before alertmanager bound it; retrying ($attempt)"
-done
-if [[ -z $AM_URL ]]; then
-    fail "alertmanager could not bind a free port in 5 attempts"
-    finish
-fi
+start_alertmanager "$HS_TMP/alertmanager.yml" || finish
 pass "alertmanager ready at $AM_URL"
 
 # An impostor for status codes and the raw payload, and a port with nothing on it.

@@ -33,7 +33,6 @@ if [[ ! -x $DRIVER ]]; then
     fail "act-driver '$DRIVER' is missing (build the act-driver target)"
     finish
 fi
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 KUBECTL=$(command -v kubectl)
 REQ_LOG=$HS_TMP/requests.jsonl
 # kubectl keeps a discovery cache under $HOME/.kube: one of our own.
@@ -86,24 +85,8 @@ set_replicas() {
 }
 
 # ---- the server -------------------------------------------------------------------------
-started=0
-for attempt in 1 2 3; do
-    PORT=$(free_port)
-    spawn "$HS_TMP/api.log" /usr/bin/python3 "$HERE/fake_kube_api.py" --port "$PORT" \
-        --log "$REQ_LOG"
-    API_PID=$HS_PID
-    if wait_until 10 grep -q 'listening on' "$HS_TMP/api.log"; then
-        started=1
-        break
-    fi
-    stop_process "$API_PID"
-    say "fake_kube_api did not start on port $PORT (attempt $attempt): $(cat "$HS_TMP/api.log")"
-done
-if ((!started)); then
-    fail "fake_kube_api.py did not start"
-    finish
-fi
-API=http://127.0.0.1:$PORT
+start_fake_kube_api "$REQ_LOG" || finish
+API=$KUBE_API_URL
 touch "$REQ_LOG"
 
 KCFG=$HS_TMP/kubeconfig

@@ -82,19 +82,12 @@ start_controller() {
         --web.listen-address="127.0.0.1:$CTL_PORT" \
         --state.directory="$HS_TMP/state" --web.admin-token-file="$HS_TMP/token"
     CTL_PID=$HS_PID
-    local line='' deadline=$((SECONDS + 10))
-    while ((SECONDS < deadline)); do
-        line=$(grep -m1 -o 'listening on http://[^ ]*' "$CTL_LOG" 2>/dev/null || true)
-        [[ -n $line ]] && break
-        hs_alive "$CTL_PID" || break
-        sleep 0.05
-    done
-    if [[ -z $line ]]; then
+    CTL_URL=$(wait_listening "$CTL_LOG" "$CTL_PID")
+    if [[ -z $CTL_URL ]]; then
         fail "controller $name did not start; its log:"
         sed 's/^/    /' "$CTL_LOG"
         finish
     fi
-    CTL_URL=${line#listening on }
 }
 
 jget() {

@@ -140,19 +140,12 @@ start_controller() {
     CTL_LOG=$HS_TMP/$name.log
     spawn "$CTL_LOG" "$CONTROLLER" --config="$RULES" --web.listen-address=127.0.0.1:0 "$@"
     CTL_PID=$HS_PID
-    local line='' deadline=$((SECONDS + 10))
-    while ((SECONDS < deadline)); do
-        line=$(grep -m1 -o 'listening on http://[^ ]*' "$CTL_LOG" 2>/dev/null || true)
-        [[ -n $line ]] && break
-        hs_alive "$CTL_PID" || break
-        sleep 0.05
-    done
-    if [[ -z $line ]]; then
+    CTL_URL=$(wait_listening "$CTL_LOG" "$CTL_PID")
+    if [[ -z $CTL_URL ]]; then
         fail "controller $name did not log 'listening on' within 10 s; its log:"
         sed 's/^/    /' "$CTL_LOG"
         return 1
     fi
-    CTL_URL=${line#listening on }
 }
 
 # jget FILE EXPR: EXPR (Python, the parsed JSON of FILE is d) printed; strings as they are,

@@ -204,23 +204,8 @@ if [[ ! -x $DRIVER ]]; then
     fail "act-driver '$DRIVER' is missing (build the act-driver target)"
 elif [[ -d $OUT/actions ]]; then
     REQ_LOG=$HS_TMP/requests.jsonl
-    started=0
-    for attempt in 1 2 3; do
-        PORT=$(free_port)
-        spawn "$HS_TMP/api.log" $PY "$HERE/fake_kube_api.py" --port "$PORT" --log "$REQ_LOG"
-        API_PID=$HS_PID
-        if wait_until 10 grep -q 'listening on' "$HS_TMP/api.log"; then
-            started=1
-            break
-        fi
-        stop_process "$API_PID"
-        say "fake_kube_api did not start on port $PORT (attempt $attempt): $(cat "$HS_TMP/api.log")"
-    done
-    if ((!started)); then
-        fail "fake_kube_api.py did not start"
-        finish
-    fi
-    API=http://127.0.0.1:$PORT
+    start_fake_kube_api "$REQ_LOG" || finish
+    API=$KUBE_API_URL
     while IFS= read -r obj; do
         hcurl -X POST --data-binary "$obj" "$API/_control/object" >/dev/null
     done <"$OUT/kube-objects.jsonl"
@@ -273,7 +258,7 @@ EOF
         check_eq "$where: its server-side dry run ran" 0 "$RC"
     done
     checker rbac "$RENDERED" "$REQ_LOG"
-    stop_process "$API_PID"
+    stop_process "$KUBE_API_PID"
 fi
 
 # ---- the image -----------------------------------------------------------------------------

@@ -26,6 +26,14 @@
 #   start_prometheus CONFIG  Debian's prometheus on 127.0.0.1:<free port>, data in HS_TMP,
 #                     retried when the port was taken meanwhile; waits (30 s) for /-/ready;
 #                     sets PROM_URL, PROM_PID, PROM_LOG
+#   start_alertmanager CONFIG  Debian's prometheus-alertmanager on 127.0.0.1:<free port>,
+#                     clustering off, data in HS_TMP, retried when the port was taken;
+#                     waits (30 s) for /-/ready; sets AM_URL, AM_PID, AM_LOG
+#   start_fake_kube_api REQLOG  tests/integration/fake_kube_api.py on a free port, requests
+#                     recorded in REQLOG; sets KUBE_API_URL, KUBE_API_PID
+#   wait_listening LOG PID [SECONDS]  waits (10 s) for the "listening on http://..." line
+#                     a daemon logs at start and prints its URL; prints nothing when PID
+#                     ended or the time ran out
 #   http_code URL [ARGS]     the status code of a GET (000 when nothing answered)
 #   http_get FILE URL [ARGS] the same, with the body saved in FILE
 #   prom_query EXPR   prints the JSON of /api/v1/query?query=EXPR
@@ -343,19 +351,12 @@ start_exporter() {
     EXPORTER_LOG=$HS_TMP/exporter.$HS_EXPORTER_SEQ.log
     spawn "$EXPORTER_LOG" "$HOMEOSTAT_EXPORTER" "${defaults[@]}" "$@"
     EXPORTER_PID=$HS_PID
-    local line='' deadline=$((SECONDS + 10))
-    while ((SECONDS < deadline)); do
-        line=$(grep -m1 -o 'listening on http://[^ ]*' "$EXPORTER_LOG" 2>/dev/null || true)
-        [[ -n $line ]] && break
-        hs_alive "$EXPORTER_PID" || break
-        sleep 0.05
-    done
-    if [[ -z $line ]]; then
+    EXPORTER_URL=$(wait_listening "$EXPORTER_LOG" "$EXPORTER_PID")
+    if [[ -z $EXPORTER_URL ]]; then
         fail "exporter ($*) did not log 'listening on' within 10 s; its log:"
         sed 's/^/    /' "$EXPORTER_LOG"
         return 1
     fi
-    EXPORTER_URL=${line#listening on }
     EXPORTER_ADDR=${EXPORTER_URL#http://}
     EXPORTER_ADDR=${EXPORTER_ADDR%%/*}
     EXPORTER_BASE=http://$EXPORTER_ADDR
@@ -372,43 +373,95 @@ print(s.getsockname()[1])
 s.close()'
 }
 
-HS_PROM_SEQ=0
-start_prometheus() {
-    local config=$1 attempt port data
+# hs_start_ready NAME ARGS...: runs ARGS (a server) with every @PORT@ replaced by a free
+# loopback port and @SEQ@ by a number unique in this test, output in HS_TMP/NAME.SEQ.log;
+# waits (30 s) for GET /-/ready to answer 200. A port taken meanwhile is retried (5 times).
+# Sets HS_READY_URL, HS_READY_LOG and HS_PID; returns 1 after a failed check otherwise.
+HS_READY_SEQ=0
+hs_start_ready() {
+    local name=$1 attempt port arg args
+    shift
     for attempt in 1 2 3 4 5; do
-        HS_PROM_SEQ=$((HS_PROM_SEQ + 1))
+        HS_READY_SEQ=$((HS_READY_SEQ + 1))
         port=$(free_port)
-        data=$HS_TMP/prometheus-data.$HS_PROM_SEQ
-        PROM_LOG=$HS_TMP/prometheus.$HS_PROM_SEQ.log
-        PROM_URL=http://127.0.0.1:$port
-        spawn "$PROM_LOG" prometheus --config.file="$config" --storage.tsdb.path="$data" \
-            --web.listen-address="127.0.0.1:$port" --storage.tsdb.retention.time=1h \
-            --log.level=info
-        PROM_PID=$HS_PID
+        args=()
+        for arg in "$@"; do
+            arg=${arg//@PORT@/$port}
+            args+=("${arg//@SEQ@/$HS_READY_SEQ}")
+        done
+        HS_READY_LOG=$HS_TMP/$name.$HS_READY_SEQ.log
+        HS_READY_URL=http://127.0.0.1:$port
+        spawn "$HS_READY_LOG" "${args[@]}"
         local deadline=$((SECONDS + 30))
-        while ((SECONDS < deadline)) && hs_alive "$PROM_PID"; do
-            if [[ $(http_code "$PROM_URL/-/ready" --max-time 2) == 200 ]]; then
-                export PROM_URL PROM_PID PROM_LOG
-                return 0
-            fi
+        while ((SECONDS < deadline)) && hs_alive "$HS_PID"; do
+            [[ $(http_code "$HS_READY_URL/-/ready" --max-time 2) == 200 ]] && return 0
             sleep 0.2
         done
-        if hs_alive "$PROM_PID"; then
-            fail "prometheus did not become ready within 30 s; its log:"
-            tail -n 30 "$PROM_LOG" | sed 's/^/    /'
+        if hs_alive "$HS_PID"; then
+            fail "$name did not become ready within 30 s; its log:"
+            tail -n 30 "$HS_READY_LOG" | sed 's/^/    /'
             return 1
         fi
-        wait "$PROM_PID" 2>/dev/null || true
-        if grep -q 'address already in use' "$PROM_LOG"; then
-            say "port $port was taken before prometheus bound it; retrying ($attempt)"
+        wait "$HS_PID" 2>/dev/null || true
+        if grep -q 'address already in use' "$HS_READY_LOG"; then
+            say "port $port was taken before $name bound it; retrying ($attempt)"
             continue
         fi
-        fail "prometheus exited at start; its log:"
-        tail -n 30 "$PROM_LOG" | sed 's/^/    /'
+        fail "$name exited at start; its log:"
+        tail -n 30 "$HS_READY_LOG" | sed 's/^/    /'
         return 1
     done
-    fail "prometheus could not bind a free port in 5 attempts"
+    fail "$name could not bind a free port in 5 attempts"
     return 1
+}
+
+start_prometheus() {
+    hs_start_ready prometheus prometheus --config.file="$1" \
+        --storage.tsdb.path="$HS_TMP/prometheus-data.@SEQ@" \
+        --web.listen-address=127.0.0.1:@PORT@ --storage.tsdb.retention.time=1h \
+        --log.level=info || return 1
+    PROM_URL=$HS_READY_URL PROM_LOG=$HS_READY_LOG PROM_PID=$HS_PID
+    export PROM_URL PROM_PID PROM_LOG
+}
+
+start_alertmanager() {
+    hs_start_ready alertmanager prometheus-alertmanager --config.file="$1" \
+        --storage.path="$HS_TMP/alertmanager-data.@SEQ@" \
+        --web.listen-address=127.0.0.1:@PORT@ --cluster.listen-address= \
+        --log.level=info || return 1
+    AM_URL=$HS_READY_URL AM_LOG=$HS_READY_LOG AM_PID=$HS_PID
+    export AM_URL AM_PID AM_LOG
+}
+
+start_fake_kube_api() {
+    local reqlog=$1 attempt port log
+    for attempt in 1 2 3; do
+        port=$(free_port)
+        log=$HS_TMP/fake-kube-api.$attempt.log
+        spawn "$log" /usr/bin/python3 "$HOMEOSTAT_SOURCE_DIR/tests/integration/fake_kube_api.py" \
+            --port "$port" --log "$reqlog"
+        KUBE_API_PID=$HS_PID
+        if wait_until 10 grep -q 'listening on' "$log"; then
+            KUBE_API_URL=http://127.0.0.1:$port
+            export KUBE_API_URL KUBE_API_PID
+            return 0
+        fi
+        stop_process "$KUBE_API_PID"
+        say "fake_kube_api did not start on port $port (attempt $attempt): $(cat "$log")"
+    done
+    fail "fake_kube_api.py did not start"
+    return 1
+}
+
+wait_listening() {
+    local line='' deadline=$((SECONDS + ${3:-10}))
+    while ((SECONDS < deadline)); do
+        line=$(grep -m1 -o 'listening on http://[^ ]*' "$1" 2>/dev/null || true)
+        [[ -n $line ]] && break
+        hs_alive "$2" || break
+        sleep 0.05
+    done
+    printf '%s' "${line#listening on }"
 }
 
 prom_query() {

@@ -187,18 +187,6 @@ unit_flags() {
     done
 }
 
-# listening_url LOG PID: waits (10 s) for the "listening on http://..." line; prints the URL.
-listening_url() {
-    local line='' deadline=$((SECONDS + 10))
-    while ((SECONDS < deadline)); do
-        line=$(grep -m1 -o 'listening on http://[^ ]*' "$1" 2>/dev/null || true)
-        [[ -n $line ]] && break
-        hs_alive "$2" || break
-        sleep 0.05
-    done
-    printf '%s' "${line#listening on }"
-}
-
 # run_daemon NAME URL_PATH ARGS...: starts the daemon with ARGS under a NOTIFY_SOCKET and a
 # 2 s watchdog, as systemd would, and checks readiness, the API, reload and SIGTERM.
 run_daemon() {
@@ -213,7 +201,7 @@ run_daemon() {
     wait_until 5 test -S "$sock" || fail "$name: the notify socket did not appear"
     NOTIFY_SOCKET=$sock WATCHDOG_USEC=2000000 spawn "$log" "$bin" "$@"
     local pid=$HS_PID url
-    url=$(listening_url "$log" "$pid")
+    url=$(wait_listening "$log" "$pid")
     if [[ -z $url ]]; then
         fail "$name with the unit's flags ($*) did not start; its log:"
         sed 's/^/    /' "$log"
