@@ -1,10 +1,13 @@
 /* api: the controller's HTTP API (docs/API.md): health, metrics, status, signals,
  * decisions, rules, evaluate and reload, and the operator endpoints: pause and resume,
  * manual actions, runtime overrides, the Alertmanager webhook receiver and the alerts it
- * fed. Mutating endpoints need the admin bearer token. */
+ * fed. Mutating endpoints need the admin bearer token. GET / serves the status page
+ * (status.html, embedded at build time). */
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +16,7 @@
 #include "controller.h"
 #include "daemon.h"
 #include "expo.h"
+#include "hmac.h"
 #include "log.h"
 #include "parse.h"
 
@@ -357,6 +361,74 @@ static bool operator_endpoint(struct controller *c, const struct httpd_request *
     return true;
 }
 
+/* ---- the status page ---- */
+
+/* status.html, generated into status_html.c by controller/CMakeLists.txt: the page and
+ * its length (the array also ends with a NUL). */
+extern const char homeostat_status_html[];
+extern const size_t homeostat_status_html_len;
+
+static char status_csp[512];
+static pthread_once_t status_csp_once = PTHREAD_ONCE_INIT;
+
+/* " 'sha256-BASE64'" of the text between the page's first OPEN and the CLOSE after it, the
+ * CSP source that allows that inline element; "" when the page has none. */
+static void csp_hash(const char *open, const char *close, char *out, size_t size)
+{
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const char *a = strstr(homeostat_status_html, open);
+    const char *b = a ? strstr(a + strlen(open), close) : NULL;
+    out[0] = '\0';
+    if (!b)
+        return;
+    a += strlen(open);
+    uint8_t d[SHA256_DIGEST_BYTES + 1] = {0};
+    sha256(a, (size_t)(b - a), d);
+    char enc[48];
+    size_t n = 0;
+    for (size_t i = 0; i < SHA256_DIGEST_BYTES; i += 3) {
+        uint32_t v = (uint32_t)d[i] << 16 | (uint32_t)d[i + 1] << 8 |
+                     (i + 2 < SHA256_DIGEST_BYTES ? d[i + 2] : 0);
+        enc[n++] = b64[v >> 18 & 63];
+        enc[n++] = b64[v >> 12 & 63];
+        enc[n++] = i + 1 < SHA256_DIGEST_BYTES ? b64[v >> 6 & 63] : '=';
+        enc[n++] = i + 2 < SHA256_DIGEST_BYTES ? b64[v & 63] : '=';
+    }
+    enc[n] = '\0';
+    snprintf(out, size, " 'sha256-%s'", enc);
+}
+
+/* The page's Content-Security-Policy: nothing but its own inline style and script (by
+ * their hashes, computed once from the embedded page, so they always match it) and
+ * fetches to this server. */
+static void status_csp_init(void)
+{
+    char script[64], style[64];
+    csp_hash("<script>", "</script>", script, sizeof(script));
+    csp_hash("<style>", "</style>", style, sizeof(style));
+    snprintf(status_csp, sizeof(status_csp),
+             "default-src 'none'; script-src%s; style-src%s; connect-src 'self'; "
+             "base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+             script[0] ? script : " 'none'", style[0] ? style : " 'none'");
+}
+
+static void status_page(struct httpd_response *resp)
+{
+    pthread_once(&status_csp_once, status_csp_init);
+    buf_reset(&resp->body);
+    if (buf_append(&resp->body, homeostat_status_html, homeostat_status_html_len) < 0) {
+        httpd_reply_error(resp, 500, "out of memory");
+        return;
+    }
+    resp->status = 200;
+    resp->content_type = "text/html; charset=utf-8";
+    /* X-Content-Type-Options: nosniff is on every reply of httpd. */
+    httpd_response_header(resp, "Content-Security-Policy", status_csp);
+    httpd_response_header(resp, "X-Frame-Options", "DENY");
+    httpd_response_header(resp, "Referrer-Policy", "no-referrer");
+    httpd_response_header(resp, "Cache-Control", "no-cache");
+}
+
 /* ---- routing ---- */
 
 void api_handle(void *userdata, const struct httpd_request *req, struct httpd_response *resp)
@@ -459,14 +531,7 @@ void api_handle(void *userdata, const struct httpd_request *req, struct httpd_re
             httpd_reply(resp, 200, "text/plain; charset=utf-8", "Reloaded.\n");
         buf_free(&errors);
     } else if (strcmp(p, "/") == 0 && get) {
-        httpd_reply(resp, 200, "text/html; charset=utf-8",
-                    "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>"
-                    "homeostat-controller</title></head><body>\n<h1>homeostat-controller</h1>\n"
-                    "<ul><li><a href=\"/api/v1/status\">status</a></li>"
-                    "<li><a href=\"/api/v1/signals\">signals</a></li>"
-                    "<li><a href=\"/api/v1/decisions\">decisions</a></li>"
-                    "<li><a href=\"/api/v1/rules\">rules</a></li>"
-                    "<li><a href=\"/metrics\">metrics</a></li></ul>\n</body></html>\n");
+        status_page(resp);
     } else if (!operator_endpoint(c, req, resp)) {
         /* Known paths with another method get 405 and Allow. */
         static const struct {

@@ -9,10 +9,10 @@ build_pkgs="gcc make cmake pkg-config libmicrohttpd-dev libyaml-dev libcurl4-ope
 libjansson-dev libsystemd-dev zlib1g-dev"
 # The tests: Prometheus and promtool, Alertmanager and amtool, a private D-Bus with
 # python3-dbusmock (Debian's /usr/bin/python3), groff and man for the man pages,
-# systemd-analyze and polkitd for the units, dpkg-dev for the package, and a kubectl
-# (Debian's kubernetes-client when none is installed).
+# systemd-analyze and polkitd for the units, dpkg-dev for the package, headless chromium
+# for the status page, and a kubectl (Debian's kubernetes-client when none is installed).
 test_pkgs="prometheus curl python3 python3-yaml prometheus-alertmanager
-dbus-daemon python3-dbusmock groff-base man-db systemd polkitd dpkg-dev procps"
+dbus-daemon python3-dbusmock groff-base man-db systemd polkitd dpkg-dev procps chromium"
 bench_pkgs="prometheus-node-exporter wrk"
 
 case "$set_name" in
