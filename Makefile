@@ -6,7 +6,6 @@ ASAN_BUILD_DIR ?= build-asan
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 # Warnings are errors in CI (CI=true) and when asked: make WERROR=ON
 WERROR ?= $(if $(CI),ON,OFF)
-LISTEN ?= 127.0.0.1:19110
 
 .PHONY: all deps build test demo asan-test bench package format format-check clean
 
@@ -24,10 +23,11 @@ build: deps $(BUILD_DIR)/CMakeCache.txt
 test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
-# The exporter in the foreground on loopback; Ctrl-C stops it.
+# The whole loop on loopback: Prometheus, Alertmanager, the exporter, the demo application,
+# the controller and the load phases, with a live timeline; Ctrl-C stops everything.
+# DEMO_SECONDS=N runs N seconds of load and exits 0 only if the loop closed.
 demo: build
-	@echo "homeostat-exporter: http://$(LISTEN)/metrics  (Ctrl-C stops it)"
-	$(BUILD_DIR)/exporter/homeostat-exporter --web.listen-address=$(LISTEN)
+	BUILD_DIR=$(BUILD_DIR) demo/run-demo.sh
 
 # The whole suite built with AddressSanitizer and UndefinedBehaviorSanitizer.
 asan-test: deps

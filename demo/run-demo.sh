@@ -1,0 +1,474 @@
+#!/usr/bin/env bash
+# run-demo.sh: the whole homeostat loop on one machine (`make demo`).
+#
+# Starts on loopback, on free ports, with configurations written into a scratch
+# directory: Prometheus (1 s scrape), Alertmanager, homeostat-exporter (StatsD ingest),
+# homeostat-demo-app (the service in trouble), homeostat-controller (rules
+# demo/rules.yaml: live on the demo application through its webhook; the systemd and
+# kubectl actions it cannot reach here are dry runs). Then it runs the load phases of
+# demo/loadgen.py (calm, spike, recovery) and prints a live timeline from the
+# controller's API: state, confidence, reasoning, decisions and actions, p95 latency,
+# error and shed ratios, and the application's concurrency limit.
+#
+# Environment:
+#   DEMO_SECONDS=N   the load phases last N seconds in all (20 % calm, 40 % spike, 40 %
+#                    recovery) and the script then exits: 0 only if the loop closed (the
+#                    state rose under load, an action ran, the p95 latency came back
+#                    down, the state returned to optimal and the limit was restored).
+#                    Without it the phases last about 3 minutes and everything keeps
+#                    running afterwards, to look around, until Ctrl-C.
+#   DEMO_DIR=DIR     the scratch directory (kept); default a new mktemp -d, removed at
+#                    the end unless the loop did not close or DEMO_KEEP=1
+#   HOMEOSTAT_BUILD_DIR or BUILD_DIR   where the binaries are built (default build)
+#   DEMO_CALM_RATE, DEMO_SPIKE_RATE    requests per second (default 40 and 300)
+#
+# Ctrl-C (SIGINT), SIGTERM or SIGHUP stop every process it started (each runs in its own
+# process group, and the whole group is stopped), and it checks that none is left.
+# shellcheck disable=SC2317 # cleanup and the functions it calls run from traps
+set -euo pipefail
+
+SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD=${HOMEOSTAT_BUILD_DIR:-${BUILD_DIR:-build}}
+[[ $BUILD == /* ]] || BUILD=$PWD/$BUILD
+PY=/usr/bin/python3
+export no_proxy='*' NO_PROXY='*'
+
+EXPORTER=$BUILD/exporter/homeostat-exporter
+CONTROLLER=$BUILD/controller/homeostat-controller
+APP=$BUILD/demo/homeostat-demo-app
+
+say() { printf 'demo: %s\n' "$*"; }
+die() {
+    printf 'demo: error: %s\n' "$*" >&2
+    exit 1
+}
+
+missing=()
+for bin in "$EXPORTER" "$CONTROLLER" "$APP"; do
+    [[ -x $bin ]] || missing+=("$bin")
+done
+((${#missing[@]} == 0)) || die "not built: ${missing[*]} (run 'make demo', or 'make build')"
+for tool in prometheus prometheus-alertmanager curl setsid "$PY"; do
+    command -v "$tool" >/dev/null || die "'$tool' is missing (scripts/install-deps.sh test installs it)"
+done
+
+# ---- phases -------------------------------------------------------------------------
+CALM_RATE=${DEMO_CALM_RATE:-40}
+SPIKE_RATE=${DEMO_SPIKE_RATE:-300}
+if [[ -n ${DEMO_SECONDS:-} ]]; then
+    if ! [[ $DEMO_SECONDS =~ ^[0-9]+$ ]] || ((DEMO_SECONDS < 30)); then
+        die "DEMO_SECONDS must be a whole number of seconds, at least 30"
+    fi
+    TOTAL=$DEMO_SECONDS
+    GRACE=40 # after the phases, how long to wait for the loop to close
+else
+    TOTAL=180
+    GRACE=0
+fi
+CALM_S=$((TOTAL * 20 / 100))
+SPIKE_S=$((TOTAL * 40 / 100))
+RECOVERY_S=$((TOTAL - CALM_S - SPIKE_S))
+PHASES="calm:${CALM_S}s:$CALM_RATE,spike:${SPIKE_S}s:$SPIKE_RATE,recovery:${RECOVERY_S}s:$CALM_RATE"
+
+# ---- scratch directory and process bookkeeping ---------------------------------------
+if [[ -n ${DEMO_DIR:-} ]]; then
+    mkdir -p "$DEMO_DIR"
+    DIR=$(cd "$DEMO_DIR" && pwd)
+    KEEP=1
+else
+    DIR=$(mktemp -d "${TMPDIR:-/tmp}/homeostat-demo.XXXXXX")
+    KEEP=${DEMO_KEEP:-0}
+fi
+NAMES=()
+PIDS=()
+RESULT=1
+STOPPING=0
+
+# A process group is alive while any process in it is not a zombie.
+group_alive() {
+    local f stat
+    for f in /proc/[0-9]*/stat; do
+        { read -r stat <"$f"; } 2>/dev/null || continue
+        stat=${stat##*) }
+        # fields after the name: state ppid pgrp
+        read -r -a fields <<<"$stat"
+        [[ ${fields[2]} == "$PGID_Q" && ${fields[0]} != Z ]] && return 0
+    done
+    return 1
+}
+
+alive_groups() {
+    local i out=()
+    for i in "${!PIDS[@]}"; do
+        PGID_Q=${PIDS[$i]}
+        group_alive && out+=("${NAMES[$i]}=${PIDS[$i]}")
+    done
+    printf '%s' "${out[*]:-}"
+}
+
+cleanup() {
+    local rc=$? i deadline left
+    ((STOPPING)) && return 0
+    STOPPING=1
+    trap '' INT TERM HUP
+    if ((${#PIDS[@]})); then
+        say "stopping ${NAMES[*]}"
+        for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+            kill -TERM -- "-${PIDS[$i]}" 2>/dev/null || true
+        done
+        deadline=$((SECONDS + 8))
+        while ((SECONDS < deadline)); do
+            left=$(alive_groups)
+            [[ -z $left ]] && break
+            sleep 0.1
+        done
+        left=$(alive_groups)
+        if [[ -n $left ]]; then
+            say "still running after SIGTERM: $left; killing them"
+            for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+                kill -KILL -- "-${PIDS[$i]}" 2>/dev/null || true
+            done
+            sleep 0.5
+        fi
+        for i in "${PIDS[@]}"; do
+            wait "$i" 2>/dev/null || true
+        done
+        left=$(alive_groups)
+        if [[ -n $left ]]; then
+            say "ERROR: still running: $left"
+            rc=1
+        else
+            say "all ${#PIDS[@]} processes stopped; nothing left running"
+        fi
+    fi
+    if ((KEEP)) || ((RESULT != 0)); then
+        say "configurations and logs kept in $DIR"
+    else
+        rm -rf "$DIR"
+    fi
+    exit "$rc"
+}
+on_signal() {
+    say "interrupted (SIG$1)"
+    exit 130
+}
+trap cleanup EXIT
+trap 'on_signal INT' INT
+trap 'on_signal TERM' TERM
+trap 'on_signal HUP' HUP
+
+# start NAME CMD...: CMD in the background in its own process group (setsid), output in
+# DIR/NAME.log; sets PID.
+start() {
+    local name=$1
+    shift
+    setsid "$@" </dev/null >"$DIR/$name.log" 2>&1 &
+    PID=$!
+    NAMES+=("$name")
+    PIDS+=("$PID")
+    printf '%s %s\n' "$name" "$PID" >>"$DIR/pids"
+}
+
+alive() { kill -0 "$1" 2>/dev/null; }
+
+# wait_log NAME PID REGEX [SECONDS]: prints the first match of REGEX in NAME's log.
+wait_log() {
+    local log=$DIR/$1.log pid=$2 re=$3 deadline=$((SECONDS + ${4:-15})) m
+    while ((SECONDS < deadline)); do
+        m=$(grep -m1 -oE "$re" "$log" 2>/dev/null || true)
+        if [[ -n $m ]]; then
+            printf '%s' "$m"
+            return 0
+        fi
+        alive "$pid" || break
+        sleep 0.1
+    done
+    say "$1 did not start; the end of its log ($log):" >&2
+    tail -n 20 "$log" | sed 's/^/    /' >&2
+    return 1
+}
+
+free_port() {
+    "$PY" -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
+}
+
+# start_ready NAME CMD-WITH-@PORT@...: a server on a free port, retried when the port was
+# taken meanwhile; waits for GET /-/ready; sets URL.
+start_ready() {
+    local name=$1 attempt port arg args deadline
+    shift
+    for attempt in 1 2 3 4 5; do
+        port=$(free_port)
+        args=()
+        for arg in "$@"; do args+=("${arg//@PORT@/$port}"); done
+        start "$name" "${args[@]}"
+        URL=http://127.0.0.1:$port
+        deadline=$((SECONDS + 40))
+        while ((SECONDS < deadline)) && alive "$PID"; do
+            [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$URL/-/ready") == 200 ]] && return 0
+            sleep 0.2
+        done
+        if alive "$PID"; then
+            tail -n 20 "$DIR/$name.log" | sed 's/^/    /' >&2
+            die "$name did not become ready within 40 s"
+        fi
+        grep -q 'address already in use' "$DIR/$name.log" || {
+            tail -n 20 "$DIR/$name.log" | sed 's/^/    /' >&2
+            die "$name exited at start"
+        }
+        say "port $port was taken before $name bound it; retrying ($attempt)"
+        cp "$DIR/$name.log" "$DIR/$name.failed-$attempt.log"
+    done
+    die "$name could not bind a free port"
+}
+
+say "scratch directory $DIR"
+: >"$DIR/pids"
+umask 077
+"$PY" -c 'import secrets; print(secrets.token_hex(16))' >"$DIR/app-admin-token"
+"$PY" -c 'import secrets; print(secrets.token_hex(16))' >"$DIR/controller-admin-token"
+umask 022
+
+# ---- homeostat-exporter -------------------------------------------------------------
+start exporter "$EXPORTER" --web.listen-address=127.0.0.1:0 --statsd.listen-udp=127.0.0.1:0 \
+    --no-collector.cgroup --no-collector.filesystem --no-collector.gpu_nvml --no-collector.gpu_amd
+EXPORTER_PID=$PID
+EXPORTER_URL=$(wait_log exporter "$PID" 'listening on http://[^ ]*') || exit 1
+EXPORTER_URL=${EXPORTER_URL#listening on }
+EXPORTER_ADDR=${EXPORTER_URL#http://}
+EXPORTER_ADDR=${EXPORTER_ADDR%%/*}
+STATSD_ADDR=$(wait_log exporter "$EXPORTER_PID" 'statsd: listening on udp [^ ]*') || exit 1
+STATSD_ADDR=${STATSD_ADDR##* }
+
+# ---- the demo application -----------------------------------------------------------
+# Tuned so that the spike overloads the backend: 4 workers of about 40 ms are ~100 backend
+# calls per second, and a small cache with a short TTL leaves enough misses to exceed it.
+start app "$APP" --listen=127.0.0.1:0 --statsd="$STATSD_ADDR" --service=demo \
+    --admin-token-file="$DIR/app-admin-token" --concurrency=64 --rate-limit=2000 \
+    --cache-size="${DEMO_CACHE_SIZE:-300}" --cache-ttl="${DEMO_CACHE_TTL:-5s}" \
+    --backend-workers=4 --backend-latency="${DEMO_BACKEND_LATENCY:-40ms}" \
+    --backend-timeout=5s
+APP_PID=$PID
+APP_URL=$(wait_log app "$APP_PID" 'listening on http://[^ ]*') || exit 1
+APP_URL=${APP_URL#listening on }
+APP_URL=${APP_URL%/}
+APP_ADDR=${APP_URL#http://}
+
+# ---- Prometheus (the controller's job is added once its address is known) -----------
+write_prometheus_config() {
+    {
+        printf 'global: {scrape_interval: 1s, evaluation_interval: 1s, scrape_timeout: 900ms}\n'
+        printf 'scrape_configs:\n'
+        printf '  - job_name: homeostat-exporter\n    static_configs: [{targets: ["%s"]}]\n' "$EXPORTER_ADDR"
+        if [[ -n ${1:-} ]]; then
+            printf '  - job_name: homeostat-controller\n    static_configs: [{targets: ["%s"]}]\n' "$1"
+        fi
+    } >"$DIR/prometheus.yml"
+}
+write_prometheus_config
+start_ready prometheus prometheus --config.file="$DIR/prometheus.yml" \
+    --storage.tsdb.path="$DIR/prometheus-data" --web.listen-address=127.0.0.1:@PORT@ \
+    --storage.tsdb.retention.time=1h --log.level=warn
+PROM_URL=$URL
+PROM_PID=$PID
+
+# ---- Alertmanager: the controller's alerts land here (no receiver beyond it) ---------
+cat >"$DIR/alertmanager.yml" <<'EOF'
+route:
+  receiver: demo
+  group_by: [alertname, state]
+  group_wait: 1s
+  group_interval: 10s
+receivers:
+  - name: demo
+EOF
+start_ready alertmanager prometheus-alertmanager --config.file="$DIR/alertmanager.yml" \
+    --storage.path="$DIR/alertmanager-data" --web.listen-address=127.0.0.1:@PORT@ \
+    --cluster.listen-address= --log.level=warn
+AM_URL=$URL
+
+# ---- homeostat-controller -----------------------------------------------------------
+APP_TOKEN=$(cat "$DIR/app-admin-token")
+sed -e "s|127\.0\.0\.1:18080|$APP_ADDR|g" -e "s|http://127\.0\.0\.1:9093|$AM_URL|g" \
+    -e "s|DEMO-ADMIN-TOKEN|$APP_TOKEN|g" "$SRC/demo/rules.yaml" >"$DIR/rules.yaml"
+chmod 600 "$DIR/rules.yaml"
+"$CONTROLLER" check "$DIR/rules.yaml" >"$DIR/rules-check.log" 2>&1 || {
+    cat "$DIR/rules-check.log" >&2
+    die "the demo's rules do not pass 'homeostat-controller check'"
+}
+start controller "$CONTROLLER" --config="$DIR/rules.yaml" --prometheus.url="$PROM_URL" \
+    --web.listen-address=127.0.0.1:0 --web.admin-token-file="$DIR/controller-admin-token" \
+    --state.directory="$DIR/controller-state"
+CTL_PID=$PID
+CTL_URL=$(wait_log controller "$CTL_PID" 'listening on http://[^ ]*') || exit 1
+CTL_URL=${CTL_URL#listening on }
+CTL_URL=${CTL_URL%/}
+write_prometheus_config "${CTL_URL#http://}"
+kill -HUP "$PROM_PID"
+
+cat <<EOF
+
+  homeostat demo: everything runs on loopback
+    status page    $CTL_URL/
+    controller API $CTL_URL/api/v1/status
+    Prometheus     $PROM_URL/
+    Alertmanager   $AM_URL/
+    exporter       $EXPORTER_URL
+    demo app       $APP_URL/stats
+    admin token    $DIR/controller-admin-token (pause/resume on the status page)
+  processes: $(for i in "${!PIDS[@]}"; do printf '%s=%s ' "${NAMES[$i]}" "${PIDS[$i]}"; done)
+  load: $PHASES (demo/loadgen.py)$([[ -z ${DEMO_SECONDS:-} ]] && printf '; Ctrl-C stops everything')
+
+EOF
+
+# ---- load and timeline --------------------------------------------------------------
+start loadgen "$PY" "$SRC/demo/loadgen.py" --url "$APP_URL" --phases "$PHASES" \
+    --workers 128 --interval 10s --report "$DIR/loadgen-report.json"
+LOADGEN_PID=$PID
+
+# The timeline: one line every 2 s from the controller's API and the application's
+# /stats, the decisions and action results as they come; then (with DEMO_SECONDS) the
+# verdict. Exit status 0 when the loop closed.
+MONITOR=$(
+    cat <<'PYEOF'
+import json, re, sys, time, urllib.request
+
+ctl, app, calm_s, spike_s, total_s, grace_s, demo_mode = sys.argv[1:8]
+calm_s, spike_s, total_s, grace_s = float(calm_s), float(spike_s), float(total_s), float(grace_s)
+demo_mode = demo_mode == "1"
+P95_THRESHOLD = 0.25  # degraded's threshold in demo/rules.yaml
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+def get(url):
+    try:
+        with opener.open(url, timeout=2) as r:
+            return json.load(r)
+    except Exception:
+        return None
+
+def sig(status, name):
+    for s in (status or {}).get("signals") or []:
+        if s.get("name") == name:
+            return s.get("value")
+    return None
+
+def pct(v):
+    return "   -" if v is None else "%3.0f%%" % (100 * v)
+
+def short(summary):
+    """An action's summary without its headers and revert settings, at most 100 chars."""
+    s = re.sub(r" (headers|revert)=\{[^{}]*(\{[^{}]*\}[^{}]*)*\}", "", str(summary))
+    return s if len(s) <= 100 else s[:97] + "..."
+
+def ms(v):
+    return "    -" if v is None else "%4.0fms" % (1000 * v)
+
+start = time.monotonic()
+seen = set()
+held = {"rose": None, "acted": None, "latency_down": None, "optimal_again": None, "reverted": None}
+peak_p95 = 0.0
+WORSE = ["critical", "degraded", "stressed"]  # the states above optimal, worst first
+worst = None
+last_quiet_line = ""
+print("  time  phase     state      conf   p95     errors shed  limit queue  reasoning", flush=True)
+while True:
+    t = time.monotonic() - start
+    phase = "calm" if t < calm_s else "spike" if t < calm_s + spike_s else "recovery" if t < total_s else "after"
+    st = get(ctl + "/api/v1/status")
+    status = (st or {}).get("data") or {}
+    stats = get(app + "/stats") or {}
+    state = status.get("state", "?")
+    p95, err, shed = sig(status, "p95_latency_seconds"), sig(status, "error_ratio"), sig(status, "shed_ratio")
+    if p95 is not None and phase in ("spike", "recovery"):
+        peak_p95 = max(peak_p95, p95)
+    if state in WORSE and phase in ("spike", "recovery") and (
+            not held["rose"] or WORSE.index(state) < WORSE.index(worst)):
+        worst = state
+        held["rose"] = "t=%.0fs: %s" % (t, state)
+    if held["rose"] and state == "optimal" and phase in ("recovery", "after") and not held["optimal_again"]:
+        held["optimal_again"] = "t=%.0fs" % t
+    if (held["acted"] and p95 is not None and p95 < P95_THRESHOLD and peak_p95 >= P95_THRESHOLD
+            and phase in ("recovery", "after") and not held["latency_down"]):
+        held["latency_down"] = "t=%.0fs: p95 %.0f ms (peak %.0f ms)" % (t, 1000 * p95, 1000 * peak_p95)
+    reasoning = (status.get("reasoning") or "").replace("\n", " ")
+    if len(reasoning) > 90:
+        reasoning = reasoning[:87] + "..."
+    limit = stats.get("concurrency_limit", "-")
+    queue = (stats.get("backend") or {}).get("queue", "-")
+    conf = status.get("confidence")
+    line = "%5.0fs  %-9s %-10s %4s  %s  %s  %s  %5s %5s  %s" % (
+        t, phase, state, "-" if conf is None else "%.2f" % conf, ms(p95), pct(err), pct(shed),
+        limit, queue, reasoning)
+    if phase != "after" or demo_mode:
+        print(line, flush=True)
+    else:
+        quiet = (state, limit)
+        if quiet != last_quiet_line:
+            print(line, flush=True)
+            last_quiet_line = quiet
+    dec = get(ctl + "/api/v1/decisions?limit=50") or {}
+    records = dec.get("data") or []
+    if isinstance(records, dict):
+        records = records.get("decisions") or records.get("records") or []
+    for r in sorted(records, key=lambda r: r.get("timestamp", 0)):
+        key = (r.get("type"), r.get("id"), r.get("index"))
+        if key in seen:
+            continue
+        seen.add(key)
+        typ = r.get("type")
+        if typ == "decision":
+            acts = "; ".join("%s %s" % (short(a.get("summary", a.get("kind"))), a.get("result", ""))
+                             for a in r.get("actions") or []) or "no actions"
+            print("        decision %s: %s -> %s, confidence %.2f, %s: %s" % (
+                r.get("id"), r.get("from"), r.get("to"), r.get("confidence") or 0,
+                r.get("outcome"), acts), flush=True)
+            if r.get("outcome") == "executed" and not held["acted"]:
+                for a in r.get("actions") or []:
+                    if a.get("kind") == "webhook" and a.get("result") == "ok":
+                        held["acted"] = "t=%.0fs: decision %s (%s): %s" % (t, r.get("id"), r.get("to"), short(a.get("summary")))
+        elif typ in ("action_result", "revert_result"):
+            print("        %s %s: %s%s %s%s" % (
+                typ.replace("_", " "), r.get("id"), "undo of " if typ == "revert_result" else "", short(r.get("summary", r.get("kind"))), r.get("result"),
+                (" (" + str(r.get("error")) + ")") if r.get("error") else ""), flush=True)
+            if (typ == "action_result" and r.get("kind") == "webhook" and r.get("result") == "ok"
+                    and not held["acted"]):
+                held["acted"] = "t=%.0fs: %s" % (t, short(r.get("summary")))
+            if typ == "revert_result" and r.get("kind") == "webhook" and r.get("result") == "ok":
+                held["reverted"] = "t=%.0fs: %s" % (t, short(r.get("summary")))
+    if demo_mode:
+        closed = all(held.values())
+        if t >= total_s and (closed or t >= total_s + grace_s):
+            break
+    time.sleep(max(0.0, 2.0 - ((time.monotonic() - start) - t)))
+
+labels = {
+    "rose": "the state rose above optimal under load",
+    "acted": "an action ran (executed decision, webhook ok)",
+    "latency_down": "the p95 latency came back below %.0f ms" % (1000 * P95_THRESHOLD),
+    "optimal_again": "the state returned to optimal",
+    "reverted": "the concurrency limit was restored (webhook revert ok)",
+}
+print("\nDid the loop close?", flush=True)
+for k, v in held.items():
+    print("  %-4s %s%s" % ("yes" if v else "NO", labels[k], (": " + v) if v else ""), flush=True)
+ok = all(held.values())
+print("LOOP CLOSED" if ok else "LOOP NOT CLOSED", flush=True)
+sys.exit(0 if ok else 1)
+PYEOF
+)
+setsid "$PY" -u -c "$MONITOR" "$CTL_URL" "$APP_URL" "$CALM_S" "$SPIKE_S" "$TOTAL" "$GRACE" \
+    "$([[ -n ${DEMO_SECONDS:-} ]] && echo 1 || echo 0)" </dev/null &
+MONITOR_PID=$!
+NAMES+=(timeline)
+PIDS+=("$MONITOR_PID")
+rc=0
+wait "$MONITOR_PID" || rc=$?
+if [[ -f $DIR/loadgen-report.json ]] || alive "$LOADGEN_PID"; then
+    wait "$LOADGEN_PID" 2>/dev/null || true
+    [[ -f $DIR/loadgen.log ]] && grep '^summary' "$DIR/loadgen.log" | sed 's/^summary /  load: /'
+fi
+RESULT=$rc
+exit "$rc"
