@@ -210,7 +210,7 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
     *con_cls = NULL;
 }
 
-static int open_listener(const char *address, struct httpd *h)
+int httpd_listen(const char *address, char *bound, size_t size, unsigned *ret_port)
 {
     char host[256];
     unsigned port;
@@ -257,17 +257,20 @@ static int open_listener(const char *address, struct httpd *h)
     socklen_t sl = sizeof(ss);
     getsockname(fd, (struct sockaddr *)&ss, &sl);
     char ip[INET6_ADDRSTRLEN] = "?";
+    unsigned bound_port;
     if (ss.ss_family == AF_INET6) {
         struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
         inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
-        h->port = ntohs(s6->sin6_port);
-        snprintf(h->bound, sizeof(h->bound), "[%s]:%u", ip, h->port);
+        bound_port = ntohs(s6->sin6_port);
+        snprintf(bound, size, "[%s]:%u", ip, bound_port);
     } else {
         struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
         inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
-        h->port = ntohs(s4->sin_port);
-        snprintf(h->bound, sizeof(h->bound), "%s:%u", ip, h->port);
+        bound_port = ntohs(s4->sin_port);
+        snprintf(bound, size, "%s:%u", ip, bound_port);
     }
+    if (ret_port)
+        *ret_port = bound_port;
     return fd;
 }
 
@@ -280,7 +283,7 @@ int httpd_start(const struct httpd_options *opts, httpd_handler_fn handler, void
     h->handler = handler;
     h->userdata = userdata;
     h->max_body = opts->max_body_bytes ? opts->max_body_bytes : (1u << 20);
-    int fd = open_listener(opts->listen_address, h);
+    int fd = httpd_listen(opts->listen_address, h->bound, sizeof(h->bound), &h->port);
     if (fd < 0) {
         free(h);
         return fd;

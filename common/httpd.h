@@ -45,6 +45,13 @@ struct httpd_response {
 typedef void (*httpd_handler_fn)(void *userdata, const struct httpd_request *req,
                                  struct httpd_response *resp);
 
+/* Opens a listening TCP socket (non-blocking, close-on-exec) on a listen address in the
+ * node_exporter style ("host:port", "[::1]:port", ":port" dual-stack; port 0 = any).
+ * Returns the descriptor and writes the address actually bound ("127.0.0.1:39117") to
+ * bound, or -errno: -EINVAL for a malformed address, -EADDRINUSE, ... For servers that
+ * run libmicrohttpd their own way (MHD_OPTION_LISTEN_SOCKET). */
+int httpd_listen(const char *address, char *bound, size_t size, unsigned *ret_port);
+
 /* Binds, listens and starts serving. Returns 0 and *ret (caller stops it with
  * httpd_stop), or -errno: -EINVAL for a malformed address, -EADDRINUSE, ... */
 int httpd_start(const struct httpd_options *opts, httpd_handler_fn handler, void *userdata,

@@ -8,20 +8,18 @@
  * the demo is about happens in the backend semaphore, not in the HTTP server's thread
  * pool (a pool thread blocked in a handler would stall every other connection it polls).
  * --max-connections bounds the threads. */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <microhttpd.h>
-#include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "app.h"
 #include "fileio.h"
+#include "httpd.h"
 #include "log.h"
 #include "parse.h"
 
@@ -191,52 +189,6 @@ static int read_token(const char *path, char **ret)
     return 0;
 }
 
-static int open_listener(const char *address, char *bound, size_t size)
-{
-    char host[256];
-    unsigned port;
-    if (parse_listen_address(address, host, sizeof(host), &port) < 0)
-        return log_error("invalid --listen=%s", address);
-    char service[16];
-    snprintf(service, sizeof(service), "%u", port);
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res = NULL;
-    int gr = getaddrinfo(host[0] ? host : NULL, service, &hints, &res);
-    if (gr != 0)
-        return log_error("cannot resolve --listen=%s: %s", address, gai_strerror(gr));
-    int fd = -1, err = -EADDRNOTAVAIL;
-    for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
-        if (fd < 0) {
-            err = -errno;
-            continue;
-        }
-        int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
-            err = -errno;
-            close(fd);
-            fd = -1;
-        }
-    }
-    freeaddrinfo(res);
-    if (fd < 0)
-        return log_error_errno(err, "cannot listen on %s", address);
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-    getsockname(fd, (struct sockaddr *)&ss, &sl);
-    char ip[INET6_ADDRSTRLEN] = "?";
-    if (ss.ss_family == AF_INET6) {
-        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-        inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
-        snprintf(bound, size, "[%s]:%u", ip, ntohs(s6->sin6_port));
-    } else {
-        struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-        inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
-        snprintf(bound, size, "%s:%u", ip, ntohs(s4->sin_port));
-    }
-    return fd;
-}
-
 static enum MHD_Result send_response(struct MHD_Connection *conn, struct httpd_response *resp,
                                      bool head)
 {
@@ -356,8 +308,9 @@ int main(int argc, char **argv)
     }
 
     char bound[80];
-    int fd = open_listener(o.listen, bound, sizeof(bound));
+    int fd = httpd_listen(o.listen, bound, sizeof(bound), NULL);
     if (fd < 0) {
+        log_error_errno(fd, "cannot listen on --listen=%s", o.listen);
         statsd_client_free(statsd);
         app_destroy(&app);
         return 1;
