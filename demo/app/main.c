@@ -11,13 +11,13 @@
 #include <errno.h>
 #include <getopt.h>
 #include <microhttpd.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "app.h"
+#include "daemon.h"
 #include "fileio.h"
 #include "httpd.h"
 #include "log.h"
@@ -284,14 +284,8 @@ int main(int argc, char **argv)
     if (o.token_file && read_token(o.token_file, &cfg.admin_token) < 0)
         return 1;
 
-    /* Signals are taken by sigwait in this thread; every other thread inherits the mask. */
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    /* Signals are taken in this thread; every other thread inherits the mask. */
+    daemon_block_signals();
 
     static struct app app;
     if (app_init(&app, &cfg) < 0)
@@ -329,9 +323,12 @@ int main(int argc, char **argv)
     log_info("demo-app: listening on http://%s/ (statsd %s, service %s, admin %s)", bound,
              o.statsd[0] ? o.statsd : "off", o.service, cfg.admin_token ? "on" : "off");
 
-    int sig = 0;
-    sigwait(&sigs, &sig);
-    log_info("demo-app: signal %d, stopping", sig);
+    /* SIGTERM, SIGINT and SIGHUP stop it (it has nothing to reload). */
+    enum daemon_event ev;
+    do
+        ev = daemon_wait(UINT64_MAX / 2);
+    while (ev != DAEMON_EVENT_STOP && ev != DAEMON_EVENT_RELOAD);
+    log_info("demo-app: stopping");
     backend_shutdown(&app.backend); /* wakes requests waiting for a worker */
     MHD_stop_daemon(d);
     statsd_client_free(statsd);

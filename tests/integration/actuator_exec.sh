@@ -24,13 +24,6 @@ if [[ ! -x $DRIVER ]]; then
     finish
 fi
 
-jget() {
-    /usr/bin/python3 -c 'import json, sys
-d = json.loads(sys.argv[1])
-v = eval(sys.argv[2])
-print(v if isinstance(v, str) else json.dumps(v, sort_keys=True))' "$1" "$2"
-}
-
 # drive ARGS...: OUT = the driver's stdout, RC = its exit status.
 drive() {
     RC=0
@@ -55,9 +48,9 @@ PWNED=$HS_TMP/pwned
 ARGS=("[%s]\n" "two words" "\$(touch $PWNED)" "\`touch $PWNED\`" "; touch $PWNED" "*"
     "it's \"quoted\"" "a|b&&c>$PWNED" "")
 drive apply exec "{\"argv\": $(json_args /usr/bin/printf "${ARGS[@]}")}"
-check_eq "argv with metacharacters: ok" "0 ok" "$RC $(jget "$OUT" 'd["status"]')"
+check_eq "argv with metacharacters: ok" "0 ok" "$RC $(jstr "$OUT" 'd["status"]')"
 EXPECTED=$(printf '[%s]\n' "${ARGS[@]:1}")
-check_eq "... every argument arrives verbatim" "$EXPECTED" "$(jget "$OUT" 'd["detail"]["stdout"].rstrip("\n")')"
+check_eq "... every argument arrives verbatim" "$EXPECTED" "$(jstr "$OUT" 'd["detail"]["stdout"].rstrip("\n")')"
 check "... and nothing in them ran" test ! -e "$PWNED"
 
 # ---- a hanging process tree ---------------------------------------------------------------
@@ -65,8 +58,8 @@ PIDS=$HS_TMP/tree.pids
 start=$(date +%s%N)
 drive apply exec "{\"argv\": [\"/bin/sh\", \"-c\", \"echo \$\$ >$PIDS; /bin/sleep 300 & echo \$! >>$PIDS; (trap '' TERM; exec /bin/sleep 300) & echo \$! >>$PIDS; /bin/sleep 300\"], \"timeout\": \"1s\", \"retries\": 0}"
 elapsed_ms=$((($(date +%s%N) - start) / 1000000))
-check_eq "hanging tree: retry status" "1 retry" "$RC $(jget "$OUT" 'd["status"]')"
-check_eq "... timed out" true "$(jget "$OUT" 'd["detail"]["timed_out"]')"
+check_eq "hanging tree: retry status" "1 retry" "$RC $(jstr "$OUT" 'd["status"]')"
+check_eq "... timed out" true "$(jstr "$OUT" 'd["detail"]["timed_out"]')"
 check "... returned after the 1 s deadline, within the kill grace (${elapsed_ms} ms)" \
     test "$elapsed_ms" -ge 1000 -a "$elapsed_ms" -lt 4000
 mapfile -t tree <"$PIDS"
@@ -77,9 +70,9 @@ check "... none of them is left (${tree[*]})" wait_until 2 gone "${tree[@]}"
 start=$(date +%s%N)
 drive apply exec "{\"argv\": [\"/bin/sh\", \"-c\", \"/bin/sleep 300 & echo \$!\"], \"timeout\": \"20s\"}"
 elapsed_ms=$((($(date +%s%N) - start) / 1000000))
-check_eq "leader exits, child keeps stdout: ok" "0 ok" "$RC $(jget "$OUT" 'd["status"]')"
+check_eq "leader exits, child keeps stdout: ok" "0 ok" "$RC $(jstr "$OUT" 'd["status"]')"
 check "... returned long before the 20 s deadline (${elapsed_ms} ms)" test "$elapsed_ms" -lt 3000
-CHILD=$(jget "$OUT" 'd["detail"]["stdout"].strip()')
+CHILD=$(jstr "$OUT" 'd["detail"]["stdout"].strip()')
 check "... and the child ($CHILD) is gone" wait_until 2 gone "$CHILD"
 
 # ---- environment ------------------------------------------------------------------------
@@ -87,8 +80,8 @@ SECRET="homeostat-secret-$RANDOM$RANDOM"
 RC=0
 OUT=$(HOMEOSTAT_TEST_SECRET=$SECRET LANG=fr_FR.UTF-8 "$DRIVER" apply exec \
     '{"argv": ["env"], "env": {"MODE": "{{state}}"}}' 2>&1) || RC=$?
-ENV_OUT=$(jget "$OUT" 'd["detail"]["stdout"]')
-check_eq "env: ok" "0 ok" "$RC $(jget "$OUT" 'd["status"]')"
+ENV_OUT=$(jstr "$OUT" 'd["detail"]["stdout"]')
+check_eq "env: ok" "0 ok" "$RC $(jstr "$OUT" 'd["status"]')"
 check_eq "... the program sees LANG, MODE and PATH only" "LANG MODE PATH" \
     "$(sed -n 's/=.*//p' <<<"$ENV_OUT" | sort | tr '\n' ' ' | sed 's/ $//')"
 check_eq "... LANG=C.UTF-8, MODE=critical" "C.UTF-8 critical" \
@@ -100,23 +93,23 @@ check "... and not the secret" lacks_secret "$OUT"
 # ---- statuses -----------------------------------------------------------------------------
 drive apply exec '{"argv": ["/bin/sh", "-c", "echo busy >&2; exit 75"], "retries": 2, "backoff": "10ms"}'
 check_eq "exit 75: retry after 3 attempts" "1 retry 3" \
-    "$RC $(jget "$OUT" 'd["status"]') $(jget "$OUT" 'd["attempts"]')"
+    "$RC $(jstr "$OUT" 'd["status"]') $(jstr "$OUT" 'd["attempts"]')"
 drive apply exec '{"argv": ["/bin/sh", "-c", "echo no such volume >&2; exit 3"], "retries": 2}'
 check_eq "exit 3: fail after 1 attempt" "1 fail 1" \
-    "$RC $(jget "$OUT" 'd["status"]') $(jget "$OUT" 'd["attempts"]')"
-check_eq "... with the first stderr line" "exec /bin/sh: exit 3: no such volume" "$(jget "$OUT" 'd["error"]')"
+    "$RC $(jstr "$OUT" 'd["status"]') $(jstr "$OUT" 'd["attempts"]')"
+check_eq "... with the first stderr line" "exec /bin/sh: exit 3: no such volume" "$(jstr "$OUT" 'd["error"]')"
 drive validate exec '{"argv": ["./relative"]}'
 check "a relative program path is refused (exit 2)" test "$RC" = 2
 drive --state=degraded apply exec '{"argv": ["/bin/echo", "now {{state}}"], "revert": ["/bin/echo", "back from {{state}}"]}'
-check_eq "placeholders: now degraded" "now degraded" "$(jget "$OUT" 'd["detail"]["stdout"].strip()')"
-drive revert exec "$(jget "$OUT" 'd["params"]')" "$(jget "$OUT" 'd["undo"]')"
+check_eq "placeholders: now degraded" "now degraded" "$(jstr "$OUT" 'd["detail"]["stdout"].strip()')"
+drive revert exec "$(jstr "$OUT" 'd["params"]')" "$(jstr "$OUT" 'd["undo"]')"
 check_eq "revert runs the revert argv" "ok back from degraded" \
-    "$(jget "$OUT" 'd["status"]') $(jget "$OUT" 'd["detail"]["stdout"].strip()')"
+    "$(jstr "$OUT" 'd["status"]') $(jstr "$OUT" 'd["detail"]["stdout"].strip()')"
 
 # ---- dry run ------------------------------------------------------------------------------
 drive --server-dry-run apply exec "{\"argv\": [\"/usr/bin/touch\", \"$PWNED\"]}"
 check_eq "--server-dry-run: ok, skipped" "0 ok dry run" \
-    "$RC $(jget "$OUT" 'd["status"]') $(jget "$OUT" 'd["detail"]["skipped"]')"
+    "$RC $(jstr "$OUT" 'd["status"]') $(jstr "$OUT" 'd["detail"]["skipped"]')"
 check "... and nothing ran" test ! -e "$PWNED"
 
 finish

@@ -40,15 +40,6 @@ export HOME=$HS_TMP/home
 mkdir -p "$HOME"
 unset KUBECONFIG
 
-# jget JSON EXPR: the Python expression EXPR over d = the parsed JSON; strings printed as
-# they are, anything else as JSON.
-jget() {
-    /usr/bin/python3 -c 'import json, sys
-d = json.loads(sys.argv[1])
-v = eval(sys.argv[2])
-print(v if isinstance(v, str) else json.dumps(v, sort_keys=True))' "$1" "$2"
-}
-
 # reqs_since N: the recorded API requests after the first N lines, as a JSON array, the
 # discovery ones left out.
 reqs_since() {
@@ -77,10 +68,10 @@ obj() { hcurl "$API/_control/object/$1/$2/$3"; }
 
 put_obj() { hcurl -X POST --data-binary "$1" "$API/_control/object" >/dev/null; }
 
-replicas() { jget "$(obj shop "$1" "$2")" 'd["spec"]["replicas"]'; }
+replicas() { jstr "$(obj shop "$1" "$2")" 'd["spec"]["replicas"]'; }
 
 set_replicas() {
-    hcurl -X POST --data-binary "$(jget "$(obj shop deployments app)" \
+    hcurl -X POST --data-binary "$(jstr "$(obj shop deployments app)" \
         "dict(d, spec=dict(d['spec'], replicas=$1))")" "$API/_control/object" >/dev/null
 }
 
@@ -117,67 +108,67 @@ COMMON="\"kubeconfig\":\"$KCFG\",\"namespace\":\"shop\",\"backoff\":\"10ms\""
 # ---- scale ------------------------------------------------------------------------------
 m=$(mark)
 drive apply kubectl "{\"scale\":\"deploy/app\",\"replicas\":\"+2\",$COMMON}"
-check_eq "scale +2: ok" "0 ok" "$RC $(jget "$OUT" 'd["status"]')"
+check_eq "scale +2: ok" "0 ok" "$RC $(jstr "$OUT" 'd["status"]')"
 check_eq "scale +2 from 3: target 5 in the detail" "3 5" \
-    "$(jget "$OUT" 'd["detail"]["current_replicas"]') $(jget "$OUT" 'd["detail"]["target_replicas"]')"
+    "$(jstr "$OUT" 'd["detail"]["current_replicas"]') $(jstr "$OUT" 'd["detail"]["target_replicas"]')"
 check_eq "scale +2: undo {replicas 3, expected 5}" '{"expected": 5, "replicas": 3}' \
-    "$(jget "$OUT" 'd["undo"]')"
+    "$(jstr "$OUT" 'd["undo"]')"
 check_eq "scale +2: the deployment has 5 replicas" 5 "$(replicas deployments app)"
 R=$(reqs_since "$m")
 check_eq "scale +2: one PUT of the scale subresource, with replicas 5" \
     '[["/apis/apps/v1/namespaces/shop/deployments/app/scale", 5]]' \
-    "$(jget "$R" '[[r["path"], r["body"]["spec"]["replicas"]] for r in d if r["method"] != "GET"]')"
+    "$(jstr "$R" '[[r["path"], r["body"]["spec"]["replicas"]] for r in d if r["method"] != "GET"]')"
 check_eq "scale: kubectl got --namespace and --request-timeout=15s" \
     '["--namespace=shop", "--request-timeout=15s"]' \
-    "$(jget "$OUT" '[a for a in d["detail"]["commands"][1]["argv"] if a.startswith(("--namespace", "--request"))]')"
+    "$(jstr "$OUT" '[a for a in d["detail"]["commands"][1]["argv"] if a.startswith(("--namespace", "--request"))]')"
 check_eq "scale: the scale command carries --current-replicas=3" \
     '["scale", "deployment/app", "--replicas=5", "--current-replicas=3"]' \
-    "$(jget "$OUT" 'd["detail"]["commands"][1]["argv"][-4:]')"
+    "$(jstr "$OUT" 'd["detail"]["commands"][1]["argv"][-4:]')"
 
-PARAMS=$(jget "$OUT" 'd["params"]')
-UNDO=$(jget "$OUT" 'd["undo"]')
+PARAMS=$(jstr "$OUT" 'd["params"]')
+UNDO=$(jstr "$OUT" 'd["undo"]')
 m=$(mark)
 drive revert kubectl "$PARAMS" "$UNDO"
-check_eq "revert of the scale: ok" "0 ok" "$RC $(jget "$OUT" 'd["status"]')"
+check_eq "revert of the scale: ok" "0 ok" "$RC $(jstr "$OUT" 'd["status"]')"
 check_eq "revert of the scale: back to 3 replicas" 3 "$(replicas deployments app)"
 check_eq "revert of the scale: the PUT carries 3" '[3]' \
-    "$(jget "$(reqs_since "$m")" '[r["body"]["spec"]["replicas"] for r in d if r["method"] == "PUT"]')"
+    "$(jstr "$(reqs_since "$m")" '[r["body"]["spec"]["replicas"] for r in d if r["method"] == "PUT"]')"
 
 drive apply kubectl "{\"scale\":\"deployment/app\",\"replicas\":\"+10\",\"max\":6,$COMMON}"
-check_eq "scale +10 with max 6 from 3: 6" "ok 6" "$(jget "$OUT" 'd["status"]') $(replicas deployments app)"
+check_eq "scale +10 with max 6 from 3: 6" "ok 6" "$(jstr "$OUT" 'd["status"]') $(replicas deployments app)"
 drive apply kubectl "{\"scale\":\"deployment/app\",\"replicas\":\"-5\",\"min\":1,$COMMON}"
-check_eq "scale -5 with min 1 from 6: 1" "ok 1" "$(jget "$OUT" 'd["status"]') $(replicas deployments app)"
+check_eq "scale -5 with min 1 from 6: 1" "ok 1" "$(jstr "$OUT" 'd["status"]') $(replicas deployments app)"
 drive apply kubectl "{\"scale\":\"deployment/app\",\"replicas\":4,$COMMON}"
-check_eq "scale to 4 (absolute)" "ok 4" "$(jget "$OUT" 'd["status"]') $(replicas deployments app)"
+check_eq "scale to 4 (absolute)" "ok 4" "$(jstr "$OUT" 'd["status"]') $(replicas deployments app)"
 drive apply kubectl "{\"scale\":\"deployment/app\",\"replicas\":\"9\",\"max\":7,$COMMON}"
-check_eq "scale to \"9\" with max 7: 7" "ok 7" "$(jget "$OUT" 'd["status"]') $(replicas deployments app)"
+check_eq "scale to \"9\" with max 7: 7" "ok 7" "$(jstr "$OUT" 'd["status"]') $(replicas deployments app)"
 set_replicas 4
 m=$(mark)
 drive apply kubectl "{\"scale\":\"deployment/app\",\"replicas\":4,$COMMON}"
 check_eq "scale to the current count: ok, unchanged, no undo" "ok true null" \
-    "$(jget "$OUT" 'd["status"]') $(jget "$OUT" 'd["detail"]["unchanged"]') $(jget "$OUT" 'd["undo"]')"
+    "$(jstr "$OUT" 'd["status"]') $(jstr "$OUT" 'd["detail"]["unchanged"]') $(jstr "$OUT" 'd["undo"]')"
 check_eq "... and nothing written" 0 \
-    "$(jget "$(reqs_since "$m")" 'len([r for r in d if r["method"] != "GET"])')"
+    "$(jstr "$(reqs_since "$m")" 'len([r for r in d if r["method"] != "GET"])')"
 drive apply kubectl "{\"scale\":\"sts/db\",\"replicas\":\"+1\",$COMMON}"
 check_eq "scale sts/db +1: statefulset db has 3" "ok 3" \
-    "$(jget "$OUT" 'd["status"]') $(replicas statefulsets db)"
-check_eq "... under its full name" statefulset/db "$(jget "$OUT" 'd["detail"]["resource"]')"
+    "$(jstr "$OUT" 'd["status"]') $(replicas statefulsets db)"
+check_eq "... under its full name" statefulset/db "$(jstr "$OUT" 'd["detail"]["resource"]')"
 
 # ---- the precondition: changed behind our back ---------------------------------------
 drive apply kubectl "{\"scale\":\"deployment/app\",\"replicas\":\"+1\",$COMMON}"
-check_eq "scale +1 from 4: 5" "ok 5" "$(jget "$OUT" 'd["status"]') $(replicas deployments app)"
-PARAMS=$(jget "$OUT" 'd["params"]')
-UNDO=$(jget "$OUT" 'd["undo"]')
+check_eq "scale +1 from 4: 5" "ok 5" "$(jstr "$OUT" 'd["status"]') $(replicas deployments app)"
+PARAMS=$(jstr "$OUT" 'd["params"]')
+UNDO=$(jstr "$OUT" 'd["undo"]')
 set_replicas 9
 m=$(mark)
 drive revert kubectl "$PARAMS" "$UNDO"
-check_eq "revert after someone scaled to 9: failed" "1 fail" "$RC $(jget "$OUT" 'd["status"]')"
-ERROR=$(jget "$OUT" 'd["error"]')
+check_eq "revert after someone scaled to 9: failed" "1 fail" "$RC $(jstr "$OUT" 'd["status"]')"
+ERROR=$(jstr "$OUT" 'd["error"]')
 check "... with a clear error ($ERROR)" \
     grep -qE 'not reverted.*5.*\(now 9\).*someone else changed them; left alone' <<<"$ERROR"
 check_eq "... the replicas left at 9" 9 "$(replicas deployments app)"
 check_eq "... and nothing written" 0 \
-    "$(jget "$(reqs_since "$m")" 'len([r for r in d if r["method"] != "GET"])')"
+    "$(jstr "$(reqs_since "$m")" 'len([r for r in d if r["method"] != "GET"])')"
 
 # ---- a race between kubectl's read of the scale and its write ---------------------------
 set_replicas 3
@@ -185,28 +176,28 @@ hcurl -X POST "$API/_control/race?replicas=4" >/dev/null
 m=$(mark)
 drive apply kubectl "{\"scale\":\"deployment/app\",\"replicas\":\"+2\",$COMMON}"
 check_eq "race: someone scales to 4 between kubectl's read and write: ok after 2 attempts" \
-    "0 ok 2" "$RC $(jget "$OUT" 'd["status"]') $(jget "$OUT" 'd["attempts"]')"
+    "0 ok 2" "$RC $(jstr "$OUT" 'd["status"]') $(jstr "$OUT" 'd["attempts"]')"
 check_eq "... the first write got 409 Conflict, the second went from 4 to 6" '[5, 6]' \
-    "$(jget "$(reqs_since "$m")" '[r["body"]["spec"]["replicas"] for r in d if r["method"] == "PUT"]')"
+    "$(jstr "$(reqs_since "$m")" '[r["body"]["spec"]["replicas"] for r in d if r["method"] == "PUT"]')"
 check_eq "... the deployment has 6 (+2 applied once, to the fresh count)" 6 "$(replicas deployments app)"
-check_eq "... undo {replicas 4, expected 6}" '{"expected": 6, "replicas": 4}' "$(jget "$OUT" 'd["undo"]')"
+check_eq "... undo {replicas 4, expected 6}" '{"expected": 6, "replicas": 4}' "$(jstr "$OUT" 'd["undo"]')"
 
 # ---- patch --------------------------------------------------------------------------------
 m=$(mark)
 drive apply kubectl "{\"patch\":\"deployment/app\",\"merge_patch\":{\"metadata\":{\"labels\":{\"tier\":\"gold\"}}},\"revert_patch\":{\"metadata\":{\"labels\":{\"tier\":null}}},$COMMON}"
-check_eq "patch: ok" "0 ok" "$RC $(jget "$OUT" 'd["status"]')"
-check_eq "patch: the label is set" gold "$(jget "$(obj shop deployments app)" 'd["metadata"]["labels"]["tier"]')"
+check_eq "patch: ok" "0 ok" "$RC $(jstr "$OUT" 'd["status"]')"
+check_eq "patch: the label is set" gold "$(jstr "$(obj shop deployments app)" 'd["metadata"]["labels"]["tier"]')"
 check_eq "patch: one merge-patch+json PATCH with the patch" \
     '[["application/merge-patch+json", {"metadata": {"labels": {"tier": "gold"}}}]]' \
-    "$(jget "$(reqs_since "$m")" '[[r["content_type"], r["body"]] for r in d if r["method"] == "PATCH"]')"
+    "$(jstr "$(reqs_since "$m")" '[[r["content_type"], r["body"]] for r in d if r["method"] == "PATCH"]')"
 check_eq "patch: undo is the revert patch" '{"merge_patch": {"metadata": {"labels": {"tier": null}}}}' \
-    "$(jget "$OUT" 'd["undo"]')"
-drive revert kubectl "$(jget "$OUT" 'd["params"]')" "$(jget "$OUT" 'd["undo"]')"
+    "$(jstr "$OUT" 'd["undo"]')"
+drive revert kubectl "$(jstr "$OUT" 'd["params"]')" "$(jstr "$OUT" 'd["undo"]')"
 check_eq "revert of the patch: the label is gone" "ok False" \
-    "$(jget "$OUT" 'd["status"]') $(jget "$(obj shop deployments app)" 'str("tier" in d["metadata"].get("labels", {}))')"
+    "$(jstr "$OUT" 'd["status"]') $(jstr "$(obj shop deployments app)" 'str("tier" in d["metadata"].get("labels", {}))')"
 drive apply kubectl "{\"patch\":\"deployment/app\",\"merge_patch\":{\"spec\":{\"minReadySeconds\":5}},$COMMON}"
 check_eq "patch without revert_patch: ok, no undo" "ok null" \
-    "$(jget "$OUT" 'd["status"]') $(jget "$OUT" 'd["undo"]')"
+    "$(jstr "$OUT" 'd["status"]') $(jstr "$OUT" 'd["undo"]')"
 
 # ---- annotate -----------------------------------------------------------------------------
 # 1100 bytes of reasoning in 2-byte characters: cut to 1024 bytes, 512 characters.
@@ -214,32 +205,32 @@ REASONING=$(/usr/bin/python3 -c 'print("é" * 550)')
 m=$(mark)
 drive --id=dec-42 --state=critical --reasoning="$REASONING" apply kubectl \
     "{\"annotate\":\"deployment/app\",\"annotations\":{\"example.com/owner\":\"team-a\"},$COMMON}"
-check_eq "annotate: ok" "0 ok" "$RC $(jget "$OUT" 'd["status"]')"
-A=$(jget "$(obj shop deployments app)" 'd["metadata"]["annotations"]')
+check_eq "annotate: ok" "0 ok" "$RC $(jstr "$OUT" 'd["status"]')"
+A=$(jstr "$(obj shop deployments app)" 'd["metadata"]["annotations"]')
 check_eq "annotate: decision id, state and the given annotation" "dec-42 critical team-a" \
-    "$(jget "$A" 'd["homeostat.io/decision-id"]') $(jget "$A" 'd["homeostat.io/state"]') $(jget "$A" 'd["example.com/owner"]')"
+    "$(jstr "$A" 'd["homeostat.io/decision-id"]') $(jstr "$A" 'd["homeostat.io/state"]') $(jstr "$A" 'd["example.com/owner"]')"
 check_eq "annotate: the reasoning cut to 1024 bytes on a character boundary" "1024 True" \
-    "$(jget "$A" 'len(d["homeostat.io/reasoning"].encode())') $(jget "$A" 'str(set(d["homeostat.io/reasoning"]) == {"é"})')"
+    "$(jstr "$A" 'len(d["homeostat.io/reasoning"].encode())') $(jstr "$A" 'str(set(d["homeostat.io/reasoning"]) == {"é"})')"
 check_eq "annotate: one PATCH" 1 \
-    "$(jget "$(reqs_since "$m")" 'len([r for r in d if r["method"] == "PATCH"])')"
+    "$(jstr "$(reqs_since "$m")" 'len([r for r in d if r["method"] == "PATCH"])')"
 
 # ---- rollout restart ----------------------------------------------------------------------
 m=$(mark)
 drive apply kubectl "{\"rollout_restart\":\"deployment/app\",$COMMON}"
 check_eq "rollout_restart: ok, no undo" "0 ok null" \
-    "$RC $(jget "$OUT" 'd["status"]') $(jget "$OUT" 'd["undo"]')"
-RESTARTED=$(jget "$(obj shop deployments app)" \
+    "$RC $(jstr "$OUT" 'd["status"]') $(jstr "$OUT" 'd["undo"]')"
+RESTARTED=$(jstr "$(obj shop deployments app)" \
     'd["spec"]["template"]["metadata"].get("annotations", {}).get("kubectl.kubernetes.io/restartedAt", "")')
 check "rollout_restart: the pod template has restartedAt ($RESTARTED)" test -n "$RESTARTED"
 check_eq "rollout_restart: sent as one strategic merge PATCH" '["application/strategic-merge-patch+json"]' \
-    "$(jget "$(reqs_since "$m")" '[r["content_type"] for r in d if r["method"] == "PATCH"]')"
+    "$(jstr "$(reqs_since "$m")" '[r["content_type"] for r in d if r["method"] == "PATCH"]')"
 
 # ---- --server-dry-run ---------------------------------------------------------------------
 set_replicas 3
 BEFORE=$(obj shop deployments app)
 m=$(mark)
 drive --server-dry-run apply kubectl "{\"scale\":\"deployment/app\",\"replicas\":\"+2\",$COMMON}"
-check_eq "dry run scale: ok, no undo" "0 ok null" "$RC $(jget "$OUT" 'd["status"]') $(jget "$OUT" 'd["undo"]')"
+check_eq "dry run scale: ok, no undo" "0 ok null" "$RC $(jstr "$OUT" 'd["status"]') $(jstr "$OUT" 'd["undo"]')"
 # kubectl before 1.26 checks that the server supports dry run from the server's OpenAPI
 # document in protobuf, which this fake does not serve (a real API server does); with such a
 # kubectl (Debian 12's kubernetes-client is 1.20) patch, annotate and rollout restart cannot
@@ -248,17 +239,17 @@ KUBECTL_MINOR=$(kubectl version --client -o json 2>/dev/null |
     /usr/bin/python3 -c 'import json, re, sys; print(re.sub(r"\D.*", "", json.load(sys.stdin)["clientVersion"]["minor"]))' || echo 0)
 if ((KUBECTL_MINOR >= 26)); then
     drive --server-dry-run apply kubectl "{\"patch\":\"deployment/app\",\"merge_patch\":{\"metadata\":{\"labels\":{\"dry\":\"run\"}}},$COMMON}"
-    check_eq "dry run patch: ok" "0 ok" "$RC $(jget "$OUT" 'd["status"]')"
+    check_eq "dry run patch: ok" "0 ok" "$RC $(jstr "$OUT" 'd["status"]')"
     drive --server-dry-run apply kubectl "{\"annotate\":\"deployment/app\",$COMMON}"
-    check_eq "dry run annotate: ok" "0 ok" "$RC $(jget "$OUT" 'd["status"]')"
+    check_eq "dry run annotate: ok" "0 ok" "$RC $(jstr "$OUT" 'd["status"]')"
     drive --server-dry-run apply kubectl "{\"rollout_restart\":\"deployment/app\",$COMMON}"
-    check_eq "dry run rollout_restart: ok" "0 ok" "$RC $(jget "$OUT" 'd["status"]')"
-    W=$(jget "$(reqs_since "$m")" '[[r["method"], r["path"].rsplit("/", 1)[1], r["query"].get("dryRun")] for r in d if r["method"] != "GET"]')
+    check_eq "dry run rollout_restart: ok" "0 ok" "$RC $(jstr "$OUT" 'd["status"]')"
+    W=$(jstr "$(reqs_since "$m")" '[[r["method"], r["path"].rsplit("/", 1)[1], r["query"].get("dryRun")] for r in d if r["method"] != "GET"]')
     check_eq "dry run: every write carries dryRun=All" \
         '[["PUT", "scale", ["All"]], ["PATCH", "app", ["All"]], ["PATCH", "app", ["All"]], ["PATCH", "app", ["All"]]]' "$W"
 else
     say "NOT RUN (kubectl 1.$KUBECTL_MINOR < 1.26 needs the server's OpenAPI protobuf): dry run of patch, annotate and rollout restart"
-    W=$(jget "$(reqs_since "$m")" '[[r["method"], r["path"].rsplit("/", 1)[1], r["query"].get("dryRun")] for r in d if r["method"] != "GET"]')
+    W=$(jstr "$(reqs_since "$m")" '[[r["method"], r["path"].rsplit("/", 1)[1], r["query"].get("dryRun")] for r in d if r["method"] != "GET"]')
     check_eq "dry run: the scale write carries dryRun=All" '[["PUT", "scale", ["All"]]]' "$W"
 fi
 check_eq "dry run: the deployment is unchanged (resourceVersion too)" "$BEFORE" "$(obj shop deployments app)"
@@ -268,14 +259,14 @@ hcurl -X POST "$API/_control/fail?code=503" >/dev/null
 drive apply kubectl "{\"scale\":\"deployment/app\",\"replicas\":\"+1\",$COMMON}"
 hcurl -X POST "$API/_control/fail?code=0" >/dev/null
 check_eq "503: retry status after 2 attempts (default retries 1)" "1 retry 2" \
-    "$RC $(jget "$OUT" 'd["status"]') $(jget "$OUT" 'd["attempts"]')"
-ERROR=$(jget "$OUT" 'd["error"]')
+    "$RC $(jstr "$OUT" 'd["status"]') $(jstr "$OUT" 'd["attempts"]')"
+ERROR=$(jstr "$OUT" 'd["error"]')
 check "... the error names the command and the server's answer ($ERROR)" \
     grep -q '^kubectl get deployment/app: exit 1: .*ServiceUnavailable' <<<"$ERROR"
 drive apply kubectl "{\"scale\":\"deployment/nope\",\"replicas\":1,$COMMON}"
 check_eq "404: failed after 1 attempt" "1 fail 1" \
-    "$RC $(jget "$OUT" 'd["status"]') $(jget "$OUT" 'd["attempts"]')"
-check "... with kubectl's message" grep -q 'NotFound' <<<"$(jget "$OUT" 'd["error"]')"
+    "$RC $(jstr "$OUT" 'd["status"]') $(jstr "$OUT" 'd["attempts"]')"
+check "... with kubectl's message" grep -q 'NotFound' <<<"$(jstr "$OUT" 'd["error"]')"
 
 # validate: exit 2 with the key named
 bad() { # MESSAGE_REGEX PARAMS
@@ -305,7 +296,7 @@ bad 'bogus: unknown key' '{"scale":"deployment/a","replicas":1,"bogus":1}'
 drive --declare=n validate kubectl '{"scale":"deployment/app-{{n}}","replicas":"+{{n}}","namespace":"{{n}}"}'
 check_eq "placeholders in the resource, replicas and namespace validate" 0 "$RC"
 drive --args='{"n":"UPPER"}' --declare=n apply kubectl "{\"scale\":\"deployment/{{n}}\",\"replicas\":1,$COMMON}"
-check "... and are checked again once expanded" grep -q 'after expanding placeholders: scale: name .UPPER.' <<<"$(jget "$OUT" 'd["error"]')"
+check "... and are checked again once expanded" grep -q 'after expanding placeholders: scale: name .UPPER.' <<<"$(jstr "$OUT" 'd["error"]')"
 
 # ---- a hanging API server -----------------------------------------------------------------
 hcurl -X POST "$API/_control/hang?on=1" >/dev/null
@@ -313,12 +304,12 @@ start=$(date +%s%N)
 drive apply kubectl "{\"scale\":\"deployment/app\",\"replicas\":\"+1\",\"timeout\":\"3s\",\"retries\":0,$COMMON}"
 elapsed_ms=$((($(date +%s%N) - start) / 1000000))
 hcurl -X POST "$API/_control/hang?on=0" >/dev/null
-check_eq "hanging server: retry status" "1 retry" "$RC $(jget "$OUT" 'd["status"]')"
+check_eq "hanging server: retry status" "1 retry" "$RC $(jstr "$OUT" 'd["status"]')"
 check "... it ended by the deadline (${elapsed_ms} ms; 3 s + 1 s + the kill grace)" \
     test "$elapsed_ms" -lt 7000
-check "... the error says it timed out ($(jget "$OUT" 'd["error"]'))" \
+check "... the error says it timed out ($(jstr "$OUT" 'd["error"]'))" \
     grep -qE 'kubectl get deployment/app: (timed out|exit 1: .*(Timeout|deadline|timeout))' \
-    <<<"$(jget "$OUT" 'd["error"]')"
+    <<<"$(jstr "$OUT" 'd["error"]')"
 # shellcheck disable=SC2317 # called through check and wait_until
 no_kubectl_left() { ! pgrep -f -- "--kubeconfig=$KCFG" >/dev/null; }
 check "... and no kubectl process is left" no_kubectl_left
@@ -336,7 +327,7 @@ RC=0
 OUT=$(HOMEOSTAT_TEST_SECRET=$SECRET KUBECONFIG=$KCFG KUBERNETES_SERVICE_HOST=10.0.0.1 \
     KUBERNETES_SERVICE_PORT=443 KUBERNETES_PORT=tcp://10.0.0.1:443 "$DRIVER" --kubectl="$WRAP" \
     apply kubectl '{"scale":"deployment/app","replicas":3,"namespace":"shop"}' 2>&1) || RC=$?
-check_eq "through the wrapper, KUBECONFIG from the environment: ok" "0 ok" "$RC $(jget "$OUT" 'd["status"]')"
+check_eq "through the wrapper, KUBECONFIG from the environment: ok" "0 ok" "$RC $(jstr "$OUT" 'd["status"]')"
 check_eq "kubectl's environment is PATH, LANG, HOME, KUBECONFIG and the in-cluster pair only" \
     "HOME KUBECONFIG KUBERNETES_SERVICE_HOST KUBERNETES_SERVICE_PORT LANG PATH" \
     "$(sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.*/\1/p' "$HS_TMP/kubectl.env" | grep -vx PWD | sort | tr '\n' ' ' | sed 's/ $//')"
@@ -347,9 +338,9 @@ lacks() { ! grep -qF -- "$SECRET" <<<"$1"; }
 check "... the secret is not in it" lacks "$(cat "$HS_TMP/kubectl.env")"
 RC=0
 OUT=$(HOMEOSTAT_TEST_SECRET=$SECRET "$DRIVER" apply exec '{"argv":["env"]}' 2>&1) || RC=$?
-check_eq "an exec action printing its environment: ok" "0 ok" "$RC $(jget "$OUT" 'd["status"]')"
-check "... the secret is not in it" lacks "$(jget "$OUT" 'd["detail"]["stdout"]')"
-check "... which has PATH and LANG=C.UTF-8" grep -q '^LANG=C.UTF-8$' <<<"$(jget "$OUT" 'd["detail"]["stdout"]')"
+check_eq "an exec action printing its environment: ok" "0 ok" "$RC $(jstr "$OUT" 'd["status"]')"
+check "... the secret is not in it" lacks "$(jstr "$OUT" 'd["detail"]["stdout"]')"
+check "... which has PATH and LANG=C.UTF-8" grep -q '^LANG=C.UTF-8$' <<<"$(jstr "$OUT" 'd["detail"]["stdout"]')"
 
 # ---- the daemon: --kubectl.server-dry-run at start ---------------------------------------
 # Every kubectl action of the rules goes to the API server with --dry-run=server before the
@@ -375,7 +366,7 @@ if [[ -x $CTL ]]; then
     check "... after checking the action" \
         grep -q 'kubectl check: decision .critical.: kubectl scale deployment/app.*accepted' \
         "$HS_TMP/ctl-good.log"
-    W=$(jget "$(reqs_since "$m")" '[r["query"].get("dryRun") for r in d if r["method"] != "GET"]')
+    W=$(jstr "$(reqs_since "$m")" '[r["query"].get("dryRun") for r in d if r["method"] != "GET"]')
     check_eq "... its write carried dryRun=All" '[["All"]]' "$W"
     stop_process "$CTL_PID"
     RC=0

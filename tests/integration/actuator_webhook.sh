@@ -28,15 +28,6 @@ if [[ ! -x $DRIVER ]]; then
 fi
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-# jget JSON EXPR: the Python expression EXPR over d = the parsed JSON; strings printed as
-# they are, anything else as JSON.
-jget() {
-    /usr/bin/python3 -c 'import json, sys
-d = json.loads(sys.argv[1])
-v = eval(sys.argv[2])
-print(v if isinstance(v, str) else json.dumps(v, sort_keys=True))' "$1" "$2"
-}
-
 # reqs PATH: the recorded requests for PATH, as a JSON array, oldest first.
 reqs() {
     /usr/bin/python3 -c 'import json, sys
@@ -95,43 +86,43 @@ drive --id=dec-1 --state=critical --from=optimal --severity=critical --confidenc
     apply webhook "{\"url\":\"$BASE/default\",\"secret_file\":\"$SECRET_FILE\",
                     \"headers\":{\"Authorization\":\"$TOKEN\"}}"
 check_eq "default body: the driver exits 0" 0 "$RC"
-check_eq "default body: status ok" ok "$(jget "$OUT" 'd["status"]')"
-check_eq "default body: one attempt" 1 "$(jget "$OUT" 'd["attempts"]')"
+check_eq "default body: status ok" ok "$(jstr "$OUT" 'd["status"]')"
+check_eq "default body: one attempt" 1 "$(jstr "$OUT" 'd["attempts"]')"
 R=$(reqs /default)
-check_eq "default body: one request arrived" 1 "$(jget "$R" 'len(d)')"
-check_eq "... a POST" POST "$(jget "$R" 'd[0]["method"]')"
+check_eq "default body: one request arrived" 1 "$(jstr "$R" 'len(d)')"
+check_eq "... a POST" POST "$(jstr "$R" 'd[0]["method"]')"
 check_eq "... with the decision's fields" \
     '["confidence", "from", "id", "reasoning", "severity", "state", "time"]' \
-    "$(jget "$R" 'sorted(d[0]["json"])')"
+    "$(jstr "$R" 'sorted(d[0]["json"])')"
 check_eq "... id, state, from, severity" "dec-1 critical optimal critical" \
-    "$(jget "$R" '" ".join(d[0]["json"][k] for k in ("id", "state", "from", "severity"))')"
-check_eq "... confidence 0.87" 0.87 "$(jget "$R" 'd[0]["json"]["confidence"]')"
-check "... time is RFC 3339" bash -c "[[ $(jget "$R" 'd[0]["json"]["time"]') =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z$ ]]"
+    "$(jstr "$R" '" ".join(d[0]["json"][k] for k in ("id", "state", "from", "severity"))')"
+check_eq "... confidence 0.87" 0.87 "$(jstr "$R" 'd[0]["json"]["confidence"]')"
+check "... time is RFC 3339" bash -c "[[ $(jstr "$R" 'd[0]["json"]["time"]') =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z$ ]]"
 check_eq "... Content-Type: application/json" application/json \
-    "$(jget "$R" 'd[0]["headers"]["Content-Type"]')"
+    "$(jstr "$R" 'd[0]["headers"]["Content-Type"]')"
 check "... User-Agent: homeostat-controller/VERSION" \
-    bash -c "[[ '$(jget "$R" 'd[0]["headers"]["User-Agent"]')' == homeostat-controller/?* ]]"
+    bash -c "[[ '$(jstr "$R" 'd[0]["headers"]["User-Agent"]')' == homeostat-controller/?* ]]"
 check_eq "... X-Homeostat-Decision: dec-1" dec-1 \
-    "$(jget "$R" 'd[0]["headers"]["X-Homeostat-Decision"]')"
+    "$(jstr "$R" 'd[0]["headers"]["X-Homeostat-Decision"]')"
 check "... Idempotency-Key: dec-1-<8 hex>" \
-    bash -c "[[ '$(jget "$R" 'd[0]["headers"]["Idempotency-Key"]')' =~ ^dec-1-[0-9a-f]{8}$ ]]"
+    bash -c "[[ '$(jstr "$R" 'd[0]["headers"]["Idempotency-Key"]')' =~ ^dec-1-[0-9a-f]{8}$ ]]"
 check_eq "... the user's Authorization header" "$TOKEN" \
-    "$(jget "$R" 'd[0]["headers"]["Authorization"]')"
-check_eq "... the server finds the signature valid" valid "$(jget "$R" 'd[0]["signature"]')"
+    "$(jstr "$R" 'd[0]["headers"]["Authorization"]')"
+check_eq "... the server finds the signature valid" valid "$(jstr "$R" 'd[0]["signature"]')"
 check_eq "... detail: signed, HTTP 200, POST and the URL" "True 200 POST $BASE/default" \
-    "$(jget "$OUT" '" ".join(map(str, (d["detail"]["signed"], d["detail"]["http_status"], d["detail"]["method"], d["detail"]["url"])))')"
+    "$(jstr "$OUT" '" ".join(map(str, (d["detail"]["signed"], d["detail"]["http_status"], d["detail"]["method"], d["detail"]["url"])))')"
 check "... detail has duration_seconds and the response" \
-    test "$(jget "$OUT" 'isinstance(d["detail"]["duration_seconds"], float) and "ok" in d["detail"]["response"]')" = true
-detail_and_error=$(jget "$OUT" 'json.dumps(d["detail"]) + d["error"]')
+    test "$(jstr "$OUT" 'isinstance(d["detail"]["duration_seconds"], float) and "ok" in d["detail"]["response"]')" = true
+detail_and_error=$(jstr "$OUT" 'json.dumps(d["detail"]) + d["error"]')
 check "... neither detail nor error holds the Authorization value" \
     bash -c "! grep -qF -- '${TOKEN#Bearer }' <<<'$detail_and_error'"
-check "... no undo without a revert map" test "$(jget "$OUT" 'd["undo"]')" = null
+check "... no undo without a revert map" test "$(jstr "$OUT" 'd["undo"]')" = null
 
 # A tampered copy: the same timestamp and signature with another body is invalid; the
 # same request with its own body is valid (the check is real); a wrong secret is invalid.
-TS=$(jget "$R" 'd[0]["headers"]["X-Homeostat-Timestamp"]')
-SIG=$(jget "$R" 'd[0]["headers"]["X-Homeostat-Signature"]')
-BODY=$(jget "$R" 'd[0]["body"]')
+TS=$(jstr "$R" 'd[0]["headers"]["X-Homeostat-Timestamp"]')
+SIG=$(jstr "$R" 'd[0]["headers"]["X-Homeostat-Signature"]')
+BODY=$(jstr "$R" 'd[0]["body"]')
 hcurl -o /dev/null -H "X-Homeostat-Timestamp: $TS" -H "X-Homeostat-Signature: $SIG" \
     -H 'Content-Type: application/json' --data-binary "$BODY" "$BASE/replayed" || true
 hcurl -o /dev/null -H "X-Homeostat-Timestamp: $TS" -H "X-Homeostat-Signature: $SIG" \
@@ -143,82 +134,82 @@ print(hmac.new(b"wrong-secret", (sys.argv[1] + "." + sys.argv[2]).encode(), hash
 hcurl -o /dev/null -H "X-Homeostat-Timestamp: $TS" -H "X-Homeostat-Signature: sha256=$WRONG" \
     -H 'Content-Type: application/json' --data-binary "$BODY" "$BASE/wrong-secret" || true
 check_eq "signature: the untouched request re-sent by curl is valid" valid \
-    "$(jget "$(reqs /replayed)" 'd[0]["signature"]')"
+    "$(jstr "$(reqs /replayed)" 'd[0]["signature"]')"
 check_eq "signature: a changed body is invalid" invalid \
-    "$(jget "$(reqs /tampered)" 'd[0]["signature"]')"
+    "$(jstr "$(reqs /tampered)" 'd[0]["signature"]')"
 check_eq "signature: a wrong secret is invalid" invalid \
-    "$(jget "$(reqs /wrong-secret)" 'd[0]["signature"]')"
+    "$(jstr "$(reqs /wrong-secret)" 'd[0]["signature"]')"
 
 # ---- a templated body -------------------------------------------------------------------
 drive --declare=limit --args='{"limit":5}' \
     apply webhook "{\"url\":\"$BASE/templated\",\"body\":{\"concurrency\":\"{{limit}}\"}}"
-check_eq "templated body: ok" ok "$(jget "$OUT" 'd["status"]')"
+check_eq "templated body: ok" ok "$(jstr "$OUT" 'd["status"]')"
 R=$(reqs /templated)
-check_eq "... arrives as {\"concurrency\": 5}" '{"concurrency": 5}' "$(jget "$R" 'd[0]["json"]')"
+check_eq "... arrives as {\"concurrency\": 5}" '{"concurrency": 5}' "$(jstr "$R" 'd[0]["json"]')"
 check_eq "... 5 is a number, not a string" int \
-    "$(jget "$R" 'type(d[0]["json"]["concurrency"]).__name__')"
-check_eq "... unsigned without secret_file" absent "$(jget "$R" 'd[0]["signature"]')"
+    "$(jstr "$R" 'type(d[0]["json"]["concurrency"]).__name__')"
+check_eq "... unsigned without secret_file" absent "$(jstr "$R" 'd[0]["signature"]')"
 
 # ---- retries: 503 twice, then 200 -------------------------------------------------------
 drive apply webhook "{\"url\":\"$BASE/flaky/a/2\",\"retries\":3,\"backoff\":\"200ms\"}"
-check_eq "503 twice then 200: ok" ok "$(jget "$OUT" 'd["status"]')"
-check_eq "... after 3 attempts" 3 "$(jget "$OUT" 'd["attempts"]')"
+check_eq "503 twice then 200: ok" ok "$(jstr "$OUT" 'd["status"]')"
+check_eq "... after 3 attempts" 3 "$(jstr "$OUT" 'd["attempts"]')"
 R=$(reqs /flaky/a/2)
-check_eq "... the server saw 503, 503, 200" '[503, 503, 200]' "$(jget "$R" '[r["status"] for r in d]')"
+check_eq "... the server saw 503, 503, 200" '[503, 503, 200]' "$(jstr "$R" '[r["status"] for r in d]')"
 check_eq "... the first pause is >= 200 ms" True \
-    "$(jget "$R" 'str(d[1]["time"] - d[0]["time"] >= 0.2)')"
+    "$(jstr "$R" 'str(d[1]["time"] - d[0]["time"] >= 0.2)')"
 check_eq "... the second pause is >= 400 ms (the backoff doubles)" True \
-    "$(jget "$R" 'str(d[2]["time"] - d[1]["time"] >= 0.4)')"
+    "$(jstr "$R" 'str(d[2]["time"] - d[1]["time"] >= 0.4)')"
 check_eq "... one Idempotency-Key on every attempt" 1 \
-    "$(jget "$R" 'len({r["headers"]["Idempotency-Key"] for r in d})')"
+    "$(jstr "$R" 'len({r["headers"]["Idempotency-Key"] for r in d})')"
 drive apply webhook "{\"url\":\"$BASE/flaky/b/9\",\"retries\":1,\"backoff\":\"50ms\"}"
 check_eq "503 every time: the driver exits 1" 1 "$RC"
 check_eq "... status retry after 2 attempts" "retry 2" \
-    "$(jget "$OUT" 'd["status"] + " " + str(d["attempts"])')"
+    "$(jstr "$OUT" 'd["status"] + " " + str(d["attempts"])')"
 check_eq "... the error line" "webhook POST $BASE/flaky/b/9: HTTP 503: service unavailable: try again" \
-    "$(jget "$OUT" 'd["error"]')"
+    "$(jstr "$OUT" 'd["error"]')"
 
 # ---- 400 and a server that never answers ------------------------------------------------
 drive apply webhook "{\"url\":\"$BASE/status/400\",\"retries\":3,\"backoff\":\"100ms\"}"
 check_eq "400: the driver exits 1" 1 "$RC"
 check_eq "... failed after one attempt" "fail 1" \
-    "$(jget "$OUT" 'd["status"] + " " + str(d["attempts"])')"
-check_eq "... the server saw one request" 1 "$(jget "$(reqs /status/400)" 'len(d)')"
+    "$(jstr "$OUT" 'd["status"] + " " + str(d["attempts"])')"
+check_eq "... the server saw one request" 1 "$(jstr "$(reqs /status/400)" 'len(d)')"
 check "... the error names the method, URL, status and body" \
     grep -qF "webhook POST $BASE/status/400: HTTP 400: {\"error\":\"bad request from the test server\"}" \
-    <<<"$(jget "$OUT" 'd["error"]')"
+    <<<"$(jstr "$OUT" 'd["error"]')"
 
 start_ns=$(date +%s%N)
 drive apply webhook "{\"url\":\"$BASE/hang\",\"timeout\":\"1s\",\"retries\":0}"
 elapsed_ms=$((($(date +%s%N) - start_ns) / 1000000))
 check_eq "hanging server: the driver exits 1" 1 "$RC"
-check "... with a retry or fail status ($(jget "$OUT" 'd["status"]'))" \
-    test "$(jget "$OUT" 'd["status"] in ("retry", "fail")')" = true
+check "... with a retry or fail status ($(jstr "$OUT" 'd["status"]'))" \
+    test "$(jstr "$OUT" 'd["status"] in ("retry", "fail")')" = true
 check "... and returns after the 1 s timeout (${elapsed_ms} ms)" \
     test "$elapsed_ms" -ge 900 -a "$elapsed_ms" -lt 5000
-check "... the error says it timed out" grep -qi 'timed out' <<<"$(jget "$OUT" 'd["error"]')"
+check "... the error says it timed out" grep -qi 'timed out' <<<"$(jstr "$OUT" 'd["error"]')"
 
 # ---- revert -----------------------------------------------------------------------------
 drive --declare=limit --args='{"limit":5}' apply webhook "{\"url\":\"$BASE/limits\",
     \"method\":\"PUT\",\"body\":{\"limit\":\"{{limit}}\"},
     \"revert\":{\"url\":\"$BASE/limits/revert\",\"method\":\"DELETE\"}}"
-check_eq "revert map: apply ok" ok "$(jget "$OUT" 'd["status"]')"
+check_eq "revert map: apply ok" ok "$(jstr "$OUT" 'd["status"]')"
 check_eq "... a PUT with the body" 'PUT {"limit": 5}' \
-    "$(jget "$(reqs /limits)" 'd[0]["method"] + " " + json.dumps(d[0]["json"])')"
-UNDO=$(jget "$OUT" 'd["undo"]')
-PARAMS=$(jget "$OUT" 'd["params"]')
+    "$(jstr "$(reqs /limits)" 'd[0]["method"] + " " + json.dumps(d[0]["json"])')"
+UNDO=$(jstr "$OUT" 'd["undo"]')
+PARAMS=$(jstr "$OUT" 'd["params"]')
 check_eq "... the undo is the revert map" "{\"method\": \"DELETE\", \"url\": \"$BASE/limits/revert\"}" "$UNDO"
-check_eq "... nothing sent to the revert URL yet" 0 "$(jget "$(reqs /limits/revert)" 'len(d)')"
+check_eq "... nothing sent to the revert URL yet" 0 "$(jstr "$(reqs /limits/revert)" 'len(d)')"
 drive revert webhook "$PARAMS" "$UNDO"
-check_eq "revert: ok" ok "$(jget "$OUT" 'd["status"]')"
+check_eq "revert: ok" ok "$(jstr "$OUT" 'd["status"]')"
 check_eq "... sends DELETE to the revert URL with the main body" 'DELETE {"limit": 5}' \
-    "$(jget "$(reqs /limits/revert)" 'd[0]["method"] + " " + json.dumps(d[0]["json"])')"
+    "$(jstr "$(reqs /limits/revert)" 'd[0]["method"] + " " + json.dumps(d[0]["json"])')"
 
 # ---- server dry run ---------------------------------------------------------------------
 drive --server-dry-run apply webhook "{\"url\":\"$BASE/dry\",\"secret_file\":\"$SECRET_FILE\"}"
 check_eq "--server-dry-run: ok, skipped" "ok dry run" \
-    "$(jget "$OUT" 'd["status"] + " " + d["detail"]["skipped"]')"
-check_eq "... and nothing was sent" 0 "$(jget "$(reqs /dry)" 'len(d)')"
+    "$(jstr "$OUT" 'd["status"] + " " + d["detail"]["skipped"]')"
+check_eq "... and nothing was sent" 0 "$(jstr "$(reqs /dry)" 'len(d)')"
 
 # ---- TLS: ca_file, cert_file/key_file, insecure_skip_verify -----------------------------
 # A self-signed certificate for 127.0.0.1 and localhost, valid 2000-2100, for server and
@@ -251,19 +242,19 @@ if start_server "$HS_TMP/tls-server.log" --log "$TLS_LOG" --tls-cert "$HS_TMP/ce
     tls_reqs() { REQ_LOG=$TLS_LOG reqs "$1"; }
     drive apply webhook "{\"url\":\"$TLS/no-ca\",\"retries\":2,\"backoff\":\"50ms\"}"
     check_eq "https, certificate not trusted: fail after one attempt" "1 fail 1" \
-        "$RC $(jget "$OUT" 'd["status"] + " " + str(d["attempts"])')"
+        "$RC $(jstr "$OUT" 'd["status"] + " " + str(d["attempts"])')"
     check "... the error is about the certificate" \
-        grep -qi 'certificate' <<<"$(jget "$OUT" 'd["error"]')"
+        grep -qi 'certificate' <<<"$(jstr "$OUT" 'd["error"]')"
     drive apply webhook "{\"url\":\"$TLS/ca\",\"ca_file\":\"$HS_TMP/cert.pem\"}"
-    check_eq "https with ca_file: ok" ok "$(jget "$OUT" 'd["status"]')"
-    check_eq "... without a client certificate" null "$(jget "$(tls_reqs /ca)" 'd[0]["client_cert"]')"
+    check_eq "https with ca_file: ok" ok "$(jstr "$OUT" 'd["status"]')"
+    check_eq "... without a client certificate" null "$(jstr "$(tls_reqs /ca)" 'd[0]["client_cert"]')"
     drive apply webhook "{\"url\":\"$TLS/client\",\"ca_file\":\"$HS_TMP/cert.pem\",
         \"cert_file\":\"$HS_TMP/cert.pem\",\"key_file\":\"$HS_TMP/key.pem\"}"
-    check_eq "https with cert_file and key_file: ok" ok "$(jget "$OUT" 'd["status"]')"
+    check_eq "https with cert_file and key_file: ok" ok "$(jstr "$OUT" 'd["status"]')"
     check_eq "... the server saw the client certificate" homeostat-test \
-        "$(jget "$(tls_reqs /client)" 'd[0]["client_cert"]')"
+        "$(jstr "$(tls_reqs /client)" 'd[0]["client_cert"]')"
     drive apply webhook "{\"url\":\"$TLS/insecure\",\"insecure_skip_verify\":true}"
-    check_eq "https with insecure_skip_verify: ok" ok "$(jget "$OUT" 'd["status"]')"
+    check_eq "https with insecure_skip_verify: ok" ok "$(jstr "$OUT" 'd["status"]')"
 fi
 
 # ---- the secret -------------------------------------------------------------------------

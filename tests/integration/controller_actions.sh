@@ -90,17 +90,6 @@ start_controller() {
     fi
 }
 
-jget() {
-    /usr/bin/python3 - "$1" "$2" <<'EOF'
-import json, sys
-try:
-    d = json.load(open(sys.argv[1]))
-    v = eval(sys.argv[2], {"d": d})
-    print(v if isinstance(v, str) else json.dumps(v))
-except Exception as e:
-    print("<error: %r>" % e)
-EOF
-}
 status() { [[ $(http_get "$HS_TMP/status.json" "$CTL_URL/api/v1/status") == 200 ]]; }
 st() { jget "$HS_TMP/status.json" "(lambda d: $1)(d['data'])"; }
 # shellcheck disable=SC2317 # called through wait_until

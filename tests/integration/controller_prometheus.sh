@@ -148,20 +148,6 @@ start_controller() {
     fi
 }
 
-# jget FILE EXPR: EXPR (Python, the parsed JSON of FILE is d) printed; strings as they are,
-# anything else as JSON. Prints "<error: ...>" when FILE does not parse or EXPR fails.
-jget() {
-    /usr/bin/python3 - "$1" "$2" <<'EOF'
-import json, sys
-try:
-    d = json.load(open(sys.argv[1]))
-    v = eval(sys.argv[2], {"d": d})
-    print(v if isinstance(v, str) else json.dumps(v))
-except Exception as e:
-    print("<error: %r>" % e)
-EOF
-}
-
 # status URL: GET URL/api/v1/status into $HS_TMP/status.json; fails unless 200.
 status() { [[ $(http_get "$HS_TMP/status.json" "$1/api/v1/status") == 200 ]]; }
 # st EXPR: EXPR over the last status (d is its "data").

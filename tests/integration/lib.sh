@@ -42,6 +42,10 @@
 #   stop_process PID [SECONDS] SIGTERM, wait up to SECONDS (5), then SIGKILL; sets
 #                     HS_STATUS to the exit status (or 'timeout' when it had to be killed)
 #   await_process PID [SECONDS]  wait for PID to end on its own (then as stop_process)
+#   jget FILE EXPR    the Python expression EXPR over d = the parsed JSON of FILE: a string
+#                     printed as it is, anything else as JSON; "<error: ...>" when FILE does
+#                     not parse or EXPR fails
+#   jstr JSON EXPR    the same over JSON text (keys sorted; time and datetime importable)
 #   pass MSG / fail MSG / check MSG CMD... / check_eq MSG EXPECTED ACTUAL
 #                     each counts one check; the last line a test prints is
 #                     "N passed, N failed", and its exit status is non-zero when N failed > 0
@@ -484,6 +488,25 @@ if d["resultType"] in ("scalar", "string"):
 else:
     for s in d["result"]:
         print(s["value"][1])' "$json"
+}
+
+jget() {
+    /usr/bin/python3 - "$1" "$2" <<'EOF'
+import json, sys
+try:
+    d = json.load(open(sys.argv[1]))
+    v = eval(sys.argv[2], {"d": d})
+    print(v if isinstance(v, str) else json.dumps(v))
+except Exception as e:
+    print("<error: %r>" % e)
+EOF
+}
+
+jstr() {
+    /usr/bin/python3 -c 'import json, sys, time, datetime
+d = json.loads(sys.argv[1])
+v = eval(sys.argv[2])
+print(v if isinstance(v, str) else json.dumps(v, sort_keys=True))' "$1" "$2"
 }
 
 # prom_has EXPR: the query returns at least one sample.

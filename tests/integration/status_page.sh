@@ -109,19 +109,6 @@ p.feed(open(sys.argv[1], encoding="utf-8").read())
 print(json.dumps(p.out))
 EOF
 
-# jget FILE EXPR: EXPR (Python; d is the parsed JSON of FILE), strings as they are, anything
-# else as JSON; "<error: ...>" when FILE does not parse or EXPR fails.
-jget() {
-    /usr/bin/python3 - "$1" "$2" <<'EOF'
-import json, sys
-try:
-    d = json.load(open(sys.argv[1]))
-    v = eval(sys.argv[2], {"d": d})
-    print(v if isinstance(v, str) else json.dumps(v))
-except Exception as e:
-    print("<error: %r>" % e)
-EOF
-}
 # tid NAME EXPR: EXPR over the data-testid elements of the dump NAME (t: the first one).
 tid() { jget "$HS_TMP/$1.json" "(lambda t: $3)(d['testids']['$2'][0])"; }
 
