@@ -2,17 +2,23 @@
 #include "daemon.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
 
+#include "log.h"
 #include "parse.h"
 
 static uint64_t watchdog_usec;
 static pthread_t main_thread;
 static uint64_t last_pet_usec;
+static struct rlimit nofile_orig;
+static bool nofile_raised;
 
 void daemon_block_signals(void)
 {
@@ -102,4 +108,38 @@ void daemon_notify_reloading(void)
 void daemon_notify_stopping(void)
 {
     sd_notify(0, "STOPPING=1");
+}
+
+long daemon_raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+        int e = errno;
+        log_debug_errno(e, "daemon: cannot read RLIMIT_NOFILE");
+        return -e;
+    }
+    if (rl.rlim_cur < rl.rlim_max) {
+        struct rlimit raised = {.rlim_cur = rl.rlim_max, .rlim_max = rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+            nofile_orig = rl;
+            nofile_raised = true;
+            log_debug("daemon: RLIMIT_NOFILE soft limit raised from %llu to %llu",
+                      (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max);
+            rl = raised;
+        } else {
+            log_debug_errno(errno, "daemon: cannot raise RLIMIT_NOFILE to %llu",
+                            (unsigned long long)rl.rlim_max);
+        }
+    } else {
+        log_debug("daemon: RLIMIT_NOFILE soft limit is %llu (the hard limit)",
+                  (unsigned long long)rl.rlim_cur);
+    }
+    return rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > (rlim_t)LONG_MAX ? LONG_MAX
+                                                                          : (long)rl.rlim_cur;
+}
+
+void daemon_restore_nofile(void)
+{
+    if (nofile_raised)
+        setrlimit(RLIMIT_NOFILE, &nofile_orig);
 }

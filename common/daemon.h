@@ -32,5 +32,13 @@ void daemon_notify_stopping(void);
 void daemon_watchdog_pet(void);
 /* Watchdog interval in usec, or 0 when systemd does not ask for one. */
 uint64_t daemon_watchdog_usec(void);
+/* Raises the soft RLIMIT_NOFILE to the hard limit, as Go's runtime does at start, so that
+ * the HTTP connection limits (not a soft limit of 1024) bound how many clients are served.
+ * Logs the result at debug. Returns the soft limit now in force, or -errno when it could
+ * not be read (a failed raise leaves the old limit and returns it). Call early in main. */
+long daemon_raise_nofile(void);
+/* In a child between fork and exec: puts back the soft RLIMIT_NOFILE the daemon started
+ * with, for programs that still use select(). Async-signal-safe in practice (one syscall). */
+void daemon_restore_nofile(void);
 
 #endif

@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon.h"
 #include "parse.h"
 #include "utf8.h"
 
@@ -218,6 +219,7 @@ static __attribute__((noreturn)) void child_exec(const char *path, char *const *
     }
     fcntl(3, F_SETFD, FD_CLOEXEC);
     child_close_from(4);
+    daemon_restore_nofile(); /* after closing: the soft RLIMIT_NOFILE it started with */
     execve(path, argv, env);
 fail:
     e = errno;

@@ -4,11 +4,14 @@
  * plus homeostat_exporter_build_info. Exports collector_self. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "collector.h"
@@ -160,9 +163,25 @@ static int self_count_fds(const char *procfs, double *ret)
     int r = path_join(path, sizeof(path), procfs, "self/fd");
     if (r < 0)
         return r;
-    DIR *d = opendir(path);
-    if (!d)
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
         return -errno;
+    /* Since Linux 6.2 the size of a real procfs /proc/PID/fd is its number of open
+     * descriptors: a stat instead of listing them (about 1 ms with 1,000 connections). */
+    struct statfs sfs;
+    struct stat st;
+    if (fstatfs(fd, &sfs) == 0 && sfs.f_type == 0x9fa0 /* PROC_SUPER_MAGIC */ &&
+        fstat(fd, &st) == 0 && st.st_size > 0) {
+        close(fd);
+        *ret = (double)st.st_size;
+        return 0;
+    }
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        int e = -errno;
+        close(fd);
+        return e;
+    }
     unsigned long n = 0;
     struct dirent *de;
     while ((de = readdir(d)))
@@ -197,7 +216,7 @@ static int self_collect(void *state, struct mset *out)
     double ticks = (double)sysconf(_SC_CLK_TCK);
     if (!(ticks > 0))
         ticks = 100;
-    struct self_stat st;
+    struct self_stat st = {0}; /* set when have_stat; GCC -O1 cannot tell */
     long n = -ENAMETOOLONG;
     if (path_join(path, sizeof(path), s->procfs, "self/stat") >= 0)
         n = file_read_into(path, buf, SELF_FILE_MAX);

@@ -10,7 +10,7 @@ void exporter_config_defaults(struct exporter_config *cfg)
     memset(cfg, 0, sizeof(*cfg));
     cfg->listen_address = EXPORTER_DEFAULT_LISTEN;
     cfg->telemetry_path = "/metrics";
-    cfg->web_max_connections = 512;
+    cfg->web_max_connections = 2048; /* > 1,000 slow clients plus scrapes: docs/RELIABILITY.md */
     cfg->web_max_connections_per_ip = 64;
     cfg->web_timeout_sec = 30;
     cfg->procfs = "/proc";
