@@ -1,8 +1,11 @@
 /* httpd: a small HTTP server on libmicrohttpd with explicit limits (connections in
- * all and per client address, idle timeout, memory per connection, request body
- * size), a listen-address parser in the node_exporter style and one handler
- * callback per server. libmicrohttpd's defaults have no timeout and no per-IP
- * limit; every limit here has a safe default. */
+ * all and per client address, idle timeout, deadlines to receive a request and to
+ * send a response, memory per connection, request body size), a listen-address
+ * parser in the node_exporter style and one handler callback per server.
+ * libmicrohttpd's defaults have no timeout and no per-IP limit, and its timeout is
+ * an idle one that a client sending a byte every few seconds (slowloris) never
+ * reaches: the deadlines here are enforced by a thread of our own (see httpd.c).
+ * Every limit here has a safe default. */
 #ifndef HOMEOSTAT_HTTPD_H
 #define HOMEOSTAT_HTTPD_H
 
@@ -13,15 +16,27 @@
 
 struct MHD_Connection;
 struct httpd;
+struct webconfig;
 
 struct httpd_options {
     const char *listen_address; /* "host:port", "[::1]:port", ":port"; port 0 = any */
-    unsigned connection_limit;  /* default 512 */
+    unsigned connection_limit;  /* default 512; lowered to RLIMIT_NOFILE less 128 if above */
     unsigned per_ip_limit;      /* default 64 */
     unsigned timeout_sec;       /* idle connection timeout, default 30 */
+    unsigned read_timeout_sec;  /* a request's headers, then its body, must each arrive
+                                 * within this, counted from accept (or from the request
+                                 * line on a kept-alive connection), however the bytes
+                                 * trickle in; default 10 */
+    unsigned write_timeout_sec; /* a response must be sent within this; default 120 */
     size_t connection_memory;   /* bytes per connection, default 64 KiB */
     size_t max_body_bytes;      /* request body limit, default 1 MiB */
     unsigned threads;           /* polling threads, default 2 */
+    /* --web.config.file (webconfig.h), or NULL for plain HTTP without authentication:
+     * TLS from its tls_server_config, and before any handler runs its client
+     * certificate policy (403), rate_limit (429), basic_auth_users (401 with
+     * WWW-Authenticate: Basic; 503 when password checks pile up) and headers. httpd
+     * takes its own reference. */
+    struct webconfig *web;
 };
 
 struct httpd_request {
@@ -53,14 +68,27 @@ typedef void (*httpd_handler_fn)(void *userdata, const struct httpd_request *req
 int httpd_listen(const char *address, char *bound, size_t size, unsigned *ret_port);
 
 /* Binds, listens and starts serving. Returns 0 and *ret (caller stops it with
- * httpd_stop), or -errno: -EINVAL for a malformed address, -EADDRINUSE, ... */
+ * httpd_stop), or -errno: -EINVAL for a malformed address, -EADDRINUSE,
+ * -EPROTONOSUPPORT when opts->web asks for TLS and libmicrohttpd has none, ... */
 int httpd_start(const struct httpd_options *opts, httpd_handler_fn handler, void *userdata,
                 struct httpd **ret);
 /* Stops serving, closes every connection and frees. Accepts NULL. */
 void httpd_stop(struct httpd *h);
+/* Replaces the web configuration of a running server (a reload): its users, headers and
+ * rate limit apply to requests from now on (requests under way finish with the old one;
+ * httpd takes a reference). TLS stays as the server started. Returns 0, 1 when w's TLS
+ * settings differ from those in force (they need a restart), or -EINVAL for NULL. */
+int httpd_set_webconfig(struct httpd *h, struct webconfig *w);
+/* Whether the server speaks TLS (https). */
+bool httpd_tls(const struct httpd *h);
 /* The address actually bound, "127.0.0.1:39117" (borrowed, valid until stop). */
 const char *httpd_bound_address(const struct httpd *h);
 unsigned httpd_bound_port(const struct httpd *h);
+/* The connection limit in force: the option's, lowered to fit RLIMIT_NOFILE. */
+unsigned httpd_connection_limit(const struct httpd *h);
+/* Connections closed so far because a request or a response missed its deadline
+ * (read_timeout_sec, write_timeout_sec). Thread-safe. */
+unsigned long long httpd_deadline_closes(struct httpd *h);
 
 /* Request accessors; returned strings are borrowed for the duration of the call. */
 const char *httpd_header(const struct httpd_request *req, const char *name);

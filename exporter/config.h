@@ -38,6 +38,7 @@ struct exporter_config {
     const char *statsd_mapping_config;  /* --statsd.mapping-config, NULL: conventions */
     unsigned ingest_max_series;         /* --ingest.max-series */
     bool web_enable_lifecycle;          /* --web.enable-lifecycle: POST /-/reload */
+    const char *web_config_file;        /* --web.config.file: TLS, basic auth; NULL: none */
     /* GPU */
     const char *nvml_library; /* --collector.gpu.nvml-library */
     /* which collectors run, indexed like collector_table */

@@ -25,6 +25,7 @@
 #include "registry.h"
 #include "sampler.h"
 #include "scrape.h"
+#include "webconfig.h"
 
 #define PROG "homeostat-exporter"
 
@@ -58,6 +59,7 @@ enum {
     OPT_MAX_SERIES,
     OPT_CHECK_CONFIG,
     OPT_ENABLE_LIFECYCLE,
+    OPT_WEB_CONFIG,
     OPT_COLLECTOR_ON = 2000, /* + collector index */
     OPT_COLLECTOR_OFF = 3000,
 };
@@ -91,6 +93,7 @@ static const struct option base_options[] = {
     {"ingest.max-series", required_argument, NULL, OPT_MAX_SERIES},
     {"check-config", no_argument, NULL, OPT_CHECK_CONFIG},
     {"web.enable-lifecycle", no_argument, NULL, OPT_ENABLE_LIFECYCLE},
+    {"web.config.file", required_argument, NULL, OPT_WEB_CONFIG},
     {"version", no_argument, NULL, OPT_VERSION},
     {"help", no_argument, NULL, 'h'},
 };
@@ -127,14 +130,18 @@ static void usage(FILE *f, const struct exporter_config *d)
             "      --collector.gpu.nvml-library=PATH    NVML library (default %s).\n"
             "      --collector.disable-defaults  Start with every collector off.\n"
             "      --log.level=LEVEL          debug, info, warn or error (default info).\n"
-            "      --web.enable-lifecycle     Allow POST /-/reload (default off).\n\n"
+            "      --web.enable-lifecycle     Allow POST /-/reload (default off).\n"
+            "      --web.config.file=FILE     TLS and basic auth, in the Prometheus\n"
+            "                                 exporter-toolkit format (default: none, plain\n"
+            "                                 HTTP); reloaded with the mapping.\n\n"
             "Application metrics (StatsD, DogStatsD, HTTP push):\n"
             "      --statsd.listen-udp=ADDR   StatsD over UDP (default %s; empty disables).\n"
             "      --statsd.listen-unixgram=PATH  StatsD over a unix datagram socket.\n"
             "      --statsd.read-buffer=SIZE  Socket receive buffer (default 8MiB).\n"
             "      --statsd.mapping-config=FILE  Mapping YAML (default: the conventions).\n"
             "      --ingest.max-series=N      Live application series at most (default %u).\n"
-            "      --check-config             Validate --statsd.mapping-config and exit.\n\n"
+            "      --check-config             Validate --statsd.mapping-config and\n"
+            "                                 --web.config.file, and exit.\n\n"
             "Collectors (--collector.NAME enables, --no-collector.NAME disables):\n",
             d->listen_address, d->telemetry_path, d->web_max_connections,
             d->web_max_connections_per_ip, d->web_timeout_sec, d->procfs, d->sysfs, d->rootfs,
@@ -304,6 +311,11 @@ static int parse_flags(int argc, char **argv, struct exporter_config *cfg, bool 
             break;
         case OPT_CHECK_CONFIG: *ret_check = true; break;
         case OPT_ENABLE_LIFECYCLE: cfg->web_enable_lifecycle = true; break;
+        case OPT_WEB_CONFIG:
+            if (!*optarg)
+                return bad_value(flag, optarg, "expected a file name");
+            cfg->web_config_file = optarg;
+            break;
         case OPT_LOG_LEVEL: {
             int level = log_parse_level(optarg);
             if (level < 0)
@@ -356,6 +368,7 @@ struct app {
     struct ingest_store *store;
     pthread_mutex_t reload_lock;
     struct metric *reload_ok, *reload_time;
+    struct httpd *http; /* set once serving (atomic); the web configuration goes to it */
 };
 
 /* Loads --statsd.mapping-config and, when valid, swaps it in; an invalid file keeps
@@ -377,6 +390,38 @@ static int reload_mapping(struct app *a, struct buf *errors)
         metric_set(a->reload_ok, 0);
         log_error("mapping: %s is invalid; keeping the running mapping:\n%s",
                   a->cfg->statsd_mapping_config, errors->data ? errors->data : "");
+    }
+    pthread_mutex_unlock(&a->reload_lock);
+    return r;
+}
+
+/* Reloads --web.config.file: users, headers and the rate limit apply at once; TLS
+ * settings only at the next start (said in the log). An invalid file keeps the running
+ * configuration. Returns 0 (also without the flag), or -EINVAL with the errors in
+ * errors. */
+static int reload_web(struct app *a, struct buf *errors)
+{
+    struct httpd *http = __atomic_load_n(&a->http, __ATOMIC_ACQUIRE);
+    if (!a->cfg->web_config_file || !http)
+        return 0;
+    pthread_mutex_lock(&a->reload_lock);
+    struct webconfig *w = NULL;
+    size_t before = errors->len;
+    int r = webconfig_load_file(a->cfg->web_config_file, &w, errors);
+    if (r < 0) {
+        metric_set(a->reload_ok, 0);
+        log_error("web: %s is invalid; keeping the running web configuration:\n%s",
+                  a->cfg->web_config_file,
+                  errors->len > before ? errors->data + before : strerror(-r));
+    } else {
+        char d[256];
+        webconfig_describe(w, d, sizeof(d));
+        if (httpd_set_webconfig(http, w) > 0)
+            log_warning("web: %s: the TLS settings changed; they apply at the next restart "
+                        "(users, headers and the rate limit apply now)",
+                        a->cfg->web_config_file);
+        log_info("web: loaded %s (%s)", a->cfg->web_config_file, d);
+        webconfig_unref(w);
     }
     pthread_mutex_unlock(&a->reload_lock);
     return r;
@@ -448,7 +493,9 @@ static void handle(void *userdata, const struct httpd_request *req, struct httpd
         } else {
             struct buf errors;
             buf_init(&errors, 1 << 16);
-            if (reload_mapping(a, &errors) < 0)
+            int mr = reload_mapping(a, &errors);
+            int wr = reload_web(a, &errors);
+            if (mr < 0 || wr < 0)
                 httpd_reply(resp, 500, "text/plain; charset=utf-8", "failed to reload config: %s",
                             errors.data ? errors.data : "");
             else
@@ -493,11 +540,32 @@ int main(int argc, char **argv)
     if (r != 0)
         return r > 0 ? 0 : 2;
     if (check_config) {
-        if (!cfg.statsd_mapping_config) {
-            fprintf(stderr, PROG ": --check-config needs --statsd.mapping-config=FILE\n");
+        if (!cfg.statsd_mapping_config && !cfg.web_config_file) {
+            fprintf(stderr, PROG ": --check-config needs --statsd.mapping-config=FILE or "
+                                 "--web.config.file=FILE\n");
             return 2;
         }
-        return mapping_check_file(cfg.statsd_mapping_config, stdout) == 0 ? 0 : 1;
+        int bad =
+            cfg.statsd_mapping_config && mapping_check_file(cfg.statsd_mapping_config, stdout) != 0;
+        bad |= cfg.web_config_file && webconfig_check_file(cfg.web_config_file, stdout) != 0;
+        return bad ? 1 : 0;
+    }
+    /* The web configuration first: an invalid one stops the start, before any thread. */
+    struct webconfig *web = NULL;
+    if (cfg.web_config_file) {
+        struct buf errors;
+        buf_init(&errors, 1 << 16);
+        r = webconfig_load_file(cfg.web_config_file, &web, &errors);
+        if (r < 0) {
+            log_error("web: cannot start: %s is invalid:\n%s", cfg.web_config_file,
+                      errors.data ? errors.data : strerror(-r));
+            buf_free(&errors);
+            return 1;
+        }
+        buf_free(&errors);
+        char d[256];
+        webconfig_describe(web, d, sizeof(d));
+        log_info("web: loaded %s (%s)", cfg.web_config_file, d);
     }
 
     /* Two malloc arenas instead of one per thread: about 0.4 MiB less RSS, and the
@@ -506,6 +574,7 @@ int main(int argc, char **argv)
     /* A fixed threshold: large scrape buffers are mmapped and returned when freed
      * (glibc's adaptive threshold would move them onto the heap for good). */
     mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+    daemon_raise_nofile(); /* the connection limits, not a soft limit of 1024, apply */
     daemon_block_signals();
     struct registry *reg = registry_new();
     if (!reg)
@@ -595,11 +664,15 @@ int main(int argc, char **argv)
         /* A scrape handler waits for its collection; concurrent scrapes only share a
          * collection when enough handlers can wait at once. */
         .threads = 8,
+        .web = web,
     };
     struct httpd *http;
     r = httpd_start(&hopts, handle, &app, &http);
+    webconfig_unref(web); /* httpd keeps its own reference */
     if (r < 0) {
-        log_error_errno(r, PROG ": cannot listen on %s", cfg.listen_address);
+        log_error_errno(r, PROG ": cannot listen on %s%s", cfg.listen_address,
+                        r == -EPROTONOSUPPORT ? " with TLS: libmicrohttpd was built without it"
+                                              : "");
         sampler_stop(sampler);
         ingest_listener_stop(udp);
         ingest_listener_stop(unixgram);
@@ -608,8 +681,9 @@ int main(int argc, char **argv)
         registry_free(reg);
         return 1;
     }
-    log_info(PROG " %s listening on http://%s%s", HOMEOSTAT_VERSION, httpd_bound_address(http),
-             cfg.telemetry_path);
+    __atomic_store_n(&app.http, http, __ATOMIC_RELEASE);
+    log_info(PROG " %s listening on %s://%s%s", HOMEOSTAT_VERSION,
+             httpd_tls(http) ? "https" : "http", httpd_bound_address(http), cfg.telemetry_path);
     char status[160];
     snprintf(status, sizeof(status), "Serving on %s", httpd_bound_address(http));
     daemon_notify_ready(status);
@@ -623,6 +697,7 @@ int main(int argc, char **argv)
             struct buf errors;
             buf_init(&errors, 1 << 16);
             reload_mapping(&app, &errors);
+            reload_web(&app, &errors);
             buf_free(&errors);
             daemon_notify_ready(status);
         }
