@@ -70,7 +70,8 @@ static void record_result(struct controller *c, const char *type, const char *id
     int r = audit_append(c->audit, rec);
     if (r < 0) {
         metric_add(c->m.audit_errors, 1);
-        log_error_errno(r, "audit: cannot record the result of %s %s", id, summary);
+        log_error_errno(r, "audit: cannot record the result of %s %s in %s", id, summary,
+                        audit_path(c->audit));
     }
     json_decref(c->last_action);
     c->last_action = rec;
@@ -223,7 +224,8 @@ static void revert_one(struct controller *c, json_t *e, double now)
     json_decref(rec);
     if (ar_ < 0) {
         metric_add(c->m.audit_errors, 1);
-        log_error_errno(ar_, "audit: cannot record the revert of %s; not reverting", summary);
+        log_error_errno(ar_, "audit: cannot record the revert of %s in %s; not reverting", summary,
+                        audit_path(c->audit));
         pthread_mutex_unlock(&c->lock);
         return;
     }
@@ -370,8 +372,8 @@ int actuate_manual(struct controller *c, const struct manual_action_def *m, json
     json_decref(rec);
     if (r < 0) {
         metric_add(c->m.audit_errors, 1);
-        log_error_errno(r, "audit: cannot record manual action %s by %s; not running it", m->name,
-                        who);
+        log_error_errno(r, "audit: cannot record manual action %s by %s in %s; not running it",
+                        m->name, who, audit_path(c->audit));
         pthread_mutex_unlock(&c->lock);
         return -EIO;
     }

@@ -15,6 +15,7 @@ struct audit {
     json_t **ring;
     size_t cap, head, n; /* head: next slot to write */
     unsigned long long written;
+    char *path;
 };
 
 static void ring_push(struct audit *a, json_t *rec)
@@ -119,7 +120,10 @@ int audit_open(const char *path, size_t history_size, struct audit **ret, size_t
         return -ENOMEM;
     a->cap = history_size;
     a->ring = calloc(history_size ? history_size : 1, sizeof(json_t *));
-    if (!a->ring) {
+    a->path = strdup(path);
+    if (!a->ring || !a->path) {
+        free(a->ring);
+        free(a->path);
         free(a);
         return -ENOMEM;
     }
@@ -127,16 +131,17 @@ int audit_open(const char *path, size_t history_size, struct audit **ret, size_t
     if (a->fd < 0) {
         int r = -errno;
         free(a->ring);
+        free(a->path);
         free(a);
         return r;
     }
+    pthread_mutex_init(&a->lock, NULL); /* before audit_close can destroy it */
     size_t dropped = 0;
     int r = recover(a, &dropped);
     if (r < 0) {
         audit_close(a);
         return r;
     }
-    pthread_mutex_init(&a->lock, NULL);
     if (ret_dropped_bytes)
         *ret_dropped_bytes = dropped;
     *ret = a;
@@ -152,6 +157,7 @@ void audit_close(struct audit *a)
     for (size_t i = 0; i < a->n; i++)
         json_decref(a->ring[(a->head + a->cap - 1 - i) % a->cap]);
     free(a->ring);
+    free(a->path);
     pthread_mutex_destroy(&a->lock);
     free(a);
 }
@@ -210,4 +216,9 @@ json_t *audit_recent(struct audit *a, size_t limit)
 unsigned long long audit_written(const struct audit *a)
 {
     return a->written;
+}
+
+const char *audit_path(const struct audit *a)
+{
+    return a->path;
 }

@@ -30,5 +30,7 @@ int audit_append(struct audit *a, json_t *record);
 json_t *audit_recent(struct audit *a, size_t limit);
 /* Records written since open (not counting those recovered). */
 unsigned long long audit_written(const struct audit *a);
+/* The path given to audit_open (borrowed, valid until audit_close), for error messages. */
+const char *audit_path(const struct audit *a);
 
 #endif

@@ -198,6 +198,7 @@ TEST(append_and_read_back_newest_first)
     CHECK_INT(r, 0);
     CHECK(a != NULL);
     CHECK_INT(dropped, 0);
+    CHECK_STR(audit_path(a), log_path); /* for the daemon's error messages */
     struct stat st;
     CHECK(stat(log_path, &st) == 0);
     CHECK_INT(st.st_mode & 0777, 0640);
