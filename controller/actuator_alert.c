@@ -350,7 +350,7 @@ static void post_alert(const json_t *targets, const json_t *alert, uint64_t time
     if (!curl_ready || !(multi = curl_multi_init()))
         goto oom;
     static const char *const hdrs[] = {"Content-Type: application/json", "Accept: application/json",
-                                       "User-Agent: homeostat-controller/" HOMEOSTAT_VERSION,
+                                       ("User-Agent: homeostat-controller/" HOMEOSTAT_VERSION),
                                        "Expect:"};
     for (size_t i = 0; i < sizeof(hdrs) / sizeof(hdrs[0]); i++) {
         if (!(tmp = curl_slist_append(headers, hdrs[i])))

@@ -386,6 +386,7 @@ TEST(test_garbage_mounts)
     struct exporter_config cfg;
     config(&cfg, dir, "/");
     cfg.filesystem_mount_timeout_usec = 1000000;
+    fake_reset(); /* test_stuck_mount leaves /mnt/nfs blocking; its threads would outlive us */
     filesystem_set_statvfs_for_test(fake_statvfs);
     void *state = NULL;
     if (collector_filesystem.init(&cfg, &state) < 0) {

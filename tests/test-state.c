@@ -527,8 +527,12 @@ TEST(save_is_atomic_under_sigkill)
         CHECK(pid >= 0);
         if (pid == 0)
             saver(r, base);
-        /* Read while it saves, for a random 0..4 ms, then kill it. */
-        uint64_t until = now_usec() + (uint64_t)(rand_r(&seed) % 4000);
+        /* Read while it saves, for a random 0..4 ms, then kill it. Every tenth child is
+         * killed only once a reader saw one of its saves (10 s at most), so that some kills
+         * come after a save however slow the machine is (valgrind). */
+        uint64_t start = now_usec();
+        uint64_t until = start + (uint64_t)(rand_r(&seed) % 4000);
+        bool await_save = i % 10 == 0;
         char problem[512] = "";
         do {
             struct controller_state seen;
@@ -550,10 +554,13 @@ TEST(save_is_atomic_under_sigkill)
                          seen.decision_seq, last_k);
             else
                 last_k = seen.decision_seq;
+            if (seen.decision_seq >= base)
+                await_save = false;
             buf_free(&errors);
             cs_free(&seen);
             reads++;
-        } while (!problem[0] && now_usec() < until);
+        } while (!problem[0] &&
+                 (now_usec() < until || (await_save && now_usec() < start + 10000000)));
         kill(pid, SIGKILL);
         int status = 0;
         pid_t waited = waitpid(pid, &status, 0);

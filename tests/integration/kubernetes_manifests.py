@@ -943,7 +943,9 @@ def cmd_image(dockerfile, rendered, install_deps, binaries):
             if pkg is None:
                 fail("%s, which belongs to no Debian package (%s)" % (what, path))
                 continue
-            check(pkg == "libc6" or pkg in runtime,
+            # libc6 and libgcc-s1 (which libc6 depends on; clang's sanitizer builds link it)
+            # are in every Debian image.
+            check(pkg in ("libc6", "libgcc-s1") or pkg in runtime,
                   "%s: the runtime stage installs its package %s" % (what, pkg),
                   "it installs %s" % sorted(runtime))
     check("kubernetes-client" in runtime or "kubectl" in runtime,
