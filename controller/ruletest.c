@@ -1,7 +1,8 @@
 /* ruletest: `homeostat-controller test FILE...` (see ruletest.h). Loads a test file
  * (yamltree) and its rules file (rules_load_file) and validates all of it before running
- * anything; then replays each test's signal values step by step through evaluate() and
- * decide(), exactly as the daemon calls them, and checks every expectation at its step.
+ * anything; then replays each test's signal values step by step through replay_next()
+ * (evaluate() and decide() under the hourly action budget, the daemon's step), and checks
+ * every expectation at its step.
  * Values use promtool's expanding notation ("0.5x6 0.91+0.01x3 _x2 stale"). */
 #include "ruletest.h"
 
@@ -17,6 +18,7 @@
 #include "buf.h"
 #include "decide.h"
 #include "evaluate.h"
+#include "replay.h"
 #include "rules.h"
 #include "yamltree.h"
 
@@ -657,12 +659,12 @@ static bool check(const struct rules *rules, const struct rtest *t, const struct
  * -ENOMEM. */
 static int run_test(const struct rules *rules, const struct rtest *t, struct buf *report)
 {
-    struct eval_state st;
-    struct signal_value *values = calloc(rules->n_signals, sizeof(*values));
-    double *last_exec = calloc(rules->n_decisions ? rules->n_decisions : 1, sizeof(*last_exec));
+    struct replay rp;
+    struct signal_value *values = calloc(rules->n_signals ? rules->n_signals : 1, sizeof(*values));
     struct eval_result *res = malloc(sizeof(*res));
     int failed = -ENOMEM;
-    if (!values || !last_exec || !res || eval_state_init(&st, rules, RULETEST_T0) < 0)
+    if (!values || !res ||
+        replay_init(&rp, rules, RULETEST_T0, t->flags.paused, t->flags.dry_run) < 0)
         goto out;
     failed = 0;
     uint64_t decisions = 0;
@@ -670,18 +672,16 @@ static int run_test(const struct rules *rules, const struct rtest *t, struct buf
         double now = RULETEST_T0 + (double)(k * t->interval_usec) / 1e6;
         const struct decision_def *def;
         values_at(rules, t, k, now, values);
-        evaluate(rules, &st, values, now, res);
-        enum decision_outcome o = decide(rules, last_exec, res, now, &t->flags, &def);
+        enum decision_outcome o = replay_next(&rp, values, now, res, &def);
         decisions += o != OUTCOME_NONE;
         for (size_t i = 0; i < t->n_expect; i++)
             if (t->expect[i].step == k &&
                 !check(rules, t, &t->expect[i], res, o, decisions, report))
                 failed++;
     }
-    eval_state_free(&st);
+    replay_free(&rp);
 out:
     free(values);
-    free(last_exec);
     free(res);
     return failed;
 }

@@ -76,8 +76,8 @@ TEST(malformed_test_file_exits_2_with_positions)
     static const char *const errors[] = {
         ":3:1: unknown key 'evaluation_intervall'; did you mean 'evaluation_interval'?",
         ":7:7: unknown signal 'cpu_bsy' (did you mean 'cpu_busy'?)",
-        ":8:20: bad value '0.5y3': expected a number, 'AxN', 'A+BxN', 'A-BxN', '_', '_xN' "
-        "or 'stale'",
+        (":8:20: bad value '0.5y3': expected a number, 'AxN', 'A+BxN', 'A-BxN', '_', '_xN' "
+         "or 'stale'"),
         ":10:13: at 7s does not fall on a step (interval 5s)",
         ":13:9: unknown key 'stat'; did you mean 'state'?",
         ":12:9: expectation checks nothing",
