@@ -19,6 +19,7 @@
 #include "hmac.h"
 #include "log.h"
 #include "parse.h"
+#include "report.h"
 
 json_t *signals_json(const struct controller *c, double now)
 {
@@ -97,8 +98,14 @@ static bool authorized(struct controller *c, const struct httpd_request *req,
                           "with --web.admin-token-file");
         return false;
     }
+    /* "Authorization: Bearer TOKEN", or "X-Homeostat-Token: TOKEN" where Authorization
+     * carries basic auth (basic_auth_users of --web.config.file; see docs/SECURITY.md). */
     const char *h = httpd_header(req, "Authorization");
-    const char *given = h && strncmp(h, "Bearer ", 7) == 0 ? h + 7 : "";
+    const char *given = h && strncmp(h, "Bearer ", 7) == 0 ? h + 7 : NULL;
+    if (!given)
+        given = httpd_header(req, "X-Homeostat-Token");
+    if (!given)
+        given = "";
     size_t a = strlen(given), b = strlen(c->admin_token);
     unsigned diff = (unsigned)(a ^ b);
     for (size_t i = 0; i < b; i++) /* constant time in the token's length */
@@ -323,6 +330,107 @@ static json_t *alerts_json(struct controller *c, double now)
     return arr;
 }
 
+/* GET /api/v1/report[?quick=1][&format=text]: the health report of the running rules and
+ * the current state, built on this HTTP thread with a Prometheus client of its own (the
+ * main loop's is not shared), one report at a time: 429 while one is being built. */
+static void report_endpoint(struct controller *c, const struct httpd_request *req,
+                            struct httpd_response *resp)
+{
+    const char *q = httpd_query(req, "quick"), *fmt = httpd_query(req, "format");
+    bool quick = false;
+    if (q && parse_bool(q, &quick) < 0) {
+        httpd_reply_error(resp, 400, "quick must be 1 or 0 (or true or false)");
+        return;
+    }
+    if (fmt && strcmp(fmt, "json") != 0 && strcmp(fmt, "text") != 0) {
+        httpd_reply_error(resp, 400, "format must be json or text");
+        return;
+    }
+    if (__atomic_exchange_n(&c->report_running, true, __ATOMIC_ACQ_REL)) {
+        httpd_response_header(resp, "Retry-After", "5");
+        httpd_reply_error(resp, 429, "a report is being built; try again when it is done");
+        return;
+    }
+    struct buf errors;
+    buf_init(&errors, 4096);
+    /* Everything the report needs from the rules and the state, taken under the lock:
+     * the report section by reference (a reload may free the rules meanwhile), the rest
+     * copied. */
+    pthread_mutex_lock(&c->lock);
+    const struct rules *r = c->rules;
+    struct report_def *d = rules_report_ref(r);
+    struct prometheus_cfg cfg = r->prometheus;
+    cfg.timeout_usec = d ? d->timeout_usec : cfg.timeout_usec;
+    struct promql_client *prom = NULL;
+    int ret = promql_client_new(&cfg, &prom, &errors);
+    size_t cur = c->st.eval.current;
+    const struct state_def *sd = cur < r->n_states ? &r->states[cur] : NULL;
+    char *name = strdup(eval_state_name(r, cur));
+    char *severity = sd && sd->severity ? strdup(sd->severity) : NULL;
+    char *description = sd && sd->description ? strdup(sd->description) : NULL;
+    char *recommendation = sd && sd->recommendation ? strdup(sd->recommendation) : NULL;
+    char *url = cfg.url ? strdup(cfg.url) : NULL;
+    char *path = r->path ? strdup(r->path) : NULL;
+    struct report_state st = {
+        .name = name,
+        .severity = severity,
+        .description = description,
+        .recommendation = recommendation,
+        .is_default = cur == r->n_states - 1,
+        .since = c->st.eval.since,
+    };
+    pthread_mutex_unlock(&c->lock);
+
+    json_t *rep = NULL;
+    char err[512];
+    if (ret < 0) {
+        snprintf(err, sizeof(err), "cannot create a Prometheus client: %s",
+                 errors.len ? errors.data : strerror(-ret));
+    } else if (!d || !name) {
+        ret = -ENOMEM;
+        snprintf(err, sizeof(err), "out of memory");
+    } else {
+        promql_client_no_watchdog(prom);
+        struct report_options o = {
+            .quick = quick,
+            .time = now_realtime(),
+            .prometheus_url = url,
+            .rules_file = path,
+            .state = &st,
+        };
+        ret = report_build(d, prom, &o, &rep, err, sizeof(err));
+    }
+    promql_client_free(prom);
+    rules_report_unref(d);
+    free(name);
+    free(severity);
+    free(description);
+    free(recommendation);
+    free(url);
+    free(path);
+    buf_free(&errors);
+    __atomic_store_n(&c->report_running, false, __ATOMIC_RELEASE);
+    if (ret < 0) {
+        while (strlen(err) && err[strlen(err) - 1] == '\n')
+            err[strlen(err) - 1] = '\0';
+        httpd_reply_error(resp, ret == -EHOSTUNREACH ? 503 : 500, err);
+        return;
+    }
+    if (fmt && strcmp(fmt, "text") == 0) {
+        buf_reset(&resp->body);
+        if (report_text(rep, &resp->body) < 0) {
+            json_decref(rep);
+            httpd_reply_error(resp, 500, "out of memory");
+            return;
+        }
+        json_decref(rep);
+        resp->status = 200;
+        resp->content_type = "text/plain; charset=utf-8";
+        return;
+    }
+    reply_json(resp, 200, envelope(rep));
+}
+
 /* The endpoints of this file's second half; false when p is none of them. */
 static bool operator_endpoint(struct controller *c, const struct httpd_request *req,
                               struct httpd_response *resp)
@@ -355,6 +463,8 @@ static bool operator_endpoint(struct controller *c, const struct httpd_request *
         json_t *a = alerts_json(c, now_realtime());
         pthread_mutex_unlock(&c->lock);
         reply_json(resp, 200, envelope(a));
+    } else if (strcmp(p, "/api/v1/report") == 0 && get) {
+        report_endpoint(c, req, resp);
     } else {
         return false;
     }
@@ -552,6 +662,7 @@ void api_handle(void *userdata, const struct httpd_request *req, struct httpd_re
             {"/api/v1/overrides", "GET, HEAD, PUT, DELETE"},
             {"/api/v1/alertmanager", "POST"},
             {"/api/v1/alerts", "GET, HEAD"},
+            {"/api/v1/report", "GET, HEAD"},
         };
         for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
             if (strcmp(p, known[i].path) == 0) {

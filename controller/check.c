@@ -32,10 +32,15 @@ static int check_one(const char *path, FILE *out)
         buf_free(&errors);
         return 1;
     }
-    fprintf(out, "  SUCCESS: %zu %s, %zu %s, %zu %s found\n\n", r->n_signals,
+    fprintf(out, "  SUCCESS: %zu %s, %zu %s, %zu %s", r->n_signals,
             plural(r->n_signals, "signal", "signals"), r->n_states,
             plural(r->n_states, "state", "states"), r->n_decisions,
             plural(r->n_decisions, "decision", "decisions"));
+    const struct report_def *d = r->report;
+    if (d && (d->n_checks || d->n_optimizations))
+        fprintf(out, ", %zu report %s, %zu %s", d->n_checks, plural(d->n_checks, "check", "checks"),
+                d->n_optimizations, plural(d->n_optimizations, "optimization", "optimizations"));
+    fputs(" found\n\n", out);
     rules_free(r);
     buf_free(&errors);
     return 0;

@@ -27,6 +27,11 @@
 #define PROG "homeostat-controller"
 #define HISTORY_SIZE 256
 #define DEFAULT_LISTEN "127.0.0.1:19111"
+/* The API's connection limits (--web.max-connections, --web.max-connections-per-ip,
+ * --web.timeout in seconds): a few operators, Prometheus and Alertmanager talk to it. */
+#define DEFAULT_MAX_CONNECTIONS 2048u
+#define DEFAULT_MAX_CONNECTIONS_PER_IP 32u
+#define DEFAULT_WEB_TIMEOUT_SEC 30u
 #define EFFECTS_MAX 256 /* actions in effect kept for revert; the oldest are forgotten */
 
 struct cli {
@@ -38,6 +43,10 @@ struct cli {
     const char *audit_log;
     const char *kubectl_path;
     const char *external_url;
+    const char *web_config_file;         /* --web.config.file: TLS, basic auth; NULL: none */
+    unsigned web_max_connections;        /* --web.max-connections, 0: the default */
+    unsigned web_max_connections_per_ip; /* --web.max-connections-per-ip, 0: the default */
+    unsigned web_timeout_sec;            /* --web.timeout, 0: the default */
     bool systemd_user_bus;
     bool kubectl_server_dry_run;
     bool dry_run;
@@ -48,7 +57,7 @@ struct metrics {
         *webhooks;
     struct metric *confidence, *evaluations, *last_eval, *eval_duration, *query_duration,
         *reload_ok, *reload_time, *paused, *dry_run, *audit_errors, *state_errors, *since,
-        *in_effect, *budget_left, *overrides, *alerts_firing, *action_duration;
+        *in_effect, *budget_left, *overrides, *alerts_firing, *action_duration, *audit_truncated;
 };
 
 struct controller {
@@ -83,7 +92,8 @@ struct controller {
     /* While an action runs the main loop does not pet the systemd watchdog; a thread
      * does, until this time (CLOCK_MONOTONIC usec; 0: nothing running). Atomic. */
     uint64_t acting_until_usec;
-    bool stopping; /* atomic: the watchdog thread ends */
+    bool stopping;       /* atomic: the watchdog thread ends */
+    bool report_running; /* atomic: GET /api/v1/report builds one report at a time */
     char generator_url[512];
 };
 

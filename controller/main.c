@@ -22,6 +22,7 @@
 #include "actuator.h"
 #include "amreceiver.h"
 #include "audit.h"
+#include "backtest.h"
 #include "controller.h"
 #include "check.h"
 #include "daemon.h"
@@ -34,9 +35,12 @@
 #include "parse.h"
 #include "promql.h"
 #include "registry.h"
+#include "report.h"
+#include "replay.h"
 #include "ruletest.h"
 #include "rules.h"
 #include "state.h"
+#include "webconfig.h"
 
 /* ---- flags ---- */
 
@@ -53,7 +57,11 @@ enum {
     OPT_KUBECTL_CHECK,
     OPT_EXTERNAL_URL,
     OPT_LOG_LEVEL,
-    OPT_VERSION
+    OPT_VERSION,
+    OPT_WEB_CONFIG,
+    OPT_MAX_CONNECTIONS,
+    OPT_MAX_CONNECTIONS_PER_IP,
+    OPT_WEB_TIMEOUT,
 };
 
 static const struct option options[] = {
@@ -68,6 +76,10 @@ static const struct option options[] = {
     {"kubectl.path", required_argument, NULL, OPT_KUBECTL},
     {"kubectl.server-dry-run", no_argument, NULL, OPT_KUBECTL_CHECK},
     {"web.external-url", required_argument, NULL, OPT_EXTERNAL_URL},
+    {"web.config.file", required_argument, NULL, OPT_WEB_CONFIG},
+    {"web.max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
+    {"web.max-connections-per-ip", required_argument, NULL, OPT_MAX_CONNECTIONS_PER_IP},
+    {"web.timeout", required_argument, NULL, OPT_WEB_TIMEOUT},
     {"log.level", required_argument, NULL, OPT_LOG_LEVEL},
     {"version", no_argument, NULL, OPT_VERSION},
     {"help", no_argument, NULL, 'h'},
@@ -76,31 +88,41 @@ static const struct option options[] = {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: " PROG " [FLAGS] --config=FILE     run the controller\n"
-               "       " PROG " check FILE...            validate rules files\n"
-               "       " PROG " test FILE...             run rule unit tests\n\n"
-               "Flags:\n"
-               "  -h, --help                     Show this help and exit.\n"
-               "      --version                  Show the version and exit.\n"
-               "      --config=FILE              The rules file (required for the daemon).\n"
-               "      --prometheus.url=URL       Overrides prometheus.url of the rules file.\n"
-               "      --web.listen-address=ADDR  API and metrics (default " DEFAULT_LISTEN ").\n"
-               "      --web.admin-token-file=FILE  Bearer token for the endpoints that change\n"
-               "                                 something (POST, PUT, DELETE); without\n"
-               "                                 it they answer 403.\n"
-               "      --state.directory=DIR      State file location (default\n"
-               "                                 /var/lib/homeostat-controller).\n"
-               "      --audit.log=FILE           Decision log (default DIR/audit.jsonl).\n"
-               "      --dry-run                  Decide and record, never act.\n"
-               "      --systemd.bus=BUS          Which manager systemd actions talk to: system\n"
-               "                                 (the default) or user.\n"
-               "      --kubectl.path=PATH        The kubectl binary (default: kubectl in PATH).\n"
-               "      --kubectl.server-dry-run   At start and on reload, run every kubectl\n"
-               "                                 action with --dry-run=server; refuse rules\n"
-               "                                 that the API server rejects.\n"
-               "      --web.external-url=URL     This controller's URL as others reach it\n"
-               "                                 (alerts' generatorURL).\n"
-               "      --log.level=LEVEL          debug, info, warn or error (default info).\n");
+    fprintf(f,
+            "Usage: " PROG " [FLAGS] --config=FILE     run the controller\n"
+            "       " PROG " check FILE...            validate rules files\n"
+            "       " PROG " test FILE...             run rule unit tests\n"
+            "       " PROG " report --config=FILE     health report (report --help)\n"
+            "       " PROG " backtest --config=FILE   replay the rules over history\n\n"
+            "Flags:\n"
+            "  -h, --help                     Show this help and exit.\n"
+            "      --version                  Show the version and exit.\n"
+            "      --config=FILE              The rules file (required for the daemon).\n"
+            "      --prometheus.url=URL       Overrides prometheus.url of the rules file.\n"
+            "      --web.listen-address=ADDR  API and metrics (default " DEFAULT_LISTEN ").\n"
+            "      --web.admin-token-file=FILE  Bearer token for the endpoints that change\n"
+            "                                 something (POST, PUT, DELETE); without\n"
+            "                                 it they answer 403.\n"
+            "      --state.directory=DIR      State file location (default\n"
+            "                                 /var/lib/homeostat-controller).\n"
+            "      --audit.log=FILE           Decision log (default DIR/audit.jsonl).\n"
+            "      --dry-run                  Decide and record, never act.\n"
+            "      --systemd.bus=BUS          Which manager systemd actions talk to: system\n"
+            "                                 (the default) or user.\n"
+            "      --kubectl.path=PATH        The kubectl binary (default: kubectl in PATH).\n"
+            "      --kubectl.server-dry-run   At start and on reload, run every kubectl\n"
+            "                                 action with --dry-run=server; refuse rules\n"
+            "                                 that the API server rejects.\n"
+            "      --web.external-url=URL     This controller's URL as others reach it\n"
+            "                                 (alerts' generatorURL).\n"
+            "      --web.config.file=FILE     TLS and basic auth, in the Prometheus\n"
+            "                                 exporter-toolkit format (default: none, plain\n"
+            "                                 HTTP); reloaded with the rules.\n"
+            "      --web.max-connections=N    Connections served at once (default %u).\n"
+            "      --web.max-connections-per-ip=N  Per client address (default %u).\n"
+            "      --web.timeout=DURATION     Idle connection timeout (default %us).\n"
+            "      --log.level=LEVEL          debug, info, warn or error (default info).\n",
+            DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_IP, DEFAULT_WEB_TIMEOUT_SEC);
 }
 
 static int parse_flags(int argc, char **argv, struct cli *cli)
@@ -156,6 +178,44 @@ static int parse_flags(int argc, char **argv, struct cli *cli)
                 return -EINVAL;
             }
             cli->external_url = optarg;
+            break;
+        }
+        case OPT_WEB_CONFIG:
+            if (!*optarg) {
+                fprintf(stderr, PROG ": invalid value '' for --web.config.file: expected a "
+                                     "file name\n");
+                return -EINVAL;
+            }
+            cli->web_config_file = optarg;
+            break;
+        case OPT_MAX_CONNECTIONS:
+        case OPT_MAX_CONNECTIONS_PER_IP: {
+            unsigned u;
+            if (parse_uint(optarg, &u) < 0 || u == 0 || u > 1000000) {
+                fprintf(stderr,
+                        PROG ": invalid value '%s' for --%s: expected a whole number from 1 "
+                             "to 1000000\n",
+                        optarg,
+                        c == OPT_MAX_CONNECTIONS ? "web.max-connections"
+                                                 : "web.max-connections-per-ip");
+                return -EINVAL;
+            }
+            if (c == OPT_MAX_CONNECTIONS)
+                cli->web_max_connections = u;
+            else
+                cli->web_max_connections_per_ip = u;
+            break;
+        }
+        case OPT_WEB_TIMEOUT: {
+            uint64_t usec;
+            if (parse_duration_usec(optarg, &usec) < 0 || usec < 1000000 || usec > 3600000000ULL) {
+                fprintf(stderr,
+                        PROG ": invalid value '%s' for --web.timeout: expected a duration "
+                             "from 1s to 1h\n",
+                        optarg);
+                return -EINVAL;
+            }
+            cli->web_timeout_sec = (unsigned)(usec / 1000000);
             break;
         }
         case OPT_LOG_LEVEL: {
@@ -242,6 +302,10 @@ static int metrics_init(struct controller *c)
                                       "(and were therefore not acted on).");
     m->state_errors = registry_metric(r, "homeostat_controller_state_file_errors_total",
                                       METRIC_COUNTER, "Failed writes of the state file.");
+    m->audit_truncated =
+        registry_metric(r, "homeostat_controller_audit_truncated_bytes", METRIC_GAUGE,
+                        "Bytes of a partial last record (a crash during a write) cut off the "
+                        "audit log when it was opened at start; 0 when it ended whole.");
     m->since = registry_metric(r, "homeostat_controller_state_since_timestamp_seconds",
                                METRIC_GAUGE, "When the current state was entered.");
     m->actions = registry_family(
@@ -280,7 +344,7 @@ static int metrics_init(struct controller *c)
         !m->query_duration || !m->reload_ok || !m->reload_time || !m->paused || !m->dry_run ||
         !m->audit_errors || !m->state_errors || !m->since || !bi || !m->actions ||
         !m->action_duration || !m->in_effect || !m->budget_left || !m->overrides ||
-        !m->alerts_firing || !m->webhooks)
+        !m->alerts_firing || !m->webhooks || !m->audit_truncated)
         return -ENOMEM;
     metric_set(registry_series(bi, (const char *const[]){HOMEOSTAT_VERSION, NULL}), 1);
     metric_set(m->dry_run, c->cli.dry_run ? 1 : 0);
@@ -388,7 +452,7 @@ int controller_audit_operator(struct controller *c, const char *type, const char
     int r = audit_append(c->audit, rec);
     if (r < 0) {
         metric_add(c->m.audit_errors, 1);
-        log_error_errno(r, "audit: cannot record %s by %s", type, who);
+        log_error_errno(r, "audit: cannot record %s by %s in %s", type, who, audit_path(c->audit));
     }
     json_decref(rec);
     return r;
@@ -501,14 +565,15 @@ static void evaluate_once(struct controller *c)
     c->results = results;
     c->values = values;
     struct eval_result res;
-    evaluate(r, &c->st.eval, values, now, &res);
     struct decide_flags flags = {.paused = c->st.paused, .dry_run = c->cli.dry_run};
     flags.budget_left = actuate_budget_left(c, now, &flags.budget_limited);
     const struct decision_def *def = NULL;
     /* decide() starts cooldowns; a decision that cannot be recorded must not. */
     double saved_exec[r->n_decisions ? r->n_decisions : 1];
     memcpy(saved_exec, c->st.last_exec, r->n_decisions * sizeof(double));
-    enum decision_outcome outcome = decide(r, c->st.last_exec, &res, now, &flags, &def);
+    /* The step `test` and `backtest` replay too: evaluate(), then decide(). */
+    enum decision_outcome outcome =
+        replay_step(r, &c->st.eval, c->st.last_exec, values, now, &flags, &res, &def);
     c->last = res;
     c->have_eval = true;
     c->last_eval_time = now;
@@ -546,7 +611,8 @@ static void evaluate_once(struct controller *c)
         /* The record is written before anything runs; without it, nothing runs. */
         int ar = audit_append(c->audit, d);
         if (ar < 0) {
-            log_error_errno(ar, "audit: cannot record decision %s; not acting on it", id);
+            log_error_errno(ar, "audit: cannot record decision %s in %s; not acting on it", id,
+                            audit_path(c->audit));
             metric_add(c->m.audit_errors, 1);
             outcome = OUTCOME_FAILED;
             memcpy(c->st.last_exec, saved_exec, r->n_decisions * sizeof(double));
@@ -749,10 +815,59 @@ static void *watchdog_main(void *arg)
     return NULL;
 }
 
+/* Reloads --web.config.file into the running server: users, headers and the rate limit
+ * apply at once, TLS settings at the next start (said in the log). An invalid file keeps
+ * the running configuration. Returns 0 (also without the flag), or -errno with the
+ * errors appended to errors. */
+static int reload_web(struct controller *c, struct httpd *http, struct buf *errors)
+{
+    if (!c->cli.web_config_file)
+        return 0;
+    struct buf found;
+    buf_init(&found, 1 << 16);
+    struct webconfig *w = NULL;
+    int r = webconfig_load_file(c->cli.web_config_file, &w, &found);
+    if (r < 0) {
+        if (!found.len)
+            buf_printf(&found, "%s: %s\n", c->cli.web_config_file, strerror(-r));
+        metric_set(c->m.reload_ok, 0);
+        log_errors("reload: the web configuration is invalid; keeping the running one:", &found);
+        if (found.len)
+            buf_append(errors, found.data, found.len);
+        buf_free(&found);
+        return r;
+    }
+    buf_free(&found);
+    char d[256];
+    webconfig_describe(w, d, sizeof(d));
+    if (httpd_set_webconfig(http, w) > 0)
+        log_warning("reload: %s: the TLS settings changed; they apply at the next restart "
+                    "(users, headers and the rate limit apply now)",
+                    c->cli.web_config_file);
+    log_info("reload: %s loaded (%s)", c->cli.web_config_file, d);
+    webconfig_unref(w);
+    return 0;
+}
+
 static int run_daemon(struct controller *c)
 {
     struct buf errors;
     buf_init(&errors, 1 << 16);
+    /* The web configuration first: an invalid one stops the start. */
+    struct webconfig *web = NULL;
+    if (c->cli.web_config_file) {
+        int wr = webconfig_load_file(c->cli.web_config_file, &web, &errors);
+        if (wr < 0) {
+            if (!errors.len)
+                buf_printf(&errors, "%s: %s\n", c->cli.web_config_file, strerror(-wr));
+            log_errors(PROG ": cannot start: the web configuration is invalid:", &errors);
+            buf_free(&errors);
+            return 1;
+        }
+        char d[256];
+        webconfig_describe(web, d, sizeof(d));
+        log_info("web: loaded %s (%s)", c->cli.web_config_file, d);
+    }
     int r = load_rules(&c->cli, &c->rules, &c->prom, &errors);
     if (r < 0) {
         log_errors(PROG ": cannot start: the rules file is invalid:", &errors);
@@ -773,10 +888,10 @@ static int run_daemon(struct controller *c)
         return log_error_errno(errno, PROG ": cannot create --state.directory %s", dir), 1;
     if (path_join(c->state_path, sizeof(c->state_path), dir, "state.json") < 0)
         return log_error(PROG ": --state.directory is too long"), 1;
-    char audit_path[PATH_MAX];
+    char audit_file[PATH_MAX];
     if (c->cli.audit_log)
-        snprintf(audit_path, sizeof(audit_path), "%s", c->cli.audit_log);
-    else if (path_join(audit_path, sizeof(audit_path), dir, "audit.jsonl") < 0)
+        snprintf(audit_file, sizeof(audit_file), "%s", c->cli.audit_log);
+    else if (path_join(audit_file, sizeof(audit_file), dir, "audit.jsonl") < 0)
         return log_error(PROG ": --state.directory is too long"), 1;
     /* A save killed between write and rename leaves state.json.tmp.PID behind. */
     DIR *dh = opendir(dir);
@@ -788,13 +903,13 @@ static int run_daemon(struct controller *c)
         closedir(dh);
     }
     size_t dropped = 0;
-    r = audit_open(audit_path, HISTORY_SIZE, &c->audit, &dropped);
+    r = audit_open(audit_file, HISTORY_SIZE, &c->audit, &dropped);
     if (r < 0)
-        return log_error_errno(r, PROG ": cannot open the audit log %s", audit_path), 1;
+        return log_error_errno(r, PROG ": cannot open the audit log %s", audit_file), 1;
     if (dropped)
         log_warning("audit: %s ended in a partial record (%zu bytes, a crash during a write); "
                     "cut off",
-                    audit_path, dropped);
+                    audit_file, dropped);
     json_t *recent = audit_recent(c->audit, 1);
     if (json_array_size(recent) == 1)
         c->last_decision = json_incref(json_array_get(recent, 0));
@@ -816,6 +931,7 @@ static int run_daemon(struct controller *c)
     c->reg = registry_new();
     if (!c->reg || metrics_init(c) < 0 || amreceiver_new(c->st.alerts_received, &c->alerts) < 0)
         return log_error(PROG ": out of memory"), 1;
+    metric_set(c->m.audit_truncated, (double)dropped);
     c->env.kubectl_path = c->cli.kubectl_path;
     c->env.systemd_user_bus = c->cli.systemd_user_bus;
     c->env.alertmanagers = c->rules->alertmanagers;
@@ -839,26 +955,34 @@ static int run_daemon(struct controller *c)
 
     struct httpd_options hopts = {
         .listen_address = c->cli.listen_address ? c->cli.listen_address : DEFAULT_LISTEN,
-        .connection_limit = 256,
-        .per_ip_limit = 32,
-        .timeout_sec = 30,
+        .connection_limit =
+            c->cli.web_max_connections ? c->cli.web_max_connections : DEFAULT_MAX_CONNECTIONS,
+        .per_ip_limit = c->cli.web_max_connections_per_ip ? c->cli.web_max_connections_per_ip
+                                                          : DEFAULT_MAX_CONNECTIONS_PER_IP,
+        .timeout_sec = c->cli.web_timeout_sec ? c->cli.web_timeout_sec : DEFAULT_WEB_TIMEOUT_SEC,
         .connection_memory = 64 * 1024,
         .max_body_bytes = 64 * 1024,
         .threads = 2,
+        .web = web,
     };
     struct httpd *http;
     r = httpd_start(&hopts, api_handle, c, &http);
+    webconfig_unref(web); /* httpd keeps its own reference */
     if (r < 0)
-        return log_error_errno(r, PROG ": cannot listen on %s", hopts.listen_address), 1;
+        return log_error_errno(
+                   r, PROG ": cannot listen on %s%s", hopts.listen_address,
+                   r == -EPROTONOSUPPORT ? " with TLS: libmicrohttpd was built without it" : ""),
+               1;
     const char *ext = c->cli.external_url ? c->cli.external_url : c->rules->external_url;
     snprintf(c->generator_url, sizeof(c->generator_url), "%s", ext ? ext : "");
     if (!ext)
-        snprintf(c->generator_url, sizeof(c->generator_url), "http://%s/",
-                 httpd_bound_address(http));
+        snprintf(c->generator_url, sizeof(c->generator_url), "%s://%s/",
+                 httpd_tls(http) ? "https" : "http", httpd_bound_address(http));
     c->env.generator_url = c->generator_url;
-    log_info(PROG " %s listening on http://%s (rules %s, %zu signals, %zu states%s)",
-             HOMEOSTAT_VERSION, httpd_bound_address(http), c->cli.config, c->rules->n_signals,
-             c->rules->n_states, c->cli.dry_run ? ", dry run" : "");
+    log_info(PROG " %s listening on %s://%s (rules %s, %zu signals, %zu states%s)",
+             HOMEOSTAT_VERSION, httpd_tls(http) ? "https" : "http", httpd_bound_address(http),
+             c->cli.config, c->rules->n_signals, c->rules->n_states,
+             c->cli.dry_run ? ", dry run" : "");
     daemon_notify_ready("rules loaded; waiting for the first evaluation");
     pthread_t wd;
     bool wd_started =
@@ -878,8 +1002,12 @@ static int run_daemon(struct controller *c)
             daemon_notify_reloading();
             buf_init(&errors, 1 << 16);
             int rr = reload(c, &errors);
-            daemon_notify_ready(rr < 0 ? "reload failed; running the previous rules"
-                                       : "rules reloaded");
+            int wr = reload_web(c, http, &errors);
+            daemon_notify_ready(rr < 0   ? "reload failed; running the previous rules"
+                                : wr < 0 ? "rules reloaded; the web configuration is invalid"
+                                         : "rules reloaded");
+            if (rr >= 0 && wr < 0)
+                rr = wr;
             pthread_mutex_lock(&c->lock);
             c->reload_result = rr;
             buf_reset(&c->reload_errors);
@@ -932,6 +1060,18 @@ static void controller_free(struct controller *c)
 
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && strcmp(argv[1], "report") == 0) {
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        int rr = report_cli(argc - 1, argv + 1);
+        curl_global_cleanup();
+        return rr;
+    }
+    if (argc >= 2 && strcmp(argv[1], "backtest") == 0) {
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        int br = backtest_main(argc - 1, argv + 1);
+        curl_global_cleanup();
+        return br;
+    }
     if (argc >= 2 && (strcmp(argv[1], "check") == 0 || strcmp(argv[1], "test") == 0)) {
         if (argc < 3) {
             fprintf(stderr, PROG ": %s needs at least one FILE\n", argv[1]);
@@ -948,7 +1088,9 @@ int main(int argc, char **argv)
     if (r != 0)
         return r > 0 ? 0 : 2;
     if (optind < argc) {
-        fprintf(stderr, PROG ": unexpected argument '%s' (subcommands: check, test)\n",
+        fprintf(stderr,
+                PROG ": unexpected argument '%s' (subcommands: check, test, backtest, "
+                     "report)\n",
                 argv[optind]);
         return 2;
     }
@@ -956,6 +1098,7 @@ int main(int argc, char **argv)
         fprintf(stderr, PROG ": --config=FILE is required (or use 'check' or 'test')\n");
         return 2;
     }
+    daemon_raise_nofile(); /* the connection limits, not a soft limit of 1024, apply */
     daemon_block_signals();
     curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread, as libcurl asks */
     pthread_mutex_init(&c.lock, NULL);

@@ -2,7 +2,9 @@
  * configuration and reads the credential files; promql_query_many() sends every
  * distinct query of one evaluation at once over one curl multi handle (kept, with
  * its easy handles and connections, between evaluations) and promql_parse_reply()
- * turns one reply body into one number or the reason why there is none. */
+ * turns one reply body into one number or the reason why there is none.
+ * promql_query_range() fetches a range chunk by chunk on an easy handle of its own and
+ * promql_parse_range_reply() turns each point into what an instant reply would say. */
 #include "promql.h"
 
 #include <ctype.h>
@@ -28,6 +30,12 @@
 #define SNIPPET_MAX_CHARS 100
 #define PROMQL_MAX_QUERY_BYTES (256u << 10)
 
+/* The words of an unknown value, shared by instant replies and the points of a range. */
+#define MSG_EMPTY "empty result"
+#define MSG_MULTIPLE "%zu series (use sum or max)"
+#define MSG_NAN "NaN"
+#define MSG_HISTOGRAM "native histogram: use histogram_quantile, histogram_count or histogram_sum"
+
 struct promql_req {
     CURL *easy;
     struct buf body;
@@ -39,13 +47,16 @@ struct promql_req {
 };
 
 struct promql_client {
-    char *query_url; /* base + "/api/v1/query" */
-    char *shown_url; /* base without user:password@, for error details */
+    char *query_url;          /* base + "/api/v1/query" */
+    char *range_url;          /* base + "/api/v1/query_range" */
+    struct promql_req *range; /* the handle of range queries (NULL until the first) */
+    char *shown_url;          /* base without user:password@, for error details */
     uint64_t timeout_usec;
     char *username;
     char *password;
     char *ca_file;
     bool insecure;
+    bool no_watchdog; /* promql_client_no_watchdog: a thread other than the main loop's */
     struct curl_slist *headers;
     CURLM *multi;
     struct promql_req **reqs; /* a pool of easy handles, grown as needed; each request
@@ -192,7 +203,7 @@ static void parse_value_string(const char *s, size_t len, struct promql_result *
     } else if (r < 0) {
         set_result(out, PROMQL_ERR_NAN, "not a number: \"%.40s\"", s);
     } else if (isnan(v)) {
-        set_result(out, PROMQL_ERR_NAN, "NaN");
+        set_result(out, PROMQL_ERR_NAN, MSG_NAN);
     } else {
         out->value = v;
         set_result(out, PROMQL_OK, "%s", "");
@@ -296,11 +307,11 @@ static void parse_success(const json_t *root, struct promql_result *out)
         }
         size_t n = json_array_size(result);
         if (n == 0) {
-            set_result(out, PROMQL_ERR_EMPTY, "empty result");
+            set_result(out, PROMQL_ERR_EMPTY, MSG_EMPTY);
             return;
         }
         if (n > 1) {
-            set_result(out, PROMQL_ERR_MULTIPLE, "%zu series (use sum or max)", n);
+            set_result(out, PROMQL_ERR_MULTIPLE, MSG_MULTIPLE, n);
             return;
         }
         const json_t *series = json_array_get(result, 0);
@@ -310,9 +321,7 @@ static void parse_success(const json_t *root, struct promql_result *out)
         }
         const json_t *value = json_object_get(series, "value");
         if (!value && json_object_get(series, "histogram")) {
-            set_result(out, PROMQL_ERR_PARSE,
-                       "native histogram: use histogram_quantile, histogram_count or "
-                       "histogram_sum");
+            set_result(out, PROMQL_ERR_PARSE, MSG_HISTOGRAM);
             return;
         }
         if (!value) {
@@ -329,7 +338,11 @@ static void parse_success(const json_t *root, struct promql_result *out)
     }
 }
 
-void promql_parse_reply(const char *body, size_t len, long http_status, struct promql_result *out)
+/* What every reply goes through, instant or range: the size, the HTTP status, JSON, the
+ * warnings and the status. Returns the root object of a "success" reply (new reference,
+ * caller frees), or NULL with out saying why there is no data. */
+static json_t *parse_envelope(const char *body, size_t len, long http_status,
+                              struct promql_result *out)
 {
     memset(out, 0, sizeof(*out));
     out->value = NAN;
@@ -338,7 +351,7 @@ void promql_parse_reply(const char *body, size_t len, long http_status, struct p
         len = 0;
     if (len > PROMQL_MAX_REPLY_BYTES) {
         set_result(out, PROMQL_ERR_TOO_LARGE, "reply larger than %u bytes", PROMQL_MAX_REPLY_BYTES);
-        return;
+        return NULL;
     }
     bool http_ok = http_status == 0 || http_status == 200;
     size_t start = 0;
@@ -349,7 +362,7 @@ void promql_parse_reply(const char *body, size_t len, long http_status, struct p
             set_result(out, PROMQL_ERR_PARSE, "empty reply");
         else
             set_result(out, PROMQL_ERR_HTTP, "HTTP %ld: %s", http_status, http_reason(http_status));
-        return;
+        return NULL;
     }
 
     json_error_t jerr;
@@ -369,28 +382,247 @@ void promql_parse_reply(const char *body, size_t len, long http_status, struct p
                        snip[0] ? snip : http_reason(http_status));
         }
         json_decref(root);
-        return;
+        return NULL;
     }
     if (body[start] != '{') {
         char snip[48];
         body_snippet(body + start, len - start, snip, sizeof(snip));
         set_result(out, PROMQL_ERR_PARSE, "reply is not JSON: \"%s\"", snip);
-        return;
+        return NULL;
     }
     if (!root) {
         set_result(out, PROMQL_ERR_PARSE, "invalid JSON at %d:%d: %s", jerr.line, jerr.column,
                    jerr.text);
-        return;
+        return NULL;
     }
     collect_warnings(root, out);
     const json_t *st = json_object_get(root, "status");
     if (!json_is_string(st))
         set_result(out, PROMQL_ERR_PARSE, "reply has no \"status\"");
     else if (strcmp(json_string_value(st), "success") == 0)
-        parse_success(root, out);
+        return root;
     else if (!parse_error_body(root, false, out))
         set_result(out, PROMQL_ERR_PARSE, "unknown status \"%.40s\"", json_string_value(st));
     json_decref(root);
+    return NULL;
+}
+
+void promql_parse_reply(const char *body, size_t len, long http_status, struct promql_result *out)
+{
+    json_t *root = parse_envelope(body, len, http_status, out);
+    if (root)
+        parse_success(root, out);
+    json_decref(root);
+}
+
+/* ---- range replies ------------------------------------------------------------------ */
+
+int promql_range_init(struct promql_range *r, int64_t start_ms, int64_t step_ms, size_t n)
+{
+    if (n == 0 || step_ms <= 0)
+        return -EINVAL;
+    if (n > SIZE_MAX / sizeof(double))
+        return -ENOMEM;
+    double *v = malloc(n * sizeof(*v));
+    uint8_t *e = malloc(n);
+    if (!v || !e) {
+        free(v);
+        free(e);
+        return -ENOMEM;
+    }
+    for (size_t k = 0; k < n; k++) {
+        v[k] = NAN;
+        e[k] = PROMQL_ERR_EMPTY;
+    }
+    *r = (struct promql_range){
+        .start_ms = start_ms, .step_ms = step_ms, .n = n, .value = v, .error = e};
+    return 0;
+}
+
+void promql_range_free(struct promql_range *r)
+{
+    if (!r)
+        return;
+    free(r->value);
+    free(r->error);
+    memset(r, 0, sizeof(*r));
+}
+
+void promql_range_reason(const struct promql_range *r, size_t k, char *dst, size_t dstsz)
+{
+    enum promql_error e = k < r->n ? (enum promql_error)r->error[k] : PROMQL_ERR_EMPTY;
+    switch (e) {
+    case PROMQL_OK: snprintf(dst, dstsz, "%s", ""); break;
+    case PROMQL_ERR_MULTIPLE: snprintf(dst, dstsz, MSG_MULTIPLE, (size_t)r->value[k]); break;
+    case PROMQL_ERR_NAN: snprintf(dst, dstsz, "%s", MSG_NAN); break;
+    case PROMQL_ERR_PARSE: snprintf(dst, dstsz, "%s", MSG_HISTOGRAM); break;
+    default: snprintf(dst, dstsz, "%s", MSG_EMPTY); break;
+    }
+}
+
+size_t promql_range_chunks(size_t n)
+{
+    return n / PROMQL_RANGE_MAX_POINTS + (n % PROMQL_RANGE_MAX_POINTS != 0);
+}
+
+void promql_range_chunk(size_t n, size_t i, size_t *ret_first, size_t *ret_count)
+{
+    size_t first = i < promql_range_chunks(n) ? i * PROMQL_RANGE_MAX_POINTS : n;
+    size_t left = n - first;
+    *ret_first = first;
+    *ret_count = left < PROMQL_RANGE_MAX_POINTS ? left : PROMQL_RANGE_MAX_POINTS;
+}
+
+/* One sample of one series at point k: the first series' sample is the point's value (or
+ * why there is none), a second one at the same point makes it PROMQL_ERR_MULTIPLE. */
+static void range_put(struct promql_range *r, size_t k, enum promql_error e, double v)
+{
+    if (r->error[k] == PROMQL_ERR_EMPTY) {
+        r->error[k] = (uint8_t)e;
+        r->value[k] = e == PROMQL_OK ? v : NAN;
+    } else if (r->error[k] == PROMQL_ERR_MULTIPLE) {
+        r->value[k] += 1;
+    } else {
+        r->error[k] = PROMQL_ERR_MULTIPLE;
+        r->value[k] = 2;
+    }
+}
+
+/* The point of r at ts (epoch seconds) within [first, first + count): false when ts is
+ * outside that span or more than half a millisecond off the step grid. */
+static bool range_index(const struct promql_range *r, double ts, size_t first, size_t count,
+                        size_t *ret)
+{
+    double ms = ts * 1000.0;
+    double rel = (ms - (double)r->start_ms) / (double)r->step_ms;
+    if (!(rel > -0.5 && rel < (double)r->n))
+        return false;
+    double kd = floor(rel + 0.5);
+    if (fabs(ms - ((double)r->start_ms + kd * (double)r->step_ms)) >= 0.5)
+        return false;
+    size_t k = (size_t)kd;
+    if (k < first || k - first >= count)
+        return false;
+    *ret = k;
+    return true;
+}
+
+/* The "values" (floats) or "histograms" (native histograms) of series i. */
+static bool parse_range_samples(const json_t *vals, bool histograms, size_t i,
+                                struct promql_range *r, size_t first, size_t count,
+                                struct promql_result *out)
+{
+    const char *what = histograms ? "histograms" : "values";
+    if (!json_is_array(vals)) {
+        set_result(out, PROMQL_ERR_PARSE, "series %zu: \"%s\" is not an array", i, what);
+        return false;
+    }
+    size_t j, prev = 0;
+    const json_t *pair;
+    json_array_foreach(vals, j, pair)
+    {
+        if (!json_is_array(pair) || json_array_size(pair) != 2 ||
+            !json_is_number(json_array_get(pair, 0))) {
+            set_result(out, PROMQL_ERR_PARSE,
+                       "series %zu: %s[%zu] is not a [timestamp, value] pair", i, what, j);
+            return false;
+        }
+        double ts = json_number_value(json_array_get(pair, 0));
+        size_t k;
+        if (!isfinite(ts) || !range_index(r, ts, first, count, &k)) {
+            set_result(out, PROMQL_ERR_PARSE,
+                       "series %zu: sample at %.3f is not a step of the range asked for", i, ts);
+            return false;
+        }
+        if (j > 0 && k <= prev) {
+            set_result(out, PROMQL_ERR_PARSE, "series %zu: timestamps not increasing at %.3f", i,
+                       ts);
+            return false;
+        }
+        prev = k;
+        if (histograms) {
+            range_put(r, k, PROMQL_ERR_PARSE, NAN);
+            continue;
+        }
+        struct promql_result one;
+        one.value = NAN;
+        parse_sample(pair, &one);
+        if (one.error == PROMQL_ERR_PARSE) {
+            set_result(out, PROMQL_ERR_PARSE, "series %zu: %s", i, one.detail);
+            return false;
+        }
+        /* Prometheus writes every float it can hold ("NaN", "+Inf"); anything else that
+         * is not a number counts as NaN: unknown, as an instant reply would make it. */
+        range_put(r, k, one.error == PROMQL_OK ? PROMQL_OK : PROMQL_ERR_NAN, one.value);
+    }
+    return true;
+}
+
+static void parse_matrix(const json_t *root, struct promql_range *r, size_t first, size_t count,
+                         struct promql_result *out)
+{
+    const json_t *data = json_object_get(root, "data");
+    if (!json_is_object(data)) {
+        set_result(out, PROMQL_ERR_PARSE, "reply has no \"data\" object");
+        return;
+    }
+    const json_t *rt = json_object_get(data, "resultType");
+    const json_t *result = json_object_get(data, "result");
+    if (!json_is_string(rt)) {
+        set_result(out, PROMQL_ERR_PARSE, "reply has no \"resultType\"");
+        return;
+    }
+    if (strcmp(json_string_value(rt), "matrix") != 0) {
+        set_result(out, PROMQL_ERR_PARSE, "resultType \"%.40s\" of a range query: expected matrix",
+                   json_string_value(rt));
+        return;
+    }
+    if (!json_is_array(result)) {
+        set_result(out, PROMQL_ERR_PARSE, "matrix result is not an array");
+        return;
+    }
+    size_t i;
+    const json_t *series;
+    json_array_foreach(result, i, series)
+    {
+        if (!json_is_object(series)) {
+            set_result(out, PROMQL_ERR_PARSE, "series %zu is not an object", i);
+            return;
+        }
+        const json_t *vals = json_object_get(series, "values");
+        const json_t *hist = json_object_get(series, "histograms");
+        if (vals && !parse_range_samples(vals, false, i, r, first, count, out))
+            return;
+        if (hist && !parse_range_samples(hist, true, i, r, first, count, out))
+            return;
+    }
+    set_result(out, PROMQL_OK, "%s", "");
+}
+
+void promql_parse_range_reply(const char *body, size_t len, long http_status,
+                              struct promql_range *r, size_t first, size_t count,
+                              struct promql_result *out)
+{
+    json_t *root = parse_envelope(body, len, http_status, out);
+    if (first > r->n || count > r->n - first) {
+        if (root)
+            set_result(out, PROMQL_ERR_PARSE, "points %zu+%zu are not in the range (%zu points)",
+                       first, count, r->n);
+        json_decref(root);
+        return;
+    }
+    for (size_t k = first; k < first + count; k++) {
+        r->error[k] = PROMQL_ERR_EMPTY;
+        r->value[k] = NAN;
+    }
+    if (root)
+        parse_matrix(root, r, first, count, out);
+    json_decref(root);
+    if (out->error != PROMQL_OK)
+        for (size_t k = first; k < first + count; k++) {
+            r->error[k] = PROMQL_ERR_EMPTY;
+            r->value[k] = NAN;
+        }
 }
 
 /* ---- the client -------------------------------------------------------------------- */
@@ -497,6 +729,12 @@ int promql_client_new(const struct prometheus_cfg *cfg, struct promql_client **r
         goto fail;
     }
     c->query_url = buf_steal(&u, NULL);
+    buf_init(&u, 0);
+    if (buf_append(&u, url, ul) < 0 || buf_puts(&u, "/api/v1/query_range") < 0) {
+        buf_free(&u);
+        goto fail;
+    }
+    c->range_url = buf_steal(&u, NULL);
     c->shown_url = strndup(url, ul);
     if (!c->shown_url)
         goto fail;
@@ -583,10 +821,17 @@ void promql_client_free(struct promql_client *c)
         free(c->reqs[i]);
     }
     free(c->reqs);
+    if (c->range) {
+        curl_easy_cleanup(c->range->easy);
+        buf_free(&c->range->body);
+        free(c->range->post);
+        free(c->range);
+    }
     if (c->multi)
         curl_multi_cleanup(c->multi);
     curl_slist_free_all(c->headers);
     free(c->query_url);
+    free(c->range_url);
     free(c->shown_url);
     free(c->ca_file);
     free(c->username);
@@ -715,8 +960,20 @@ static char *form_body(CURL *e, const char *query, double time, uint64_t timeout
     return buf_steal(&b, NULL);
 }
 
-/* Turns one finished (or abandoned) transfer into its result. */
+/* Parses a reply body into out: an instant reply, or a range reply (ctx: its span). */
+typedef void (*reply_parser)(const char *body, size_t len, long status, void *ctx,
+                             struct promql_result *out);
+
+static void instant_parser(const char *body, size_t len, long status, void *ctx,
+                           struct promql_result *out)
+{
+    (void)ctx;
+    promql_parse_reply(body, len, status, out);
+}
+
+/* Turns one finished (or abandoned) transfer into its result; a reply goes to parse. */
 static void finish_req(struct promql_client *c, struct promql_req *q, uint64_t start_usec,
+                       uint64_t timeout_usec, reply_parser parse, void *ctx,
                        struct promql_result *out)
 {
     long status = 0;
@@ -727,13 +984,13 @@ static void finish_req(struct promql_client *c, struct promql_req *q, uint64_t s
     else
         total_usec = (curl_off_t)(now_usec() - start_usec); /* abandoned at the deadline */
     if (q->done && q->code == CURLE_OK) {
-        promql_parse_reply(q->body.data, q->body.len, status, out);
+        parse(q->body.data, q->body.len, status, ctx, out);
     } else {
         memset(out, 0, sizeof(*out));
         out->value = NAN;
         out->http_status = status;
         char to[32];
-        format_timeout(c->timeout_usec, to, sizeof(to));
+        format_timeout(timeout_usec, to, sizeof(to));
         if (!q->done || q->code == CURLE_OPERATION_TIMEDOUT) {
             set_result(out, PROMQL_ERR_TIMEOUT, "timeout after %s", to);
         } else if (q->too_large || q->code == CURLE_FILESIZE_EXCEEDED) {
@@ -761,9 +1018,47 @@ static void finish_req(struct promql_client *c, struct promql_req *q, uint64_t s
     out->duration_seconds = total_usec / 1e6;
 }
 
-void promql_query_many(struct promql_client *c, const char *const *queries, size_t n, double time,
-                       struct promql_result *results)
+/* ---- instant vectors (the report) -------------------------------------------------- */
+
+void promql_parse_series(const char *body, size_t len, long http_status, struct promql_result *out,
+                         json_t **ret)
 {
+    *ret = NULL;
+    json_t *root = parse_envelope(body, len, http_status, out);
+    if (!root)
+        return;
+    parse_success(root, out);
+    const json_t *data = json_object_get(root, "data");
+    const char *rt = json_string_value(json_object_get(data, "resultType"));
+    json_t *result = json_object_get(data, "result");
+    if (rt && strcmp(rt, "vector") == 0 && json_is_array(result)) {
+        *ret = json_incref(result);
+    } else if (rt && strcmp(rt, "scalar") == 0 && json_is_array(result)) {
+        json_t *one = json_object();
+        json_t *arr = json_array();
+        if (one && arr && json_object_set_new(one, "metric", json_object()) == 0 &&
+            json_object_set(one, "value", result) == 0 && json_array_append(arr, one) == 0) {
+            *ret = arr;
+            arr = NULL;
+        }
+        json_decref(one);
+        json_decref(arr);
+    }
+    json_decref(root);
+}
+
+static void series_parser(const char *body, size_t len, long status, void *ctx,
+                          struct promql_result *out)
+{
+    promql_parse_series(body, len, status, out, ctx);
+}
+
+/* promql_query_many, and with series (non-NULL) promql_query_series. */
+static void query_many(struct promql_client *c, const char *const *queries, size_t n, double time,
+                       struct promql_result *results, json_t **series)
+{
+    for (size_t i = 0; series && i < n; i++)
+        series[i] = NULL;
     /* first[i]: the index of the first query equal to queries[i]. */
     size_t *first = malloc((n ? n : 1) * sizeof(*first));
     size_t *slot = malloc((n ? n : 1) * sizeof(*slot)); /* request used by a first query */
@@ -853,7 +1148,8 @@ void promql_query_many(struct promql_client *c, const char *const *queries, size
             break;
         uint64_t wait_ms = (deadline - now) / 1000 + 1;
         /* A slow Prometheus must not make systemd's watchdog kill us. */
-        daemon_watchdog_pet();
+        if (!c->no_watchdog)
+            daemon_watchdog_pet();
         if (curl_multi_poll(c->multi, NULL, 0, wait_ms > 1000 ? 1000 : (int)wait_ms, NULL) !=
             CURLM_OK)
             break;
@@ -869,7 +1165,10 @@ void promql_query_many(struct promql_client *c, const char *const *queries, size
         if (first[i] != i || slot[i] >= usable)
             continue;
         struct promql_req *q = c->reqs[slot[i]];
-        finish_req(c, q, start, &results[i]);
+        if (series)
+            finish_req(c, q, start, c->timeout_usec, series_parser, &series[i], &results[i]);
+        else
+            finish_req(c, q, start, c->timeout_usec, instant_parser, NULL, &results[i]);
         curl_multi_remove_handle(c->multi, q->easy);
         /* Keep small buffers for the next evaluation, give big ones back. */
         if (q->body.cap > (64u << 10)) {
@@ -878,8 +1177,148 @@ void promql_query_many(struct promql_client *c, const char *const *queries, size
         }
     }
     for (size_t i = 0; i < n; i++)
-        if (first[i] != i)
+        if (first[i] != i) {
             results[i] = results[first[i]];
+            if (series)
+                series[i] = json_incref(series[first[i]]);
+        }
     free(first);
     free(slot);
+}
+
+void promql_query_many(struct promql_client *c, const char *const *queries, size_t n, double time,
+                       struct promql_result *results)
+{
+    query_many(c, queries, n, time, results, NULL);
+}
+
+void promql_client_no_watchdog(struct promql_client *c)
+{
+    c->no_watchdog = true;
+}
+
+void promql_query_series(struct promql_client *c, const char *const *queries, size_t n, double time,
+                         struct promql_result *results, json_t **series)
+{
+    query_many(c, queries, n, time, results, series);
+}
+
+/* ---- range queries ------------------------------------------------------------------ */
+
+struct range_span {
+    struct promql_range *r;
+    size_t first, count;
+};
+
+static void range_parser(const char *body, size_t len, long status, void *ctx,
+                         struct promql_result *out)
+{
+    struct range_span *s = ctx;
+    promql_parse_range_reply(body, len, status, s->r, s->first, s->count, out);
+}
+
+/* Epoch milliseconds as seconds with three decimals ("1700000000.250"). */
+static void ms_text(int64_t ms, char *dst, size_t dstsz)
+{
+    int64_t sec = ms / 1000, rem = ms % 1000;
+    if (rem < 0) {
+        sec--;
+        rem += 1000;
+    }
+    snprintf(dst, dstsz, "%lld.%03lld", (long long)sec, (long long)rem);
+}
+
+/* "query=...&start=...&end=...&step=...ms&timeout=..." for the points [first, first +
+ * count) of r (malloc()ed), or NULL. The step goes as a duration in milliseconds, which
+ * Prometheus reads exactly (a float of seconds can lose a nanosecond). */
+static char *range_form_body(CURL *e, const char *query, const struct promql_range *r, size_t first,
+                             size_t count, uint64_t timeout_usec)
+{
+    size_t ql = strlen(query);
+    if (ql > PROMQL_MAX_QUERY_BYTES || count == 0)
+        return NULL;
+    char *q = curl_easy_escape(e, query, (int)ql);
+    if (!q)
+        return NULL;
+    char start[32], end[32];
+    ms_text(r->start_ms + (int64_t)first * r->step_ms, start, sizeof(start));
+    ms_text(r->start_ms + (int64_t)(first + count - 1) * r->step_ms, end, sizeof(end));
+    struct buf b;
+    buf_init(&b, 0);
+    int rc = buf_printf(&b, "query=%s&start=%s&end=%s&step=%lldms&timeout=%.3f", q, start, end,
+                        (long long)r->step_ms, timeout_usec / 1e6);
+    curl_free(q);
+    if (rc < 0) {
+        buf_free(&b);
+        return NULL;
+    }
+    return buf_steal(&b, NULL);
+}
+
+int promql_query_range(struct promql_client *c, const char *query, struct promql_range *r,
+                       uint64_t timeout_usec, struct promql_result *ret_err, size_t *ret_first,
+                       size_t *ret_count)
+{
+    if (!timeout_usec)
+        timeout_usec = c->timeout_usec;
+    struct promql_result res;
+    memset(&res, 0, sizeof(res));
+    res.value = NAN;
+    if (!c->range) {
+        struct promql_req *q = calloc(1, sizeof(*q));
+        if (q) {
+            buf_init(&q->body, PROMQL_MAX_REPLY_BYTES);
+            if (setup_easy(c, q) < 0 ||
+                curl_easy_setopt(q->easy, CURLOPT_URL, c->range_url) != CURLE_OK) {
+                curl_easy_cleanup(q->easy);
+                free(q);
+                q = NULL;
+            }
+        }
+        if (!q) {
+            set_result(&res, PROMQL_ERR_CONNECT, "out of memory");
+            *ret_err = res;
+            promql_range_chunk(r->n, 0, ret_first, ret_count);
+            return -EIO;
+        }
+        c->range = q;
+    }
+    struct promql_req *q = c->range;
+    curl_easy_setopt(q->easy, CURLOPT_TIMEOUT_MS, (long)((timeout_usec + 999) / 1000));
+    for (size_t i = 0; i < promql_range_chunks(r->n); i++) {
+        size_t first, count;
+        promql_range_chunk(r->n, i, &first, &count);
+        q->done = false;
+        q->too_large = false;
+        q->code = CURLE_OK;
+        q->errbuf[0] = '\0';
+        buf_reset(&q->body);
+        free(q->post);
+        q->post = range_form_body(q->easy, query, r, first, count, timeout_usec);
+        uint64_t start = now_usec();
+        if (!q->post || curl_easy_setopt(q->easy, CURLOPT_POSTFIELDS, q->post) != CURLE_OK ||
+            curl_easy_setopt(q->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(q->post)) !=
+                CURLE_OK) {
+            memset(&res, 0, sizeof(res));
+            res.value = NAN;
+            set_result(&res, PROMQL_ERR_CONNECT, "cannot start the request%s",
+                       strlen(query) > PROMQL_MAX_QUERY_BYTES ? ": query too long" : "");
+        } else {
+            q->code = curl_easy_perform(q->easy);
+            q->done = true;
+            struct range_span span = {r, first, count};
+            finish_req(c, q, start, timeout_usec, range_parser, &span, &res);
+        }
+        if (q->body.cap > (64u << 10)) {
+            buf_free(&q->body);
+            buf_init(&q->body, PROMQL_MAX_REPLY_BYTES);
+        }
+        if (res.error != PROMQL_OK) {
+            *ret_err = res;
+            *ret_first = first;
+            *ret_count = count;
+            return -EIO;
+        }
+    }
+    return 0;
 }

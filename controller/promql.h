@@ -1,11 +1,13 @@
 /* promql: the Prometheus HTTP API client (libcurl multi + jansson). Sends
  * POST /api/v1/query with form-encoded query and time, concurrently, one request
  * per distinct query, each with its own timeout, and turns every reply into one
- * number or a reason why there is none. Works against any Prometheus-compatible
- * API (Thanos, Mimir with X-Scope-OrgID, VictoriaMetrics). */
+ * number or a reason why there is none; for the backtest, POST /api/v1/query_range in
+ * chunks, each point turned into what an instant query would have given. Works against any
+ * Prometheus-compatible API (Thanos, Mimir with X-Scope-OrgID, VictoriaMetrics). */
 #ifndef HOMEOSTAT_CONTROLLER_PROMQL_H
 #define HOMEOSTAT_CONTROLLER_PROMQL_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -56,5 +58,73 @@ void promql_query_many(struct promql_client *c, const char *const *queries, size
 
 /* Parses one reply body (exposed for tests and the fuzzer). */
 void promql_parse_reply(const char *body, size_t len, long http_status, struct promql_result *out);
+
+/* ---- instant vectors (the health report) ----
+ * As promql_query_many, and each reply's whole result as well: series[i] gets the
+ * "result" array of an instant vector as Prometheus sent it ([{"metric": {...}, "value":
+ * [ts, "v"]}, ...]; a scalar becomes one series without labels), a new reference the
+ * caller frees, whenever Prometheus answered with a vector or a scalar, whatever
+ * results[i] says of it as one number (PROMQL_ERR_EMPTY, _MULTIPLE...); NULL otherwise,
+ * with results[i] saying why. Equal queries share one reply. */
+void promql_query_series(struct promql_client *c, const char *const *queries, size_t n, double time,
+                         struct promql_result *results, json_t **series);
+/* A client used outside the daemon's main loop (the API's reports) must not pet the
+ * systemd watchdog while it waits, or it would hide a stuck main loop. */
+void promql_client_no_watchdog(struct promql_client *c);
+/* The same as promql_parse_reply for one reply body, with its series (exposed for tests). */
+void promql_parse_series(const char *body, size_t len, long http_status, struct promql_result *out,
+                         json_t **ret);
+
+/* ---- range queries (the backtest) ----
+ * POST /api/v1/query_range with start, end and step. Prometheus evaluates the query at
+ * start, start + step, ... as an instant query at each of those times would (the same
+ * 5m lookback and staleness), so point k of a range is what the daemon's instant query
+ * at that time would have answered. Prometheus refuses more than 11,000 points per
+ * series ((end - start) / step > 11000), so a range is fetched in chunks of at most
+ * PROMQL_RANGE_MAX_POINTS points; chunk i holds the points [i * MAX, (i + 1) * MAX) and
+ * the next one starts one step after its end, so no point is asked for twice. */
+
+#define PROMQL_RANGE_MAX_POINTS 11000
+
+/* One query's values at start_ms + k * step_ms for k in [0, n). Per point, error is what
+ * an instant query would have reported: PROMQL_OK (value), PROMQL_ERR_EMPTY (no series),
+ * PROMQL_ERR_MULTIPLE (value = the number of series), PROMQL_ERR_NAN, or
+ * PROMQL_ERR_PARSE (a native histogram sample). */
+struct promql_range {
+    int64_t start_ms, step_ms;
+    size_t n;
+    double *value;
+    uint8_t *error; /* enum promql_error */
+};
+
+/* Allocates n points, all PROMQL_ERR_EMPTY. 0, -EINVAL (n or step 0), or -ENOMEM. */
+int promql_range_init(struct promql_range *r, int64_t start_ms, int64_t step_ms, size_t n);
+void promql_range_free(struct promql_range *r); /* accepts a zeroed range */
+/* The reason point k is unknown, in the words of the instant query's detail ("empty
+ * result", "3 series (use sum or max)", "NaN", ...). */
+void promql_range_reason(const struct promql_range *r, size_t k, char *dst, size_t dstsz);
+
+/* Chunking: the number of chunks of n points, and the points [*ret_first, *ret_first +
+ * *ret_count) of chunk i (i < promql_range_chunks(n)). */
+size_t promql_range_chunks(size_t n);
+void promql_range_chunk(size_t n, size_t i, size_t *ret_first, size_t *ret_count);
+
+/* Parses one query_range reply meant to hold the points [first, first + count) of r into
+ * them (exposed for tests and the fuzzer). A point outside that span, off the step grid,
+ * or repeated within one series is a PROMQL_ERR_PARSE of the whole reply, as are a result
+ * that is not a matrix and every error of an instant reply (HTTP, JSON, status "error",
+ * size). out->error is PROMQL_OK when the points were filled; otherwise the points of the
+ * span are left PROMQL_ERR_EMPTY and out says why. */
+void promql_parse_range_reply(const char *body, size_t len, long http_status,
+                              struct promql_range *r, size_t first, size_t count,
+                              struct promql_result *out);
+
+/* Fetches query over every point of r (initialised by the caller), one chunk after the
+ * other, each request with timeout_usec (0: the client's timeout) and the client's
+ * headers and credentials. 0 when every chunk answered; -EIO at the first chunk that did
+ * not, with its error in *ret_err and its points in *ret_first and *ret_count. */
+int promql_query_range(struct promql_client *c, const char *query, struct promql_range *r,
+                       uint64_t timeout_usec, struct promql_result *ret_err, size_t *ret_first,
+                       size_t *ret_count);
 
 #endif

@@ -15,6 +15,7 @@
 
 #include "actuator.h"
 #include "parse.h"
+#include "template.h"
 #include "yamltree.h"
 
 #define USEC_PER_SEC 1000000ULL
@@ -25,6 +26,7 @@
 #define DEFAULT_REVERT_DELAY_USEC (60 * USEC_PER_SEC)
 #define DEFAULT_RESEND_USEC (60 * USEC_PER_SEC)
 #define DEFAULT_ACTIONS_PER_HOUR 30
+#define DEFAULT_REPORT_TIMEOUT_USEC (10 * USEC_PER_SEC)
 #define NONE ((size_t)-1)
 
 static const char *const kind_names[] = {
@@ -100,6 +102,7 @@ void rules_free(struct rules *r)
         free(s->conditions);
         free(s->severity);
         free(s->description);
+        free(s->recommendation);
     }
     free(r->states);
     for (size_t i = 0; i < r->n_decisions; i++)
@@ -125,7 +128,52 @@ void rules_free(struct rules *r)
         free(r->alertmanagers[i]);
     free(r->alertmanagers);
     free(r->external_url);
+    rules_report_unref(r->report);
     free(r);
+}
+
+static void free_report_items(struct report_item *it, size_t n)
+{
+    for (size_t i = 0; it && i < n; i++) {
+        free(it[i].name);
+        free(it[i].query);
+        free(it[i].condition);
+        free(it[i].component);
+        free(it[i].summary);
+        free(it[i].description);
+        free(it[i].recommendation);
+        free(it[i].type);
+    }
+    free(it);
+}
+
+struct report_def *rules_report_ref(const struct rules *r)
+{
+    if (!r->report)
+        return NULL;
+    __atomic_add_fetch(&r->report->refs, 1, __ATOMIC_RELAXED);
+    return r->report;
+}
+
+void rules_report_unref(struct report_def *d)
+{
+    if (!d || __atomic_sub_fetch(&d->refs, 1, __ATOMIC_ACQ_REL) > 0)
+        return;
+    free_report_items(d->checks, d->n_checks);
+    free_report_items(d->optimizations, d->n_optimizations);
+    free(d);
+}
+
+const char *report_severity_name(enum report_severity s)
+{
+    static const char *const names[] = {"critical", "warning", "info"};
+    return (size_t)s < 3 ? names[s] : "unknown";
+}
+
+const char *report_level_name(enum report_level l)
+{
+    static const char *const names[] = {"high", "medium", "low"};
+    return (size_t)l < 3 ? names[l] : "unknown";
 }
 
 /* ---- the loader's context and helpers ---- */
@@ -878,8 +926,9 @@ static bool parse_condition(struct loader *l, const struct ytree_node *n, struct
 
 static void load_state(struct loader *l, size_t i, const struct ytree_node *v, size_t n_states)
 {
-    static const char *const keys[] = {"name",     "when",     "conditions",  "for",
-                                       "keep_for", "severity", "description", NULL};
+    static const char *const keys[] = {"name",        "when",           "conditions",
+                                       "for",         "keep_for",       "severity",
+                                       "description", "recommendation", NULL};
     static const char *const whens[] = {"any", "all", NULL};
     struct state_def *st = &l->r->states[i];
     struct state_pos *pos = &l->states[i];
@@ -921,6 +970,8 @@ static void load_state(struct loader *l, size_t i, const struct ytree_node *v, s
         st->severity = dup_str(l, s);
     if ((x = ytree_get(v, "description")) && get_string(l, x, &s))
         st->description = dup_str(l, s);
+    if ((x = ytree_get(v, "recommendation")) && get_string(l, x, &s))
+        st->recommendation = dup_str(l, s);
 
     x = ytree_get(v, "conditions");
     pos->conditions = x;
@@ -1852,10 +1903,13 @@ static void load_param(struct loader *l, struct param_def *p, const struct ytree
             report(l, x, "choices applies to string parameters only");
         } else if (get_seq(l, x)) {
             p->choices = alloc_array(l, ytree_len(x) + 1, sizeof(char *));
+            /* Packed: the list ends at its first NULL (a choice that is not a string is
+             * reported and left out, not a hole that would hide the ones after it). */
+            size_t n = 0;
             for (size_t i = 0; p->choices && i < ytree_len(x); i++) {
                 const char *c;
-                if (get_string(l, ytree_item(x, i), &c))
-                    p->choices[i] = dup_str(l, c);
+                if (get_string(l, ytree_item(x, i), &c) && (p->choices[n] = dup_str(l, c)))
+                    n++;
             }
         }
     }
@@ -2086,13 +2140,256 @@ static void load_alerting_map(struct loader *l, const struct ytree_node *v, cons
         r->external_url = dup_str(l, s);
 }
 
+/* ---- report ---- */
+
+/* "value OP NUMBER", the condition of a report check or optimization on each series. */
+static bool parse_report_condition(struct loader *l, const struct ytree_node *n,
+                                   struct report_item *it)
+{
+    static const struct {
+        const char *text;
+        enum cond_op op;
+    } ops[] = {{">=", COND_GE}, {"<=", COND_LE}, {"==", COND_EQ},
+               {"!=", COND_NE}, {">", COND_GT},  {"<", COND_LT}};
+    const char *s;
+    if (!get_string(l, n, &s))
+        return false;
+    const char *p = s;
+    while (isspace((unsigned char)*p))
+        p++;
+    if (strncmp(p, "value", 5) != 0 || isalnum((unsigned char)p[5]) || p[5] == '_') {
+        report(l, n, "condition '%.80s': expected 'value OP NUMBER' such as 'value > 0.9'", s);
+        return false;
+    }
+    p += 5;
+    while (isspace((unsigned char)*p))
+        p++;
+    size_t o, run = 0;
+    for (o = 0; o < sizeof(ops) / sizeof(ops[0]); o++)
+        if (strncmp(p, ops[o].text, strlen(ops[o].text)) == 0)
+            break;
+    while (op_char(p[run]))
+        run++;
+    if (o == sizeof(ops) / sizeof(ops[0]) || run != strlen(ops[o].text)) {
+        report(l, n,
+               "condition '%.80s': expected an operator (>, >=, <, <=, == or !=) after 'value'", s);
+        return false;
+    }
+    p += run;
+    while (isspace((unsigned char)*p))
+        p++;
+    size_t num = 0;
+    while (p[num] && (isdigit((unsigned char)p[num]) || strchr(".eE+-", p[num])))
+        num++;
+    char tmp[64];
+    double v = 0;
+    int r = -EINVAL;
+    if (num > 0 && num < sizeof(tmp)) {
+        memcpy(tmp, p, num);
+        tmp[num] = '\0';
+        r = parse_double(tmp, &v);
+    }
+    if (num == 0) {
+        report(l, n, "condition '%.80s': expected a number after '%s'", s, ops[o].text);
+        return false;
+    }
+    if (r < 0 || !isfinite(v)) {
+        report(l, n, "condition '%.80s': '%.*s' is not a number", s, num > 32 ? 32 : (int)num, p);
+        return false;
+    }
+    p += num;
+    while (isspace((unsigned char)*p))
+        p++;
+    if (*p == '%') {
+        report(l, n,
+               "condition '%.80s': unexpected '%%' after the threshold: write the number in the "
+               "query's unit (0.85 for 85 %% of a ratio)",
+               s);
+        return false;
+    }
+    if (*p) {
+        report(l, n, "condition '%.80s': unexpected '%.32s' after the threshold", s, p);
+        return false;
+    }
+    it->op = ops[o].op;
+    it->threshold = v;
+    it->condition = dup_str(l, s);
+    return it->condition != NULL;
+}
+
+/* One annotation: a template (template.h), checked now. */
+static void load_annotation(struct loader *l, const struct ytree_node *map, const char *key,
+                            bool required, const char *owner, char **ret)
+{
+    const struct ytree_node *x = ytree_get(map, key);
+    const char *s;
+    if (!x) {
+        if (required)
+            report(l, map, "%s needs annotations.%s", owner, key);
+        return;
+    }
+    if (!get_text(l, x, key, 0, &s))
+        return;
+    char msg[512];
+    if (template_check(s, msg, sizeof(msg)) < 0) {
+        report(l, x, "annotations.%s: %s", key, msg);
+        return;
+    }
+    *ret = dup_str(l, s);
+}
+
+/* A check (optimization false) or an optimization of the report section. */
+static void load_report_item(struct loader *l, struct report_item *it, const struct ytree_node *v,
+                             bool optimization, const struct ytree_node **names, size_t index)
+{
+    static const char *const check_keys_[] = {"name",      "query", "condition",   "severity",
+                                              "component", "slow",  "annotations", NULL};
+    static const char *const opt_keys[] = {"name",   "query", "condition",   "type", "impact",
+                                           "effort", "slow",  "annotations", NULL};
+    static const char *const check_notes[] = {"summary", "description", "recommendation", NULL};
+    static const char *const opt_notes[] = {"description", "recommendation", NULL};
+    static const char *const severities[] = {"critical", "warning", "info", NULL};
+    static const char *const levels[] = {"high", "medium", "low", NULL};
+    const char *what = optimization ? "optimization" : "check";
+    if (!get_map(l, v))
+        return;
+    check_keys(l, v, optimization ? opt_keys : check_keys_);
+    const struct ytree_node *x;
+    const char *s;
+    int k;
+    if (!(x = ytree_get(v, "name"))) {
+        report(l, v, "report %s has no name", what);
+    } else if (get_name(l, x, what, &s)) {
+        names[index] = x;
+        it->name = dup_str(l, s);
+        for (size_t j = 0; j < index; j++)
+            if (names[j] && strcmp(ytree_text(names[j], NULL), s) == 0) {
+                report(l, x, "duplicate report name '%.64s' (first at %u:%u)", s,
+                       ytree_line(names[j]), ytree_column(names[j]));
+                break;
+            }
+    }
+    char owner[96];
+    snprintf(owner, sizeof(owner), "%s '%.64s'", what, it->name ? it->name : "?");
+    if (!(x = ytree_get(v, "query"))) {
+        report(l, v, "%s has no query", owner);
+    } else if (get_string(l, x, &s)) {
+        const char *c = s;
+        while (isspace((unsigned char)*c))
+            c++;
+        if (!*c)
+            report(l, x, "query is empty");
+        else
+            it->query = dup_str(l, s);
+    }
+    if (!(x = ytree_get(v, "condition")))
+        report(l, v, "%s has no condition (such as 'value > 0.9')", owner);
+    else
+        parse_report_condition(l, x, it);
+    if ((x = ytree_get(v, "slow")))
+        get_bool(l, x, &it->slow);
+    if (optimization) {
+        if (!(x = ytree_get(v, "type")))
+            report(l, v, "%s has no type (such as rightsizing, caching, scaling, configuration)",
+                   owner);
+        else if (get_name(l, x, "type", &s))
+            it->type = dup_str(l, s);
+        it->impact = it->effort = REPORT_MEDIUM;
+        if ((x = ytree_get(v, "impact")) && get_enum(l, x, "impact", levels, &k))
+            it->impact = (enum report_level)k;
+        if ((x = ytree_get(v, "effort")) && get_enum(l, x, "effort", levels, &k))
+            it->effort = (enum report_level)k;
+    } else {
+        if (!(x = ytree_get(v, "severity")))
+            report(l, v, "%s has no severity (critical, warning or info)", owner);
+        else if (get_enum(l, x, "severity", severities, &k))
+            it->severity = (enum report_severity)k;
+        if (!(x = ytree_get(v, "component")))
+            report(l, v, "%s has no component (such as cpu, memory, filesystem)", owner);
+        else if (get_name(l, x, "component", &s))
+            it->component = dup_str(l, s);
+    }
+    if (!(x = ytree_get(v, "annotations"))) {
+        report(l, v, "%s needs annotations with a description", owner);
+        return;
+    }
+    if (!get_map(l, x))
+        return;
+    check_keys(l, x, optimization ? opt_notes : check_notes);
+    if (!optimization)
+        load_annotation(l, x, "summary", false, owner, &it->summary);
+    load_annotation(l, x, "description", true, owner, &it->description);
+    load_annotation(l, x, "recommendation", false, owner, &it->recommendation);
+}
+
+static void load_report_items(struct loader *l, const struct ytree_node *v, bool optimization,
+                              const struct ytree_node **names, size_t *n_names)
+{
+    struct report_def *d = l->r->report;
+    if (!v || ytree_is_null(v) || !get_seq(l, v))
+        return;
+    size_t n = ytree_len(v);
+    if (n > RULES_MAX_REPORT_ITEMS) {
+        report(l, v, "more than %d %s", RULES_MAX_REPORT_ITEMS,
+               optimization ? "optimizations" : "checks");
+        return;
+    }
+    struct report_item *items = alloc_array(l, n, sizeof(*items));
+    if (!items)
+        return;
+    if (optimization) {
+        d->optimizations = items;
+        d->n_optimizations = n;
+    } else {
+        d->checks = items;
+        d->n_checks = n;
+    }
+    for (size_t i = 0; i < n && !l->oom; i++)
+        load_report_item(l, &items[i], ytree_item(v, i), optimization, names, (*n_names)++);
+}
+
+static void load_report(struct loader *l, const struct ytree_node *v)
+{
+    static const char *const keys[] = {"timeout", "checks", "optimizations", NULL};
+    struct report_def *d = alloc_array(l, 1, sizeof(*d));
+    if (!d)
+        return;
+    d->refs = 1;
+    d->timeout_usec = DEFAULT_REPORT_TIMEOUT_USEC;
+    l->r->report = d;
+    if (!v || ytree_is_null(v) || !get_map(l, v))
+        return;
+    check_keys(l, v, keys);
+    const struct ytree_node *x;
+    if ((x = ytree_get(v, "timeout")) && get_duration(l, x, &d->timeout_usec) &&
+        (d->timeout_usec < MIN_INTERVAL_USEC || d->timeout_usec > 60 * USEC_PER_SEC))
+        report(l, x, "timeout must be from 100ms to 1m, got '%s'", ytree_text(x, NULL));
+    /* Names are unique over checks and optimizations together. */
+    const struct ytree_node **names = alloc_array(l, 2 * RULES_MAX_REPORT_ITEMS, sizeof(*names));
+    size_t n_names = 0;
+    if (!names)
+        return;
+    load_report_items(l, ytree_get(v, "checks"), false, names, &n_names);
+    if (!l->oom)
+        load_report_items(l, ytree_get(v, "optimizations"), true, names, &n_names);
+    free(names);
+}
+
 /* ---- the whole file ---- */
 
 static void load_root(struct loader *l, const struct ytree_node *root)
 {
-    static const char *const keys[] = {
-        "evaluation_interval", "prometheus",     "signals", "states",   "on_missing_data",
-        "decisions",           "manual_actions", "limits",  "alerting", NULL};
+    static const char *const keys[] = {"evaluation_interval",
+                                       "prometheus",
+                                       "signals",
+                                       "states",
+                                       "on_missing_data",
+                                       "decisions",
+                                       "manual_actions",
+                                       "limits",
+                                       "alerting",
+                                       "report",
+                                       NULL};
     static const char *const policies[] = {"hold", "unknown", NULL};
     struct rules *r = l->r;
     r->evaluation_interval_usec = DEFAULT_INTERVAL_USEC;
@@ -2138,6 +2435,8 @@ static void load_root(struct loader *l, const struct ytree_node *root)
     l->root = root;
     if (!l->oom)
         load_alerting(l, ytree_get(root, "alerting"));
+    if (!l->oom)
+        load_report(l, ytree_get(root, "report"));
 }
 
 /* Validates tree (freed here) into a new struct rules. */
@@ -2285,6 +2584,47 @@ static json_t *actions_json(struct jb *j, const struct action_def *a, size_t n)
     return arr;
 }
 
+static json_t *report_items_json(struct jb *j, const struct report_item *it, size_t n,
+                                 bool optimization)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *o = json_object();
+        put(j, o, "name", json_string(it[i].name));
+        put(j, o, "query", json_string(it[i].query));
+        put(j, o, "condition", json_string(it[i].condition));
+        put(j, o, "op", json_string(cond_op_text(it[i].op)));
+        put(j, o, "threshold", json_real(it[i].threshold));
+        put(j, o, "slow", json_boolean(it[i].slow));
+        if (optimization) {
+            put(j, o, "type", json_string(it[i].type));
+            put(j, o, "impact", json_string(report_level_name(it[i].impact)));
+            put(j, o, "effort", json_string(report_level_name(it[i].effort)));
+        } else {
+            put(j, o, "severity", json_string(report_severity_name(it[i].severity)));
+            put(j, o, "component", json_string(it[i].component));
+        }
+        json_t *notes = json_object();
+        if (!optimization)
+            put(j, notes, "summary", str_or_null(it[i].summary));
+        put(j, notes, "description", str_or_null(it[i].description));
+        put(j, notes, "recommendation", str_or_null(it[i].recommendation));
+        put(j, o, "annotations", notes);
+        append(j, arr, o);
+    }
+    return arr;
+}
+
+static json_t *report_json(struct jb *j, const struct report_def *d)
+{
+    json_t *o = json_object();
+    put(j, o, "timeout_seconds", seconds(d ? d->timeout_usec : 0));
+    put(j, o, "checks", report_items_json(j, d ? d->checks : NULL, d ? d->n_checks : 0, false));
+    put(j, o, "optimizations",
+        report_items_json(j, d ? d->optimizations : NULL, d ? d->n_optimizations : 0, true));
+    return o;
+}
+
 json_t *rules_to_json(const struct rules *r)
 {
     struct jb j = {false};
@@ -2352,6 +2692,7 @@ json_t *rules_to_json(const struct rules *r)
         put(&j, o, "keep_for_seconds", seconds(s->keep_for_usec));
         put(&j, o, "severity", str_or_null(s->severity));
         put(&j, o, "description", str_or_null(s->description));
+        put(&j, o, "recommendation", str_or_null(s->recommendation));
         append(&j, states, o);
     }
     put(&j, root, "states", states);
@@ -2413,6 +2754,7 @@ json_t *rules_to_json(const struct rules *r)
     put(&j, alerting, "resend_interval_seconds", seconds(r->alert_resend_usec));
     put(&j, alerting, "external_url", str_or_null(r->external_url));
     put(&j, root, "alerting", alerting);
+    put(&j, root, "report", report_json(&j, r->report));
 
     if (j.failed) {
         json_decref(root);

@@ -1,9 +1,10 @@
 /* rules: the operator's rules file (docs/RULES.md): signals (named PromQL queries),
  * states worst first with conditions, for/keep_for hysteresis, decisions with
- * actions, manual actions. rules_load_* validates everything before anything is
- * used and reports every error as "FILE:LINE:COL: message". A loaded struct rules
- * is immutable but for condition thresholds, which runtime overrides change (under the
- * daemon's lock); the daemon swaps whole rule sets on reload. */
+ * actions, manual actions, the health report's checks. rules_load_* validates
+ * everything before anything is used and reports every error as "FILE:LINE:COL:
+ * message". A loaded struct rules is immutable but for condition thresholds, which
+ * runtime overrides change (under the daemon's lock); the daemon swaps whole rule sets
+ * on reload. */
 #ifndef HOMEOSTAT_CONTROLLER_RULES_H
 #define HOMEOSTAT_CONTROLLER_RULES_H
 
@@ -49,6 +50,7 @@ struct state_def {
     uint64_t keep_for_usec; /* kept this long after it stops holding */
     char *severity;         /* optional: "critical", "warning", ... for alerts (NULL) */
     char *description;      /* optional, for reports and alerts (NULL) */
+    char *recommendation;   /* optional, for reports: what to do in this state (NULL) */
 };
 
 enum action_kind { ACTION_SYSTEMD, ACTION_KUBECTL, ACTION_WEBHOOK, ACTION_EXEC, ACTION_ALERT };
@@ -98,6 +100,38 @@ struct manual_action_def {
 
 enum missing_policy { MISSING_HOLD, MISSING_UNKNOWN };
 
+/* The health report's checks and optimizations (the `report` section, docs/RULES.md). */
+enum report_severity { REPORT_CRITICAL, REPORT_WARNING, REPORT_INFO };
+enum report_level { REPORT_HIGH, REPORT_MEDIUM, REPORT_LOW }; /* impact and effort */
+
+/* A check (issues) or an optimization of the report section. The annotations are
+ * templates (template.h), checked at load; summary and recommendation are NULL when not
+ * given, summary always for optimizations. */
+struct report_item {
+    char *name;
+    char *query;     /* one or more series; each one past the condition is an issue */
+    enum cond_op op; /* the condition "value OP NUMBER" on each series' value */
+    double threshold;
+    char *condition; /* as written: "value > 0.9" */
+    bool slow;       /* left out by --quick */
+    char *summary, *description, *recommendation;
+    /* checks */
+    enum report_severity severity;
+    char *component; /* "cpu", "filesystem", ... */
+    /* optimizations */
+    char *type; /* "rightsizing", "caching", ... */
+    enum report_level impact, effort;
+};
+
+struct report_def {
+    unsigned refs;         /* rules_report_ref/unref; starts at 1, owned by struct rules */
+    uint64_t timeout_usec; /* per report query, default 10s */
+    struct report_item *checks;
+    size_t n_checks;
+    struct report_item *optimizations;
+    size_t n_optimizations;
+};
+
 struct prometheus_cfg {
     char *url;                 /* required unless --prometheus.url is given */
     uint64_t timeout_usec;     /* per query, default 2s */
@@ -128,6 +162,7 @@ struct rules {
     size_t n_alertmanagers;
     uint64_t alert_resend_usec; /* alerting.resend_interval, default 1m */
     char *external_url;         /* alerting.external_url: generatorURL of alerts (NULL) */
+    struct report_def *report;  /* never NULL once loaded: empty without a report section */
 };
 
 /* Loads and validates path. 0 and *ret (caller frees), or -EINVAL with every error
@@ -136,6 +171,14 @@ int rules_load_file(const char *path, struct rules **ret, struct buf *errors);
 int rules_load_string(const char *yaml, size_t len, const char *name, struct rules **ret,
                       struct buf *errors);
 void rules_free(struct rules *r); /* accepts NULL */
+
+/* The report section outlives a reload while a report is being built from it: take a
+ * reference (with the lock that guards the rules held) and drop it when done. Atomic;
+ * unref accepts NULL. */
+struct report_def *rules_report_ref(const struct rules *r);
+void rules_report_unref(struct report_def *d);
+const char *report_severity_name(enum report_severity s); /* "critical", "warning", "info" */
+const char *report_level_name(enum report_level l);       /* "high", "medium", "low" */
 
 /* Index of the named signal/state, or -ENOENT. */
 int rules_signal_index(const struct rules *r, const char *name);
@@ -166,7 +209,8 @@ const char *rules_param_type_name(enum param_type t);
 #define RULES_MAX_ALERTMANAGERS 8
 #define RULES_MAX_HEADERS 32
 #define RULES_MAX_URL 2048
-#define RULES_MAX_SUMMARY 240 /* bytes of an action summary, cut with "..." */
+#define RULES_MAX_SUMMARY 240      /* bytes of an action summary, cut with "..." */
+#define RULES_MAX_REPORT_ITEMS 128 /* checks, and optimizations, of the report section */
 
 /* Notes on the data model above:
  * - prometheus.url is NULL when the file has none; the daemon then requires

@@ -591,6 +591,10 @@ static const struct error_case error_cases[] = {
     {SIG ST "manual_actions:\n  noop:\n", "r.yaml:8:8: manual action 'noop' has no actions\n"},
     {SIG ST "manual_actions:\n  throttle:\n    - webhook: {url: ftp://x}\n",
      "r.yaml:9:22: url 'ftp://x' does not start with http:// or https://\n"},
+    /* A choice that is not a string, before others (leaked them; found by fuzz_rules). */
+    {SIG ST "manual_actions:\n  m:\n    params:\n      mode: {type: string, choices: [a, [b], "
+            "c, d]}\n    actions:\n      - webhook: {url: \"http://x/{{mode}}\"}\n",
+     "r.yaml:10:41: expected a string, got a sequence\n"},
 };
 
 TEST(load_errors)

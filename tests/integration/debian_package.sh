@@ -150,6 +150,9 @@ check "... which are the two /etc/default files and /etc/homeostat/rules.yaml" \
         echo "$UNIT_DIR/homeostat-$name.service $SRC/packaging/systemd/homeostat-$name.service"
         echo "/etc/default/homeostat-$name $SRC/packaging/default/homeostat-$name"
     done
+    for unit in homeostat-report.service homeostat-report.timer; do
+        echo "$UNIT_DIR/$unit $SRC/packaging/systemd/$unit"
+    done
     echo "/usr/share/polkit-1/rules.d/50-homeostat-controller.rules" \
         "$SRC/packaging/polkit/50-homeostat-controller.rules"
     echo "/etc/homeostat/rules.yaml $SRC/rules/default.yaml"
@@ -165,6 +168,7 @@ check "... which are the two /etc/default files and /etc/homeostat/rules.yaml" \
     for f in "$SRC"/alerts/*.yml; do
         [[ -e $f ]] && echo "/usr/share/homeostat/alerts/$(basename "$f") $f"
     done
+    echo "/usr/share/homeostat/web-config.yml $SRC/packaging/web-config.yml"
     echo "/usr/share/doc/homeostat/copyright $SRC/packaging/deb/copyright"
     echo "/usr/share/doc/homeostat/changelog.Debian.gz -"
 } >"$HS_TMP/expected"
@@ -281,7 +285,7 @@ cp /bin/kill "$vroot/bin/kill"
 cp "$UNIT_DIR"/*.target "$UNIT_DIR"/*.slice "$vroot$UNIT_DIR/" 2>/dev/null || true
 rc=0
 text=$(systemd-analyze verify --root="$vroot" --man=no homeostat-exporter.service \
-    homeostat-controller.service 2>&1) || rc=$?
+    homeostat-controller.service homeostat-report.service homeostat-report.timer 2>&1) || rc=$?
 check_eq "systemd-analyze verify --root accepts the installed units" 0 "$rc"
 check_eq "... without a warning" "" "$text"
 
@@ -299,6 +303,8 @@ else
         check "... and enables $unit through deb-systemd-helper" \
             grep -qx "deb-systemd-helper enable $unit" "$calls"
     done
+    check "... but neither enables nor starts the report timer (an example)" \
+        bash -c '! grep -q homeostat-report "$1"' _ "$calls"
     if [[ -d /run/systemd/system ]]; then
         check "... and starts both (systemd runs here)" grep -qx \
             'deb-systemd-invoke start homeostat-exporter.service homeostat-controller.service' \

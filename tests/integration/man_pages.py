@@ -2,8 +2,11 @@
 """man_pages.py: checks that the man pages say what the programs and docs say.
 
 Used by man_pages.sh; prints "PASS message" or "FAIL message" lines.
-  flags MAN_PAGE HELP_FILE     every flag of --help is documented in the man page's
-                               OPTIONS (and the other way round), with the same default
+  flags MAN_PAGE HELP_FILE [SECTION]
+                               every flag of --help is documented in the man page's
+                               OPTIONS (and the other way round), with the same default;
+                               with SECTION ("BACKTEST OPTIONS"), in that section instead:
+                               a subcommand's --help against its own section
   keys MAN_PAGE RULES_MD       every key of docs/RULES.md's reference tables appears in
                                homeostat-rules(5)
 """
@@ -40,15 +43,17 @@ def man_text(src):
     return s.replace('"', "")
 
 
-def man_options(src):
-    """Flag -> paragraph, for every .TP entry under .SH OPTIONS (and sub-sections)."""
+def man_options(src, section=None):
+    """Flag -> paragraph, for every .TP entry under .SH OPTIONS (or FLAGS), or under .SH
+    SECTION when given (and their sub-sections)."""
     text = man_text(src)
     opts, in_opts, lines = {}, False, text.splitlines()
     i = 0
     while i < len(lines):
         line = lines[i]
         if line.startswith(".SH"):
-            in_opts = "OPTIONS" in line or "FLAGS" in line
+            title = line[3:].strip().strip('"')
+            in_opts = title == section if section else title in ("OPTIONS", "FLAGS")
         elif in_opts and line.startswith(".TP") and i + 1 < len(lines):
             tag = lines[i + 1]
             body, j = [], i + 2
@@ -71,11 +76,11 @@ def norm(s):
     return re.sub(r"\s+", " ", s).strip()
 
 
-def check_flags(man_path, help_path):
-    name = man_path.rsplit("/", 1)[-1]
+def check_flags(man_path, help_path, section=None):
+    name = man_path.rsplit("/", 1)[-1] + (" " + section if section else "")
     helps = help_flags(open(help_path).read())
     src = open(man_path).read()
-    opts = man_options(src)
+    opts = man_options(src, section)
     out(len(helps) >= 5, "%s: --help lists %d flags" % (name, len(helps)))
     for flag, text in sorted(helps.items()):
         if flag not in opts:
@@ -107,7 +112,7 @@ def check_flags(man_path, help_path):
 REFERENCE_SECTIONS = [
     "Top level", "`prometheus`", "`signals`", "`states`", "`decisions`",
     "`manual_actions`", "`limits`", "`alerting`", "Common keys", "Placeholders",
-    "`systemd`", "`kubectl`", "`webhook`", "`exec`", "`alert`", "The test file",
+    "`systemd`", "`kubectl`", "`webhook`", "`exec`", "`alert`", "The test file", "`report`",
 ]
 
 
@@ -135,6 +140,6 @@ def check_keys(man_path, rules_md):
 
 if __name__ == "__main__":
     if sys.argv[1] == "flags":
-        check_flags(sys.argv[2], sys.argv[3])
+        check_flags(sys.argv[2], sys.argv[3], sys.argv[4] if len(sys.argv) > 4 else None)
     else:
         check_keys(sys.argv[2], sys.argv[3])

@@ -57,11 +57,38 @@ while IFS= read -r line; do
     *) fail "unexpected output: $line" ;;
     esac
 done <<<"$out"
-# Every signal of every file was judged (a file the script failed to read prints nothing).
+# Every signal and report item of every file was judged (a file the script failed to read
+# prints nothing).
 expected=$(/usr/bin/python3 -c 'import sys, yaml
-print(sum(len((yaml.safe_load(open(f)) or {}).get("signals") or {}) for f in sys.argv[1:]))' \
-    "${rules[@]}")
-check_eq "one result per signal" "$expected" "$(grep -c '^\(PASS\|FAIL\) ' <<<"$out")"
+n = 0
+for f in sys.argv[1:]:
+    r = yaml.safe_load(open(f)) or {}
+    rep = r.get("report") or {}
+    n += len(r.get("signals") or {}) + len(rep.get("checks") or []) + len(rep.get("optimizations") or [])
+print(n)' "${rules[@]}")
+check_eq "one result per signal and report item" "$expected" \
+    "$(grep -c '^\(PASS\|FAIL\) ' <<<"$out")"
+# The report's checks of what this host and the shop always have return a series for each
+# thing they judge: the exporter's host, its filesystem "/", the shop and its cache.
+for item in cpu_busy memory_used filesystem_space filesystem_inodes app_error_ratio \
+    app_cache_hit_ratio targets_down collectors_failing disk_latency network_errors; do
+    check "default.yaml report $item returns series" \
+        grep -q "^PASS default.yaml report $item: parses, [1-9][0-9]* series" <<<"$out"
+done
+
+# The controller's own report over the same Prometheus: every check and optimization of
+# default.yaml answered (none "failed"), and the shop's 5 % failures are an issue.
+CONTROLLER=${HOMEOSTAT_CONTROLLER:-$HOMEOSTAT_BUILD_DIR/controller/homeostat-controller}
+rc=0
+"$CONTROLLER" report --config="$HOMEOSTAT_SOURCE_DIR/rules/default.yaml" \
+    --prometheus.url="$PROM_URL" --format=json >"$HS_TMP/report.json" 2>&1 || rc=$?
+check_eq "homeostat-controller report with default.yaml exits 0" 0 "$rc"
+check_eq "... no report query failed" "" \
+    "$(jget "$HS_TMP/report.json" '" ".join("%s: %s" % (c["name"], c["reason"])
+    for c in d["checks"] if c["status"] == "failed")')"
+check_eq "... the shop's failures are a warning issue" "app_error_ratio warning shop" \
+    "$(jget "$HS_TMP/report.json" '" ".join("%s %s %s" % (i["check"], i["severity"],
+    i["labels"].get("service")) for i in d["issues"] if i["component"] == "application")')"
 
 # The queries are judged against the rules' own expectations too: the shop's error ratio
 # is 1 failure in 20 requests, so error_ratio in default.yaml reads 0.05.

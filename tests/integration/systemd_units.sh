@@ -128,10 +128,11 @@ cp "$HOMEOSTAT_CONTROLLER" "$vroot/usr/bin/homeostat-controller"
 cp /bin/kill "$vroot/bin/kill"
 cp /lib/systemd/system/*.target /lib/systemd/system/*.slice "$vroot/lib/systemd/system/" \
     2>/dev/null || true
-cp "$UNIT_DIR"/homeostat-*.service "$vroot/lib/systemd/system/"
+cp "$UNIT_DIR"/homeostat-*.service "$UNIT_DIR"/homeostat-*.timer "$vroot/lib/systemd/system/"
 rc=0
 verify_out=$(systemd-analyze verify --root="$vroot" --man=no \
-    homeostat-exporter.service homeostat-controller.service 2>&1) || rc=$?
+    homeostat-exporter.service homeostat-controller.service homeostat-report.service \
+    homeostat-report.timer 2>&1) || rc=$?
 check_eq "systemd-analyze verify --root passes both units" 0 "$rc"
 check_eq "... without a warning" "" "$verify_out"
 
@@ -271,6 +272,104 @@ check "... the controller wrote its state file into --state.directory" \
 check "... and it evaluated, saying in STATUS= that Prometheus cannot be reached" \
     grep -q "^[0-9]* STATUS=.*connection refused.*127.0.0.1:$closed_port" \
     "$HS_TMP/controller.notify.out"
+
+# ---- the daily report: homeostat-report.service and .timer -------------------------------
+# A oneshot service sandboxed like the daemons, writing into its StateDirectory and pruning
+# it; its timer daily, persistent, with a random delay; neither enabled by the package.
+report_unit=$UNIT_DIR/homeostat-report.service
+report_timer=$UNIT_DIR/homeostat-report.timer
+score=$(exposure "$report_unit")
+if [[ -n $score ]] && le "$score" "$MAX_EXPOSURE"; then
+    pass "homeostat-report.service: exposure $score is at most $MAX_EXPOSURE"
+else
+    fail "homeostat-report.service: exposure ${score:-none} is above $MAX_EXPOSURE; the items:"
+    grep '✗' "$HS_TMP/security.homeostat-report.service.txt" | sed 's/^/    /'
+fi
+check "... Type=oneshot" unit_has "$report_unit" Type oneshot
+check "... DynamicUser=yes" unit_has "$report_unit" DynamicUser yes
+check "... StateDirectory=homeostat/reports" unit_has "$report_unit" StateDirectory \
+    homeostat/reports
+check "... ConfigurationDirectory=homeostat" unit_has "$report_unit" ConfigurationDirectory homeostat
+check "... EnvironmentFile=-/etc/default/homeostat-report" \
+    unit_has "$report_unit" EnvironmentFile -/etc/default/homeostat-report
+check "... a start timeout" bash -c '[[ -n $1 && $1 != infinity ]]' _ \
+    "$(directive "$report_unit" TimeoutStartSec | tail -n1)"
+check "... no [Install] section: the timer starts it" \
+    bash -c '! grep -q "^\[Install\]" "$1"' _ "$report_unit"
+check "homeostat-report.timer: OnCalendar=daily" unit_has "$report_timer" OnCalendar daily
+check "... Persistent=true" unit_has "$report_timer" Persistent true
+check "... RandomizedDelaySec set" \
+    bash -c '[[ -n $1 && $1 != 0 ]]' _ "$(directive "$report_timer" RandomizedDelaySec)"
+check "... WantedBy=timers.target" unit_has "$report_timer" WantedBy timers.target
+check "... the calendar is valid" systemd-analyze calendar daily
+
+# Its ExecStart, as systemd would run it (paths mapped, $ARGS empty), against a fake
+# Prometheus: one report in the directory, the older ones beyond --keep removed.
+exec_start=$(directive "$report_unit" ExecStart | tail -n1)
+read -ra words <<<"$exec_start"
+check "homeostat-report.service runs /usr/bin/homeostat-controller report ($exec_start)" \
+    bash -c '[[ $1 == /usr/bin/homeostat-controller && $2 == report ]]' _ "${words[@]:0:2}"
+reports=$HS_TMP/reports
+mkdir -p "$reports"
+PATH_MAP[/var/lib/homeostat/reports]=$reports
+report_flags=()
+keep=
+for word in "${words[@]:2}"; do
+    case $word in
+    '$ARGS' | '${ARGS}') ;;
+    --keep=*)
+        keep=${word#--keep=}
+        report_flags+=("$word")
+        ;;
+    *=/*)
+        if [[ -n ${PATH_MAP[${word#*=}]:-} ]]; then
+            report_flags+=("${word%%=*}=${PATH_MAP[${word#*=}]}")
+        else
+            fail "homeostat-report.service: its flag $word names a path this test cannot map"
+        fi
+        ;;
+    *) report_flags+=("$word") ;;
+    esac
+done
+check "... keeps a number of reports (--keep=${keep:-none})" \
+    bash -c '[[ $1 =~ ^[1-9][0-9]*$ ]]' _ "$keep"
+cat >"$HS_TMP/prom.py" <<'PY'
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = b'{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"0"]}]}}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+print("port", s.server_address[1], flush=True)
+s.serve_forever()
+PY
+spawn "$HS_TMP/prom.log" /usr/bin/python3 "$HS_TMP/prom.py"
+prom_pid=$HS_PID
+wait_until 10 grep -q '^port ' "$HS_TMP/prom.log" || fail "the fake Prometheus did not start"
+prom_port=$(awk '/^port / { print $2 }' "$HS_TMP/prom.log")
+if [[ -n $keep ]]; then
+    for ((i = 0; i <= keep; i++)); do # keep + 1 older reports
+        : >"$reports/$(printf 'report-2020%04dT000000Z.json' "$((i + 101))")"
+    done
+fi
+rc=0
+"$HOMEOSTAT_CONTROLLER" "${words[1]}" "${report_flags[@]}" \
+    --prometheus.url="http://127.0.0.1:$prom_port" >"$HS_TMP/report.out" 2>&1 || rc=$?
+check_eq "... which writes a report (exit 0)" 0 "$rc"
+[[ $rc == 0 ]] || sed 's/^/    /' "$HS_TMP/report.out"
+check_eq "... and leaves the newest $keep reports in its directory" "$keep" \
+    "$(find "$reports" -name 'report-*.json' | wc -l)"
+newest=$(cd "$reports" && LC_ALL=C ls report-*.json | tail -n1)
+check "... the new one among them ($newest), a JSON report" \
+    bash -c '[[ $1 != report-2020* ]] && grep -q "\"score\": " "$2/$1"' _ "$newest" "$reports"
+stop_process "$prom_pid"
 
 # ---- the polkit rule, by the real polkitd -------------------------------------------------
 # In a private mount namespace: the rule alone in the rules directories, a passwd with a

@@ -1,0 +1,348 @@
+/* report_cli: `homeostat-controller report`, the health report on the command line: loads
+ * the rules, builds the report from Prometheus (report.c), prints it as text or JSON or
+ * writes it to a file, or into a directory of timestamped reports of which it keeps the
+ * newest N (the example systemd timer's use). */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "fileio.h"
+#include "parse.h"
+#include "promql.h"
+#include "report.h"
+#include "rules.h"
+
+#define PROG "homeostat-controller report"
+#define REPORT_FILE_PREFIX "report-"
+#define REPORT_FILE_SUFFIX ".json"
+#define REPORT_FILE_LEN 28 /* report-YYYYMMDDTHHMMSSZ.json */
+#define REPORT_MAX_KEEP 100000
+#define REPORT_MAX_FILES 100000 /* files looked at in --output-dir */
+
+struct report_cli_flags {
+    const char *config;
+    const char *prometheus_url;
+    const char *output;
+    const char *output_dir;
+    bool json;
+    bool quick;
+    unsigned keep;
+};
+
+enum {
+    OPT_CONFIG = 1000,
+    OPT_PROM_URL,
+    OPT_FORMAT,
+    OPT_QUICK,
+    OPT_OUTPUT,
+    OPT_OUTPUT_DIR,
+    OPT_KEEP,
+};
+
+static const struct option options[] = {
+    {"config", required_argument, NULL, OPT_CONFIG},
+    {"prometheus.url", required_argument, NULL, OPT_PROM_URL},
+    {"format", required_argument, NULL, OPT_FORMAT},
+    {"quick", no_argument, NULL, OPT_QUICK},
+    {"output", required_argument, NULL, OPT_OUTPUT},
+    {"output-dir", required_argument, NULL, OPT_OUTPUT_DIR},
+    {"keep", required_argument, NULL, OPT_KEEP},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "Usage: homeostat-controller report --config=FILE [FLAGS]\n\n"
+               "Builds a health report (score, status, issues, optimizations) from one round\n"
+               "of Prometheus queries and the report section of the rules file.\n\n"
+               "Flags:\n"
+               "  -h, --help                 Show this help and exit.\n"
+               "      --config=FILE          The rules file (required).\n"
+               "      --prometheus.url=URL   Overrides prometheus.url of the rules file.\n"
+               "      --format=FORMAT        text or json (default text).\n"
+               "      --quick                Leave out the checks and optimizations marked\n"
+               "                             slow.\n"
+               "      --output=FILE          Write the report to FILE instead of standard\n"
+               "                             output.\n"
+               "      --output-dir=DIR       Write the report as JSON to\n"
+               "                             DIR/report-YYYYMMDDTHHMMSSZ.json (UTC) and print\n"
+               "                             its summary line.\n"
+               "      --keep=N               With --output-dir: then remove all but the\n"
+               "                             newest N reports there; 0 keeps them all\n"
+               "                             (default 0).\n");
+}
+
+static int parse_flags(int argc, char **argv, struct report_cli_flags *f)
+{
+    opterr = 0;
+    optind = 1;
+    int c;
+    bool keep_given = false;
+    while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+        switch (c) {
+        case 'h': usage(stdout); return 1;
+        case OPT_CONFIG: f->config = optarg; break;
+        case OPT_PROM_URL: {
+            const char *why = rules_url_error(optarg);
+            if (why) {
+                fprintf(stderr, PROG ": invalid value for --prometheus.url: %s\n", why);
+                return -EINVAL;
+            }
+            f->prometheus_url = optarg;
+            break;
+        }
+        case OPT_FORMAT:
+            if (strcmp(optarg, "text") != 0 && strcmp(optarg, "json") != 0) {
+                fprintf(stderr,
+                        PROG ": invalid value '%.64s' for --format: expected text or json\n",
+                        optarg);
+                return -EINVAL;
+            }
+            f->json = strcmp(optarg, "json") == 0;
+            break;
+        case OPT_QUICK: f->quick = true; break;
+        case OPT_OUTPUT: f->output = optarg; break;
+        case OPT_OUTPUT_DIR: f->output_dir = optarg; break;
+        case OPT_KEEP:
+            if (parse_uint(optarg, &f->keep) < 0 || f->keep > REPORT_MAX_KEEP) {
+                fprintf(stderr,
+                        PROG ": invalid value '%.64s' for --keep: expected a number from 0 to "
+                             "%d\n",
+                        optarg, REPORT_MAX_KEEP);
+                return -EINVAL;
+            }
+            keep_given = true;
+            break;
+        case ':':
+            fprintf(stderr, PROG ": flag '%s' needs a value\n", argv[optind - 1]);
+            return -EINVAL;
+        default:
+            if (optopt)
+                fprintf(stderr, PROG ": unknown flag '-%c'\n", optopt);
+            else
+                fprintf(stderr, PROG ": unknown flag '%s'\n", argv[optind - 1]);
+            return -EINVAL;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, PROG ": unexpected argument '%s'\n", argv[optind]);
+        return -EINVAL;
+    }
+    if (!f->config) {
+        fprintf(stderr, PROG ": --config=FILE is required\n");
+        return -EINVAL;
+    }
+    if (f->output && f->output_dir) {
+        fprintf(stderr, PROG ": --output and --output-dir cannot be used together\n");
+        return -EINVAL;
+    }
+    if (keep_given && !f->output_dir) {
+        fprintf(stderr, PROG ": --keep only applies with --output-dir\n");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static bool is_report_name(const char *s)
+{
+    static const char shape[] = "report-DDDDDDDDTDDDDDDZ.json";
+    if (strlen(s) != REPORT_FILE_LEN)
+        return false;
+    for (size_t i = 0; i < REPORT_FILE_LEN; i++)
+        if (shape[i] == 'D' ? !(s[i] >= '0' && s[i] <= '9') : s[i] != shape[i])
+            return false;
+    return true;
+}
+
+static int name_cmp_desc(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)b, *(const char *const *)a);
+}
+
+/* Removes all but the newest keep report-*.json files of dir (names sort by time). */
+static int prune(const char *dir, unsigned keep)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return -errno;
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    int r = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) && n < REPORT_MAX_FILES) {
+        if (!is_report_name(de->d_name))
+            continue;
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 64;
+            char **grown = realloc(names, ncap * sizeof(*names));
+            if (!grown) {
+                r = -ENOMEM;
+                break;
+            }
+            names = grown;
+            cap = ncap;
+        }
+        if (!(names[n] = strdup(de->d_name))) {
+            r = -ENOMEM;
+            break;
+        }
+        n++;
+    }
+    if (r == 0 && n > keep) {
+        qsort(names, n, sizeof(*names), name_cmp_desc);
+        for (size_t i = keep; i < n; i++)
+            if (unlinkat(dirfd(d), names[i], 0) < 0 && errno != ENOENT) {
+                r = -errno;
+                fprintf(stderr, PROG ": cannot remove %s/%s: %s\n", dir, names[i], strerror(errno));
+            }
+    }
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    closedir(d);
+    return r;
+}
+
+/* Loads the rules with the --prometheus.url override; 0 or 1 after saying why. */
+static int load(const struct report_cli_flags *f, struct rules **ret)
+{
+    struct buf errors;
+    buf_init(&errors, 1 << 20);
+    struct rules *r = NULL;
+    int ret_code = rules_load_file(f->config, &r, &errors);
+    if (ret_code < 0) {
+        if (errors.len)
+            fprintf(stderr, PROG ": the rules file is invalid:\n%s", errors.data);
+        else
+            fprintf(stderr, PROG ": cannot read %s: %s\n", f->config, strerror(-ret_code));
+        buf_free(&errors);
+        return 1;
+    }
+    buf_free(&errors);
+    if (f->prometheus_url) {
+        free(r->prometheus.url);
+        if (!(r->prometheus.url = strdup(f->prometheus_url))) {
+            rules_free(r);
+            fprintf(stderr, PROG ": out of memory\n");
+            return 1;
+        }
+    }
+    if (!r->prometheus.url) {
+        fprintf(stderr, PROG ": %s: prometheus.url is not set (and no --prometheus.url)\n",
+                f->config);
+        rules_free(r);
+        return 1;
+    }
+    *ret = r;
+    return 0;
+}
+
+static int write_out(const struct report_cli_flags *f, const json_t *rep)
+{
+    struct buf out;
+    buf_init(&out, 0);
+    int r = 0;
+    char path[4096];
+    if (f->json || f->output_dir) {
+        char *s = json_dumps(rep, JSON_INDENT(2) | JSON_REAL_PRECISION(15));
+        r = s ? buf_puts(&out, s) : -ENOMEM;
+        if (r == 0)
+            r = buf_putc(&out, '\n');
+        free(s);
+    } else {
+        r = report_text(rep, &out);
+    }
+    if (r < 0) {
+        buf_free(&out);
+        fprintf(stderr, PROG ": out of memory\n");
+        return 1;
+    }
+    const char *target = f->output;
+    if (f->output_dir) {
+        time_t now = (time_t)json_number_value(json_object_get(rep, "timestamp"));
+        struct tm tm;
+        char name[64];
+        gmtime_r(&now, &tm);
+        strftime(name, sizeof(name), REPORT_FILE_PREFIX "%Y%m%dT%H%M%SZ" REPORT_FILE_SUFFIX, &tm);
+        if (path_join(path, sizeof(path), f->output_dir, name) < 0) {
+            buf_free(&out);
+            fprintf(stderr, PROG ": --output-dir is too long\n");
+            return 1;
+        }
+        target = path;
+    }
+    if (!target || strcmp(target, "-") == 0) {
+        bool ok = fwrite(out.data, 1, out.len, stdout) == out.len && fflush(stdout) == 0;
+        buf_free(&out);
+        if (!ok) {
+            fprintf(stderr, PROG ": cannot write to standard output: %s\n", strerror(errno));
+            return 1;
+        }
+        return 0;
+    }
+    r = file_write_atomic(target, out.data, out.len, 0640);
+    buf_free(&out);
+    if (r < 0) {
+        fprintf(stderr, PROG ": cannot write %s: %s\n", target, strerror(-r));
+        return 1;
+    }
+    if (f->output_dir) {
+        printf("%s: %s\n", target, json_string_value(json_object_get(rep, "summary")));
+        fflush(stdout);
+        if (f->keep && (r = prune(f->output_dir, f->keep)) < 0) {
+            fprintf(stderr, PROG ": cannot prune %s: %s\n", f->output_dir, strerror(-r));
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int report_cli(int argc, char **argv)
+{
+    struct report_cli_flags f;
+    memset(&f, 0, sizeof(f));
+    int r = parse_flags(argc, argv, &f);
+    if (r != 0)
+        return r > 0 ? 0 : 2;
+    struct rules *rules = NULL;
+    if (load(&f, &rules) != 0)
+        return 1;
+    struct buf errors;
+    buf_init(&errors, 1 << 16);
+    struct prometheus_cfg cfg = rules->prometheus; /* borrowed strings, copied by the client */
+    cfg.timeout_usec = rules->report->timeout_usec;
+    struct promql_client *c = NULL;
+    r = promql_client_new(&cfg, &c, &errors);
+    if (r < 0) {
+        fprintf(stderr, PROG ": %s", errors.len ? errors.data : "cannot create the client\n");
+        buf_free(&errors);
+        rules_free(rules);
+        return 1;
+    }
+    buf_free(&errors);
+    struct report_options o = {
+        .quick = f.quick,
+        .time = now_realtime(),
+        .prometheus_url = rules->prometheus.url,
+        .rules_file = f.config,
+    };
+    json_t *rep = NULL;
+    char err[512];
+    r = report_build(rules->report, c, &o, &rep, err, sizeof(err));
+    promql_client_free(c);
+    int status = 1;
+    if (r < 0)
+        fprintf(stderr, PROG ": %s\n", err);
+    else
+        status = write_out(&f, rep);
+    json_decref(rep);
+    rules_free(rules);
+    return status;
+}
