@@ -17,21 +17,24 @@
 #   start_exporter ARGS...   the exporter on 127.0.0.1:0 (and its StatsD UDP listener on
 #                     127.0.0.1:0 when it has one); waits (10 s) for its "listening on"
 #                     line; sets EXPORTER_URL (the telemetry URL of that line),
-#                     EXPORTER_BASE (http://127.0.0.1:PORT), EXPORTER_ADDR (127.0.0.1:PORT),
+#                     EXPORTER_BASE (http://127.0.0.1:PORT, https:// with TLS), EXPORTER_ADDR
+#                     (127.0.0.1:PORT),
 #                     EXPORTER_STATSD_ADDR (HOST:PORT of StatsD over UDP, empty when off),
 #                     EXPORTER_PID and EXPORTER_LOG. Call it directly, not in $(...), or
 #                     the process is not tracked. Environment given before the call
 #                     (NOTIFY_SOCKET=... start_exporter) reaches the exporter.
 #   free_port         a free loopback TCP port, asked of the kernel
-#   start_prometheus CONFIG  Debian's prometheus on 127.0.0.1:<free port>, data in HS_TMP,
-#                     retried when the port was taken meanwhile; waits (30 s) for /-/ready;
-#                     sets PROM_URL, PROM_PID, PROM_LOG
+#   start_prometheus CONFIG [DATA_DIR [RETENTION]]  Debian's prometheus on
+#                     127.0.0.1:<free port>, data in HS_TMP (or in DATA_DIR, such as blocks
+#                     made by promtool tsdb create-blocks-from), retention 1h (or RETENTION:
+#                     older blocks are deleted at start), retried when the port was taken
+#                     meanwhile; waits (30 s) for /-/ready; sets PROM_URL, PROM_PID, PROM_LOG
 #   start_alertmanager CONFIG  Debian's prometheus-alertmanager on 127.0.0.1:<free port>,
 #                     clustering off, data in HS_TMP, retried when the port was taken;
 #                     waits (30 s) for /-/ready; sets AM_URL, AM_PID, AM_LOG
 #   start_fake_kube_api REQLOG  tests/integration/fake_kube_api.py on a free port, requests
 #                     recorded in REQLOG; sets KUBE_API_URL, KUBE_API_PID
-#   wait_listening LOG PID [SECONDS]  waits (10 s) for the "listening on http://..." line
+#   wait_listening LOG PID [SECONDS]  waits (10 s) for the "listening on http(s)://..." line
 #                     a daemon logs at start and prints its URL; prints nothing when PID
 #                     ended or the time ran out
 #   http_code URL [ARGS]     the status code of a GET (000 when nothing answered)
@@ -50,6 +53,10 @@
 #                     each counts one check; the last line a test prints is
 #                     "N passed, N failed", and its exit status is non-zero when N failed > 0
 #   require_tool NAME...  a missing tool is a failure (scripts/install-deps.sh installs them)
+#   hs_asan_build     true when the exporter is built with AddressSanitizer (make asan-test):
+#                     its RSS and address-space needs (terabytes of shadow reserved) are not a
+#                     release build's, so RSS bounds and prlimit --as do not apply to it
+#   HS_SANITIZER_DIR  where sanitizer reports of the test's processes go (see below)
 #   finish            ends the test (the exit trap cleans up and prints the summary)
 # Checks and processes started inside $(...) or a pipeline run in a subshell: they are
 # neither counted nor tracked there, so call these helpers from the test shell itself.
@@ -80,10 +87,35 @@ if [[ -z ${HOMEOSTAT_FAKE_NVML:-} && -e $HOMEOSTAT_BUILD_DIR/tests/libnvidia-ml-
 fi
 export HOMEOSTAT_SOURCE_DIR HOMEOSTAT_BUILD_DIR HOMEOSTAT_EXPORTER HOMEOSTAT_FIXTURES
 export HOMEOSTAT_CONTROLLER HOMEOSTAT_ACT_DRIVER
+# hs_asan_build: looked up once in the exporter binary (GCC links libasan, clang links its
+# runtime statically). No pipe into grep -q: with pipefail, nm's SIGPIPE would read as false.
+HS_ASAN_BUILD=
+hs_asan_build() {
+    if [[ -z $HS_ASAN_BUILD ]]; then
+        local out
+        out=$({ ldd "$HOMEOSTAT_EXPORTER" && nm "$HOMEOSTAT_EXPORTER"; } 2>/dev/null || true)
+        HS_ASAN_BUILD=no
+        [[ $out == *libasan.so* || $out == *__asan_init* ]] && HS_ASAN_BUILD=yes
+    fi
+    [[ $HS_ASAN_BUILD == yes ]]
+}
+
 # Curl must never go through a proxy to reach loopback.
 export no_proxy='*' NO_PROXY='*'
 
 HS_TMP=$(mktemp -d "${TMPDIR:-/tmp}/homeostat-$HS_TEST_NAME.XXXXXX")
+
+# Sanitizers (a build with HOMEOSTAT_ASAN or HOMEOSTAT_UBSAN, as make asan-test makes): every
+# process the test starts writes its AddressSanitizer, LeakSanitizer and UBSan reports to
+# files in HS_SANITIZER_DIR instead of stderr, where a test reading a daemon's output would
+# not look; the exit trap counts a failure for each report and prints it. Programs built
+# without sanitizers ignore these variables.
+HS_SANITIZER_DIR=$HS_TMP/sanitizer
+mkdir "$HS_SANITIZER_DIR"
+ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=1"
+export ASAN_OPTIONS="$ASAN_OPTIONS:log_path=$HS_SANITIZER_DIR/report" # report.PID
+UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}print_stacktrace=1:halt_on_error=1"
+export UBSAN_OPTIONS="$UBSAN_OPTIONS:log_path=$HS_SANITIZER_DIR/report"
 
 say() { printf '%s: %s\n' "$HS_TEST_NAME" "$*"; }
 
@@ -250,6 +282,12 @@ hs_on_exit() {
         fail "the test stopped early (status $rc, near line $line)"
     fi
     hs_kill_all
+    local report
+    for report in "$HS_SANITIZER_DIR"/*; do
+        [[ -e $report ]] || continue
+        fail "a process of this test wrote a sanitizer report ($report):"
+        sed 's/^/    /' "$report"
+    done
     if ((HS_FAILED)) || [[ -n ${HOMEOSTAT_KEEP_TMP:-} ]]; then
         say "logs and data kept in $HS_TMP"
     else
@@ -361,9 +399,9 @@ start_exporter() {
         sed 's/^/    /' "$EXPORTER_LOG"
         return 1
     fi
-    EXPORTER_ADDR=${EXPORTER_URL#http://}
+    EXPORTER_ADDR=${EXPORTER_URL#*://}
     EXPORTER_ADDR=${EXPORTER_ADDR%%/*}
-    EXPORTER_BASE=http://$EXPORTER_ADDR
+    EXPORTER_BASE=${EXPORTER_URL%%://*}://$EXPORTER_ADDR
     EXPORTER_STATSD_ADDR=$(grep -m1 -o 'statsd: listening on udp [^ ]*' "$EXPORTER_LOG" |
         awk '{ print $NF }' || true)
     export EXPORTER_URL EXPORTER_ADDR EXPORTER_BASE EXPORTER_PID EXPORTER_LOG EXPORTER_STATSD_ADDR
@@ -420,9 +458,10 @@ hs_start_ready() {
 }
 
 start_prometheus() {
+    local data=${2:-$HS_TMP/prometheus-data.@SEQ@} retention=${3:-1h}
     hs_start_ready prometheus prometheus --config.file="$1" \
-        --storage.tsdb.path="$HS_TMP/prometheus-data.@SEQ@" \
-        --web.listen-address=127.0.0.1:@PORT@ --storage.tsdb.retention.time=1h \
+        --storage.tsdb.path="$data" \
+        --web.listen-address=127.0.0.1:@PORT@ --storage.tsdb.retention.time="$retention" \
         --log.level=info || return 1
     PROM_URL=$HS_READY_URL PROM_LOG=$HS_READY_LOG PROM_PID=$HS_PID
     export PROM_URL PROM_PID PROM_LOG
@@ -460,7 +499,7 @@ start_fake_kube_api() {
 wait_listening() {
     local line='' deadline=$((SECONDS + ${3:-10}))
     while ((SECONDS < deadline)); do
-        line=$(grep -m1 -o 'listening on http://[^ ]*' "$1" 2>/dev/null || true)
+        line=$(grep -m1 -o 'listening on https\?://[^ ]*' "$1" 2>/dev/null || true)
         [[ -n $line ]] && break
         hs_alive "$2" || break
         sleep 0.05
@@ -570,6 +609,28 @@ if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
     output=$(TMPDIR=$HS_TMP bash "$HS_TMP/aborting.sh" 2>&1) || rc=$?
     check_eq "a test stopped by set -e exits 1" 1 "$rc"
     check_eq "... and reports it as a failure" "1 passed, 1 failed" "$(tail -n1 <<<"$output")"
+
+    # A sanitizer report written by a process of the test fails it, and is shown.
+    {
+        printf '. "%s"\npass "first"\n' "$lib"
+        # shellcheck disable=SC2016 # expanded by the inner test
+        printf 'echo "ERROR: AddressSanitizer: on purpose" >"$HS_SANITIZER_DIR/report.42"\n'
+        printf 'finish\n'
+    } >"$HS_TMP/sanitized.sh"
+    rc=0
+    output=$(TMPDIR=$HS_TMP bash "$HS_TMP/sanitized.sh" 2>&1) || rc=$?
+    check_eq "a test whose process wrote a sanitizer report exits 1" 1 "$rc"
+    check_eq "... and counts it as a failure" "1 passed, 1 failed" "$(tail -n1 <<<"$output")"
+    check "... and prints the report" grep -q 'ERROR: AddressSanitizer: on purpose' <<<"$output"
+    check "the options send reports to HS_SANITIZER_DIR" \
+        grep -q "log_path=$HS_SANITIZER_DIR/report" <<<"$ASAN_OPTIONS"
+    if [[ -x $HOMEOSTAT_EXPORTER && -r $HOMEOSTAT_BUILD_DIR/CMakeCache.txt ]]; then
+        asan=no
+        hs_asan_build && asan=yes
+        want=no
+        grep -q '^HOMEOSTAT_ASAN:BOOL=ON$' "$HOMEOSTAT_BUILD_DIR/CMakeCache.txt" && want=yes
+        check_eq "hs_asan_build agrees with HOMEOSTAT_ASAN in $HOMEOSTAT_BUILD_DIR" "$want" "$asan"
+    fi
 
     # An interrupted test still cleans up.
     {
