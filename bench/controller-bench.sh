@@ -37,123 +37,32 @@
 # BENCH_OUT=DIR (raw outputs; a temporary directory by default, kept and printed).
 # About 45 s. Every process it starts is stopped at exit (and on SIGINT, SIGTERM, SIGHUP).
 set -euo pipefail
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" controller-bench
+trap 'exit 130' HUP
 
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-exporter=${HOMEOSTAT_EXPORTER:-$root/build/exporter/homeostat-exporter}
 controller=${HOMEOSTAT_CONTROLLER:-$root/build/controller/homeostat-controller}
 n_signals=${BENCH_SIGNALS:-200}
 n_evals=${BENCH_EVALUATIONS:-30}
+((n_evals >= 1 && n_signals >= 1 && n_signals <= 256)) || die "bad BENCH_EVALUATIONS or BENCH_SIGNALS"
 warmup=${BENCH_WARMUP_SECONDS:-30}
 seq_passes=${BENCH_SEQ_PASSES:-5}
 small_signals=${BENCH_SMALL_SIGNALS:-1}
 use_perf=${BENCH_PERF:-1}
 read -r -a prom_extra <<<"${BENCH_PROM_ARGS:-}"
-out=${BENCH_OUT:-$(mktemp -d "${TMPDIR:-/tmp}/homeostat-controller-bench.XXXXXX")}
-mkdir -p "$out"
-export no_proxy='*' NO_PROXY='*'
-py=/usr/bin/python3
+out=$(bench_out homeostat-controller-bench)
+bench_at_exit() { rm -rf "$out"/prometheus-data.*; } # the TSDB is no result
 
-die() {
-    echo "controller-bench: $*" >&2
-    exit 1
-}
-log() { echo "controller-bench: $*" >&2; }
-
-for t in curl prometheus "$py"; do
-    command -v "$t" >/dev/null 2>&1 || die "'$t' is missing (scripts/install-deps.sh test)"
-done
+require test curl prometheus "$py"
 [[ -x $exporter ]] || die "no exporter at $exporter (build it, or set HOMEOSTAT_EXPORTER)"
 [[ -x $controller ]] || die "no controller at $controller (build it, or set HOMEOSTAT_CONTROLLER)"
-((n_evals >= 1 && n_signals >= 1 && n_signals <= 256)) || die "bad BENCH_EVALUATIONS or BENCH_SIGNALS"
 
-# --- processes: every one started here is stopped at exit ---------------------------------
-pids=()
-cleanup() {
-    local p deadline
-    trap - EXIT INT TERM HUP
-    [[ -n ${nap_pid:-} ]] && kill -TERM "$nap_pid" 2>/dev/null
-    for p in "${pids[@]}"; do
-        kill -TERM "$p" 2>/dev/null || true
-    done
-    deadline=$((SECONDS + 5))
-    for p in "${pids[@]}"; do
-        while kill -0 "$p" 2>/dev/null && ((SECONDS < deadline)); do
-            sleep 0.05
-        done
-        kill -KILL "$p" 2>/dev/null || true
-        wait "$p" 2>/dev/null || true
-    done
-    rm -rf "$out"/prometheus-data.* # the TSDB is no result
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
-
-# nap SECONDS: a sleep that a signal interrupts at once (bash runs a trap only after the
-# foreground command ends, but during 'wait' straight away); cleanup stops it.
-nap_pid=
-nap() {
-    sleep "$1" &
-    nap_pid=$!
-    wait "$nap_pid" || true
-    nap_pid=
-}
-
-# stop PID: SIGTERM, 5 s, SIGKILL (for a process started here, before the end).
-stop() {
-    local p=$1 deadline=$((SECONDS + 5))
-    kill -TERM "$p" 2>/dev/null || true
-    while kill -0 "$p" 2>/dev/null && ((SECONDS < deadline)); do
-        sleep 0.05
-    done
-    kill -KILL "$p" 2>/dev/null || true
-    wait "$p" 2>/dev/null || true
-}
-
-free_port() {
-    "$py" -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])'
-}
-
-# wait_log FILE PID: prints the first 'listening on http://HOST:PORT' URL of FILE (10 s).
-wait_log() {
-    local u i
-    for ((i = 0; i < 200; i++)); do
-        u=$(grep -m1 -o 'listening on http://[^ ]*' "$1" 2>/dev/null || true)
-        [[ -n $u ]] && { echo "${u#listening on }"; return 0; }
-        kill -0 "$2" 2>/dev/null || break
-        sleep 0.05
-    done
-    return 1
-}
-
-hz=$(getconf CLK_TCK)
-cpu_ticks() { # utime + stime of PID (all threads), clock ticks
-    local stat
-    stat=$(cat "/proc/$1/stat")
-    stat=${stat##*) }
-    awk '{ print $12 + $13 }' <<<"$stat"
-}
-cpu_ns() { # CPU time of every thread of PID, ns (schedstat: finer than clock ticks)
-    cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ t += $1 } END { printf "%.0f\n", t }'
-}
-status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 now_ns() { date +%s%N; }
 # value FILE REGEX: the sum of the samples whose series (first field) matches REGEX.
 value() { awk -v re="$2" '$1 ~ re { s += $2; n++ } END { if (n) printf "%.9f\n", s; else print "nan" }' "$1"; }
 
 # --- exporter ---------------------------------------------------------------------------------
-hs_args=(--web.listen-address=127.0.0.1:0)
-if "$exporter" -h 2>&1 | grep -q -- '--statsd.listen-udp='; then
-    hs_args+=(--statsd.listen-udp=127.0.0.1:0)
-fi
-{ "$exporter" "${hs_args[@]}" </dev/null & } >"$out/exporter.log" 2>&1
-exp_pid=$!
-pids+=("$exp_pid")
-exp_url=$(wait_log "$out/exporter.log" "$exp_pid") || die "the exporter did not start: $(cat "$out/exporter.log")"
-exp_addr=${exp_url#http://}
-exp_addr=${exp_addr%%/*}
+start_homeostat "$out/exporter.log"
 
 # --- prometheus --------------------------------------------------------------------------------
 cat >"$out/prometheus.yml" <<EOF
@@ -163,7 +72,7 @@ global:
 scrape_configs:
   - job_name: homeostat
     static_configs:
-      - targets: ['$exp_addr']
+      - targets: ['$hs_addr']
 EOF
 prom_url=
 for attempt in 1 2 3 4 5; do
@@ -188,7 +97,7 @@ for attempt in 1 2 3 4 5; do
     grep -q 'address already in use' "$out/prometheus.log" || die "prometheus did not start: $(tail -n 5 "$out/prometheus.log")"
 done
 [[ -n $prom_url ]] || die "prometheus did not start: $(tail -n 5 "$out/prometheus.log")"
-log "exporter (pid $exp_pid) at $exp_url; prometheus (pid $prom_pid) at $prom_url"
+log "exporter (pid $hs_pid) at $hs_url; prometheus (pid $prom_pid) at $prom_url"
 
 prom_instant() { # EXPR: the first value of an instant query, or empty
     curl -s --max-time 5 --data-urlencode "query=$1" "$prom_url/api/v1/query" |
@@ -207,7 +116,7 @@ done
 [[ -n $up_since ]] || die "prometheus does not scrape the exporter (up != 1 after 20 s)"
 
 # --- the rules file -----------------------------------------------------------------------------
-curl -s --max-time 10 "$exp_url" >"$out/exporter.prom"
+curl -s --max-time 10 "$hs_url" >"$out/exporter.prom"
 mapfile -t cpus < <(awk -F'cpu="' '/^homeostat_cpu_seconds_total\{/ { split($2, a, "\""); print a[1] }' \
     "$out/exporter.prom" | sort -un)
 ((${#cpus[@]})) || cpus=(0)

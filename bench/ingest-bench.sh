@@ -21,60 +21,41 @@
 # PARTS ("rates capacity memory"). Other load on the machine skews every number: the
 # script prints how busy the CPUs were before it started and after it ended.
 set -euo pipefail
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" ingest-bench
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-root=$(dirname "$here")
-EXPORTER=${HOMEOSTAT_EXPORTER:-$root/build/exporter/homeostat-exporter}
+here=$root/bench
+EXPORTER=$exporter
 STEP_SECONDS=${STEP_SECONDS:-3}
 RATES=${RATES:-250000 500000 1000000 2000000 4000000 0}
 EXPORTER_CPU=${EXPORTER_CPU:-0}
 LOADGEN_CPU=${LOADGEN_CPU:-1}
-export no_proxy='*' NO_PROXY='*'
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ingest-bench.XXXXXX")
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do
-        kill "$p" 2>/dev/null || true
-        wait "$p" 2>/dev/null || true
-    done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+bench_at_exit() { rm -rf "$tmp"; }
 
-[[ -x $EXPORTER ]] || { echo "ingest-bench: no exporter at $EXPORTER" >&2; exit 1; }
+[[ -x $EXPORTER ]] || die "no exporter at $EXPORTER"
 LOADGEN=$tmp/ingest-loadgen
 cc -O2 -Wall -Wextra -o "$LOADGEN" "$here/ingest-loadgen.c"
 
 # start_exporter ARGS...: sets XPID, XURL; the exporter pinned to EXPORTER_CPU.
 start_exporter() {
-    local log=$tmp/exporter.$RANDOM.log i
+    local log=$tmp/exporter.$RANDOM.log
     taskset -c "$EXPORTER_CPU" "$EXPORTER" --collector.disable-defaults \
         --web.listen-address=127.0.0.1:0 "$@" >"$log" 2>&1 &
     XPID=$!
     pids+=("$XPID")
-    for ((i = 0; i < 100; i++)); do
-        XURL=$(grep -m1 -o 'listening on http://[^ ]*' "$log" | sed 's/listening on //' || true)
-        [[ -n $XURL ]] && break
-        sleep 0.05
-    done
-    [[ -n $XURL ]] || { echo "ingest-bench: the exporter did not start:" >&2; cat "$log" >&2; exit 1; }
+    XURL=$(wait_log "$log" "$XPID") || die "the exporter did not start:
+$(cat "$log")"
     XUDP=$(grep -m1 -o 'statsd: listening on udp [^ ]*' "$log" | sed 's/.* udp //' || true)
 }
 
-stop_exporter() {
-    kill "$XPID" 2>/dev/null || true
-    wait "$XPID" 2>/dev/null || true
-}
+stop_exporter() { stop "$XPID"; }
 
 scrape() { curl -s --max-time 60 "$XURL" >"$tmp/metrics.prom"; }
 
 # sum_of REGEX: the sum of the samples whose series matches REGEX in the last scrape.
 sum_of() { awk -v re="$1" '$1 ~ re { s += $2 } END { printf "%.0f\n", s }' "$tmp/metrics.prom"; }
-
-# cpu_ticks: utime + stime of the exporter (all threads), in clock ticks.
-cpu_ticks() { sed 's/.*) //' "/proc/$XPID/stat" | awk '{ print $12 + $13 }'; }
 
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$XPID/status"; }
 
@@ -101,10 +82,10 @@ step() {
     scrape
     l0=$(sum_of "$udp_lines_re")
     d0=$(sum_of "$drops_re")
-    c0=$(cpu_ticks)
+    c0=$(cpu_ticks "$XPID")
     out=$(taskset -c "$LOADGEN_CPU" "$LOADGEN" --target "udp:$XUDP" --rate "$rate" \
         --seconds "$STEP_SECONDS" --workload "$workload" --names "$names")
-    cm=$(cpu_ticks)
+    cm=$(cpu_ticks "$XPID")
     sent=$(grep -o '\blines=[0-9]*' <<<"$out" | cut -d= -f2)
     secs=$(grep -o '\bseconds=[0-9.]*' <<<"$out" | cut -d= -f2)
     # Wait for the socket backlog to drain: two equal readings 0.3 s apart.
@@ -117,7 +98,7 @@ step() {
         prev=$l1
     done
     d1=$(sum_of "$drops_re")
-    c1=$(cpu_ticks)
+    c1=$(cpu_ticks "$XPID")
     local lines=$((l1 - l0)) drops=$((d1 - d0)) cpu
     cpu=$(calc %.2f "($c1 - $c0) / $tck")
     label=max
@@ -155,7 +136,7 @@ drain() {
     for ((k = 0; k < ${DRAINS:-5}; k++)); do
         scrape
         l0=$(sum_of "$udp_lines_re")
-        c0=$(cpu_ticks)
+        c0=$(cpu_ticks "$XPID")
         kill -STOP "$XPID"
         taskset -c "$LOADGEN_CPU" "$LOADGEN" --target "udp:$XUDP" --rate 0 --seconds 1 \
             --workload "$workload" --names "$names" >/dev/null
@@ -168,7 +149,7 @@ drain() {
             [[ $l1 == "$prev" ]] && break
             prev=$l1
         done
-        c1=$(cpu_ticks)
+        c1=$(cpu_ticks "$XPID")
         lines=$((lines + l1 - l0))
         ticks=$((ticks + c1 - c0))
     done

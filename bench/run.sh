@@ -10,114 +10,26 @@
 #        BENCH_OUT=DIR (raw outputs; a temporary directory by default, kept and printed)
 #        NODE_EXPORTER=prometheus-node-exporter
 set -euo pipefail
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" bench
 
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-exporter=${HOMEOSTAT_EXPORTER:-$root/build/exporter/homeostat-exporter}
-node_exporter=${NODE_EXPORTER:-prometheus-node-exporter}
 duration=${BENCH_DURATION:-15s}
 conns=${BENCH_CONNECTIONS:-16}
 threads=${BENCH_THREADS:-2}
 idle=${BENCH_IDLE_SECONDS:-60}
-out=${BENCH_OUT:-$(mktemp -d "${TMPDIR:-/tmp}/homeostat-bench.XXXXXX")}
-mkdir -p "$out"
-export no_proxy='*' NO_PROXY='*'
+out=$(bench_out homeostat-bench)
 
-die() {
-    echo "bench: $*" >&2
-    exit 1
-}
-log() { echo "bench: $*" >&2; }
-
-for t in wrk curl gzip /usr/bin/python3 "$node_exporter"; do
-    command -v "$t" >/dev/null 2>&1 || die "'$t' is missing (scripts/install-deps.sh bench)"
-done
+require bench wrk curl gzip "$py" "$node_exporter"
 [[ -x $exporter ]] || die "no exporter at $exporter (build it, or set HOMEOSTAT_EXPORTER)"
 
-# --- processes: every one started here is stopped at exit ---------------------------------
-pids=()
-cleanup() {
-    local p deadline
-    trap - EXIT INT TERM
-    for p in "${pids[@]}"; do
-        kill -TERM "$p" 2>/dev/null || true
-    done
-    deadline=$((SECONDS + 5))
-    for p in "${pids[@]}"; do
-        while kill -0 "$p" 2>/dev/null && ((SECONDS < deadline)); do
-            sleep 0.05
-        done
-        kill -KILL "$p" 2>/dev/null || true
-        wait "$p" 2>/dev/null || true
-    done
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-    /usr/bin/python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])'
-}
-
-# wait_http URL SECONDS
-wait_http() {
-    local deadline=$((SECONDS + $2))
-    while ((SECONDS < deadline)); do
-        curl -sf -o /dev/null --max-time 2 "$1" && return 0
-        sleep 0.1
-    done
-    return 1
-}
-
-# Default flags, except that listeners move to kernel-chosen loopback ports.
-hs_args=(--web.listen-address=127.0.0.1:0)
-if "$exporter" -h 2>&1 | grep -q -- '--statsd.listen-udp='; then
-    hs_args+=(--statsd.listen-udp=127.0.0.1:0)
-fi
-{ "$exporter" "${hs_args[@]}" </dev/null & } 2>"$out/homeostat.log"
-hs_pid=$!
-pids+=("$hs_pid")
-hs_url=
-for _ in $(seq 1 100); do
-    hs_url=$(grep -m1 -o 'http://[^ ]*/metrics' "$out/homeostat.log" 2>/dev/null || true)
-    [[ -n $hs_url ]] && break
-    kill -0 "$hs_pid" 2>/dev/null || break
-    sleep 0.1
-done
-[[ -n $hs_url ]] || die "homeostat-exporter did not start: $(cat "$out/homeostat.log")"
-
-node_url=
-for _ in 1 2 3 4 5; do
-    port=$(free_port)
-    { "$node_exporter" --web.listen-address="127.0.0.1:$port" </dev/null & } \
-        >"$out/node_exporter.log" 2>&1
-    node_pid=$!
-    if wait_http "http://127.0.0.1:$port/metrics" 10; then
-        node_url=http://127.0.0.1:$port/metrics
-        pids+=("$node_pid")
-        break
-    fi
-    kill -KILL "$node_pid" 2>/dev/null || true
-    wait "$node_pid" 2>/dev/null || true
-done
-[[ -n $node_url ]] || die "node_exporter did not start: $(tail -n 5 "$out/node_exporter.log")"
+start_homeostat "$out/homeostat.log"
+start_node_exporter "$out/node_exporter.log"
 log "homeostat-exporter (pid $hs_pid) at $hs_url; node_exporter (pid $node_pid) at $node_url"
 
 # --- helpers ----------------------------------------------------------------------------------
-hz=$(getconf CLK_TCK)
-cpu_ticks() { # utime + stime of PID
-    local stat
-    stat=$(cat "/proc/$1/stat")
-    stat=${stat##*) }
-    awk '{ print $12 + $13 }' <<<"$stat"
-}
-cpu_ns() { # CPU time of every thread of PID in ns (schedstat: finer than clock ticks)
-    cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ t += $1 } END { printf "%.0f\n", t }'
-}
-status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 scrape_value() { # URL METRIC: the value of an unlabelled sample
-    curl -s --max-time 10 "$1" | awk -v m="$2" '$1 == m { print $2; exit }'
+    # awk reads to the end: an early exit fails curl (write error 23) and, with pipefail, the run.
+    curl -s --max-time 10 "$1" | awk -v m="$2" '$1 == m && !n++ { print $2 }'
 }
 # wrk_run NAME URL [ARGS...]: raw output in $out/NAME.wrk; sets rps, p50, p99 (ms), errs.
 wrk_run() {

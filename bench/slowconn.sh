@@ -19,119 +19,31 @@
 #        SLOWCONN_INTERVAL=2 SLOWCONN_ROUNDS=2 SLOWCONN_PHASE_SECONDS=15 BENCH_OUT=DIR
 #        NODE_EXPORTER=prometheus-node-exporter
 set -euo pipefail
+# shellcheck source=SCRIPTDIR/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh" slowconn
 
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-exporter=${HOMEOSTAT_EXPORTER:-$root/build/exporter/homeostat-exporter}
-node_exporter=${NODE_EXPORTER:-prometheus-node-exporter}
 scrapes=${SLOWCONN_SCRAPES:-500}
 nconns=${SLOWCONN_CONNECTIONS:-1000}
 sources=${SLOWCONN_SOURCES:-50}
 interval=${SLOWCONN_INTERVAL:-2}
 rounds=${SLOWCONN_ROUNDS:-2}
 phase_seconds=${SLOWCONN_PHASE_SECONDS:-15}
-out=${BENCH_OUT:-$(mktemp -d "${TMPDIR:-/tmp}/homeostat-slowconn.XXXXXX")}
-mkdir -p "$out"
-export no_proxy='*' NO_PROXY='*'
-py=/usr/bin/python3
+out=$(bench_out homeostat-slowconn)
 
-die() {
-    echo "slowconn: $*" >&2
-    exit 1
-}
-log() { echo "slowconn: $*" >&2; }
-
-for t in curl "$py" "$node_exporter"; do
-    command -v "$t" >/dev/null 2>&1 || die "'$t' is missing (scripts/install-deps.sh bench)"
-done
+require bench curl "$py" "$node_exporter"
 [[ -x $exporter ]] || die "no exporter at $exporter (build it, or set HOMEOSTAT_EXPORTER)"
 for v in "$scrapes" "$nconns" "$sources" "$rounds" "$phase_seconds"; do
     [[ $v =~ ^[1-9][0-9]*$ ]] || die "SLOWCONN_* counts must be positive integers, got '$v'"
 done
 
-# --- processes: every one started here is stopped at exit ---------------------------------
-pids=()
-cleanup() {
-    local p deadline
-    trap - EXIT INT TERM
-    for p in "${pids[@]}"; do
-        kill -TERM "$p" 2>/dev/null || true
-    done
-    deadline=$((SECONDS + 5))
-    for p in "${pids[@]}"; do
-        while kill -0 "$p" 2>/dev/null && ((SECONDS < deadline)); do
-            sleep 0.05
-        done
-        kill -KILL "$p" 2>/dev/null || true
-        wait "$p" 2>/dev/null || true
-    done
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-stop() { # PID: SIGTERM, then SIGKILL after 5 s
-    local deadline=$((SECONDS + 5))
-    kill -TERM "$1" 2>/dev/null || true
-    while kill -0 "$1" 2>/dev/null && ((SECONDS < deadline)); do
-        sleep 0.05
-    done
-    kill -KILL "$1" 2>/dev/null || true
-    wait "$1" 2>/dev/null || true
-}
-
-free_port() {
-    "$py" -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])'
-}
-
-wait_http() { # URL SECONDS
-    local deadline=$((SECONDS + $2))
-    while ((SECONDS < deadline)); do
-        curl -sf -o /dev/null --max-time 2 "$1" && return 0
-        sleep 0.1
-    done
-    return 1
-}
-
 sockets() { find "/proc/$1/fd" -lname 'socket:*' 2>/dev/null | wc -l; }
-rss_kb() { awk '$1 == "VmRSS:" { print $2 }' "/proc/$1/status"; }
 field() { # LOG NAME: NAME's value in the last status line of a slowclients log
     tail -n1 "$1" 2>/dev/null | tr ' ' '\n' | awk -F= -v k="$2" '$1 == k { print $2 }'
 }
 
 # --- the exporters, default flags on loopback ports ---------------------------------------
-hs_args=(--web.listen-address=127.0.0.1:0)
-if "$exporter" -h 2>&1 | grep -q -- '--statsd.listen-udp='; then
-    hs_args+=(--statsd.listen-udp=127.0.0.1:0)
-fi
-{ "$exporter" "${hs_args[@]}" </dev/null & } 2>"$out/homeostat.log"
-hs_pid=$!
-pids+=("$hs_pid")
-hs_url=
-for _ in $(seq 1 100); do
-    hs_url=$(grep -m1 -o 'http://[^ ]*/metrics' "$out/homeostat.log" 2>/dev/null || true)
-    [[ -n $hs_url ]] && break
-    kill -0 "$hs_pid" 2>/dev/null || break
-    sleep 0.1
-done
-[[ -n $hs_url ]] || die "homeostat-exporter did not start: $(cat "$out/homeostat.log")"
-
-node_url=
-for _ in 1 2 3 4 5; do
-    port=$(free_port)
-    { "$node_exporter" --web.listen-address="127.0.0.1:$port" </dev/null & } \
-        >"$out/node_exporter.log" 2>&1
-    node_pid=$!
-    if wait_http "http://127.0.0.1:$port/metrics" 10; then
-        node_url=http://127.0.0.1:$port/metrics
-        pids+=("$node_pid")
-        break
-    fi
-    kill -KILL "$node_pid" 2>/dev/null || true
-    wait "$node_pid" 2>/dev/null || true
-done
-[[ -n $node_url ]] || die "node_exporter did not start: $(tail -n 5 "$out/node_exporter.log")"
+start_homeostat "$out/homeostat.log"
+start_node_exporter "$out/node_exporter.log"
 log "homeostat-exporter (pid $hs_pid) at $hs_url; node_exporter (pid $node_pid) at $node_url"
 log "raw outputs in $out"
 
@@ -160,7 +72,7 @@ measure() {
     for ((r = 1; r <= rounds; r++)); do
         log "$name: round $r: baseline for ${phase_seconds} s at least"
         base=$(sockets "$pid")
-        rss0=$(rss_kb "$pid")
+        rss0=$(status_kb "$pid" VmRSS)
         local t_base=$SECONDS
         while :; do
             probe "$name" "$url" keepalive "$out/$name.base.keepalive"
@@ -188,7 +100,7 @@ measure() {
         h=$(($(sockets "$pid") - base))
         ((h < held_min)) && held_min=$h
         ((h > held_max)) && held_max=$h
-        rss1=$(rss_kb "$pid")
+        rss1=$(status_kb "$pid" VmRSS)
         stop "$slow_pid"
         f=$(field "$out/$name.slow.$r.log" dropped)
         dropped=$((dropped + ${f:-0}))
