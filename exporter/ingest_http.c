@@ -175,7 +175,12 @@ void ingest_http_push(struct ingest_store *store, const struct httpd_request *re
         httpd_reply_error(resp, 405, "use POST");
         return;
     }
-    const char *ct = httpd_header(req, "Content-Type");
+    ingest_http_push_body(store, httpd_header(req, "Content-Type"), req->body, req->body_len, resp);
+}
+
+void ingest_http_push_body(struct ingest_store *store, const char *ct, const char *body,
+                           size_t body_len, struct httpd_response *resp)
+{
     bool json = ct && strncasecmp(ct, "application/json", 16) == 0;
     if (ct && !json && strncasecmp(ct, "text/plain", 10) != 0) {
         httpd_reply_error(resp, 415,
@@ -186,7 +191,7 @@ void ingest_http_push(struct ingest_store *store, const struct httpd_request *re
     json_t *items = NULL;
     if (json) {
         json_error_t err;
-        items = json_loadb(req->body ? req->body : "", req->body_len, JSON_REJECT_DUPLICATES, &err);
+        items = json_loadb(body ? body : "", body_len, JSON_REJECT_DUPLICATES, &err);
         if (!items || !json_is_array(items)) {
             char msg[300];
             if (items)
@@ -224,7 +229,7 @@ void ingest_http_push(struct ingest_store *store, const struct httpd_request *re
         ingest_store_count_lines_locked(store, INGEST_PROTO_HTTP_JSON, counts);
         ingest_store_count_packets_locked(store, INGEST_PROTO_HTTP_JSON, 1, 0, 0);
     } else {
-        push_text(&c, req->body ? req->body : "", req->body_len, rejected, &accepted, &n_rejected);
+        push_text(&c, body ? body : "", body_len, rejected, &accepted, &n_rejected);
         ingest_store_count_packets_locked(store, INGEST_PROTO_HTTP_TEXT, 1, 0, 0);
     }
     ingest_store_unlock(store);

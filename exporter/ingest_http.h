@@ -10,7 +10,14 @@
 #include "httpd.h"
 #include "ingest_store.h"
 
+/* The handler: answers 405 to anything but POST, else ingest_http_push_body with the
+ * request's Content-Type and body. */
 void ingest_http_push(struct ingest_store *store, const struct httpd_request *req,
                       struct httpd_response *resp);
+/* The body of a push: content_type is the Content-Type header (NULL when absent: StatsD
+ * lines), body holds body_len bytes (NULL for none). Fills resp as described above. Needs
+ * no connection (tests and the fuzzer call it directly). */
+void ingest_http_push_body(struct ingest_store *store, const char *content_type, const char *body,
+                           size_t body_len, struct httpd_response *resp);
 
 #endif

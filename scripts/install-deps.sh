@@ -6,13 +6,20 @@ set -eu
 
 set_name=${1:-test}
 build_pkgs="gcc make cmake pkg-config libmicrohttpd-dev libyaml-dev libcurl4-openssl-dev
-libjansson-dev libsystemd-dev zlib1g-dev"
+libjansson-dev libsystemd-dev zlib1g-dev libgnutls28-dev libcrypt-dev"
 # The tests: Prometheus and promtool, Alertmanager and amtool, a private D-Bus with
 # python3-dbusmock (Debian's /usr/bin/python3), groff and man for the man pages,
 # systemd-analyze and polkitd for the units, dpkg-dev for the package, headless chromium
-# for the status page, and a kubectl (Debian's kubernetes-client when none is installed).
+# for the status page, strace for fault injection, openssl (certificates) and apache2-utils
+# (htpasswd: bcrypt hashes) for --web.config.file, and a kubectl (Debian's kubernetes-client
+# when none is installed).
 test_pkgs="prometheus curl python3 python3-yaml prometheus-alertmanager
-dbus-daemon python3-dbusmock groff-base man-db systemd polkitd dpkg-dev procps chromium"
+dbus-daemon python3-dbusmock groff-base man-db systemd polkitd dpkg-dev procps chromium strace
+openssl apache2-utils"
+# make asan-test, make fuzz and the fuzz smoke run of make test: clang and its sanitizer and
+# libFuzzer runtimes (libclang-rt-dev, only recommended by clang); make valgrind-test:
+# valgrind.
+test_pkgs="$test_pkgs clang libclang-rt-dev valgrind"
 bench_pkgs="prometheus-node-exporter wrk"
 
 case "$set_name" in

@@ -1,0 +1,383 @@
+/* fuzz_http: a daemon on a thread and a raw HTTP client (see fuzz_http.h). */
+#include "fuzz_http.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fuzz_common.h"
+
+#define REPLY_MAX_BYTES (8u << 20)
+#define REPLY_TIMEOUT_MS 8000
+#define ANSWER_WAIT_MS 20
+#define INCOMPLETE_WAIT_MS 1
+#define START_TIMEOUT_MS 20000
+
+static char dir[256];
+static char paths[8][512];
+static size_t n_paths;
+
+static void remove_dir(void)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d)))
+        if (de->d_name[0] != '.')
+            unlinkat(dirfd(d), de->d_name, 0);
+    closedir(d);
+    rmdir(dir);
+}
+
+const char *fuzz_http_dir(void)
+{
+    if (dir[0])
+        return dir;
+    const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : NULL;
+    if (!base)
+        base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    snprintf(dir, sizeof(dir), "%s/homeostat-fuzz-XXXXXX", base);
+    if (!mkdtemp(dir))
+        fuzz_fail("cannot create a directory under %s: %s", base, strerror(errno));
+    atexit(remove_dir);
+    return dir;
+}
+
+const char *fuzz_http_write(const char *name, const char *text)
+{
+    if (n_paths == sizeof(paths) / sizeof(paths[0]))
+        fuzz_fail("fuzz_http_write: too many files");
+    char *path = paths[n_paths++];
+    snprintf(path, sizeof(paths[0]), "%s/%s", fuzz_http_dir(), name);
+    FILE *f = fopen(path, "w");
+    if (!f || fputs(text, f) < 0 || fclose(f) != 0)
+        fuzz_fail("cannot write %s: %s", path, strerror(errno));
+    return path;
+}
+
+struct daemon_run {
+    fuzz_main_fn main_fn;
+    int argc;
+    char **argv;
+    volatile int exited; /* set by the thread when main returns */
+};
+
+static void *daemon_thread(void *arg)
+{
+    struct daemon_run *d = arg;
+    int r = d->main_fn(d->argc, d->argv);
+    fprintf(stderr, "fuzz: the daemon's main returned %d\n", r);
+    __atomic_store_n(&d->exited, 1, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+static unsigned free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof(sa);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+        getsockname(fd, (struct sockaddr *)&sa, &sl) < 0)
+        fuzz_fail("cannot find a free port: %s", strerror(errno));
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+static int connect_port(unsigned port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        int e = -errno;
+        close(fd);
+        return e;
+    }
+    /* Close with a reset: no TIME_WAIT left behind by hundreds of thousands of inputs. */
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    return fd;
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+unsigned fuzz_http_start(fuzz_main_fn main_fn, int argc, const char *const *argv)
+{
+    signal(SIGPIPE, SIG_IGN);
+    for (int attempt = 0; attempt < 5; attempt++) {
+        unsigned port = free_port();
+        struct daemon_run *d = calloc(1, sizeof(*d));
+        if (!d)
+            fuzz_fail("out of memory");
+        d->main_fn = main_fn;
+        d->argc = argc + 1;
+        d->argv = calloc((size_t)argc + 2, sizeof(char *));
+        char *listen = malloc(64);
+        if (!d->argv || !listen)
+            fuzz_fail("out of memory");
+        snprintf(listen, 64, "--web.listen-address=127.0.0.1:%u", port);
+        for (int i = 0; i < argc; i++)
+            d->argv[i] = (char *)argv[i];
+        d->argv[argc] = listen;
+        optind = 0; /* getopt_long starts afresh in the daemon */
+        pthread_t t;
+        if (pthread_create(&t, NULL, daemon_thread, d) != 0)
+            fuzz_fail("cannot start the daemon's thread");
+        pthread_detach(t);
+        uint64_t deadline = now_ms() + START_TIMEOUT_MS;
+        while (!__atomic_load_n(&d->exited, __ATOMIC_SEQ_CST) && now_ms() < deadline) {
+            int fd = connect_port(port);
+            if (fd >= 0) {
+                close(fd);
+                return port; /* d, its argv and listen stay with the running daemon */
+            }
+            struct timespec ts = {0, 10 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        if (!__atomic_load_n(&d->exited, __ATOMIC_SEQ_CST))
+            fuzz_fail("the daemon did not listen on port %u within %d ms", port, START_TIMEOUT_MS);
+        /* It exited (the port was taken, or bad flags: then every attempt fails). */
+    }
+    fuzz_fail("the daemon did not start (see its messages above)");
+}
+
+/* Case-insensitive search for a header line "name:" in [p, end); returns its value. */
+static const char *find_header(const char *p, const char *end, const char *name)
+{
+    size_t nl = strlen(name);
+    for (const char *line = p; line < end;) {
+        const char *eol = memchr(line, '\n', (size_t)(end - line));
+        if (!eol)
+            eol = end;
+        if ((size_t)(eol - line) > nl && strncasecmp(line, name, nl) == 0 && line[nl] == ':')
+            return line + nl + 1;
+        line = eol + 1;
+    }
+    return NULL;
+}
+
+static const char *find_blank_line(const char *p, size_t len, size_t *ret_sep)
+{
+    const char *crlf = memmem(p, len, "\r\n\r\n", 4), *lf = memmem(p, len, "\n\n", 2);
+    if (lf && (!crlf || lf < crlf)) {
+        *ret_sep = 2;
+        return lf;
+    }
+    *ret_sep = 4;
+    return crlf;
+}
+
+/* Whether the input holds at least one whole request as far as a cheap look can tell: a
+ * header block that ends, and the body its Content-Length or chunked encoding announces.
+ * A wrong guess costs time only (see fuzz_http_exchange). */
+static bool looks_complete(const char *in, size_t len)
+{
+    size_t sep;
+    const char *blank = find_blank_line(in, len, &sep);
+    if (!blank)
+        return false;
+    const char *body = blank + sep, *end = in + len;
+    const char *te = find_header(in, blank, "Transfer-Encoding");
+    if (te) {
+        const char *eol = memchr(te, '\n', (size_t)(blank - te));
+        return !memmem(te, (size_t)((eol ? eol : blank) - te), "chunked", 7) ||
+               memmem(body, (size_t)(end - body), "0\r\n\r\n", 5) != NULL;
+    }
+    const char *cl = find_header(in, blank, "Content-Length");
+    if (!cl)
+        return true;
+    unsigned long long n = strtoull(cl, NULL, 10);
+    return n <= (unsigned long long)(end - body);
+}
+
+/* Whether reply holds one whole response (after any 1xx): headers, and the body its
+ * Content-Length announces (none for HEAD). */
+static bool reply_complete(const char *reply, size_t len, bool head)
+{
+    size_t pos = 0;
+    for (;;) {
+        const char *hdr = reply + pos;
+        const char *blank = memmem(hdr, len - pos, "\r\n\r\n", 4);
+        if (!blank)
+            return false;
+        size_t body_at = (size_t)(blank + 4 - reply);
+        if (len - pos > 12 && strncmp(hdr, "HTTP/1.", 7) == 0 && hdr[9] == '1') {
+            pos = body_at; /* 100 Continue: the real answer follows */
+            continue;
+        }
+        if (head)
+            return true;
+        const char *cl = find_header(hdr, blank, "Content-Length");
+        if (!cl)
+            return false; /* until the server closes */
+        return len - body_at >= strtoull(cl, NULL, 10);
+    }
+}
+
+/* A whole JSON reply (the first after any 1xx) must be JSON: the daemons' errors quote
+ * their input. */
+static void check_json_body(const char *reply, size_t len)
+{
+    const char *hdr = reply, *end = reply + len, *blank;
+    while ((blank = memmem(hdr, (size_t)(end - hdr), "\r\n\r\n", 4)) && (size_t)(end - hdr) > 12 &&
+           strncmp(hdr, "HTTP/1.", 7) == 0 && hdr[9] == '1')
+        hdr = blank + 4;
+    if (!blank)
+        return;
+    const char *type = find_header(hdr, blank, "Content-Type");
+    const char *cl = find_header(hdr, blank, "Content-Length");
+    unsigned long long n = cl ? strtoull(cl, NULL, 10) : 0;
+    if (!type || !cl || strncmp(type + strspn(type, " "), "application/json", 16) != 0 ||
+        n > (unsigned long long)(end - blank - 4))
+        return;
+    json_error_t err;
+    json_t *j = json_loadb(blank + 4, (size_t)n, JSON_ALLOW_NUL, &err);
+    if (!j)
+        fuzz_fail("a JSON reply is not JSON (%s): '%.*s'", err.text, (int)(n < 300 ? n : 300),
+                  blank + 4);
+    json_decref(j);
+    if (getenv("FUZZ_HTTP_DEBUG"))
+        fprintf(stderr, "fuzz_http: a JSON reply of %llu bytes parsed\n", n);
+}
+
+static struct {
+    unsigned long inputs, answered, closed, incomplete, slow;
+} stats;
+
+static void print_stats(void)
+{
+    fprintf(stderr,
+            "fuzz_http: %lu inputs: %lu answered, %lu closed by the server, %lu incomplete "
+            "requests (reset after %d ms), %lu waited for %d ms\n",
+            stats.inputs, stats.answered, stats.closed, stats.incomplete, INCOMPLETE_WAIT_MS,
+            stats.slow, ANSWER_WAIT_MS);
+}
+
+/* Reads into reply[*len..] until the server closes, the reply is complete, or wait_ms pass.
+ * Returns 1 for complete or closed, 0 for a timeout. */
+static int read_reply(int fd, char *reply, size_t *len, bool head, int wait_ms)
+{
+    uint64_t deadline = now_ms() + (uint64_t)wait_ms;
+    for (;;) {
+        if (*len > 0 && reply_complete(reply, *len, head)) {
+            stats.answered++;
+            return 1;
+        }
+        uint64_t now = now_ms();
+        if (now >= deadline)
+            return 0;
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int pr = poll(&p, 1, (int)(deadline - now));
+        if (pr <= 0)
+            continue;
+        char scratch[65536];
+        char *dst = *len < REPLY_MAX_BYTES ? reply + *len : scratch;
+        size_t room = *len < REPLY_MAX_BYTES ? REPLY_MAX_BYTES - *len : sizeof(scratch);
+        ssize_t n = recv(fd, dst, room, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            stats.closed++;
+            return 1; /* closed, or reset */
+        }
+        if (dst != scratch)
+            *len += (size_t)n;
+    }
+}
+
+size_t fuzz_http_exchange(unsigned port, const uint8_t *data, size_t size, const char **ret_reply)
+{
+    static char *reply;
+    if (!reply) {
+        if (!(reply = malloc(REPLY_MAX_BYTES + 1)))
+            fuzz_fail("out of memory");
+        atexit(print_stats);
+    }
+    stats.inputs++;
+    int fd = -1;
+    for (int attempt = 0; fd < 0; attempt++) {
+        fd = connect_port(port);
+        /* Only a signal (libFuzzer's timer) or a local shortage of ports or descriptors
+         * is worth a retry. */
+        if (fd < 0 && (attempt == 50 || (fd != -EINTR && fd != -EADDRNOTAVAIL && fd != -EAGAIN)))
+            fuzz_fail("cannot connect to the daemon on port %u: %s", port, strerror(-fd));
+        if (fd < 0 && fd != -EINTR) {
+            struct timespec ts = {0, 20 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    /* The server may answer and close before reading everything (413, a bad request
+     * line): a failed send just ends the sending. */
+    size_t off = 0;
+    while (off < size) {
+        ssize_t n = send(fd, data + off, size - off, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        off += (size_t)n;
+    }
+    const char *in = (const char *)data;
+    size_t skip = 0;
+    while (skip < size && (in[skip] == '\r' || in[skip] == '\n'))
+        skip++;
+    bool head = size - skip >= 5 && memcmp(in + skip, "HEAD ", 5) == 0;
+    size_t len = 0;
+    /* libmicrohttpd (0.9.75, epoll) may miss a client's end of stream that arrives while
+     * it handles the data before it, and then keeps the connection until its idle timeout.
+     * So the end of the input is not signalled: a whole request is answered, and the reply
+     * parsed until complete; an incomplete one gets the server's early error, if any,
+     * within a few milliseconds, then a reset. Only when a request that looked whole is not
+     * answered within ANSWER_WAIT_MS does the client shut its side down, when the server
+     * waits for more and sees it; a server that neither answers nor closes then hangs. */
+    if (!looks_complete(in, size)) {
+        stats.incomplete++;
+        if (read_reply(fd, reply, &len, head, INCOMPLETE_WAIT_MS) == 0 && len > 0)
+            read_reply(fd, reply, &len, head, REPLY_TIMEOUT_MS);
+    } else if (read_reply(fd, reply, &len, head, ANSWER_WAIT_MS) == 0) {
+        stats.slow++;
+        if (getenv("FUZZ_HTTP_DEBUG")) {
+            fprintf(stderr, "fuzz_http: no answer within %d ms to %zu bytes:", ANSWER_WAIT_MS,
+                    size);
+            for (size_t i = 0; i < size && i < 64; i++)
+                fprintf(stderr, " %02x", (unsigned char)in[i]);
+            fprintf(stderr, "\n");
+        }
+        shutdown(fd, SHUT_WR);
+        if (read_reply(fd, reply, &len, head, REPLY_TIMEOUT_MS) == 0)
+            fuzz_fail("the daemon neither answered nor closed within %d ms (%zu bytes so far)",
+                      ANSWER_WAIT_MS + REPLY_TIMEOUT_MS, len);
+    }
+    close(fd); /* a reset (SO_LINGER 0) */
+    reply[len] = '\0';
+    if (!head)
+        check_json_body(reply, len);
+    if (ret_reply)
+        *ret_reply = reply;
+    return len;
+}
