@@ -77,26 +77,13 @@ static struct sig signal_at(const struct rules *r, const struct signal_value *va
     return s;
 }
 
-static bool cond_true(enum cond_op op, double v, double t)
-{
-    switch (op) {
-    case COND_GT: return v > t;
-    case COND_GE: return v >= t;
-    case COND_LT: return v < t;
-    case COND_LE: return v <= t;
-    case COND_EQ: return v == t;
-    case COND_NE: return v != t;
-    }
-    return false;
-}
-
 static enum tri cond_eval(const struct rules *r, const struct condition *c,
                           const struct signal_value *values, double now)
 {
     struct sig s = signal_at(r, values, c->signal, now);
     if (!s.known)
         return TRI_UNKNOWN;
-    return cond_true(c->op, s.value, c->threshold) ? TRI_TRUE : TRI_FALSE;
+    return cond_op_holds(c->op, s.value, c->threshold) ? TRI_TRUE : TRI_FALSE;
 }
 
 /* The state's conditions combined by its when; the default state always holds. */
@@ -392,7 +379,7 @@ static void put_other_conditions(struct text *t, const struct rules *r, size_t t
     for (size_t k = 0; k < s->n_conditions; k++) {
         const struct condition *c = &s->conditions[k];
         struct sig sg = signal_at(r, values, c->signal, now);
-        if (sg.known && cond_true(c->op, sg.value, c->threshold))
+        if (sg.known && cond_op_holds(c->op, sg.value, c->threshold))
             continue;
         text_printf(t, "; ");
         if (sg.known)
@@ -450,7 +437,7 @@ static void reason_default(struct text *t, const struct rules *r, const struct e
             text_printf(t, "%s", k ? ", " : "");
             if (!sg.known)
                 put_unknown(t, r, c->signal, &sg);
-            else if (cond_true(c->op, sg.value, c->threshold))
+            else if (cond_op_holds(c->op, sg.value, c->threshold))
                 put_true(t, r, c, sg.value);
             else
                 text_printf(t, "%s=%.3g %s %.3g", r->signals[c->signal].name, sg.value,
@@ -483,7 +470,7 @@ static void reason_state(struct text *t, const struct rules *r, const struct eva
     for (size_t k = 0; k < s->n_conditions; k++) {
         const struct condition *c = &s->conditions[k];
         struct sig sg = signal_at(r, values, c->signal, now);
-        if (!sg.known || !cond_true(c->op, sg.value, c->threshold))
+        if (!sg.known || !cond_op_holds(c->op, sg.value, c->threshold))
             continue;
         text_printf(t, "%s", first ? "" : ", ");
         put_true(t, r, c, sg.value);

@@ -59,19 +59,6 @@ static json_t *time_json(double t)
     return json_string(out);
 }
 
-static bool cond_holds(enum cond_op op, double v, double t)
-{
-    switch (op) {
-    case COND_GT: return v > t;
-    case COND_GE: return v >= t;
-    case COND_LT: return v < t;
-    case COND_LE: return v <= t;
-    case COND_EQ: return v == t;
-    case COND_NE: return v != t;
-    }
-    return false;
-}
-
 /* ---- one item's series ---- */
 
 struct series {
@@ -224,7 +211,7 @@ static void assemble_item(struct acc *a, const struct report_item *it, bool opti
 
     size_t matched = 0, listed = 0;
     for (size_t i = 0; !status && i < n; i++) {
-        if (!cond_holds(it->op, s[i].value, it->threshold))
+        if (!cond_op_holds(it->op, s[i].value, it->threshold))
             continue;
         matched++;
         if (listed >= REPORT_MAX_LISTED)

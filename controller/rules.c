@@ -60,6 +60,19 @@ const char *cond_op_text(enum cond_op op)
     return (size_t)op < sizeof(ops) / sizeof(ops[0]) ? ops[op] : "?";
 }
 
+bool cond_op_holds(enum cond_op op, double value, double threshold)
+{
+    switch (op) {
+    case COND_GT: return value > threshold;
+    case COND_GE: return value >= threshold;
+    case COND_LT: return value < threshold;
+    case COND_LE: return value <= threshold;
+    case COND_EQ: return value == threshold;
+    case COND_NE: return value != threshold;
+    }
+    return false;
+}
+
 /* ---- freeing ---- */
 
 static void free_actions(struct action_def *a, size_t n)

@@ -187,6 +187,9 @@ int rules_state_index(const struct rules *r, const char *name);
 const struct decision_def *rules_decision_for(const struct rules *r, size_t state);
 const struct manual_action_def *rules_manual_action(const struct rules *r, const char *name);
 const char *cond_op_text(enum cond_op op); /* ">", ">=", ... */
+/* Whether "value OP threshold" holds (false for a NaN, except with !=). States' conditions
+ * and the report's checks compare through this one function. */
+bool cond_op_holds(enum cond_op op, double value, double threshold);
 /* The rules as JSON for GET /api/v1/rules (new reference). */
 json_t *rules_to_json(const struct rules *r);
 
