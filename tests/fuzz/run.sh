@@ -40,11 +40,13 @@ build=$(cd "$build" && pwd)
 # Limits: a harness input taking over 25 s (the HTTP harnesses give up on a silent
 # daemon after about 8 s themselves) or a process over 2 GiB is a finding.
 common_flags=(-timeout=25 -rss_limit_mb=2048 -print_final_stats=1)
-flags_for() {
+# The harness's own flags into the array extra.
+set_extra() {
+    extra=()
     case $1 in
     # The daemon's threads allocate and free around each request, after the input has
     # returned: leaks are checked when the process exits, not after every input.
-    *-http) echo "-detect_leaks=0" ;;
+    *-http) extra=(-detect_leaks=0) ;;
     esac
 }
 
@@ -53,7 +55,8 @@ if [ "$merge" -eq 1 ]; then
         bin=$build/tests/fuzz/fuzz-$name
         mkdir -p "$build/corpus/$name" "$build/logs"
         before=$(find "$src/corpus/$name" -type f | wc -l)
-        "$bin" -merge=1 $(flags_for "$name") "${common_flags[@]}" "$src/corpus/$name" \
+        set_extra "$name"
+        "$bin" -merge=1 "${extra[@]}" "${common_flags[@]}" "$src/corpus/$name" \
             "$build/corpus/$name" >"$build/logs/$name-merge.log" 2>&1
         after=$(find "$src/corpus/$name" -type f | wc -l)
         echo "$name: $((after - before)) inputs added to tests/fuzz/corpus/$name ($after in all)"
@@ -73,9 +76,10 @@ run_one() {
     fi
     local dirs=("$build/corpus/$name" "$src/corpus/$name")
     [ -d "$src/crashes/$name" ] && dirs+=("$src/crashes/$name")
+    set_extra "$name"
     (cd "$build/logs" &&
         "$bin" -max_total_time="$seconds" -dict="$src/$name.dict" \
-            -artifact_prefix="$crashes/" $(flags_for "$name") "${common_flags[@]}" \
+            -artifact_prefix="$crashes/" "${extra[@]}" "${common_flags[@]}" \
             "${dirs[@]}") >"$build/logs/$name.log" 2>&1
     echo $? >"$build/logs/$name.rc"
 }
