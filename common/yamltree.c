@@ -864,22 +864,20 @@ int ytree_check_keys(const struct ytree_node *map, const char *const *allowed, s
     int r = 0;
     for (size_t i = 0; i + 1 < map->len; i += 2) {
         const struct ytree_node *k = map->items[i];
-        bool known = false;
+        const char *const *a = allowed;
+        while (*a && !(k->len == strlen(*a) && memcmp(k->text, *a, k->len) == 0))
+            a++;
+        if (*a)
+            continue; /* known: no suggestion to compute */
         const char *best = NULL;
         unsigned best_d = 255;
-        for (const char *const *a = allowed; *a; a++) {
-            if (k->len == strlen(*a) && memcmp(k->text, *a, k->len) == 0) {
-                known = true;
-                break;
-            }
+        for (a = allowed; *a; a++) {
             unsigned d = ytree_edit_distance(k->text, *a);
             if (d < best_d) {
                 best_d = d;
                 best = *a;
             }
         }
-        if (known)
-            continue;
         /* Close enough to be a typo, and not a short word that is close to everything. */
         if (best && best_d <= 2 && best_d * 3 <= strlen(best))
             r = ytree_error(errors, k, "unknown key '%.64s'; did you mean '%s'?", k->text, best);

@@ -8,9 +8,7 @@
 #    AddressSanitizer build); the read deadline
 #    (10 s) closes connections that the 30 s idle timeout never would; when the clients
 #    stop, every connection is released
-#  - the controller's API and /metrics the same way, with the limits it has (a 1,000
-#    connection load when it has --web.max-connections, otherwise 200 under its built-in
-#    limit of 256, said in the output)
+#  - the controller's API and /metrics the same way, with its default limits
 #  - one address cannot hold more than the per-address limit (64): of 100 connections
 #    from 127.0.0.200, 64 are held and 36 are closed at once
 # About 50 s.
@@ -66,23 +64,8 @@ states:
   - name: optimal
 on_missing_data: hold
 EOF
-CTL_HELP=$("$CONTROLLER" --help 2>&1 || true)
 CTL_ARGS=(--config="$RULES" --web.listen-address=127.0.0.1:0 --state.directory="$HS_TMP/state")
-CTL_CONNS=200
-if [[ $CTL_HELP == *--web.max-connections=* ]]; then
-    CTL_CONNS=1000
-    # Its default, when it is under 1,000 slow clients plus headroom, is raised for the test.
-    ctl_default=$(grep -o -- '--web.max-connections=N.*default [0-9]*' <<<"$CTL_HELP" |
-        grep -o '[0-9]*$' || true)
-    if [[ -z $ctl_default ]] || ((ctl_default < 1100)); then
-        CTL_ARGS+=(--web.max-connections=2048)
-        say "the controller's --web.max-connections default (${ctl_default:-unknown}) is under" \
-            "1,000 slow clients plus headroom: the test gives it 2048"
-    fi
-else
-    say "the controller has no --web.max-connections: testing 200 slow connections under its" \
-        "built-in limit of 256"
-fi
+CTL_CONNS=1000
 spawn "$HS_TMP/controller.log" "$CONTROLLER" "${CTL_ARGS[@]}"
 CTL_PID=$HS_PID
 CTL_URL=$(wait_listening "$HS_TMP/controller.log" "$CTL_PID")
