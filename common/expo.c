@@ -165,7 +165,8 @@ static int put_label_value(struct buf *b, const char *s)
 static const char *type_name(enum metric_type t, bool om)
 {
     switch (t) {
-    case METRIC_COUNTER: return "counter";
+    case METRIC_COUNTER:
+    case METRIC_COUNTER_UNSUFFIXED: return "counter";
     case METRIC_GAUGE: return "gauge";
     case METRIC_HISTOGRAM: return "histogram";
     case METRIC_INFO: return om ? "info" : "gauge";
@@ -208,7 +209,7 @@ static int put_samples(struct buf *b, const struct mset_family *f, const char *b
     for (size_t i = 0; i < f->n_samples; i++) {
         const struct mset_sample *sm = &f->samples[i];
         int r = buf_append(b, base, base_len);
-        if (r >= 0 && f->type == METRIC_COUNTER && om)
+        if (r >= 0 && (f->type == METRIC_COUNTER || f->type == METRIC_COUNTER_UNSUFFIXED) && om)
             r = buf_append(b, "_total", 6);
         if (r >= 0 && f->type == METRIC_INFO && om)
             r = buf_append(b, "_info", 5);

@@ -191,6 +191,8 @@ int mset_family(struct mset *s, const char *name, enum metric_type type, const c
         return -EINVAL;
     if (type == METRIC_INFO && !ends_with(name, "_info"))
         return -EINVAL;
+    if (type == METRIC_COUNTER_UNSUFFIXED && ends_with(name, "_total"))
+        return -EINVAL;
     if (s->n_families == s->cap_families) {
         size_t cap = s->cap_families ? s->cap_families * 2 : 16;
         struct mset_family *f = realloc(s->families, cap * sizeof(*f));
@@ -407,6 +409,8 @@ const char *metric_name_lint(const char *name, enum metric_type type)
         lower[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
     lower[n] = '\0';
     bool total = ends_with(name, "_total");
+    if (type == METRIC_COUNTER_UNSUFFIXED)
+        type = METRIC_COUNTER;
     if (type == METRIC_COUNTER && !total)
         return "counter metrics should have \"_total\" suffix";
     if (type != METRIC_UNTYPED && type != METRIC_COUNTER && total)

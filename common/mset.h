@@ -15,6 +15,9 @@ enum metric_type {
     METRIC_HISTOGRAM, /* samples _bucket (with le), _sum, _count */
     METRIC_UNTYPED,
     METRIC_INFO, /* family name must end in _info; rendered as a gauge of 1 in 0.0.4 */
+    METRIC_COUNTER_UNSUFFIXED, /* a counter named without _total, as client_golang exposes
+                                * statsd_exporter's: the name as it is in 0.0.4, with
+                                * _total appended to the samples in OpenMetrics */
 };
 
 enum mset_suffix {

@@ -35,6 +35,7 @@ void exporter_config_defaults(struct exporter_config *cfg)
     cfg->statsd_listen_unixgram = "";
     cfg->statsd_read_buffer_bytes = 8u << 20;
     cfg->statsd_mapping_config = NULL;
+    cfg->statsd_naming = NAMING_PROMETHEUS;
     cfg->ingest_max_series = 10000;
     cfg->web_enable_lifecycle = false;
     for (size_t i = 0; i < collector_count; i++)

@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "naming.h"
+
 #define EXPORTER_DEFAULT_LISTEN "127.0.0.1:19110"
 #define EXPORTER_MAX_COLLECTORS 32
 
@@ -36,6 +38,7 @@ struct exporter_config {
     const char *statsd_listen_unixgram; /* --statsd.listen-unixgram, "" disables */
     uint64_t statsd_read_buffer_bytes;  /* --statsd.read-buffer (SO_RCVBUF), 0: kernel's */
     const char *statsd_mapping_config;  /* --statsd.mapping-config, NULL: conventions */
+    enum naming_mode statsd_naming;     /* --statsd.naming */
     unsigned ingest_max_series;         /* --ingest.max-series */
     bool web_enable_lifecycle;          /* --web.enable-lifecycle: POST /-/reload */
     const char *web_config_file;        /* --web.config.file: TLS, basic auth; NULL: none */

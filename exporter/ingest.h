@@ -48,10 +48,25 @@ enum ingest_reason {
     INGEST_SERIES_LIMIT,    /* "series_limit": --ingest.max-series reached */
     INGEST_CONFLICT,        /* "conflict": name, type or label-set collision */
     INGEST_TOO_MANY_LABELS, /* "too_many_labels" */
+    INGEST_EVENT,           /* "event": a DogStatsD event (_e{...}), valid, not a metric */
+    INGEST_SERVICE_CHECK,   /* "service_check": a DogStatsD service check (_sc|...) */
     INGEST_REASON_MAX,
 };
 
 const char *ingest_reason_name(enum ingest_reason r);
+
+/* DogStatsD fields after the type that are read and not used, or not known: the field
+ * label of homeostat_ingest_fields_ignored_total (statsd_field_name). */
+enum statsd_field {
+    STATSD_FIELD_CONTAINER_ID,  /* "container_id": |c:<id> (protocol 1.2) */
+    STATSD_FIELD_TIMESTAMP,     /* "timestamp": |T<unix seconds> (1.3) */
+    STATSD_FIELD_EXTERNAL_DATA, /* "external_data": |e:<data> (1.5) */
+    STATSD_FIELD_CARDINALITY,   /* "cardinality": |card:<none|low|orchestrator|high> (1.6) */
+    STATSD_FIELD_UNKNOWN,       /* "unknown": any other field, skipped */
+    STATSD_FIELD_MAX,
+};
+
+const char *statsd_field_name(enum statsd_field f);
 
 /* Where input came from: the protocol label of homeostat_ingest_lines_total. */
 enum ingest_protocol {

@@ -50,7 +50,7 @@ static void reject(json_t *rejected, size_t *n_rejected, size_t index, enum inge
 static void push_text(struct push_ctx *c, const char *body, size_t len, json_t *rejected,
                       size_t *accepted, size_t *n_rejected)
 {
-    uint64_t counts[INGEST_REASON_MAX] = {0};
+    uint64_t counts[INGEST_REASON_MAX] = {0}, fields[STATSD_FIELD_MAX] = {0};
     const char *p = body, *end = body + len;
     size_t lineno = 0;
     while (p < end) {
@@ -58,18 +58,19 @@ static void push_text(struct push_ctx *c, const char *body, size_t len, json_t *
         const char *le = nl ? nl : end;
         lineno++;
         c->first_drop = INGEST_OK;
-        enum ingest_reason r = statsd_parse_line(p, (size_t)(le - p), push_event, c);
+        enum ingest_reason r = statsd_parse_line(p, (size_t)(le - p), push_event, c, fields);
         if (r != INGEST_EMPTY)
             counts[r]++;
         if (r == INGEST_OK && c->first_drop != INGEST_OK)
             r = c->first_drop;
-        if (r == INGEST_OK)
-            (*accepted)++;
+        if (r == INGEST_OK || r == INGEST_EVENT || r == INGEST_SERVICE_CHECK)
+            (*accepted)++; /* events and service checks are valid, counted as such */
         else if (r != INGEST_EMPTY)
             reject(rejected, n_rejected, lineno, r, p, (size_t)(le - p));
         p = nl ? nl + 1 : end;
     }
     ingest_store_count_lines_locked(c->store, INGEST_PROTO_HTTP_TEXT, counts);
+    ingest_store_count_fields_locked(c->store, fields);
 }
 
 static int json_type_of(const char *t, enum statsd_type *ret)

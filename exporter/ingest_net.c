@@ -84,7 +84,7 @@ static void *listener_main(void *arg)
             int n = recvmmsg(l->fd, msgs, NET_BATCH, MSG_DONTWAIT, NULL);
             if (n <= 0)
                 break; /* EAGAIN: back to poll */
-            uint64_t counts[INGEST_REASON_MAX] = {0};
+            uint64_t counts[INGEST_REASON_MAX] = {0}, fields[STATSD_FIELD_MAX] = {0};
             uint64_t truncated = 0, kernel_drops = 0;
             struct apply_ctx ctx = {.store = l->store, .now = now_usec()};
             ingest_store_lock(l->store);
@@ -105,9 +105,10 @@ static void *listener_main(void *arg)
                         kernel_drops += (uint32_t)(ovfl - l->last_ovfl);
                         l->last_ovfl = ovfl;
                     }
-                statsd_parse_buffer(iov[i].iov_base, len, apply_event, &ctx, counts);
+                statsd_parse_buffer(iov[i].iov_base, len, apply_event, &ctx, counts, fields);
             }
             ingest_store_count_lines_locked(l->store, l->protocol, counts);
+            ingest_store_count_fields_locked(l->store, fields);
             ingest_store_count_packets_locked(l->store, l->protocol, (uint64_t)n, kernel_drops,
                                               truncated);
             ingest_store_unlock(l->store);

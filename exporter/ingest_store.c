@@ -12,6 +12,10 @@
 
 #include "hmap.h"
 #include "mset.h"
+#include "naming.h"
+
+/* Exposition names one family owns at most (exposed_names). */
+#define EXPOSED_MAX 6
 
 struct family {
     struct hnode node; /* by name */
@@ -29,7 +33,7 @@ struct family {
     char *state_label;
     struct series *head, *tail;
     size_t n_series;
-    struct reserved *reserved[4]; /* exposition names this family owns */
+    struct reserved *reserved[EXPOSED_MAX]; /* exposition names this family owns */
     size_t n_reserved;
 };
 
@@ -71,6 +75,7 @@ struct ingest_store {
     struct family *fam_head, *fam_tail;
     uint64_t dropped[INGEST_REASON_MAX];
     uint64_t lines[INGEST_PROTO_MAX][INGEST_REASON_MAX];
+    uint64_t fields_ignored[STATSD_FIELD_MAX];
     uint64_t packets[INGEST_PROTO_MAX], kernel_drops[INGEST_PROTO_MAX], truncated[INGEST_PROTO_MAX];
     uint64_t expired;
 };
@@ -183,17 +188,33 @@ static void family_free(struct family *f)
     free(f);
 }
 
-/* The names a family of this kind puts into the exposition, in both formats. */
-static size_t exposed_names(const char *name, enum ingest_kind kind, char out[4][256])
+static bool name_has_total(const char *name)
+{
+    size_t len = strlen(name);
+    return len > 6 && strcmp(name + len - 6, "_total") == 0;
+}
+
+/* The names a family of this kind puts into the exposition or that the OpenMetrics 1.0
+ * spec reserves for it, in both formats: a counter owns its family name, <family>_total
+ * and <family>_created; a histogram <name>, _bucket, _sum, _count and _created; a gauge
+ * its name. Another family taking one of them would make the output unparsable. */
+static size_t exposed_names(const char *name, enum ingest_kind kind, char out[EXPOSED_MAX][256])
 {
     size_t n = 0, len = strlen(name);
     snprintf(out[n++], 256, "%s", name);
-    if (kind == INGEST_KIND_COUNTER && len > 6)
-        snprintf(out[n++], 256, "%.*s", (int)(len - 6), name); /* OpenMetrics family */
+    if (kind == INGEST_KIND_COUNTER) {
+        int fam = (int)(name_has_total(name) ? len - 6 : len); /* OpenMetrics family */
+        if ((size_t)fam != len)
+            snprintf(out[n++], 256, "%.*s", fam, name);
+        else
+            snprintf(out[n++], 256, "%s_total", name);
+        snprintf(out[n++], 256, "%.*s_created", fam, name);
+    }
     if (kind == INGEST_KIND_HISTOGRAM) {
         snprintf(out[n++], 256, "%s_bucket", name);
         snprintf(out[n++], 256, "%s_sum", name);
         snprintf(out[n++], 256, "%s_count", name);
+        snprintf(out[n++], 256, "%s_created", name);
     }
     return n;
 }
@@ -208,24 +229,15 @@ static struct family *family_create(struct ingest_store *s, const struct mapping
                                     char *const *names, size_t n_labels,
                                     enum ingest_reason *ret_reason)
 {
-    char exposed[4][256];
+    char exposed[EXPOSED_MAX][256];
     size_t ne = exposed_names(mr->name, mr->kind, exposed);
     for (size_t i = 0; i < ne; i++)
         if (reserved_find(s, exposed[i]) || name_reserved_for_host(exposed[i])) {
             *ret_reason = INGEST_CONFLICT;
             return NULL;
         }
-    /* A name promtool would reject never reaches /metrics. */
-    enum metric_type mtype = mr->kind == INGEST_KIND_COUNTER     ? METRIC_COUNTER
-                             : mr->kind == INGEST_KIND_HISTOGRAM ? METRIC_HISTOGRAM
-                                                                 : METRIC_GAUGE;
-    bool lint = metric_name_lint(mr->name, mtype) != NULL;
-    for (size_t i = 0; i < n_labels && !lint; i++)
-        lint = label_name_lint(names[i], mtype) != NULL;
-    if (lint) {
-        *ret_reason = INGEST_BAD_NAME;
-        return NULL;
-    }
+    /* How a name reads (promtool's lint) is never a reason to drop it: the naming
+     * (naming.c) makes names that read well, or the operator's mapping chose this one. */
     struct family *f = calloc(1, sizeof(*f));
     if (!f)
         goto nomem;
@@ -368,26 +380,6 @@ static void series_remove(struct ingest_store *s, struct series *x)
 
 /* ---- the slow path: map, build the label set, find or create ---- */
 
-static void sanitize_label_name(const char *in, size_t len, char *out, size_t outsz)
-{
-    size_t o = 0;
-    if (len && in[0] >= '0' && in[0] <= '9' && o + 1 < outsz)
-        out[o++] = '_';
-    for (size_t i = 0; i < len && o + 1 < outsz; i++) {
-        char c = in[i];
-        bool upper = c >= 'A' && c <= 'Z';
-        /* camelCase tag keys become snake_case label names. */
-        if (upper && o > 0 && out[o - 1] >= 'a' && out[o - 1] <= 'z' && o + 2 < outsz)
-            out[o++] = '_';
-        bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
-        out[o++] = upper ? (char)(c + 32) : ok ? c : '_';
-    }
-    out[o] = '\0';
-    /* Names starting with "__" are reserved by Prometheus. */
-    if (o >= 2 && out[0] == '_' && out[1] == '_')
-        out[0] = 'x';
-}
-
 static enum ingest_reason resolve(struct ingest_store *s, const struct statsd_event *ev,
                                   struct series **ret)
 {
@@ -403,9 +395,6 @@ static enum ingest_reason resolve(struct ingest_store *s, const struct statsd_ev
         return INGEST_BAD_VALUE;
     if (mr.kind == INGEST_KIND_COUNTER && ev->value < 0)
         return INGEST_BAD_VALUE;
-    enum metric_type mtype = mr.kind == INGEST_KIND_COUNTER     ? METRIC_COUNTER
-                             : mr.kind == INGEST_KIND_HISTOGRAM ? METRIC_HISTOGRAM
-                                                                : METRIC_GAUGE;
 
     /* Label set: the mapping's labels, then DogStatsD tags whose names the mapping
      * did not set (mapping wins); valueless tags are skipped. */
@@ -423,9 +412,11 @@ static enum ingest_reason resolve(struct ingest_store *s, const struct statsd_ev
         const char *tend = comma ? comma : te;
         const char *colon = memchr(t, ':', (size_t)(tend - t));
         if (colon && colon + 1 < tend) {
-            char name[64];
-            sanitize_label_name(t, (size_t)(colon - t), name, sizeof(name));
-            if (label_name_lint(name, mtype) && strcmp(name, "le") != 0)
+            char name[NAMING_LABEL_MAX + 1];
+            if (naming_label(mapping_naming(s->mapping), t, (size_t)(colon - t), name) < 0)
+                return INGEST_BAD_TAGS;
+            /* "quantile" belongs to summaries; promtool flags it anywhere else. */
+            if (mapping_naming(s->mapping) == NAMING_PROMETHEUS && strcmp(name, "quantile") == 0)
                 return INGEST_BAD_TAGS;
             size_t vl = (size_t)(tend - colon - 1);
             if (vl > INGEST_MAX_LABEL_VALUE)
@@ -653,6 +644,12 @@ void ingest_store_count_lines_locked(struct ingest_store *s, enum ingest_protoco
         s->lines[p][r] += counts[r];
 }
 
+void ingest_store_count_fields_locked(struct ingest_store *s, const uint64_t *fields)
+{
+    for (int f = 0; f < STATSD_FIELD_MAX; f++)
+        s->fields_ignored[f] += fields[f];
+}
+
 void ingest_store_count_packets_locked(struct ingest_store *s, enum ingest_protocol p,
                                        uint64_t packets, uint64_t kernel_drops, uint64_t truncated)
 {
@@ -689,11 +686,11 @@ static void expire_locked(struct ingest_store *s, uint64_t now)
 
 static int collect_series(struct mset *out, const struct family *f)
 {
-    int r = mset_family(out, f->name,
-                        f->kind == INGEST_KIND_COUNTER     ? METRIC_COUNTER
-                        : f->kind == INGEST_KIND_HISTOGRAM ? METRIC_HISTOGRAM
-                                                           : METRIC_GAUGE,
-                        f->help);
+    enum metric_type type = f->kind == INGEST_KIND_HISTOGRAM ? METRIC_HISTOGRAM
+                            : f->kind != INGEST_KIND_COUNTER ? METRIC_GAUGE
+                            : name_has_total(f->name)        ? METRIC_COUNTER
+                                                             : METRIC_COUNTER_UNSUFFIXED;
+    int r = mset_family(out, f->name, type, f->help);
     if (r < 0)
         return r;
     const char *lv[2 * (INGEST_MAX_LABELS + 1) + 1];
@@ -744,6 +741,12 @@ int ingest_store_collect(struct ingest_store *s, struct mset *out, uint64_t now_
             if (k != INGEST_EMPTY && (s->lines[p][k] || k == INGEST_OK))
                 r = mset_addl(out, (double)s->lines[p][k], "protocol", protocol_names[p], "result",
                               ingest_reason_name(k), NULL);
+    if (r >= 0)
+        r = mset_family(out, "homeostat_ingest_fields_ignored_total", METRIC_COUNTER,
+                        "DogStatsD fields of accepted lines read and not used (container_id, "
+                        "timestamp, external_data, cardinality) or not known (unknown).");
+    for (int k = 0; k < STATSD_FIELD_MAX && r >= 0; k++)
+        r = mset_addl(out, (double)s->fields_ignored[k], "field", statsd_field_name(k), NULL);
     if (r >= 0)
         r = mset_family(out, "homeostat_ingest_dropped_total", METRIC_COUNTER,
                         "Events of accepted lines that were dropped, by reason.");

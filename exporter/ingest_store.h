@@ -35,6 +35,9 @@ enum ingest_reason ingest_store_apply_locked(struct ingest_store *s, const struc
 /* Adds per-reason line counts (INGEST_REASON_MAX entries) of one protocol. Locked. */
 void ingest_store_count_lines_locked(struct ingest_store *s, enum ingest_protocol p,
                                      const uint64_t *counts);
+/* Adds per-field counts (STATSD_FIELD_MAX entries) of DogStatsD fields read and not used
+ * or not known. Locked. */
+void ingest_store_count_fields_locked(struct ingest_store *s, const uint64_t *fields);
 /* Counts datagrams received, dropped by the kernel before we read them, and cut
  * because they were larger than the read buffer. Locked. */
 void ingest_store_count_packets_locked(struct ingest_store *s, enum ingest_protocol p,

@@ -56,6 +56,7 @@ enum {
     OPT_STATSD_UNIXGRAM,
     OPT_STATSD_READ_BUFFER,
     OPT_STATSD_MAPPING,
+    OPT_STATSD_NAMING,
     OPT_MAX_SERIES,
     OPT_CHECK_CONFIG,
     OPT_ENABLE_LIFECYCLE,
@@ -90,6 +91,7 @@ static const struct option base_options[] = {
     {"statsd.listen-unixgram", required_argument, NULL, OPT_STATSD_UNIXGRAM},
     {"statsd.read-buffer", required_argument, NULL, OPT_STATSD_READ_BUFFER},
     {"statsd.mapping-config", required_argument, NULL, OPT_STATSD_MAPPING},
+    {"statsd.naming", required_argument, NULL, OPT_STATSD_NAMING},
     {"ingest.max-series", required_argument, NULL, OPT_MAX_SERIES},
     {"check-config", no_argument, NULL, OPT_CHECK_CONFIG},
     {"web.enable-lifecycle", no_argument, NULL, OPT_ENABLE_LIFECYCLE},
@@ -139,6 +141,8 @@ static void usage(FILE *f, const struct exporter_config *d)
             "      --statsd.listen-unixgram=PATH  StatsD over a unix datagram socket.\n"
             "      --statsd.read-buffer=SIZE  Socket receive buffer (default 8MiB).\n"
             "      --statsd.mapping-config=FILE  Mapping YAML (default: the conventions).\n"
+            "      --statsd.naming=MODE       Names of unmapped metrics: prometheus (default)\n"
+            "                                 or statsd_exporter; defaults.naming wins.\n"
             "      --ingest.max-series=N      Live application series at most (default %u).\n"
             "      --check-config             Validate --statsd.mapping-config and\n"
             "                                 --web.config.file, and exit.\n\n"
@@ -304,6 +308,10 @@ static int parse_flags(int argc, char **argv, struct exporter_config *cfg, bool 
             cfg->statsd_read_buffer_bytes = u64;
             break;
         case OPT_STATSD_MAPPING: cfg->statsd_mapping_config = optarg; break;
+        case OPT_STATSD_NAMING:
+            if (naming_mode_parse(optarg, &cfg->statsd_naming) < 0)
+                return bad_value(flag, optarg, "expected prometheus or statsd_exporter");
+            break;
         case OPT_MAX_SERIES:
             if (parse_uint(optarg, &u) < 0 || u == 0 || u > 10000000)
                 return bad_value(flag, optarg, "expected a number from 1 to 10000000");
@@ -377,9 +385,9 @@ static int reload_mapping(struct app *a, struct buf *errors)
 {
     pthread_mutex_lock(&a->reload_lock);
     struct mapping *m = NULL;
-    int r = a->cfg->statsd_mapping_config
-                ? mapping_load_file(a->cfg->statsd_mapping_config, &m, errors)
-                : mapping_default(&m);
+    int r = a->cfg->statsd_mapping_config ? mapping_load_file(a->cfg->statsd_mapping_config,
+                                                              a->cfg->statsd_naming, &m, errors)
+                                          : mapping_default(a->cfg->statsd_naming, &m);
     if (r >= 0) {
         ingest_store_set_mapping(a->store, m);
         metric_set(a->reload_ok, 1);
@@ -545,8 +553,8 @@ int main(int argc, char **argv)
                                  "--web.config.file=FILE\n");
             return 2;
         }
-        int bad =
-            cfg.statsd_mapping_config && mapping_check_file(cfg.statsd_mapping_config, stdout) != 0;
+        int bad = cfg.statsd_mapping_config &&
+                  mapping_check_file(cfg.statsd_mapping_config, cfg.statsd_naming, stdout) != 0;
         bad |= cfg.web_config_file && webconfig_check_file(cfg.web_config_file, stdout) != 0;
         return bad ? 1 : 0;
     }
@@ -591,8 +599,9 @@ int main(int argc, char **argv)
         struct buf errors;
         buf_init(&errors, 1 << 16);
         struct mapping *m = NULL;
-        r = cfg.statsd_mapping_config ? mapping_load_file(cfg.statsd_mapping_config, &m, &errors)
-                                      : mapping_default(&m);
+        r = cfg.statsd_mapping_config
+                ? mapping_load_file(cfg.statsd_mapping_config, cfg.statsd_naming, &m, &errors)
+                : mapping_default(cfg.statsd_naming, &m);
         if (r < 0) {
             log_error("mapping: %s is invalid:\n%s", cfg.statsd_mapping_config,
                       errors.data ? errors.data : "");

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "mset.h"
+#include "naming.h"
 #include "yamltree.h"
 
 #define MAX_CAPTURES 9
@@ -139,6 +140,7 @@ struct mapping {
     size_t n_buckets;
     uint64_t ttl_usec;
     bool conventions;
+    enum naming_mode naming; /* defaults.naming, else --statsd.naming */
 };
 
 static void rule_clear(struct rule *r)
@@ -172,6 +174,11 @@ size_t mapping_count(const struct mapping *m)
 bool mapping_conventions(const struct mapping *m)
 {
     return m->conventions;
+}
+
+enum naming_mode mapping_naming(const struct mapping *m)
+{
+    return m->naming;
 }
 
 /* ---- loading ---- */
@@ -412,7 +419,8 @@ static enum type_filter type_filter_of(enum ingest_kind k)
 
 /* Loads one entry of mappings. All errors are reported; returns -EINVAL when there was
  * one, -ENOMEM, or 0. */
-static int load_rule(struct rule *r, const struct ytree_node *n, struct buf *errors)
+static int load_rule(struct rule *r, const struct ytree_node *n, enum naming_mode naming,
+                     struct buf *errors)
 {
     int err = 0;
     if (ytree_expect(n, YTREE_MAP, errors) < 0)
@@ -495,10 +503,11 @@ static int load_rule(struct rule *r, const struct ytree_node *n, struct buf *err
                 r->has_name = true;
                 char dummy[INGEST_MAX_NAME + 16];
                 size_t dl = tmpl_dummy(&r->name, dummy, sizeof(dummy));
-                size_t extra =
-                    r->has_type && r->type == INGEST_KIND_COUNTER && !ends_with(dummy, dl, "_total")
-                        ? 6
-                        : 0;
+                size_t extra = naming == NAMING_PROMETHEUS && r->has_type &&
+                                       r->type == INGEST_KIND_COUNTER &&
+                                       !ends_with(dummy, dl, "_total")
+                                   ? 6
+                                   : 0;
                 if (dl + extra > INGEST_MAX_NAME)
                     err = ytree_error(errors, v, "name '%.64s...' is longer than %d characters",
                                       name, INGEST_MAX_NAME);
@@ -510,9 +519,10 @@ static int load_rule(struct rule *r, const struct ytree_node *n, struct buf *err
                 else if (name_reserved(dummy))
                     err = ytree_error(errors, v,
                                       "name '%s' is reserved for the exporter's own metrics", name);
-                else {
+                else if (naming == NAMING_PROMETHEUS) {
                     /* promtool's naming rules; the suffix rules only when the type is
-                     * fixed here (otherwise the StatsD type decides at run time). */
+                     * fixed here (otherwise the StatsD type decides at run time). The
+                     * statsd_exporter naming takes any valid name, as it does. */
                     enum metric_type mt = METRIC_UNTYPED;
                     if (r->has_type)
                         mt = r->type == INGEST_KIND_COUNTER     ? METRIC_COUNTER
@@ -664,7 +674,8 @@ static int load_rule(struct rule *r, const struct ytree_node *n, struct buf *err
 
 static int load_defaults(struct mapping *m, const struct ytree_node *n, struct buf *errors)
 {
-    static const char *const keys[] = {"buckets", "ttl", "timer_type", "conventions", NULL};
+    static const char *const keys[] = {"buckets",     "ttl",    "timer_type",
+                                       "conventions", "naming", NULL};
     if (ytree_is_null(n))
         return 0;
     if (ytree_expect(n, YTREE_MAP, errors) < 0)
@@ -695,6 +706,14 @@ static int load_defaults(struct mapping *m, const struct ytree_node *n, struct b
     }
     if ((v = ytree_get(n, "conventions")) && ytree_get_bool(v, &m->conventions, errors) < 0)
         err = -EINVAL;
+    if ((v = ytree_get(n, "naming"))) {
+        static const char *const modes[] = {"prometheus", "statsd_exporter", NULL};
+        int k;
+        if (parse_enum(v, "naming", modes, &k, errors) < 0)
+            err = -EINVAL;
+        else if (naming_mode_parse(modes[k], &m->naming) < 0)
+            err = -EINVAL;
+    }
     return err;
 }
 
@@ -792,7 +811,7 @@ static int load_tree(struct mapping *m, const struct ytree *tree, bool is_file, 
     for (size_t i = 0; i < count; i++) {
         struct rule *r = &m->rules[m->n_rules++];
         memset(r, 0, sizeof(*r));
-        int rr = load_rule(r, ytree_item(v, i), errors);
+        int rr = load_rule(r, ytree_item(v, i), m->naming, errors);
         if (rr == -ENOMEM)
             return rr;
         if (rr < 0)
@@ -815,19 +834,21 @@ static int load_conventions(struct mapping *m, struct buf *errors)
     return load_tree(m, m->conv_tree, false, errors);
 }
 
-static struct mapping *mapping_new(void)
+static struct mapping *mapping_new(enum naming_mode naming)
 {
     struct mapping *m = calloc(1, sizeof(*m));
     if (!m)
         return NULL;
     m->conventions = true;
+    m->naming = naming;
     return m;
 }
 
 /* Validates tree (taking ownership) into a new mapping with the conventions appended. */
-static int load_from_tree(struct ytree *tree, struct mapping **ret, struct buf *errors)
+static int load_from_tree(struct ytree *tree, enum naming_mode naming, struct mapping **ret,
+                          struct buf *errors)
 {
-    struct mapping *m = mapping_new();
+    struct mapping *m = mapping_new(naming);
     if (!m) {
         ytree_free(tree);
         return -ENOMEM;
@@ -851,28 +872,29 @@ static int load_from_tree(struct ytree *tree, struct mapping **ret, struct buf *
 
 static const struct ytree_limits mapping_limits = {.max_bytes = MAPPING_MAX_FILE_BYTES};
 
-int mapping_load_string(const char *yaml, size_t len, const char *name, struct mapping **ret,
-                        struct buf *errors)
+int mapping_load_string(const char *yaml, size_t len, const char *name, enum naming_mode naming,
+                        struct mapping **ret, struct buf *errors)
 {
     struct ytree *tree;
     int r = ytree_load_string(yaml, len, name, &mapping_limits, &tree, errors);
     if (r < 0)
         return r == -ENOMEM ? r : -EINVAL;
-    return load_from_tree(tree, ret, errors);
+    return load_from_tree(tree, naming, ret, errors);
 }
 
-int mapping_load_file(const char *path, struct mapping **ret, struct buf *errors)
+int mapping_load_file(const char *path, enum naming_mode naming, struct mapping **ret,
+                      struct buf *errors)
 {
     struct ytree *tree;
     int r = ytree_load_file(path, &mapping_limits, &tree, errors);
     if (r < 0)
         return r == -E2BIG ? -EINVAL : r; /* -EINVAL, -ENOMEM or the read's -errno */
-    return load_from_tree(tree, ret, errors);
+    return load_from_tree(tree, naming, ret, errors);
 }
 
-int mapping_default(struct mapping **ret)
+int mapping_default(enum naming_mode naming, struct mapping **ret)
 {
-    struct mapping *m = mapping_new();
+    struct mapping *m = mapping_new(naming);
     if (!m)
         return -ENOMEM;
     int r = load_conventions(m, NULL);
@@ -884,12 +906,12 @@ int mapping_default(struct mapping **ret)
     return 0;
 }
 
-int mapping_check_file(const char *path, FILE *out)
+int mapping_check_file(const char *path, enum naming_mode naming, FILE *out)
 {
     struct buf errors;
     buf_init(&errors, 1 << 20);
     struct mapping *m = NULL;
-    int r = mapping_load_file(path, &m, &errors);
+    int r = mapping_load_file(path, naming, &m, &errors);
     if (r < 0) {
         if (errors.len)
             fputs(errors.data, out);
@@ -975,38 +997,16 @@ static bool filter_accepts(enum type_filter f, enum statsd_type t)
     return false;
 }
 
-static bool name_char(char c)
+/* Appends s[n] to out (of INGEST_MAX_NAME + 1): literal text as it is, captured text
+ * escaped by the mapping's naming. false past the limit. */
+static bool put(const struct mapping *m, char *out, size_t *o, const char *s, size_t n, bool escape)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == ':';
-}
-
-/* Appends s[n] to out (of INGEST_MAX_NAME + 1), sanitised when asked. false past the
- * limit. */
-static bool put(char *out, size_t *o, const char *s, size_t n, bool sanitise)
-{
-    if (!sanitise) {
-        if (*o + n > INGEST_MAX_NAME)
-            return false;
-        memcpy(out + *o, s, n);
-        *o += n;
-        out[*o] = '\0';
-        return true;
-    }
-    /* Outside text: characters outside the name set become '_', and camelCase
-     * becomes snake_case ("reqLatency" -> "req_latency"), as promtool wants. */
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        bool upper = c >= 'A' && c <= 'Z';
-        if (upper && *o > 0 && out[*o - 1] >= 'a' && out[*o - 1] <= 'z') {
-            if (*o + 1 > INGEST_MAX_NAME)
-                return false;
-            out[(*o)++] = '_';
-        }
-        if (*o + 1 > INGEST_MAX_NAME)
-            return false;
-        out[(*o)++] = upper ? (char)(c + 32) : name_char(c) && c != ':' ? c : '_';
-    }
+    if (escape)
+        return naming_append(m->naming, s, n, out, o, INGEST_MAX_NAME);
+    if (*o + n > INGEST_MAX_NAME)
+        return false;
+    memcpy(out + *o, s, n);
+    *o += n;
     out[*o] = '\0';
     return true;
 }
@@ -1087,26 +1087,25 @@ int mapping_apply(const struct mapping *m, const char *name, size_t name_len, en
     out->kind = (enum ingest_kind)kind;
 
     size_t o = 0;
+    char unit[NAMING_UNIT_MAX + 1] = "";
     out->name[0] = '\0';
     if (rule && rule->has_name) {
         for (size_t i = 0; i < rule->name.n_parts; i++) {
             const struct tmpl_part *p = &rule->name.parts[i];
-            bool ok =
-                p->lit ? put(out->name, &o, p->lit, p->len, false)
-                       : put(out->name, &o, caps[p->capture - 1].p, caps[p->capture - 1].len, true);
+            bool ok = p->lit ? put(m, out->name, &o, p->lit, p->len, false)
+                             : put(m, out->name, &o, caps[p->capture - 1].p,
+                                   caps[p->capture - 1].len, true);
             if (!ok)
                 return -INGEST_BAD_NAME;
         }
+        if (m->naming == NAMING_PROMETHEUS && out->kind == INGEST_KIND_COUNTER &&
+            !ends_with(out->name, o, "_total") && !put(m, out->name, &o, "_total", 6, false))
+            return -INGEST_BAD_NAME;
     } else {
-        if (!put(out->name, &o, name, name_len, true))
-            return -INGEST_BAD_NAME;
-        if (type == STATSD_TIMER && out->kind == INGEST_KIND_HISTOGRAM &&
-            !ends_with(out->name, o, "_seconds") && !put(out->name, &o, "_seconds", 8, false))
-            return -INGEST_BAD_NAME;
+        int r = naming_metric(m->naming, name, name_len, type, out->kind, out->name, unit);
+        if (r < 0)
+            return r;
     }
-    if (out->kind == INGEST_KIND_COUNTER && !ends_with(out->name, o, "_total") &&
-        !put(out->name, &o, "_total", 6, false))
-        return -INGEST_BAD_NAME;
     if (!metric_name_valid(out->name))
         return -INGEST_BAD_NAME;
 
@@ -1134,6 +1133,17 @@ int mapping_apply(const struct mapping *m, const char *name, size_t name_len, en
         out->help = rule->help;
         if (rule->has_ttl)
             out->ttl_usec = rule->ttl_usec;
+    }
+    /* The unit words the naming moved out of the name, unless the mapping sets the label. */
+    bool unit_set = false;
+    for (size_t l = 0; l < out->n_labels; l++)
+        unit_set |= strcmp(out->label_names[l], NAMING_UNIT_LABEL) == 0;
+    if (unit[0] && !unit_set) {
+        if (out->n_labels == INGEST_MAX_LABELS)
+            return -INGEST_TOO_MANY_LABELS;
+        memcpy(out->label_names[out->n_labels], NAMING_UNIT_LABEL, sizeof(NAMING_UNIT_LABEL));
+        memcpy(out->label_values[out->n_labels], unit, strlen(unit) + 1);
+        out->n_labels++;
     }
     if (out->kind == INGEST_KIND_HISTOGRAM) {
         if (rule && rule->buckets) {

@@ -22,7 +22,22 @@ static const char *const reason_names[INGEST_REASON_MAX] = {
     [INGEST_SERIES_LIMIT] = "series_limit",
     [INGEST_CONFLICT] = "conflict",
     [INGEST_TOO_MANY_LABELS] = "too_many_labels",
+    [INGEST_EVENT] = "event",
+    [INGEST_SERVICE_CHECK] = "service_check",
 };
+
+static const char *const field_names[STATSD_FIELD_MAX] = {
+    [STATSD_FIELD_CONTAINER_ID] = "container_id",
+    [STATSD_FIELD_TIMESTAMP] = "timestamp",
+    [STATSD_FIELD_EXTERNAL_DATA] = "external_data",
+    [STATSD_FIELD_CARDINALITY] = "cardinality",
+    [STATSD_FIELD_UNKNOWN] = "unknown",
+};
+
+const char *statsd_field_name(enum statsd_field f)
+{
+    return f >= 0 && f < STATSD_FIELD_MAX ? field_names[f] : "unknown";
+}
 
 const char *ingest_reason_name(enum ingest_reason r)
 {
@@ -122,8 +137,71 @@ static bool tags_valid(const char *t, size_t n)
     return true;
 }
 
+static bool has_prefix(const char *s, size_t n, const char *prefix)
+{
+    size_t pl = strlen(prefix);
+    return n >= pl && memcmp(s, prefix, pl) == 0;
+}
+
+/* A run of 1 to 9 decimal digits at *p (advanced past it) -> *ret. */
+static bool parse_digits(const char **p, const char *end, size_t *ret)
+{
+    size_t v = 0, n = 0;
+    while (*p < end && **p >= '0' && **p <= '9' && n < 9) {
+        v = v * 10 + (size_t)(**p - '0');
+        (*p)++;
+        n++;
+    }
+    *ret = v;
+    return n > 0 && (*p == end || **p < '0' || **p > '9');
+}
+
+/* The optional fields of events and service checks: |x:value with a one-letter key, or
+ * tags; any field must be non-empty. */
+static bool check_fields_valid(const char *p, const char *end)
+{
+    while (p < end) {
+        if (*p != '|')
+            return false;
+        const char *f = p + 1, *fe = memchr(f, '|', (size_t)(end - f));
+        if (!fe)
+            fe = end;
+        if (fe == f)
+            return false;
+        p = fe;
+    }
+    return true;
+}
+
+/* _e{<title length>,<text length>}:<title>|<text>[|d:..|h:..|p:..|t:..|s:..|k:..|#tags]:
+ * lengths in bytes; the title is not empty. */
+static enum ingest_reason parse_event(const char *line, size_t len)
+{
+    const char *p = line + 3, *end = line + len;
+    size_t title_len, text_len;
+    if (!parse_digits(&p, end, &title_len) || p == end || *p++ != ',' ||
+        !parse_digits(&p, end, &text_len) || end - p < 2 || p[0] != '}' || p[1] != ':')
+        return INGEST_MALFORMED;
+    p += 2;
+    if (title_len == 0 || (size_t)(end - p) < title_len + 1 + text_len || p[title_len] != '|')
+        return INGEST_MALFORMED;
+    p += title_len + 1 + text_len;
+    return check_fields_valid(p, end) ? INGEST_EVENT : INGEST_MALFORMED;
+}
+
+/* _sc|<name>|<status 0-3>[|d:..|h:..|#tags|m:..]. */
+static enum ingest_reason parse_service_check(const char *line, size_t len)
+{
+    const char *p = line + 4, *end = line + len;
+    const char *bar = memchr(p, '|', (size_t)(end - p));
+    if (!bar || bar == p || end - bar < 2 || bar[1] < '0' || bar[1] > '3')
+        return INGEST_MALFORMED;
+    p = bar + 2;
+    return check_fields_valid(p, end) ? INGEST_SERVICE_CHECK : INGEST_MALFORMED;
+}
+
 enum ingest_reason statsd_parse_line(const char *line, size_t len, statsd_event_fn fn,
-                                     void *userdata)
+                                     void *userdata, uint64_t *fields_ignored)
 {
     if (len && line[len - 1] == '\r')
         len--;
@@ -131,6 +209,10 @@ enum ingest_reason statsd_parse_line(const char *line, size_t len, statsd_event_
         return INGEST_EMPTY;
     if (len > INGEST_MAX_LINE)
         return INGEST_TOO_LONG;
+    if (has_prefix(line, len, "_e{"))
+        return parse_event(line, len);
+    if (has_prefix(line, len, "_sc|"))
+        return parse_service_check(line, len);
     const char *end = line + len;
     const char *colon = memchr(line, ':', len);
     const char *bar = memchr(line, '|', len);
@@ -145,7 +227,10 @@ enum ingest_reason statsd_parse_line(const char *line, size_t len, statsd_event_
         if ((unsigned char)line[i] <= ' ' || line[i] == 0x7f)
             return INGEST_BAD_NAME;
 
-    /* Fields after the values: type, then optional @rate, #tags, c:, T. */
+    /* Fields after the values: the type, then in any order the optional @rate, #tags and
+     * the DogStatsD fields c:, T, e: and card:, read and not used; any other non-empty
+     * field is skipped (a later protocol version's). */
+    uint64_t seen[STATSD_FIELD_MAX] = {0};
     const char *f = bar + 1;
     const char *fe = memchr(f, '|', (size_t)(end - f));
     if (!fe)
@@ -174,10 +259,25 @@ enum ingest_reason statsd_parse_line(const char *line, size_t len, statsd_event_
                 return INGEST_BAD_TAGS;
             tags = f + 1;
             tags_len = fl - 1;
-        } else if ((fl >= 2 && f[0] == 'c' && f[1] == ':') || (fl >= 1 && f[0] == 'T')) {
-            /* DogStatsD container id and timestamp: accepted, not used. */
+        } else if (has_prefix(f, fl, "c:")) {
+            seen[STATSD_FIELD_CONTAINER_ID]++;
+        } else if (fl >= 1 && f[0] == 'T') {
+            /* Unix seconds; a client-side timestamp is not exposed (Prometheus stamps the
+             * scrape), but a garbled one means a garbled line. */
+            const char *d = f + 1;
+            while (d < fe && *d >= '0' && *d <= '9')
+                d++;
+            if (fl < 2 || fl > 20 || d != fe)
+                return INGEST_MALFORMED;
+            seen[STATSD_FIELD_TIMESTAMP]++;
+        } else if (has_prefix(f, fl, "e:")) {
+            seen[STATSD_FIELD_EXTERNAL_DATA]++;
+        } else if (has_prefix(f, fl, "card:")) {
+            seen[STATSD_FIELD_CARDINALITY]++;
+        } else if (fl > 0) {
+            seen[STATSD_FIELD_UNKNOWN]++;
         } else {
-            return INGEST_MALFORMED;
+            return INGEST_MALFORMED; /* an empty field: "||" or a trailing '|' */
         }
     }
     if (type == STATSD_SET)
@@ -218,17 +318,20 @@ enum ingest_reason statsd_parse_line(const char *line, size_t len, statsd_event_
         ev.type = type == STATSD_GAUGE && relative[i] ? STATSD_GAUGE_DELTA : type;
         fn(userdata, &ev);
     }
+    if (fields_ignored)
+        for (int k = 0; k < STATSD_FIELD_MAX; k++)
+            fields_ignored[k] += seen[k];
     return INGEST_OK;
 }
 
 void statsd_parse_buffer(const char *buf, size_t len, statsd_event_fn fn, void *userdata,
-                         uint64_t *counts)
+                         uint64_t *counts, uint64_t *fields_ignored)
 {
     const char *p = buf, *end = buf + len;
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *le = nl ? nl : end;
-        enum ingest_reason r = statsd_parse_line(p, (size_t)(le - p), fn, userdata);
+        enum ingest_reason r = statsd_parse_line(p, (size_t)(le - p), fn, userdata, fields_ignored);
         if (r != INGEST_EMPTY)
             counts[r]++;
         p = nl ? nl + 1 : end;

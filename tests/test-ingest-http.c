@@ -44,7 +44,7 @@ static struct ingest_store *store_new(void)
 {
     struct mapping *m = NULL;
     struct ingest_store *s = NULL;
-    if (mapping_default(&m) < 0 || ingest_store_new(100, m, &s) < 0)
+    if (mapping_default(NAMING_PROMETHEUS, &m) < 0 || ingest_store_new(100, m, &s) < 0)
         return NULL;
     return s;
 }

@@ -28,7 +28,7 @@ static struct ingest_store *store_new(size_t max_series)
 {
     struct mapping *m = NULL;
     struct ingest_store *s = NULL;
-    if (mapping_default(&m) < 0 || ingest_store_new(max_series, m, &s) < 0)
+    if (mapping_default(NAMING_PROMETHEUS, &m) < 0 || ingest_store_new(max_series, m, &s) < 0)
         return NULL;
     return s;
 }

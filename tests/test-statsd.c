@@ -146,7 +146,7 @@ static const struct parse_case cases[] = {
     {"a:1|c|c:83c0a99c0a54", 0, INGEST_OK, 1, {{"a", 1, C_, 1, NULL}}},
     {"a:1|c|T1656581400", 0, INGEST_OK, 1, {{"a", 1, C_, 1, NULL}}},
     {"a:1|c|#k:v|c:ctr|T1|@0.5", 0, INGEST_OK, 1, {{"a", 1, C_, 0.5, "k:v"}}},
-    {"a:1|c|x", 0, INGEST_MALFORMED, 0, {{0}}},
+    {"a:1|c|x", 0, INGEST_OK, 1, {{"a", 1, C_, 1, NULL}}}, /* an unknown field: skipped */
     {"a:1|c|", 0, INGEST_MALFORMED, 0, {{0}}},
     {"a:1|c||@0.5", 0, INGEST_MALFORMED, 0, {{0}}},
     /* sets */
@@ -224,7 +224,7 @@ static int check_case(const struct parse_case *c, size_t idx)
     char *line = malloc(len ? len : 1);
     memcpy(line, c->line, len);
     struct recorder *rec = calloc(1, sizeof(*rec));
-    enum ingest_reason r = statsd_parse_line(line, len, record, rec);
+    enum ingest_reason r = statsd_parse_line(line, len, record, rec, NULL);
     int bad = 0;
     if (r != c->reason) {
         fprintf(stderr, "  case %zu \"%s\": reason %s, expected %s\n", idx, c->line,
@@ -288,7 +288,7 @@ static enum ingest_reason parse_exact(const char *s, size_t len, struct recorder
     char *copy = malloc(len ? len : 1);
     memcpy(copy, s, len);
     rec->n = 0;
-    enum ingest_reason r = statsd_parse_line(copy, len, record, rec);
+    enum ingest_reason r = statsd_parse_line(copy, len, record, rec, NULL);
     free(copy);
     return r;
 }
@@ -398,7 +398,7 @@ TEST(events_point_into_the_input)
 {
     static const char line[] = "svc.hits:1:2|c|#a:b";
     struct borrow b = {line, sizeof(line) - 1, 0, 0};
-    CHECK_INT(statsd_parse_line(line, sizeof(line) - 1, check_borrowed, &b), INGEST_OK);
+    CHECK_INT(statsd_parse_line(line, sizeof(line) - 1, check_borrowed, &b, NULL), INGEST_OK);
     CHECK_INT(b.n, 2);
     CHECK_INT(b.outside, 0);
 }
@@ -464,7 +464,7 @@ TEST(buffer_counts_mixed_lines)
                                 "last:10|c"; /* no final newline */
     uint64_t counts[INGEST_REASON_MAX] = {0};
     struct counting c = {0};
-    statsd_parse_buffer(dgram, sizeof(dgram) - 1, count_event, &c, counts);
+    statsd_parse_buffer(dgram, sizeof(dgram) - 1, count_event, &c, counts, NULL);
     CHECK_INT(counts[INGEST_OK], 4);
     CHECK_INT(counts[INGEST_BAD_VALUE], 1);
     CHECK_INT(counts[INGEST_BAD_NAME], 1);
@@ -483,8 +483,8 @@ TEST(buffer_empty_and_blank)
 {
     uint64_t counts[INGEST_REASON_MAX] = {0};
     struct counting c = {0};
-    statsd_parse_buffer("", 0, count_event, &c, counts);
-    statsd_parse_buffer("\n\n\r\n", 4, count_event, &c, counts);
+    statsd_parse_buffer("", 0, count_event, &c, counts, NULL);
+    statsd_parse_buffer("\n\n\r\n", 4, count_event, &c, counts, NULL);
     uint64_t total = 0;
     for (int i = 0; i < INGEST_REASON_MAX; i++)
         total += counts[i];
@@ -504,7 +504,7 @@ TEST(buffer_cuts_an_overlong_line_and_goes_on)
     memcpy(buf + 6 + long_len + 1, "b:2|g", 5);
     uint64_t counts[INGEST_REASON_MAX] = {0};
     struct counting c = {0};
-    statsd_parse_buffer(buf, len, count_event, &c, counts);
+    statsd_parse_buffer(buf, len, count_event, &c, counts, NULL);
     free(buf);
     CHECK_INT(counts[INGEST_OK], 2);
     CHECK_INT(counts[INGEST_TOO_LONG], 1);
@@ -625,7 +625,7 @@ TEST(fuzz_lines_never_crash)
         char *exact = malloc(len ? len : 1);
         memcpy(exact, line, len);
         struct fuzz_check f = {exact, len, 0, 0};
-        enum ingest_reason r = statsd_parse_line(exact, len, fuzz_event, &f);
+        enum ingest_reason r = statsd_parse_line(exact, len, fuzz_event, &f, NULL);
         free(exact);
         if (r < 0 || r >= INGEST_REASON_MAX) {
             violations++;
@@ -675,7 +675,7 @@ TEST(fuzz_buffers_never_crash)
         memcpy(exact, buf, len);
         uint64_t counts[INGEST_REASON_MAX] = {0};
         struct fuzz_check f = {exact, len, 0, 0};
-        statsd_parse_buffer(exact, len, fuzz_event, &f, counts);
+        statsd_parse_buffer(exact, len, fuzz_event, &f, counts, NULL);
         free(exact);
         violations += f.violations;
         if (counts[INGEST_EMPTY])

@@ -26,7 +26,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct buf errors;
     buf_init(&errors, 1 << 20);
     struct mapping *m = NULL;
-    int r = mapping_load_string((const char *)data, size, "fuzz.yaml", &m, &errors);
+    int r =
+        mapping_load_string((const char *)data, size, "fuzz.yaml", NAMING_PROMETHEUS, &m, &errors);
     if (r == 0) {
         if (!m)
             fuzz_fail("mapping_load_string returned 0 without a mapping");

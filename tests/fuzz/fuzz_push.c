@@ -56,8 +56,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct ingest_store *store = NULL;
     struct buf errors;
     buf_init(&errors, 1 << 16);
-    if (mapping_load_string(mapping_yaml, sizeof(mapping_yaml) - 1, "fuzz-mapping.yaml", &m,
-                            &errors) < 0 ||
+    if (mapping_load_string(mapping_yaml, sizeof(mapping_yaml) - 1, "fuzz-mapping.yaml",
+                            NAMING_PROMETHEUS, &m, &errors) < 0 ||
         ingest_store_new(200, m, &store) < 0)
         fuzz_fail("the mapping does not load: %s", errors.data ? errors.data : "out of memory");
     buf_free(&errors);

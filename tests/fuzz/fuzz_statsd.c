@@ -88,15 +88,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!custom) {
         struct buf errors;
         buf_init(&errors, 1 << 16);
-        if (mapping_load_string(mapping_yaml, strlen(mapping_yaml), "fuzz-mapping.yaml", &custom,
-                                &errors) < 0)
+        if (mapping_load_string(mapping_yaml, strlen(mapping_yaml), "fuzz-mapping.yaml",
+                                NAMING_PROMETHEUS, &custom, &errors) < 0)
             fuzz_fail("the embedded mapping does not load: %s", errors.data ? errors.data : "");
         buf_free(&errors);
     }
-    if (!conventions && mapping_default(&conventions) < 0)
+    if (!conventions && mapping_default(NAMING_PROMETHEUS, &conventions) < 0)
         fuzz_fail("out of memory");
     struct ctx c = {.data = (const char *)data, .size = size};
     uint64_t counts[INGEST_REASON_MAX] = {0};
-    statsd_parse_buffer((const char *)data, size, on_event, &c, counts);
+    statsd_parse_buffer((const char *)data, size, on_event, &c, counts, NULL);
     return 0;
 }
