@@ -321,6 +321,15 @@ static int name_prometheus(const char *name, size_t n, enum statsd_type t, enum 
             return -INGEST_BAD_NAME;
         i = at;
     }
+    /* A name that is nothing but a unit word ("milliseconds", "bits.mb" glued) keeps the
+     * word as its unit and is called "value". */
+    if (ws.count == 1 && lint_problem(ws.p[0], ws.n[0], true) && !unit[0] &&
+        ws.n[0] <= NAMING_UNIT_MAX) {
+        memcpy(unit, ws.p[0], ws.n[0]);
+        unit[ws.n[0]] = '\0';
+        ws.p[0] = "value";
+        ws.n[0] = 5;
+    }
     size_t o = 0;
     if (!words_put(&ws, out, &o, INGEST_MAX_NAME))
         return -INGEST_BAD_NAME;

@@ -11,11 +11,12 @@ libjansson-dev libsystemd-dev zlib1g-dev libgnutls28-dev libcrypt-dev"
 # python3-dbusmock (Debian's /usr/bin/python3), groff and man for the man pages,
 # systemd-analyze and polkitd for the units, dpkg-dev for the package, headless chromium
 # for the status page, strace for fault injection, openssl (certificates) and apache2-utils
-# (htpasswd: bcrypt hashes) for --web.config.file, and a kubectl (Debian's kubernetes-client
-# when none is installed).
+# (htpasswd: bcrypt hashes) for --web.config.file, the Python statsd client and
+# prometheus_client's reference parsers for the ingest tests, and a kubectl (Debian's
+# kubernetes-client when none is installed).
 test_pkgs="prometheus curl python3 python3-yaml prometheus-alertmanager
 dbus-daemon python3-dbusmock groff-base man-db systemd polkitd dpkg-dev procps chromium strace
-openssl apache2-utils"
+openssl apache2-utils python3-statsd python3-prometheus-client"
 # make asan-test, make fuzz and the fuzz smoke run of make test: clang and its sanitizer and
 # libFuzzer runtimes (libclang-rt-dev, only recommended by clang); make valgrind-test:
 # valgrind.
@@ -30,7 +31,12 @@ bench) want="$build_pkgs $test_pkgs $bench_pkgs" ;;
 esac
 
 case "$set_name" in
-test | bench) command -v kubectl >/dev/null 2>&1 || want="$want kubernetes-client" ;;
+test | bench)
+    command -v kubectl >/dev/null 2>&1 || want="$want kubernetes-client"
+    # Node.js and npm run the npm registry's DogStatsD client (tests/integration/clients);
+    # a Node.js installed another way (NodeSource) is kept.
+    command -v npm >/dev/null 2>&1 || want="$want nodejs npm"
+    ;;
 esac
 
 missing=""
