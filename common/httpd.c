@@ -70,6 +70,7 @@ struct request_ctx {
     struct buf body;
     bool too_large;
     struct webconfig *web; /* a reference for the whole request, or NULL */
+    char user[128];        /* the basic-auth user web_gate checked, or "" */
 };
 
 __attribute__((format(printf, 2, 0))) static void mhd_logger(void *cls, const char *fmt, va_list ap)
@@ -253,8 +254,9 @@ static bool web_gate(struct httpd *h, struct MHD_Connection *conn, struct reques
         httpd_reply(&resp, 429, "text/plain; charset=utf-8", "Too Many Requests\n");
         goto refused;
     }
-    r = webconfig_authorize(ctx->web, MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                                  MHD_HTTP_HEADER_AUTHORIZATION));
+    r = webconfig_authorize_user(
+        ctx->web, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+        ctx->user, sizeof(ctx->user));
     if (r == -EBUSY) {
         httpd_response_header(&resp, "Retry-After", "1");
         httpd_reply(&resp, 503, "text/plain; charset=utf-8",
@@ -439,6 +441,7 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
         .conn = conn,
         .body = ctx->body.data,
         .body_len = ctx->body.len,
+        .user = ctx->user[0] ? ctx->user : NULL,
     };
     h->handler(h->userdata, &req, &resp);
     return queue(conn, &resp);

@@ -45,6 +45,7 @@ struct httpd_request {
     struct MHD_Connection *conn;
     const char *body; /* NUL-terminated, body_len bytes; NULL when none */
     size_t body_len;
+    const char *user; /* the basic-auth user whose password was checked; NULL when none */
 };
 
 struct httpd_response {

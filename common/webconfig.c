@@ -1290,6 +1290,14 @@ unsigned long webconfig_bcrypt_runs(struct webconfig *w)
 
 int webconfig_authorize(struct webconfig *w, const char *authorization)
 {
+    return webconfig_authorize_user(w, authorization, NULL, 0);
+}
+
+int webconfig_authorize_user(struct webconfig *w, const char *authorization, char *ret_user,
+                             size_t size)
+{
+    if (ret_user && size)
+        ret_user[0] = '\0';
     if (!w || w->n_users == 0)
         return 0;
     /* "Basic BASE64(user:password)", the scheme in any case (RFC 7617, Go's BasicAuth). */
@@ -1309,6 +1317,8 @@ int webconfig_authorize(struct webconfig *w, const char *authorization)
         if (user_len <= WEBCONFIG_MAX_USER_BYTES && pass_len <= WEBCONFIG_MAX_PASSWORD_BYTES &&
             !memchr(colon + 1, '\0', pass_len))
             r = check_password(w, cred, (size_t)len, user_len);
+        if (r == 0 && ret_user && size)
+            snprintf(ret_user, size, "%.*s", (int)user_len, (const char *)cred);
     }
     if (len > 0)
         explicit_bzero(cred, sizeof(cred));

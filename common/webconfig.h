@@ -117,6 +117,10 @@ bool webconfig_auth_required(const struct webconfig *w);
  * per-configuration random key), so a scraper pays bcrypt once. bcrypt runs one at a
  * time: it keeps at most one core busy. Thread-safe. */
 int webconfig_authorize(struct webconfig *w, const char *authorization);
+/* The same; when the password was checked and right, also copies the user name to
+ * ret_user (size bytes, truncated; "" otherwise, and when no users are configured). */
+int webconfig_authorize_user(struct webconfig *w, const char *authorization, char *ret_user,
+                             size_t size);
 /* How many bcrypt hashes webconfig_authorize() computed (known and unknown users alike;
  * none for a remembered check). Thread-safe. */
 unsigned long webconfig_bcrypt_runs(struct webconfig *w);

@@ -347,7 +347,7 @@ unsigned actuate_budget_left(struct controller *c, double now, bool *ret_limited
 }
 
 int actuate_manual(struct controller *c, const struct manual_action_def *m, json_t *args,
-                   const char *who, json_t **ret_result)
+                   const struct api_actor *who, json_t **ret_result)
 {
     double now = now_realtime();
     char id[48], state[RULES_MAX_NAME + 8], reasoning[256];
@@ -356,7 +356,8 @@ int actuate_manual(struct controller *c, const struct manual_action_def *m, json
     snprintf(state, sizeof(state), "%s", eval_state_name(c->rules, c->st.eval.current));
     json_t *rec = controller_record("manual_action", id, now);
     json_object_set_new(rec, "name", json_string(m->name));
-    json_object_set_new(rec, "by", json_string(who));
+    json_object_set_new(rec, "by", json_string(who->text));
+    json_object_set_new(rec, "actor", controller_actor_json(who));
     json_object_set_new(rec, "args", rules_json_redacted(args));
     json_object_set_new(rec, "state", json_string(state));
     json_t *listed = json_array();
@@ -373,13 +374,14 @@ int actuate_manual(struct controller *c, const struct manual_action_def *m, json
     if (r < 0) {
         metric_add(c->m.audit_errors, 1);
         log_error_errno(r, "audit: cannot record manual action %s by %s in %s; not running it",
-                        m->name, who, audit_path(c->audit));
+                        m->name, who->text, audit_path(c->audit));
         pthread_mutex_unlock(&c->lock);
         return -EIO;
     }
     pthread_mutex_unlock(&c->lock);
-    log_warning("manual action %s (%s) started by %s", m->name, id, who);
-    snprintf(reasoning, sizeof(reasoning), "manual action %s started by %s", m->name, who);
+    log_warning("manual action %s (%s) started by %s", m->name, id, who->text);
+    snprintf(reasoning, sizeof(reasoning), "manual action %s started by %.200s", m->name,
+             who->text);
 
     json_t *out = json_object();
     json_t *results = json_array();
@@ -509,7 +511,7 @@ uint64_t overrides_interval_usec(struct controller *c)
     return c->rules->evaluation_interval_usec;
 }
 
-int overrides_put(struct controller *c, const json_t *req, const char *who, char *msg,
+int overrides_put(struct controller *c, const json_t *req, const struct api_actor *who, char *msg,
                   size_t msg_size)
 {
     const char *key;
@@ -570,7 +572,7 @@ int overrides_put(struct controller *c, const json_t *req, const char *who, char
         json_object_set_new(entry, "threshold", json_real(json_number_value(th)));
         json_object_set_new(entry, "threshold_file", json_real(cd->threshold_file));
         json_object_set_new(entry, "set_at", json_time(now));
-        json_object_set_new(entry, "by", json_string(who));
+        json_object_set_new(entry, "by", json_string(who->text));
         for (size_t j = json_array_size(list); j-- > 0;) {
             json_t *old = json_array_get(list, j);
             if (strcmp(json_string_value(json_object_get(old, "state")), state) == 0 &&
@@ -603,11 +605,11 @@ int overrides_put(struct controller *c, const json_t *req, const char *who, char
     c->st.overrides = next;
     overrides_reapply(c);
     controller_save_state(c);
-    log_warning("overrides set by %s", who);
+    log_warning("overrides set by %s", who->text);
     return 0;
 }
 
-int overrides_clear(struct controller *c, const char *who)
+int overrides_clear(struct controller *c, const struct api_actor *who)
 {
     json_t *rec = json_object();
     json_object_set_new(rec, "overrides", json_incref(c->st.overrides));
@@ -617,7 +619,7 @@ int overrides_clear(struct controller *c, const char *who)
     c->st.overrides = json_object();
     overrides_reapply(c);
     controller_save_state(c);
-    log_warning("overrides cleared by %s", who);
+    log_warning("overrides cleared by %s", who->text);
     return 0;
 }
 

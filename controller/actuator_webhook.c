@@ -189,9 +189,37 @@ static int validate_request(const json_t *p, bool in_revert, const char **bad_ke
                     return invalid(bad_key, key_in(in_revert, "headers"), msg, msg_size,
                                    "%sheader '%.64s': value contains a line break or NUL", pre,
                                    name);
+            } else if (json_is_object(v)) {
+                /* {file: PATH, prefix: "Bearer "}: the value is read from the file at each
+                 * request, so a secret never stands in the rules or the state file. */
+                const json_t *f = json_object_get(v, "file");
+                const json_t *px = json_object_get(v, "prefix");
+                const char *k;
+                json_t *kv;
+                json_object_foreach((json_t *)v, k, kv)
+                {
+                    if (strcmp(k, "file") != 0 && strcmp(k, "prefix") != 0)
+                        return invalid(bad_key, key_in(in_revert, "headers"), msg, msg_size,
+                                       "%sheader '%.64s': unknown key '%.32s' (a value read "
+                                       "from a file takes file and prefix)",
+                                       pre, name, k);
+                }
+                if (!json_is_string(f) || !json_string_length(f))
+                    return invalid(bad_key, key_in(in_revert, "headers"), msg, msg_size,
+                                   "%sheader '%.64s': file must be the path of the file that "
+                                   "holds the value",
+                                   pre, name);
+                if (px && (!json_is_string(px) || strpbrk(json_string_value(px), "\r\n") ||
+                           json_string_length(px) > 64))
+                    return invalid(bad_key, key_in(in_revert, "headers"), msg, msg_size,
+                                   "%sheader '%.64s': prefix must be a short string without "
+                                   "line breaks",
+                                   pre, name);
             } else if (!json_is_number(v) && !json_is_boolean(v)) {
                 return invalid(bad_key, key_in(in_revert, "headers"), msg, msg_size,
-                               "%sheader '%.64s': value must be a string", pre, name);
+                               "%sheader '%.64s': value must be a string, or {file: PATH} to "
+                               "read it from a file",
+                               pre, name);
             }
         }
     }
@@ -379,6 +407,51 @@ static int add_header(struct curl_slist **list, const char *fmt, ...)
 
 /* The user's header value as text (numbers and booleans come from placeholders); tmp
  * holds the formatted number. */
+/* A header value read from a file ({file: PATH, prefix: ...}) at this request: the file's
+ * first line without its line break, after the prefix; the caller frees *ret. A file that
+ * cannot be read, is empty or holds a control character fails the action, naming the
+ * file, never its content. */
+static int header_from_file(const char *name, const json_t *v, char **ret,
+                            struct action_result *res)
+{
+    const char *path = json_string_value(json_object_get(v, "file"));
+    const char *prefix = json_string_value(json_object_get(v, "prefix"));
+    char *data = NULL;
+    size_t len = 0;
+    int r = file_read_alloc(path, WEBHOOK_MAX_HEADER_VALUE, &data, &len);
+    if (r < 0) {
+        action_fail(res, ACT_FAIL, "webhook: header %s: file %s: %s", name, path,
+                    r == -EFBIG || r == -E2BIG ? "larger than 8 KiB" : strerror(-r));
+        return r;
+    }
+    while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r'))
+        data[--len] = '\0';
+    bool bad = len == 0;
+    for (size_t i = 0; i < len && !bad; i++)
+        bad = (unsigned char)data[i] < 0x20 && data[i] != '\t';
+    if (bad) {
+        explicit_bzero(data, len);
+        free(data);
+        action_fail(res, ACT_FAIL,
+                    "webhook: header %s: file %s is empty or holds a line break "
+                    "or control character",
+                    name, path);
+        return -EINVAL;
+    }
+    struct buf b = BUF_INIT_MAX(WEBHOOK_MAX_HEADER_VALUE + 80);
+    if (buf_printf(&b, "%s%s", prefix ? prefix : "", data) < 0) {
+        explicit_bzero(data, len);
+        free(data);
+        buf_free(&b);
+        action_fail(res, ACT_FAIL, "webhook: header %s: out of memory", name);
+        return -ENOMEM;
+    }
+    explicit_bzero(data, len);
+    free(data);
+    *ret = b.data;
+    return 0;
+}
+
 static const char *header_value(const json_t *v, char *tmp, size_t tmp_size)
 {
     if (json_is_string(v))
@@ -481,12 +554,19 @@ static void send_request(const json_t *p, const struct action_ctx *ctx, uint64_t
     json_object_foreach((json_t *)uh, name, v)
     {
         char tmp[64];
-        const char *val = header_value(v, tmp, sizeof(tmp));
+        char *from_file = NULL;
+        if (json_is_object(v) && header_from_file(name, v, &from_file, res) < 0)
+            goto out;
+        const char *val = from_file ? from_file : header_value(v, tmp, sizeof(tmp));
         user_ct |= strcasecmp(name, "Content-Type") == 0;
         user_ua |= strcasecmp(name, "User-Agent") == 0;
         user_ik |= strcasecmp(name, "Idempotency-Key") == 0;
         /* "Name;" is curl's way to send a header with an empty value. */
         r |= *val ? add_header(&headers, "%s: %s", name, val) : add_header(&headers, "%s;", name);
+        if (from_file) {
+            explicit_bzero(from_file, strlen(from_file));
+            free(from_file);
+        }
     }
     if (!user_ct && !is_get)
         r |= add_header(&headers, "Content-Type: application/json");

@@ -1,7 +1,8 @@
 /* api: the controller's HTTP API (docs/API.md): health, metrics, status, signals,
  * decisions, rules, evaluate and reload, and the operator endpoints: pause and resume,
  * manual actions, runtime overrides, the Alertmanager webhook receiver and the alerts it
- * fed. Mutating endpoints need the admin bearer token. GET / serves the status page
+ * fed. Mutating endpoints need a bearer token of the role they name (receiver, operator,
+ * admin: credentials.h, docs/SECURITY.md). GET / serves the status page
  * (status.html, embedded at build time). */
 #include <errno.h>
 #include <jansson.h>
@@ -89,33 +90,64 @@ json_t *status_json(struct controller *c, double now)
     return o;
 }
 
-static bool authorized(struct controller *c, const struct httpd_request *req,
-                       struct httpd_response *resp)
+static void count_denied(struct controller *c, const char *reason, enum api_role need)
 {
-    if (!c->admin_token) {
-        httpd_reply_error(resp, 403,
-                          "mutating endpoints are disabled: start the controller "
-                          "with --web.admin-token-file");
-        return false;
-    }
+    struct metric *m =
+        registry_series(c->m.api_denied, (const char *const[]){reason, api_role_name(need), NULL});
+    if (m)
+        metric_add(m, 1);
+}
+
+/* Whether the request carries a token of a role that may call an endpoint needing `need`
+ * (docs/SECURITY.md); fills who. Otherwise answers 403 (no token configured at all, or a
+ * valid token of another role: the answer names the role needed) or 401, counted. */
+static bool authorized(struct controller *c, const struct httpd_request *req, enum api_role need,
+                       struct api_actor *who, struct httpd_response *resp)
+{
+    memset(who, 0, sizeof(*who));
+    who->role = API_ROLE_NONE;
+    httpd_client_address(req, who->address, sizeof(who->address));
+    if (req->user)
+        snprintf(who->user, sizeof(who->user), "%s", req->user);
     /* "Authorization: Bearer TOKEN", or "X-Homeostat-Token: TOKEN" where Authorization
      * carries basic auth (basic_auth_users of --web.config.file; see docs/SECURITY.md). */
     const char *h = httpd_header(req, "Authorization");
     const char *given = h && strncmp(h, "Bearer ", 7) == 0 ? h + 7 : NULL;
     if (!given)
         given = httpd_header(req, "X-Homeostat-Token");
-    if (!given)
-        given = "";
-    size_t a = strlen(given), b = strlen(c->admin_token);
-    unsigned diff = (unsigned)(a ^ b);
-    for (size_t i = 0; i < b; i++) /* constant time in the token's length */
-        diff |= (unsigned)(unsigned char)c->admin_token[i] ^
-                (unsigned)(unsigned char)(i < a ? given[i] : 0);
-    if (diff != 0) {
+    pthread_mutex_lock(&c->lock);
+    bool any = credentials_count(c->creds) > 0;
+    enum api_role role =
+        any && given ? credentials_lookup(c->creds, given, who->credential) : API_ROLE_NONE;
+    pthread_mutex_unlock(&c->lock);
+    if (!any) {
+        count_denied(c, "unauthenticated", need);
+        httpd_reply_error(resp, 403,
+                          "mutating endpoints are disabled: start the controller "
+                          "with --web.admin-token-file");
+        return false;
+    }
+    if (role == API_ROLE_NONE) {
+        count_denied(c, "unauthenticated", need);
         httpd_response_header(resp, "WWW-Authenticate", "Bearer");
         httpd_reply_error(resp, 401, "missing or wrong bearer token");
         return false;
     }
+    who->role = role;
+    if (!api_role_allows(role, need)) {
+        count_denied(c, "forbidden", need);
+        log_notice("api: %s %s refused: credential %s of role %s from %s; it needs the %s role",
+                   req->method, req->path, who->credential, api_role_name(role), who->address,
+                   api_role_name(need));
+        char msg[160];
+        snprintf(msg, sizeof(msg), "this needs the %s role; the token presented is of the %s role",
+                 api_role_name(need), api_role_name(role));
+        httpd_reply_error(resp, 403, msg);
+        return false;
+    }
+    snprintf(who->text, sizeof(who->text), "%s %s from %s%s%s%s", api_role_name(role),
+             who->credential, who->address, who->user[0] ? " (user " : "", who->user,
+             who->user[0] ? ")" : "");
     return true;
 }
 
@@ -143,7 +175,7 @@ static json_t *envelope(json_t *data)
 
 /* ---- operator endpoints ---- */
 
-static void pause_resume(struct controller *c, bool pause, const char *who,
+static void pause_resume(struct controller *c, bool pause, const struct api_actor *who,
                          struct httpd_response *resp)
 {
     pthread_mutex_lock(&c->lock);
@@ -164,13 +196,13 @@ static void pause_resume(struct controller *c, bool pause, const char *who,
     json_t *s = status_json(c, now_realtime());
     pthread_mutex_unlock(&c->lock);
     if (was != pause)
-        log_warning("actuation %s by %s", pause ? "PAUSED" : "resumed", who);
+        log_warning("actuation %s by %s", pause ? "PAUSED" : "resumed", who->text);
     daemon_notify_status(pause ? "actuation paused (emergency stop)" : "actuation resumed");
     reply_json(resp, 200, envelope(s));
 }
 
 static void manual_action(struct controller *c, const struct httpd_request *req, const char *name,
-                          const char *who, struct httpd_response *resp)
+                          const struct api_actor *who, struct httpd_response *resp)
 {
     json_t *given = NULL;
     if (req->body && req->body_len) {
@@ -231,8 +263,8 @@ static void manual_action(struct controller *c, const struct httpd_request *req,
     reply_json(resp, ok ? 200 : 502, envelope(result));
 }
 
-static void overrides(struct controller *c, const struct httpd_request *req, const char *who,
-                      struct httpd_response *resp)
+static void overrides(struct controller *c, const struct httpd_request *req,
+                      const struct api_actor *who, struct httpd_response *resp)
 {
     bool put = strcmp(req->method, "PUT") == 0;
     json_t *body = NULL;
@@ -267,7 +299,7 @@ static void overrides(struct controller *c, const struct httpd_request *req, con
 }
 
 static void alertmanager_webhook(struct controller *c, const struct httpd_request *req,
-                                 struct httpd_response *resp)
+                                 const struct api_actor *who, struct httpd_response *resp)
 {
     unsigned firing, resolved, dropped;
     char msg[256];
@@ -283,12 +315,12 @@ static void alertmanager_webhook(struct controller *c, const struct httpd_reques
     if (m)
         metric_add(m, 1);
     if (r < 0) {
-        log_warning("alertmanager webhook: rejected: %s", msg);
+        log_warning("alertmanager webhook from %s: rejected: %s", who->text, msg);
         httpd_reply_error(resp, 400, msg);
         return;
     }
-    log_debug("alertmanager webhook: %u firing, %u resolved, %u dropped", firing, resolved,
-              dropped);
+    log_debug("alertmanager webhook from %s: %u firing, %u resolved, %u dropped", who->text, firing,
+              resolved, dropped);
     json_t *o = json_object();
     json_object_set_new(o, "firing", json_integer(firing));
     json_object_set_new(o, "resolved", json_integer(resolved));
@@ -438,14 +470,13 @@ static bool operator_endpoint(struct controller *c, const struct httpd_request *
     const char *p = req->path, *m = req->method;
     bool get = strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
     bool post = strcmp(m, "POST") == 0;
-    char who[80];
-    httpd_client_address(req, who, sizeof(who));
+    struct api_actor who;
     if ((strcmp(p, "/api/v1/pause") == 0 || strcmp(p, "/api/v1/resume") == 0) && post) {
-        if (authorized(c, req, resp))
-            pause_resume(c, strcmp(p, "/api/v1/pause") == 0, who, resp);
+        if (authorized(c, req, API_ROLE_OPERATOR, &who, resp))
+            pause_resume(c, strcmp(p, "/api/v1/pause") == 0, &who, resp);
     } else if (strncmp(p, "/api/v1/actions/", 16) == 0 && p[16] && post) {
-        if (authorized(c, req, resp))
-            manual_action(c, req, p + 16, who, resp);
+        if (authorized(c, req, API_ROLE_OPERATOR, &who, resp))
+            manual_action(c, req, p + 16, &who, resp);
     } else if (strcmp(p, "/api/v1/overrides") == 0 && get) {
         pthread_mutex_lock(&c->lock);
         json_t *o = json_deep_copy(c->st.overrides);
@@ -453,11 +484,11 @@ static bool operator_endpoint(struct controller *c, const struct httpd_request *
         reply_json(resp, 200, envelope(o));
     } else if (strcmp(p, "/api/v1/overrides") == 0 &&
                (strcmp(m, "PUT") == 0 || strcmp(m, "DELETE") == 0)) {
-        if (authorized(c, req, resp))
-            overrides(c, req, who, resp);
+        if (authorized(c, req, API_ROLE_OPERATOR, &who, resp))
+            overrides(c, req, &who, resp);
     } else if (strcmp(p, "/api/v1/alertmanager") == 0 && post) {
-        if (authorized(c, req, resp))
-            alertmanager_webhook(c, req, resp);
+        if (authorized(c, req, API_ROLE_RECEIVER, &who, resp))
+            alertmanager_webhook(c, req, &who, resp);
     } else if (strcmp(p, "/api/v1/alerts") == 0 && get) {
         pthread_mutex_lock(&c->lock);
         json_t *a = alerts_json(c, now_realtime());
@@ -588,9 +619,15 @@ void api_handle(void *userdata, const struct httpd_request *req, struct httpd_re
         pthread_mutex_unlock(&c->lock);
         reply_json(resp, 200, envelope(r));
     } else if (strcmp(p, "/api/v1/evaluate") == 0 && post) {
-        if (!authorized(c, req, resp))
+        struct api_actor who;
+        if (!authorized(c, req, API_ROLE_OPERATOR, &who, resp))
             return;
         pthread_mutex_lock(&c->lock);
+        if (controller_audit_operator(c, "evaluate", &who, NULL) < 0) {
+            pthread_mutex_unlock(&c->lock);
+            httpd_reply_error(resp, 500, "the audit log cannot be written; nothing was run");
+            return;
+        }
         unsigned long long before = c->eval_count;
         c->eval_requested = true;
         daemon_wake();
@@ -611,10 +648,16 @@ void api_handle(void *userdata, const struct httpd_request *req, struct httpd_re
         }
         reply_json(resp, 200, envelope(s));
     } else if (strcmp(p, "/-/reload") == 0 && (post || strcmp(req->method, "PUT") == 0)) {
-        if (!authorized(c, req, resp))
+        struct api_actor who;
+        if (!authorized(c, req, API_ROLE_ADMIN, &who, resp))
             return;
         /* The main thread reloads (exactly as on SIGHUP); we wait for its result. */
         pthread_mutex_lock(&c->lock);
+        if (controller_audit_operator(c, "reload", &who, NULL) < 0) {
+            pthread_mutex_unlock(&c->lock);
+            httpd_reply_error(resp, 500, "the audit log cannot be written; nothing was reloaded");
+            return;
+        }
         unsigned long long before = c->reload_count;
         c->reload_requested = true;
         daemon_wake();

@@ -40,7 +40,15 @@ static int check_one(const char *path, FILE *out)
     if (d && (d->n_checks || d->n_optimizations))
         fprintf(out, ", %zu report %s, %zu %s", d->n_checks, plural(d->n_checks, "check", "checks"),
                 d->n_optimizations, plural(d->n_optimizations, "optimization", "optimizations"));
-    fputs(" found\n\n", out);
+    fputs(" found\n", out);
+    /* Allowed but unwise (a secret written inline): said, not failed. */
+    for (const char *w = r->warnings; w && *w;) {
+        const char *nl = strchr(w, '\n');
+        size_t n = nl ? (size_t)(nl - w) : strlen(w);
+        fprintf(out, "  WARNING: %.*s\n", (int)n, w);
+        w += n + (nl ? 1 : 0);
+    }
+    fputc('\n', out);
     rules_free(r);
     buf_free(&errors);
     return 0;

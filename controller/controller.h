@@ -16,6 +16,7 @@
 #include "amreceiver.h"
 #include "audit.h"
 #include "buf.h"
+#include "credentials.h"
 #include "decide.h"
 #include "evaluate.h"
 #include "httpd.h"
@@ -38,7 +39,9 @@ struct cli {
     const char *config;
     const char *prometheus_url;
     const char *listen_address;
-    const char *admin_token_file;
+    /* --web.{receiver,operator,admin}-token-file, each repeatable */
+    const char *token_files[API_ROLE_MAX][CREDENTIALS_MAX_FILES];
+    size_t n_token_files[API_ROLE_MAX];
     const char *state_directory;
     const char *audit_log;
     const char *kubectl_path;
@@ -54,7 +57,7 @@ struct cli {
 
 struct metrics {
     struct rfamily *state, *decisions, *signal_value, *signal_known, *query_errors, *actions,
-        *webhooks;
+        *webhooks, *api_denied;
     struct metric *confidence, *evaluations, *last_eval, *eval_duration, *query_duration,
         *reload_ok, *reload_time, *paused, *dry_run, *audit_errors, *state_errors, *since,
         *in_effect, *budget_left, *overrides, *alerts_firing, *action_duration, *audit_truncated;
@@ -80,7 +83,7 @@ struct controller {
     struct registry *reg;
     struct metrics m;
     char state_path[PATH_MAX];
-    char *admin_token;
+    struct credentials *creds; /* the API's tokens by role; replaced on reload */
     bool eval_requested;
     /* POST /-/reload runs the reload on the main thread and waits for its result. */
     bool reload_requested;
@@ -97,6 +100,17 @@ struct controller {
     char generator_url[512];
 };
 
+/* Who made a request that changes something: the role and credential of its bearer
+ * token, the client address and, behind basic auth, the user. Written to the audit log
+ * ("actor") and, as text ("by"), to the logs. */
+struct api_actor {
+    enum api_role role;
+    char credential[CREDENTIALS_ID_SIZE];
+    char address[80];
+    char user[128]; /* "" without basic auth */
+    char text[320]; /* "operator alice from 127.0.0.1 (user bob)" */
+};
+
 /* main.c */
 json_t *json_time(double t); /* RFC 3339 UTC with milliseconds, null for t <= 0 */
 json_t *json_num(double v);  /* null for NaN and infinities */
@@ -105,8 +119,12 @@ void controller_new_id(struct controller *c, double now, char *buf, size_t size)
 /* A new audit record {type, id, time, timestamp} (new reference). */
 json_t *controller_record(const char *type, const char *id, double now);
 /* Writes an operator's request to the audit log (lock held): rec (taken; NULL for an
- * empty one) gets type, a new id, the time and by. 0, or -errno (counted and logged). */
-int controller_audit_operator(struct controller *c, const char *type, const char *who, json_t *rec);
+ * empty one) gets type, a new id, the time, by (who->text) and actor (role, credential,
+ * address, user). 0, or -errno (counted and logged). */
+int controller_audit_operator(struct controller *c, const char *type, const struct api_actor *who,
+                              json_t *rec);
+/* The actor object of audit records (new reference). */
+json_t *controller_actor_json(const struct api_actor *who);
 /* Saves the state file, counting a failure (lock held). */
 void controller_save_state(struct controller *c);
 void controller_publish(struct controller *c); /* lock held: gauges from the state */
@@ -133,14 +151,14 @@ unsigned actuate_budget_left(struct controller *c, double now, bool *ret_limited
  * 0 with *ret_result (new reference), -EIO when the audit write failed (nothing ran).
  * No lock held. */
 int actuate_manual(struct controller *c, const struct manual_action_def *m, json_t *args,
-                   const char *who, json_t **ret_result);
+                   const struct api_actor *who, json_t **ret_result);
 /* The actions in effect for the API, secrets redacted (lock held; new reference). */
 json_t *actuate_effects_json(struct controller *c);
 /* Runtime overrides (lock held): PUT merges req into the overrides, DELETE clears them;
  * both are audited and saved. 0, -EINVAL with msg for a bad request, -EIO (audit). */
-int overrides_put(struct controller *c, const json_t *req, const char *who, char *msg,
+int overrides_put(struct controller *c, const json_t *req, const struct api_actor *who, char *msg,
                   size_t msg_size);
-int overrides_clear(struct controller *c, const char *who);
+int overrides_clear(struct controller *c, const struct api_actor *who);
 /* Applies the saved overrides to the current rules (after start and reload), dropping
  * those that no longer match, with a warning. Lock held. */
 void overrides_reapply(struct controller *c);

@@ -24,6 +24,7 @@
 #include "audit.h"
 #include "backtest.h"
 #include "controller.h"
+#include "credentials.h"
 #include "check.h"
 #include "daemon.h"
 #include "decide.h"
@@ -49,6 +50,8 @@ enum {
     OPT_PROM_URL,
     OPT_LISTEN,
     OPT_TOKEN,
+    OPT_OPERATOR_TOKEN,
+    OPT_RECEIVER_TOKEN,
     OPT_STATE_DIR,
     OPT_AUDIT,
     OPT_DRY_RUN,
@@ -69,6 +72,8 @@ static const struct option options[] = {
     {"prometheus.url", required_argument, NULL, OPT_PROM_URL},
     {"web.listen-address", required_argument, NULL, OPT_LISTEN},
     {"web.admin-token-file", required_argument, NULL, OPT_TOKEN},
+    {"web.operator-token-file", required_argument, NULL, OPT_OPERATOR_TOKEN},
+    {"web.receiver-token-file", required_argument, NULL, OPT_RECEIVER_TOKEN},
     {"state.directory", required_argument, NULL, OPT_STATE_DIR},
     {"audit.log", required_argument, NULL, OPT_AUDIT},
     {"dry-run", no_argument, NULL, OPT_DRY_RUN},
@@ -100,9 +105,15 @@ static void usage(FILE *f)
             "      --config=FILE              The rules file (required for the daemon).\n"
             "      --prometheus.url=URL       Overrides prometheus.url of the rules file.\n"
             "      --web.listen-address=ADDR  API and metrics (default " DEFAULT_LISTEN ").\n"
-            "      --web.admin-token-file=FILE  Bearer token for the endpoints that change\n"
-            "                                 something (POST, PUT, DELETE); without\n"
-            "                                 it they answer 403.\n"
+            "      --web.admin-token-file=FILE  Bearer tokens of the admin role: every\n"
+            "                                 endpoint that changes something, reload\n"
+            "                                 included (one token per line, NAME TOKEN\n"
+            "                                 names it; repeatable; reread on reload).\n"
+            "                                 Without any token file they answer 403.\n"
+            "      --web.operator-token-file=FILE  Tokens of the operator role: pause,\n"
+            "                                 resume, manual actions, overrides, evaluate.\n"
+            "      --web.receiver-token-file=FILE  Tokens of the receiver role: the\n"
+            "                                 Alertmanager webhook only.\n"
             "      --state.directory=DIR      State file location (default\n"
             "                                 /var/lib/homeostat-controller).\n"
             "      --audit.log=FILE           Decision log (default DIR/audit.jsonl).\n"
@@ -156,7 +167,20 @@ static int parse_flags(int argc, char **argv, struct cli *cli)
             cli->listen_address = optarg;
             break;
         }
-        case OPT_TOKEN: cli->admin_token_file = optarg; break;
+        case OPT_TOKEN:
+        case OPT_OPERATOR_TOKEN:
+        case OPT_RECEIVER_TOKEN: {
+            enum api_role role = c == OPT_TOKEN            ? API_ROLE_ADMIN
+                                 : c == OPT_OPERATOR_TOKEN ? API_ROLE_OPERATOR
+                                                           : API_ROLE_RECEIVER;
+            if (cli->n_token_files[role] == CREDENTIALS_MAX_FILES) {
+                fprintf(stderr, PROG ": --web.%s-token-file: at most %d files\n",
+                        api_role_name(role), CREDENTIALS_MAX_FILES);
+                return -EINVAL;
+            }
+            cli->token_files[role][cli->n_token_files[role]++] = optarg;
+            break;
+        }
         case OPT_STATE_DIR: cli->state_directory = optarg; break;
         case OPT_AUDIT: cli->audit_log = optarg; break;
         case OPT_DRY_RUN: cli->dry_run = true; break;
@@ -336,6 +360,12 @@ static int metrics_init(struct controller *c)
                         "Alertmanager webhook notifications received, by result "
                         "(accepted, invalid).",
                         (const char *const[]){"result", NULL}, NULL, 0);
+    m->api_denied = registry_family(
+        r, "homeostat_controller_api_requests_denied_total", METRIC_COUNTER,
+        "Requests to an endpoint that changes something refused, by reason (unauthenticated: "
+        "no or an unknown token; forbidden: a valid token of a role that may not) and the "
+        "role the endpoint needs.",
+        (const char *const[]){"reason", "role", NULL}, NULL, 0);
     struct rfamily *bi = registry_family(r, "homeostat_controller_build_info", METRIC_GAUGE,
                                          "A metric with a constant 1 labelled by the version.",
                                          (const char *const[]){"version", NULL}, NULL, 0);
@@ -344,7 +374,7 @@ static int metrics_init(struct controller *c)
         !m->query_duration || !m->reload_ok || !m->reload_time || !m->paused || !m->dry_run ||
         !m->audit_errors || !m->state_errors || !m->since || !bi || !m->actions ||
         !m->action_duration || !m->in_effect || !m->budget_left || !m->overrides ||
-        !m->alerts_firing || !m->webhooks || !m->audit_truncated)
+        !m->alerts_firing || !m->webhooks || !m->audit_truncated || !m->api_denied)
         return -ENOMEM;
     metric_set(registry_series(bi, (const char *const[]){HOMEOSTAT_VERSION, NULL}), 1);
     metric_set(m->dry_run, c->cli.dry_run ? 1 : 0);
@@ -437,7 +467,18 @@ json_t *controller_record(const char *type, const char *id, double now)
     return rec;
 }
 
-int controller_audit_operator(struct controller *c, const char *type, const char *who,
+json_t *controller_actor_json(const struct api_actor *who)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "role", json_string(api_role_name(who->role)));
+    json_object_set_new(o, "credential", json_string(who->credential));
+    json_object_set_new(o, "address", json_string(who->address));
+    if (who->user[0])
+        json_object_set_new(o, "user", json_string(who->user));
+    return o;
+}
+
+int controller_audit_operator(struct controller *c, const char *type, const struct api_actor *who,
                               json_t *extra)
 {
     double now = now_realtime();
@@ -448,11 +489,13 @@ int controller_audit_operator(struct controller *c, const char *type, const char
         json_object_update(rec, extra);
         json_decref(extra);
     }
-    json_object_set_new(rec, "by", json_string(who));
+    json_object_set_new(rec, "by", json_string(who->text));
+    json_object_set_new(rec, "actor", controller_actor_json(who));
     int r = audit_append(c->audit, rec);
     if (r < 0) {
         metric_add(c->m.audit_errors, 1);
-        log_error_errno(r, "audit: cannot record %s by %s in %s", type, who, audit_path(c->audit));
+        log_error_errno(r, "audit: cannot record %s by %s in %s", type, who->text,
+                        audit_path(c->audit));
     }
     json_decref(rec);
     return r;
@@ -674,6 +717,12 @@ static int load_rules(const struct cli *cli, struct rules **ret, struct promql_c
     int ret_code = rules_load_file(cli->config, &r, errors);
     if (ret_code < 0)
         return ret_code;
+    for (const char *w = r->warnings; w && *w;) {
+        const char *nl = strchr(w, '\n');
+        size_t n = nl ? (size_t)(nl - w) : strlen(w);
+        log_warning("rules: %.*s", (int)n, w);
+        w += n + (nl ? 1 : 0);
+    }
     if (cli->prometheus_url) {
         free(r->prometheus.url);
         r->prometheus.url = strdup(cli->prometheus_url);
@@ -710,6 +759,34 @@ static void log_errors(const char *what, const struct buf *errors)
             log_error("  %.*s", (int)n, p);
         p += n + (nl ? 1 : 0);
     }
+}
+
+/* Rereads the token files (a rotation); an unusable file keeps the running tokens. */
+static int reload_credentials(struct controller *c, struct buf *errors)
+{
+    struct credentials *fresh = NULL;
+    struct buf found;
+    buf_init(&found, 1 << 16);
+    int r = credentials_load(c->cli.token_files, c->cli.n_token_files, &fresh, &found);
+    if (r < 0) {
+        metric_set(c->m.reload_ok, 0);
+        log_errors("reload: a token file is unusable; keeping the running tokens:", &found);
+        if (found.len)
+            buf_append(errors, found.data, found.len);
+        buf_free(&found);
+        return r;
+    }
+    buf_free(&found);
+    pthread_mutex_lock(&c->lock);
+    struct credentials *old = c->creds;
+    c->creds = fresh;
+    pthread_mutex_unlock(&c->lock);
+    credentials_free(old);
+    log_info("reload: %zu API tokens (%zu admin, %zu operator, %zu receiver)",
+             credentials_count(fresh), credentials_count_role(fresh, API_ROLE_ADMIN),
+             credentials_count_role(fresh, API_ROLE_OPERATOR),
+             credentials_count_role(fresh, API_ROLE_RECEIVER));
+    return 0;
 }
 
 static int reload(struct controller *c, struct buf *errors)
@@ -782,23 +859,6 @@ static int reload(struct controller *c, struct buf *errors)
 }
 
 /* ---- HTTP API ---- */
-
-static int read_token(const char *path, char **ret)
-{
-    char *text = NULL;
-    size_t len = 0;
-    int r = file_read_alloc(path, 4096, &text, &len);
-    if (r < 0)
-        return r;
-    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' '))
-        text[--len] = '\0';
-    if (len == 0) {
-        free(text);
-        return -ENODATA;
-    }
-    *ret = text;
-    return 0;
-}
 
 /* Pets the systemd watchdog while an action keeps the main loop busy (bounded by the
  * action's own timeouts: see actuate_mark); otherwise the main loop pets it. */
@@ -875,13 +935,14 @@ static int run_daemon(struct controller *c)
         return 1;
     }
     buf_free(&errors);
-    if (c->cli.admin_token_file) {
-        r = read_token(c->cli.admin_token_file, &c->admin_token);
-        if (r < 0)
-            return log_error_errno(r, PROG ": cannot read --web.admin-token-file %s",
-                                   c->cli.admin_token_file),
-                   1;
+    buf_init(&errors, 1 << 16);
+    r = credentials_load(c->cli.token_files, c->cli.n_token_files, &c->creds, &errors);
+    if (r < 0) {
+        log_errors(PROG ": cannot start: a --web.*-token-file is unusable:", &errors);
+        buf_free(&errors);
+        return 1;
     }
+    buf_free(&errors);
     const char *dir =
         c->cli.state_directory ? c->cli.state_directory : "/var/lib/homeostat-controller";
     if (mkdir(dir, 0750) < 0 && errno != EEXIST)
@@ -1003,8 +1064,12 @@ static int run_daemon(struct controller *c)
             buf_init(&errors, 1 << 16);
             int rr = reload(c, &errors);
             int wr = reload_web(c, http, &errors);
+            int cr = reload_credentials(c, &errors);
+            if (wr >= 0 && cr < 0)
+                wr = cr;
             daemon_notify_ready(rr < 0   ? "reload failed; running the previous rules"
-                                : wr < 0 ? "rules reloaded; the web configuration is invalid"
+                                : wr < 0 ? "rules reloaded; the web configuration or a "
+                                           "token file is unusable"
                                          : "rules reloaded");
             if (rr >= 0 && wr < 0)
                 rr = wr;
@@ -1054,7 +1119,7 @@ static void controller_free(struct controller *c)
     promql_client_free(c->prom);
     rules_free(c->rules);
     registry_free(c->reg);
-    free(c->admin_token);
+    credentials_free(c->creds);
     buf_free(&c->reload_errors);
 }
 

@@ -91,6 +91,7 @@ void rules_free(struct rules *r)
     if (!r)
         return;
     free(r->path);
+    free(r->warnings);
     struct prometheus_cfg *p = &r->prometheus;
     free(p->url);
     free(p->bearer_token_file);
@@ -207,9 +208,10 @@ struct state_pos {
 
 struct loader {
     struct rules *r;
-    struct buf *errors; /* unsorted; the caller gets them sorted by position */
-    const char *dir;    /* directory relative file paths are resolved against, or NULL */
-    int err;            /* -EINVAL once an error was reported */
+    struct buf *errors;   /* unsorted; the caller gets them sorted by position */
+    struct buf *warnings; /* the same, for what is allowed but unwise */
+    const char *dir;      /* directory relative file paths are resolved against, or NULL */
+    int err;              /* -EINVAL once an error was reported */
     bool oom;
     bool signals_ok; /* signals was a map: an unknown name in a condition is an error */
     bool states_ok;  /* states was a sequence: an unknown name in decisions is an error */
@@ -1363,7 +1365,10 @@ static json_t *redacted(json_t *v)
         {
             if (!out)
                 break;
-            json_t *copy = key_is_secret(key) ? json_string("<redacted>") : redacted(item);
+            /* A value read from a file ({file: PATH}) names the file, not the secret. */
+            bool file_ref = json_is_object(item) && json_object_get(item, "file");
+            json_t *copy =
+                key_is_secret(key) && !file_ref ? json_string("<redacted>") : redacted(item);
             if (json_object_set_new(out, key, copy) < 0) {
                 json_decref(out);
                 return NULL;
@@ -1589,6 +1594,8 @@ static bool load_action_body(struct loader *l, struct action_def *a, const struc
 }
 
 /* Top-level *_file parameters of an action, made relative to the rules file's directory. */
+/* Relative paths of *_file keys, and of the {file: PATH} values of headers (in the
+ * params and in their revert map), are resolved against the rules file's directory. */
 static bool resolve_files(struct loader *l, json_t *params)
 {
     const char *key;
@@ -1598,7 +1605,20 @@ static bool resolve_files(struct loader *l, json_t *params)
     json_object_foreach(params, key, v)
     {
         size_t len = strlen(key);
-        if (len < 5 || strcmp(key + len - 5, "_file") != 0 || !json_is_string(v))
+        if (strcmp(key, "headers") == 0 && json_is_object(v)) {
+            const char *h;
+            json_t *hv;
+            json_object_foreach(v, h,
+                                hv) if (json_is_object(hv) && !resolve_files(l, hv)) return false;
+            continue;
+        }
+        if (strcmp(key, "revert") == 0 && json_is_object(v)) {
+            if (!resolve_files(l, v))
+                return false;
+            continue;
+        }
+        if (!json_is_string(v) ||
+            (strcmp(key, "file") != 0 && (len < 5 || strcmp(key + len - 5, "_file") != 0)))
             continue;
         const char *path = json_string_value(v);
         if (path[0] == '/' || !path[0] || strstr(path, "{{"))
@@ -1614,6 +1634,31 @@ static bool resolve_files(struct loader *l, json_t *params)
         buf_free(&b);
     }
     return true;
+}
+
+/* A secret written into the rules file (a header such as Authorization, a key such as
+ * api_key) is allowed but unwise: the file is read by many, copied to state and shown;
+ * warn and point to the {file: PATH} form. Placeholders are not secrets. */
+static void warn_inline_secrets(struct loader *l, const struct ytree_node *n)
+{
+    if (!l->warnings || ytree_kind(n) != YTREE_MAP)
+        return;
+    for (size_t i = 0; i < ytree_len(n); i++) {
+        const struct ytree_node *k = ytree_key(n, i), *v = ytree_value(n, i);
+        const char *key = ytree_text(k, NULL);
+        if (ytree_kind(v) == YTREE_MAP) {
+            warn_inline_secrets(l, v);
+            continue;
+        }
+        const char *text = ytree_kind(v) == YTREE_SCALAR ? ytree_text(v, NULL) : NULL;
+        if (!key || !text || !*text || strstr(text, "{{") || !key_is_secret(key))
+            continue;
+        ytree_error(l->warnings, v,
+                    "warning: '%.64s' holds a secret inline; read it from a file instead "
+                    "(%.64s: {file: /etc/homeostat/secret, prefix: \"Bearer \"} for a header, "
+                    "a *_file key elsewhere)",
+                    key, key);
+    }
 }
 
 static bool load_action(struct loader *l, struct action_def *a, const struct ytree_node *v)
@@ -1656,6 +1701,7 @@ static bool load_action(struct loader *l, struct action_def *a, const struct ytr
         buf_free(&sum);
         return false;
     }
+    warn_inline_secrets(l, body);
     const char *bad_key = NULL;
     char msg[512];
     if (actuator_validate(a->kind, a->params, l->declared, &bad_key, msg, sizeof(msg)) < 0) {
@@ -2457,9 +2503,10 @@ static int load_from_tree(struct ytree *tree, const char *dir, struct rules **re
                           struct buf *errors)
 {
     struct rules *r = calloc(1, sizeof(*r));
-    struct buf found;
+    struct buf found, warned;
     buf_init(&found, errors && errors->max ? errors->max : 0);
-    struct loader l = {.r = r, .errors = &found, .dir = dir};
+    buf_init(&warned, 1 << 16);
+    struct loader l = {.r = r, .errors = &found, .warnings = &warned, .dir = dir};
     if (!r) {
         ytree_free(tree);
         return -ENOMEM;
@@ -2470,6 +2517,14 @@ static int load_from_tree(struct ytree *tree, const char *dir, struct rules **re
     free(l.states);
     ytree_errors_sorted(errors, &found, ytree_name(tree));
     buf_free(&found);
+    if (r && warned.len) {
+        struct buf sorted;
+        buf_init(&sorted, 1 << 16);
+        ytree_errors_sorted(&sorted, &warned, ytree_name(tree));
+        r->warnings = sorted.data ? strdup(sorted.data) : NULL;
+        buf_free(&sorted);
+    }
+    buf_free(&warned);
     ytree_free(tree);
     if (l.oom || l.err < 0) {
         rules_free(r);

@@ -163,6 +163,7 @@ struct rules {
     uint64_t alert_resend_usec; /* alerting.resend_interval, default 1m */
     char *external_url;         /* alerting.external_url: generatorURL of alerts (NULL) */
     struct report_def *report;  /* never NULL once loaded: empty without a report section */
+    char *warnings;             /* "FILE:LINE:COL: warning: ..." lines, sorted; NULL when none */
 };
 
 /* Loads and validates path. 0 and *ret (caller frees), or -EINVAL with every error

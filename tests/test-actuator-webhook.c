@@ -247,8 +247,15 @@ TEST(validate_messages)
                   "header name 'X Y' is not a valid HTTP header name");
     CHECK_INVALID("{\"url\":\"http://x\",\"headers\":{\"X\":\"a\\r\\nInjected: 1\"}}", "headers",
                   "header 'X': value contains a line break");
-    CHECK_INVALID("{\"url\":\"http://x\",\"headers\":{\"X\":{}}}", "headers",
+    CHECK_INVALID("{\"url\":\"http://x\",\"headers\":{\"X\":[]}}", "headers",
                   "header 'X': value must be a string");
+    /* a value read from a file: {file: PATH, prefix: TEXT} and nothing else */
+    CHECK_INVALID("{\"url\":\"http://x\",\"headers\":{\"X\":{}}}", "headers",
+                  "header 'X': file must be the path of the file");
+    CHECK_INVALID("{\"url\":\"http://x\",\"headers\":{\"X\":{\"file\":\"/f\",\"mode\":1}}}",
+                  "headers", "header 'X': unknown key 'mode'");
+    CHECK_INVALID("{\"url\":\"http://x\",\"headers\":{\"X\":{\"file\":\"/f\",\"prefix\":\"a\\nb\"}}}",
+                  "headers", "header 'X': prefix must be a short string");
     CHECK_INVALID("{\"url\":\"http://x\",\"headers\":{\"content-length\":\"1\"}}", "headers",
                   "is set by the webhook action itself");
     CHECK_INVALID("{\"url\":\"http://x\",\"headers\":{\"X-Homeostat-Signature\":\"1\"}}", "headers",
