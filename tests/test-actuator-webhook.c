@@ -254,8 +254,9 @@ TEST(validate_messages)
                   "header 'X': file must be the path of the file");
     CHECK_INVALID("{\"url\":\"http://x\",\"headers\":{\"X\":{\"file\":\"/f\",\"mode\":1}}}",
                   "headers", "header 'X': unknown key 'mode'");
-    CHECK_INVALID("{\"url\":\"http://x\",\"headers\":{\"X\":{\"file\":\"/f\",\"prefix\":\"a\\nb\"}}}",
-                  "headers", "header 'X': prefix must be a short string");
+    CHECK_INVALID(
+        "{\"url\":\"http://x\",\"headers\":{\"X\":{\"file\":\"/f\",\"prefix\":\"a\\nb\"}}}",
+        "headers", "header 'X': prefix must be a short string");
     CHECK_INVALID("{\"url\":\"http://x\",\"headers\":{\"content-length\":\"1\"}}", "headers",
                   "is set by the webhook action itself");
     CHECK_INVALID("{\"url\":\"http://x\",\"headers\":{\"X-Homeostat-Signature\":\"1\"}}", "headers",
