@@ -1,4 +1,4 @@
-/* test-rules: the rules file loader of controller/rules.c: a file with every key checked
+/* test-rules: the rules file loader of controller/rules_*.c: a file with every key checked
  * field by field, the PRODUCT.md example, defaults, every load error with its exact
  * position and message, all errors of a file reported at once, reachability of states,
  * the JSON view without secrets, lookups, `homeostat-controller check` output, and a

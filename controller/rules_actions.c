@@ -1,0 +1,564 @@
+/* rules_actions: actions (the kinds' names and bodies, summaries, relative files,
+ * inline secrets) and the decisions section. */
+#include "rules_loader.h"
+
+const char *const rules_kind_names[] = {
+    [ACTION_SYSTEMD] = "systemd", [ACTION_KUBECTL] = "kubectl", [ACTION_WEBHOOK] = "webhook",
+    [ACTION_EXEC] = "exec",       [ACTION_ALERT] = "alert",
+};
+
+const char *const rules_kubectl_verbs[] = {"scale", "patch", "annotate", "rollout_restart", NULL};
+
+const char *action_kind_name(enum action_kind kind)
+{
+    return (size_t)kind < N_KINDS ? rules_kind_names[kind] : "unknown";
+}
+
+int action_kind_parse(const char *name)
+{
+    for (size_t i = 0; name && i < N_KINDS; i++)
+        if (strcmp(name, rules_kind_names[i]) == 0)
+            return (int)i;
+    return -EINVAL;
+}
+
+/* ---- actions ---- */
+
+/* A scalar as JSON: null, boolean and number only for plain (or so tagged) scalars. */
+static json_t *scalar_json(struct loader *l, const struct ytree_node *n)
+{
+    if (ytree_is_null(n))
+        return json_null();
+    bool b;
+    if (ytree_get_bool(n, &b, NULL) == 0)
+        return json_boolean(b);
+    size_t len;
+    const char *text = ytree_text(n, &len);
+    double d;
+    if (ytree_get_double(n, &d, NULL) == 0 && isfinite(d)) {
+        char *end;
+        errno = 0;
+        long long i = strtoll(text, &end, 10);
+        if (*end == '\0' && errno == 0)
+            return json_integer((json_int_t)i);
+        return json_real(d);
+    }
+    if (strlen(text) != len) {
+        loader_report(l, n, "string contains a NUL character");
+        return NULL;
+    }
+    json_t *s = json_stringn(text, len);
+    if (!s)
+        l->oom = true;
+    return s;
+}
+
+/* The node as JSON (new reference), or NULL after reporting (or running out of memory). */
+json_t *loader_to_json(struct loader *l, const struct ytree_node *n)
+{
+    json_t *out;
+    switch (ytree_kind(n)) {
+    case YTREE_SCALAR: return scalar_json(l, n);
+    case YTREE_SEQ:
+        if (!(out = json_array()))
+            break;
+        for (size_t i = 0; i < ytree_len(n); i++) {
+            json_t *item = loader_to_json(l, ytree_item(n, i));
+            if (!item || json_array_append_new(out, item) < 0) {
+                json_decref(out);
+                return NULL;
+            }
+        }
+        return out;
+    case YTREE_MAP:
+        if (!(out = json_object()))
+            break;
+        for (size_t i = 0; i < ytree_len(n); i++) {
+            const char *key;
+            if (!loader_get_string(l, ytree_key(n, i), &key)) {
+                json_decref(out);
+                return NULL;
+            }
+            json_t *item = loader_to_json(l, ytree_value(n, i));
+            if (!item || json_object_set_new(out, key, item) < 0) {
+                json_decref(out);
+                return NULL;
+            }
+        }
+        return out;
+    }
+    l->oom = true;
+    return NULL;
+}
+
+/* A deep copy of v with the values of secret keys replaced (new reference, NULL on OOM). */
+json_t *loader_redacted(json_t *v)
+{
+    if (json_is_array(v)) {
+        json_t *out = json_array();
+        for (size_t i = 0; out && i < json_array_size(v); i++)
+            if (json_array_append_new(out, loader_redacted(json_array_get(v, i))) < 0) {
+                json_decref(out);
+                return NULL;
+            }
+        return out;
+    }
+    if (json_is_object(v)) {
+        json_t *out = json_object();
+        const char *key;
+        json_t *item;
+        json_object_foreach(v, key, item)
+        {
+            if (!out)
+                break;
+            /* A value read from a file ({file: PATH}) names the file, not the secret. */
+            bool file_ref = json_is_object(item) && json_object_get(item, "file");
+            json_t *copy = loader_key_is_secret(key) && !file_ref ? json_string("<redacted>")
+                                                                  : loader_redacted(item);
+            if (json_object_set_new(out, key, copy) < 0) {
+                json_decref(out);
+                return NULL;
+            }
+        }
+        return out;
+    }
+    return json_deep_copy(v);
+}
+
+/* Appends " key=value" for summaries: scalars as written, collections as compact JSON. */
+static void summary_kv(struct buf *b, const char *key, const struct ytree_node *v, json_t *jv)
+{
+    buf_printf(b, " %s=", key);
+    if (loader_key_is_secret(key)) {
+        buf_puts(b, "<redacted>");
+    } else if (ytree_kind(v) == YTREE_SCALAR) {
+        buf_puts(b, ytree_is_null(v) ? "null" : ytree_text(v, NULL));
+    } else {
+        json_t *safe = loader_redacted(jv);
+        char *s = safe ? json_dumps(safe, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
+        buf_puts(b, s ? s : "?");
+        free(s);
+        json_decref(safe);
+    }
+}
+
+/* The entries of map v other than those in skip, as " k=v". */
+static void summary_rest(struct buf *b, const struct ytree_node *v, json_t *params,
+                         const char *const *skip)
+{
+    if (ytree_kind(v) != YTREE_MAP)
+        return;
+    for (size_t i = 0; i < ytree_len(v); i++) {
+        const char *key = ytree_text(ytree_key(v, i), NULL);
+        bool skipped = false;
+        for (const char *const *s = skip; *s && !skipped; s++)
+            skipped = strcmp(*s, key) == 0;
+        if (!skipped)
+            summary_kv(b, key, ytree_value(v, i), json_object_get(params, key));
+    }
+}
+
+static void put_arg(struct buf *b, const char *arg)
+{
+    if (*arg && !strpbrk(arg, " \t'\""))
+        buf_printf(b, " %s", arg);
+    else
+        buf_printf(b, " '%s'", arg);
+}
+
+/* Cuts the summary to RULES_MAX_SUMMARY bytes on a character boundary. */
+static char *finish_summary(struct loader *l, struct buf *b)
+{
+    if (b->len > RULES_MAX_SUMMARY) {
+        size_t cut = RULES_MAX_SUMMARY - 3;
+        while (cut > 0 && ((unsigned char)b->data[cut] & 0xc0) == 0x80)
+            cut--;
+        b->len = cut;
+        b->data[cut] = '\0';
+        buf_puts(b, "...");
+    }
+    char *s = b->data ? buf_steal(b, NULL) : strdup("");
+    if (!s)
+        l->oom = true;
+    buf_free(b);
+    return s;
+}
+
+/* exec: a sequence (argv) or a map with argv; params get argv as strings. */
+static bool load_exec(struct loader *l, struct action_def *a, const struct ytree_node *v,
+                      struct buf *sum)
+{
+    const struct ytree_node *argv = v;
+    if (ytree_kind(v) == YTREE_MAP) {
+        argv = ytree_get(v, "argv");
+        if (!argv) {
+            loader_report(l, v, "exec needs argv: a sequence such as [/usr/bin/foo, --bar]");
+            return false;
+        }
+    } else if (ytree_kind(v) != YTREE_SEQ) {
+        loader_report(l, v, "exec needs argv: a sequence such as [/usr/bin/foo, --bar], got %s",
+                      ytree_describe(v));
+        return false;
+    }
+    if (!loader_get_seq(l, argv))
+        return false;
+    if (ytree_len(argv) == 0) {
+        loader_report(l, argv, "exec argv is empty");
+        return false;
+    }
+    json_t *arr = json_array();
+    if (!arr) {
+        l->oom = true;
+        return false;
+    }
+    bool ok = true;
+    for (size_t i = 0; i < ytree_len(argv); i++) {
+        const struct ytree_node *item = ytree_item(argv, i);
+        const char *s;
+        if (ytree_kind(item) != YTREE_SCALAR) {
+            loader_report(l, item, "exec argv items must be strings, got %s", ytree_describe(item));
+            ok = false;
+            continue;
+        }
+        if (!loader_get_string(l, item, &s)) {
+            ok = false;
+            continue;
+        }
+        if (i == 0 && !*s) {
+            loader_report(l, item, "exec argv[0] is empty");
+            ok = false;
+            continue;
+        }
+        if (json_array_append_new(arr, json_string(s)) < 0)
+            l->oom = true;
+        put_arg(sum, s);
+    }
+    if (ok && ytree_kind(v) == YTREE_MAP) {
+        a->params = loader_to_json(l, v);
+        if (a->params)
+            json_object_set(a->params, "argv", arr);
+        else
+            ok = false;
+        static const char *const skip[] = {"argv", NULL};
+        if (ok)
+            summary_rest(sum, v, a->params, skip);
+    } else if (ok) {
+        a->params = json_object();
+        if (!a->params || json_object_set(a->params, "argv", arr) < 0) {
+            l->oom = true;
+            ok = false;
+        }
+    }
+    json_decref(arr);
+    return ok;
+}
+
+static bool load_action_body(struct loader *l, struct action_def *a, const struct ytree_node *v,
+                             struct buf *sum)
+{
+    const struct ytree_node *x;
+    const char *s;
+    if (a->kind == ACTION_EXEC)
+        return load_exec(l, a, v, sum);
+    if (a->kind == ACTION_ALERT && ytree_is_null(v)) {
+        a->params = json_object();
+        if (!a->params)
+            l->oom = true;
+        return a->params != NULL;
+    }
+    if (ytree_kind(v) != YTREE_MAP) {
+        loader_report(l, v, "%s: expected a map, got %s", rules_kind_names[a->kind],
+                      ytree_describe(v));
+        return false;
+    }
+    bool ok = true;
+    const char *primary[3] = {NULL, NULL, NULL};
+    switch (a->kind) {
+    case ACTION_SYSTEMD:
+        primary[0] = "unit";
+        if (!(x = ytree_get(v, "unit"))) {
+            loader_report(l, v, "systemd needs a unit");
+            ok = false;
+        } else if (loader_get_text(l, x, "unit", 256, &s)) {
+            buf_printf(sum, " %s", s);
+        } else {
+            ok = false;
+        }
+        break;
+    case ACTION_KUBECTL: {
+        const struct ytree_node *verb = NULL;
+        const char *verb_name = NULL;
+        for (const char *const *vb = rules_kubectl_verbs; *vb; vb++) {
+            if (!(x = ytree_get(v, *vb)))
+                continue;
+            if (verb) {
+                loader_report(l, loader_key_node(v, *vb),
+                              "kubectl takes one of scale, patch, annotate or rollout_restart, got "
+                              "'%s' and '%s'",
+                              verb_name, *vb);
+                ok = false;
+                continue;
+            }
+            verb = x;
+            verb_name = *vb;
+        }
+        if (!verb) {
+            loader_report(l, v, "kubectl needs one of scale, patch, annotate or rollout_restart");
+            return false;
+        }
+        primary[0] = verb_name;
+        if (!loader_get_text(l, verb, verb_name, 256, &s))
+            return false;
+        buf_printf(sum, " %s %s",
+                   strcmp(verb_name, "rollout_restart") ? verb_name : "rollout restart", s);
+        break;
+    }
+    case ACTION_WEBHOOK:
+        primary[0] = "url";
+        primary[1] = "method";
+        if ((x = ytree_get(v, "method")) && !loader_get_text(l, x, "method", 16, &s))
+            ok = false;
+        buf_printf(sum, " %s", x && ok ? ytree_text(x, NULL) : "POST");
+        if (!(x = ytree_get(v, "url"))) {
+            loader_report(l, v, "webhook needs a url");
+            ok = false;
+        } else if (loader_get_url(l, x, &s)) {
+            buf_printf(sum, " %s", s);
+        } else {
+            ok = false;
+        }
+        break;
+    case ACTION_ALERT:
+    case ACTION_EXEC: break;
+    }
+    if (!ok)
+        return false;
+    a->params = loader_to_json(l, v);
+    if (!a->params)
+        return false;
+    summary_rest(sum, v, a->params, primary);
+    return true;
+}
+
+/* Top-level *_file parameters of an action, made relative to the rules file's directory. */
+/* Relative paths of *_file keys, and of the {file: PATH} values of headers (in the
+ * params and in their revert map), are resolved against the rules file's directory. */
+static bool resolve_files(struct loader *l, json_t *params)
+{
+    const char *key;
+    json_t *v;
+    if (!l->dir || !json_is_object(params))
+        return true;
+    json_object_foreach(params, key, v)
+    {
+        size_t len = strlen(key);
+        if (strcmp(key, "headers") == 0 && json_is_object(v)) {
+            const char *h;
+            json_t *hv;
+            json_object_foreach(v, h,
+                                hv) if (json_is_object(hv) && !resolve_files(l, hv)) return false;
+            continue;
+        }
+        if (strcmp(key, "revert") == 0 && json_is_object(v)) {
+            if (!resolve_files(l, v))
+                return false;
+            continue;
+        }
+        if (!json_is_string(v) ||
+            (strcmp(key, "file") != 0 && (len < 5 || strcmp(key + len - 5, "_file") != 0)))
+            continue;
+        const char *path = json_string_value(v);
+        if (path[0] == '/' || !path[0] || strstr(path, "{{"))
+            continue;
+        struct buf b;
+        buf_init(&b, 0);
+        if (buf_printf(&b, "%s/%s", l->dir, path) < 0 ||
+            json_object_set_new(params, key, json_string(b.data)) < 0) {
+            buf_free(&b);
+            l->oom = true;
+            return false;
+        }
+        buf_free(&b);
+    }
+    return true;
+}
+
+/* A secret written into the rules file (a header such as Authorization, a key such as
+ * api_key) is allowed but unwise: the file is read by many, copied to state and shown;
+ * warn and point to the {file: PATH} form. Placeholders are not secrets. */
+static void warn_inline_secrets(struct loader *l, const struct ytree_node *n)
+{
+    if (!l->warnings || ytree_kind(n) != YTREE_MAP)
+        return;
+    for (size_t i = 0; i < ytree_len(n); i++) {
+        const struct ytree_node *k = ytree_key(n, i), *v = ytree_value(n, i);
+        const char *key = ytree_text(k, NULL);
+        if (ytree_kind(v) == YTREE_MAP) {
+            warn_inline_secrets(l, v);
+            continue;
+        }
+        const char *text = ytree_kind(v) == YTREE_SCALAR ? ytree_text(v, NULL) : NULL;
+        if (!key || !text || !*text || strstr(text, "{{") || !loader_key_is_secret(key))
+            continue;
+        ytree_error(l->warnings, v,
+                    "warning: '%.64s' holds a secret inline; read it from a file instead "
+                    "(%.64s: {file: /etc/homeostat/secret, prefix: \"Bearer \"} for a header, "
+                    "a *_file key elsewhere)",
+                    key, key);
+    }
+}
+
+static bool load_action(struct loader *l, struct action_def *a, const struct ytree_node *v)
+{
+    if (ytree_kind(v) != YTREE_MAP || ytree_len(v) != 1) {
+        if (ytree_kind(v) == YTREE_MAP && ytree_len(v) > 1)
+            loader_report(l, v,
+                          "an action is a map with one key (" KIND_LIST
+                          "), got %zu keys: indent the settings under the kind",
+                          ytree_len(v));
+        else
+            loader_report(l, v, "an action is a map with one key (" KIND_LIST "), got %s",
+                          ytree_describe(v));
+        return false;
+    }
+    const struct ytree_node *k = ytree_key(v, 0);
+    const char *kind = ytree_text(k, NULL);
+    size_t i;
+    for (i = 0; i < N_KINDS; i++)
+        if (strcmp(kind, rules_kind_names[i]) == 0)
+            break;
+    if (i == N_KINDS) {
+        const char *hint = loader_did_you_mean(kind, rules_kind_names, N_KINDS);
+        if (hint)
+            loader_report(l, k, "unknown action '%.64s'; did you mean '%s'?", kind, hint);
+        else
+            loader_report(l, k, "unknown action '%.64s' (" KIND_LIST ")", kind);
+        return false;
+    }
+    a->kind = (enum action_kind)i;
+    struct buf sum;
+    buf_init(&sum, 0);
+    buf_puts(&sum, rules_kind_names[i]);
+    const struct ytree_node *body = ytree_value(v, 0);
+    if (!load_action_body(l, a, body, &sum)) {
+        buf_free(&sum);
+        return false;
+    }
+    if (!resolve_files(l, a->params)) {
+        buf_free(&sum);
+        return false;
+    }
+    warn_inline_secrets(l, body);
+    const char *bad_key = NULL;
+    char msg[512];
+    if (actuator_validate(a->kind, a->params, l->declared, &bad_key, msg, sizeof(msg)) < 0) {
+        const struct ytree_node *at = NULL;
+        if (bad_key && ytree_kind(body) == YTREE_MAP)
+            at = ytree_get(body, bad_key);
+        loader_report(l, at ? at : body, "%s: %s%s%s", rules_kind_names[i],
+                      at || !bad_key ? "" : bad_key, at || !bad_key ? "" : ": ", msg);
+        buf_free(&sum);
+        return false;
+    }
+    a->summary = finish_summary(l, &sum);
+    return a->summary != NULL;
+}
+
+/* A sequence of actions into *ret (owned by the caller even when it fails). */
+void loader_load_actions(struct loader *l, const struct ytree_node *v, struct action_def **ret,
+                         size_t *ret_n)
+{
+    if (ytree_is_null(v))
+        return;
+    if (!loader_get_seq(l, v))
+        return;
+    size_t n = ytree_len(v);
+    if (n > RULES_MAX_ACTIONS) {
+        loader_report(l, v, "more than %d actions", RULES_MAX_ACTIONS);
+        return;
+    }
+    *ret = loader_alloc_array(l, n, sizeof(**ret));
+    if (!*ret)
+        return;
+    for (size_t i = 0; i < n && !l->oom; i++) {
+        load_action(l, &(*ret)[i], ytree_item(v, i));
+        *ret_n = i + 1;
+    }
+}
+
+/* ---- decisions and manual actions ---- */
+
+static void load_decision(struct loader *l, struct decision_def *d, const struct ytree_node *v)
+{
+    static const char *const keys[] = {"min_confidence", "cooldown", "actions", "revert_on_exit",
+                                       "revert_delay",   "dry_run",  NULL};
+    d->cooldown_usec = DEFAULT_COOLDOWN_USEC;
+    d->revert_delay_usec = DEFAULT_REVERT_DELAY_USEC;
+    if (ytree_is_null(v))
+        return;
+    if (!loader_get_map(l, v))
+        return;
+    loader_check_keys(l, v, keys);
+    const struct ytree_node *x;
+    if ((x = ytree_get(v, "min_confidence"))) {
+        double c;
+        if (ytree_get_double(x, &c, l->errors) < 0)
+            l->err = -EINVAL;
+        else if (!(c >= 0 && c <= 1))
+            loader_report(l, x, "min_confidence must be between 0 and 1, got %s",
+                          ytree_text(x, NULL));
+        else
+            d->min_confidence = c;
+    }
+    if ((x = ytree_get(v, "cooldown")))
+        loader_get_duration(l, x, &d->cooldown_usec);
+    if ((x = ytree_get(v, "actions")))
+        loader_load_actions(l, x, &d->actions, &d->n_actions);
+    if ((x = ytree_get(v, "revert_on_exit")))
+        loader_get_bool(l, x, &d->revert_on_exit);
+    if ((x = ytree_get(v, "revert_delay")))
+        loader_get_duration(l, x, &d->revert_delay_usec);
+    if ((x = ytree_get(v, "dry_run")))
+        loader_get_bool(l, x, &d->dry_run);
+}
+
+void loader_load_decisions(struct loader *l, const struct ytree_node *root)
+{
+    struct rules *r = l->r;
+    const struct ytree_node *v = ytree_get(root, "decisions");
+    if (!v || ytree_is_null(v) || !loader_get_map(l, v))
+        return;
+    size_t n = ytree_len(v);
+    r->decisions = loader_alloc_array(l, n, sizeof(*r->decisions));
+    if (!r->decisions)
+        return;
+    r->n_decisions = n;
+    const char **names = loader_alloc_array(l, r->n_states, sizeof(*names));
+    if (!names)
+        return;
+    for (size_t i = 0; i < r->n_states; i++)
+        names[i] = r->states[i].name;
+    for (size_t i = 0; i < n && !l->oom; i++) {
+        struct decision_def *d = &r->decisions[i];
+        const struct ytree_node *k = ytree_key(v, i);
+        const char *name = ytree_text(k, NULL);
+        size_t s;
+        for (s = 0; s < r->n_states; s++)
+            if (names[s] && strcmp(names[s], name) == 0)
+                break;
+        d->state = s;
+        if (strcmp(name, RULES_STATE_UNKNOWN) == 0) {
+            loader_report(l, k,
+                          "no decision can be attached to 'unknown': nothing runs on missing data");
+        } else if (s == r->n_states && l->states_ok) {
+            const char *hint = loader_did_you_mean(name, names, r->n_states);
+            if (hint)
+                loader_report(l, k, "decision for unknown state '%.64s' (did you mean '%s'?)", name,
+                              hint);
+            else
+                loader_report(l, k, "decision for unknown state '%.64s'", name);
+        }
+        load_decision(l, d, ytree_value(v, i));
+    }
+    free(names);
+}

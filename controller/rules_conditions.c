@@ -1,0 +1,229 @@
+/* rules_conditions: the comparison operators and the condition parser of states
+ * ("cpu_busy > 0.85", alert:NAME) and of the report section. */
+#include "rules_loader.h"
+
+const char *cond_op_text(enum cond_op op)
+{
+    static const char *const ops[] = {
+        [COND_GT] = ">",  [COND_GE] = ">=", [COND_LT] = "<",
+        [COND_LE] = "<=", [COND_EQ] = "==", [COND_NE] = "!=",
+    };
+    return (size_t)op < sizeof(ops) / sizeof(ops[0]) ? ops[op] : "?";
+}
+
+bool cond_op_holds(enum cond_op op, double value, double threshold)
+{
+    switch (op) {
+    case COND_GT: return value > threshold;
+    case COND_GE: return value >= threshold;
+    case COND_LT: return value < threshold;
+    case COND_LE: return value <= threshold;
+    case COND_EQ: return value == threshold;
+    case COND_NE: return value != threshold;
+    }
+    return false;
+}
+
+/* ---- conditions ---- */
+
+bool loader_op_char(char c)
+{
+    return c == '<' || c == '>' || c == '=' || c == '!' || c == '~';
+}
+
+/* Length of the run at s of characters other than whitespace, capped for messages. */
+static int word_len(const char *s)
+{
+    size_t n = 0;
+    while (s[n] && !isspace((unsigned char)s[n]))
+        n++;
+    return n > 32 ? 32 : (int)n;
+}
+
+/* Characters of an alert name after "alert:" (Alertmanager allows any label value; the
+ * conditions' syntax takes the usual alertname characters). */
+static bool alert_name_char(char c)
+{
+    return isalnum((unsigned char)c) || c == '_' || c == ':' || c == '.' || c == '-';
+}
+
+/* Appends the signal "alert:NAME" that a condition names for the first time. */
+static bool add_alert_signal(struct loader *l, const struct ytree_node *n, const char *name,
+                             size_t len, struct condition *c)
+{
+    struct rules *r = l->r;
+    if (len > RULES_MAX_NAME + strlen(RULES_ALERT_PREFIX)) {
+        loader_report(l, n, "alert name '%.*s' is longer than %d characters", (int)len, name,
+                      RULES_MAX_NAME);
+        return false;
+    }
+    if (r->n_signals >= RULES_MAX_SIGNALS) {
+        loader_report(l, n, "more than %d signals", RULES_MAX_SIGNALS);
+        return false;
+    }
+    struct signal_def *grown = realloc(r->signals, (r->n_signals + 1) * sizeof(*grown));
+    if (!grown) {
+        l->oom = true;
+        return false;
+    }
+    r->signals = grown;
+    struct signal_def *sd = &r->signals[r->n_signals];
+    memset(sd, 0, sizeof(*sd));
+    sd->name = strndup(name, len);
+    if (!sd->name) {
+        l->oom = true;
+        return false;
+    }
+    sd->alert = true;
+    c->signal = r->n_signals++;
+    return true;
+}
+
+/* "signal OP number", whitespace-tolerant. Reports at n and returns false on an error; a
+ * signal that cannot be resolved because the signals section is broken is not reported
+ * again. */
+bool loader_parse_condition(struct loader *l, const struct ytree_node *n, struct condition *c)
+{
+    const char *s;
+    if (!loader_get_string(l, n, &s))
+        return false;
+    const char *p = s;
+    while (isspace((unsigned char)*p))
+        p++;
+    const char *name = p;
+    bool alert = strncmp(p, RULES_ALERT_PREFIX, strlen(RULES_ALERT_PREFIX)) == 0;
+    if (alert) {
+        p += strlen(RULES_ALERT_PREFIX);
+        if (!alert_name_char(*p)) {
+            loader_report(l, n,
+                          "condition '%.80s': expected an alert name after 'alert:', such as "
+                          "'alert:HighErrorRate == 1'",
+                          s);
+            return false;
+        }
+        while (alert_name_char(*p))
+            p++;
+    } else if (!(isalpha((unsigned char)*p) || *p == '_')) {
+        loader_report(l, n,
+                      "condition '%.80s' does not start with a signal name: expected 'SIGNAL OP "
+                      "NUMBER' such as 'cpu_busy > 0.85'",
+                      s);
+        return false;
+    }
+    while (!alert && (isalnum((unsigned char)*p) || *p == '_'))
+        p++;
+    int name_len = (int)(p - name);
+    while (isspace((unsigned char)*p))
+        p++;
+    static const struct {
+        const char *text;
+        enum cond_op op;
+    } ops[] = {{">=", COND_GE}, {"<=", COND_LE}, {"==", COND_EQ},
+               {"!=", COND_NE}, {">", COND_GT},  {"<", COND_LT}};
+    size_t o;
+    for (o = 0; o < sizeof(ops) / sizeof(ops[0]); o++)
+        if (strncmp(p, ops[o].text, strlen(ops[o].text)) == 0)
+            break;
+    /* "=>", "<>", "===", "=": an operator-like run that is not one of ours. */
+    size_t run = 0;
+    while (loader_op_char(p[run]))
+        run++;
+    if (o == sizeof(ops) / sizeof(ops[0]) || run != strlen(ops[o].text)) {
+        if (!*p)
+            loader_report(l, n,
+                          "condition '%.80s': expected an operator (>, >=, <, <=, == or !=) after "
+                          "'%.*s'",
+                          s, name_len, name);
+        else
+            loader_report(l, n,
+                          "condition '%.80s': expected an operator (>, >=, <, <=, == or !=) after "
+                          "'%.*s', got '%.*s'",
+                          s, name_len, name, run ? (int)(run > 32 ? 32 : run) : word_len(p), p);
+        return false;
+    }
+    c->op = ops[o].op;
+    p += run;
+    while (isspace((unsigned char)*p))
+        p++;
+    if (!*p) {
+        loader_report(l, n, "condition '%.80s': missing the threshold after '%s'", s, ops[o].text);
+        return false;
+    }
+    size_t num = 0;
+    while (p[num] && (isdigit((unsigned char)p[num]) || strchr(".eE+-", p[num])))
+        num++;
+    if (num == 0) {
+        loader_report(l, n, "condition '%.80s': expected a number after '%s', got '%.*s'", s,
+                      ops[o].text, word_len(p), p);
+        return false;
+    }
+    char tmp[64];
+    double v = 0;
+    int r = -EINVAL;
+    if (num < sizeof(tmp)) {
+        memcpy(tmp, p, num);
+        tmp[num] = '\0';
+        r = parse_double(tmp, &v);
+    }
+    if (r == -ERANGE) {
+        loader_report(l, n, "condition '%.80s': threshold '%.*s' is out of range", s, (int)num, p);
+        return false;
+    }
+    if (r < 0 || !isfinite(v)) {
+        loader_report(l, n, "condition '%.80s': '%.*s' is not a number", s,
+                      num > 32 ? 32 : (int)num, p);
+        return false;
+    }
+    c->threshold = v;
+    c->threshold_file = v;
+    p += num;
+    while (isspace((unsigned char)*p))
+        p++;
+    if (*p == '%') {
+        loader_report(
+            l, n,
+            "condition '%.80s': unexpected '%%' after the threshold: write the number in the "
+            "query's unit (0.85 for 85 %% of a ratio)",
+            s);
+        return false;
+    }
+    if (*p) {
+        loader_report(l, n, "condition '%.80s': unexpected '%.32s' after the threshold", s, p);
+        return false;
+    }
+    c->text = loader_dup_str(l, s);
+    if (!c->text)
+        return false;
+    if (alert && (l->signals_ok || l->no_signals))
+        for (size_t i = 0; i < l->r->n_signals; i++)
+            if ((int)strlen(l->r->signals[i].name) == name_len &&
+                strncmp(l->r->signals[i].name, name, (size_t)name_len) == 0) {
+                c->signal = i;
+                return true;
+            }
+    if (alert && (l->signals_ok || l->no_signals))
+        return add_alert_signal(l, n, name, (size_t)name_len, c);
+    if (!l->signals_ok)
+        return false; /* the signals section's own error says enough */
+    struct rules *rules = l->r;
+    for (size_t i = 0; i < rules->n_signals; i++)
+        if ((int)strlen(rules->signals[i].name) == name_len &&
+            strncmp(rules->signals[i].name, name, (size_t)name_len) == 0) {
+            c->signal = i;
+            return true;
+        }
+    char want[RULES_MAX_NAME + 1];
+    snprintf(want, sizeof(want), "%.*s", name_len, name);
+    const char **names = loader_alloc_array(l, rules->n_signals, sizeof(*names));
+    if (!names)
+        return false;
+    for (size_t i = 0; i < rules->n_signals; i++)
+        names[i] = rules->signals[i].name;
+    const char *hint = loader_did_you_mean(want, names, rules->n_signals);
+    if (hint)
+        loader_report(l, n, "unknown signal '%s' (did you mean '%s'?)", want, hint);
+    else
+        loader_report(l, n, "unknown signal '%s'", want);
+    free(names);
+    return false;
+}
