@@ -1,8 +1,10 @@
 /* collector: the interface every host collector implements, and the static table
  * of all of them (collectors.c), in the style of netdata's proc plugin: {name,
  * init, collect, cleanup}. A collector whose init fails is switched off and says
- * so once. collect() runs on the collector's own worker thread at scrape time,
- * bounded by --collector.timeout; it never runs twice at once for one collector. */
+ * so once. collect() runs at scrape time: inline on the scraping thread for the
+ * collectors that only read procfs, on the collector's own worker thread under
+ * --collector.timeout for those that may block (may_block); it never runs twice at
+ * once for one collector. */
 #ifndef HOMEOSTAT_EXPORTER_COLLECTOR_H
 #define HOMEOSTAT_EXPORTER_COLLECTOR_H
 

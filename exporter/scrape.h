@@ -1,10 +1,11 @@
 /* scrape: runs the enabled collectors at scrape time and renders the result.
- * Each collector has its own worker thread and a time budget (--collector.timeout):
- * one that overruns is reported as failed for that scrape and skipped until it
- * returns, so a stuck collector never stalls /metrics. Concurrent scrapes are
- * coalesced: a request joins the next collection that starts after it arrived, so
- * every response is collected after its request, but 16 parallel scrapers do not
- * make 16 parallel collections. */
+ * Collectors that may block (may_block: statvfs, GPU drivers) have their own worker
+ * thread and a time budget (--collector.timeout): one that overruns is reported as
+ * failed for that scrape and skipped until it returns, so a stuck collector never
+ * stalls /metrics; those that only read procfs run inline on the scraping thread. Concurrent
+ * scrapes are coalesced: a request joins the next collection that starts after it arrived, so every
+ * response is collected after its request, but 16 parallel scrapers do not make 16 parallel
+ * collections. */
 #ifndef HOMEOSTAT_EXPORTER_SCRAPE_H
 #define HOMEOSTAT_EXPORTER_SCRAPE_H
 

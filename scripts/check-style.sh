@@ -26,7 +26,14 @@ report "common/ includes daemon code" \
 report "exporter includes controller code" \
     "$(grep -nE '#include ".*controller' exporter/*.[ch] 2>/dev/null)"
 report "controller includes exporter code" \
-    "$(grep -nE '#include ".*exporter' controller/*.[ch] 2>/dev/null)"
+    "$(grep -nE '#include ".*exporter' controller/*.[ch] controller/*/*.[ch] 2>/dev/null)"
+# The controller's layers (the build enforces most of it with scoped include directories,
+# controller/CMakeLists.txt): clients include nothing of the other layers; only the daemon
+# includes controller.h.
+report "controller/clients includes another layer" \
+    "$(grep -nE '#include "(rules|rules_loader|evaluate|decide|replay|template|report|actuator|controller|state|check|ruletest|backtest|report_cli|run)\.h"' controller/clients/*.[ch])"
+report "controller.h outside controller/daemon" \
+    "$(grep -nE '#include "controller\.h"' controller/engine/*.[ch] controller/clients/*.[ch] controller/actuators/*.[ch] controller/cli/*.[ch])"
 report "files without an opening comment" \
     "$(for f in "${src[@]}"; do head -1 "$f" | grep -q '^/\*' || echo "$f"; done)"
 echo "$passed passed, $failed failed"

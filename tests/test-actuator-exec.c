@@ -1,4 +1,4 @@
-/* test-actuator-exec: the exec action kind of controller/actuator_exec.c through
+/* test-actuator-exec: the exec action kind of controller/actuators/actuator_exec.c through
  * actuator_validate, actuator_run and actuator_revert with real subprocesses: validation
  * messages and the key they name; success with its detail; the failure message with the
  * first line of stderr; exit 75 retried with the attempts counted; a timeout; a missing

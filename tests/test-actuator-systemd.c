@@ -1,4 +1,4 @@
-/* test-actuator-systemd: controller/actuator_systemd.c without a real systemd:
+/* test-actuator-systemd: controller/actuators/actuator_systemd.c without a real systemd:
  * validate() on good and bad values (messages and bad keys, through actuator_validate as
  * the rules loader calls it), apply against a bus address where nothing listens (a clear
  * error, ACT_RETRY), bad undo records, and an in-process fake systemd (sd-bus in server

@@ -1,4 +1,4 @@
-/* test-actuator-webhook: controller/actuator_webhook.c without the network beyond
+/* test-actuator-webhook: controller/actuators/actuator_webhook.c without the network beyond
  * loopback: validate() messages and bad keys (through actuator_validate, as the rules
  * loader calls it), a port with nothing listening (ACT_RETRY, a clear error, retried by
  * actuator_run), secret_file errors, server dry run, and a one-shot in-process HTTP

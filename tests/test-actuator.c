@@ -1,4 +1,4 @@
-/* test-actuator: what every action kind shares (controller/actuator.c): the generic keys,
+/* test-actuator: what every action kind shares (controller/actuators/actuator.c): the generic keys,
  * placeholder checks at load time, expansion (typed when a string is one placeholder),
  * and the retry loop's attempts and backoff, through the exec kind. */
 #include <errno.h>

@@ -1,4 +1,4 @@
-/* test-amreceiver: the Alertmanager webhook store (controller/amreceiver.c): firing and
+/* test-amreceiver: the Alertmanager webhook store (controller/clients/amreceiver.c): firing and
  * resolved alerts by fingerprint, endsAt and the one-day expiry, payloads that are
  * refused whole (version, shape, labels), the bound on the number of alerts, and the
  * JSON listing. */

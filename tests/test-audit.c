@@ -1,4 +1,4 @@
-/* test-audit: the decision audit log of controller/audit.c: appends read back newest
+/* test-audit: the decision audit log of controller/clients/audit.c: appends read back newest
  * first, the exact bytes on disk, recovery of a truncated last line (with the dropped
  * byte count) and of garbage, a 10 MiB log opened with a bounded read, the bounded
  * history, the record size limit, and failed appends (read-only descriptor, ENOSPC

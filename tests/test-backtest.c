@@ -1,4 +1,4 @@
-/* test-backtest: controller/backtest.c and the range half of controller/promql.c. Time
+/* test-backtest: controller/cli/backtest.c and the range half of controller/clients/promql.c. Time
  * parsing (RFC 3339, Unix seconds, now, -DURATION), the chunk arithmetic around
  * Prometheus' 11,000 points, range replies (the boundary between two chunks, gaps,
  * several series, NaN, native histograms, points off the grid), promql_query_range
@@ -453,7 +453,7 @@ static struct promql_client *client_for(const char *url, char *token_path)
     snprintf(token_path, 512, "%s/token", dir);
     if (file_write_atomic(token_path, "s3cret\n", 7, 0600) < 0)
         return NULL;
-    struct prometheus_cfg cfg = {
+    struct promql_config cfg = {
         .url = (char *)url, .timeout_usec = 2000000, .bearer_token_file = token_path};
     struct promql_client *c = NULL;
     struct buf errors;

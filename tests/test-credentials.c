@@ -1,4 +1,4 @@
-/* test-credentials: the API's role token files (controller/credentials.c): parsing, ids,
+/* test-credentials: the API's role token files (controller/clients/credentials.c): parsing, ids,
  * lookups by role, refusals that name the file and line, and what each role may call. */
 #include <errno.h>
 #include <stdbool.h>

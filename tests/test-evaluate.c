@@ -1,5 +1,5 @@
-/* test-evaluate: the state machine (controller/evaluate.c) and the decision policy
- * (controller/decide.c) on hand-built rules with an injected clock: every condition
+/* test-evaluate: the state machine (controller/engine/evaluate.c) and the decision policy
+ * (controller/engine/decide.c) on hand-built rules with an injected clock: every condition
  * operator at its boundary, any/all with unknown data, for and keep_for, missing data
  * (hold, unknown, what blocks what), the confidence formula part by part with the worked
  * example of docs/RULES.md, max_age staleness, the reasoning text, rebase across a

@@ -1,4 +1,4 @@
-/* test-hmac: controller/hmac.c against published vectors: SHA-256 from FIPS 180-2
+/* test-hmac: controller/clients/hmac.c against published vectors: SHA-256 from FIPS 180-2
  * appendix B / the NIST examples ("abc", the empty string, the 448- and 896-bit
  * messages, one million 'a'), lengths around the 56- and 64-byte padding boundaries,
  * every RFC 4231 HMAC-SHA256 test case (5 compared on its first 128 bits, as the RFC

@@ -1,7 +1,7 @@
-/* test-report: the health report. controller/template.c (templates, their errors, the
+/* test-report: the health report. controller/engine/template.c (templates, their errors, the
  * humanize functions against Prometheus's own outputs), the report section of the rules
  * (every field, defaults, load errors with their positions, the JSON view, the
- * reference that outlives the rules), controller/report.c's assembly (score formula and
+ * reference that outlives the rules), controller/engine/report.c's assembly (score formula and
  * status bands, issue texts and order, optimizations, checks without data or with a
  * failed query listed and never counted as passed, --quick, the controller's state as an
  * issue, the listing cap), the text output, promql_parse_series, and report_build over a
@@ -844,7 +844,7 @@ TEST(build_against_fake_prometheus)
     snprintf(f.url, sizeof(f.url), "http://%s", httpd_bound_address(f.h));
     struct rules *r = load(FULL, NULL);
     CHECK(r != NULL);
-    struct prometheus_cfg cfg = {.url = f.url, .timeout_usec = 5000000};
+    struct promql_config cfg = {.url = f.url, .timeout_usec = 5000000};
     struct promql_client *c = NULL;
     struct buf e = BUF_INIT_MAX(0);
     CHECK_INT(promql_client_new(&cfg, &c, &e), 0);

@@ -58,7 +58,7 @@ TEST(full_file_every_field)
     CHECK_STR(r->path, test_fixture("rules/full.yaml"));
     CHECK_INT(r->evaluation_interval_usec, 10 * SEC);
 
-    const struct prometheus_cfg *p = &r->prometheus;
+    const struct promql_config *p = &r->prometheus;
     CHECK_STR(p->url, "https://prometheus.example:9090/prefix");
     CHECK_INT(p->timeout_usec, 1500000);
     /* relative to the rules file's directory, like Prometheus */
@@ -1079,7 +1079,7 @@ TEST(check_files_output)
     size_t len = 0;
     FILE *f = open_memstream(&out, &len);
     const char *one[] = {good};
-    CHECK_INT(rules_check_files(one, 1, f), 0);
+    CHECK_INT(check_files(one, 1, f), 0);
     fclose(f);
     char want[4096];
     snprintf(want, sizeof(want),
@@ -1089,7 +1089,7 @@ TEST(check_files_output)
 
     f = open_memstream(&out, &len);
     const char *three[] = {good, bad, missing};
-    CHECK_INT(rules_check_files(three, 3, f), 1);
+    CHECK_INT(check_files(three, 3, f), 1);
     fclose(f);
     snprintf(want, sizeof(want),
              "Checking %s\n  SUCCESS: 2 signals, 2 states, 1 decision found\n\n"
@@ -1103,7 +1103,7 @@ TEST(check_files_output)
     free(out);
 
     f = open_memstream(&out, &len);
-    CHECK_INT(rules_check_files(NULL, 0, f), 1);
+    CHECK_INT(check_files(NULL, 0, f), 1);
     fclose(f);
     CHECK_STR(out, "");
     free(out);

@@ -1,4 +1,4 @@
-/* test-ruletest: `homeostat-controller test` (controller/ruletest.c) on the files of
+/* test-ruletest: `homeostat-controller test` (controller/cli/ruletest.c) on the files of
  * tests/fixtures/ruletest: passing files exit 0, failing expectations exit 1 and name the
  * test, the time and the step, malformed test files and broken rules files exit 2 with
  * FILE:LINE:COL for every error, and the expanding notation of the values. */

@@ -1,4 +1,4 @@
-/* test-state: the controller's state file (controller/state.c): an exact save/load round
+/* test-state: the controller's state file (controller/daemon/state.c): an exact save/load round
  * trip with the rules of tests/fixtures/rules/full.yaml (state, since, per-state timers,
  * cooldowns by decision state name, paused, decision counter), the unknown state, rules
  * where a state was renamed or removed, corrupt files rejected with a message and the

@@ -1,4 +1,4 @@
-/* test-subproc: controller/subproc.c with real processes: exit codes and signals, stdout
+/* test-subproc: controller/clients/subproc.c with real processes: exit codes and signals, stdout
  * and stderr capture, the per-stream cap with the dropped byte count, the clean
  * environment (PATH, LANG, kept and set variables only; the default PATH), program lookup
  * and -ENOENT, stdin data (also to a reader that stops early), the deadline (a tree of

@@ -68,11 +68,11 @@ WORKLOADS = {"DaemonSet", "Deployment", "StatefulSet"}
 HOMEOSTAT_NS = "homeostat"
 CONTROLLER_SA = ("homeostat", "homeostat-controller")
 
-# What the daemons serve (exporter/main.c, controller/api.c): probes must be among these.
+# What the daemons serve (exporter/main.c, controller/daemon/api.c): probes must be among these.
 SERVED = {"homeostat-exporter": {"/-/healthy", "/-/ready", "/metrics"},
           "homeostat-controller": {"/-/healthy", "/-/ready", "/metrics"}}
 
-# kubectl resource types of the actuator (controller/actuator_kubectl.c) and their API
+# kubectl resource types of the actuator (controller/actuators/actuator_kubectl.c) and their API
 # group and resource; None: cluster-scoped.
 KUBE_TYPES = {
     "deployment": ("apps", "deployments", ["deploy", "deployments"]),

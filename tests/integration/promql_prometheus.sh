@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# promql_prometheus: the controller's PromQL client (controller/promql.c) against the real
+# promql_prometheus: the controller's PromQL client (controller/clients/promql.c) against the real
 # Prometheus (Debian's 2.42) scraping the real exporter every second. Runs the unit test
 # real_prometheus_queries of test-promql with HOMEOSTAT_PROMETHEUS_URL set: a CPU busy ratio
 # in 0..1, memory with the query's timestamp, a syntax error (bad_data), an empty result,

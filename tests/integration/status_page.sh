@@ -5,7 +5,7 @@
 # of HTML, and a webhook action to a port where nothing listens, so it runs and fails),
 # busy when load > 0.5 or queue > 10, optimal otherwise.
 #  - GET /: 200, text/html; charset=utf-8, the page embedded byte for byte from
-#    controller/status.html, with a Content-Security-Policy of default-src 'none' whose
+#    controller/daemon/status.html, with a Content-Security-Policy of default-src 'none' whose
 #    script-src and style-src are the SHA-256 hashes of the page's inline script and style
 #    (no 'unsafe-inline'), X-Content-Type-Options, X-Frame-Options, Referrer-Policy and
 #    Cache-Control; nothing external (no http(s):// in the page, no <link>, no <script src>);
@@ -30,7 +30,7 @@ if [[ ! -x $CONTROLLER ]]; then
     fail "controller binary '$CONTROLLER' is missing (build the homeostat-controller target)"
     finish
 fi
-PAGE_SRC=$HOMEOSTAT_SOURCE_DIR/controller/status.html
+PAGE_SRC=$HOMEOSTAT_SOURCE_DIR/controller/daemon/status.html
 ARTIFACTS=$HOMEOSTAT_BUILD_DIR/test-artifacts
 mkdir -p "$ARTIFACTS"
 
@@ -216,7 +216,7 @@ header() {
 }
 check_eq "... Content-Type text/html; charset=utf-8" "text/html; charset=utf-8" \
     "$(header Content-Type "$HS_TMP/get.headers")"
-check "... the page is controller/status.html byte for byte" cmp -s "$PAGE_SRC" "$HS_TMP/page.html"
+check "... the page is controller/daemon/status.html byte for byte" cmp -s "$PAGE_SRC" "$HS_TMP/page.html"
 check_eq "... X-Content-Type-Options: nosniff" nosniff \
     "$(header X-Content-Type-Options "$HS_TMP/get.headers")"
 check_eq "... X-Frame-Options: DENY" DENY "$(header X-Frame-Options "$HS_TMP/get.headers")"

@@ -67,9 +67,4 @@ int report_build(const struct report_def *d, struct promql_client *c,
 /* The report as readable text (appended to out). 0 or -ENOMEM. */
 int report_text(const json_t *report, struct buf *out);
 
-/* `homeostat-controller report [FLAGS]` (report_cli.c): argv[0] is "report". Returns the
- * exit status: 0 when the report was built (and written), 1 when the rules do not load,
- * Prometheus cannot be reached or the output cannot be written, 2 for a bad flag. */
-int report_cli(int argc, char **argv);
-
 #endif

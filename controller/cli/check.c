@@ -54,11 +54,20 @@ static int check_one(const char *path, FILE *out)
     return 0;
 }
 
-int rules_check_files(const char *const *paths, size_t n, FILE *out)
+int check_files(const char *const *paths, size_t n, FILE *out)
 {
     int failed = n == 0;
     for (size_t i = 0; i < n; i++)
         failed |= check_one(paths[i], out);
     fflush(out);
     return failed ? 1 : 0;
+}
+
+int check_main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "homeostat-controller: %s needs at least one FILE\n", argv[0]);
+        return 2;
+    }
+    return check_files((const char *const *)argv + 1, (size_t)argc - 1, stdout);
 }

@@ -8,10 +8,11 @@
 #define HOMEOSTAT_CONTROLLER_PROMQL_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "rules.h"
+#include "buf.h"
 
 #define PROMQL_MAX_REPLY_BYTES (4u << 20)
 
@@ -32,6 +33,20 @@ enum promql_error {
 /* The errorType-like label value of an error ("timeout", ...). */
 const char *promql_error_name(enum promql_error e);
 
+/* Where and how to query: the rules file's prometheus section (docs/RULES.md), or the
+ * flags of a tool. Strings are owned by whoever fills it; the client copies them. */
+struct promql_config {
+    char *url;                 /* http:// or https:// */
+    uint64_t timeout_usec;     /* per query, default 2s */
+    char *bearer_token_file;   /* NULL */
+    char *basic_auth_username; /* NULL */
+    char *basic_auth_password_file;
+    char *ca_file;
+    bool insecure_skip_verify;
+    char **headers; /* "Name: value" strings, NULL-terminated (X-Scope-OrgID) */
+    size_t n_headers;
+};
+
 struct promql_result {
     enum promql_error error;
     double value;       /* when PROMQL_OK (may be +Inf/-Inf) */
@@ -46,7 +61,7 @@ struct promql_client;
 
 /* Creates a client for cfg (borrowed for the call: copied). Reads the bearer token
  * and password files now (errors name the file). 0 and *ret, or -errno. */
-int promql_client_new(const struct prometheus_cfg *cfg, struct promql_client **ret,
+int promql_client_new(const struct promql_config *cfg, struct promql_client **ret,
                       struct buf *errors);
 void promql_client_free(struct promql_client *c); /* accepts NULL */
 

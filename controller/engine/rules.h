@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "promql.h" /* struct promql_config: the prometheus section */
 
 #define RULES_MAX_FILE_BYTES (1u << 20)
 #define RULES_STATE_UNKNOWN "unknown" /* the state on_missing_data: unknown moves to */
@@ -132,22 +133,11 @@ struct report_def {
     size_t n_optimizations;
 };
 
-struct prometheus_cfg {
-    char *url;                 /* required unless --prometheus.url is given */
-    uint64_t timeout_usec;     /* per query, default 2s */
-    char *bearer_token_file;   /* NULL */
-    char *basic_auth_username; /* NULL */
-    char *basic_auth_password_file;
-    char *ca_file;
-    bool insecure_skip_verify;
-    char **headers; /* "Name: value" strings, NULL-terminated (X-Scope-OrgID) */
-    size_t n_headers;
-};
 
 struct rules {
     char *path;
     uint64_t evaluation_interval_usec; /* default 5s */
-    struct prometheus_cfg prometheus;
+    struct promql_config prometheus;
     struct signal_def *signals;
     size_t n_signals;
     struct state_def *states; /* worst first; the last has no conditions */

@@ -391,7 +391,7 @@ static void report_endpoint(struct controller *c, const struct httpd_request *re
     pthread_mutex_lock(&c->lock);
     const struct rules *r = c->rules;
     struct report_def *d = rules_report_ref(r);
-    struct prometheus_cfg cfg = r->prometheus;
+    struct promql_config cfg = r->prometheus;
     cfg.timeout_usec = d ? d->timeout_usec : cfg.timeout_usec;
     struct promql_client *prom = NULL;
     int ret = promql_client_new(&cfg, &prom, &errors);

@@ -37,6 +37,7 @@
 #include "promql.h"
 #include "registry.h"
 #include "report.h"
+#include "report_cli.h"
 #include "replay.h"
 #include "ruletest.h"
 #include "rules.h"
@@ -1144,7 +1145,7 @@ int main(int argc, char **argv)
         }
         const char *const *files = (const char *const *)argv + 2;
         size_t n = (size_t)argc - 2;
-        return strcmp(argv[1], "check") == 0 ? rules_check_files(files, n, stdout)
+        return strcmp(argv[1], "check") == 0 ? check_files(files, n, stdout)
                                              : ruletest_run_files(files, n, stdout);
     }
     struct controller c;

@@ -16,6 +16,7 @@
 #include "parse.h"
 #include "promql.h"
 #include "report.h"
+#include "report_cli.h"
 #include "rules.h"
 
 #define PROG "homeostat-controller report"
@@ -316,7 +317,7 @@ int report_cli(int argc, char **argv)
         return 1;
     struct buf errors;
     buf_init(&errors, 1 << 16);
-    struct prometheus_cfg cfg = rules->prometheus; /* borrowed strings, copied by the client */
+    struct promql_config cfg = rules->prometheus; /* borrowed strings, copied by the client */
     cfg.timeout_usec = rules->report->timeout_usec;
     struct promql_client *c = NULL;
     r = promql_client_new(&cfg, &c, &errors);
