@@ -1,7 +1,8 @@
-/* main: homeostat-controller. Subcommands `check` and `test` validate and unit-test
- * rules files; without one it is the daemon: every evaluation interval it queries
- * the signals from Prometheus, evaluates the states, decides, writes explained
- * decisions to the audit log, and serves its API, metrics and sd_notify status. */
+/* run: the daemon, homeostat-controller's default verb (controller_run, see run.h): its
+ * flags, metrics, the records it writes (ids, audit, state file), reloads, and the loop
+ * that every evaluation interval queries the signals from Prometheus, evaluates the
+ * states, decides, writes explained decisions to the audit log and runs their actions,
+ * while the API, the metrics and the sd_notify status are served. */
 #include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
@@ -22,10 +23,8 @@
 #include "actuator.h"
 #include "amreceiver.h"
 #include "audit.h"
-#include "backtest.h"
 #include "controller.h"
 #include "credentials.h"
-#include "check.h"
 #include "daemon.h"
 #include "decide.h"
 #include "evaluate.h"
@@ -37,10 +36,9 @@
 #include "promql.h"
 #include "registry.h"
 #include "report.h"
-#include "report_cli.h"
 #include "replay.h"
-#include "ruletest.h"
 #include "rules.h"
+#include "run.h"
 #include "state.h"
 #include "webconfig.h"
 
@@ -1124,30 +1122,8 @@ static void controller_free(struct controller *c)
     buf_free(&c->reload_errors);
 }
 
-int main(int argc, char **argv)
+int controller_run(int argc, char **argv)
 {
-    if (argc >= 2 && strcmp(argv[1], "report") == 0) {
-        curl_global_init(CURL_GLOBAL_DEFAULT);
-        int rr = report_cli(argc - 1, argv + 1);
-        curl_global_cleanup();
-        return rr;
-    }
-    if (argc >= 2 && strcmp(argv[1], "backtest") == 0) {
-        curl_global_init(CURL_GLOBAL_DEFAULT);
-        int br = backtest_main(argc - 1, argv + 1);
-        curl_global_cleanup();
-        return br;
-    }
-    if (argc >= 2 && (strcmp(argv[1], "check") == 0 || strcmp(argv[1], "test") == 0)) {
-        if (argc < 3) {
-            fprintf(stderr, PROG ": %s needs at least one FILE\n", argv[1]);
-            return 2;
-        }
-        const char *const *files = (const char *const *)argv + 2;
-        size_t n = (size_t)argc - 2;
-        return strcmp(argv[1], "check") == 0 ? check_files(files, n, stdout)
-                                             : ruletest_run_files(files, n, stdout);
-    }
     struct controller c;
     memset(&c, 0, sizeof(c));
     int r = parse_flags(argc, argv, &c.cli);

@@ -1,8 +1,9 @@
 /* fuzz_controller_http: raw bytes sent to homeostat-controller's HTTP port: libmicrohttpd's
- * request parsing, common/httpd.c and the controller's API (controller/api.c: status,
+ * request parsing, common/httpd.c and the controller's API (controller/daemon/api.c: status,
  * signals, decisions, rules, metrics, the status page, and with the admin token from the
  * dictionary pause/resume, manual actions, overrides, evaluate, reload and the Alertmanager
- * webhook). The daemon is the real one (controller/main.c) started once per process with
+ * webhook). The daemon is the real one (controller_run, controller/daemon/run.c) started once per
+ * process with
  * --dry-run, a Prometheus URL where nothing listens, and rules whose only actions are
  * webhooks to a closed loopback port: no input can run anything. */
 #include <errno.h>
@@ -14,7 +15,7 @@
 #include "fuzz_common.h"
 #include "fuzz_http.h"
 
-int homeostat_controller_main(int argc, char **argv);
+#include "run.h"
 
 #define ADMIN_TOKEN "fuzz-admin-token"
 #define AUDIT_MAX_BYTES (8u << 20)
@@ -81,8 +82,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             "--dry-run",
             "--log.level=error",
         };
-        port =
-            fuzz_http_start(homeostat_controller_main, (int)(sizeof(argv) / sizeof(argv[0])), argv);
+        port = fuzz_http_start(controller_run, (int)(sizeof(argv) / sizeof(argv[0])), argv);
     }
     /* Operator requests append to the audit log: keep it small over a long campaign. */
     struct stat st;
