@@ -857,6 +857,24 @@ unsigned ytree_edit_distance(const char *a, const char *b)
     return d[la][lb] > 255 ? 255 : d[la][lb];
 }
 
+const char *ytree_suggest(const char *s, const char *const *names, size_t n)
+{
+    const char *best = NULL;
+    unsigned best_d = 255;
+    for (size_t i = 0; i < n; i++) {
+        if (!names[i])
+            continue;
+        unsigned d = ytree_edit_distance(s, names[i]);
+        if (d < best_d) {
+            best_d = d;
+            best = names[i];
+        }
+    }
+    if (best && best_d <= 2 && best_d * 3 <= strlen(best))
+        return best;
+    return NULL;
+}
+
 int ytree_check_keys(const struct ytree_node *map, const char *const *allowed, struct buf *errors)
 {
     if (map->kind != YTREE_MAP)
@@ -869,17 +887,11 @@ int ytree_check_keys(const struct ytree_node *map, const char *const *allowed, s
             a++;
         if (*a)
             continue; /* known: no suggestion to compute */
-        const char *best = NULL;
-        unsigned best_d = 255;
-        for (a = allowed; *a; a++) {
-            unsigned d = ytree_edit_distance(k->text, *a);
-            if (d < best_d) {
-                best_d = d;
-                best = *a;
-            }
-        }
-        /* Close enough to be a typo, and not a short word that is close to everything. */
-        if (best && best_d <= 2 && best_d * 3 <= strlen(best))
+        size_t n_allowed = 0;
+        while (allowed[n_allowed])
+            n_allowed++;
+        const char *best = ytree_suggest(k->text, allowed, n_allowed);
+        if (best)
             r = ytree_error(errors, k, "unknown key '%.64s'; did you mean '%s'?", k->text, best);
         else
             r = ytree_error(errors, k, "unknown key '%.64s'", k->text);

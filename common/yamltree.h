@@ -122,6 +122,11 @@ int ytree_check_keys(const struct ytree_node *map, const char *const *allowed, s
 /* Edit distance (Damerau: insertions, deletions, substitutions, transpositions) between
  * two short strings, capped at 255. For "did you mean" hints. */
 unsigned ytree_edit_distance(const char *a, const char *b);
+/* The project's one "did you mean" rule: the closest of names[0..n) (NULL entries are
+ * skipped) to s, when it is close enough to be a typo: at most 2 edits, and at most a
+ * third of the suggestion's length (a short word is close to everything). NULL when none
+ * is; the result is borrowed from names. */
+const char *ytree_suggest(const char *s, const char *const *names, size_t n);
 
 /* Appends the lines of in to out ordered by their "NAME:LINE:COL:" position (stable;
  * lines about other files keep their order, first), so a loader's errors read top to

@@ -236,25 +236,10 @@ static int parse_values(const struct ytree_node *n, const char *text, struct ser
 
 /* ---- the test file ---- */
 
-/* "did you mean" for a name among the states or signals of the rules. */
-static const char *closest(const char *name, const char *const *names, size_t n)
-{
-    const char *best = NULL;
-    unsigned best_d = 3; /* at most two edits away */
-    for (size_t i = 0; i < n; i++) {
-        unsigned d = ytree_edit_distance(name, names[i]);
-        if (d < best_d) {
-            best_d = d;
-            best = names[i];
-        }
-    }
-    return best;
-}
-
 static int unknown_name(struct buf *errors, const struct ytree_node *n, const char *what,
                         const char *name, const char *const *names, size_t count)
 {
-    const char *hint = closest(name, names, count);
+    const char *hint = ytree_suggest(name, names, count);
     if (hint)
         return ytree_error(errors, n, "unknown %s '%.64s' (did you mean '%s'?)", what, name, hint);
     return ytree_error(errors, n, "unknown %s '%.64s'", what, name);

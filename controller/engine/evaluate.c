@@ -306,33 +306,6 @@ static const char *fmt_duration(char *b, size_t n, double sec)
     return b;
 }
 
-static const char *op_text(enum cond_op op)
-{
-    switch (op) {
-    case COND_GT: return ">";
-    case COND_GE: return ">=";
-    case COND_LT: return "<";
-    case COND_LE: return "<=";
-    case COND_EQ: return "==";
-    case COND_NE: return "!=";
-    }
-    return "?";
-}
-
-/* The operator that is true when op is false. */
-static const char *negated_op_text(enum cond_op op)
-{
-    switch (op) {
-    case COND_GT: return "\xe2\x89\xa4"; /* ≤ */
-    case COND_GE: return "<";
-    case COND_LT: return "\xe2\x89\xa5"; /* ≥ */
-    case COND_LE: return ">";
-    case COND_EQ: return "\xe2\x89\xa0"; /* ≠ */
-    case COND_NE: return "==";
-    }
-    return "?";
-}
-
 /* "cpu_busy unknown (timeout)", "cpu_busy unknown (stale: sample 45s old > max_age 30s)" */
 static void put_unknown(struct text *t, const struct rules *r, size_t i, const struct sig *s)
 {
@@ -351,7 +324,8 @@ static void put_unknown(struct text *t, const struct rules *r, size_t i, const s
  * threshold of 0. */
 static void put_true(struct text *t, const struct rules *r, const struct condition *c, double v)
 {
-    text_printf(t, "%s=%.3g %s %.3g", r->signals[c->signal].name, v, op_text(c->op), c->threshold);
+    text_printf(t, "%s=%.3g %s %.3g", r->signals[c->signal].name, v, cond_op_text(c->op),
+                c->threshold);
     if (fabs(c->threshold) < 1e-9)
         return;
     double pct = (v - c->threshold) / fabs(c->threshold) * 100;
@@ -441,7 +415,7 @@ static void reason_default(struct text *t, const struct rules *r, const struct e
                 put_true(t, r, c, sg.value);
             else
                 text_printf(t, "%s=%.3g %s %.3g", r->signals[c->signal].name, sg.value,
-                            negated_op_text(c->op), c->threshold);
+                            cond_op_negated_text(c->op), c->threshold);
         }
         if (h == TRI_TRUE)
             text_printf(t, " for %s < %s (pending)",

@@ -133,7 +133,6 @@ struct report_def {
     size_t n_optimizations;
 };
 
-
 struct rules {
     char *path;
     uint64_t evaluation_interval_usec; /* default 5s */
@@ -177,7 +176,13 @@ int rules_state_index(const struct rules *r, const char *name);
 /* The decision of a state, or NULL when the state has none (borrowed). */
 const struct decision_def *rules_decision_for(const struct rules *r, size_t state);
 const struct manual_action_def *rules_manual_action(const struct rules *r, const char *name);
-const char *cond_op_text(enum cond_op op); /* ">", ">=", ... */
+/* The one table of comparison operators: their text (">", ">=", ...), the text of the
+ * operator that holds when op does not ("\u2264" for >, "<" for >=, ...), and the parser
+ * of the conditions of states and of the report: the operator at the start of s, longest
+ * first; returns its length with *ret set, or 0 (*ret untouched) when s starts with none. */
+const char *cond_op_text(enum cond_op op);
+const char *cond_op_negated_text(enum cond_op op);
+size_t cond_op_parse(const char *s, enum cond_op *ret);
 /* Whether "value OP threshold" holds (false for a NaN, except with !=). States' conditions
  * and the report's checks compare through this one function. */
 bool cond_op_holds(enum cond_op op, double value, double threshold);

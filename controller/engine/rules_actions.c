@@ -428,7 +428,7 @@ static bool load_action(struct loader *l, struct action_def *a, const struct ytr
         if (strcmp(kind, rules_kind_names[i]) == 0)
             break;
     if (i == N_KINDS) {
-        const char *hint = loader_did_you_mean(kind, rules_kind_names, N_KINDS);
+        const char *hint = ytree_suggest(kind, rules_kind_names, N_KINDS);
         if (hint)
             loader_report(l, k, "unknown action '%.64s'; did you mean '%s'?", kind, hint);
         else
@@ -551,7 +551,7 @@ void loader_load_decisions(struct loader *l, const struct ytree_node *root)
             loader_report(l, k,
                           "no decision can be attached to 'unknown': nothing runs on missing data");
         } else if (s == r->n_states && l->states_ok) {
-            const char *hint = loader_did_you_mean(name, names, r->n_states);
+            const char *hint = ytree_suggest(name, names, r->n_states);
             if (hint)
                 loader_report(l, k, "decision for unknown state '%.64s' (did you mean '%s'?)", name,
                               hint);

@@ -2,13 +2,47 @@
  * ("cpu_busy > 0.85", alert:NAME) and of the report section. */
 #include "rules_loader.h"
 
+static const struct {
+    const char *text;
+    enum cond_op op;
+    const char *negated; /* what holds when op does not, as the reasoning writes it */
+} cond_ops[] = {
+    /* longest first, so that ">=" is not read as ">" */
+    {">=", COND_GE, "<"},
+    {"<=", COND_LE, ">"},
+    {"==", COND_EQ, "\xe2\x89\xa0"}, /* ≠ */
+    {"!=", COND_NE, "=="},
+    {">", COND_GT, "\xe2\x89\xa4"}, /* ≤ */
+    {"<", COND_LT, "\xe2\x89\xa5"}, /* ≥ */
+};
+#define N_COND_OPS (sizeof(cond_ops) / sizeof(cond_ops[0]))
+
 const char *cond_op_text(enum cond_op op)
 {
-    static const char *const ops[] = {
-        [COND_GT] = ">",  [COND_GE] = ">=", [COND_LT] = "<",
-        [COND_LE] = "<=", [COND_EQ] = "==", [COND_NE] = "!=",
-    };
-    return (size_t)op < sizeof(ops) / sizeof(ops[0]) ? ops[op] : "?";
+    for (size_t i = 0; i < N_COND_OPS; i++)
+        if (cond_ops[i].op == op)
+            return cond_ops[i].text;
+    return "?";
+}
+
+const char *cond_op_negated_text(enum cond_op op)
+{
+    for (size_t i = 0; i < N_COND_OPS; i++)
+        if (cond_ops[i].op == op)
+            return cond_ops[i].negated;
+    return "?";
+}
+
+size_t cond_op_parse(const char *s, enum cond_op *ret)
+{
+    for (size_t i = 0; i < N_COND_OPS; i++) {
+        size_t len = strlen(cond_ops[i].text);
+        if (strncmp(s, cond_ops[i].text, len) == 0) {
+            *ret = cond_ops[i].op;
+            return len;
+        }
+    }
+    return 0;
 }
 
 bool cond_op_holds(enum cond_op op, double value, double threshold)
@@ -115,20 +149,13 @@ bool loader_parse_condition(struct loader *l, const struct ytree_node *n, struct
     int name_len = (int)(p - name);
     while (isspace((unsigned char)*p))
         p++;
-    static const struct {
-        const char *text;
-        enum cond_op op;
-    } ops[] = {{">=", COND_GE}, {"<=", COND_LE}, {"==", COND_EQ},
-               {"!=", COND_NE}, {">", COND_GT},  {"<", COND_LT}};
-    size_t o;
-    for (o = 0; o < sizeof(ops) / sizeof(ops[0]); o++)
-        if (strncmp(p, ops[o].text, strlen(ops[o].text)) == 0)
-            break;
+    enum cond_op op = COND_GT;
+    size_t op_len = cond_op_parse(p, &op);
     /* "=>", "<>", "===", "=": an operator-like run that is not one of ours. */
     size_t run = 0;
     while (loader_op_char(p[run]))
         run++;
-    if (o == sizeof(ops) / sizeof(ops[0]) || run != strlen(ops[o].text)) {
+    if (op_len == 0 || run != op_len) {
         if (!*p)
             loader_report(l, n,
                           "condition '%.80s': expected an operator (>, >=, <, <=, == or !=) after "
@@ -141,12 +168,13 @@ bool loader_parse_condition(struct loader *l, const struct ytree_node *n, struct
                           s, name_len, name, run ? (int)(run > 32 ? 32 : run) : word_len(p), p);
         return false;
     }
-    c->op = ops[o].op;
+    c->op = op;
     p += run;
     while (isspace((unsigned char)*p))
         p++;
     if (!*p) {
-        loader_report(l, n, "condition '%.80s': missing the threshold after '%s'", s, ops[o].text);
+        loader_report(l, n, "condition '%.80s': missing the threshold after '%s'", s,
+                      cond_op_text(op));
         return false;
     }
     size_t num = 0;
@@ -154,7 +182,7 @@ bool loader_parse_condition(struct loader *l, const struct ytree_node *n, struct
         num++;
     if (num == 0) {
         loader_report(l, n, "condition '%.80s': expected a number after '%s', got '%.*s'", s,
-                      ops[o].text, word_len(p), p);
+                      cond_op_text(op), word_len(p), p);
         return false;
     }
     char tmp[64];
@@ -219,7 +247,7 @@ bool loader_parse_condition(struct loader *l, const struct ytree_node *n, struct
         return false;
     for (size_t i = 0; i < rules->n_signals; i++)
         names[i] = rules->signals[i].name;
-    const char *hint = loader_did_you_mean(want, names, rules->n_signals);
+    const char *hint = ytree_suggest(want, names, rules->n_signals);
     if (hint)
         loader_report(l, n, "unknown signal '%s' (did you mean '%s'?)", want, hint);
     else

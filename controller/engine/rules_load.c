@@ -231,25 +231,6 @@ bool loader_get_text(struct loader *l, const struct ytree_node *n, const char *w
     return true;
 }
 
-/* The closest of names[0..n) to s, when close enough to be a typo (as ytree_check_keys). */
-const char *loader_did_you_mean(const char *s, const char *const *names, size_t n)
-{
-    const char *best = NULL;
-    unsigned best_d = 255;
-    for (size_t i = 0; i < n; i++) {
-        if (!names[i])
-            continue;
-        unsigned d = ytree_edit_distance(s, names[i]);
-        if (d < best_d) {
-            best_d = d;
-            best = names[i];
-        }
-    }
-    if (best && best_d <= 2 && best_d * 3 <= strlen(best))
-        return best;
-    return NULL;
-}
-
 static bool is_identifier(const char *s)
 {
     if (!(isalpha((unsigned char)*s) || *s == '_'))

@@ -7,11 +7,6 @@
 static bool parse_report_condition(struct loader *l, const struct ytree_node *n,
                                    struct report_item *it)
 {
-    static const struct {
-        const char *text;
-        enum cond_op op;
-    } ops[] = {{">=", COND_GE}, {"<=", COND_LE}, {"==", COND_EQ},
-               {"!=", COND_NE}, {">", COND_GT},  {"<", COND_LT}};
     const char *s;
     if (!loader_get_string(l, n, &s))
         return false;
@@ -26,13 +21,11 @@ static bool parse_report_condition(struct loader *l, const struct ytree_node *n,
     p += 5;
     while (isspace((unsigned char)*p))
         p++;
-    size_t o, run = 0;
-    for (o = 0; o < sizeof(ops) / sizeof(ops[0]); o++)
-        if (strncmp(p, ops[o].text, strlen(ops[o].text)) == 0)
-            break;
+    enum cond_op op = COND_GT;
+    size_t op_len = cond_op_parse(p, &op), run = 0;
     while (loader_op_char(p[run]))
         run++;
-    if (o == sizeof(ops) / sizeof(ops[0]) || run != strlen(ops[o].text)) {
+    if (op_len == 0 || run != op_len) {
         loader_report(
             l, n, "condition '%.80s': expected an operator (>, >=, <, <=, == or !=) after 'value'",
             s);
@@ -53,7 +46,7 @@ static bool parse_report_condition(struct loader *l, const struct ytree_node *n,
         r = parse_double(tmp, &v);
     }
     if (num == 0) {
-        loader_report(l, n, "condition '%.80s': expected a number after '%s'", s, ops[o].text);
+        loader_report(l, n, "condition '%.80s': expected a number after '%s'", s, cond_op_text(op));
         return false;
     }
     if (r < 0 || !isfinite(v)) {
@@ -76,7 +69,7 @@ static bool parse_report_condition(struct loader *l, const struct ytree_node *n,
         loader_report(l, n, "condition '%.80s': unexpected '%.32s' after the threshold", s, p);
         return false;
     }
-    it->op = ops[o].op;
+    it->op = op;
     it->threshold = v;
     it->condition = loader_dup_str(l, s);
     return it->condition != NULL;
