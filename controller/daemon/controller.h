@@ -23,7 +23,7 @@
 #include "promql.h"
 #include "registry.h"
 #include "rules.h"
-#include "state.h"
+#include "statefile.h"
 
 #define PROG "homeostat-controller"
 #define HISTORY_SIZE 256

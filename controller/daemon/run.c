@@ -39,7 +39,7 @@
 #include "replay.h"
 #include "rules.h"
 #include "run.h"
-#include "state.h"
+#include "statefile.h"
 #include "webconfig.h"
 
 /* ---- flags ---- */
@@ -502,7 +502,7 @@ int controller_audit_operator(struct controller *c, const char *type, const stru
 
 void controller_save_state(struct controller *c)
 {
-    int sr = state_save(c->state_path, c->rules, &c->st);
+    int sr = statefile_save(c->state_path, c->rules, &c->st);
     if (sr < 0) {
         metric_add(c->m.state_errors, 1);
         log_warning_errno(sr, "state: cannot save %s", c->state_path);
@@ -978,10 +978,10 @@ static int run_daemon(struct controller *c)
     double now = now_realtime();
     c->st.last_exec = calloc(c->rules->n_decisions ? c->rules->n_decisions : 1, sizeof(double));
     if (!c->st.last_exec || eval_state_init(&c->st.eval, c->rules, now) < 0 ||
-        state_init_json(&c->st) < 0)
+        statefile_init_json(&c->st) < 0)
         return log_error(PROG ": out of memory"), 1;
     buf_init(&errors, 4096);
-    r = state_load(c->state_path, c->rules, &c->st, &errors);
+    r = statefile_load(c->state_path, c->rules, &c->st, &errors);
     if (r == 0)
         log_info("state: restored %s (%s since %.0f)", c->state_path,
                  eval_state_name(c->rules, c->st.eval.current), c->st.eval.since);
@@ -1100,7 +1100,7 @@ static int run_daemon(struct controller *c)
         pthread_join(wd, NULL);
     }
     httpd_stop(http);
-    state_save(c->state_path, c->rules, &c->st);
+    statefile_save(c->state_path, c->rules, &c->st);
     return 0;
 }
 
@@ -1110,7 +1110,7 @@ static void controller_free(struct controller *c)
     json_decref(c->last_decision);
     json_decref(c->last_action);
     amreceiver_free(c->alerts);
-    state_free_json(&c->st);
+    statefile_free_json(&c->st);
     eval_state_free(&c->st.eval);
     free(c->st.last_exec);
     free(c->values);

@@ -1,5 +1,5 @@
-/* state: atomic save and restore of the controller's state (see state.h). */
-#include "state.h"
+/* statefile: atomic save and restore of the controller's state (see statefile.h). */
+#include "statefile.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -10,7 +10,7 @@
 #include "fileio.h"
 #include "parse.h"
 
-int state_save(const char *path, const struct rules *r, const struct controller_state *s)
+int statefile_save(const char *path, const struct rules *r, const struct controller_state *s)
 {
     json_t *root = json_object();
     json_object_set_new(root, "version", json_integer(1));
@@ -53,8 +53,8 @@ static double num(json_t *v)
     return json_is_number(v) ? json_number_value(v) : 0;
 }
 
-int state_load(const char *path, const struct rules *r, struct controller_state *s,
-               struct buf *errors)
+int statefile_load(const char *path, const struct rules *r, struct controller_state *s,
+                   struct buf *errors)
 {
     char *text = NULL;
     size_t len = 0;
@@ -120,20 +120,20 @@ int state_load(const char *path, const struct rules *r, struct controller_state 
     return 0;
 }
 
-int state_init_json(struct controller_state *s)
+int statefile_init_json(struct controller_state *s)
 {
     s->effects = json_array();
     s->overrides = json_object();
     s->action_times = json_array();
     s->alerts_received = json_object();
     if (!s->effects || !s->overrides || !s->action_times || !s->alerts_received) {
-        state_free_json(s);
+        statefile_free_json(s);
         return -ENOMEM;
     }
     return 0;
 }
 
-void state_free_json(struct controller_state *s)
+void statefile_free_json(struct controller_state *s)
 {
     json_decref(s->effects);
     json_decref(s->overrides);

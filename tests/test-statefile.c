@@ -1,5 +1,5 @@
-/* test-state: the controller's state file (controller/daemon/state.c): an exact save/load round
- * trip with the rules of tests/fixtures/rules/full.yaml (state, since, per-state timers,
+/* test-statefile: the controller's state file (controller/daemon/statefile.c): an exact save/load
+ * round trip with the rules of tests/fixtures/rules/full.yaml (state, since, per-state timers,
  * cooldowns by decision state name, paused, decision counter), the unknown state, rules
  * where a state was renamed or removed, corrupt files rejected with a message and the
  * state untouched, failed saves that leave no temporary file, and atomicity: a child
@@ -16,7 +16,7 @@
 
 #include "fileio.h"
 #include "parse.h"
-#include "state.h"
+#include "statefile.h"
 #include "test.h"
 
 #define T0 1700000000.0
@@ -117,7 +117,7 @@ static int cs_init(struct controller_state *s, const struct rules *r, double now
 {
     memset(s, 0, sizeof(*s));
     s->last_exec = calloc(r->n_decisions ? r->n_decisions : 1, sizeof(double));
-    if (!s->last_exec || state_init_json(s) < 0)
+    if (!s->last_exec || statefile_init_json(s) < 0)
         return -ENOMEM;
     return eval_state_init(&s->eval, r, now);
 }
@@ -126,7 +126,7 @@ static void cs_free(struct controller_state *s)
 {
     eval_state_free(&s->eval);
     free(s->last_exec);
-    state_free_json(s);
+    statefile_free_json(s);
 }
 
 /* Fills s from k so that every field tells which save it came from. */
@@ -199,7 +199,7 @@ TEST(save_load_round_trip)
     s.paused = true;
     s.decision_seq = 42;
     mode_t old_mask = umask(022);
-    int r_save = state_save(state_path, r, &s);
+    int r_save = statefile_save(state_path, r, &s);
     umask(old_mask);
     CHECK_INT(r_save, 0);
     int temps = -1;
@@ -244,7 +244,7 @@ TEST(save_load_round_trip)
 
     struct buf errors;
     buf_init(&errors, 4096);
-    int r_load = state_load(state_path, r, &back, &errors);
+    int r_load = statefile_load(state_path, r, &back, &errors);
     int equal = cs_equal(&s, &back, r);
     int no_errors = errors.len == 0;
     buf_free(&errors);
@@ -258,8 +258,8 @@ TEST(save_load_round_trip)
     s.paused = false;
     s.decision_seq = 0;
     s.last_exec[0] = 0;
-    CHECK_INT(state_save(state_path, r, &s), 0);
-    CHECK_INT(state_load(state_path, r, &back, NULL), 0);
+    CHECK_INT(statefile_save(state_path, r, &s), 0);
+    CHECK_INT(statefile_load(state_path, r, &back, NULL), 0);
     CHECK(cs_equal(&s, &back, r));
     CHECK_INT(count_entries(&temps), 1);
     CHECK_INT(temps, 0);
@@ -279,14 +279,14 @@ TEST(unknown_state_round_trip)
     CHECK_INT(cs_init(&back, r, T0 + 1), 0);
     s.eval.current = EVAL_STATE_UNKNOWN;
     s.eval.since = T0 + 7;
-    CHECK_INT(state_save(state_path, r, &s), 0);
+    CHECK_INT(statefile_save(state_path, r, &s), 0);
     char *text = NULL;
     size_t len = 0;
     CHECK_INT(file_read_alloc(state_path, 1 << 20, &text, &len), 0);
     int named = strstr(text, "\"state\": \"unknown\"") != NULL;
     free(text);
     CHECK(named);
-    CHECK_INT(state_load(state_path, r, &back, NULL), 0);
+    CHECK_INT(statefile_load(state_path, r, &back, NULL), 0);
     CHECK(back.eval.current == EVAL_STATE_UNKNOWN);
     CHECK_DBL(back.eval.since, T0 + 7, 0);
     cs_free(&s);
@@ -317,10 +317,10 @@ TEST(renamed_and_removed_states_are_ignored)
     s.last_exec[1] = T0 + 222; /* degraded */
     s.last_exec[2] = T0 + 333; /* optimal */
     s.decision_seq = 9;
-    CHECK_INT(state_save(state_path, full, &s), 0);
+    CHECK_INT(statefile_save(state_path, full, &s), 0);
     struct buf errors;
     buf_init(&errors, 4096);
-    int ret = state_load(state_path, renamed, &back, &errors);
+    int ret = statefile_load(state_path, renamed, &back, &errors);
     buf_free(&errors);
     CHECK_INT(ret, 0);
     CHECK_STR(eval_state_name(renamed, back.eval.current), "critical");
@@ -337,10 +337,10 @@ TEST(renamed_and_removed_states_are_ignored)
 
     /* The current state renamed away: the loaded state stays the initial one. */
     s.eval.current = 1; /* degraded */
-    CHECK_INT(state_save(state_path, full, &s), 0);
+    CHECK_INT(statefile_save(state_path, full, &s), 0);
     cs_free(&back);
     CHECK_INT(cs_init(&back, renamed, T0 + 5000), 0);
-    CHECK_INT(state_load(state_path, renamed, &back, NULL), 0);
+    CHECK_INT(statefile_load(state_path, renamed, &back, NULL), 0);
     CHECK_STR(eval_state_name(renamed, back.eval.current), "optimal");
     CHECK_DBL(back.last_exec[1], T0 + 111, 0);
     CHECK_INT(back.decision_seq, 9);
@@ -366,8 +366,8 @@ TEST(unmatched_current_state_keeps_its_since)
     CHECK_INT(cs_init(&back, renamed, T0 + 5000), 0);
     s.eval.current = 1; /* degraded: not in the renamed rules */
     s.eval.since = T0 + 10;
-    CHECK_INT(state_save(state_path, full, &s), 0);
-    CHECK_INT(state_load(state_path, renamed, &back, NULL), 0);
+    CHECK_INT(statefile_save(state_path, full, &s), 0);
+    CHECK_INT(statefile_load(state_path, renamed, &back, NULL), 0);
     CHECK_STR(eval_state_name(renamed, back.eval.current), "optimal");
     double since = back.eval.since;
     cs_free(&s);
@@ -390,7 +390,7 @@ TEST(corrupt_files_are_rejected_and_change_nothing)
     struct controller_state good, s, snap;
     CHECK_INT(cs_init(&good, r, T0), 0);
     cs_fill(&good, r, 7);
-    CHECK_INT(state_save(state_path, r, &good), 0);
+    CHECK_INT(statefile_save(state_path, r, &good), 0);
     char *saved = NULL;
     size_t saved_len = 0;
     CHECK_INT(file_read_alloc(state_path, 1 << 20, &saved, &saved_len), 0);
@@ -426,7 +426,7 @@ TEST(corrupt_files_are_rejected_and_change_nothing)
         fclose(f);
         struct buf errors;
         buf_init(&errors, 4096);
-        int ret = state_load(state_path, r, &s, &errors);
+        int ret = statefile_load(state_path, r, &s, &errors);
         char msg[1024];
         snprintf(msg, sizeof(msg), "%s", errors.data ? errors.data : "");
         buf_free(&errors);
@@ -446,7 +446,7 @@ TEST(corrupt_files_are_rejected_and_change_nothing)
 
     /* No file: -ENOENT (start fresh), nothing touched. */
     unlink(state_path);
-    CHECK_INT(state_load(state_path, r, &s, NULL), -ENOENT);
+    CHECK_INT(statefile_load(state_path, r, &s, NULL), -ENOENT);
     CHECK(cs_equal(&s, &snap, r));
     /* Larger than the limit: refused before parsing. */
     FILE *f = fopen(state_path, "w");
@@ -456,7 +456,7 @@ TEST(corrupt_files_are_rejected_and_change_nothing)
         fputc('x', f);
     fputs("\"}", f);
     fclose(f);
-    CHECK_INT(state_load(state_path, r, &s, NULL), -EFBIG);
+    CHECK_INT(statefile_load(state_path, r, &s, NULL), -EFBIG);
     CHECK(cs_equal(&s, &snap, r));
     cs_free(&good);
     cs_free(&s);
@@ -474,10 +474,10 @@ TEST(failed_saves_leave_no_temporary_file)
     CHECK_INT(cs_init(&s, r, T0), 0);
     char missing[PATH_MAX + 32];
     snprintf(missing, sizeof(missing), "%s/missing/state.json", tmp);
-    CHECK_INT(state_save(missing, r, &s), -ENOENT);
+    CHECK_INT(statefile_save(missing, r, &s), -ENOENT);
     /* The state path taken by a directory: the rename fails, the temp file goes. */
     CHECK(mkdir(state_path, 0700) == 0);
-    int ret = state_save(state_path, r, &s);
+    int ret = statefile_save(state_path, r, &s);
     CHECK(ret == -EISDIR || ret == -EEXIST || ret == -ENOTEMPTY);
     int temps = -1;
     CHECK_INT(count_entries(&temps), 1);
@@ -485,7 +485,7 @@ TEST(failed_saves_leave_no_temporary_file)
     CHECK(rmdir(state_path) == 0);
     for (int i = 0; i < 20; i++) {
         cs_fill(&s, r, (unsigned long long)i);
-        CHECK_INT(state_save(state_path, r, &s), 0);
+        CHECK_INT(statefile_save(state_path, r, &s), 0);
     }
     CHECK_INT(count_entries(&temps), 1);
     CHECK_INT(temps, 0);
@@ -502,7 +502,7 @@ static void saver(const struct rules *r, unsigned long long base)
         _exit(3);
     for (unsigned long long k = base;; k++) {
         cs_fill(&s, r, k);
-        if (state_save(state_path, r, &s) < 0)
+        if (statefile_save(state_path, r, &s) < 0)
             _exit(2);
     }
 }
@@ -515,7 +515,7 @@ TEST(save_is_atomic_under_sigkill)
     struct controller_state s;
     CHECK_INT(cs_init(&s, r, T0), 0);
     cs_fill(&s, r, 0);
-    CHECK_INT(state_save(state_path, r, &s), 0);
+    CHECK_INT(statefile_save(state_path, r, &s), 0);
     unsigned seed = (unsigned)time(NULL);
     fprintf(stderr, "  seed %u\n", seed);
     unsigned long long last_k = 0;
@@ -542,7 +542,7 @@ TEST(save_is_atomic_under_sigkill)
             }
             struct buf errors;
             buf_init(&errors, 4096);
-            int ret = state_load(state_path, r, &seen, &errors);
+            int ret = statefile_load(state_path, r, &seen, &errors);
             if (ret != 0)
                 snprintf(problem, sizeof(problem), "a reader got %d: %s", ret,
                          errors.data ? errors.data : "");
@@ -574,7 +574,7 @@ TEST(save_is_atomic_under_sigkill)
         CHECK_INT(cs_init(&s, r, T0), 0);
         struct buf errors;
         buf_init(&errors, 4096);
-        int ret = state_load(state_path, r, &s, &errors);
+        int ret = statefile_load(state_path, r, &s, &errors);
         char msg[512];
         snprintf(msg, sizeof(msg), "%s", errors.data ? errors.data : "");
         buf_free(&errors);

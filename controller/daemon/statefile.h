@@ -1,11 +1,11 @@
-/* state: the controller's state file in --state.directory: the current state and
+/* statefile: the controller's state file in --state.directory: the current state and
  * since when, the per-state hysteresis timers, the cooldowns, paused, and the
  * decision counter, the actions in effect, overrides and the action budget. Saved
  * atomically (mode 0600: the actions in effect keep their parameters for the revert) (temp file,
  * fsync, rename, fsync of the directory) after every evaluation that changed something, restored at
  * start, so a restart neither repeats an action nor forgets a state. */
-#ifndef HOMEOSTAT_CONTROLLER_STATE_H
-#define HOMEOSTAT_CONTROLLER_STATE_H
+#ifndef HOMEOSTAT_CONTROLLER_STATEFILE_H
+#define HOMEOSTAT_CONTROLLER_STATEFILE_H
 
 #include <jansson.h>
 #include <stdbool.h>
@@ -32,15 +32,15 @@ struct controller_state {
 };
 
 /* Allocates the JSON parts (empty). 0 or -ENOMEM. */
-int state_init_json(struct controller_state *s);
-void state_free_json(struct controller_state *s);
+int statefile_init_json(struct controller_state *s);
+void statefile_free_json(struct controller_state *s);
 
 /* Writes s as JSON to path atomically. 0 or -errno. */
-int state_save(const char *path, const struct rules *r, const struct controller_state *s);
+int statefile_save(const char *path, const struct rules *r, const struct controller_state *s);
 /* Reads path into s (already initialised for r): states and decisions are matched
  * by name, unknown names are ignored. -ENOENT when there is no file (start fresh),
  * -EINVAL with a message in errors for a file that does not parse (s untouched). */
-int state_load(const char *path, const struct rules *r, struct controller_state *s,
-               struct buf *errors);
+int statefile_load(const char *path, const struct rules *r, struct controller_state *s,
+                   struct buf *errors);
 
 #endif
