@@ -17,7 +17,7 @@ static const char *sha_hex(const void *data, size_t len)
 {
     static char out[2 * SHA256_DIGEST_BYTES + 1];
     uint8_t d[SHA256_DIGEST_BYTES];
-    sha256(data, len, d);
+    hmac_sha256_digest(data, len, d);
     hex_of(d, out);
     return out;
 }

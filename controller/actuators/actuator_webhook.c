@@ -525,7 +525,7 @@ static void send_request(const json_t *p, const struct action_ctx *ctx, uint64_t
     buf_printf(&ik, "%s\n%s\n", method, url);
     if (body)
         buf_append(&ik, body, body_len);
-    sha256(ik.data, ik.len, digest);
+    hmac_sha256_digest(ik.data, ik.len, digest);
     buf_free(&ik);
     hmac_hex(digest, hex);
     char idem[128];

@@ -127,7 +127,7 @@ static int parse_line(struct credentials *c, enum api_role role, const char *pat
     } else {
         uint8_t d[SHA256_DIGEST_BYTES];
         char hex[2 * SHA256_DIGEST_BYTES + 1];
-        sha256(secret, slen, d);
+        hmac_sha256_digest(secret, slen, d);
         hmac_hex(d, hex);
         snprintf(t->id, sizeof(t->id), "sha256:%.12s", hex);
     }

@@ -129,7 +129,7 @@ static void sha256_final(struct sha256_ctx *c, uint8_t out[SHA256_DIGEST_BYTES])
     memset(c, 0, sizeof(*c));
 }
 
-void sha256(const void *data, size_t len, uint8_t out[SHA256_DIGEST_BYTES])
+void hmac_sha256_digest(const void *data, size_t len, uint8_t out[SHA256_DIGEST_BYTES])
 {
     struct sha256_ctx c;
     sha256_init(&c);
@@ -143,7 +143,7 @@ void hmac_sha256(const void *key, size_t key_len, const void *data, size_t len,
 {
     uint8_t k0[SHA256_BLOCK_BYTES] = {0};
     if (key_len > SHA256_BLOCK_BYTES)
-        sha256(key, key_len, k0);
+        hmac_sha256_digest(key, key_len, k0);
     else if (key_len)
         memcpy(k0, key, key_len);
     uint8_t pad[SHA256_BLOCK_BYTES];

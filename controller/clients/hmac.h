@@ -8,7 +8,9 @@
 
 #define SHA256_DIGEST_BYTES 32
 
-void sha256(const void *data, size_t len, uint8_t out[SHA256_DIGEST_BYTES]);
+/* The plain SHA-256 digest of data (not keyed: the module's name is its main use). */
+void hmac_sha256_digest(const void *data, size_t len, uint8_t out[SHA256_DIGEST_BYTES]);
+/* HMAC-SHA256 of data under key (RFC 2104). */
 void hmac_sha256(const void *key, size_t key_len, const void *data, size_t len,
                  uint8_t out[SHA256_DIGEST_BYTES]);
 /* out: 2 * SHA256_DIGEST_BYTES + 1 bytes, lowercase hex, NUL-terminated. */

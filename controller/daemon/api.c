@@ -524,7 +524,7 @@ static void csp_hash(const char *open, const char *close, char *out, size_t size
         return;
     a += strlen(open);
     uint8_t d[SHA256_DIGEST_BYTES + 1] = {0};
-    sha256(a, (size_t)(b - a), d);
+    hmac_sha256_digest(a, (size_t)(b - a), d);
     char enc[48];
     size_t n = 0;
     for (size_t i = 0; i < SHA256_DIGEST_BYTES; i += 3) {
