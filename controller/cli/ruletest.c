@@ -248,16 +248,15 @@ static int unknown_name(struct buf *errors, const struct ytree_node *n, const ch
 static int find_signal(const struct rules *r, const struct ytree_node *n, const char *name,
                        size_t *ret, struct buf *errors)
 {
+    int i = rules_signal_index(r, name);
+    if (i >= 0) {
+        *ret = (size_t)i;
+        return 0;
+    }
     const char *names[RULES_MAX_SIGNALS];
     size_t count = 0;
-    for (size_t i = 0; i < r->n_signals; i++) {
-        if (strcmp(r->signals[i].name, name) == 0) {
-            *ret = i;
-            return 0;
-        }
-        if (count < RULES_MAX_SIGNALS)
-            names[count++] = r->signals[i].name;
-    }
+    for (size_t k = 0; k < r->n_signals && count < RULES_MAX_SIGNALS; k++)
+        names[count++] = r->signals[k].name;
     return unknown_name(errors, n, "signal", name, names, count);
 }
 

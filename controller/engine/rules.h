@@ -172,6 +172,8 @@ const char *report_level_name(enum report_level l);       /* "high", "medium", "
 
 /* Index of the named signal/state, or -ENOENT. */
 int rules_signal_index(const struct rules *r, const char *name);
+/* The same for name[0..len) (not NUL-terminated): the one signal lookup. */
+int rules_signal_index_n(const struct rules *r, const char *name, size_t len);
 int rules_state_index(const struct rules *r, const char *name);
 /* The decision of a state, or NULL when the state has none (borrowed). */
 const struct decision_def *rules_decision_for(const struct rules *r, size_t state);

@@ -222,24 +222,20 @@ bool loader_parse_condition(struct loader *l, const struct ytree_node *n, struct
     c->text = loader_dup_str(l, s);
     if (!c->text)
         return false;
-    if (alert && (l->signals_ok || l->no_signals))
-        for (size_t i = 0; i < l->r->n_signals; i++)
-            if ((int)strlen(l->r->signals[i].name) == name_len &&
-                strncmp(l->r->signals[i].name, name, (size_t)name_len) == 0) {
-                c->signal = i;
-                return true;
-            }
+    int known = rules_signal_index_n(l->r, name, (size_t)name_len);
+    if (alert && (l->signals_ok || l->no_signals) && known >= 0) {
+        c->signal = (size_t)known;
+        return true;
+    }
     if (alert && (l->signals_ok || l->no_signals))
         return add_alert_signal(l, n, name, (size_t)name_len, c);
     if (!l->signals_ok)
         return false; /* the signals section's own error says enough */
     struct rules *rules = l->r;
-    for (size_t i = 0; i < rules->n_signals; i++)
-        if ((int)strlen(rules->signals[i].name) == name_len &&
-            strncmp(rules->signals[i].name, name, (size_t)name_len) == 0) {
-            c->signal = i;
-            return true;
-        }
+    if (known >= 0) {
+        c->signal = (size_t)known;
+        return true;
+    }
     char want[RULES_MAX_NAME + 1];
     snprintf(want, sizeof(want), "%.*s", name_len, name);
     const char **names = loader_alloc_array(l, rules->n_signals, sizeof(*names));

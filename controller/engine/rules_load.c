@@ -677,12 +677,17 @@ int rules_load_file(const char *path, struct rules **ret, struct buf *errors)
 
 /* ---- lookups ---- */
 
-int rules_signal_index(const struct rules *r, const char *name)
+int rules_signal_index_n(const struct rules *r, const char *name, size_t len)
 {
     for (size_t i = 0; i < r->n_signals; i++)
-        if (strcmp(r->signals[i].name, name) == 0)
+        if (strlen(r->signals[i].name) == len && strncmp(r->signals[i].name, name, len) == 0)
             return (int)i;
     return -ENOENT;
+}
+
+int rules_signal_index(const struct rules *r, const char *name)
+{
+    return rules_signal_index_n(r, name, strlen(name));
 }
 
 int rules_state_index(const struct rules *r, const char *name)
