@@ -679,3 +679,20 @@ unsigned httpd_bound_port(const struct httpd *h)
 {
     return h->port;
 }
+
+int httpd_reload_webconfig(struct httpd *h, const char *path, struct buf *errors, char *desc,
+                           size_t desc_size)
+{
+    struct webconfig *w = NULL;
+    size_t before = errors->len;
+    int r = webconfig_load_file(path, &w, errors);
+    if (r < 0) {
+        if (errors->len == before)
+            buf_printf(errors, "%s: %s\n", path, strerror(-r));
+        return r;
+    }
+    webconfig_describe(w, desc, desc_size);
+    r = httpd_set_webconfig(h, w);
+    webconfig_unref(w);
+    return r > 0 ? 1 : 0;
+}

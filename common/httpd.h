@@ -80,6 +80,13 @@ void httpd_stop(struct httpd *h);
  * httpd takes a reference). TLS stays as the server started. Returns 0, 1 when w's TLS
  * settings differ from those in force (they need a restart), or -EINVAL for NULL. */
 int httpd_set_webconfig(struct httpd *h, struct webconfig *w);
+/* A reload of --web.config.file, as both daemons do it: loads path in full and, when it is
+ * valid, puts it in force (httpd_set_webconfig). Returns 0, or 1 when its TLS settings
+ * differ from those in force (they apply at the next restart), with a description of the
+ * configuration in desc (webconfig_describe); or the load's -errno with every error
+ * appended to errors (at least "PATH: reason"), the running configuration kept. */
+int httpd_reload_webconfig(struct httpd *h, const char *path, struct buf *errors, char *desc,
+                           size_t desc_size);
 /* Whether the server speaks TLS (https). */
 bool httpd_tls(const struct httpd *h);
 /* The address actually bound, "127.0.0.1:39117" (borrowed, valid until stop). */

@@ -413,26 +413,22 @@ static int reload_web(struct app *a, struct buf *errors)
     if (!a->cfg->web_config_file || !http)
         return 0;
     pthread_mutex_lock(&a->reload_lock);
-    struct webconfig *w = NULL;
     size_t before = errors->len;
-    int r = webconfig_load_file(a->cfg->web_config_file, &w, errors);
+    char d[256];
+    int r = httpd_reload_webconfig(http, a->cfg->web_config_file, errors, d, sizeof(d));
     if (r < 0) {
         metric_set(a->reload_ok, 0);
         log_error("web: %s is invalid; keeping the running web configuration:\n%s",
-                  a->cfg->web_config_file,
-                  errors->len > before ? errors->data + before : strerror(-r));
+                  a->cfg->web_config_file, errors->data + before);
     } else {
-        char d[256];
-        webconfig_describe(w, d, sizeof(d));
-        if (httpd_set_webconfig(http, w) > 0)
+        if (r > 0)
             log_warning("web: %s: the TLS settings changed; they apply at the next restart "
                         "(users, headers and the rate limit apply now)",
                         a->cfg->web_config_file);
         log_info("web: loaded %s (%s)", a->cfg->web_config_file, d);
-        webconfig_unref(w);
     }
     pthread_mutex_unlock(&a->reload_lock);
-    return r;
+    return r < 0 ? r : 0;
 }
 
 static int collect_ingest(void *userdata, struct mset *out)

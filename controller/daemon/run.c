@@ -884,11 +884,9 @@ static int reload_web(struct controller *c, struct httpd *http, struct buf *erro
         return 0;
     struct buf found;
     buf_init(&found, 1 << 16);
-    struct webconfig *w = NULL;
-    int r = webconfig_load_file(c->cli.web_config_file, &w, &found);
+    char d[256];
+    int r = httpd_reload_webconfig(http, c->cli.web_config_file, &found, d, sizeof(d));
     if (r < 0) {
-        if (!found.len)
-            buf_printf(&found, "%s: %s\n", c->cli.web_config_file, strerror(-r));
         metric_set(c->m.reload_ok, 0);
         log_errors("reload: the web configuration is invalid; keeping the running one:", &found);
         if (found.len)
@@ -897,14 +895,11 @@ static int reload_web(struct controller *c, struct httpd *http, struct buf *erro
         return r;
     }
     buf_free(&found);
-    char d[256];
-    webconfig_describe(w, d, sizeof(d));
-    if (httpd_set_webconfig(http, w) > 0)
+    if (r > 0)
         log_warning("reload: %s: the TLS settings changed; they apply at the next restart "
                     "(users, headers and the rate limit apply now)",
                     c->cli.web_config_file);
     log_info("reload: %s loaded (%s)", c->cli.web_config_file, d);
-    webconfig_unref(w);
     return 0;
 }
 
