@@ -48,7 +48,7 @@ asan-test: deps
 	cd $(ASAN_BUILD_DIR) && ASAN_OPTIONS=$(SAN_ASAN_OPTIONS) UBSAN_OPTIONS=$(SAN_UBSAN_OPTIONS) \
 	    ctest --output-on-failure -j $(JOBS)
 
-# Every unit test (tests/test-*.c) under valgrind memcheck in a plain -O1 -g build: any
+# Every unit test (tests/unit/*/test-*.c) under valgrind memcheck in a plain -O1 -g build: any
 # memory error or leak fails it (suppressions, each explained: tests/valgrind.supp).
 valgrind-test: deps
 	cmake -S . -B $(VG_BUILD_DIR) -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_C_FLAGS_DEBUG=-O1 -g" \
@@ -72,13 +72,13 @@ bench-slowconn: build
 	HOMEOSTAT_EXPORTER=$(abspath $(BUILD_DIR))/exporter/homeostat-exporter bench/slowconn.sh
 
 # The exporter under a 5-minute UDP StatsD flood of random names: RSS bounded by its
-# series limit, scrapes answered (tests/integration/exporter_flood.sh; figures in
+# series limit, scrapes answered (tests/integration/exporter/exporter_flood.sh; figures in
 # docs/RELIABILITY.md). FLOOD_SECONDS=N for another length.
 FLOOD_SECONDS ?= 300
 .PHONY: soak
 soak: build
 	FLOOD_SECONDS=$(FLOOD_SECONDS) HOMEOSTAT_BUILD_DIR=$(abspath $(BUILD_DIR)) \
-	    bash tests/integration/exporter_flood.sh
+	    bash tests/integration/exporter/exporter_flood.sh
 
 # Fuzzing (tests/fuzz, docs/RELIABILITY.md): the libFuzzer harnesses built with clang, ASan
 # and UBSan in $(FUZZ_BUILD_DIR); each runs FUZZ_SECONDS (make fuzz, one after the other, or

@@ -5,7 +5,7 @@ homeostat-application.json, homeostat-controller.json) next to itself.
 The JSON files are committed; this script is their source. Edit it, run it, commit both:
     /usr/bin/python3 dashboards/generate.py            # rewrite the three files
     /usr/bin/python3 dashboards/generate.py --check    # exit 1 if a file differs
-tests/integration/dashboards_prometheus.sh runs --check and every panel's query against a
+tests/integration/operator/dashboards_prometheus.sh runs --check and every panel's query against a
 real Prometheus. Only metric names of docs/METRICS.md and docs/INGEST.md, and the
 recording rules of alerts/homeostat-recording.yml, are used. Standard library only.
 """

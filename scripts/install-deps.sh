@@ -33,7 +33,7 @@ esac
 case "$set_name" in
 test | bench)
     command -v kubectl >/dev/null 2>&1 || want="$want kubernetes-client"
-    # Node.js and npm run the npm registry's DogStatsD client (tests/integration/clients);
+    # Node.js and npm run the npm registry's DogStatsD client (tests/integration/exporter/clients);
     # a Node.js installed another way (NodeSource) is kept.
     command -v npm >/dev/null 2>&1 || want="$want nodejs npm"
     ;;

@@ -32,7 +32,7 @@
 #   start_alertmanager CONFIG  Debian's prometheus-alertmanager on 127.0.0.1:<free port>,
 #                     clustering off, data in HS_TMP, retried when the port was taken;
 #                     waits (30 s) for /-/ready; sets AM_URL, AM_PID, AM_LOG
-#   start_fake_kube_api REQLOG  tests/integration/fake_kube_api.py on a free port, requests
+#   start_fake_kube_api REQLOG  tests/integration/fakes/fake_kube_api.py on a free port, requests
 #                     recorded in REQLOG; sets KUBE_API_URL, KUBE_API_PID
 #   wait_listening LOG PID [SECONDS]  waits (10 s) for the "listening on http(s)://..." line
 #                     a daemon logs at start and prints its URL; prints nothing when PID
@@ -481,7 +481,7 @@ start_fake_kube_api() {
     for attempt in 1 2 3; do
         port=$(free_port)
         log=$HS_TMP/fake-kube-api.$attempt.log
-        spawn "$log" /usr/bin/python3 "$HOMEOSTAT_SOURCE_DIR/tests/integration/fake_kube_api.py" \
+        spawn "$log" /usr/bin/python3 "$HOMEOSTAT_SOURCE_DIR/tests/integration/fakes/fake_kube_api.py" \
             --port "$port" --log "$reqlog"
         KUBE_API_PID=$HS_PID
         if wait_until 10 grep -q 'listening on' "$log"; then

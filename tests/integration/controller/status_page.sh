@@ -1,0 +1,388 @@
+#!/usr/bin/env bash
+# status_page: the controller's status page at GET /, read by Debian's headless Chromium.
+# A real Prometheus (1 s scrape) scrapes the real exporter, whose gauge demo_load (0.95) and
+# demo_queue (3) the test pushes; rules: critical when load > 0.8 (with a description full
+# of HTML, and a webhook action to a port where nothing listens, so it runs and fails),
+# busy when load > 0.5 or queue > 10, optimal otherwise.
+#  - GET /: 200, text/html; charset=utf-8, the page embedded byte for byte from
+#    controller/daemon/status.html, with a Content-Security-Policy of default-src 'none' whose
+#    script-src and style-src are the SHA-256 hashes of the page's inline script and style
+#    (no 'unsafe-inline'), X-Content-Type-Options, X-Frame-Options, Referrer-Policy and
+#    Cache-Control; nothing external (no http(s):// in the page, no <link>, no <script src>);
+#    HEAD gives the headers and no body; POST gives 405 with Allow
+#  - Chromium (--dump-dom) runs the page under that policy with no violation logged and
+#    renders: the state /api/v1/status reports with its severity, the signals with their
+#    values and the thresholds of the conditions using them, the decision with its outcome,
+#    reasoning and the failed action, no action in effect, the flags paused and dry-run,
+#    the "updated at" banner; the state's description shows as text (no element injected)
+#  - paused through the API (curl), the page shows PAUSED and the pause record; resumed, it
+#    shows actuation running again
+#  - the same page whose API answers 503 shows the error banner
+#  - screenshots, phone (390x844) and desktop (1280x800), saved in
+#    $HOMEOSTAT_BUILD_DIR/test-artifacts/status-page-*.png: PNGs of that size
+# About 15 s.
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+
+require_tool prometheus curl chromium /usr/bin/python3
+
+CONTROLLER=${HOMEOSTAT_CONTROLLER:-$HOMEOSTAT_BUILD_DIR/controller/homeostat-controller}
+if [[ ! -x $CONTROLLER ]]; then
+    fail "controller binary '$CONTROLLER' is missing (build the homeostat-controller target)"
+    finish
+fi
+PAGE_SRC=$HOMEOSTAT_SOURCE_DIR/controller/daemon/status.html
+ARTIFACTS=$HOMEOSTAT_BUILD_DIR/test-artifacts
+mkdir -p "$ARTIFACTS"
+
+# ---- helpers --------------------------------------------------------------------------
+
+# chromium_run LOG ARGS...: headless Chromium (as root it needs --no-sandbox) with a
+# private profile, 60 s at most; stdout is ours, stderr (with the page's console) in LOG.
+CHROMIUM_SEQ=0
+chromium_run() {
+    local log=$1
+    shift
+    CHROMIUM_SEQ=$((CHROMIUM_SEQ + 1))
+    timeout -k 5 60 chromium --headless=new --no-sandbox --disable-gpu --no-first-run \
+        --disable-extensions --disable-background-networking --hide-scrollbars \
+        --user-data-dir="$HS_TMP/chromium-profile.$CHROMIUM_SEQ" --enable-logging=stderr \
+        --v=0 --virtual-time-budget=5000 "$@" 2>"$log"
+}
+
+# dump NAME URL: the DOM Chromium renders after 5 s of virtual time, into HS_TMP/NAME.html,
+# and its summary (see dom.py) into HS_TMP/NAME.json.
+dump() {
+    local rc=0
+    chromium_run "$HS_TMP/$1.chromium.log" --dump-dom "$2" >"$HS_TMP/$1.html" || rc=$?
+    if ((rc != 0)); then
+        fail "chromium --dump-dom $2 exited with $rc; its log:"
+        tail -n 20 "$HS_TMP/$1.chromium.log" | sed 's/^/    /'
+    fi
+    /usr/bin/python3 "$HS_TMP/dom.py" "$HS_TMP/$1.html" >"$HS_TMP/$1.json"
+}
+
+# The rendered DOM, summarised as JSON: the text and data-* of each data-testid element,
+# every signal, decision and condition, and whether an element with id="injected" exists.
+cat >"$HS_TMP/dom.py" <<'EOF'
+import html.parser, json, sys
+
+class P(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.stack, self.out = [], {"testids": {}, "signals": {}, "records": [],
+                                    "conditions": [], "injected": False}
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if a.get("id") == "injected":
+            self.out["injected"] = True
+        node = {"tag": tag, "attrs": a, "text": ""}
+        if tag in ("meta", "br", "img", "input", "link"):
+            return
+        self.stack.append(node)
+    def handle_endtag(self, tag):
+        while self.stack:
+            n = self.stack.pop()
+            if self.stack:
+                self.stack[-1]["text"] += n["text"]
+            a, t = n["attrs"], n["text"].strip()
+            if "data-testid" in a:
+                self.out["testids"].setdefault(a["data-testid"], []).append(
+                    {"text": t, **{k[5:]: v for k, v in a.items() if k.startswith("data-")}})
+            if "data-signal" in a:
+                self.out["signals"][a["data-signal"]] = {"known": a.get("data-known"),
+                                                         "text": t}
+            if "data-type" in a:
+                self.out["records"].append({"type": a["data-type"], "text": t})
+            if "cond" in a.get("class", "").split():
+                self.out["conditions"].append({"text": t, "state": a.get("data-state"),
+                                               "met": "met" in a["class"].split()})
+            if "value" in a.get("class", "").split() and "data-value" in a:
+                self.out.setdefault("values", []).append(a["data-value"])
+            if n["tag"] == tag:
+                break
+    def handle_data(self, data):
+        if self.stack:
+            self.stack[-1]["text"] += data
+
+p = P()
+p.feed(open(sys.argv[1], encoding="utf-8").read())
+print(json.dumps(p.out))
+EOF
+
+# tid NAME EXPR: EXPR over the data-testid elements of the dump NAME (t: the first one).
+tid() { jget "$HS_TMP/$1.json" "(lambda t: $3)(d['testids']['$2'][0])"; }
+
+# png_size FILE: "WIDTHxHEIGHT" from the IHDR of a PNG; "not a PNG" otherwise.
+png_size() {
+    /usr/bin/python3 - "$1" <<'EOF'
+import struct, sys
+b = open(sys.argv[1], "rb").read(33)
+if len(b) == 33 and b[:8] == b"\x89PNG\r\n\x1a\n" and b[12:16] == b"IHDR":
+    print("%dx%d" % struct.unpack(">II", b[16:24]))
+else:
+    print("not a PNG")
+EOF
+}
+
+status() { [[ $(http_get "$HS_TMP/status.json" "$CTL_URL/api/v1/status") == 200 ]]; }
+st() { jget "$HS_TMP/status.json" "(lambda d: $1)(d['data'])"; }
+# shellcheck disable=SC2317 # called through wait_until
+critical_with_decision() {
+    status && [[ $(st "d['state']") == critical &&
+        $(st "d['last_decision'] and d['last_decision']['actions'][0]['result']") == failed &&
+        $(st "[s['known'] for s in d['signals']]") == '[true, true]' ]]
+}
+
+push() {
+    local code
+    code=$(printf '%s' "$1" | curl -s -o "$HS_TMP/push.json" -w '%{http_code}' \
+        --max-time 10 -H 'Content-Type: text/plain' --data-binary @- \
+        "$EXPORTER_BASE/api/v1/push" || true)
+    check_eq "push '$1' answers 200" 200 "$code"
+}
+
+# ---- exporter, Prometheus, controller -------------------------------------------------
+
+start_exporter --collector.disable-defaults
+push $'demo.load:0.95|g\ndemo.queue:3|g'
+cat >"$HS_TMP/prometheus.yml" <<EOF
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+scrape_configs:
+  - job_name: homeostat
+    static_configs:
+      - targets: ['$EXPORTER_ADDR']
+EOF
+start_prometheus "$HS_TMP/prometheus.yml"
+
+RULES=$HS_TMP/rules.yaml
+cat >"$RULES" <<'EOF'
+evaluation_interval: 1s
+prometheus: {url: "http://127.0.0.1:9/", timeout: 1s}
+signals:
+  load:
+    query: demo_load
+    max_age: 30s
+  queue:
+    query: demo_queue
+states:
+  - name: critical
+    conditions: ["load > 0.8"]
+    for: 1s
+    severity: critical
+    description: 'Overloaded <i id="injected">injected</i> & "quoted"'
+  - name: busy
+    conditions: ["load > 0.5", "queue > 10"]
+    severity: warning
+  - name: optimal
+on_missing_data: hold
+decisions:
+  critical:
+    cooldown: 10m
+    actions:
+      - webhook: {url: "http://127.0.0.1:9/admin/limits", body: {concurrency: 4},
+                  retries: 0, timeout: 1s}
+EOF
+printf 'page-token\n' >"$HS_TMP/token"
+AUTH=(-H 'Authorization: Bearer page-token')
+CTL_LOG=$HS_TMP/controller.log
+spawn "$CTL_LOG" "$CONTROLLER" --config="$RULES" --web.listen-address=127.0.0.1:0 \
+    --prometheus.url="$PROM_URL" --state.directory="$HS_TMP/state" \
+    --web.admin-token-file="$HS_TMP/token"
+CTL_PID=$HS_PID
+CTL_URL=$(wait_listening "$CTL_LOG" "$CTL_PID")
+if [[ -z $CTL_URL ]]; then
+    fail "the controller did not log 'listening on' within 10 s; its log:"
+    sed 's/^/    /' "$CTL_LOG"
+    finish
+fi
+CTL_URL=${CTL_URL%/}
+if wait_until 20 critical_with_decision; then
+    pass "the controller is critical on load 0.95 from Prometheus, its webhook action failed"
+else
+    fail "not critical with a failed action after 20 s: $(head -c 800 "$HS_TMP/status.json")"
+fi
+
+# ---- the page over HTTP ----------------------------------------------------------------
+
+code=$(curl -s -D "$HS_TMP/get.headers" -o "$HS_TMP/page.html" -w '%{http_code}' \
+    --max-time 10 "$CTL_URL/" || true)
+check_eq "GET / answers 200" 200 "$code"
+# header NAME FILE: the value of the header NAME in the curl -D dump FILE ("" when absent).
+header() {
+    awk -v n="$(tr '[:upper:]' '[:lower:]' <<<"$1")" \
+        'tolower($1) == n ":" { sub(/^[^:]*: /, ""); sub(/\r$/, ""); print; exit }' "$2"
+}
+check_eq "... Content-Type text/html; charset=utf-8" "text/html; charset=utf-8" \
+    "$(header Content-Type "$HS_TMP/get.headers")"
+check "... the page is controller/daemon/status.html byte for byte" cmp -s "$PAGE_SRC" "$HS_TMP/page.html"
+check_eq "... X-Content-Type-Options: nosniff" nosniff \
+    "$(header X-Content-Type-Options "$HS_TMP/get.headers")"
+check_eq "... X-Frame-Options: DENY" DENY "$(header X-Frame-Options "$HS_TMP/get.headers")"
+check_eq "... Referrer-Policy: no-referrer" no-referrer \
+    "$(header Referrer-Policy "$HS_TMP/get.headers")"
+check_eq "... Cache-Control: no-cache" no-cache "$(header Cache-Control "$HS_TMP/get.headers")"
+csp=$(header Content-Security-Policy "$HS_TMP/get.headers")
+# The policy the page needs: its inline script and style by hash, fetches to itself.
+want_csp=$(/usr/bin/python3 - "$HS_TMP/page.html" <<'EOF'
+import base64, hashlib, re, sys
+page = open(sys.argv[1], "rb").read()
+def h(tag):
+    m = re.search(b"<%s>(.*?)</%s>" % (tag, tag), page, re.S)
+    return "'sha256-%s'" % base64.b64encode(hashlib.sha256(m.group(1)).digest()).decode()
+print("default-src 'none'; script-src %s; style-src %s; connect-src 'self'; "
+      "base-uri 'none'; form-action 'none'; frame-ancestors 'none'" % (h(b"script"), h(b"style")))
+EOF
+)
+check_eq "... Content-Security-Policy: default-src 'none', script and style by hash" \
+    "$want_csp" "$csp"
+check "... no 'unsafe-inline' nor 'unsafe-eval'" bash -c "! grep -q unsafe <<<\"\$1\"" _ "$csp"
+# shellcheck disable=SC2317 # called through check
+no_url() { ! grep -qiE 'https?://' "$HS_TMP/page.html"; }
+# shellcheck disable=SC2317
+no_external_element() {
+    ! grep -qiE '<(link|img|iframe|object|embed)\b|<script[^>]*src' "$HS_TMP/page.html"
+}
+# shellcheck disable=SC2317
+no_csp_violation() { ! grep -i 'Content Security Policy' "$HS_TMP/$1.chromium.log"; }
+check "... nothing external: no http:// or https:// in the page" no_url
+check "... no <link>, no <script src>, no <img>, no <iframe>" no_external_element
+
+code=$(curl -s -I -D "$HS_TMP/head.headers" -o /dev/null -w '%{http_code}' \
+    --max-time 10 "$CTL_URL/" || true)
+check_eq "HEAD / answers 200" 200 "$code"
+check_eq "... with the same Content-Type" "text/html; charset=utf-8" \
+    "$(header Content-Type "$HS_TMP/head.headers")"
+check_eq "... Content-Length the page's size" "$(stat -c %s "$PAGE_SRC")" \
+    "$(header Content-Length "$HS_TMP/head.headers")"
+check_eq "... the policy" "$csp" "$(header Content-Security-Policy "$HS_TMP/head.headers")"
+# What follows the headers on the connection (HTTP/1.0: the server closes it after).
+head_body=$(/usr/bin/python3 - "${CTL_URL#http://}" <<'EOF'
+import socket, sys
+host, port = sys.argv[1].rsplit(":", 1)
+s = socket.create_connection((host, int(port)), timeout=10)
+s.sendall(b"HEAD / HTTP/1.0\r\nHost: x\r\n\r\n")
+data = b""
+while True:
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    data += chunk
+head, sep, body = data.partition(b"\r\n\r\n")
+print("%s %d" % (head.split()[1].decode(), len(body)) if sep else "no headers")
+EOF
+)
+check_eq "... and no body (raw HTTP/1.0 HEAD: status, bytes after the headers)" \
+    "200 0" "$head_body"
+code=$(curl -s -X POST -D "$HS_TMP/post.headers" -o /dev/null -w '%{http_code}' \
+    --max-time 10 "$CTL_URL/" || true)
+check_eq "POST / answers 405" 405 "$code"
+check_eq "... Allow: GET, HEAD" "GET, HEAD" "$(header Allow "$HS_TMP/post.headers")"
+
+# ---- the page in Chromium --------------------------------------------------------------
+
+status || true
+api_state=$(st "d['state']")
+dump live "$CTL_URL/"
+check_eq "Chromium shows the state /api/v1/status reports ($api_state)" "$api_state" \
+    "$(tid live state "t['text']")"
+check_eq "... coloured as the rules' severity" critical "$(tid live state "t['severity']")"
+check "... no Content Security Policy violation in the console" no_csp_violation live
+check_eq "... the banner says when it was updated" true \
+    "$(tid live banner "t['ok'] == 'true' and t['text'].startswith('updated at ')")"
+check_eq "... a confidence from 0 to 1" true \
+    "$(jget "$HS_TMP/live.json" "0 <= float(d['testids']['confidence'][0]['text']) <= 1")"
+check "... the reasoning (load=0.95)" \
+    grep -q 'load=0.95' <<<"$(tid live reasoning "t['text']")"
+check_eq "... the signals load and queue, known" '{"load": "true", "queue": "true"}' \
+    "$(jget "$HS_TMP/live.json" "{k: v['known'] for k, v in d['signals'].items()}")"
+check_eq "... with their values" '["0.95", "3"]' "$(jget "$HS_TMP/live.json" "d.get('values')")"
+check_eq "... and the thresholds of the conditions using them, the one that holds marked" \
+    '[["critical: > 0.8", true], ["busy: > 0.5", true], ["busy: > 10", false]]' \
+    "$(jget "$HS_TMP/live.json" "[[c['text'], c['met']] for c in d['conditions']]")"
+check_eq "... the decision that entered critical, executed" true \
+    "$(jget "$HS_TMP/live.json" "any(r['type'] == 'decision' and '\\u2192 critical' in r['text']
+        and 'executed' in r['text'] for r in d['records'])")"
+check_eq "... with its reasoning and its failed webhook action" true \
+    "$(jget "$HS_TMP/live.json" "any(r['type'] == 'decision' and 'load=0.95' in r['text'] and
+        'webhook POST http://127.0.0.1:9/admin/limits' in r['text'] and 'failed' in r['text']
+        for r in d['records'])")"
+check_eq "... the action_result record" true \
+    "$(jget "$HS_TMP/live.json" "any(r['type'] == 'action_result' for r in d['records'])")"
+check_eq "... no action in effect (it failed)" none \
+    "$(tid live actions-in-effect "t['text']")"
+check_eq "... actuation running" "false actuation running" \
+    "$(tid live paused "t['value'] + ' ' + t['text']")"
+check_eq "... not in dry-run" false "$(tid live dry-run "t['value']")"
+check_eq "... the state's description as text" \
+    'Overloaded <i id="injected">injected</i> & "quoted"' \
+    "$(tid live state-description "t['text']")"
+check_eq "... and no element injected from it" false "$(jget "$HS_TMP/live.json" "d['injected']")"
+
+for shot in phone:390,844 desktop:1280,800; do
+    name=${shot%%:*} size=${shot#*:}
+    file=$ARTIFACTS/status-page-$name.png
+    rm -f "$file"
+    rc=0
+    chromium_run "$HS_TMP/shot-$name.log" --window-size="$size" --screenshot="$file" \
+        "$CTL_URL/" >/dev/null || rc=$?
+    check_eq "screenshot $name: chromium exits 0" 0 "$rc"
+    check_eq "... $file is a ${size/,/x} PNG" "${size/,/x}" "$(png_size "$file" 2>&1)"
+done
+
+# ---- paused, resumed -------------------------------------------------------------------
+
+code=$(http_code "$CTL_URL/api/v1/pause" -X POST "${AUTH[@]}")
+check_eq "POST /api/v1/pause answers 200" 200 "$code"
+dump paused "$CTL_URL/"
+check_eq "the page shows actuation PAUSED" "true PAUSED: actuation stopped" \
+    "$(tid paused paused "t['value'] + ' ' + t['text']")"
+check_eq "... and the pause record" true \
+    "$(jget "$HS_TMP/paused.json" "any(r['type'] == 'pause' for r in d['records'])")"
+check_eq "... still the state" "$api_state" "$(tid paused state "t['text']")"
+check "... no Content Security Policy violation in the console" no_csp_violation paused
+code=$(http_code "$CTL_URL/api/v1/resume" -X POST "${AUTH[@]}")
+check_eq "POST /api/v1/resume answers 200" 200 "$code"
+dump resumed "$CTL_URL/"
+check_eq "the page shows actuation running again" "false actuation running" \
+    "$(tid resumed paused "t['value'] + ' ' + t['text']")"
+
+# ---- the API failing -------------------------------------------------------------------
+
+# The page, served by a stand-in whose API answers 503.
+cat >"$HS_TMP/down.py" <<'EOF'
+import http.server, sys
+page = open(sys.argv[1], "rb").read()
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        ok = self.path == "/"
+        body = page if ok else b'{"status":"error","error":"overloaded"}\n'
+        self.send_response(200 if ok else 503)
+        self.send_header("Content-Type", "text/html" if ok else "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+print("listening on http://127.0.0.1:%d/" % srv.server_port, flush=True)
+srv.serve_forever()
+EOF
+spawn "$HS_TMP/down.log" /usr/bin/python3 "$HS_TMP/down.py" "$HS_TMP/page.html"
+DOWN_URL=$(wait_listening "$HS_TMP/down.log" "$HS_PID")
+if [[ -n $DOWN_URL ]]; then
+    dump down "$DOWN_URL"
+    check_eq "with the API answering 503, the page shows the error banner" false \
+        "$(tid down banner "t['ok']")"
+    check "... saying why (HTTP 503: overloaded)" \
+        grep -q 'cannot reach the controller API: .*HTTP 503: overloaded' \
+        <<<"$(tid down banner "t['text']")"
+else
+    fail "the stand-in server did not start: $(cat "$HS_TMP/down.log")"
+fi
+
+# shellcheck disable=SC2317 # called through check
+no_chromium() { ! pgrep -f -- "--user-data-dir=$HS_TMP/chromium-profile" >/dev/null; }
+check "no chromium left running" no_chromium
+finish
