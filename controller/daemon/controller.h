@@ -111,7 +111,13 @@ struct api_actor {
     char text[320]; /* "operator alice from 127.0.0.1 (user bob)" */
 };
 
-/* main.c */
+/* flags.c: the daemon's flags into cli. 0 to run, 1 after -h or --version (exit 0), or
+ * -EINVAL after a message (exit 2). */
+int controller_parse_flags(int argc, char **argv, struct cli *cli);
+
+/* records.c */
+/* Creates the daemon's metrics in c->reg. 0 or -ENOMEM. */
+int controller_metrics_init(struct controller *c);
 json_t *json_time(double t); /* RFC 3339 UTC with milliseconds, null for t <= 0 */
 json_t *json_num(double v);  /* null for NaN and infinities */
 /* A new decision id ("<ms hex>-<seq>"), lock held. */
