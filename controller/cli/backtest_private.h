@@ -1,0 +1,21 @@
+/* backtest_private: what the backtest's files share (backtest.c: times and the replay;
+ * backtest_report.c: JSON and text; backtest_cli.c: the command). Private to them. */
+#ifndef HOMEOSTAT_CONTROLLER_BACKTEST_PRIVATE_H
+#define HOMEOSTAT_CONTROLLER_BACKTEST_PRIVATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backtest.h"
+
+#define PROG "homeostat-controller"
+#define DEFAULT_FROM "-24h"
+#define DEFAULT_TO "now"
+#define DEFAULT_QUERY_TIMEOUT_USEC 30000000u
+#define DEFAULT_FLAP_WINDOW_USEC 300000000u
+#define MAX_TIME_TEXT 64 /* bytes of a --from or --to value */
+
+void backtest_format_duration(uint64_t ms, char *dst, size_t dstsz);
+void backtest_format_time(int64_t ms, char *dst, size_t dstsz);
+
+#endif

@@ -1,0 +1,358 @@
+/* backtest_report: the backtest's result as JSON (backtest_json) and as text
+ * (backtest_write_text): timeline, summary, flaps, what would have fired. */
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backtest.h"
+#include "buf.h"
+#include "evaluate.h"
+#include "fileio.h"
+#include "parse.h"
+#include "replay.h"
+
+#include "backtest_private.h"
+
+/* ---- reports -------------------------------------------------------------------------- */
+
+static bool would_fire(enum decision_outcome o)
+{
+    return o == OUTCOME_EXECUTED || o == OUTCOME_DRY_RUN;
+}
+
+/* The outcomes that keep a decision's actions from running. */
+static const enum decision_outcome held_outcomes[] = {
+    OUTCOME_COOLDOWN, OUTCOME_BELOW_CONFIDENCE, OUTCOME_BUDGET, OUTCOME_UNCERTAIN, OUTCOME_PAUSED};
+#define N_HELD (sizeof(held_outcomes) / sizeof(held_outcomes[0]))
+
+static uint64_t held_total(const uint64_t *outcomes)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < N_HELD; i++)
+        n += outcomes[held_outcomes[i]];
+    return n;
+}
+
+static const char *slot_name(const struct rules *r, size_t slot)
+{
+    return eval_state_name(r, slot < r->n_states ? slot : EVAL_STATE_UNKNOWN);
+}
+
+static json_t *json_time_ms(int64_t ms)
+{
+    char t[64];
+    backtest_format_time(ms, t, sizeof(t));
+    return json_string(t);
+}
+
+static json_t *json_finite(double v)
+{
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
+static json_t *actions_json(const struct decision_def *d, uint64_t count)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; d && arr && i < d->n_actions; i++) {
+        json_t *a = json_object();
+        json_object_set_new(a, "kind", json_string(action_kind_name(d->actions[i].kind)));
+        json_object_set_new(a, "summary", json_string(d->actions[i].summary));
+        if (count != UINT64_MAX)
+            json_object_set_new(a, "would_fire", json_integer((json_int_t)count));
+        json_array_append_new(arr, a);
+    }
+    return arr;
+}
+
+static json_t *event_json(const struct backtest_result *b, const struct backtest_event *e)
+{
+    const struct rules *r = b->rules;
+    json_t *o = json_object();
+    json_object_set_new(o, "time", json_time_ms(e->time_ms));
+    json_object_set_new(o, "timestamp", json_real((double)e->time_ms / 1000.0));
+    json_object_set_new(o, "from", json_string(eval_state_name(r, e->from)));
+    json_object_set_new(o, "to", json_string(eval_state_name(r, e->to)));
+    json_object_set_new(o, "changed", json_boolean(e->changed));
+    json_object_set_new(o, "uncertain", json_boolean(e->uncertain));
+    json_object_set_new(o, "flap", json_boolean(e->flap));
+    json_object_set_new(o, "confidence", json_finite(e->confidence));
+    json_object_set_new(o, "reasoning", json_string(e->reasoning));
+    if (e->outcome == OUTCOME_NONE) {
+        json_object_set_new(o, "decision", json_null());
+        return o;
+    }
+    json_t *d = json_object();
+    json_object_set_new(d, "state", json_string(eval_state_name(r, e->to)));
+    json_object_set_new(d, "outcome", json_string(decision_outcome_name(e->outcome)));
+    json_object_set_new(d, "would_fire", json_boolean(would_fire(e->outcome)));
+    if (e->def)
+        json_object_set_new(d, "min_confidence", json_real(e->def->min_confidence));
+    json_object_set_new(d, "actions", actions_json(e->def, UINT64_MAX));
+    json_object_set_new(o, "decision", d);
+    return o;
+}
+
+static json_t *outcomes_json(const uint64_t *outcomes)
+{
+    json_t *o = json_object();
+    for (int i = OUTCOME_UNCERTAIN; i < OUTCOME_MAX; i++)
+        if (outcomes[i])
+            json_object_set_new(o, decision_outcome_name((enum decision_outcome)i),
+                                json_integer((json_int_t)outcomes[i]));
+    return o;
+}
+
+json_t *backtest_json(const struct backtest_result *b, const struct backtest_about *about)
+{
+    const struct rules *r = b->rules;
+    json_t *root = json_object();
+    if (!root)
+        return NULL;
+    json_object_set_new(root, "rules", json_string(about->rules_path));
+    json_object_set_new(root, "prometheus", json_string(about->prometheus_url));
+    json_object_set_new(root, "from", json_time_ms(b->start_ms));
+    json_object_set_new(root, "to", json_time_ms(b->start_ms + (int64_t)(b->n - 1) * b->step_ms));
+    json_object_set_new(root, "step_seconds", json_real((double)b->step_ms / 1000.0));
+    json_object_set_new(root, "evaluations", json_integer((json_int_t)b->n));
+    json_object_set_new(root, "requests", json_integer((json_int_t)about->requests));
+    json_object_set_new(root, "flap_window_seconds", json_real((double)b->flap_window_ms / 1000.0));
+
+    json_t *sigs = json_array();
+    for (size_t i = 0; i < r->n_signals; i++) {
+        const struct backtest_signal_stats *s = &b->signals[i];
+        json_t *o = json_object();
+        json_object_set_new(o, "name", json_string(r->signals[i].name));
+        json_object_set_new(o, "query", json_string(about->queries[i]));
+        json_object_set_new(o, "source",
+                            json_string(r->signals[i].alert ? "prometheus_alerts" : "prometheus"));
+        json_object_set_new(o, "missing_evaluations", json_integer((json_int_t)s->missing));
+        json_object_set_new(o, "gaps_total", json_integer((json_int_t)s->n_gaps));
+        json_t *gaps = json_array();
+        for (uint64_t g = 0; g < s->n_gaps && g < BACKTEST_MAX_GAPS; g++) {
+            json_t *go = json_object();
+            json_object_set_new(go, "from", json_time_ms(s->gaps[g].from_ms));
+            json_object_set_new(go, "to", json_time_ms(s->gaps[g].to_ms));
+            json_object_set_new(
+                go, "evaluations",
+                json_integer(
+                    (json_int_t)((s->gaps[g].to_ms - s->gaps[g].from_ms) / b->step_ms + 1)));
+            json_object_set_new(go, "reason", json_string(s->gaps[g].reason));
+            json_array_append_new(gaps, go);
+        }
+        json_object_set_new(o, "gaps", gaps);
+        json_array_append_new(sigs, o);
+    }
+    json_object_set_new(root, "signals", sigs);
+
+    json_t *timeline = json_array();
+    for (size_t i = 0; i < b->n_events; i++)
+        json_array_append_new(timeline, event_json(b, &b->events[i]));
+    json_object_set_new(root, "timeline", timeline);
+    json_object_set_new(root, "timeline_dropped", json_integer((json_int_t)b->events_dropped));
+
+    json_t *sum = json_object();
+    json_t *states = json_array();
+    for (size_t s = 0; s <= r->n_states; s++) {
+        const struct backtest_state_stats *st = &b->states[s];
+        json_t *o = json_object();
+        json_object_set_new(o, "state", json_string(slot_name(r, s)));
+        json_object_set_new(o, "evaluations", json_integer((json_int_t)st->evaluations));
+        json_object_set_new(o, "seconds",
+                            json_real((double)st->evaluations * (double)b->step_ms / 1000.0));
+        json_object_set_new(o, "share", json_real((double)st->evaluations / (double)b->n));
+        json_object_set_new(o, "entered", json_integer((json_int_t)st->entered));
+        json_object_set_new(o, "flaps", json_integer((json_int_t)st->flaps));
+        json_array_append_new(states, o);
+    }
+    json_object_set_new(sum, "states", states);
+    json_object_set_new(sum, "transitions", json_integer((json_int_t)b->transitions));
+    json_object_set_new(sum, "flaps", json_integer((json_int_t)b->flaps));
+    json_object_set_new(sum, "decisions_recorded", json_integer((json_int_t)b->decisions));
+    json_object_set_new(sum, "outcomes", outcomes_json(b->outcomes));
+    json_object_set_new(
+        sum, "would_fire",
+        json_integer((json_int_t)(b->outcomes[OUTCOME_EXECUTED] + b->outcomes[OUTCOME_DRY_RUN])));
+    json_t *held = json_object();
+    for (size_t i = 0; i < N_HELD; i++)
+        json_object_set_new(held, decision_outcome_name(held_outcomes[i]),
+                            json_integer((json_int_t)b->outcomes[held_outcomes[i]]));
+    json_object_set_new(held, "total", json_integer((json_int_t)held_total(b->outcomes)));
+    json_object_set_new(sum, "held_back", held);
+
+    json_t *decisions = json_array();
+    for (size_t s = 0; s <= r->n_states; s++) {
+        const struct backtest_state_stats *st = &b->states[s];
+        const struct decision_def *d = s < r->n_states ? rules_decision_for(r, s) : NULL;
+        uint64_t recorded = 0;
+        for (int o = OUTCOME_UNCERTAIN; o < OUTCOME_MAX; o++)
+            recorded += st->outcomes[o];
+        if (!recorded && !d)
+            continue;
+        uint64_t fired = st->outcomes[OUTCOME_EXECUTED] + st->outcomes[OUTCOME_DRY_RUN];
+        json_t *o = json_object();
+        json_object_set_new(o, "state", json_string(slot_name(r, s)));
+        json_object_set_new(o, "recorded", json_integer((json_int_t)recorded));
+        json_object_set_new(o, "outcomes", outcomes_json(st->outcomes));
+        json_object_set_new(o, "would_fire", json_integer((json_int_t)fired));
+        json_object_set_new(o, "held_back", json_integer((json_int_t)held_total(st->outcomes)));
+        json_object_set_new(o, "actions", actions_json(d, fired));
+        json_array_append_new(decisions, o);
+    }
+    json_object_set_new(sum, "decisions", decisions);
+    json_t *missing = json_object();
+    json_object_set_new(missing, "evaluations_with_unknown_signal",
+                        json_integer((json_int_t)b->evaluations_missing));
+    json_object_set_new(missing, "evaluations_uncertain",
+                        json_integer((json_int_t)b->evaluations_uncertain));
+    uint64_t points = 0;
+    for (size_t i = 0; i < r->n_signals; i++)
+        points += b->signals[i].missing;
+    json_object_set_new(missing, "points", json_integer((json_int_t)points));
+    json_object_set_new(sum, "missing_data", missing);
+    json_object_set_new(root, "summary", sum);
+    return root;
+}
+
+/* "cooldown 1, budget_exhausted 2" for the nonzero held outcomes; "" when none. */
+static void held_text(const uint64_t *outcomes, char *dst, size_t dstsz)
+{
+    size_t o = 0;
+    dst[0] = '\0';
+    for (size_t i = 0; i < N_HELD && o < dstsz; i++) {
+        uint64_t n = outcomes[held_outcomes[i]];
+        if (!n)
+            continue;
+        int w = snprintf(dst + o, dstsz - o, "%s%s %llu", o ? ", " : "",
+                         decision_outcome_name(held_outcomes[i]), (unsigned long long)n);
+        if (w < 0)
+            return;
+        o += (size_t)w;
+    }
+}
+
+static void write_event_text(const struct backtest_result *b, const struct backtest_event *e,
+                             FILE *out)
+{
+    const struct rules *r = b->rules;
+    char t[64];
+    backtest_format_time(e->time_ms, t, sizeof(t));
+    if (e->changed)
+        fprintf(out, "  %s  %s -> %s", t, eval_state_name(r, e->from), eval_state_name(r, e->to));
+    else
+        fprintf(out, "  %s  %s (kept)", t, eval_state_name(r, e->to));
+    fprintf(out, "  confidence %.2f%s%s\n", e->confidence, e->uncertain ? ", uncertain" : "",
+            e->flap ? ", ends a flap" : "");
+    fprintf(out, "      %s\n", e->reasoning);
+    if (e->outcome == OUTCOME_NONE)
+        return;
+    fprintf(out, "      decision: %s%s", decision_outcome_name(e->outcome),
+            would_fire(e->outcome) ? " (would fire)" : "");
+    for (size_t i = 0; e->def && i < e->def->n_actions; i++)
+        fprintf(out, "%s%s", i ? "; " : ": ", e->def->actions[i].summary);
+    fputc('\n', out);
+}
+
+void backtest_write_text(const struct backtest_result *b, const struct backtest_about *about,
+                         FILE *out)
+{
+    const struct rules *r = b->rules;
+    char from[64], to[64], step[32], d[32], flap[32];
+    backtest_format_time(b->start_ms, from, sizeof(from));
+    backtest_format_time(b->start_ms + (int64_t)(b->n - 1) * b->step_ms, to, sizeof(to));
+    backtest_format_duration((uint64_t)b->step_ms, step, sizeof(step));
+    backtest_format_duration(b->flap_window_ms, flap, sizeof(flap));
+    fprintf(out, "Backtest of %s against %s\n", about->rules_path, about->prometheus_url);
+    fprintf(out, "  %s .. %s, step %s: %zu evaluations, %zu query_range request%s\n", from, to,
+            step, b->n, about->requests, about->requests == 1 ? "" : "s");
+    fprintf(out,
+            "  replayed as a daemon started at %s with no state file, not paused, without "
+            "--dry-run; nothing was run\n",
+            from);
+    for (size_t i = 0; i < r->n_signals; i++)
+        if (r->signals[i].alert)
+            fprintf(out, "  %s from Prometheus: %s\n", r->signals[i].name, about->queries[i]);
+
+    fprintf(out, "\nTimeline (%zu entries", b->n_events + (size_t)b->events_dropped);
+    if (b->events_dropped)
+        fprintf(out, "; the last %llu are not listed", (unsigned long long)b->events_dropped);
+    fprintf(out, ")\n");
+    if (b->n_events == 0)
+        fprintf(out, "  no state change and no decision\n");
+    for (size_t i = 0; i < b->n_events; i++)
+        write_event_text(b, &b->events[i], out);
+
+    fprintf(out, "\nStates\n  %-24s %12s %7s %8s %6s\n", "state", "time", "share", "entered",
+            "flaps");
+    for (size_t s = 0; s <= r->n_states; s++) {
+        const struct backtest_state_stats *st = &b->states[s];
+        if (s == r->n_states && !st->evaluations && !st->entered)
+            continue; /* "unknown", never visited */
+        backtest_format_duration(st->evaluations * (uint64_t)b->step_ms, d, sizeof(d));
+        fprintf(out, "  %-24s %12s %6.1f%% %8llu %6llu\n", slot_name(r, s), d,
+                100.0 * (double)st->evaluations / (double)b->n, (unsigned long long)st->entered,
+                (unsigned long long)st->flaps);
+    }
+    fprintf(out, "  transitions: %llu; flaps: %llu (stays shorter than %s between two changes)\n",
+            (unsigned long long)b->transitions, (unsigned long long)b->flaps, flap);
+
+    char held[256];
+    fprintf(out, "\nDecisions (%llu recorded)\n", (unsigned long long)b->decisions);
+    for (size_t s = 0; s <= r->n_states; s++) {
+        const struct backtest_state_stats *st = &b->states[s];
+        const struct decision_def *def = s < r->n_states ? rules_decision_for(r, s) : NULL;
+        uint64_t recorded = 0;
+        for (int o = OUTCOME_UNCERTAIN; o < OUTCOME_MAX; o++)
+            recorded += st->outcomes[o];
+        if (!recorded && !def)
+            continue;
+        uint64_t fired = st->outcomes[OUTCOME_EXECUTED] + st->outcomes[OUTCOME_DRY_RUN];
+        fprintf(out, "  %s: %llu recorded, %llu would fire", slot_name(r, s),
+                (unsigned long long)recorded, (unsigned long long)fired);
+        if (st->outcomes[OUTCOME_DRY_RUN])
+            fprintf(out, " (%llu as dry runs)", (unsigned long long)st->outcomes[OUTCOME_DRY_RUN]);
+        held_text(st->outcomes, held, sizeof(held));
+        if (held[0])
+            fprintf(out, ", held back: %s", held);
+        if (st->outcomes[OUTCOME_NO_ACTIONS])
+            fprintf(out, ", no_actions %llu", (unsigned long long)st->outcomes[OUTCOME_NO_ACTIONS]);
+        fputc('\n', out);
+        for (size_t i = 0; def && i < def->n_actions; i++)
+            fprintf(out, "    %s: would fire %llu time%s\n", def->actions[i].summary,
+                    (unsigned long long)fired, fired == 1 ? "" : "s");
+    }
+    held_text(b->outcomes, held, sizeof(held));
+    fprintf(out, "  would fire: %llu; actions held back: %llu%s%s%s\n",
+            (unsigned long long)(b->outcomes[OUTCOME_EXECUTED] + b->outcomes[OUTCOME_DRY_RUN]),
+            (unsigned long long)held_total(b->outcomes), held[0] ? " (" : "", held,
+            held[0] ? ")" : "");
+
+    fprintf(out,
+            "\nMissing data: %llu of %zu evaluations had an unknown signal, %llu were "
+            "uncertain\n",
+            (unsigned long long)b->evaluations_missing, b->n,
+            (unsigned long long)b->evaluations_uncertain);
+    for (size_t i = 0; i < r->n_signals; i++) {
+        const struct backtest_signal_stats *s = &b->signals[i];
+        if (!s->missing)
+            continue;
+        fprintf(out, "  %s: unknown at %llu evaluations, in %llu gap%s\n", r->signals[i].name,
+                (unsigned long long)s->missing, (unsigned long long)s->n_gaps,
+                s->n_gaps == 1 ? "" : "s");
+        for (uint64_t g = 0; g < s->n_gaps && g < BACKTEST_MAX_GAPS; g++) {
+            char gf[64], gt[64];
+            backtest_format_time(s->gaps[g].from_ms, gf, sizeof(gf));
+            backtest_format_time(s->gaps[g].to_ms, gt, sizeof(gt));
+            backtest_format_duration((uint64_t)(s->gaps[g].to_ms - s->gaps[g].from_ms + b->step_ms),
+                                     d, sizeof(d));
+            fprintf(out, "    %s .. %s (%s): %s\n", gf, gt, d, s->gaps[g].reason);
+        }
+        if (s->n_gaps > BACKTEST_MAX_GAPS)
+            fprintf(out, "    ... and %llu more gaps\n",
+                    (unsigned long long)(s->n_gaps - BACKTEST_MAX_GAPS));
+    }
+}
