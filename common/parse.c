@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -286,4 +287,31 @@ double now_realtime(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+const char *format_duration_usec(uint64_t usec, char *out, size_t size)
+{
+    static const struct {
+        uint64_t usec;
+        const char *unit;
+    } units[] = {{86400000000ull, "d"}, {3600000000ull, "h"}, {60000000ull, "m"},
+                 {1000000ull, "s"},     {1000ull, "ms"},      {1ull, "us"}};
+    size_t o = 0;
+    if (size)
+        out[0] = '\0';
+    if (usec == 0) {
+        snprintf(out, size, "0s");
+        return out;
+    }
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        uint64_t q = usec / units[i].usec;
+        usec %= units[i].usec;
+        if (!q || o >= size)
+            continue;
+        int w = snprintf(out + o, size - o, "%llu%s", (unsigned long long)q, units[i].unit);
+        if (w < 0)
+            break;
+        o += (size_t)w;
+    }
+    return out;
 }

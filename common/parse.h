@@ -13,6 +13,10 @@ int parse_double(const char *s, double *ret); /* accepts NaN, +Inf, -Inf */
 /* Prometheus-style durations: "100ms", "5s", "1m30s", "2h", "1d", "250us"; a bare
  * number is seconds. Result in microseconds. */
 int parse_duration_usec(const char *s, uint64_t *ret);
+/* The project's one duration formatter, the inverse of parse_duration_usec: the largest
+ * units first, each once, none that is zero ("1d2h", "20m15s", "1s500ms", "250us"); "0s"
+ * for 0. Returns out. */
+const char *format_duration_usec(uint64_t usec, char *out, size_t size);
 /* Sizes: "512", "64k", "64KiB", "16M", "1G" (powers of 1024). */
 int parse_size_bytes(const char *s, uint64_t *ret);
 int parse_bool(const char *s, bool *ret); /* true/false/yes/no/1/0/on/off */

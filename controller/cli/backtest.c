@@ -162,27 +162,7 @@ void backtest_format_time(int64_t ms, char *dst, size_t dstsz)
 /* "1d2h", "20m15s", "1s500ms", "0s". */
 void backtest_format_duration(uint64_t ms, char *dst, size_t dstsz)
 {
-    static const struct {
-        uint64_t ms;
-        const char *unit;
-    } units[] = {{86400000, "d"}, {3600000, "h"}, {60000, "m"}, {1000, "s"}, {1, "ms"}};
-    size_t o = 0;
-    if (dstsz)
-        dst[0] = '\0';
-    if (ms == 0) {
-        snprintf(dst, dstsz, "0s");
-        return;
-    }
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-        uint64_t q = ms / units[i].ms;
-        ms %= units[i].ms;
-        if (!q || o >= dstsz)
-            continue;
-        int w = snprintf(dst + o, dstsz - o, "%llu%s", (unsigned long long)q, units[i].unit);
-        if (w < 0)
-            return;
-        o += (size_t)w;
-    }
+    format_duration_usec(ms * 1000, dst, dstsz);
 }
 
 /* ---- the replay ----------------------------------------------------------------------- */

@@ -32,6 +32,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "parse.h"
+
 #define MARGIN_FULL 0.10  /* 10 % past the threshold is full margin */
 #define DURATION_FULL 1.5 /* holding for 1.5 times `for` is full duration */
 
@@ -287,23 +289,12 @@ static void text_printf(struct text *t, const char *fmt, ...)
     t->full = true;
 }
 
-/* Durations as Prometheus writes them: "45s", "2m", "1m30s", "250ms". */
+/* Durations in the reasoning: whole seconds from a second up ("45s", "1m30s"),
+ * milliseconds below ("250ms"), written by the one formatter (format_duration_usec). */
 static const char *fmt_duration(char *b, size_t n, double sec)
 {
-    if (sec > 0 && sec < 1) {
-        snprintf(b, n, "%.0fms", sec * 1000);
-        return b;
-    }
-    long long s = llround(sec), h = s / 3600, m = s % 3600 / 60, rest = s % 60;
-    size_t len = 0;
-    b[0] = '\0';
-    if (h)
-        len += (size_t)snprintf(b + len, n - len, "%lldh", h);
-    if (m && len < n)
-        len += (size_t)snprintf(b + len, n - len, "%lldm", m);
-    if ((rest || (!h && !m)) && len < n)
-        snprintf(b + len, n - len, "%llds", rest);
-    return b;
+    double usec = sec > 0 && sec < 1 ? round(sec * 1000) * 1000 : round(sec) * 1e6;
+    return format_duration_usec(usec > 0 ? (uint64_t)usec : 0, b, n);
 }
 
 /* "cpu_busy unknown (timeout)", "cpu_busy unknown (stale: sample 45s old > max_age 30s)" */

@@ -289,28 +289,6 @@ bool loader_get_enum(struct loader *l, const struct ytree_node *n, const char *w
     return false;
 }
 
-/* "2s", "1m30s", "250ms", "1h" for messages. */
-const char *loader_fmt_duration(uint64_t usec, char *out, size_t size)
-{
-    if (usec % USEC_PER_SEC) {
-        if (usec % 1000)
-            snprintf(out, size, "%lluus", (unsigned long long)usec);
-        else
-            snprintf(out, size, "%llums", (unsigned long long)(usec / 1000));
-        return out;
-    }
-    unsigned long long s = usec / USEC_PER_SEC, h = s / 3600, m = s / 60 % 60;
-    size_t o = 0;
-    out[0] = '\0';
-    if (h)
-        o += (size_t)snprintf(out + o, size - o, "%lluh", h);
-    if (m && o < size)
-        o += (size_t)snprintf(out + o, size - o, "%llum", m);
-    if ((s % 60 || (!h && !m)) && o < size)
-        snprintf(out + o, size - o, "%llus", s % 60);
-    return out;
-}
-
 /* ---- URLs, headers and paths ---- */
 
 const char *rules_url_error(const char *url)

@@ -85,7 +85,6 @@ bool loader_key_is_secret(const char *key);
 bool loader_op_char(char c);
 bool loader_parse_condition(struct loader *l, const struct ytree_node *n, struct condition *c);
 char *loader_dup_str(struct loader *l, const char *s);
-const char *loader_fmt_duration(uint64_t usec, char *out, size_t size);
 const struct ytree_node *loader_key_node(const struct ytree_node *map, const char *key);
 json_t *loader_redacted(json_t *v);
 json_t *loader_to_json(struct loader *l, const struct ytree_node *n);

@@ -127,8 +127,8 @@ void loader_load_prometheus(struct loader *l, const struct ytree_node *v, bool i
             loader_report(l, x, "timeout must be more than 0");
         else if (ok && interval_ok && t > interval)
             loader_report(l, x, "timeout %s is longer than evaluation_interval %s",
-                          loader_fmt_duration(t, a, sizeof(a)),
-                          loader_fmt_duration(interval, b, sizeof(b)));
+                          format_duration_usec(t, a, sizeof(a)),
+                          format_duration_usec(interval, b, sizeof(b)));
         else if (ok)
             p->timeout_usec = t;
     }

@@ -296,8 +296,8 @@ static void check_reachable(struct loader *l)
                 "'%.64s' (at %u:%u) holds too and needs no longer (for %s, here %s), so "
                 "'%.64s' always wins",
                 name, a->name, ytree_line(l->states[j].node), ytree_column(l->states[j].node),
-                loader_fmt_duration(a->for_usec, fa, sizeof(fa)),
-                loader_fmt_duration(st->for_usec, fb, sizeof(fb)), a->name);
+                format_duration_usec(a->for_usec, fa, sizeof(fa)),
+                format_duration_usec(st->for_usec, fb, sizeof(fb)), a->name);
             dead[i] = true;
             break;
         }

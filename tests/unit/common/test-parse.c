@@ -350,6 +350,34 @@ TEST(clocks_move_forward)
     CHECK(now_realtime() > 1.5e9); /* after 2017 */
 }
 
+TEST(duration_format_round_trips)
+{
+    static const struct {
+        uint64_t usec;
+        const char *text;
+    } cases[] = {
+        {0, "0s"},
+        {250, "250us"},
+        {250000, "250ms"},
+        {1500000, "1s500ms"},
+        {45000000, "45s"},
+        {90000000, "1m30s"},
+        {3600000000ull, "1h"},
+        {90000000000ull, "1d1h"},
+        {93784005006ull, "1d2h3m4s5ms6us"},
+    };
+    char buf[64];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        CHECK_STR(format_duration_usec(cases[i].usec, buf, sizeof(buf)), cases[i].text);
+        uint64_t back = 0;
+        CHECK_INT(parse_duration_usec(buf, &back), 0);
+        CHECK(back == cases[i].usec);
+    }
+    char small[4];
+    format_duration_usec(93784005006ull, small, sizeof(small)); /* cut, never overrun */
+    CHECK(strlen(small) < sizeof(small));
+}
+
 TEST_MAIN(TEST_ENTRY(u64_accepts_decimal_with_whitespace),
           TEST_ENTRY(u64_rejects_junk_and_leaves_output), TEST_ENTRY(u64_overflow_is_erange),
           TEST_ENTRY(uint_range), TEST_ENTRY(double_plain_values),
@@ -364,4 +392,5 @@ TEST_MAIN(TEST_ENTRY(u64_accepts_decimal_with_whitespace),
           TEST_ENTRY(listen_port_only), TEST_ENTRY(listen_rejects_malformed),
           TEST_ENTRY(listen_host_too_long_for_buffer),
           TEST_ENTRY(next_field_splits_on_spaces_and_tabs),
-          TEST_ENTRY(next_field_empty_and_newline), TEST_ENTRY(clocks_move_forward))
+          TEST_ENTRY(next_field_empty_and_newline), TEST_ENTRY(clocks_move_forward),
+          TEST_ENTRY(duration_format_round_trips))
