@@ -12,20 +12,32 @@
 
 #include "parse.h"
 
-const char *const actuator_builtin_vars[] = {"id",        "state",      "from", "severity",
-                                             "reasoning", "confidence", "time", NULL};
+/* The one table of kinds: a new kind is its file and a line here. */
+static const struct actuator *const kinds[] = {
+    [ACTION_SYSTEMD] = &actuator_systemd, [ACTION_KUBECTL] = &actuator_kubectl,
+    [ACTION_WEBHOOK] = &actuator_webhook, [ACTION_EXEC] = &actuator_exec,
+    [ACTION_ALERT] = &actuator_alert,
+};
+#define N_KINDS (sizeof(kinds) / sizeof(kinds[0]))
 
 const struct actuator *actuator_for(enum action_kind kind)
 {
-    switch (kind) {
-    case ACTION_SYSTEMD: return &actuator_systemd;
-    case ACTION_KUBECTL: return &actuator_kubectl;
-    case ACTION_WEBHOOK: return &actuator_webhook;
-    case ACTION_EXEC: return &actuator_exec;
-    case ACTION_ALERT: return &actuator_alert;
-    }
-    return NULL;
+    return (size_t)kind < N_KINDS ? kinds[kind] : NULL;
 }
+
+static const char *kind_name(enum action_kind kind)
+{
+    const struct actuator *a = actuator_for(kind);
+    return a ? a->name : "unknown";
+}
+
+/* What the rules loader needs of the kinds (engine/rules.h declares it). */
+const struct rules_action_kinds rules_action_kinds = {
+    .count = N_KINDS,
+    .name = kind_name,
+    .validate = actuator_validate,
+    .kubectl_verbs = actuator_kubectl_verbs,
+};
 
 bool actuator_generic_key(const char *key)
 {
@@ -76,36 +88,6 @@ uint64_t actuator_timeout(const json_t *params, uint64_t def)
 
 /* ---- placeholders ---- */
 
-/* Calls fn for every {{name}} in s; stops at the first nonzero return. -EINVAL for an
- * unterminated or empty placeholder. */
-int actuator_each_placeholder(const char *s, int (*fn)(const char *name, size_t len, void *ud),
-                              void *ud)
-{
-    const char *p = s;
-    while ((p = strstr(p, "{{"))) {
-        const char *start = p + 2;
-        while (*start == ' ')
-            start++;
-        const char *end = strstr(start, "}}");
-        if (!end)
-            return -EINVAL;
-        const char *e = end;
-        while (e > start && e[-1] == ' ')
-            e--;
-        if (e == start)
-            return -EINVAL;
-        for (const char *q = start; q < e; q++)
-            if (!(*q == '_' || (*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') ||
-                  (*q >= '0' && *q <= '9')))
-                return -EINVAL;
-        int r = fn(start, (size_t)(e - start), ud);
-        if (r)
-            return r;
-        p = end + 2;
-    }
-    return 0;
-}
-
 struct check_ud {
     const char *const *declared;
     char *msg;
@@ -123,7 +105,7 @@ static bool in_list(const char *const *list, const char *name, size_t len)
 static int check_one(const char *name, size_t len, void *ud)
 {
     struct check_ud *c = ud;
-    if (in_list(actuator_builtin_vars, name, len) || in_list(c->declared, name, len))
+    if (in_list(placeholder_builtins, name, len) || in_list(c->declared, name, len))
         return 0;
     snprintf(c->msg, c->msg_size,
              "unknown placeholder {{%.*s}}: use a parameter declared in params or one of id, "
@@ -136,7 +118,7 @@ static int check_one(const char *name, size_t len, void *ud)
 static int check_placeholders(const json_t *v, struct check_ud *c)
 {
     if (json_is_string(v)) {
-        int r = actuator_each_placeholder(json_string_value(v), check_one, c);
+        int r = placeholder_each(json_string_value(v), check_one, c);
         if (r == -EINVAL && !c->msg[0])
             snprintf(c->msg, c->msg_size,
                      "malformed placeholder in '%.80s': write {{name}} with letters, digits "

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "placeholders.h"
 #include "rules.h"
 
 /* Process-wide settings from the daemon's flags, shared by every action. */
@@ -55,6 +56,7 @@ struct action_result {
 
 struct actuator {
     enum action_kind kind;
+    const char *name; /* the key of the kind in a rules file: "systemd", "kubectl", ... */
     /* Checks params (the rules' JSON, placeholders unexpanded). 0, or -EINVAL with a
      * message in msg and *bad_key set to the offending key (NULL: the action itself).
      * Must accept the generic keys (actuator_generic_key). */
@@ -74,6 +76,8 @@ extern const struct actuator actuator_systemd, actuator_kubectl, actuator_webhoo
     actuator_alert;
 
 const struct actuator *actuator_for(enum action_kind kind);
+/* kubectl's verbs, the keys naming an action's verb (actuator_kubectl.c), NULL-terminated. */
+extern const char *const actuator_kubectl_verbs[];
 
 /* Keys every kind accepts: timeout (duration, at most 5m), retries (0..10), backoff
  * (duration: the first pause between attempts, doubled each time, at most 1m). */
@@ -87,15 +91,6 @@ bool actuator_generic_key(const char *key);
 int actuator_validate(enum action_kind kind, const json_t *params,
                       const char *const *params_declared, const char **bad_key, char *msg,
                       size_t msg_size);
-
-/* Calls fn for every {{name}} in s (name without the surrounding spaces); stops at the
- * first nonzero return and returns it. -EINVAL for a placeholder that is unterminated,
- * empty or has characters other than letters, digits and '_'. */
-int actuator_each_placeholder(const char *s, int (*fn)(const char *name, size_t len, void *ud),
-                              void *ud);
-
-/* Built-in placeholders: id, state, from, severity, reasoning, confidence, time. */
-extern const char *const actuator_builtin_vars[];
 
 /* A deep copy of params with every {{name}} in strings replaced from ctx (built-ins) and
  * ctx->args (manual parameters). A string that is exactly one placeholder takes the

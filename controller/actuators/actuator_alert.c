@@ -595,6 +595,7 @@ void actuator_alert_resend(const json_t *undo, const struct action_ctx *ctx, uin
 
 const struct actuator actuator_alert = {
     .kind = ACTION_ALERT,
+    .name = "alert",
     .validate = validate_alert,
     .apply = apply_alert,
     .revert = revert_alert,

@@ -290,6 +290,7 @@ static void revert_exec(const json_t *params, const json_t *undo, const struct a
 
 const struct actuator actuator_exec = {
     .kind = ACTION_EXEC,
+    .name = "exec",
     .validate = validate_exec,
     .apply = apply_exec,
     .revert = revert_exec,

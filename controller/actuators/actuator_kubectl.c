@@ -26,6 +26,10 @@ static const struct {
     {"rollout_restart", VERB_RESTART},
 };
 
+/* The same keys for the rules loader (rules_action_kinds.kubectl_verbs), in that order. */
+const char *const actuator_kubectl_verbs[] = {"scale", "patch", "annotate", "rollout_restart",
+                                              NULL};
+
 /* Resource types, their accepted spellings, and the verbs that take them. */
 static const struct kube_type {
     const char *name;

@@ -737,6 +737,7 @@ static void revert_systemd(const json_t *params, const json_t *undo, const struc
 
 const struct actuator actuator_systemd = {
     .kind = ACTION_SYSTEMD,
+    .name = "systemd",
     .validate = validate_systemd,
     .apply = apply_systemd,
     .revert = revert_systemd,

@@ -735,6 +735,7 @@ static void revert_webhook(const json_t *params, const json_t *undo, const struc
 
 const struct actuator actuator_webhook = {
     .kind = ACTION_WEBHOOK,
+    .name = "webhook",
     .validate = validate_webhook,
     .apply = apply_webhook,
     .revert = revert_webhook,

@@ -225,6 +225,20 @@ const char *rules_param_type_name(enum param_type t);
  * - decisions and manual_actions keep the file's order. */
 
 /* "systemd", "kubectl", "webhook", "exec", "alert". */
+/* What the rules loader needs of the action kinds, which belong to actuators/: defined
+ * once there (actuators/actuator.c, from each kind's own file), declared here, so that the
+ * engine includes nothing of actuators/ and a new kind is its file and a table line. */
+struct rules_action_kinds {
+    size_t count;                            /* enum action_kind runs 0..count-1 */
+    const char *(*name)(enum action_kind k); /* "systemd", ... the key in a rules file */
+    /* Checks an action's params (placeholders unexpanded; declared: the manual action's
+     * parameters, NULL-terminated, or NULL). 0, or -EINVAL with msg and *bad_key. */
+    int (*validate)(enum action_kind k, const json_t *params, const char *const *declared,
+                    const char **bad_key, char *msg, size_t msg_size);
+    const char *const *kubectl_verbs; /* the keys naming a kubectl action's verb */
+};
+extern const struct rules_action_kinds rules_action_kinds;
+
 const char *action_kind_name(enum action_kind kind);
 /* The kind of such a name, or -EINVAL. */
 int action_kind_parse(const char *name);

@@ -2,22 +2,15 @@
  * inline secrets) and the decisions section. */
 #include "rules_loader.h"
 
-const char *const rules_kind_names[] = {
-    [ACTION_SYSTEMD] = "systemd", [ACTION_KUBECTL] = "kubectl", [ACTION_WEBHOOK] = "webhook",
-    [ACTION_EXEC] = "exec",       [ACTION_ALERT] = "alert",
-};
-
-const char *const rules_kubectl_verbs[] = {"scale", "patch", "annotate", "rollout_restart", NULL};
-
 const char *action_kind_name(enum action_kind kind)
 {
-    return (size_t)kind < N_KINDS ? rules_kind_names[kind] : "unknown";
+    return (size_t)kind < N_KINDS ? rules_action_kinds.name(kind) : "unknown";
 }
 
 int action_kind_parse(const char *name)
 {
     for (size_t i = 0; name && i < N_KINDS; i++)
-        if (strcmp(name, rules_kind_names[i]) == 0)
+        if (strcmp(name, rules_action_kinds.name((enum action_kind)i)) == 0)
             return (int)i;
     return -EINVAL;
 }
@@ -267,7 +260,7 @@ static bool load_action_body(struct loader *l, struct action_def *a, const struc
         return a->params != NULL;
     }
     if (ytree_kind(v) != YTREE_MAP) {
-        loader_report(l, v, "%s: expected a map, got %s", rules_kind_names[a->kind],
+        loader_report(l, v, "%s: expected a map, got %s", action_kind_name(a->kind),
                       ytree_describe(v));
         return false;
     }
@@ -288,7 +281,7 @@ static bool load_action_body(struct loader *l, struct action_def *a, const struc
     case ACTION_KUBECTL: {
         const struct ytree_node *verb = NULL;
         const char *verb_name = NULL;
-        for (const char *const *vb = rules_kubectl_verbs; *vb; vb++) {
+        for (const char *const *vb = rules_action_kinds.kubectl_verbs; *vb; vb++) {
             if (!(x = ytree_get(v, *vb)))
                 continue;
             if (verb) {
@@ -408,37 +401,58 @@ static void warn_inline_secrets(struct loader *l, const struct ytree_node *n)
     }
 }
 
+/* "systemd, kubectl, webhook, exec or alert": the kinds the actuators define. */
+static const char *kind_list(char *out, size_t size)
+{
+    size_t o = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < N_KINDS && o < size; i++) {
+        const char *sep = i == 0 ? "" : i + 1 == N_KINDS ? " or " : ", ";
+        int w = snprintf(out + o, size - o, "%s%s", sep, action_kind_name((enum action_kind)i));
+        if (w < 0)
+            break;
+        o += (size_t)w;
+    }
+    return out;
+}
+
 static bool load_action(struct loader *l, struct action_def *a, const struct ytree_node *v)
 {
+    char kinds[160];
     if (ytree_kind(v) != YTREE_MAP || ytree_len(v) != 1) {
         if (ytree_kind(v) == YTREE_MAP && ytree_len(v) > 1)
             loader_report(l, v,
-                          "an action is a map with one key (" KIND_LIST
-                          "), got %zu keys: indent the settings under the kind",
-                          ytree_len(v));
+                          "an action is a map with one key (%s), got %zu keys: indent the "
+                          "settings under the kind",
+                          kind_list(kinds, sizeof(kinds)), ytree_len(v));
         else
-            loader_report(l, v, "an action is a map with one key (" KIND_LIST "), got %s",
-                          ytree_describe(v));
+            loader_report(l, v, "an action is a map with one key (%s), got %s",
+                          kind_list(kinds, sizeof(kinds)), ytree_describe(v));
         return false;
     }
     const struct ytree_node *k = ytree_key(v, 0);
     const char *kind = ytree_text(k, NULL);
     size_t i;
     for (i = 0; i < N_KINDS; i++)
-        if (strcmp(kind, rules_kind_names[i]) == 0)
+        if (strcmp(kind, action_kind_name((enum action_kind)i)) == 0)
             break;
     if (i == N_KINDS) {
-        const char *hint = ytree_suggest(kind, rules_kind_names, N_KINDS);
+        const char *names[16];
+        size_t n_names = 0;
+        for (size_t j = 0; j < N_KINDS && n_names < 16; j++)
+            names[n_names++] = action_kind_name((enum action_kind)j);
+        const char *hint = ytree_suggest(kind, names, n_names);
         if (hint)
             loader_report(l, k, "unknown action '%.64s'; did you mean '%s'?", kind, hint);
         else
-            loader_report(l, k, "unknown action '%.64s' (" KIND_LIST ")", kind);
+            loader_report(l, k, "unknown action '%.64s' (%s)", kind,
+                          kind_list(kinds, sizeof(kinds)));
         return false;
     }
     a->kind = (enum action_kind)i;
     struct buf sum;
     buf_init(&sum, 0);
-    buf_puts(&sum, rules_kind_names[i]);
+    buf_puts(&sum, action_kind_name((enum action_kind)i));
     const struct ytree_node *body = ytree_value(v, 0);
     if (!load_action_body(l, a, body, &sum)) {
         buf_free(&sum);
@@ -451,11 +465,12 @@ static bool load_action(struct loader *l, struct action_def *a, const struct ytr
     warn_inline_secrets(l, body);
     const char *bad_key = NULL;
     char msg[512];
-    if (actuator_validate(a->kind, a->params, l->declared, &bad_key, msg, sizeof(msg)) < 0) {
+    if (rules_action_kinds.validate(a->kind, a->params, l->declared, &bad_key, msg, sizeof(msg)) <
+        0) {
         const struct ytree_node *at = NULL;
         if (bad_key && ytree_kind(body) == YTREE_MAP)
             at = ytree_get(body, bad_key);
-        loader_report(l, at ? at : body, "%s: %s%s%s", rules_kind_names[i],
+        loader_report(l, at ? at : body, "%s: %s%s%s", action_kind_name((enum action_kind)i),
                       at || !bad_key ? "" : bad_key, at || !bad_key ? "" : ": ", msg);
         buf_free(&sum);
         return false;

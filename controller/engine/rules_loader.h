@@ -15,8 +15,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "actuator.h"
 #include "parse.h"
+#include "placeholders.h"
 #include "template.h"
 #include "yamltree.h"
 
@@ -31,11 +31,7 @@
 #define DEFAULT_REPORT_TIMEOUT_USEC (10 * USEC_PER_SEC)
 #define NONE ((size_t)-1)
 
-/* The action kinds' names (indexed by enum action_kind) and kubectl's verbs. */
-extern const char *const rules_kind_names[];
-#define N_KINDS ((size_t)ACTION_ALERT + 1)
-#define KIND_LIST "systemd, kubectl, webhook, exec or alert"
-extern const char *const rules_kubectl_verbs[];
+#define N_KINDS (rules_action_kinds.count)
 
 /* How a state's conditions were written. */
 enum cond_form {

@@ -197,7 +197,7 @@ static int add_implicit(const char *name, size_t n, void *ud)
     struct implicit *x = ud;
     struct manual_action_def *m = x->m;
     bool known = n > RULES_MAX_NAME;
-    for (const char *const *b = actuator_builtin_vars; *b && !known; b++)
+    for (const char *const *b = placeholder_builtins; *b && !known; b++)
         known = strlen(*b) == n && strncmp(*b, name, n) == 0;
     for (size_t i = 0; i < m->n_params && !known; i++)
         known = strlen(m->params[i].name) == n && strncmp(m->params[i].name, name, n) == 0;
@@ -233,7 +233,7 @@ static void collect_placeholders(struct loader *l, struct manual_action_def *m,
     struct implicit x = {l, m, v, declared};
     const char *text = ytree_text(v, NULL);
     if (text)
-        actuator_each_placeholder(text, add_implicit, &x);
+        placeholder_each(text, add_implicit, &x);
 }
 
 static void implicit_params(struct loader *l, struct manual_action_def *m,
@@ -269,7 +269,7 @@ static void load_manual_map(struct loader *l, struct manual_action_def *m,
             if (!m->params[i].name)
                 break;
             loader_get_name(l, ytree_key(x, i), "parameter", &name);
-            for (const char *const *b = actuator_builtin_vars; *b; b++)
+            for (const char *const *b = placeholder_builtins; *b; b++)
                 if (strcmp(*b, m->params[i].name) == 0)
                     loader_report(l, ytree_key(x, i),
                                   "parameter '%s' would hide the built-in placeholder {{%s}}", *b,
