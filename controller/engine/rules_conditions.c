@@ -113,6 +113,66 @@ static bool add_alert_signal(struct loader *l, const struct ytree_node *n, const
     return true;
 }
 
+/* The threshold after a condition's operator and the end of the condition: p points
+ * past the operator and its spaces. One parser for the conditions of states and of the
+ * report; the messages of a state's condition say more (a missing threshold, what came
+ * instead, a number out of range) than the report's, and tests hold both sets. */
+bool loader_threshold(struct loader *l, const struct ytree_node *n, const char *s, const char *p,
+                      enum cond_op op, bool state, double *ret)
+{
+    if (state && !*p) {
+        loader_report(l, n, "condition '%.80s': missing the threshold after '%s'", s,
+                      cond_op_text(op));
+        return false;
+    }
+    size_t num = 0;
+    while (p[num] && (isdigit((unsigned char)p[num]) || strchr(".eE+-", p[num])))
+        num++;
+    if (num == 0) {
+        if (state)
+            loader_report(l, n, "condition '%.80s': expected a number after '%s', got '%.*s'", s,
+                          cond_op_text(op), word_len(p), p);
+        else
+            loader_report(l, n, "condition '%.80s': expected a number after '%s'", s,
+                          cond_op_text(op));
+        return false;
+    }
+    char tmp[64];
+    double v = 0;
+    int r = -EINVAL;
+    if (num < sizeof(tmp)) {
+        memcpy(tmp, p, num);
+        tmp[num] = '\0';
+        r = parse_double(tmp, &v);
+    }
+    if (state && r == -ERANGE) {
+        loader_report(l, n, "condition '%.80s': threshold '%.*s' is out of range", s, (int)num, p);
+        return false;
+    }
+    if (r < 0 || !isfinite(v)) {
+        loader_report(l, n, "condition '%.80s': '%.*s' is not a number", s,
+                      num > 32 ? 32 : (int)num, p);
+        return false;
+    }
+    p += num;
+    while (isspace((unsigned char)*p))
+        p++;
+    if (*p == '%') {
+        loader_report(
+            l, n,
+            "condition '%.80s': unexpected '%%' after the threshold: write the number in the "
+            "query's unit (0.85 for 85 %% of a ratio)",
+            s);
+        return false;
+    }
+    if (*p) {
+        loader_report(l, n, "condition '%.80s': unexpected '%.32s' after the threshold", s, p);
+        return false;
+    }
+    *ret = v;
+    return true;
+}
+
 /* "signal OP number", whitespace-tolerant. Reports at n and returns false on an error; a
  * signal that cannot be resolved because the signals section is broken is not reported
  * again. */
@@ -172,53 +232,11 @@ bool loader_parse_condition(struct loader *l, const struct ytree_node *n, struct
     p += run;
     while (isspace((unsigned char)*p))
         p++;
-    if (!*p) {
-        loader_report(l, n, "condition '%.80s': missing the threshold after '%s'", s,
-                      cond_op_text(op));
+    double v;
+    if (!loader_threshold(l, n, s, p, op, true, &v))
         return false;
-    }
-    size_t num = 0;
-    while (p[num] && (isdigit((unsigned char)p[num]) || strchr(".eE+-", p[num])))
-        num++;
-    if (num == 0) {
-        loader_report(l, n, "condition '%.80s': expected a number after '%s', got '%.*s'", s,
-                      cond_op_text(op), word_len(p), p);
-        return false;
-    }
-    char tmp[64];
-    double v = 0;
-    int r = -EINVAL;
-    if (num < sizeof(tmp)) {
-        memcpy(tmp, p, num);
-        tmp[num] = '\0';
-        r = parse_double(tmp, &v);
-    }
-    if (r == -ERANGE) {
-        loader_report(l, n, "condition '%.80s': threshold '%.*s' is out of range", s, (int)num, p);
-        return false;
-    }
-    if (r < 0 || !isfinite(v)) {
-        loader_report(l, n, "condition '%.80s': '%.*s' is not a number", s,
-                      num > 32 ? 32 : (int)num, p);
-        return false;
-    }
     c->threshold = v;
     c->threshold_file = v;
-    p += num;
-    while (isspace((unsigned char)*p))
-        p++;
-    if (*p == '%') {
-        loader_report(
-            l, n,
-            "condition '%.80s': unexpected '%%' after the threshold: write the number in the "
-            "query's unit (0.85 for 85 %% of a ratio)",
-            s);
-        return false;
-    }
-    if (*p) {
-        loader_report(l, n, "condition '%.80s': unexpected '%.32s' after the threshold", s, p);
-        return false;
-    }
     c->text = loader_dup_str(l, s);
     if (!c->text)
         return false;

@@ -96,4 +96,7 @@ void loader_load_states(struct loader *l, const struct ytree_node *root);
 void loader_report(struct loader *l, const struct ytree_node *n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+bool loader_threshold(struct loader *l, const struct ytree_node *n, const char *s, const char *p,
+                      enum cond_op op, bool state, double *ret);
+
 #endif

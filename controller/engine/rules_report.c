@@ -34,41 +34,9 @@ static bool parse_report_condition(struct loader *l, const struct ytree_node *n,
     p += run;
     while (isspace((unsigned char)*p))
         p++;
-    size_t num = 0;
-    while (p[num] && (isdigit((unsigned char)p[num]) || strchr(".eE+-", p[num])))
-        num++;
-    char tmp[64];
-    double v = 0;
-    int r = -EINVAL;
-    if (num > 0 && num < sizeof(tmp)) {
-        memcpy(tmp, p, num);
-        tmp[num] = '\0';
-        r = parse_double(tmp, &v);
-    }
-    if (num == 0) {
-        loader_report(l, n, "condition '%.80s': expected a number after '%s'", s, cond_op_text(op));
+    double v;
+    if (!loader_threshold(l, n, s, p, op, false, &v))
         return false;
-    }
-    if (r < 0 || !isfinite(v)) {
-        loader_report(l, n, "condition '%.80s': '%.*s' is not a number", s,
-                      num > 32 ? 32 : (int)num, p);
-        return false;
-    }
-    p += num;
-    while (isspace((unsigned char)*p))
-        p++;
-    if (*p == '%') {
-        loader_report(
-            l, n,
-            "condition '%.80s': unexpected '%%' after the threshold: write the number in the "
-            "query's unit (0.85 for 85 %% of a ratio)",
-            s);
-        return false;
-    }
-    if (*p) {
-        loader_report(l, n, "condition '%.80s': unexpected '%.32s' after the threshold", s, p);
-        return false;
-    }
     it->op = op;
     it->threshold = v;
     it->condition = loader_dup_str(l, s);
