@@ -73,12 +73,12 @@ json_t *status_json(struct controller *c, double now)
     json_object_set_new(o, "last_decision",
                         c->last_decision ? json_incref(c->last_decision) : json_null());
     json_object_set_new(o, "signals", signals_json(c, now));
-    json_object_set_new(o, "actions_in_effect", actuate_effects_json(c));
+    json_object_set_new(o, "actions_in_effect", actions_effects_json(c));
     json_object_set_new(o, "last_action",
                         c->last_action ? json_incref(c->last_action) : json_null());
     json_object_set_new(o, "overrides", json_deep_copy(c->st.overrides));
     bool limited;
-    unsigned left = actuate_budget_left(c, now, &limited);
+    unsigned left = actions_budget_left(c, now, &limited);
     json_t *budget = json_object();
     json_object_set_new(budget, "max_actions_per_hour", json_integer(r->max_actions_per_hour));
     json_object_set_new(budget, "used_last_hour",
@@ -252,7 +252,7 @@ static void manual_action(struct controller *c, const struct httpd_request *req,
         return;
     }
     json_t *result = NULL;
-    int r = actuate_manual(c, m, args, who, &result);
+    int r = actions_manual(c, m, args, who, &result);
     pthread_mutex_unlock(&c->act_lock);
     json_decref(args);
     if (r < 0) {

@@ -1,7 +1,8 @@
-/* controller: the daemon's shared state and the functions its parts call on each other.
- * main.c owns the flags, the evaluation loop and reloads; api.c the HTTP API; actuate.c
- * running actions (decisions, reverts, manual actions), the hourly budget and runtime
- * overrides. Locking: `lock` guards everything the HTTP threads read or change; the main
+/* controller: the daemon's shared state and the functions of its files, which call one
+ * another one way: run.c (start, the evaluation loop, reloads) -> api.c (the HTTP API) ->
+ * actions.c (decisions' and manual actions, reverts, the hourly budget) and overrides.c
+ * (runtime overrides) -> records.c (ids, audit, state file, metrics); flags.c reads the
+ * command line. Locking: `lock` guards everything the HTTP threads read or change; the main
  * thread alone swaps the rules. `act_lock` serialises actuation, which runs outside
  * `lock` so the API stays responsive while an action waits on its timeout. */
 #ifndef HOMEOSTAT_CONTROLLER_CONTROLLER_H
@@ -140,26 +141,26 @@ void api_handle(void *userdata, const struct httpd_request *req, struct httpd_re
 json_t *signals_json(const struct controller *c, double now);
 json_t *status_json(struct controller *c, double now); /* lock held */
 
-/* actuate.c */
+/* actions.c */
 /* Marks an action of this kind and params as running (watchdog), or none (kind < 0). */
-void actuate_mark(struct controller *c, int kind, const json_t *params);
+void actions_mark(struct controller *c, int kind, const json_t *params);
 /* Runs the actions of a decision whose record (already in the audit log) is d, one
  * action_result audit record after each; adds what must later be reverted or re-sent to
  * the actions in effect. Returns the number of actions that failed. No lock held. */
-size_t actuate_decision(struct controller *c, const struct decision_def *def, json_t *d,
+size_t actions_decision(struct controller *c, const struct decision_def *def, json_t *d,
                         const struct eval_result *res, double now);
 /* Reverts the actions in effect whose state has been left for their revert_delay, and
  * re-sends active alerts; nothing while paused or when res is uncertain. No lock held. */
-void actuate_effects(struct controller *c, const struct eval_result *res, double now);
+void actions_effects(struct controller *c, const struct eval_result *res, double now);
 /* Actions that may still run this hour (lock held); *ret_limited false: no limit. */
-unsigned actuate_budget_left(struct controller *c, double now, bool *ret_limited);
+unsigned actions_budget_left(struct controller *c, double now, bool *ret_limited);
 /* Runs manual action m with checked args for the API: audit first, then the actions.
  * 0 with *ret_result (new reference), -EIO when the audit write failed (nothing ran).
  * No lock held. */
-int actuate_manual(struct controller *c, const struct manual_action_def *m, json_t *args,
+int actions_manual(struct controller *c, const struct manual_action_def *m, json_t *args,
                    const struct api_actor *who, json_t **ret_result);
 /* The actions in effect for the API, secrets redacted (lock held; new reference). */
-json_t *actuate_effects_json(struct controller *c);
+json_t *actions_effects_json(struct controller *c);
 /* Runtime overrides (lock held): PUT merges req into the overrides, DELETE clears them;
  * both are audited and saved. 0, -EINVAL with msg for a bad request, -EIO (audit). */
 int overrides_put(struct controller *c, const json_t *req, const struct api_actor *who, char *msg,
@@ -172,6 +173,6 @@ void overrides_reapply(struct controller *c);
 uint64_t overrides_interval_usec(struct controller *c);
 /* kubectl --dry-run=server of every kubectl action of r (--kubectl.server-dry-run):
  * 0, or -EINVAL with each failure appended to errors. */
-int actuate_check_kubectl(struct controller *c, const struct rules *r, struct buf *errors);
+int actions_check_kubectl(struct controller *c, const struct rules *r, struct buf *errors);
 
 #endif

@@ -1,7 +1,7 @@
 /* records: what the daemon writes and publishes, below everything else in it: decision
  * and record ids, audit records of operators' requests (with their actor), the state file,
  * the gauges derived from the state, and the JSON value helpers. run.c, api.c and
- * actuate.c call these; these call none of them. */
+ * actions.c call these; these call none of them. */
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>

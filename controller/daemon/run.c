@@ -161,7 +161,7 @@ static void evaluate_once(struct controller *c)
     c->values = values;
     struct eval_result res;
     struct decide_flags flags = {.paused = c->st.paused, .dry_run = c->cli.dry_run};
-    flags.budget_left = actuate_budget_left(c, now, &flags.budget_limited);
+    flags.budget_left = actions_budget_left(c, now, &flags.budget_limited);
     const struct decision_def *def = NULL;
     /* decide() starts cooldowns; a decision that cannot be recorded must not. */
     double saved_exec[r->n_decisions ? r->n_decisions : 1];
@@ -228,14 +228,14 @@ static void evaluate_once(struct controller *c)
     /* Actions run outside the lock (the API keeps answering), one at a time. */
     size_t failed = 0;
     if (outcome == OUTCOME_EXECUTED) {
-        failed = actuate_decision(c, def, d, &res, now);
+        failed = actions_decision(c, def, d, &res, now);
         pthread_mutex_lock(&c->lock);
         count_decision(c, sname, def, d, outcome);
         if (failed)
             json_object_set_new(d, "failed_actions", json_integer((json_int_t)failed));
         pthread_mutex_unlock(&c->lock);
     }
-    actuate_effects(c, &res, now);
+    actions_effects(c, &res, now);
     json_decref(d);
 
     pthread_mutex_lock(&c->lock);
@@ -351,7 +351,7 @@ static int reload(struct controller *c, struct buf *errors)
         log_errors("reload: the rules file is invalid; keeping the running rules:", errors);
         return ret;
     }
-    if (c->cli.kubectl_server_dry_run && actuate_check_kubectl(c, r, errors) < 0) {
+    if (c->cli.kubectl_server_dry_run && actions_check_kubectl(c, r, errors) < 0) {
         metric_set(c->m.reload_ok, 0);
         log_errors("reload: the API server rejects kubectl actions; keeping the running rules:",
                    errors);
@@ -413,7 +413,7 @@ static int reload(struct controller *c, struct buf *errors)
 /* ---- HTTP API ---- */
 
 /* Pets the systemd watchdog while an action keeps the main loop busy (bounded by the
- * action's own timeouts: see actuate_mark); otherwise the main loop pets it. */
+ * action's own timeouts: see actions_mark); otherwise the main loop pets it. */
 static void *watchdog_main(void *arg)
 {
     struct controller *c = arg;
@@ -551,7 +551,7 @@ static int run_daemon(struct controller *c)
                  json_array_size(c->st.effects));
     if (c->cli.kubectl_server_dry_run) {
         buf_init(&errors, 1 << 16);
-        if (actuate_check_kubectl(c, c->rules, &errors) < 0) {
+        if (actions_check_kubectl(c, c->rules, &errors) < 0) {
             log_errors(PROG ": cannot start: the API server rejects kubectl actions:", &errors);
             buf_free(&errors);
             return 1;

@@ -22,7 +22,7 @@ struct controller_state {
     bool paused;
     unsigned long long decision_seq;
     /* Kept as JSON, owned (never NULL after state_init): the actions in effect (array of
-     * objects, see actuate.c), the runtime overrides (object), the times of the actions
+     * objects, see actions.c), the runtime overrides (object), the times of the actions
      * run in the last hour (array of epoch seconds, for limits.max_actions_per_hour), the
      * alerts received (amreceiver's store). */
     json_t *effects;

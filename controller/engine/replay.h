@@ -6,7 +6,7 @@
  *
  * The daemon keeps its machine state, cooldowns and hourly action budget in its state
  * file and calls replay_step() with them. The tools keep them in a struct replay, whose
- * replay_next() accounts the budget as the daemon does (actuate.c): every action of an
+ * replay_next() accounts the budget as the daemon does (actions.c): every action of an
  * executed decision counts once, at the decision's time, for one hour; dry runs,
  * reverts and manual actions do not count. Nothing is ever run. */
 #ifndef HOMEOSTAT_CONTROLLER_REPLAY_H
