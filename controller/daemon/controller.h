@@ -161,8 +161,8 @@ int actions_manual(struct controller *c, const struct manual_action_def *m, json
                    const struct api_actor *who, json_t **ret_result);
 /* The actions in effect for the API, secrets redacted (lock held; new reference). */
 json_t *actions_effects_json(struct controller *c);
-/* overrides.c: runtime overrides (lock held): PUT merges req into the overrides, DELETE clears them;
- * both are audited and saved. 0, -EINVAL with msg for a bad request, -EIO (audit). */
+/* overrides.c: runtime overrides (lock held): PUT merges req into the overrides, DELETE
+ * clears them; both are audited and saved. 0, -EINVAL with msg for a bad request, -EIO (audit). */
 int overrides_put(struct controller *c, const json_t *req, const struct api_actor *who, char *msg,
                   size_t msg_size);
 int overrides_clear(struct controller *c, const struct api_actor *who);
