@@ -1,9 +1,8 @@
-/* test-evaluate: the state machine (controller/engine/evaluate.c) and the decision policy
- * (controller/engine/decide.c) on hand-built rules with an injected clock: every condition
- * operator at its boundary, any/all with unknown data, for and keep_for, missing data
- * (hold, unknown, what blocks what), the confidence formula part by part with the worked
- * example of docs/RULES.md, max_age staleness, the reasoning text, rebase across a
- * reload, and decide()'s outcomes and cooldowns. */
+/* test-evaluate: the state machine (controller/engine/evaluate.c) on hand-built rules
+ * (trules.h) with an injected clock: every condition operator at its boundary, any/all
+ * with unknown data, for and keep_for, missing data (hold, unknown, what blocks what), the
+ * confidence formula part by part with the worked example of docs/RULES.md, max_age
+ * staleness, the reasoning text and rebase across a reload. decide() is test-decide.c. */
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -12,118 +11,7 @@
 #include "rules.h"
 #include "test.h"
 
-#define T0 1700000000.0
-#define SEC 1000000ull
-#define U NAN /* an unknown value in step() */
-
-/* Rules built by hand: up to 8 states with up to 8 conditions each, 2 signals. */
-struct trules {
-    struct rules r;
-    struct signal_def signals[2];
-    struct state_def states[8];
-    struct condition conds[8][8];
-    struct decision_def decisions[4];
-    struct action_def actions[4];
-};
-
-enum { CPU, MEM };
-
-static void trules_init(struct trules *t, enum missing_policy policy)
-{
-    memset(t, 0, sizeof(*t));
-    t->signals[CPU].name = "cpu_busy";
-    t->signals[MEM].name = "memory_used";
-    t->r.signals = t->signals;
-    t->r.n_signals = 2;
-    t->r.states = t->states;
-    t->r.decisions = t->decisions;
-    t->r.on_missing_data = policy;
-    t->r.evaluation_interval_usec = 5 * SEC;
-}
-
-static void add_state(struct trules *t, const char *name, enum when_mode when, double for_sec,
-                      double keep_for_sec)
-{
-    struct state_def *s = &t->states[t->r.n_states];
-    s->name = (char *)name;
-    s->when = when;
-    s->conditions = t->conds[t->r.n_states];
-    s->for_usec = (uint64_t)(for_sec * 1e6);
-    s->keep_for_usec = (uint64_t)(keep_for_sec * 1e6);
-    t->r.n_states++;
-}
-
-/* Adds a condition to the last state added. */
-static void add_cond(struct trules *t, size_t signal, enum cond_op op, double threshold)
-{
-    struct state_def *s = &t->states[t->r.n_states - 1];
-    s->conditions[s->n_conditions++] =
-        (struct condition){.signal = signal, .op = op, .threshold = threshold};
-}
-
-/* Gives state `state` a decision with one action. */
-static void add_decision(struct trules *t, size_t state, double min_confidence, double cooldown_sec)
-{
-    struct decision_def *d = &t->decisions[t->r.n_decisions];
-    *d = (struct decision_def){
-        .state = state,
-        .min_confidence = min_confidence,
-        .cooldown_usec = (uint64_t)(cooldown_sec * 1e6),
-        .actions = &t->actions[t->r.n_decisions],
-        .n_actions = 1,
-    };
-    t->actions[t->r.n_decisions].summary = "webhook http://127.0.0.1:8080/admin/limits";
-    t->r.n_decisions++;
-}
-
-/* critical (any: cpu_busy > 0.85, memory_used > 0.90; for 30s, keep_for 2m), stressed
- * (cpu_busy > 0.70; for 10s), optimal: the rules of the product brief, cut down. */
-static void std_rules(struct trules *t, enum missing_policy policy)
-{
-    trules_init(t, policy);
-    add_state(t, "critical", WHEN_ANY, 30, 120);
-    add_cond(t, CPU, COND_GT, 0.85);
-    add_cond(t, MEM, COND_GT, 0.90);
-    add_state(t, "stressed", WHEN_ANY, 10, 0);
-    add_cond(t, CPU, COND_GT, 0.70);
-    add_state(t, "optimal", WHEN_ANY, 0, 0);
-}
-
-/* Fills v with cpu and mem sampled at sample_time; U makes a signal unknown ("timeout"). */
-static void set_values(struct signal_value v[2], double cpu, double mem, double sample_time)
-{
-    double x[2] = {cpu, mem};
-    for (int i = 0; i < 2; i++) {
-        memset(&v[i], 0, sizeof(v[i]));
-        v[i].known = !isnan(x[i]);
-        v[i].value = isnan(x[i]) ? 0 : x[i];
-        v[i].sample_time = sample_time;
-        if (!v[i].known)
-            snprintf(v[i].reason, sizeof(v[i].reason), "timeout");
-    }
-}
-
-/* One evaluation at now with fresh samples. */
-static void step(const struct trules *t, struct eval_state *st, double cpu, double mem, double now,
-                 struct eval_result *out)
-{
-    struct signal_value v[2];
-    set_values(v, cpu, mem, now);
-    evaluate(&t->r, st, v, now, out);
-}
-
-/* Evaluates every 5 s over [from, to] with the same values; out is the last result. */
-static void run(const struct trules *t, struct eval_state *st, double cpu, double mem, double from,
-                double to, struct eval_result *out)
-{
-    for (double now = from; now <= to; now += 5)
-        step(t, st, cpu, mem, now, out);
-}
-
-static const char *name(const struct trules *t, size_t i)
-{
-    return eval_state_name(&t->r, i);
-}
+#include "trules.h"
 
 /* ---- conditions ---- */
 
@@ -863,145 +751,8 @@ TEST(rebase_removed_current_state_becomes_unknown)
     eval_state_free(NULL);
 }
 
-/* ---- decide ---- */
-
-/* A result for decide() without evaluate(). */
-static struct eval_result result(size_t from, size_t to, double confidence)
-{
-    struct eval_result res;
-    memset(&res, 0, sizeof(res));
-    res.from = from;
-    res.to = to;
-    res.changed = from != to;
-    res.confidence = confidence;
-    return res;
-}
-
-TEST(decide_enter_executes_staying_repeats_after_cooldown)
-{
-    struct trules t;
-    std_rules(&t, MISSING_HOLD);
-    add_decision(&t, 0, 0.5, 120);
-    double last_exec[4] = {0};
-    struct decide_flags flags = {0};
-    const struct decision_def *def = NULL;
-    struct eval_result enter = result(2, 0, 0.8), stay = result(0, 0, 0.8);
-    CHECK_INT(decide(&t.r, last_exec, &enter, T0, &flags, &def), OUTCOME_EXECUTED);
-    CHECK(def == &t.decisions[0]);
-    CHECK_DBL(last_exec[0], T0, 0);
-    CHECK_INT(decide(&t.r, last_exec, &stay, T0 + 5, &flags, &def), OUTCOME_NONE);
-    CHECK_INT(decide(&t.r, last_exec, &stay, T0 + 115, &flags, &def), OUTCOME_NONE);
-    CHECK_INT(decide(&t.r, last_exec, &stay, T0 + 120, &flags, &def), OUTCOME_EXECUTED);
-    CHECK_DBL(last_exec[0], T0 + 120, 0);
-    /* Leaving and coming back within the cooldown: recorded, not run. */
-    struct eval_result back = result(1, 0, 0.8);
-    CHECK_INT(decide(&t.r, last_exec, &back, T0 + 130, &flags, &def), OUTCOME_COOLDOWN);
-    CHECK_DBL(last_exec[0], T0 + 120, 0);
-    /* Staying below min_confidence: nothing; entering below it: recorded. */
-    struct eval_result weak = result(0, 0, 0.4);
-    CHECK_INT(decide(&t.r, last_exec, &weak, T0 + 500, &flags, &def), OUTCOME_NONE);
-    weak.from = 2;
-    weak.changed = true;
-    CHECK_INT(decide(&t.r, last_exec, &weak, T0 + 500, &flags, &def), OUTCOME_BELOW_CONFIDENCE);
-    CHECK_DBL(last_exec[0], T0 + 120, 0);
-    /* A state without a decision. */
-    struct eval_result calm = result(0, 2, 1);
-    CHECK_INT(decide(&t.r, last_exec, &calm, T0 + 600, &flags, &def), OUTCOME_NO_ACTIONS);
-    CHECK(def == NULL);
-    calm.from = 2;
-    calm.changed = false;
-    CHECK_INT(decide(&t.r, last_exec, &calm, T0 + 605, &flags, &def), OUTCOME_NONE);
-    CHECK_STR(decision_outcome_name(OUTCOME_BELOW_CONFIDENCE), "below_confidence");
-    CHECK_STR(decision_outcome_name(OUTCOME_NONE), "none");
-}
-
-TEST(decide_paused_and_dry_run)
-{
-    struct trules t;
-    std_rules(&t, MISSING_HOLD);
-    add_decision(&t, 0, 0, 60);
-    double last_exec[4] = {0};
-    struct decide_flags flags = {.paused = true};
-    const struct decision_def *def = NULL;
-    struct eval_result enter = result(2, 0, 1), stay = result(0, 0, 1);
-    /* Paused: the change is recorded as paused, staying records nothing, no cooldown. */
-    CHECK_INT(decide(&t.r, last_exec, &enter, T0, &flags, &def), OUTCOME_PAUSED);
-    CHECK_INT(decide(&t.r, last_exec, &stay, T0 + 5, &flags, &def), OUTCOME_NONE);
-    CHECK_INT(decide(&t.r, last_exec, &stay, T0 + 100, &flags, &def), OUTCOME_NONE);
-    CHECK_DBL(last_exec[0], 0, 0);
-    /* Dry run: recorded as dry_run and starts the cooldown like a real run. */
-    flags = (struct decide_flags){.dry_run = true};
-    CHECK_INT(decide(&t.r, last_exec, &enter, T0 + 200, &flags, &def), OUTCOME_DRY_RUN);
-    CHECK_DBL(last_exec[0], T0 + 200, 0);
-    CHECK_INT(decide(&t.r, last_exec, &stay, T0 + 205, &flags, &def), OUTCOME_NONE);
-    CHECK_INT(decide(&t.r, last_exec, &stay, T0 + 260, &flags, &def), OUTCOME_DRY_RUN);
-    /* The decision's own dry_run does the same. */
-    flags = (struct decide_flags){0};
-    t.decisions[0].dry_run = true;
-    CHECK_INT(decide(&t.r, last_exec, &stay, T0 + 320, &flags, &def), OUTCOME_DRY_RUN);
-    CHECK_DBL(last_exec[0], T0 + 320, 0);
-}
-
-TEST(decide_budget)
-{
-    struct trules t;
-    std_rules(&t, MISSING_HOLD);
-    add_decision(&t, 0, 0, 60);
-    double last_exec[4] = {0};
-    const struct decision_def *def = NULL;
-    struct eval_result enter = result(2, 0, 1), stay = result(0, 0, 1);
-    /* Not limited (zero-initialised flags): runs whatever budget_left says. */
-    struct decide_flags flags = {.budget_left = 0};
-    CHECK_INT(decide(&t.r, last_exec, &enter, T0, &flags, &def), OUTCOME_EXECUTED);
-    /* Limited with nothing left: a change is recorded as budget_exhausted, no cooldown. */
-    last_exec[0] = 0;
-    flags = (struct decide_flags){.budget_limited = true, .budget_left = 0};
-    CHECK_INT(decide(&t.r, last_exec, &enter, T0 + 10, &flags, &def), OUTCOME_BUDGET);
-    CHECK_DBL(last_exec[0], 0, 0);
-    CHECK_STR(decision_outcome_name(OUTCOME_BUDGET), "budget_exhausted");
-    /* Staying with no budget records nothing (no record every evaluation). */
-    CHECK_INT(decide(&t.r, last_exec, &stay, T0 + 15, &flags, &def), OUTCOME_NONE);
-    /* Budget back: staying runs again. */
-    flags.budget_left = 5;
-    CHECK_INT(decide(&t.r, last_exec, &stay, T0 + 20, &flags, &def), OUTCOME_EXECUTED);
-    /* A dry run needs no budget: nothing would run. */
-    last_exec[0] = 0;
-    flags = (struct decide_flags){.dry_run = true, .budget_limited = true, .budget_left = 0};
-    CHECK_INT(decide(&t.r, last_exec, &enter, T0 + 30, &flags, &def), OUTCOME_DRY_RUN);
-    /* Paused wins over the budget. */
-    flags = (struct decide_flags){.paused = true, .budget_limited = true};
-    CHECK_INT(decide(&t.r, last_exec, &enter, T0 + 40, &flags, &def), OUTCOME_PAUSED);
-}
-
-/* evaluate() and decide() together, as the daemon calls them. */
-TEST(decide_after_evaluate)
-{
-    struct trules t;
-    std_rules(&t, MISSING_HOLD);
-    add_decision(&t, 0, 0.5, 60);
-    struct eval_state st;
-    CHECK_INT(eval_state_init(&st, &t.r, T0), 0);
-    double last_exec[4] = {0};
-    struct decide_flags flags = {0};
-    const struct decision_def *def = NULL;
-    int executed = 0, recorded = 0;
-    struct eval_result out;
-    for (double now = T0; now <= T0 + 200; now += 5) {
-        step(&t, &st, 0.5, 0.99, now, &out);
-        enum decision_outcome o = decide(&t.r, last_exec, &out, now, &flags, &def);
-        recorded += o != OUTCOME_NONE;
-        executed += o == OUTCOME_EXECUTED;
-    }
-    /* Entered at 30 s with duration 30/45: confidence 0.667 >= 0.5, executed; repeated
-     * at 90, 150. */
-    CHECK_INT(executed, 3);
-    CHECK_INT(recorded, 3);
-    CHECK_DBL(last_exec[0], T0 + 150, 0);
-    eval_state_free(&st);
-}
-
 TEST_MAIN(TEST_ENTRY(condition_operators_at_their_boundaries), TEST_ENTRY(any_and_all_with_unknown),
-          TEST_ENTRY(decide_budget), TEST_ENTRY(confidence_margin_of_equality),
+          TEST_ENTRY(confidence_margin_of_equality),
           TEST_ENTRY(for_enters_only_after_holding_long_enough),
           TEST_ENTRY(for_a_single_false_resets), TEST_ENTRY(for_unknown_resets),
           TEST_ENTRY(keep_for_keeps_a_state_after_it_stops_holding),
@@ -1019,6 +770,4 @@ TEST_MAIN(TEST_ENTRY(condition_operators_at_their_boundaries), TEST_ENTRY(any_an
           TEST_ENTRY(reasoning_is_cut_at_a_character_boundary),
           TEST_ENTRY(reasoning_percentages_and_durations),
           TEST_ENTRY(rebase_matches_states_by_name),
-          TEST_ENTRY(rebase_removed_current_state_becomes_unknown),
-          TEST_ENTRY(decide_enter_executes_staying_repeats_after_cooldown),
-          TEST_ENTRY(decide_paused_and_dry_run), TEST_ENTRY(decide_after_evaluate))
+          TEST_ENTRY(rebase_removed_current_state_becomes_unknown))
