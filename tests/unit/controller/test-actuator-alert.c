@@ -1,0 +1,63 @@
+/* test-actuator-alert: the alert kind's validation (controller/actuators/actuator_alert.c)
+ * through actuator_validate, the way the rules loader calls it: label names (valid, not
+ * reserved), the keys it takes, and the placeholders of its annotations. Posting to a real
+ * Alertmanager is tests/integration/actuators/actuator_alertmanager.sh. */
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "actuator.h"
+#include "test.h"
+
+#define KIND ACTION_ALERT
+
+static const struct {
+    const char *params;
+    bool ok;
+    const char *bad_key; /* NULL: the action as a whole */
+    const char *message; /* the start of the message */
+} cases[] = {
+    {"{}", true, NULL, NULL},
+    {"{\"labels\":{\"service\":\"shop\"},\"annotations\":{\"summary\":\"x\"}}", true, NULL, NULL},
+    {"{\"labels\":{\"service\":3}}", true, NULL, NULL},
+    {"{\"annotations\":{\"summary\":\"{{state}} now\"}}", true, NULL, NULL},
+    {"null", false, NULL, "expected a map of settings"},
+    {"{\"labels\":{\"bad-name\":\"x\"}}", false, "labels",
+     "'bad-name' is not a valid label name: letters, digits and _,"},
+    {"{\"labels\":{\"__x\":\"y\"}}", false, "labels",
+     "'__x' is not a valid label name: letters, digits and _, not "},
+    {"{\"labels\":{\"alertname\":\"X\"}}", false, "labels",
+     "label 'alertname' is set by the alert action itself: use the"},
+    {"{\"bogus\":1}", false, "bogus",
+     "unknown key 'bogus': an alert takes alertname, severity, lab"},
+    {"{\"labels\":\"x\"}", false, "labels", "labels must be a map of name to text"},
+    {"{\"annotations\":{\"summary\":\"{{nope}}\"}}", false, "annotations",
+     "unknown placeholder {{nope}}: use a parameter declared in pa"},
+};
+
+TEST(alert_actions_are_checked)
+{
+    int wrong = 0;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_error_t e;
+        json_t *p = json_loads(cases[i].params, JSON_DECODE_ANY, &e);
+        const char *bad = NULL;
+        char msg[512] = "";
+        int r = actuator_validate(KIND, p, NULL, &bad, msg, sizeof(msg));
+        json_decref(p);
+        bool ok = r == 0;
+        bool same_key = (!bad && !cases[i].bad_key) ||
+                        (bad && cases[i].bad_key && strcmp(bad, cases[i].bad_key) == 0);
+        bool same_msg = ok || (cases[i].message &&
+                               strncmp(msg, cases[i].message, strlen(cases[i].message)) == 0);
+        if (ok != cases[i].ok || (!ok && (!same_key || !same_msg))) {
+            fprintf(stderr, "  %s: %s (key %s): %s\n", cases[i].params, ok ? "accepted" : "refused",
+                    bad ? bad : "-", msg);
+            wrong++;
+        }
+    }
+    CHECK_INT(wrong, 0);
+}
+
+TEST_MAIN(TEST_ENTRY(alert_actions_are_checked))
