@@ -9,15 +9,11 @@
 
 #include "actuator.h"
 #include "test.h"
+#include "validate_cases.h"
 
 #define KIND ACTION_ALERT
 
-static const struct {
-    const char *params;
-    bool ok;
-    const char *bad_key; /* NULL: the action as a whole */
-    const char *message; /* the start of the message */
-} cases[] = {
+static const struct validate_case cases[] = {
     {"{}", true, NULL, NULL},
     {"{\"labels\":{\"service\":\"shop\"},\"annotations\":{\"summary\":\"x\"}}", true, NULL, NULL},
     {"{\"labels\":{\"service\":3}}", true, NULL, NULL},
@@ -38,26 +34,7 @@ static const struct {
 
 TEST(alert_actions_are_checked)
 {
-    int wrong = 0;
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        json_error_t e;
-        json_t *p = json_loads(cases[i].params, JSON_DECODE_ANY, &e);
-        const char *bad = NULL;
-        char msg[512] = "";
-        int r = actuator_validate(KIND, p, NULL, &bad, msg, sizeof(msg));
-        json_decref(p);
-        bool ok = r == 0;
-        bool same_key = (!bad && !cases[i].bad_key) ||
-                        (bad && cases[i].bad_key && strcmp(bad, cases[i].bad_key) == 0);
-        bool same_msg = ok || (cases[i].message &&
-                               strncmp(msg, cases[i].message, strlen(cases[i].message)) == 0);
-        if (ok != cases[i].ok || (!ok && (!same_key || !same_msg))) {
-            fprintf(stderr, "  %s: %s (key %s): %s\n", cases[i].params, ok ? "accepted" : "refused",
-                    bad ? bad : "-", msg);
-            wrong++;
-        }
-    }
-    CHECK_INT(wrong, 0);
+    CHECK_INT(validate_cases(KIND, cases, sizeof(cases) / sizeof(cases[0])), 0);
 }
 
 TEST_MAIN(TEST_ENTRY(alert_actions_are_checked))

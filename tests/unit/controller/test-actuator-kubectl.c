@@ -10,15 +10,11 @@
 
 #include "actuator.h"
 #include "test.h"
+#include "validate_cases.h"
 
 #define KIND ACTION_KUBECTL
 
-static const struct {
-    const char *params;
-    bool ok;
-    const char *bad_key; /* NULL: the action as a whole */
-    const char *message; /* the start of the message */
-} cases[] = {
+static const struct validate_case cases[] = {
     {"{\"scale\":\"deployment/app\",\"replicas\":3}", true, NULL, NULL},
     {"{\"scale\":\"deployment/app\",\"replicas\":\"+2\",\"max\":10}", true, NULL, NULL},
     {"{\"scale\":\"sts/db\",\"replicas\":\"-1\",\"min\":1}", true, NULL, NULL},
@@ -56,26 +52,7 @@ static const struct {
 
 TEST(kubectl_actions_are_checked)
 {
-    int wrong = 0;
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        json_error_t e;
-        json_t *p = json_loads(cases[i].params, JSON_DECODE_ANY, &e);
-        const char *bad = NULL;
-        char msg[512] = "";
-        int r = actuator_validate(KIND, p, NULL, &bad, msg, sizeof(msg));
-        json_decref(p);
-        bool ok = r == 0;
-        bool same_key = (!bad && !cases[i].bad_key) ||
-                        (bad && cases[i].bad_key && strcmp(bad, cases[i].bad_key) == 0);
-        bool same_msg = ok || (cases[i].message &&
-                               strncmp(msg, cases[i].message, strlen(cases[i].message)) == 0);
-        if (ok != cases[i].ok || (!ok && (!same_key || !same_msg))) {
-            fprintf(stderr, "  %s: %s (key %s): %s\n", cases[i].params, ok ? "accepted" : "refused",
-                    bad ? bad : "-", msg);
-            wrong++;
-        }
-    }
-    CHECK_INT(wrong, 0);
+    CHECK_INT(validate_cases(KIND, cases, sizeof(cases) / sizeof(cases[0])), 0);
 }
 
 TEST_MAIN(TEST_ENTRY(kubectl_actions_are_checked))
