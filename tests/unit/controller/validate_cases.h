@@ -28,8 +28,7 @@ static inline int validate_cases(enum action_kind kind, const struct validate_ca
         const char *bad = NULL;
         char msg[512] = "";
         int r = actuator_validate(kind, p, NULL, &bad, msg, sizeof(msg));
-        json_decref(p);
-        bool ok = r == 0;
+        bool ok = r == 0; /* bad points into p: compared before p goes */
         bool same_key = (!bad && !cases[i].bad_key) ||
                         (bad && cases[i].bad_key && strcmp(bad, cases[i].bad_key) == 0);
         bool same_msg = ok || (cases[i].message &&
@@ -39,6 +38,7 @@ static inline int validate_cases(enum action_kind kind, const struct validate_ca
                     bad ? bad : "-", msg);
             wrong++;
         }
+        json_decref(p);
     }
     return wrong;
 }
