@@ -1,6 +1,6 @@
 /* backtest: the backtest's times and replay (see backtest.h). backtest_replay() turns
  * each point of the fetched ranges into the signal value the daemon's instant query
- * would have given at that time and steps replay_next() through them, collecting the
+ * would have given at that time and steps step_replay_next() through them, collecting the
  * timeline and the summary that backtest_report.c writes; backtest_cli.c is the
  * command. */
 #include "backtest.h"
@@ -17,7 +17,7 @@
 #include "evaluate.h"
 #include "fileio.h"
 #include "parse.h"
-#include "replay.h"
+#include "step.h"
 #include "backtest_private.h"
 
 /* ---- times ---------------------------------------------------------------------------- */
@@ -278,7 +278,7 @@ int backtest_replay(const struct rules *rules, const struct promql_range *const 
     struct signal_value *values = calloc(ns, sizeof(*values));
     bool *prev_missing = calloc(ns, sizeof(*prev_missing));
     struct eval_result *res = malloc(sizeof(*res));
-    struct replay rp = {0};
+    struct step_replay rp = {0};
     int r = -ENOMEM;
     if (!b || !values || !prev_missing || !res)
         goto fail;
@@ -290,7 +290,7 @@ int backtest_replay(const struct rules *rules, const struct promql_range *const 
     b->states = calloc(rules->n_states + 1, sizeof(*b->states));
     b->signals = calloc(ns, sizeof(*b->signals));
     if (!b->states || !b->signals ||
-        replay_init(&rp, rules, (double)b->start_ms / 1000.0, false, false) < 0)
+        step_replay_init(&rp, rules, (double)b->start_ms / 1000.0, false, false) < 0)
         goto fail;
 
     int64_t stay_since = b->start_ms;
@@ -315,7 +315,7 @@ int backtest_replay(const struct rules *rules, const struct promql_range *const 
             prev_missing[i] = !v->known;
         }
         const struct decision_def *def = NULL;
-        enum decision_outcome o = replay_next(&rp, values, now, res, &def);
+        enum decision_outcome o = step_replay_next(&rp, values, now, res, &def);
 
         b->evaluations_missing += any_missing;
         b->evaluations_uncertain += res->uncertain;
@@ -340,14 +340,14 @@ int backtest_replay(const struct rules *rules, const struct promql_range *const 
         if ((res->changed || o != OUTCOME_NONE) && add_event(b, t_ms, res, o, def, flap) < 0)
             goto fail;
     }
-    replay_free(&rp);
+    step_replay_free(&rp);
     free(values);
     free(prev_missing);
     free(res);
     *ret = b;
     return 0;
 fail:
-    replay_free(&rp);
+    step_replay_free(&rp);
     free(values);
     free(prev_missing);
     free(res);

@@ -1,7 +1,7 @@
 /* backtest: `homeostat-controller backtest`, a rules file replayed over Prometheus
  * history. Fetches every signal's values over [from, to] at a step with query_range
  * (promql.h, chunked under Prometheus' 11,000 points), replays them step by step through
- * replay_next(), the daemon's own evaluate() and decide() (replay.h), and reports a
+ * step_replay_next(), the daemon's own evaluate() and decide() (step.h), and reports a
  * timeline (state changes and decisions with their outcomes) and a summary (time in each
  * state, transitions, flaps, decisions that would have fired, actions held back, missing
  * data) as text or JSON. No action is ever run. docs/RULES.md ("Backtesting a rule
@@ -91,7 +91,7 @@ struct backtest_result {
 };
 
 /* Replays series (rules->n_signals ranges, borrowed, all with the same start, step and
- * number of points; series[i] holds signal i's values) through replay_next() from a fresh
+ * number of points; series[i] holds signal i's values) through step_replay_next() from a fresh
  * start at the first point, as a daemon started then with no state file, neither paused
  * nor in --dry-run. A flap is a stay in a state that a change started and a change ended
  * less than flap_window_ms later. 0 and *ret (free with backtest_result_free), -EINVAL

@@ -14,7 +14,7 @@
 #include "evaluate.h"
 #include "fileio.h"
 #include "parse.h"
-#include "replay.h"
+#include "step.h"
 
 #include "backtest_private.h"
 

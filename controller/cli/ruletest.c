@@ -1,6 +1,6 @@
 /* ruletest: `homeostat-controller test FILE...` (see ruletest.h). Loads a test file
  * (yamltree) and its rules file (rules_load_file) and validates all of it before running
- * anything; then replays each test's signal values step by step through replay_next()
+ * anything; then replays each test's signal values step by step through step_replay_next()
  * (evaluate() and decide() under the hourly action budget, the daemon's step), and checks
  * every expectation at its step.
  * Values use promtool's expanding notation ("0.5x6 0.91+0.01x3 _x2 stale"). */
@@ -18,7 +18,7 @@
 #include "buf.h"
 #include "decide.h"
 #include "evaluate.h"
-#include "replay.h"
+#include "step.h"
 #include "rules.h"
 #include "yamltree.h"
 
@@ -643,12 +643,12 @@ static bool check(const struct rules *rules, const struct rtest *t, const struct
  * -ENOMEM. */
 static int run_test(const struct rules *rules, const struct rtest *t, struct buf *report)
 {
-    struct replay rp;
+    struct step_replay rp;
     struct signal_value *values = calloc(rules->n_signals ? rules->n_signals : 1, sizeof(*values));
     struct eval_result *res = malloc(sizeof(*res));
     int failed = -ENOMEM;
     if (!values || !res ||
-        replay_init(&rp, rules, RULETEST_T0, t->flags.paused, t->flags.dry_run) < 0)
+        step_replay_init(&rp, rules, RULETEST_T0, t->flags.paused, t->flags.dry_run) < 0)
         goto out;
     failed = 0;
     uint64_t decisions = 0;
@@ -656,14 +656,14 @@ static int run_test(const struct rules *rules, const struct rtest *t, struct buf
         double now = RULETEST_T0 + (double)(k * t->interval_usec) / 1e6;
         const struct decision_def *def;
         values_at(rules, t, k, now, values);
-        enum decision_outcome o = replay_next(&rp, values, now, res, &def);
+        enum decision_outcome o = step_replay_next(&rp, values, now, res, &def);
         decisions += o != OUTCOME_NONE;
         for (size_t i = 0; i < t->n_expect; i++)
             if (t->expect[i].step == k &&
                 !check(rules, t, &t->expect[i], res, o, decisions, report))
                 failed++;
     }
-    replay_free(&rp);
+    step_replay_free(&rp);
 out:
     free(values);
     free(res);

@@ -36,7 +36,7 @@
 #include "promql.h"
 #include "registry.h"
 #include "report.h"
-#include "replay.h"
+#include "step.h"
 #include "rules.h"
 #include "run.h"
 #include "statefile.h"
@@ -168,7 +168,7 @@ static void evaluate_once(struct controller *c)
     memcpy(saved_exec, c->st.last_exec, r->n_decisions * sizeof(double));
     /* The step `test` and `backtest` replay too: evaluate(), then decide(). */
     enum decision_outcome outcome =
-        replay_step(r, &c->st.eval, c->st.last_exec, values, now, &flags, &res, &def);
+        step_evaluate(r, &c->st.eval, c->st.last_exec, values, now, &flags, &res, &def);
     c->last = res;
     c->have_eval = true;
     c->last_eval_time = now;

@@ -1,6 +1,6 @@
 /* decide: whether an evaluation records a decision and what becomes of its
  * actions. Pure, like evaluate: the daemon, `homeostat-controller test` and `backtest` share
- * it through replay_step() (replay.h).
+ * it through step_evaluate() (step.h).
  *
  * A decision is recorded when the state changed, or when the state kept has a
  * decision with actions that would run now (cooldown passed, not paused, confident

@@ -1,22 +1,23 @@
-/* replay: evaluate() then decide() as one step (see replay.h), and the loop state of the
+/* step: evaluate() then decide() as one step (see step.h), and the loop state of the
  * tools that replay scenarios: machine state, cooldowns, and the hourly action budget
  * kept as the times of the actions that would have run. */
-#include "replay.h"
+#include "step.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum decision_outcome replay_step(const struct rules *r, struct eval_state *st, double *last_exec,
-                                  const struct signal_value *values, double now,
-                                  const struct decide_flags *flags, struct eval_result *res,
-                                  const struct decision_def **ret_def)
+enum decision_outcome step_evaluate(const struct rules *r, struct eval_state *st, double *last_exec,
+                                    const struct signal_value *values, double now,
+                                    const struct decide_flags *flags, struct eval_result *res,
+                                    const struct decision_def **ret_def)
 {
     evaluate(r, st, values, now, res);
     return decide(r, last_exec, res, now, flags, ret_def);
 }
 
-int replay_init(struct replay *rp, const struct rules *rules, double t0, bool paused, bool dry_run)
+int step_replay_init(struct step_replay *rp, const struct rules *rules, double t0, bool paused,
+                     bool dry_run)
 {
     memset(rp, 0, sizeof(*rp));
     rp->rules = rules;
@@ -34,7 +35,7 @@ int replay_init(struct replay *rp, const struct rules *rules, double t0, bool pa
     return 0;
 }
 
-void replay_free(struct replay *rp)
+void step_replay_free(struct step_replay *rp)
 {
     if (!rp || !rp->rules)
         return;
@@ -44,14 +45,14 @@ void replay_free(struct replay *rp)
     memset(rp, 0, sizeof(*rp));
 }
 
-enum decision_outcome replay_next(struct replay *rp, const struct signal_value *values, double now,
-                                  struct eval_result *res, const struct decision_def **ret_def)
+enum decision_outcome step_replay_next(struct step_replay *rp, const struct signal_value *values,
+                                       double now, struct eval_result *res,
+                                       const struct decision_def **ret_def)
 {
     unsigned max = rp->rules->max_actions_per_hour;
     /* As actuate_budget_left: what ran an hour ago or earlier no longer counts. */
     size_t drop = 0;
-    while (drop < rp->n_action_times &&
-           now - rp->action_times[drop] >= REPLAY_BUDGET_WINDOW_SECONDS)
+    while (drop < rp->n_action_times && now - rp->action_times[drop] >= STEP_BUDGET_WINDOW_SECONDS)
         drop++;
     if (drop) {
         memmove(rp->action_times, rp->action_times + drop,
@@ -65,7 +66,7 @@ enum decision_outcome replay_next(struct replay *rp, const struct signal_value *
         .budget_left = max > rp->n_action_times ? max - (unsigned)rp->n_action_times : 0,
     };
     enum decision_outcome o =
-        replay_step(rp->rules, &rp->eval, rp->last_exec, values, now, &flags, res, ret_def);
+        step_evaluate(rp->rules, &rp->eval, rp->last_exec, values, now, &flags, res, ret_def);
     /* decide() only executes what the budget has room for, so this stays within max. */
     if (o == OUTCOME_EXECUTED && max > 0 && *ret_def)
         for (size_t i = 0; i < (*ret_def)->n_actions && rp->n_action_times < max; i++)
