@@ -5,6 +5,7 @@
  * word. */
 #include <curl/curl.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "backtest.h"
@@ -13,17 +14,19 @@
 #include "ruletest.h"
 #include "run.h"
 
+/* A verb takes its arguments (argv[0] is the verb), or one FILE or more. */
 struct verb {
     const char *name;
-    int (*main)(int argc, char **argv); /* argv[0] is the verb */
-    bool curl;                          /* needs libcurl initialised */
+    int (*main)(int argc, char **argv);
+    int (*files)(const char *const *paths, size_t n, FILE *out);
+    bool curl; /* needs libcurl initialised */
 };
 
 static const struct verb verbs[] = {
-    {"check", check_main, false},
-    {"test", ruletest_main, false},
-    {"backtest", backtest_main, true},
-    {"report", report_cli, true},
+    {"check", NULL, check_files, false},
+    {"test", NULL, ruletest_run_files, false},
+    {"backtest", backtest_main, NULL, true},
+    {"report", report_cli, NULL, true},
 };
 
 int main(int argc, char **argv)
@@ -31,6 +34,13 @@ int main(int argc, char **argv)
     for (size_t i = 0; argc >= 2 && i < sizeof(verbs) / sizeof(verbs[0]); i++) {
         if (strcmp(argv[1], verbs[i].name) != 0)
             continue;
+        if (verbs[i].files) {
+            if (argc < 3) {
+                fprintf(stderr, "homeostat-controller: %s needs at least one FILE\n", argv[1]);
+                return 2;
+            }
+            return verbs[i].files((const char *const *)argv + 2, (size_t)argc - 2, stdout);
+        }
         if (verbs[i].curl)
             curl_global_init(CURL_GLOBAL_DEFAULT);
         int r = verbs[i].main(argc - 1, argv + 1);

@@ -203,8 +203,11 @@ static size_t exposed_names(const char *name, enum ingest_kind kind, char out[EX
     size_t n = 0, len = strlen(name);
     snprintf(out[n++], 256, "%s", name);
     if (kind == INGEST_KIND_COUNTER) {
-        int fam = (int)(name_has_total(name) ? len - 6 : len); /* OpenMetrics family */
-        if ((size_t)fam != len)
+        /* The other spelling of the family (foo_total's family foo, or foo's samples
+         * foo_total), then its _created. */
+        bool total = name_has_total(name);
+        int fam = (int)(total ? len - 6 : len);
+        if (total)
             snprintf(out[n++], 256, "%.*s", fam, name);
         else
             snprintf(out[n++], 256, "%s_total", name);

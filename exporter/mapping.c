@@ -711,8 +711,8 @@ static int load_defaults(struct mapping *m, const struct ytree_node *n, struct b
         int k;
         if (parse_enum(v, "naming", modes, &k, errors) < 0)
             err = -EINVAL;
-        else if (naming_mode_parse(modes[k], &m->naming) < 0)
-            err = -EINVAL;
+        else
+            (void)naming_mode_parse(modes[k], &m->naming); /* one of its two names */
     }
     return err;
 }

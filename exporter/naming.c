@@ -125,40 +125,6 @@ static size_t split_words(const char *s, size_t n, struct word *w)
     return k;
 }
 
-/* Appends the words joined by '_', lower-cased; with join, a '_' first too when out holds
- * text not ending in one. */
-static bool put_words(const struct word *w, size_t k, bool join, char *out, size_t *o, size_t max)
-{
-    size_t at = *o;
-    for (size_t i = 0; i < k; i++) {
-        if (w[i].n == 0)
-            continue;
-        if ((at > *o || (join && at > 0)) && out[at - 1] != '_') {
-            if (at + 1 > max)
-                return false;
-            out[at++] = '_';
-        }
-        if (at + w[i].n > max)
-            return false;
-        for (size_t j = 0; j < w[i].n; j++)
-            out[at++] = is_upper(w[i].p[j]) ? (char)(w[i].p[j] + 32) : w[i].p[j];
-    }
-    out[at] = '\0';
-    *o = at;
-    return true;
-}
-
-bool naming_append(enum naming_mode mode, const char *s, size_t n, char *out, size_t *o, size_t max)
-{
-    if (mode == NAMING_STATSD_EXPORTER)
-        return escape_statsd_exporter(s, n, out, o, max);
-    struct word w[MAX_WORDS];
-    size_t k = split_words(s, n, w);
-    if (k == SIZE_MAX)
-        return false;
-    return put_words(w, k, false, out, o, max);
-}
-
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Words that say a time unit; a timer's values are converted to seconds, so these leave
@@ -237,11 +203,13 @@ static bool words_glue(struct words *ws, size_t i)
     return true;
 }
 
+/* Splits name[n] into ws (lower-cased); false when it has more words or bytes than fit.
+ * A name without a letter or digit has no word. */
 static bool words_load(struct words *ws, const char *name, size_t n)
 {
     struct word w[MAX_WORDS];
     size_t k = split_words(name, n, w);
-    if (k == SIZE_MAX || k == 0 || n > INGEST_MAX_NAME * 2)
+    if (k == SIZE_MAX || n > INGEST_MAX_NAME * 2)
         return false;
     ws->count = k;
     ws->used = 0;
@@ -256,6 +224,7 @@ static bool words_load(struct words *ws, const char *name, size_t n)
     return true;
 }
 
+/* Appends the words joined by '_' to out (*o bytes held, at most max); false past max. */
 static bool words_put(const struct words *ws, char *out, size_t *o, size_t max)
 {
     for (size_t i = 0; i < ws->count; i++) {
@@ -270,12 +239,20 @@ static bool words_put(const struct words *ws, char *out, size_t *o, size_t max)
     return true;
 }
 
+bool naming_append(enum naming_mode mode, const char *s, size_t n, char *out, size_t *o, size_t max)
+{
+    if (mode == NAMING_STATSD_EXPORTER)
+        return escape_statsd_exporter(s, n, out, o, max);
+    struct words ws;
+    return words_load(&ws, s, n) && words_put(&ws, out, o, max);
+}
+
 /* The prometheus naming of an unmapped name (docs/INGEST.md has the table). */
 static int name_prometheus(const char *name, size_t n, enum statsd_type t, enum ingest_kind k,
                            char *out, char *unit)
 {
     struct words ws;
-    if (!words_load(&ws, name, n))
+    if (!words_load(&ws, name, n) || ws.count == 0)
         return -INGEST_BAD_NAME;
     bool timer = t == STATSD_TIMER && k == INGEST_KIND_HISTOGRAM;
     /* 1. Type words after the first go: the TYPE line says it. */

@@ -156,8 +156,8 @@ static bool parse_digits(const char **p, const char *end, size_t *ret)
     return n > 0 && (*p == end || **p < '0' || **p > '9');
 }
 
-/* The optional fields of events and service checks: |x:value with a one-letter key, or
- * tags; any field must be non-empty. */
+/* The optional fields after an event's text or a service check's status: each starts
+ * with '|' and is not empty (their contents are not used). */
 static bool check_fields_valid(const char *p, const char *end)
 {
     while (p < end) {

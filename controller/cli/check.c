@@ -62,12 +62,3 @@ int check_files(const char *const *paths, size_t n, FILE *out)
     fflush(out);
     return failed ? 1 : 0;
 }
-
-int check_main(int argc, char **argv)
-{
-    if (argc < 2) {
-        fprintf(stderr, "homeostat-controller: %s needs at least one FILE\n", argv[0]);
-        return 2;
-    }
-    return check_files((const char *const *)argv + 1, (size_t)argc - 1, stdout);
-}

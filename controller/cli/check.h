@@ -12,8 +12,5 @@
  * error ("FILE:LINE:COL: message", or "FILE: message" for I/O), then an empty line.
  * Returns 0 when every file is valid, 1 otherwise (also for n == 0). */
 int check_files(const char *const *paths, size_t n, FILE *out);
-/* `homeostat-controller check FILE...`: argv[0] is "check". The exit status: that of
- * check_files, or 2 without a FILE. */
-int check_main(int argc, char **argv);
 
 #endif

@@ -749,12 +749,3 @@ int ruletest_run_files(const char *const *paths, size_t n, FILE *out)
     fflush(out);
     return worst;
 }
-
-int ruletest_main(int argc, char **argv)
-{
-    if (argc < 2) {
-        fprintf(stderr, "homeostat-controller: %s needs at least one FILE\n", argv[0]);
-        return 2;
-    }
-    return ruletest_run_files((const char *const *)argv + 1, (size_t)argc - 1, stdout);
-}

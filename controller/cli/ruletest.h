@@ -21,8 +21,5 @@
  * test of every file passed, 2 when a file or its rules could not be loaded, 1 when a
  * test failed (the largest over the files). Nothing but out is written. */
 int ruletest_run_files(const char *const *paths, size_t n, FILE *out);
-/* `homeostat-controller test FILE...`: argv[0] is "test". The exit status: that of
- * ruletest_run_files, or 2 without a FILE. */
-int ruletest_main(int argc, char **argv);
 
 #endif
