@@ -305,6 +305,31 @@ static int write_out(const struct report_cli_flags *f, const json_t *rep)
     return 0;
 }
 
+void report_cli_query(void *ctx, const char *const *queries, size_t n, double time,
+                      struct report_answer *answers)
+{
+    struct promql_result *results = calloc(n ? n : 1, sizeof(*results));
+    json_t **series = calloc(n ? n : 1, sizeof(*series));
+    if (results && series)
+        promql_query_series(ctx, queries, n, time, results, series);
+    for (size_t i = 0; i < n; i++) {
+        struct report_answer *a = &answers[i];
+        memset(a, 0, sizeof(*a));
+        if (!results || !series) {
+            a->error = "out_of_memory";
+            continue;
+        }
+        enum promql_error e = results[i].error;
+        a->series = series[i];
+        a->error = promql_error_name(e);
+        snprintf(a->detail, sizeof(a->detail), "%s", results[i].detail);
+        snprintf(a->warnings, sizeof(a->warnings), "%s", results[i].warnings);
+        a->unreachable = e == PROMQL_ERR_CONNECT || e == PROMQL_ERR_TIMEOUT || e == PROMQL_ERR_HTTP;
+    }
+    free(series);
+    free(results);
+}
+
 int report_cli(int argc, char **argv)
 {
     struct report_cli_flags f;
@@ -317,7 +342,7 @@ int report_cli(int argc, char **argv)
         return 1;
     struct buf errors;
     buf_init(&errors, 1 << 16);
-    struct promql_config cfg = rules->prometheus; /* borrowed strings, copied by the client */
+    struct http_client_config cfg = rules->prometheus; /* borrowed strings, copied by the client */
     cfg.timeout_usec = rules->report->timeout_usec;
     struct promql_client *c = NULL;
     r = promql_client_new(&cfg, &c, &errors);
@@ -336,7 +361,8 @@ int report_cli(int argc, char **argv)
     };
     json_t *rep = NULL;
     char err[512];
-    r = report_build(rules->report, c, &o, &rep, err, sizeof(err));
+    struct report_source src = {.query = report_cli_query, .ctx = c};
+    r = report_build(rules->report, &src, &o, &rep, err, sizeof(err));
     promql_client_free(c);
     int status = 1;
     if (r < 0)

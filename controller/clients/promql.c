@@ -136,7 +136,7 @@ static char *shown_url(const char *url)
     return s;
 }
 
-int promql_client_new(const struct promql_config *cfg, struct promql_client **ret,
+int promql_client_new(const struct http_client_config *cfg, struct promql_client **ret,
                       struct buf *errors)
 {
     const char *url = cfg->url ? cfg->url : "";

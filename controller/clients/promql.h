@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "httpclient.h"
 
 #define PROMQL_MAX_REPLY_BYTES (4u << 20)
 
@@ -34,18 +35,8 @@ enum promql_error {
 const char *promql_error_name(enum promql_error e);
 
 /* Where and how to query: the rules file's prometheus section (docs/RULES.md), or the
- * flags of a tool. Strings are owned by whoever fills it; the client copies them. */
-struct promql_config {
-    char *url;                 /* http:// or https:// */
-    uint64_t timeout_usec;     /* per query, default 2s */
-    char *bearer_token_file;   /* NULL */
-    char *basic_auth_username; /* NULL */
-    char *basic_auth_password_file;
-    char *ca_file;
-    bool insecure_skip_verify;
-    char **headers; /* "Name: value" strings, NULL-terminated (X-Scope-OrgID) */
-    size_t n_headers;
-};
+ * flags of a tool: a struct http_client_config (common/httpclient.h); the timeout is per
+ * query, 2s by default. */
 
 struct promql_result {
     enum promql_error error;
@@ -61,7 +52,7 @@ struct promql_client;
 
 /* Creates a client for cfg (borrowed for the call: copied). Reads the bearer token
  * and password files now (errors name the file). 0 and *ret, or -errno. */
-int promql_client_new(const struct promql_config *cfg, struct promql_client **ret,
+int promql_client_new(const struct http_client_config *cfg, struct promql_client **ret,
                       struct buf *errors);
 void promql_client_free(struct promql_client *c); /* accepts NULL */
 

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "parse.h"
 #include "report.h"
+#include "report_cli.h"
 
 json_t *signals_json(const struct controller *c, double now)
 {
@@ -391,7 +392,7 @@ static void report_endpoint(struct controller *c, const struct httpd_request *re
     pthread_mutex_lock(&c->lock);
     const struct rules *r = c->rules;
     struct report_def *d = rules_report_ref(r);
-    struct promql_config cfg = r->prometheus;
+    struct http_client_config cfg = r->prometheus;
     cfg.timeout_usec = d ? d->timeout_usec : cfg.timeout_usec;
     struct promql_client *prom = NULL;
     int ret = promql_client_new(&cfg, &prom, &errors);
@@ -430,7 +431,8 @@ static void report_endpoint(struct controller *c, const struct httpd_request *re
             .rules_file = path,
             .state = &st,
         };
-        ret = report_build(d, prom, &o, &rep, err, sizeof(err));
+        struct report_source src = {.query = report_cli_query, .ctx = prom};
+        ret = report_build(d, &src, &o, &rep, err, sizeof(err));
     }
     promql_client_free(prom);
     rules_report_unref(d);

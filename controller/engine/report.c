@@ -192,9 +192,8 @@ static void assemble_item(struct acc *a, const struct report_item *it, bool opti
         snprintf(reason, sizeof(reason), "slow: left out by --quick");
     } else if (!ans->series) {
         status = "failed";
-        error = promql_error_name(ans->result.error);
-        snprintf(reason, sizeof(reason), "query failed: %s",
-                 ans->result.detail[0] ? ans->result.detail : error);
+        error = ans->error ? ans->error : "unknown";
+        snprintf(reason, sizeof(reason), "query failed: %s", ans->detail[0] ? ans->detail : error);
     } else if ((r = read_series(ans->series, &s, &n, &nan)) < 0) {
         if (r == -ENOMEM)
             a->j.failed = true;
@@ -247,8 +246,8 @@ static void assemble_item(struct acc *a, const struct report_item *it, bool opti
     put(&a->j, entry, "reason", reason[0] ? json_string(reason) : json_null());
     if (error)
         put(&a->j, entry, "error", json_string(error));
-    if (!ans->skipped && ans->result.warnings[0]) /* partial data, from Prometheus */
-        put(&a->j, entry, "warnings", json_string(ans->result.warnings));
+    if (!ans->skipped && ans->warnings[0]) /* partial data, from Prometheus */
+        put(&a->j, entry, "warnings", json_string(ans->warnings));
     append(&a->j, a->items, entry);
 
     bool evaluated =
@@ -461,22 +460,16 @@ json_t *report_assemble(const struct report_def *d, const struct report_options 
 
 /* ---- querying ---- */
 
-static bool transport_error(enum promql_error e)
-{
-    return e == PROMQL_ERR_CONNECT || e == PROMQL_ERR_TIMEOUT || e == PROMQL_ERR_HTTP;
-}
-
-int report_build(const struct report_def *d, struct promql_client *c,
+int report_build(const struct report_def *d, const struct report_source *src,
                  const struct report_options *o, json_t **ret, char *err, size_t err_size)
 {
     size_t nc = d ? d->n_checks : 0, no = d ? d->n_optimizations : 0, total = nc + no;
     struct report_answer *ans = calloc(total ? total : 1, sizeof(*ans));
     const char **queries = calloc(total ? total : 1, sizeof(*queries));
     size_t *map = calloc(total ? total : 1, sizeof(*map));
-    struct promql_result *results = calloc(total ? total : 1, sizeof(*results));
-    json_t **series = calloc(total ? total : 1, sizeof(*series));
+    struct report_answer *got = calloc(total ? total : 1, sizeof(*got));
     int r = -ENOMEM;
-    if (!ans || !queries || !map || !results || !series) {
+    if (!ans || !queries || !map || !got) {
         snprintf(err, err_size, "out of memory");
         goto out;
     }
@@ -490,17 +483,15 @@ int report_build(const struct report_def *d, struct promql_client *c,
         map[n] = i;
         queries[n++] = it->query;
     }
-    promql_query_series(c, queries, n, o->time, results, series);
-    size_t transport = 0;
+    src->query(src->ctx, queries, n, o->time, got);
+    size_t unreachable = 0;
     for (size_t k = 0; k < n; k++) {
-        ans[map[k]].series = series[k];
-        ans[map[k]].result = results[k];
-        if (!series[k] && transport_error(results[k].error))
-            transport++;
+        ans[map[k]] = got[k];
+        if (!got[k].series && got[k].unreachable)
+            unreachable++;
     }
-    if (n > 0 && transport == n) {
-        const char *why =
-            results[0].detail[0] ? results[0].detail : promql_error_name(results[0].error);
+    if (n > 0 && unreachable == n) {
+        const char *why = got[0].detail[0] ? got[0].detail : got[0].error ? got[0].error : "?";
         bool named = !o->prometheus_url || strstr(why, o->prometheus_url);
         snprintf(err, err_size, "cannot query Prometheus%s%s: %s", named ? "" : " at ",
                  named ? "" : o->prometheus_url, why);
@@ -512,10 +503,9 @@ int report_build(const struct report_def *d, struct promql_client *c,
     if (r < 0)
         snprintf(err, err_size, "out of memory");
 out:
-    for (size_t i = 0; series && i < total; i++)
-        json_decref(series[i]);
-    free(series);
-    free(results);
+    for (size_t i = 0; got && i < total; i++)
+        json_decref(got[i].series);
+    free(got);
     free(map);
     free(queries);
     free(ans);

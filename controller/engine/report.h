@@ -16,7 +16,6 @@
 #include <stdbool.h>
 
 #include "buf.h"
-#include "promql.h"
 #include "rules.h"
 
 #define REPORT_PENALTY_CRITICAL 30
@@ -46,9 +45,22 @@ struct report_options {
 
 /* What one check or optimization's query gave. */
 struct report_answer {
-    bool skipped;                /* not queried: slow, with quick */
-    json_t *series;              /* borrowed: the instant vector (promql_query_series), or NULL */
-    struct promql_result result; /* why there is no vector when series is NULL */
+    bool skipped;       /* not queried: slow, with quick */
+    json_t *series;     /* the instant vector ("result" of the reply), or NULL */
+    const char *error;  /* when series is NULL: why, as a name ("timeout", "bad_response", ...) */
+    char detail[256];   /* ... and readable ("HTTP 503: overloaded"), "" when there is no more */
+    bool unreachable;   /* ... the query did not reach Prometheus (connect, timeout, HTTP) */
+    char warnings[256]; /* the reply's warnings (partial data), "" when none */
+};
+
+/* Where report_build gets its instant vectors: the caller's Prometheus client (the engine
+ * does no I/O; cli/report_cli.c has the one source over clients/promql, which the API uses
+ * too). query runs queries[0..n) at time (epoch seconds) and fills answers[0..n): series a
+ * new reference that report_build releases, or the failure. */
+struct report_source {
+    void (*query)(void *ctx, const char *const *queries, size_t n, double time,
+                  struct report_answer *answers);
+    void *ctx;
 };
 
 /* The report from answers already there: checks[0..d->n_checks) and
@@ -57,11 +69,11 @@ json_t *report_assemble(const struct report_def *d, const struct report_options 
                         const struct report_answer *checks,
                         const struct report_answer *optimizations);
 
-/* Runs every query of d (but the slow ones with o->quick) once, at o->time, through c, and
+/* Runs every query of d (but the slow ones with o->quick) once, at o->time, from src, and
  * assembles the report. 0 and *ret (new reference); -EHOSTUNREACH when no query reached
  * Prometheus (every one failed to connect, timed out or got an HTTP error), with why in
  * err; -ENOMEM. */
-int report_build(const struct report_def *d, struct promql_client *c,
+int report_build(const struct report_def *d, const struct report_source *src,
                  const struct report_options *o, json_t **ret, char *err, size_t err_size);
 
 /* The report as readable text (appended to out). 0 or -ENOMEM. */

@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #include "buf.h"
-#include "promql.h" /* struct promql_config: the prometheus section */
+#include "httpclient.h" /* struct http_client_config: the prometheus section */
 
 #define RULES_MAX_FILE_BYTES (1u << 20)
 #define RULES_STATE_UNKNOWN "unknown" /* the state on_missing_data: unknown moves to */
@@ -136,7 +136,7 @@ struct report_def {
 struct rules {
     char *path;
     uint64_t evaluation_interval_usec; /* default 5s */
-    struct promql_config prometheus;
+    struct http_client_config prometheus;
     struct signal_def *signals;
     size_t n_signals;
     struct state_def *states; /* worst first; the last has no conditions */

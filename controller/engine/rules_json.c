@@ -102,7 +102,7 @@ json_t *rules_to_json(const struct rules *r)
     put(&j, root, "path", str_or_null(r->path));
     put(&j, root, "evaluation_interval_seconds", seconds(r->evaluation_interval_usec));
 
-    const struct promql_config *p = &r->prometheus;
+    const struct http_client_config *p = &r->prometheus;
     json_t *prom = json_object();
     put(&j, prom, "url", str_or_null(p->url));
     put(&j, prom, "timeout_seconds", seconds(p->timeout_usec));

@@ -23,7 +23,7 @@ void rules_free(struct rules *r)
         return;
     free(r->path);
     free(r->warnings);
-    struct promql_config *p = &r->prometheus;
+    struct http_client_config *p = &r->prometheus;
     free(p->url);
     free(p->bearer_token_file);
     free(p->basic_auth_username);

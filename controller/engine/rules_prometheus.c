@@ -11,7 +11,7 @@ static const char *const reserved_headers[] = {
 
 static void load_headers(struct loader *l, const struct ytree_node *v)
 {
-    struct promql_config *p = &l->r->prometheus;
+    struct http_client_config *p = &l->r->prometheus;
     if (ytree_is_null(v))
         return;
     if (!loader_get_map(l, v))
@@ -77,7 +77,7 @@ static void load_headers(struct loader *l, const struct ytree_node *v)
 static void load_basic_auth(struct loader *l, const struct ytree_node *v)
 {
     static const char *const keys[] = {"username", "password_file", "password", NULL};
-    struct promql_config *p = &l->r->prometheus;
+    struct http_client_config *p = &l->r->prometheus;
     if (!loader_get_map(l, v))
         return;
     loader_check_keys(l, v, keys);
@@ -107,7 +107,7 @@ void loader_load_prometheus(struct loader *l, const struct ytree_node *v, bool i
         "headers",    "bearer_token", /* only to say why not */
         NULL,
     };
-    struct promql_config *p = &l->r->prometheus;
+    struct http_client_config *p = &l->r->prometheus;
     uint64_t interval = l->r->evaluation_interval_usec;
     p->timeout_usec = interval < DEFAULT_TIMEOUT_USEC ? interval : DEFAULT_TIMEOUT_USEC;
     if (!v || ytree_is_null(v))

@@ -453,7 +453,7 @@ static struct promql_client *client_for(const char *url, char *token_path)
     snprintf(token_path, 512, "%s/token", dir);
     if (file_write_atomic(token_path, "s3cret\n", 7, 0600) < 0)
         return NULL;
-    struct promql_config cfg = {
+    struct http_client_config cfg = {
         .url = (char *)url, .timeout_usec = 2000000, .bearer_token_file = token_path};
     struct promql_client *c = NULL;
     struct buf errors;

@@ -579,7 +579,7 @@ static void fake_stop(struct fake *f)
 
 static struct promql_client *client_for(const char *url, uint64_t timeout_usec)
 {
-    struct promql_config cfg = {.url = (char *)url, .timeout_usec = timeout_usec};
+    struct http_client_config cfg = {.url = (char *)url, .timeout_usec = timeout_usec};
     struct promql_client *c = NULL;
     struct buf errors;
     buf_init(&errors, 0);
@@ -727,7 +727,7 @@ TEST(query_many_auth_and_headers)
     /* Bearer token (trailing newline trimmed) and the tenant header. */
     f.want_auth = "Bearer s3cret-token";
     f.want_org = "tenant-1";
-    struct promql_config cfg = {.url = f.url,
+    struct http_client_config cfg = {.url = f.url,
                                 .timeout_usec = 2000000,
                                 .bearer_token_file = token,
                                 .headers = headers,
@@ -745,7 +745,7 @@ TEST(query_many_auth_and_headers)
     /* Basic auth. */
     f.want_auth = "Basic YWxpY2U6d29uZGVyIGxhbmQ=";
     f.want_org = NULL;
-    struct promql_config basic = {.url = f.url,
+    struct http_client_config basic = {.url = f.url,
                                   .timeout_usec = 2000000,
                                   .basic_auth_username = "alice",
                                   .basic_auth_password_file = password};
@@ -788,7 +788,7 @@ TEST(client_new_errors)
     buf_init(&errors, 0);
     struct promql_client *c = (struct promql_client *)1;
 
-    struct promql_config missing = {.url = "http://127.0.0.1:9090",
+    struct http_client_config missing = {.url = "http://127.0.0.1:9090",
                                     .bearer_token_file = "/nonexistent/homeostat/token"};
     CHECK_INT(promql_client_new(&missing, &c, &errors), -ENOENT);
     CHECK(c == (struct promql_client *)1); /* untouched on failure */
@@ -796,7 +796,7 @@ TEST(client_new_errors)
                            "file or directory\n");
 
     buf_reset(&errors);
-    struct promql_config pw = {.url = "http://127.0.0.1:9090",
+    struct http_client_config pw = {.url = "http://127.0.0.1:9090",
                                .basic_auth_username = "u",
                                .basic_auth_password_file = "/nonexistent/homeostat/pw"};
     CHECK_INT(promql_client_new(&pw, &c, &errors), -ENOENT);
@@ -807,11 +807,11 @@ TEST(client_new_errors)
     char *empty = write_tmp(dir, "empty", "\n");
     char *twolines = write_tmp(dir, "twolines", "abc\ndef\n");
     buf_reset(&errors);
-    struct promql_config e1 = {.url = "http://127.0.0.1:9090", .bearer_token_file = empty};
+    struct http_client_config e1 = {.url = "http://127.0.0.1:9090", .bearer_token_file = empty};
     CHECK_INT(promql_client_new(&e1, &c, &errors), -EINVAL);
     CHECK_CONTAINS(errors.data, "/empty: bearer token file is empty");
     buf_reset(&errors);
-    struct promql_config e2 = {.url = "http://127.0.0.1:9090", .bearer_token_file = twolines};
+    struct http_client_config e2 = {.url = "http://127.0.0.1:9090", .bearer_token_file = twolines};
     CHECK_INT(promql_client_new(&e2, &c, &errors), -EINVAL);
     CHECK_CONTAINS(errors.data, "/twolines: bearer token contains a control character");
     unlink(empty);
@@ -819,19 +819,19 @@ TEST(client_new_errors)
     rmdir(dir);
 
     buf_reset(&errors);
-    struct promql_config scheme = {.url = "ftp://example.org"};
+    struct http_client_config scheme = {.url = "ftp://example.org"};
     CHECK_INT(promql_client_new(&scheme, &c, &errors), -EINVAL);
     CHECK_CONTAINS(errors.data, "ftp://example.org");
 
     buf_reset(&errors);
     char *bad_headers[] = {"X-Scope-OrgID tenant", NULL};
-    struct promql_config hdr = {.url = "http://x", .headers = bad_headers, .n_headers = 1};
+    struct http_client_config hdr = {.url = "http://x", .headers = bad_headers, .n_headers = 1};
     CHECK_INT(promql_client_new(&hdr, &c, &errors), -EINVAL);
     CHECK_CONTAINS(errors.data, "'X-Scope-OrgID tenant'");
 
     buf_reset(&errors);
     char *inject[] = {"X-A: b\r\nX-Evil: 1", NULL};
-    struct promql_config inj = {.url = "http://x", .headers = inject, .n_headers = 1};
+    struct http_client_config inj = {.url = "http://x", .headers = inject, .n_headers = 1};
     CHECK_INT(promql_client_new(&inj, &c, &errors), -EINVAL);
     buf_free(&errors);
     promql_client_free(NULL);
@@ -889,7 +889,7 @@ TEST(query_many_tls_errors)
     snprintf(url, sizeof(url), "https://%s", httpd_bound_address(f.h));
     char *dir = test_tmpdir();
     char *ca = write_tmp(dir, "ca.pem", "not a certificate\n");
-    struct promql_config cfg = {.url = url, .timeout_usec = 2000000, .ca_file = ca};
+    struct http_client_config cfg = {.url = url, .timeout_usec = 2000000, .ca_file = ca};
     struct promql_client *c = NULL;
     struct buf errors;
     buf_init(&errors, 0);
@@ -1132,7 +1132,7 @@ TEST(real_prometheus_queries)
     if (!url || !*url)
         TEST_FAIL("HOMEOSTAT_PROMETHEUS_URL is not set");
     char *headers[] = {"X-Scope-OrgID: homeostat-test", NULL};
-    struct promql_config cfg = {
+    struct http_client_config cfg = {
         .url = (char *)url, .timeout_usec = 5000000, .headers = headers, .n_headers = 1};
     struct promql_client *c = NULL;
     struct buf errors;

@@ -14,6 +14,7 @@
 #include "httpd.h"
 #include "promql.h"
 #include "report.h"
+#include "report_cli.h"
 #include "rules.h"
 #include "template.h"
 #include "test.h"
@@ -280,8 +281,8 @@ static void answer(struct report_answer *a, const char *vec)
 static void fail_answer(struct report_answer *a, enum promql_error e, const char *detail)
 {
     memset(a, 0, sizeof(*a));
-    a->result.error = e;
-    snprintf(a->result.detail, sizeof(a->result.detail), "%s", detail);
+    a->error = promql_error_name(e);
+    snprintf(a->detail, sizeof(a->detail), "%s", detail);
 }
 
 static void fixture_free(struct fixture *f)
@@ -701,14 +702,15 @@ TEST(build_against_fake_prometheus)
     snprintf(f.url, sizeof(f.url), "http://%s", httpd_bound_address(f.h));
     struct rules *r = load(FULL, NULL);
     CHECK(r != NULL);
-    struct promql_config cfg = {.url = f.url, .timeout_usec = 5000000};
+    struct http_client_config cfg = {.url = f.url, .timeout_usec = 5000000};
     struct promql_client *c = NULL;
     struct buf e = BUF_INIT_MAX(0);
     CHECK_INT(promql_client_new(&cfg, &c, &e), 0);
+    struct report_source src = {.query = report_cli_query, .ctx = c};
     struct report_options o = {.time = T0, .prometheus_url = f.url};
     json_t *rep = NULL;
     char err[256] = "";
-    CHECK_INT(report_build(r->report, c, &o, &rep, err, sizeof(err)), 0);
+    CHECK_INT(report_build(r->report, &src, &o, &rep, err, sizeof(err)), 0);
     CHECK_INT(f.requests, 5);
     CHECK_INT(jint(rep, "score"), 60); /* cpu a critical, fill warning */
     const json_t *issues = json_object_get(rep, "issues");
@@ -724,7 +726,7 @@ TEST(build_against_fake_prometheus)
 
     /* --quick: the slow ones are not even asked for */
     o.quick = true;
-    CHECK_INT(report_build(r->report, c, &o, &rep, err, sizeof(err)), 0);
+    CHECK_INT(report_build(r->report, &src, &o, &rep, err, sizeof(err)), 0);
     CHECK_INT(f.requests, 8);
     CHECK_INT(json_array_size(json_object_get(rep, "skipped")), 2);
     CHECK_INT(jint(rep, "score"), 70);
@@ -742,9 +744,10 @@ TEST(build_against_fake_prometheus)
     httpd_stop(h2); /* the port is free again: connections are refused */
     cfg.url = closed;
     CHECK_INT(promql_client_new(&cfg, &c, &e), 0);
+    src.ctx = c;
     o.prometheus_url = closed;
     rep = NULL;
-    CHECK_INT(report_build(r->report, c, &o, &rep, err, sizeof(err)), -EHOSTUNREACH);
+    CHECK_INT(report_build(r->report, &src, &o, &rep, err, sizeof(err)), -EHOSTUNREACH);
     CHECK(rep == NULL);
     CHECK_CONTAINS(err, "cannot query Prometheus: connection refused (");
     CHECK_CONTAINS(err, closed);

@@ -58,7 +58,7 @@ TEST(full_file_every_field)
     CHECK_STR(r->path, test_fixture("rules/full.yaml"));
     CHECK_INT(r->evaluation_interval_usec, 10 * SEC);
 
-    const struct promql_config *p = &r->prometheus;
+    const struct http_client_config *p = &r->prometheus;
     CHECK_STR(p->url, "https://prometheus.example:9090/prefix");
     CHECK_INT(p->timeout_usec, 1500000);
     /* relative to the rules file's directory, like Prometheus */
