@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "parse.h"
+#include "rules_loader.h"
 
 /* The one table of kinds: a new kind is its file and a line here. */
 static const struct actuator *const kinds[] = {
@@ -18,11 +19,11 @@ static const struct actuator *const kinds[] = {
     [ACTION_WEBHOOK] = &actuator_webhook, [ACTION_EXEC] = &actuator_exec,
     [ACTION_ALERT] = &actuator_alert,
 };
-#define N_KINDS (sizeof(kinds) / sizeof(kinds[0]))
+#define N_ACTUATORS (sizeof(kinds) / sizeof(kinds[0]))
 
 const struct actuator *actuator_for(enum action_kind kind)
 {
-    return (size_t)kind < N_KINDS ? kinds[kind] : NULL;
+    return (size_t)kind < N_ACTUATORS ? kinds[kind] : NULL;
 }
 
 static const char *kind_name(enum action_kind kind)
@@ -31,12 +32,21 @@ static const char *kind_name(enum action_kind kind)
     return a ? a->name : "unknown";
 }
 
+static bool kind_load(enum action_kind kind, struct loader *l, struct action_def *a,
+                      const struct ytree_node *v, struct buf *sum)
+{
+    const struct actuator *k = actuator_for(kind);
+    if (k && k->load)
+        return k->load(l, a, v, sum);
+    return loader_action_map(l, a, v) && loader_action_params(l, a, v, sum, NULL);
+}
+
 /* What the rules loader needs of the kinds (engine/rules.h declares it). */
 const struct rules_action_kinds rules_action_kinds = {
-    .count = N_KINDS,
+    .count = N_ACTUATORS,
     .name = kind_name,
     .validate = actuator_validate,
-    .kubectl_verbs = actuator_kubectl_verbs,
+    .load = kind_load,
 };
 
 bool actuator_generic_key(const char *key)

@@ -57,6 +57,11 @@ struct action_result {
 struct actuator {
     enum action_kind kind;
     const char *name; /* the key of the kind in a rules file: "systemd", "kubectl", ... */
+    /* Reads the action's body from the rules file into a->params and its summary (see
+     * struct rules_action_kinds, engine/rules.h). NULL: the body is a map, every key of
+     * which the summary lists. */
+    bool (*load)(struct loader *l, struct action_def *a, const struct ytree_node *v,
+                 struct buf *sum);
     /* Checks params (the rules' JSON, placeholders unexpanded). 0, or -EINVAL with a
      * message in msg and *bad_key set to the offending key (NULL: the action itself).
      * Must accept the generic keys (actuator_generic_key). */
@@ -76,8 +81,6 @@ extern const struct actuator actuator_systemd, actuator_kubectl, actuator_webhoo
     actuator_alert;
 
 const struct actuator *actuator_for(enum action_kind kind);
-/* kubectl's verbs, the keys naming an action's verb (actuator_kubectl.c), NULL-terminated. */
-extern const char *const actuator_kubectl_verbs[];
 
 /* Keys every kind accepts: timeout (duration, at most 5m), retries (0..10), backoff
  * (duration: the first pause between attempts, doubled each time, at most 1m). */

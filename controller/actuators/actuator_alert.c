@@ -17,6 +17,7 @@
 
 #include "buf.h"
 #include "parse.h"
+#include "rules_loader.h"
 
 #ifndef HOMEOSTAT_VERSION
 #define HOMEOSTAT_VERSION "dev"
@@ -593,9 +594,23 @@ void actuator_alert_resend(const json_t *undo, const struct action_ctx *ctx, uin
                    "resend", res);
 }
 
+/* The body: a map, or nothing at all (`- alert:`, every key its default). */
+static bool load_alert(struct loader *l, struct action_def *a, const struct ytree_node *v,
+                       struct buf *sum)
+{
+    if (ytree_is_null(v)) {
+        a->params = json_object();
+        if (!a->params)
+            l->oom = true;
+        return a->params != NULL;
+    }
+    return loader_action_map(l, a, v) && loader_action_params(l, a, v, sum, NULL);
+}
+
 const struct actuator actuator_alert = {
     .kind = ACTION_ALERT,
     .name = "alert",
+    .load = load_alert,
     .validate = validate_alert,
     .apply = apply_alert,
     .revert = revert_alert,

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "subproc.h"
+#include "rules_loader.h"
 
 #define EXEC_MAX_ARGS 256
 #define EXEC_MAX_ARG_BYTES (32u << 10)
@@ -288,9 +289,80 @@ static void revert_exec(const json_t *params, const json_t *undo, const struct a
     run_argv("exec revert", argv, params, ctx, timeout_usec, res);
 }
 
+/* The body: a sequence (argv) or a map with argv; params get argv as strings, and the
+ * summary the arguments. */
+static bool load_exec(struct loader *l, struct action_def *a, const struct ytree_node *v,
+                      struct buf *sum)
+{
+    const struct ytree_node *argv = v;
+    if (ytree_kind(v) == YTREE_MAP) {
+        argv = ytree_get(v, "argv");
+        if (!argv) {
+            loader_report(l, v, "exec needs argv: a sequence such as [/usr/bin/foo, --bar]");
+            return false;
+        }
+    } else if (ytree_kind(v) != YTREE_SEQ) {
+        loader_report(l, v, "exec needs argv: a sequence such as [/usr/bin/foo, --bar], got %s",
+                      ytree_describe(v));
+        return false;
+    }
+    if (!loader_get_seq(l, argv))
+        return false;
+    if (ytree_len(argv) == 0) {
+        loader_report(l, argv, "exec argv is empty");
+        return false;
+    }
+    json_t *arr = json_array();
+    if (!arr) {
+        l->oom = true;
+        return false;
+    }
+    bool ok = true;
+    for (size_t i = 0; i < ytree_len(argv); i++) {
+        const struct ytree_node *item = ytree_item(argv, i);
+        const char *s;
+        if (ytree_kind(item) != YTREE_SCALAR) {
+            loader_report(l, item, "exec argv items must be strings, got %s", ytree_describe(item));
+            ok = false;
+            continue;
+        }
+        if (!loader_get_string(l, item, &s)) {
+            ok = false;
+            continue;
+        }
+        if (i == 0 && !*s) {
+            loader_report(l, item, "exec argv[0] is empty");
+            ok = false;
+            continue;
+        }
+        if (json_array_append_new(arr, json_string(s)) < 0)
+            l->oom = true;
+        loader_summary_arg(sum, s);
+    }
+    if (ok && ytree_kind(v) == YTREE_MAP) {
+        a->params = loader_to_json(l, v);
+        if (a->params)
+            json_object_set(a->params, "argv", arr);
+        else
+            ok = false;
+        static const char *const skip[] = {"argv", NULL};
+        if (ok)
+            loader_summary_rest(sum, v, a->params, skip);
+    } else if (ok) {
+        a->params = json_object();
+        if (!a->params || json_object_set(a->params, "argv", arr) < 0) {
+            l->oom = true;
+            ok = false;
+        }
+    }
+    json_decref(arr);
+    return ok;
+}
+
 const struct actuator actuator_exec = {
     .kind = ACTION_EXEC,
     .name = "exec",
+    .load = load_exec,
     .validate = validate_exec,
     .apply = apply_exec,
     .revert = revert_exec,

@@ -15,6 +15,7 @@
 
 #include "subproc.h"
 #include "actuator_kubectl.h"
+#include "rules_loader.h"
 
 static const struct {
     const char *key; /* the params key naming the verb and holding TYPE/NAME */
@@ -25,10 +26,6 @@ static const struct {
     {"annotate", VERB_ANNOTATE},
     {"rollout_restart", VERB_RESTART},
 };
-
-/* The same keys for the rules loader (rules_action_kinds.kubectl_verbs), in that order. */
-const char *const actuator_kubectl_verbs[] = {"scale", "patch", "annotate", "rollout_restart",
-                                              NULL};
 
 /* Resource types, their accepted spellings, and the verbs that take them. */
 static const struct kube_type {
@@ -436,4 +433,43 @@ int kubectl_validate(const json_t *params, const char **bad_key, char *msg, size
                             KUBE_MAX_ANNOTATION_BYTES);
     }
     return 0;
+}
+
+/* ---- the rules loader ---- */
+
+/* The body: a map with exactly one verb key, whose value (TYPE/NAME) the summary shows
+ * after the verb ("kubectl scale deployment/web"). */
+bool kubectl_load(struct loader *l, struct action_def *a, const struct ytree_node *v,
+                  struct buf *sum)
+{
+    const struct ytree_node *verb = NULL, *x;
+    const char *verb_name = NULL, *s;
+    bool ok = true;
+    if (!loader_action_map(l, a, v))
+        return false;
+    for (size_t i = 0; i < sizeof(kube_verbs) / sizeof(kube_verbs[0]); i++) {
+        const char *key = kube_verbs[i].key;
+        if (!(x = ytree_get(v, key)))
+            continue;
+        if (verb) {
+            loader_report(l, loader_key_node(v, key),
+                          "kubectl takes one of scale, patch, annotate or rollout_restart, got "
+                          "'%s' and '%s'",
+                          verb_name, key);
+            ok = false;
+            continue;
+        }
+        verb = x;
+        verb_name = key;
+    }
+    if (!verb) {
+        loader_report(l, v, "kubectl needs one of scale, patch, annotate or rollout_restart");
+        return false;
+    }
+    if (!loader_get_text(l, verb, verb_name, 256, &s))
+        return false;
+    buf_printf(sum, " %s %s", strcmp(verb_name, "rollout_restart") ? verb_name : "rollout restart",
+               s);
+    const char *const primary[] = {verb_name, NULL};
+    return ok && loader_action_params(l, a, v, sum, primary);
 }

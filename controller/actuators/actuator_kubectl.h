@@ -33,7 +33,9 @@ int kubectl_parse_replicas(const json_t *v, long long *ret_value, bool *ret_rela
 int kubectl_parse_resource(const char *value, enum kube_verb verb, char *resource,
                            size_t resource_size, char *msg, size_t msg_size);
 
-/* The kind's validate (struct actuator). */
+/* The kind's load and validate (struct actuator). */
+bool kubectl_load(struct loader *l, struct action_def *a, const struct ytree_node *v,
+                  struct buf *sum);
 int kubectl_validate(const json_t *params, const char **bad_key, char *msg, size_t msg_size);
 
 #endif

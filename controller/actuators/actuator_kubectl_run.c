@@ -535,6 +535,7 @@ static void revert_kubectl(const json_t *params, const json_t *undo, const struc
 const struct actuator actuator_kubectl = {
     .kind = ACTION_KUBECTL,
     .name = "kubectl",
+    .load = kubectl_load,
     .validate = kubectl_validate,
     .apply = apply_kubectl,
     .revert = revert_kubectl,

@@ -17,6 +17,7 @@
 #include <systemd/sd-bus.h>
 
 #include "parse.h"
+#include "rules_loader.h"
 
 #define SYSD_DEST "org.freedesktop.systemd1"
 #define SYSD_PATH "/org/freedesktop/systemd1"
@@ -735,9 +736,29 @@ static void revert_systemd(const json_t *params, const json_t *undo, const struc
         res->status = ACT_OK;
 }
 
+/* The body: a map with a unit, which the summary names first. */
+static bool load_systemd(struct loader *l, struct action_def *a, const struct ytree_node *v,
+                         struct buf *sum)
+{
+    static const char *const primary[] = {"unit", NULL};
+    const struct ytree_node *x;
+    const char *s;
+    if (!loader_action_map(l, a, v))
+        return false;
+    if (!(x = ytree_get(v, "unit"))) {
+        loader_report(l, v, "systemd needs a unit");
+        return false;
+    }
+    if (!loader_get_text(l, x, "unit", 256, &s))
+        return false;
+    buf_printf(sum, " %s", s);
+    return loader_action_params(l, a, v, sum, primary);
+}
+
 const struct actuator actuator_systemd = {
     .kind = ACTION_SYSTEMD,
     .name = "systemd",
+    .load = load_systemd,
     .validate = validate_systemd,
     .apply = apply_systemd,
     .revert = revert_systemd,

@@ -22,6 +22,7 @@
 #include "hmac.h"
 #include "parse.h"
 #include "utf8.h"
+#include "rules_loader.h"
 
 #ifndef HOMEOSTAT_VERSION
 #define HOMEOSTAT_VERSION "dev"
@@ -733,9 +734,34 @@ static void revert_webhook(const json_t *params, const json_t *undo, const struc
     json_decref(p);
 }
 
+/* The body: a map with a url; the summary starts with the method and the url. */
+static bool load_webhook(struct loader *l, struct action_def *a, const struct ytree_node *v,
+                         struct buf *sum)
+{
+    static const char *const primary[] = {"url", "method", NULL};
+    const struct ytree_node *x;
+    const char *s;
+    bool ok = true;
+    if (!loader_action_map(l, a, v))
+        return false;
+    if ((x = ytree_get(v, "method")) && !loader_get_text(l, x, "method", 16, &s))
+        ok = false;
+    buf_printf(sum, " %s", x && ok ? ytree_text(x, NULL) : "POST");
+    if (!(x = ytree_get(v, "url"))) {
+        loader_report(l, v, "webhook needs a url");
+        ok = false;
+    } else if (loader_get_url(l, x, &s)) {
+        buf_printf(sum, " %s", s);
+    } else {
+        ok = false;
+    }
+    return ok && loader_action_params(l, a, v, sum, primary);
+}
+
 const struct actuator actuator_webhook = {
     .kind = ACTION_WEBHOOK,
     .name = "webhook",
+    .load = load_webhook,
     .validate = validate_webhook,
     .apply = apply_webhook,
     .revert = revert_webhook,

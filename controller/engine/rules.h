@@ -224,10 +224,11 @@ const char *rules_param_type_name(enum param_type t);
  *   false, yes, no, on, off) or null; quoted scalars stay strings.
  * - decisions and manual_actions keep the file's order. */
 
-/* "systemd", "kubectl", "webhook", "exec", "alert". */
 /* What the rules loader needs of the action kinds, which belong to actuators/: defined
  * once there (actuators/actuator.c, from each kind's own file), declared here, so that the
  * engine includes nothing of actuators/ and a new kind is its file and a table line. */
+struct loader;
+struct ytree_node;
 struct rules_action_kinds {
     size_t count;                            /* enum action_kind runs 0..count-1 */
     const char *(*name)(enum action_kind k); /* "systemd", ... the key in a rules file */
@@ -235,7 +236,12 @@ struct rules_action_kinds {
      * parameters, NULL-terminated, or NULL). 0, or -EINVAL with msg and *bad_key. */
     int (*validate)(enum action_kind k, const json_t *params, const char *const *declared,
                     const char **bad_key, char *msg, size_t msg_size);
-    const char *const *kubectl_verbs; /* the keys naming a kubectl action's verb */
+    /* Reads the body v of an action of kind k (what its key holds) into a->params, and
+     * appends to sum what follows the kind's name in its summary (" app.service
+     * cpu_quota=50%"); each kind knows the shape of its own body. Errors go through
+     * loader_report (rules_loader.h has the helpers a kind uses); false after one. */
+    bool (*load)(enum action_kind k, struct loader *l, struct action_def *a,
+                 const struct ytree_node *v, struct buf *sum);
 };
 extern const struct rules_action_kinds rules_action_kinds;
 

@@ -135,8 +135,7 @@ static void summary_kv(struct buf *b, const char *key, const struct ytree_node *
     }
 }
 
-/* The entries of map v other than those in skip, as " k=v". */
-static void summary_rest(struct buf *b, const struct ytree_node *v, json_t *params,
+void loader_summary_rest(struct buf *b, const struct ytree_node *v, json_t *params,
                          const char *const *skip)
 {
     if (ytree_kind(v) != YTREE_MAP)
@@ -144,19 +143,37 @@ static void summary_rest(struct buf *b, const struct ytree_node *v, json_t *para
     for (size_t i = 0; i < ytree_len(v); i++) {
         const char *key = ytree_text(ytree_key(v, i), NULL);
         bool skipped = false;
-        for (const char *const *s = skip; *s && !skipped; s++)
+        for (const char *const *s = skip; s && *s && !skipped; s++)
             skipped = strcmp(*s, key) == 0;
         if (!skipped)
             summary_kv(b, key, ytree_value(v, i), json_object_get(params, key));
     }
 }
 
-static void put_arg(struct buf *b, const char *arg)
+void loader_summary_arg(struct buf *b, const char *arg)
 {
     if (*arg && !strpbrk(arg, " \t'\""))
         buf_printf(b, " %s", arg);
     else
         buf_printf(b, " '%s'", arg);
+}
+
+bool loader_action_map(struct loader *l, const struct action_def *a, const struct ytree_node *v)
+{
+    if (ytree_kind(v) == YTREE_MAP)
+        return true;
+    loader_report(l, v, "%s: expected a map, got %s", action_kind_name(a->kind), ytree_describe(v));
+    return false;
+}
+
+bool loader_action_params(struct loader *l, struct action_def *a, const struct ytree_node *v,
+                          struct buf *sum, const char *const *primary)
+{
+    a->params = loader_to_json(l, v);
+    if (!a->params)
+        return false;
+    loader_summary_rest(sum, v, a->params, primary);
+    return true;
 }
 
 /* Cuts the summary to RULES_MAX_SUMMARY bytes on a character boundary. */
@@ -175,162 +192,6 @@ static char *finish_summary(struct loader *l, struct buf *b)
         l->oom = true;
     buf_free(b);
     return s;
-}
-
-/* exec: a sequence (argv) or a map with argv; params get argv as strings. */
-static bool load_exec(struct loader *l, struct action_def *a, const struct ytree_node *v,
-                      struct buf *sum)
-{
-    const struct ytree_node *argv = v;
-    if (ytree_kind(v) == YTREE_MAP) {
-        argv = ytree_get(v, "argv");
-        if (!argv) {
-            loader_report(l, v, "exec needs argv: a sequence such as [/usr/bin/foo, --bar]");
-            return false;
-        }
-    } else if (ytree_kind(v) != YTREE_SEQ) {
-        loader_report(l, v, "exec needs argv: a sequence such as [/usr/bin/foo, --bar], got %s",
-                      ytree_describe(v));
-        return false;
-    }
-    if (!loader_get_seq(l, argv))
-        return false;
-    if (ytree_len(argv) == 0) {
-        loader_report(l, argv, "exec argv is empty");
-        return false;
-    }
-    json_t *arr = json_array();
-    if (!arr) {
-        l->oom = true;
-        return false;
-    }
-    bool ok = true;
-    for (size_t i = 0; i < ytree_len(argv); i++) {
-        const struct ytree_node *item = ytree_item(argv, i);
-        const char *s;
-        if (ytree_kind(item) != YTREE_SCALAR) {
-            loader_report(l, item, "exec argv items must be strings, got %s", ytree_describe(item));
-            ok = false;
-            continue;
-        }
-        if (!loader_get_string(l, item, &s)) {
-            ok = false;
-            continue;
-        }
-        if (i == 0 && !*s) {
-            loader_report(l, item, "exec argv[0] is empty");
-            ok = false;
-            continue;
-        }
-        if (json_array_append_new(arr, json_string(s)) < 0)
-            l->oom = true;
-        put_arg(sum, s);
-    }
-    if (ok && ytree_kind(v) == YTREE_MAP) {
-        a->params = loader_to_json(l, v);
-        if (a->params)
-            json_object_set(a->params, "argv", arr);
-        else
-            ok = false;
-        static const char *const skip[] = {"argv", NULL};
-        if (ok)
-            summary_rest(sum, v, a->params, skip);
-    } else if (ok) {
-        a->params = json_object();
-        if (!a->params || json_object_set(a->params, "argv", arr) < 0) {
-            l->oom = true;
-            ok = false;
-        }
-    }
-    json_decref(arr);
-    return ok;
-}
-
-static bool load_action_body(struct loader *l, struct action_def *a, const struct ytree_node *v,
-                             struct buf *sum)
-{
-    const struct ytree_node *x;
-    const char *s;
-    if (a->kind == ACTION_EXEC)
-        return load_exec(l, a, v, sum);
-    if (a->kind == ACTION_ALERT && ytree_is_null(v)) {
-        a->params = json_object();
-        if (!a->params)
-            l->oom = true;
-        return a->params != NULL;
-    }
-    if (ytree_kind(v) != YTREE_MAP) {
-        loader_report(l, v, "%s: expected a map, got %s", action_kind_name(a->kind),
-                      ytree_describe(v));
-        return false;
-    }
-    bool ok = true;
-    const char *primary[3] = {NULL, NULL, NULL};
-    switch (a->kind) {
-    case ACTION_SYSTEMD:
-        primary[0] = "unit";
-        if (!(x = ytree_get(v, "unit"))) {
-            loader_report(l, v, "systemd needs a unit");
-            ok = false;
-        } else if (loader_get_text(l, x, "unit", 256, &s)) {
-            buf_printf(sum, " %s", s);
-        } else {
-            ok = false;
-        }
-        break;
-    case ACTION_KUBECTL: {
-        const struct ytree_node *verb = NULL;
-        const char *verb_name = NULL;
-        for (const char *const *vb = rules_action_kinds.kubectl_verbs; *vb; vb++) {
-            if (!(x = ytree_get(v, *vb)))
-                continue;
-            if (verb) {
-                loader_report(l, loader_key_node(v, *vb),
-                              "kubectl takes one of scale, patch, annotate or rollout_restart, got "
-                              "'%s' and '%s'",
-                              verb_name, *vb);
-                ok = false;
-                continue;
-            }
-            verb = x;
-            verb_name = *vb;
-        }
-        if (!verb) {
-            loader_report(l, v, "kubectl needs one of scale, patch, annotate or rollout_restart");
-            return false;
-        }
-        primary[0] = verb_name;
-        if (!loader_get_text(l, verb, verb_name, 256, &s))
-            return false;
-        buf_printf(sum, " %s %s",
-                   strcmp(verb_name, "rollout_restart") ? verb_name : "rollout restart", s);
-        break;
-    }
-    case ACTION_WEBHOOK:
-        primary[0] = "url";
-        primary[1] = "method";
-        if ((x = ytree_get(v, "method")) && !loader_get_text(l, x, "method", 16, &s))
-            ok = false;
-        buf_printf(sum, " %s", x && ok ? ytree_text(x, NULL) : "POST");
-        if (!(x = ytree_get(v, "url"))) {
-            loader_report(l, v, "webhook needs a url");
-            ok = false;
-        } else if (loader_get_url(l, x, &s)) {
-            buf_printf(sum, " %s", s);
-        } else {
-            ok = false;
-        }
-        break;
-    case ACTION_ALERT:
-    case ACTION_EXEC: break;
-    }
-    if (!ok)
-        return false;
-    a->params = loader_to_json(l, v);
-    if (!a->params)
-        return false;
-    summary_rest(sum, v, a->params, primary);
-    return true;
 }
 
 /* Top-level *_file parameters of an action, made relative to the rules file's directory. */
@@ -454,7 +315,7 @@ static bool load_action(struct loader *l, struct action_def *a, const struct ytr
     buf_init(&sum, 0);
     buf_puts(&sum, action_kind_name((enum action_kind)i));
     const struct ytree_node *body = ytree_value(v, 0);
-    if (!load_action_body(l, a, body, &sum)) {
+    if (!rules_action_kinds.load(a->kind, l, a, body, &sum)) {
         buf_free(&sum);
         return false;
     }

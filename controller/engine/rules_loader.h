@@ -63,6 +63,18 @@ struct loader {
 };
 
 /* The helpers of rules_load.c and the functions the section files share. */
+/* For the action kinds' load (rules_action_kinds): whether the body v is a map, reported
+ * ("systemd: expected a map, got a sequence") when it is not; the body as the action's
+ * params, with " key=value" appended to the summary sum for each key but primary's
+ * (NULL-terminated, or NULL), the keys the kind already put there; one argument
+ * appended as the summary shows it (quoted when it has spaces or quotes); the same
+ * " key=value" list of any map. */
+bool loader_action_map(struct loader *l, const struct action_def *a, const struct ytree_node *v);
+bool loader_action_params(struct loader *l, struct action_def *a, const struct ytree_node *v,
+                          struct buf *sum, const char *const *primary);
+void loader_summary_arg(struct buf *b, const char *arg);
+void loader_summary_rest(struct buf *b, const struct ytree_node *v, json_t *params,
+                         const char *const *skip);
 bool loader_get_bool(struct loader *l, const struct ytree_node *n, bool *ret);
 bool loader_get_duration(struct loader *l, const struct ytree_node *n, uint64_t *ret);
 bool loader_get_enum(struct loader *l, const struct ytree_node *n, const char *what,
