@@ -17,6 +17,7 @@
 #include "promql.h"
 #include "report.h"
 #include "report_cli.h"
+#include "report_source.h"
 #include "rules.h"
 
 #define PROG "homeostat-controller report"
@@ -305,31 +306,6 @@ static int write_out(const struct report_cli_flags *f, const json_t *rep)
     return 0;
 }
 
-void report_cli_query(void *ctx, const char *const *queries, size_t n, double time,
-                      struct report_answer *answers)
-{
-    struct promql_result *results = calloc(n ? n : 1, sizeof(*results));
-    json_t **series = calloc(n ? n : 1, sizeof(*series));
-    if (results && series)
-        promql_query_series(ctx, queries, n, time, results, series);
-    for (size_t i = 0; i < n; i++) {
-        struct report_answer *a = &answers[i];
-        memset(a, 0, sizeof(*a));
-        if (!results || !series) {
-            a->error = "out_of_memory";
-            continue;
-        }
-        enum promql_error e = results[i].error;
-        a->series = series[i];
-        a->error = promql_error_name(e);
-        snprintf(a->detail, sizeof(a->detail), "%s", results[i].detail);
-        snprintf(a->warnings, sizeof(a->warnings), "%s", results[i].warnings);
-        a->unreachable = e == PROMQL_ERR_CONNECT || e == PROMQL_ERR_TIMEOUT || e == PROMQL_ERR_HTTP;
-    }
-    free(series);
-    free(results);
-}
-
 int report_cli(int argc, char **argv)
 {
     struct report_cli_flags f;
@@ -361,7 +337,7 @@ int report_cli(int argc, char **argv)
     };
     json_t *rep = NULL;
     char err[512];
-    struct report_source src = {.query = report_cli_query, .ctx = c};
+    struct report_source src = {.query = report_source_promql, .ctx = c};
     r = report_build(rules->report, &src, &o, &rep, err, sizeof(err));
     promql_client_free(c);
     int status = 1;

@@ -21,7 +21,7 @@
 #include "log.h"
 #include "parse.h"
 #include "report.h"
-#include "report_cli.h"
+#include "report_source.h"
 
 json_t *signals_json(const struct controller *c, double now)
 {
@@ -431,7 +431,7 @@ static void report_endpoint(struct controller *c, const struct httpd_request *re
             .rules_file = path,
             .state = &st,
         };
-        struct report_source src = {.query = report_cli_query, .ctx = prom};
+        struct report_source src = {.query = report_source_promql, .ctx = prom};
         ret = report_build(d, &src, &o, &rep, err, sizeof(err));
     }
     promql_client_free(prom);

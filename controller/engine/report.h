@@ -54,7 +54,7 @@ struct report_answer {
 };
 
 /* Where report_build gets its instant vectors: the caller's Prometheus client (the engine
- * does no I/O; cli/report_cli.c has the one source over clients/promql, which the API uses
+ * does no I/O; cli/report_source.c has the one source over clients/promql, which the API uses
  * too). query runs queries[0..n) at time (epoch seconds) and fills answers[0..n): series a
  * new reference that report_build releases, or the failure. */
 struct report_source {

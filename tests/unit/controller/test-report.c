@@ -14,7 +14,7 @@
 #include "httpd.h"
 #include "promql.h"
 #include "report.h"
-#include "report_cli.h"
+#include "report_source.h"
 #include "rules.h"
 #include "template.h"
 #include "test.h"
@@ -706,7 +706,7 @@ TEST(build_against_fake_prometheus)
     struct promql_client *c = NULL;
     struct buf e = BUF_INIT_MAX(0);
     CHECK_INT(promql_client_new(&cfg, &c, &e), 0);
-    struct report_source src = {.query = report_cli_query, .ctx = c};
+    struct report_source src = {.query = report_source_promql, .ctx = c};
     struct report_options o = {.time = T0, .prometheus_url = f.url};
     json_t *rep = NULL;
     char err[256] = "";
