@@ -117,6 +117,25 @@ static int check_one(const char *name, size_t len, void *ud)
     struct check_ud *c = ud;
     if (in_list(placeholder_builtins, name, len) || in_list(c->declared, name, len))
         return 0;
+    size_t lp = strlen(PLACEHOLDER_LABELS);
+    if (len > lp && strncmp(name, PLACEHOLDER_LABELS, lp) == 0) {
+        char by[256] = "";
+        size_t o = 0;
+        for (const char *const *d = c->declared; d && *d && o < sizeof(by); d++)
+            if (strncmp(*d, PLACEHOLDER_LABELS, lp) == 0)
+                o += (size_t)snprintf(by + o, sizeof(by) - o, "%s%s", o ? ", " : "", *d + lp);
+        if (by[0])
+            snprintf(c->msg, c->msg_size,
+                     "{{ %.*s }}: '%.*s' is not a target label: targets.by has %s",
+                     (int)(len > 80 ? 80 : len), name, (int)(len - lp > 64 ? 64 : len - lp),
+                     name + lp, by);
+        else
+            snprintf(c->msg, c->msg_size,
+                     "{{ %.*s }}: labels name a target only in a decision of a rules file "
+                     "with a targets section (targets: {by: [...]})",
+                     (int)(len > 80 ? 80 : len), name);
+        return -EINVAL;
+    }
     snprintf(c->msg, c->msg_size,
              "unknown placeholder {{%.*s}}: use a parameter declared in params or one of id, "
              "state, from, severity, reasoning, confidence, time",
@@ -200,10 +219,44 @@ int actuator_validate(enum action_kind kind, const json_t *params,
 
 /* ---- expansion ---- */
 
-/* The value of a variable (new reference), NULL when unknown. */
-static json_t *var_value(const char *name, size_t len, const struct action_ctx *ctx)
+const char *actuator_label_value_error(const char *v)
+{
+    size_t n = strlen(v);
+    if (n == 0)
+        return "is empty";
+    if (n > 253)
+        return "is longer than 253 characters";
+    if (v[0] == '-' || v[0] == '.')
+        return "starts with - or .";
+    for (const char *p = v; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '.' || *p == '_' || *p == ':' || *p == '@' || *p == '-'))
+            return "has a character other than letters, digits and . _ : @ -";
+    return NULL;
+}
+
+/* The value of a variable (new reference), NULL when unknown (msg says why when it is a
+ * label that cannot be used). */
+static json_t *var_value(const char *name, size_t len, const struct action_ctx *ctx, char *msg,
+                         size_t msg_size)
 {
 #define IS(s) (len == strlen(s) && strncmp(name, s, len) == 0)
+    size_t lp = strlen(PLACEHOLDER_LABELS);
+    if (len > lp && strncmp(name, PLACEHOLDER_LABELS, lp) == 0) {
+        char key[128];
+        if (!ctx->labels || len - lp >= sizeof(key))
+            return NULL;
+        memcpy(key, name + lp, len - lp);
+        key[len - lp] = '\0';
+        const char *v = json_string_value(json_object_get(ctx->labels, key));
+        const char *why = v ? actuator_label_value_error(v) : "is missing";
+        if (why) {
+            snprintf(msg, msg_size, "label %s=\"%.64s%s\" %s: refused in an action", key,
+                     v ? v : "", v && strlen(v) > 64 ? "..." : "", why);
+            return NULL;
+        }
+        return json_string(v);
+    }
     if (ctx->args) {
         char key[128];
         if (len < sizeof(key)) {
@@ -275,10 +328,12 @@ static json_t *expand_string(const char *s, const struct action_ctx *ctx, char *
         const char *e = close;
         while (e > start && e[-1] == ' ')
             e--;
-        json_t *v = var_value(start, (size_t)(e - start), ctx);
+        msg[0] = '\0';
+        json_t *v = var_value(start, (size_t)(e - start), ctx, msg, msg_size);
         if (!v) {
-            snprintf(msg, msg_size, "unknown placeholder {{%.*s}}",
-                     (int)((e - start) > 64 ? 64 : (e - start)), start);
+            if (!msg[0])
+                snprintf(msg, msg_size, "unknown placeholder {{%.*s}}",
+                         (int)((e - start) > 64 ? 64 : (e - start)), start);
             buf_free(&b);
             return NULL;
         }

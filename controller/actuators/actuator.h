@@ -36,6 +36,7 @@ struct action_ctx {
     double confidence;       /* 0..1 */
     double time;             /* the decision's time, epoch seconds */
     const json_t *args;      /* a manual action's parameters (JSON object), or NULL */
+    const json_t *labels;    /* the target's labels ({{ $labels.NAME }}; object), or NULL */
     bool server_dry_run;     /* kubectl --dry-run=server, webhook/exec/systemd: skip (check only) */
     const struct actuator_env *env;
 };
@@ -117,6 +118,12 @@ void action_result_clear(struct action_result *res);
  * endsAt), for the daemon to call every env->alert_resend_usec while it is in effect. */
 void actuator_alert_resend(const json_t *undo, const struct action_ctx *ctx, uint64_t timeout_usec,
                            struct action_result *res);
+
+/* NULL when a target's label value may go into an action (a Kubernetes name, a unit name,
+ * a URL path segment, an argument): 1 to 253 characters of letters, digits and . _ : @ -,
+ * not starting with - or . ; otherwise why not. Each kind then checks the expanded
+ * parameters by its own rules (DNS-1123, unit names, ...). */
+const char *actuator_label_value_error(const char *v);
 
 /* Helpers for the kinds. */
 void action_fail(struct action_result *res, enum act_status status, const char *fmt, ...)

@@ -10,7 +10,7 @@ const char *const placeholder_builtins[] = {"id",        "state",      "from", "
                                             "reasoning", "confidence", "time", NULL};
 
 /* Calls fn for every {{name}} in s; stops at the first nonzero return. -EINVAL for an
- * unterminated or empty placeholder. */
+ * unterminated or empty placeholder, or a $labels. without a label name. */
 int placeholder_each(const char *s, int (*fn)(const char *name, size_t len, void *ud), void *ud)
 {
     const char *p = s;
@@ -26,7 +26,13 @@ int placeholder_each(const char *s, int (*fn)(const char *name, size_t len, void
             e--;
         if (e == start)
             return -EINVAL;
-        for (const char *q = start; q < e; q++)
+        const char *q = start;
+        size_t lp = strlen(PLACEHOLDER_LABELS);
+        if ((size_t)(e - start) > lp && strncmp(start, PLACEHOLDER_LABELS, lp) == 0)
+            q += lp; /* {{ $labels.NAME }}: NAME a label name */
+        if (q < e && *q >= '0' && *q <= '9' && q > start)
+            return -EINVAL;
+        for (; q < e; q++)
             if (!(*q == '_' || (*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') ||
                   (*q >= '0' && *q <= '9')))
                 return -EINVAL;

@@ -133,6 +133,22 @@ struct report_def {
     size_t n_optimizations;
 };
 
+/* The targets section: which labels name one target (docs/RULES.md, "Targets"). Without
+ * it (by NULL) the rules file has one machine, as a file always had. */
+struct targets_def {
+    char **by;    /* label names, NULL-terminated, sorted as written; NULL: no targets */
+    size_t n_by;  /* 1..RULES_MAX_TARGET_LABELS when by is set */
+    unsigned max; /* cardinality bound, default 1000 */
+    uint64_t forget_after_usec; /* a target without series this long is forgotten (10m) */
+};
+
+/* limits.max_targets_acting: at most count targets, or share of the known targets
+ * (rounded up, at least 1), may act in one evaluation; both 0: no limit. */
+struct acting_limit {
+    unsigned count;
+    double share; /* 0..1 */
+};
+
 struct rules {
     char *path;
     uint64_t evaluation_interval_usec; /* default 5s */
@@ -147,7 +163,10 @@ struct rules {
     struct manual_action_def *manual_actions;
     size_t n_manual_actions;
     unsigned max_actions_per_hour; /* limits.max_actions_per_hour: default 30, 0 no limit */
-    char **alertmanagers;          /* alerting.alertmanagers URLs, NULL-terminated (NULL) */
+    struct targets_def targets;
+    unsigned max_actions_per_hour_per_target; /* limits.max_actions_per_hour_per_target: 0 none */
+    struct acting_limit max_targets_acting;   /* limits.max_targets_acting: default 25% */
+    char **alertmanagers; /* alerting.alertmanagers URLs, NULL-terminated (NULL) */
     size_t n_alertmanagers;
     uint64_t alert_resend_usec; /* alerting.resend_interval, default 1m */
     char *external_url;         /* alerting.external_url: generatorURL of alerts (NULL) */
@@ -212,6 +231,10 @@ const char *rules_param_type_name(enum param_type t);
 #define RULES_MAX_URL 2048
 #define RULES_MAX_SUMMARY 240      /* bytes of an action summary, cut with "..." */
 #define RULES_MAX_REPORT_ITEMS 128 /* checks, and optimizations, of the report section */
+#define RULES_MAX_TARGET_LABELS 8  /* targets.by */
+#define RULES_MAX_TARGETS 100000   /* the largest targets.max */
+#define RULES_DEFAULT_TARGETS 1000
+#define RULES_DEFAULT_ACTING_SHARE 0.25
 
 /* Notes on the data model above:
  * - prometheus.url is NULL when the file has none; the daemon then requires

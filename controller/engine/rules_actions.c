@@ -434,7 +434,9 @@ void loader_load_decisions(struct loader *l, const struct ytree_node *root)
             else
                 loader_report(l, k, "decision for unknown state '%.64s'", name);
         }
+        l->declared = (const char *const *)l->label_placeholders;
         load_decision(l, d, ytree_value(v, i));
+        l->declared = NULL;
     }
     free(names);
 }

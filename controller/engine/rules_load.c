@@ -39,6 +39,9 @@ void rules_free(struct rules *r)
         free(r->signals[i].help);
     }
     free(r->signals);
+    for (size_t i = 0; i < r->targets.n_by; i++)
+        free(r->targets.by[i]);
+    free(r->targets.by);
     for (size_t i = 0; i < r->n_states; i++) {
         struct state_def *s = &r->states[i];
         free(s->name);
@@ -454,12 +457,47 @@ static void load_signals(struct loader *l, const struct ytree_node *root)
 
 static void load_limits(struct loader *l, const struct ytree_node *v)
 {
-    static const char *const keys[] = {"max_actions_per_hour", NULL};
+    static const char *const keys[] = {"max_actions_per_hour", "max_actions_per_hour_per_target",
+                                       "max_targets_acting", NULL};
     l->r->max_actions_per_hour = DEFAULT_ACTIONS_PER_HOUR;
+    l->r->max_targets_acting.share = RULES_DEFAULT_ACTING_SHARE;
     if (!v || ytree_is_null(v) || !loader_get_map(l, v))
         return;
     loader_check_keys(l, v, keys);
     const struct ytree_node *x;
+    bool targets = l->r->targets.by != NULL;
+    if ((x = ytree_get(v, "max_actions_per_hour_per_target"))) {
+        double d;
+        if (!targets)
+            loader_report(l, x, "max_actions_per_hour_per_target needs a targets section");
+        else if (ytree_get_double(x, &d, l->errors) < 0)
+            l->err = -EINVAL;
+        else if (!(d >= 0 && d <= 100000) || d != floor(d))
+            loader_report(l, x,
+                          "max_actions_per_hour_per_target must be a whole number from 0 (no "
+                          "limit) to 100000");
+        else
+            l->r->max_actions_per_hour_per_target = (unsigned)d;
+    }
+    if ((x = ytree_get(v, "max_targets_acting"))) {
+        const char *s = ytree_kind(x) == YTREE_SCALAR ? ytree_text(x, NULL) : "";
+        size_t len = strlen(s);
+        char *end = NULL;
+        double d = len ? strtod(s, &end) : NAN;
+        bool pct = end && *end == '%' && end[1] == '\0';
+        if (!targets) {
+            loader_report(l, x, "max_targets_acting needs a targets section");
+        } else if (!end || end == s || (*end && !pct) || !(d >= 0) ||
+                   (pct ? d > 100 : (d != floor(d) || d > RULES_MAX_TARGETS))) {
+            loader_report(l, x,
+                          "max_targets_acting is a number of targets (10) or a share of them "
+                          "(10%%), 0 for no limit; got '%.64s'",
+                          s);
+        } else {
+            l->r->max_targets_acting.share = pct ? d / 100 : 0;
+            l->r->max_targets_acting.count = pct ? 0 : (unsigned)d;
+        }
+    }
     if ((x = ytree_get(v, "max_actions_per_hour"))) {
         double d;
         if (ytree_get_double(x, &d, l->errors) < 0)
@@ -523,17 +561,9 @@ static void load_alerting_map(struct loader *l, const struct ytree_node *v, cons
 
 static void load_root(struct loader *l, const struct ytree_node *root)
 {
-    static const char *const keys[] = {"evaluation_interval",
-                                       "prometheus",
-                                       "signals",
-                                       "states",
-                                       "on_missing_data",
-                                       "decisions",
-                                       "manual_actions",
-                                       "limits",
-                                       "alerting",
-                                       "report",
-                                       NULL};
+    static const char *const keys[] = {
+        "evaluation_interval", "prometheus", "signals",  "states", "on_missing_data", "decisions",
+        "manual_actions",      "limits",     "alerting", "report", "targets",         NULL};
     static const char *const policies[] = {"hold", "unknown", NULL};
     struct rules *r = l->r;
     r->evaluation_interval_usec = DEFAULT_INTERVAL_USEC;
@@ -559,6 +589,7 @@ static void load_root(struct loader *l, const struct ytree_node *root)
         }
     }
     loader_load_prometheus(l, ytree_get(root, "prometheus"), interval_ok);
+    loader_load_targets(l, ytree_get(root, "targets"));
     load_signals(l, root);
     if (!l->oom)
         loader_load_states(l, root);
@@ -602,6 +633,9 @@ static int load_from_tree(struct ytree *tree, const char *dir, struct rules **re
     if (!l.oom)
         load_root(&l, ytree_root(tree));
     free(l.states);
+    for (size_t i = 0; l.label_placeholders && l.label_placeholders[i]; i++)
+        free(l.label_placeholders[i]);
+    free(l.label_placeholders);
     ytree_errors_sorted(errors, &found, ytree_name(tree));
     buf_free(&found);
     if (r && warned.len) {

@@ -58,6 +58,9 @@ struct loader {
     bool states_ok;  /* states was a sequence: an unknown name in decisions is an error */
     const struct ytree_node *no_signals; /* signals missing (root) or empty (its node) */
     const char *const *declared;         /* parameters of the manual action being loaded */
+    /* "$labels.NAME" for each label of targets.by, NULL-terminated: what decisions' actions
+     * may use (NULL without targets; freed by the loader) */
+    char **label_placeholders;
     const struct ytree_node *root;
     struct state_pos *states;
 };
@@ -105,6 +108,7 @@ void loader_load_manual_actions(struct loader *l, const struct ytree_node *root)
 void loader_load_prometheus(struct loader *l, const struct ytree_node *v, bool interval_ok);
 void loader_load_report(struct loader *l, const struct ytree_node *v);
 void loader_load_states(struct loader *l, const struct ytree_node *root);
+void loader_load_targets(struct loader *l, const struct ytree_node *v);
 void loader_report(struct loader *l, const struct ytree_node *n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -196,6 +196,14 @@ static int add_implicit(const char *name, size_t n, void *ud)
 {
     struct implicit *x = ud;
     struct manual_action_def *m = x->m;
+    size_t lp = strlen(PLACEHOLDER_LABELS);
+    if (n > lp && strncmp(name, PLACEHOLDER_LABELS, lp) == 0) {
+        loader_report(x->l, x->at,
+                      "{{ %.*s }}: a manual action has no target; labels name a target only in "
+                      "a decision",
+                      (int)(n > 80 ? 80 : n), name);
+        return 1;
+    }
     bool known = n > RULES_MAX_NAME;
     for (const char *const *b = placeholder_builtins; *b && !known; b++)
         known = strlen(*b) == n && strncmp(*b, name, n) == 0;

@@ -1,0 +1,247 @@
+/* targets: signals' vectors matched to targets by the targets.by labels (see targets.h). */
+#include "targets.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "parse.h"
+
+struct match {
+    const struct rules *r;
+    struct hmap map;
+    struct target_set *set;
+    size_t cap;
+    uint64_t seed;
+};
+
+/* Appends v to out with \, " and newlines escaped, as Prometheus writes label values. */
+static size_t put_escaped(char *out, size_t o, size_t size, const char *v)
+{
+    for (; *v && o + 2 < size; v++) {
+        if (*v == '\\' || *v == '"' || *v == '\n') {
+            out[o++] = '\\';
+            out[o++] = *v == '\n' ? 'n' : *v;
+        } else {
+            out[o++] = *v;
+        }
+    }
+    return *v ? size : o;
+}
+
+int targets_key(const struct rules *r, const json_t *metric, char *out, size_t size)
+{
+    size_t o = 0;
+    if (size < 3)
+        return -E2BIG;
+    out[o++] = '{';
+    for (size_t i = 0; i < r->targets.n_by; i++) {
+        const char *name = r->targets.by[i];
+        const char *v = json_string_value(json_object_get(metric, name));
+        int w = snprintf(out + o, size - o, "%s%s=\"", i ? "," : "", name);
+        if (w < 0 || (size_t)w >= size - o)
+            return -E2BIG;
+        o = put_escaped(out, o + (size_t)w, size, v ? v : "");
+        if (o + 3 > size)
+            return -E2BIG;
+        out[o++] = '"';
+    }
+    out[o++] = '}';
+    out[o] = '\0';
+    return (int)o;
+}
+
+static bool has_target_label(const struct rules *r, const json_t *metric)
+{
+    for (size_t i = 0; i < r->targets.n_by; i++)
+        if (json_object_get(metric, r->targets.by[i]))
+            return true;
+    return false;
+}
+
+static struct target_row *find(struct match *m, const char *key, size_t len, uint64_t h)
+{
+    for (struct hnode *n = hmap_chain(&m->map, h); n; n = n->next) {
+        struct target_row *row = (struct target_row *)n;
+        if (n->hash == h && strlen(row->key) == len && memcmp(row->key, key, len) == 0)
+            return row;
+    }
+    return NULL;
+}
+
+static void row_free(struct target_row *row)
+{
+    if (!row)
+        return;
+    free(row->key);
+    json_decref(row->labels);
+    free(row->values);
+    free(row);
+}
+
+/* The row of metric's label set, created when new; NULL on OOM or a key too long. */
+static struct target_row *row_for(struct match *m, const json_t *metric, int *err)
+{
+    char key[TARGETS_MAX_KEY];
+    int len = targets_key(m->r, metric, key, sizeof(key));
+    if (len < 0) {
+        m->set->refused_key++;
+        return NULL;
+    }
+    uint64_t h = hash_bytes(key, (size_t)len, m->seed);
+    struct target_row *row = find(m, key, (size_t)len, h);
+    if (row)
+        return row;
+    struct target_set *s = m->set;
+    if (s->n == m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 16;
+        struct target_row **rows = realloc(s->rows, cap * sizeof(*rows));
+        if (!rows) {
+            *err = -ENOMEM;
+            return NULL;
+        }
+        s->rows = rows;
+        m->cap = cap;
+    }
+    row = calloc(1, sizeof(*row));
+    if (row) {
+        row->key = strdup(key);
+        row->labels = json_object();
+        row->values = calloc(m->r->n_signals ? m->r->n_signals : 1, sizeof(*row->values));
+    }
+    for (size_t i = 0; row && row->labels && i < m->r->targets.n_by; i++) {
+        const char *v = json_string_value(json_object_get(metric, m->r->targets.by[i]));
+        if (json_object_set_new(row->labels, m->r->targets.by[i], json_string(v ? v : "")) < 0) {
+            json_decref(row->labels);
+            row->labels = NULL;
+        }
+    }
+    if (!row || !row->key || !row->labels || !row->values) {
+        row_free(row);
+        *err = -ENOMEM;
+        return NULL;
+    }
+    row->node.hash = h;
+    hmap_insert(&m->map, &row->node);
+    s->rows[s->n++] = row;
+    return row;
+}
+
+__attribute__((format(printf, 2, 3))) static void unknown(struct signal_value *v, const char *fmt,
+                                                          ...)
+{
+    memset(v, 0, sizeof(*v));
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(v->reason, sizeof(v->reason), fmt, ap);
+    va_end(ap);
+}
+
+/* One sample ("value": [ts, "v"]) into v. */
+static void sample(const json_t *series, struct signal_value *v)
+{
+    const json_t *pair = json_object_get(series, "value");
+    const char *s = json_string_value(json_array_get(pair, 1));
+    double ts = json_number_value(json_array_get(pair, 0));
+    double d;
+    memset(v, 0, sizeof(*v));
+    if (!s) {
+        snprintf(v->reason, sizeof(v->reason), "bad_response: a series without a value");
+    } else if (parse_double(s, &d) < 0) {
+        snprintf(v->reason, sizeof(v->reason), "not a number: \"%.40s\"", s);
+    } else if (isnan(d)) {
+        snprintf(v->reason, sizeof(v->reason), "NaN");
+    } else {
+        v->known = true;
+        v->value = d;
+        v->sample_time = ts;
+    }
+}
+
+static int by_key(const void *a, const void *b)
+{
+    return strcmp((*(struct target_row *const *)a)->key, (*(struct target_row *const *)b)->key);
+}
+
+/* Signal i's values for every row. */
+static void fill_signal(struct match *m, size_t i, const struct target_input *in)
+{
+    struct target_set *s = m->set;
+    const json_t *series = in->series;
+    size_t n = json_array_size(series);
+    bool per_target = false;
+    for (size_t k = 0; k < n && !per_target; k++)
+        per_target = has_target_label(m->r, json_object_get(json_array_get(series, k), "metric"));
+    if (!series || !per_target) {
+        struct signal_value shared = in->value;
+        if (series && n == 0)
+            unknown(&shared, "empty result");
+        else if (series && n > 1)
+            unknown(&shared, "%zu series (use sum or max)", n);
+        else if (series)
+            sample(json_array_get(series, 0), &shared);
+        for (size_t t = 0; t < s->n; t++)
+            s->rows[t]->values[i] = shared;
+        return;
+    }
+    for (size_t t = 0; t < s->n; t++)
+        s->rows[t]->seen = 0;
+    for (size_t k = 0; k < n; k++) {
+        const json_t *e = json_array_get(series, k);
+        const json_t *metric = json_object_get(e, "metric");
+        char key[TARGETS_MAX_KEY];
+        int len;
+        if (!has_target_label(m->r, metric) ||
+            (len = targets_key(m->r, metric, key, sizeof(key))) < 0)
+            continue;
+        struct target_row *row = find(m, key, (size_t)len, hash_bytes(key, (size_t)len, m->seed));
+        if (row && row->seen++ == 0)
+            sample(e, &row->values[i]);
+    }
+    for (size_t t = 0; t < s->n; t++) {
+        struct target_row *row = s->rows[t];
+        if (row->seen == 0)
+            unknown(&row->values[i], "no series for %.140s", row->key);
+        else if (row->seen > 1)
+            unknown(&row->values[i], "%u series for %.140s", row->seen, row->key);
+    }
+}
+
+int targets_match(const struct rules *r, const struct target_input *in, uint64_t seed,
+                  struct target_set *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!r->targets.by)
+        return -EINVAL;
+    struct match m = {.r = r, .set = out, .seed = seed};
+    int err = hmap_init(&m.map, 64);
+    for (size_t i = 0; !err && i < r->n_signals; i++) {
+        const json_t *series = in[i].series;
+        for (size_t k = 0; !err && k < json_array_size(series); k++) {
+            const json_t *metric = json_object_get(json_array_get(series, k), "metric");
+            if (has_target_label(r, metric))
+                row_for(&m, metric, &err);
+        }
+    }
+    for (size_t i = 0; !err && i < r->n_signals; i++)
+        fill_signal(&m, i, &in[i]);
+    hmap_destroy(&m.map);
+    if (err) {
+        target_set_free(out);
+        return err;
+    }
+    if (out->n > 1)
+        qsort(out->rows, out->n, sizeof(*out->rows), by_key);
+    return 0;
+}
+
+void target_set_free(struct target_set *s)
+{
+    for (size_t i = 0; s->rows && i < s->n; i++)
+        row_free(s->rows[i]);
+    free(s->rows);
+    memset(s, 0, sizeof(*s));
+}

@@ -1,0 +1,58 @@
+/* targets: a rules file's signals as vectors, matched to targets (docs/RULES.md,
+ * "Targets"). Pure: given each signal's instant vector this evaluation, it finds the
+ * targets (the distinct values of the targets.by labels among the series) and each
+ * target's value of every signal, as PromQL's on(by...) vector matching would:
+ * - a series with none of the by labels is shared: a signal whose series all are is one
+ *   number for every target (more than one series: unknown for all, as without targets);
+ * - otherwise each target gets the series with its label values; none: unknown ("no series
+ *   for {...}"), two or more: unknown ("2 series for {...}"); a missing label counts as
+ *   the empty value, as in PromQL; shared series beside per-target ones are ignored;
+ * - a signal whose query failed is unknown for every target with the same reason.
+ * Each target then goes through the engine (step_evaluate) on its own. */
+#ifndef HOMEOSTAT_CONTROLLER_TARGETS_H
+#define HOMEOSTAT_CONTROLLER_TARGETS_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "evaluate.h"
+#include "hmap.h"
+#include "rules.h"
+
+#define TARGETS_MAX_KEY 2048 /* bytes of a target's key; longer label sets are refused */
+
+/* What one signal gave: its instant vector (the reply's "result": [{"metric": {...},
+ * "value": [ts, "v"]}, ...], borrowed), or, when series is NULL, one value for every
+ * target (known, or unknown with its reason: a failed query, an alert:NAME signal). */
+struct target_input {
+    const json_t *series;
+    struct signal_value value;
+};
+
+struct target_row {
+    struct hnode node;
+    char *key;                   /* {namespace="a",deployment="b"}: by's labels, in order */
+    json_t *labels;              /* {"namespace": "a", "deployment": "b"} (owned) */
+    struct signal_value *values; /* per signal of the rules */
+    unsigned seen;               /* scratch of targets_match */
+};
+
+/* The targets of one evaluation, sorted by key. */
+struct target_set {
+    struct target_row **rows;
+    size_t n;
+    size_t refused_key; /* label sets refused: a key longer than TARGETS_MAX_KEY */
+};
+
+/* Matches in[0..r->n_signals) to targets. seed: the hash seed (hash_random_seed()).
+ * 0 and *out (free with target_set_free), or -ENOMEM. Rules without targets: -EINVAL. */
+int targets_match(const struct rules *r, const struct target_input *in, uint64_t seed,
+                  struct target_set *out);
+void target_set_free(struct target_set *s); /* accepts a zeroed set */
+
+/* The key of a label set (object of by's labels; missing ones empty) into out: its
+ * length, or -E2BIG when it does not fit. */
+int targets_key(const struct rules *r, const json_t *metric, char *out, size_t size);
+
+#endif
