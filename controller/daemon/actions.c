@@ -6,7 +6,8 @@
  * An action in effect is a JSON object in st.effects, saved in the state file:
  *   key (decision id/index), id, state, kind, summary, params (expanded: the revert needs
  *   them; never shown unredacted), undo, applied_at, leaving_since (0 while its state or a
- *   worse one is current), revert_delay_seconds, last_sent (alerts), failures.
+ *   worse one is current), revert_delay_seconds, last_sent (alerts), failures; and for a
+ *   target's action, target (its key) and labels.
  * Only actions with something to do later are kept: those of a revert_on_exit decision
  * that returned an undo, and every alert (resolved when its state is left). */
 #include <errno.h>
@@ -108,7 +109,7 @@ static void add_effect(struct controller *c, json_t *e)
 }
 
 size_t actions_decision(struct controller *c, const struct decision_def *def, json_t *d,
-                        const struct eval_result *res, double now)
+                        const struct eval_result *res, const struct target *t, double now)
 {
     size_t failed = 0;
     pthread_mutex_lock(&c->act_lock);
@@ -128,6 +129,7 @@ size_t actions_decision(struct controller *c, const struct decision_def *def, js
         struct action_ctx ctx;
         ctx_for(c, &ctx, id, state, from, severity[0] ? severity : NULL, res->reasoning,
                 res->confidence, now);
+        ctx.labels = t ? t->labels : NULL; /* only the main thread changes a target's labels */
         struct action_result ar;
         json_t *expanded = NULL;
         uint64_t t0 = now_usec();
@@ -151,6 +153,8 @@ size_t actions_decision(struct controller *c, const struct decision_def *def, js
                 json_object_set_new(item, "error", json_string(ar.error));
         }
         json_array_append_new(c->st.action_times, json_real(now));
+        if (t)
+            json_array_append_new(t->action_times, json_real(now));
         bool keep =
             ar.status == ACT_OK && ar.undo && (def->revert_on_exit || a->kind == ACTION_ALERT);
         if (keep) {
@@ -172,6 +176,10 @@ size_t actions_decision(struct controller *c, const struct decision_def *def, js
                                               : (double)def->revert_delay_usec / 1e6));
             json_object_set_new(e, "last_sent", json_real(now));
             json_object_set_new(e, "failures", json_integer(0));
+            if (t) {
+                json_object_set_new(e, "target", json_string(t->key));
+                json_object_set_new(e, "labels", json_incref(t->labels));
+            }
             add_effect(c, e);
         }
         controller_save_state(c);
@@ -218,8 +226,13 @@ static void revert_one(struct controller *c, json_t *e, double now)
     json_object_set_new(rec, "kind", json_string(action_kind_name(kind)));
     json_object_set_new(rec, "summary", json_string(summary));
     json_object_set_new(rec, "undo", rules_json_redacted(json_object_get(e, "undo")));
-    json_object_set_new(rec, "reasoning",
-                        json_string(c->have_eval ? c->last.reasoning : "state left"));
+    const char *tkey = json_string_value(json_object_get(e, "target"));
+    struct target *t = tkey ? targets_find(c, tkey) : NULL;
+    if (tkey)
+        json_object_set_new(rec, "target", json_incref(json_object_get(e, "labels")));
+    const char *why = tkey ? (t && t->have_eval ? t->last.reasoning : "the target is gone")
+                           : (c->have_eval ? c->last.reasoning : "state left");
+    json_object_set_new(rec, "reasoning", json_string(why));
     int ar_ = audit_append(c->audit, rec);
     json_decref(rec);
     if (ar_ < 0) {
@@ -230,12 +243,15 @@ static void revert_one(struct controller *c, json_t *e, double now)
         return;
     }
     char state[RULES_MAX_NAME + 8];
-    snprintf(state, sizeof(state), "%s", eval_state_name(c->rules, c->st.eval.current));
+    snprintf(state, sizeof(state), "%s",
+             tkey ? (t ? eval_state_name(c->rules, t->eval.current) : "forgotten")
+                  : eval_state_name(c->rules, c->st.eval.current));
     pthread_mutex_unlock(&c->lock);
 
     struct action_ctx ctx;
     ctx_for(c, &ctx, id, state, json_string_value(json_object_get(e, "state")), NULL,
             "revert: the state was left", 1, now);
+    ctx.labels = json_object_get(e, "labels");
     struct action_result ar;
     uint64_t t0 = now_usec();
     actions_mark(c, (int)kind, json_object_get(e, "params"));
@@ -290,12 +306,21 @@ static void resend_one(struct controller *c, json_t *e, double now)
     action_result_clear(&ar);
 }
 
+bool actions_target_has_effects(struct controller *c, const char *key)
+{
+    for (size_t i = 0; i < json_array_size(c->st.effects); i++) {
+        const char *k =
+            json_string_value(json_object_get(json_array_get(c->st.effects, i), "target"));
+        if (k && strcmp(k, key) == 0)
+            return true;
+    }
+    return false;
+}
+
 void actions_effects(struct controller *c, const struct eval_result *res, double now)
 {
     pthread_mutex_lock(&c->act_lock);
     pthread_mutex_lock(&c->lock);
-    bool paused = c->st.paused;
-    size_t current = c->st.eval.current;
     double resend = (double)c->env.alert_resend_usec / 1e6;
     /* Decide under the lock, act without it, newest first (the last applied is undone
      * first, so stacked changes unwind in order). */
@@ -303,8 +328,24 @@ void actions_effects(struct controller *c, const struct eval_result *res, double
     for (size_t k = json_array_size(c->st.effects); k-- > 0;) {
         json_t *e = json_array_get(c->st.effects, k);
         const char *state = json_string_value(json_object_get(e, "state"));
+        const char *tkey = json_string_value(json_object_get(e, "target"));
         bool alert = strcmp(json_string_value(json_object_get(e, "kind")), "alert") == 0;
-        if (!res->uncertain && !state_still_on(c->rules, state, current)) {
+        /* Whose machine the action belongs to: the controller's, or its target's. */
+        bool paused = c->st.paused, uncertain = res ? res->uncertain : true;
+        size_t current = c->st.eval.current;
+        bool forgotten = false;
+        if (tkey) {
+            struct target *t = targets_find(c, tkey);
+            forgotten = !t || t->forgetting;
+            paused = paused || (t && t->paused);
+            uncertain = t && !forgotten && (!t->have_eval || t->last.uncertain);
+            current = t && !forgotten ? t->eval.current : EVAL_STATE_UNKNOWN;
+        } else if (!res) {
+            continue; /* a rules file with targets: the controller's own are not evaluated */
+        }
+        if (forgotten && !paused && !c->cli.dry_run) {
+            json_array_append(revert, e); /* forgotten: reverted now, whatever the delay */
+        } else if (!uncertain && (forgotten || !state_still_on(c->rules, state, current))) {
             double since = json_number_value(json_object_get(e, "leaving_since"));
             if (since == 0) {
                 since = now;
@@ -316,7 +357,7 @@ void actions_effects(struct controller *c, const struct eval_result *res, double
             if (!paused && !c->cli.dry_run && now - since >= delay)
                 json_array_append(revert, e);
         } else {
-            if (!res->uncertain)
+            if (!uncertain)
                 json_object_set_new(e, "leaving_since", json_real(0));
             if (alert && now - json_number_value(json_object_get(e, "last_sent")) >= resend)
                 json_array_append(again, e);
@@ -332,12 +373,34 @@ void actions_effects(struct controller *c, const struct eval_result *res, double
     pthread_mutex_unlock(&c->act_lock);
 }
 
-unsigned actions_budget_left(struct controller *c, double now, bool *ret_limited)
+/* Drops the times of actions older than an hour. */
+static void expire_times(json_t *t, double now)
 {
-    json_t *t = c->st.action_times;
     for (size_t i = json_array_size(t); i-- > 0;)
         if (now - json_number_value(json_array_get(t, i)) >= HOUR_SECONDS)
             json_array_remove(t, i);
+}
+
+unsigned actions_target_budget_left(struct controller *c, struct target *t, double now,
+                                    bool *ret_limited)
+{
+    unsigned left = actions_budget_left(c, now, ret_limited);
+    unsigned max = c->rules->max_actions_per_hour_per_target;
+    if (max == 0)
+        return left;
+    expire_times(t->action_times, now);
+    size_t used = json_array_size(t->action_times);
+    unsigned own = max > used ? max - (unsigned)used : 0;
+    if (!*ret_limited || own < left)
+        left = own;
+    *ret_limited = true;
+    return left;
+}
+
+unsigned actions_budget_left(struct controller *c, double now, bool *ret_limited)
+{
+    json_t *t = c->st.action_times;
+    expire_times(t, now);
     unsigned max = c->rules->max_actions_per_hour;
     *ret_limited = max > 0;
     size_t used = json_array_size(t);
@@ -428,7 +491,8 @@ json_t *actions_effects_json(struct controller *c)
         json_t *e = json_array_get(c->st.effects, i);
         json_t *o = json_object();
         static const char *const shown[] = {
-            "key", "id", "state", "kind", "summary", "revert_delay_seconds", "failures", NULL};
+            "key",      "id",     "state",  "kind", "summary", "revert_delay_seconds",
+            "failures", "target", "labels", NULL};
         for (const char *const *k = shown; *k; k++) {
             json_t *v = json_object_get(e, *k);
             if (v)
@@ -474,7 +538,8 @@ int actions_check_kubectl(struct controller *c, const struct rules *r, struct bu
 {
     int ret = 0;
     char what[RULES_MAX_NAME + 32];
-    for (size_t i = 0; i < r->n_decisions; i++) {
+    /* A target's actions need its labels: they are checked per target when they run. */
+    for (size_t i = 0; !r->targets.by && i < r->n_decisions; i++) {
         snprintf(what, sizeof(what), "decision '%s'", r->states[r->decisions[i].state].name);
         check_actions(c, r, what, r->decisions[i].actions, r->decisions[i].n_actions, errors, &ret);
     }

@@ -25,34 +25,7 @@
 
 json_t *signals_json(const struct controller *c, double now)
 {
-    json_t *arr = json_array();
-    const struct rules *r = c->rules;
-    for (size_t i = 0; i < r->n_signals; i++) {
-        const struct signal_value *v = c->have_eval ? &c->values[i] : NULL;
-        json_t *o = json_object();
-        json_object_set_new(o, "name", json_string(r->signals[i].name));
-        json_object_set_new(o, "query", json_string(r->signals[i].query));
-        json_object_set_new(o, "known", json_boolean(v && v->known));
-        json_object_set_new(o, "value", v && v->known ? json_num(v->value) : json_null());
-        if (v && v->known) {
-            json_object_set_new(o, "sample_time", json_time(v->sample_time));
-            json_object_set_new(o, "age_seconds", json_real(now - v->sample_time));
-        } else {
-            json_object_set_new(o, "reason", json_string(v ? v->reason : "not evaluated yet"));
-        }
-        if (r->signals[i].max_age_usec)
-            json_object_set_new(o, "max_age_seconds",
-                                json_real((double)r->signals[i].max_age_usec / 1e6));
-        if (c->have_eval) {
-            json_object_set_new(o, "query_duration_seconds",
-                                json_real(c->results[i].duration_seconds));
-            /* Prometheus' own warnings (partial data from a federated query...). */
-            if (c->results[i].warnings[0])
-                json_object_set_new(o, "warnings", json_string(c->results[i].warnings));
-        }
-        json_array_append_new(arr, o);
-    }
-    return arr;
+    return controller_signals_json(c, c->have_eval ? c->values : NULL, now);
 }
 
 json_t *status_json(struct controller *c, double now)
@@ -88,6 +61,8 @@ json_t *status_json(struct controller *c, double now)
     json_object_set_new(o, "budget", budget);
     json_object_set_new(o, "alerts_firing",
                         json_integer((json_int_t)amreceiver_count(c->alerts, now)));
+    if (r->targets.by)
+        json_object_set_new(o, "targets", targets_summary_json(c));
     return o;
 }
 
@@ -465,6 +440,71 @@ static void report_endpoint(struct controller *c, const struct httpd_request *re
     reply_json(resp, 200, envelope(rep));
 }
 
+/* /api/v1/targets, /api/v1/targets/{id} and its pause and resume (a rules file with targets). */
+static void targets_route(struct controller *c, const struct httpd_request *req, const char *rest,
+                          bool get, bool post, struct httpd_response *resp)
+{
+    json_t *out = NULL;
+    char msg[256] = "";
+    int r = 0;
+    const char *slash = *rest ? strchr(rest + 1, '/') : NULL;
+    size_t id_len = slash ? (size_t)(slash - rest - 1) : strlen(rest) - (*rest ? 1 : 0);
+    char id[32] = "";
+    if (*rest && id_len < sizeof(id))
+        memcpy(id, rest + 1, id_len);
+    bool pause = slash && strcmp(slash, "/pause") == 0,
+         resume = slash && strcmp(slash, "/resume") == 0;
+    if ((*rest && (id_len == 0 || id_len >= sizeof(id))) || (slash && !pause && !resume)) {
+        httpd_reply_error(resp, 404, "not found");
+        return;
+    }
+    if ((pause || resume) ? !post : !get) {
+        httpd_response_header(resp, "Allow", (pause || resume) ? "POST" : "GET, HEAD");
+        httpd_reply_error(resp, 405, "method not allowed");
+        return;
+    }
+    struct api_actor who;
+    if ((pause || resume) && !authorized(c, req, API_ROLE_OPERATOR, &who, resp))
+        return;
+    pthread_mutex_lock(&c->lock);
+    if (!c->rules->targets.by) {
+        r = -ENOTSUP;
+    } else if (pause || resume) {
+        struct target *t = targets_find_id(c, id);
+        json_t *extra =
+            t ? json_pack("{s:O, s:b}", "target", t->labels, "was_paused", t->paused) : NULL;
+        r = !t ? -ENOENT
+               : controller_audit_operator(c, pause ? "pause_target" : "resume_target", &who,
+                                           extra);
+        /* as the controller's pause: stopping works without a record, resuming does not */
+        if (t && (r >= 0 || pause)) {
+            t->paused = pause;
+            controller_save_state(c);
+            log_warning("target %s: actuation %s by %s", t->key, pause ? "PAUSED" : "resumed",
+                        who.text);
+            r = targets_detail_json(c, id, &out);
+        }
+    } else if (*rest) {
+        r = targets_detail_json(c, id, &out);
+    } else {
+        r = targets_list_json(c, httpd_query(req, "state"), httpd_query(req, "match"),
+                              httpd_query(req, "limit"), httpd_query(req, "offset"), &out, msg,
+                              sizeof(msg));
+    }
+    pthread_mutex_unlock(&c->lock);
+    if (r == -ENOTSUP)
+        httpd_reply_error(resp, 404, "the rules file has no targets section");
+    else if (r == -ENOENT)
+        httpd_reply_error(resp, 404, "no such target");
+    else if (r == -EINVAL)
+        httpd_reply_error(resp, 400, msg);
+    else if (r < 0)
+        httpd_reply_error(resp, 500,
+                          (pause || resume) ? "the audit log cannot be written" : "out of memory");
+    else
+        reply_json(resp, 200, envelope(out));
+}
+
 /* The endpoints of this file's second half; false when p is none of them. */
 static bool operator_endpoint(struct controller *c, const struct httpd_request *req,
                               struct httpd_response *resp)
@@ -498,6 +538,8 @@ static bool operator_endpoint(struct controller *c, const struct httpd_request *
         reply_json(resp, 200, envelope(a));
     } else if (strcmp(p, "/api/v1/report") == 0 && get) {
         report_endpoint(c, req, resp);
+    } else if (strncmp(p, "/api/v1/targets", 15) == 0 && (!p[15] || p[15] == '/')) {
+        targets_route(c, req, p + 15, get, post, resp);
     } else {
         return false;
     }
@@ -587,7 +629,10 @@ void api_handle(void *userdata, const struct httpd_request *req, struct httpd_re
     } else if (strcmp(p, "/metrics") == 0 && get) {
         struct mset *set = mset_new();
         enum expo_format f = expo_negotiate(httpd_header(req, "Accept"));
-        if (!set || registry_collect(c->reg, set) < 0 ||
+        pthread_mutex_lock(&c->lock);
+        int tm = set ? targets_metrics(c, set) : -ENOMEM;
+        pthread_mutex_unlock(&c->lock);
+        if (!set || tm < 0 || registry_collect(c->reg, set) < 0 ||
             expo_render(&resp->body, f, &set, 1, NULL) < 0) {
             httpd_reply_error(resp, 500, "cannot render metrics");
         } else {

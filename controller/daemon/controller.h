@@ -20,8 +20,10 @@
 #include "credentials.h"
 #include "decide.h"
 #include "evaluate.h"
+#include "hmap.h"
 #include "httpd.h"
 #include "promql.h"
+#include "mset.h"
 #include "registry.h"
 #include "rules.h"
 #include "statefile.h"
@@ -56,12 +58,47 @@ struct cli {
     bool dry_run;
 };
 
+/* A target of a rules file with a targets section (daemon/targets.c): its own machine,
+ * cooldowns, budget, pause and last decision; everything a file without targets keeps
+ * once in struct controller_state. */
+struct target {
+    struct hnode node;
+    char *key;      /* {namespace="a",deployment="web"} */
+    char id[17];    /* hex of a hash of the key: /api/v1/targets/{id} */
+    json_t *labels; /* {"namespace": "a", "deployment": "web"} */
+    struct eval_state eval;
+    double *last_exec; /* per decision of the rules, 0 = never */
+    struct eval_result last;
+    bool have_eval;
+    struct signal_value *values;  /* the last evaluation's, per signal (NULL before one) */
+    double first_seen, last_seen; /* epoch seconds: series seen first and last */
+    bool paused;                  /* POST /api/v1/targets/{id}/pause */
+    bool forgetting;      /* no series for forget_after: its actions are reverted, then it goes */
+    bool seen;            /* had series at the last evaluation */
+    json_t *action_times; /* actions run for it in the last hour (per-target budget) */
+    json_t *last_decision;
+};
+
+/* The targets, the table the main thread evaluates and the HTTP threads read (lock). */
+struct target_table {
+    struct hmap map;
+    struct target **list; /* in no order; the API sorts */
+    size_t n, cap;
+    unsigned long long refused;       /* new targets refused by targets.max, since start */
+    size_t refused_last;              /* ... at the last evaluation */
+    unsigned long long storm_refused; /* decisions held back by the storm guard */
+    bool storm_active;                /* at the last evaluation */
+    size_t n_series_refused;          /* label sets too long for a key, last evaluation */
+    uint64_t seed;                    /* matching's hash seed (random, set once) */
+};
+
 struct metrics {
     struct rfamily *state, *decisions, *signal_value, *signal_known, *query_errors, *actions,
         *webhooks, *api_denied;
     struct metric *confidence, *evaluations, *last_eval, *eval_duration, *query_duration,
         *reload_ok, *reload_time, *paused, *dry_run, *audit_errors, *state_errors, *since,
-        *in_effect, *budget_left, *overrides, *alerts_firing, *action_duration, *audit_truncated;
+        *in_effect, *budget_left, *overrides, *alerts_firing, *action_duration, *audit_truncated,
+        *targets_refused, *storm_refused, *storm_active;
 };
 
 struct controller {
@@ -72,6 +109,7 @@ struct controller {
     struct rules *rules;
     struct promql_client *prom;
     struct controller_state st;
+    struct target_table targets; /* empty for rules without targets */
     struct signal_value *values;
     struct promql_result *results;
     struct eval_result last;
@@ -136,6 +174,55 @@ json_t *controller_actor_json(const struct api_actor *who);
 void controller_save_state(struct controller *c);
 void controller_publish(struct controller *c); /* lock held: gauges from the state */
 
+/* records.c: the signals with values (the controller's, or a target's; NULL: not
+ * evaluated yet) for the status and records (lock held; new reference). */
+json_t *controller_signals_json(const struct controller *c, const struct signal_value *values,
+                                double now);
+/* records.c: the record of a decision (its explanation), written to the audit log before
+ * anything runs. When the write fails the outcome becomes failed and last_exec is put
+ * back from saved_exec (the cooldown does not start). With t, the record names the
+ * target. Returns the record (new reference), lock held. */
+json_t *controller_decision(struct controller *c, const struct eval_result *res,
+                            const struct decision_def *def, enum decision_outcome *outcome,
+                            const struct decide_flags *flags, const struct target *t,
+                            double *last_exec, const double *saved_exec, double now);
+/* decisions_total for a recorded decision: one per action (or "none"), lock held. */
+void controller_count_decision(struct controller *c, const char *state,
+                               const struct decision_def *def, json_t *d,
+                               enum decision_outcome outcome);
+
+/* targets.c: one evaluation of a rules file's targets (its targets section), from the
+ * signals' vectors this evaluation (series[i], NULL when signal i's query gave none: see
+ * c->values and c->results): matching, a step per target, the storm guard, records and
+ * actions, forgetting; status gets the sd_notify text. Main thread: called without the
+ * lock, returns with it held. */
+void targets_evaluate(struct controller *c, json_t *const *series, double now, char *status,
+                      size_t status_size);
+
+/* targets_table.c (a leaf, lock held): lookups, adding (NULL on OOM), removing, freeing. */
+void targets_free(struct target_table *tt);
+struct target *targets_find(struct controller *c, const char *key);
+struct target *targets_find_id(struct controller *c, const char *id);
+struct target *targets_add(struct controller *c, const char *key, const json_t *labels, double now);
+void targets_remove(struct controller *c, struct target *t);
+/* The targets' part of the state file (new reference), and its restore at start. */
+json_t *targets_state_json(struct controller *c);
+void targets_restore(struct controller *c, const json_t *saved);
+/* After a reload to new_rules: machines carried over (states by name); all targets dropped
+ * when targets.by changed. 0 or -ENOMEM. */
+int targets_rebase(struct controller *c, const struct rules *old_rules,
+                   const struct rules *new_rules);
+
+/* targets_api.c: GET /api/v1/targets (state, match: a label selector, limit, offset; each
+ * NULL when not given), GET /api/v1/targets/{id}, the status' summary, the per-target
+ * metrics (lock held). 0 and *ret, or -EINVAL with msg (a bad query), -ENOENT (no such
+ * target). */
+int targets_list_json(struct controller *c, const char *state, const char *match, const char *limit,
+                      const char *offset, json_t **ret, char *msg, size_t msg_size);
+int targets_detail_json(struct controller *c, const char *id, json_t **ret);
+json_t *targets_summary_json(struct controller *c);
+int targets_metrics(struct controller *c, struct mset *set);
+
 /* api.c */
 void api_handle(void *userdata, const struct httpd_request *req, struct httpd_response *resp);
 json_t *signals_json(const struct controller *c, double now);
@@ -148,12 +235,20 @@ void actions_mark(struct controller *c, int kind, const json_t *params);
  * action_result audit record after each; adds what must later be reverted or re-sent to
  * the actions in effect. Returns the number of actions that failed. No lock held. */
 size_t actions_decision(struct controller *c, const struct decision_def *def, json_t *d,
-                        const struct eval_result *res, double now);
+                        const struct eval_result *res, const struct target *t, double now);
 /* Reverts the actions in effect whose state has been left for their revert_delay, and
- * re-sends active alerts; nothing while paused or when res is uncertain. No lock held. */
+ * re-sends active alerts; nothing while paused or when res is uncertain (an action of a
+ * target: that target's pause and last result; of a target that is gone or being
+ * forgotten (forget_after): reverted now). res NULL: a rules file with targets (the
+ * controller's own machine is not evaluated). No lock held. */
 void actions_effects(struct controller *c, const struct eval_result *res, double now);
-/* Actions that may still run this hour (lock held); *ret_limited false: no limit. */
+/* Whether an action in effect belongs to the target of this key (lock held). */
+bool actions_target_has_effects(struct controller *c, const char *key);
+/* Actions that may still run this hour (lock held); *ret_limited false: no limit. With t,
+ * the smaller of that and the target's own (limits.max_actions_per_hour_per_target). */
 unsigned actions_budget_left(struct controller *c, double now, bool *ret_limited);
+unsigned actions_target_budget_left(struct controller *c, struct target *t, double now,
+                                    bool *ret_limited);
 /* Runs manual action m with checked args for the API: audit first, then the actions.
  * 0 with *ret_result (new reference), -EIO when the audit write failed (nothing ran).
  * No lock held. */

@@ -115,11 +115,157 @@ int controller_audit_operator(struct controller *c, const char *type, const stru
 
 void controller_save_state(struct controller *c)
 {
+    if (c->rules->targets.by) {
+        json_decref(c->st.targets);
+        c->st.targets = targets_state_json(c);
+    }
     int sr = statefile_save(c->state_path, c->rules, &c->st);
     if (sr < 0) {
         metric_add(c->m.state_errors, 1);
         log_warning_errno(sr, "state: cannot save %s", c->state_path);
     }
+}
+
+json_t *controller_signals_json(const struct controller *c, const struct signal_value *values,
+                                double now)
+{
+    json_t *arr = json_array();
+    const struct rules *r = c->rules;
+    for (size_t i = 0; i < r->n_signals; i++) {
+        const struct signal_value *v = values ? &values[i] : NULL;
+        json_t *o = json_object();
+        json_object_set_new(o, "name", json_string(r->signals[i].name));
+        json_object_set_new(o, "query", json_string(r->signals[i].query));
+        json_object_set_new(o, "known", json_boolean(v && v->known));
+        json_object_set_new(o, "value", v && v->known ? json_num(v->value) : json_null());
+        if (v && v->known) {
+            json_object_set_new(o, "sample_time", json_time(v->sample_time));
+            json_object_set_new(o, "age_seconds", json_real(now - v->sample_time));
+        } else {
+            json_object_set_new(o, "reason", json_string(v ? v->reason : "not evaluated yet"));
+        }
+        if (r->signals[i].max_age_usec)
+            json_object_set_new(o, "max_age_seconds",
+                                json_real((double)r->signals[i].max_age_usec / 1e6));
+        if (c->have_eval) {
+            json_object_set_new(o, "query_duration_seconds",
+                                json_real(c->results[i].duration_seconds));
+            /* Prometheus' own warnings (partial data from a federated query...). */
+            if (c->results[i].warnings[0])
+                json_object_set_new(o, "warnings", json_string(c->results[i].warnings));
+        }
+        json_array_append_new(arr, o);
+    }
+    return arr;
+}
+
+/* ---- decisions ---- */
+
+static json_t *actions_json(const struct decision_def *d, enum decision_outcome outcome)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; d && i < d->n_actions; i++) {
+        json_t *o = json_object();
+        json_object_set_new(o, "kind", json_string(action_kind_name(d->actions[i].kind)));
+        json_object_set_new(o, "summary", json_string(d->actions[i].summary));
+        /* Secret-looking parameters never reach the audit log or the API. */
+        json_object_set_new(o, "params", rules_action_params_redacted(&d->actions[i]));
+        /* "pending" until it has run: the record is written before anything runs, and
+         * the result of each action follows in an action_result record. */
+        json_object_set_new(o, "result",
+                            json_string(outcome == OUTCOME_EXECUTED ? "pending" : "not_run"));
+        json_array_append_new(arr, o);
+    }
+    return arr;
+}
+
+void controller_count_decision(struct controller *c, const char *state,
+                               const struct decision_def *def, json_t *d,
+                               enum decision_outcome outcome)
+{
+    if (!def || def->n_actions == 0) {
+        struct metric *m = registry_series(
+            c->m.decisions,
+            (const char *const[]){state, "none", decision_outcome_name(outcome), NULL});
+        if (m)
+            metric_add(m, 1);
+    }
+    json_t *listed = json_object_get(d, "actions");
+    for (size_t i = 0; def && i < def->n_actions; i++) {
+        const char *result = decision_outcome_name(outcome);
+        /* An executed decision counts each action by how it went. */
+        const char *ran = json_string_value(json_object_get(json_array_get(listed, i), "result"));
+        if (outcome == OUTCOME_EXECUTED && ran && strcmp(ran, "failed") == 0)
+            result = "failed";
+        struct metric *m = registry_series(
+            c->m.decisions,
+            (const char *const[]){state, action_kind_name(def->actions[i].kind), result, NULL});
+        if (m)
+            metric_add(m, 1);
+    }
+}
+
+json_t *controller_decision(struct controller *c, const struct eval_result *res,
+                            const struct decision_def *def, enum decision_outcome *outcome,
+                            const struct decide_flags *flags, const struct target *t,
+                            double *last_exec, const double *saved_exec, double now)
+{
+    const struct rules *r = c->rules;
+    const char *sname = eval_state_name(r, res->to);
+    char id[48];
+    controller_new_id(c, now, id, sizeof(id));
+    json_t *d = controller_record("decision", id, now);
+    if (t) {
+        json_object_set_new(d, "target", json_incref(t->labels));
+        json_object_set_new(d, "target_id", json_string(t->id));
+    }
+    json_object_set_new(d, "from", json_string(eval_state_name(r, res->from)));
+    json_object_set_new(d, "to", json_string(sname));
+    json_object_set_new(d, "changed", json_boolean(res->changed));
+    json_object_set_new(d, "uncertain", json_boolean(res->uncertain));
+    json_object_set_new(d, "confidence", json_real(res->confidence));
+    json_t *parts = json_object();
+    json_object_set_new(parts, "margin", json_real(res->parts.margin));
+    json_object_set_new(parts, "duration", json_real(res->parts.duration));
+    json_object_set_new(parts, "coverage", json_real(res->parts.coverage));
+    json_object_set_new(parts, "freshness", json_real(res->parts.freshness));
+    json_object_set_new(d, "confidence_parts", parts);
+    if (def)
+        json_object_set_new(d, "min_confidence", json_real(def->min_confidence));
+    json_object_set_new(d, "reasoning", json_string(res->reasoning));
+    json_object_set_new(
+        d, "signals",
+        controller_signals_json(c, t ? t->values : (c->have_eval ? c->values : NULL), now));
+    json_object_set_new(d, "actions", actions_json(def, *outcome));
+    json_object_set_new(d, "dry_run", json_boolean(c->cli.dry_run || (def && def->dry_run)));
+    json_object_set_new(d, "paused", json_boolean(c->st.paused || (t && t->paused)));
+    if (flags->budget_limited)
+        json_object_set_new(d, "budget_left", json_integer(flags->budget_left));
+    json_object_set_new(d, "outcome", json_string(decision_outcome_name(*outcome)));
+    /* The record is written before anything runs; without it, nothing runs. */
+    int ar = audit_append(c->audit, d);
+    if (ar < 0) {
+        log_error_errno(ar, "audit: cannot record decision %s in %s; not acting on it", id,
+                        audit_path(c->audit));
+        metric_add(c->m.audit_errors, 1);
+        *outcome = OUTCOME_FAILED;
+        memcpy(last_exec, saved_exec, r->n_decisions * sizeof(double));
+        json_object_set_new(d, "outcome", json_string("failed"));
+        json_object_set_new(d, "actions", actions_json(def, *outcome));
+        json_object_set_new(d, "error", json_string("audit log write failed"));
+    }
+    json_decref(c->last_decision);
+    c->last_decision = json_incref(d);
+    if (t) {
+        json_decref(((struct target *)t)->last_decision);
+        ((struct target *)t)->last_decision = json_incref(d);
+    }
+    log_info("decision %s%s%s: %s -> %s, confidence %.2f, %s", id, t ? " for " : "",
+             t ? t->key : "", eval_state_name(r, res->from), sname, res->confidence,
+             decision_outcome_name(*outcome));
+    if (*outcome != OUTCOME_EXECUTED)
+        controller_count_decision(c, sname, def, d, *outcome);
+    return d;
 }
 
 /* ---- metrics ---- */
@@ -220,6 +366,17 @@ int controller_metrics_init(struct controller *c)
         "no or an unknown token; forbidden: a valid token of a role that may not) and the "
         "role the endpoint needs.",
         (const char *const[]){"reason", "role", NULL}, NULL, 0);
+    m->targets_refused = registry_metric(
+        r, "homeostat_controller_targets_refused_total", METRIC_COUNTER,
+        "New targets (label sets of targets.by) refused because targets.max were known.");
+    m->storm_refused =
+        registry_metric(r, "homeostat_controller_storm_guard_held_back_total", METRIC_COUNTER,
+                        "Decisions that would have run but were held back by the storm guard "
+                        "(limits.max_targets_acting).");
+    m->storm_active =
+        registry_metric(r, "homeostat_controller_storm_guard_active", METRIC_GAUGE,
+                        "1 while more targets are in a state that acts than "
+                        "limits.max_targets_acting allows (the storm guard holds the rest back).");
     struct rfamily *bi = registry_family(r, "homeostat_controller_build_info", METRIC_GAUGE,
                                          "A metric with a constant 1 labelled by the version.",
                                          (const char *const[]){"version", NULL}, NULL, 0);
@@ -228,7 +385,8 @@ int controller_metrics_init(struct controller *c)
         !m->query_duration || !m->reload_ok || !m->reload_time || !m->paused || !m->dry_run ||
         !m->audit_errors || !m->state_errors || !m->since || !bi || !m->actions ||
         !m->action_duration || !m->in_effect || !m->budget_left || !m->overrides ||
-        !m->alerts_firing || !m->webhooks || !m->audit_truncated || !m->api_denied)
+        !m->alerts_firing || !m->webhooks || !m->audit_truncated || !m->api_denied ||
+        !m->targets_refused || !m->storm_refused || !m->storm_active)
         return -ENOMEM;
     metric_set(registry_series(bi, (const char *const[]){HOMEOSTAT_VERSION, NULL}), 1);
     metric_set(m->dry_run, c->cli.dry_run ? 1 : 0);

@@ -42,55 +42,12 @@
 #include "statefile.h"
 #include "webconfig.h"
 
-/* ---- JSON views ---- */
-
-static json_t *actions_json(const struct decision_def *d, enum decision_outcome outcome)
-{
-    json_t *arr = json_array();
-    for (size_t i = 0; d && i < d->n_actions; i++) {
-        json_t *o = json_object();
-        json_object_set_new(o, "kind", json_string(action_kind_name(d->actions[i].kind)));
-        json_object_set_new(o, "summary", json_string(d->actions[i].summary));
-        /* Secret-looking parameters never reach the audit log or the API. */
-        json_object_set_new(o, "params", rules_action_params_redacted(&d->actions[i]));
-        /* "pending" until it has run: the record is written before anything runs, and
-         * the result of each action follows in an action_result record. */
-        json_object_set_new(o, "result",
-                            json_string(outcome == OUTCOME_EXECUTED ? "pending" : "not_run"));
-        json_array_append_new(arr, o);
-    }
-    return arr;
-}
-
-/* decisions_total for a recorded decision: one per action (or "none"), lock held. */
-static void count_decision(struct controller *c, const char *state, const struct decision_def *def,
-                           json_t *d, enum decision_outcome outcome)
-{
-    if (!def || def->n_actions == 0) {
-        struct metric *m = registry_series(
-            c->m.decisions,
-            (const char *const[]){state, "none", decision_outcome_name(outcome), NULL});
-        if (m)
-            metric_add(m, 1);
-    }
-    json_t *listed = json_object_get(d, "actions");
-    for (size_t i = 0; def && i < def->n_actions; i++) {
-        const char *result = decision_outcome_name(outcome);
-        /* An executed decision counts each action by how it went. */
-        const char *ran = json_string_value(json_object_get(json_array_get(listed, i), "result"));
-        if (outcome == OUTCOME_EXECUTED && ran && strcmp(ran, "failed") == 0)
-            result = "failed";
-        struct metric *m = registry_series(
-            c->m.decisions,
-            (const char *const[]){state, action_kind_name(def->actions[i].kind), result, NULL});
-        if (m)
-            metric_add(m, 1);
-    }
-}
-
-/* Queries the Prometheus signals and reads the alert:NAME ones from the webhook store. */
+/* Queries the Prometheus signals and reads the alert:NAME ones from the webhook store.
+ * With series (a rules file with targets), each query's whole vector goes there (NULL when
+ * there is none), and values say whether a query answered (value: its number of series). */
 static void read_signals(struct controller *c, const struct rules *r, double now,
-                         struct promql_result *results, struct signal_value *values)
+                         struct promql_result *results, struct signal_value *values,
+                         json_t **series)
 {
     const char *queries[r->n_signals ? r->n_signals : 1];
     size_t map[r->n_signals ? r->n_signals : 1], n = 0;
@@ -100,16 +57,24 @@ static void read_signals(struct controller *c, const struct rules *r, double now
             queries[n++] = r->signals[i].query;
         }
     struct promql_result *got = calloc(n ? n : 1, sizeof(*got));
-    if (got)
+    json_t **vec = series ? calloc(n ? n : 1, sizeof(*vec)) : NULL;
+    if (got && series && vec)
+        promql_query_series(c->prom, queries, n, now, got, vec);
+    else if (got && !series)
         promql_query_many(c->prom, queries, n, now, got);
     for (size_t k = 0; k < n; k++) {
         size_t i = map[k];
-        if (got)
+        if (got && (!series || vec))
             results[i] = got[k];
         else
             results[i].error = PROMQL_ERR_TOO_LARGE;
         metric_observe(c->m.query_duration, results[i].duration_seconds);
-        if (results[i].error == PROMQL_OK) {
+        if (series && vec && vec[k]) {
+            series[i] = vec[k];
+            values[i].known = true;
+            values[i].value = (double)json_array_size(vec[k]);
+            values[i].sample_time = now;
+        } else if (results[i].error == PROMQL_OK && !series) {
             values[i].known = true;
             values[i].value = results[i].value;
             values[i].sample_time = results[i].sample_time;
@@ -125,6 +90,7 @@ static void read_signals(struct controller *c, const struct rules *r, double now
         }
     }
     free(got);
+    free(vec);
     pthread_mutex_lock(&c->lock);
     for (size_t i = 0; i < r->n_signals; i++)
         if (r->signals[i].alert) {
@@ -137,6 +103,20 @@ static void read_signals(struct controller *c, const struct rules *r, double now
         }
     metric_set(c->m.alerts_firing, (double)amreceiver_count(c->alerts, now));
     pthread_mutex_unlock(&c->lock);
+}
+
+/* The end of every evaluation (lock held; released here): the gauges, the evaluation's
+ * metrics, waking POST /api/v1/evaluate, and the sd_notify status. */
+static void finish_evaluation(struct controller *c, uint64_t t0, const char *status)
+{
+    controller_publish(c);
+    metric_add(c->m.evaluations, 1);
+    metric_set(c->m.last_eval, now_realtime());
+    metric_observe(c->m.eval_duration, (double)(now_usec() - t0) / 1e6);
+    c->eval_requested = false;
+    pthread_cond_broadcast(&c->evaluated);
+    pthread_mutex_unlock(&c->lock);
+    daemon_notify_status(status);
 }
 
 static void evaluate_once(struct controller *c)
@@ -152,13 +132,34 @@ static void evaluate_once(struct controller *c)
         log_error("evaluation: out of memory; skipped");
         return;
     }
-    read_signals(c, r, now, results, values);
+    json_t **series =
+        r->targets.by ? calloc(r->n_signals ? r->n_signals : 1, sizeof(*series)) : NULL;
+    if (r->targets.by && !series) {
+        free(results);
+        free(values);
+        log_error("evaluation: out of memory; skipped");
+        return;
+    }
+    read_signals(c, r, now, results, values, series);
 
     pthread_mutex_lock(&c->lock);
     free(c->results);
     free(c->values);
     c->results = results;
     c->values = values;
+    c->have_eval = true;
+    c->last_eval_time = now;
+    c->eval_count++;
+    char status[480];
+    if (series) {
+        pthread_mutex_unlock(&c->lock);
+        targets_evaluate(c, series, now, status, sizeof(status)); /* returns locked */
+        for (size_t i = 0; i < r->n_signals; i++)
+            json_decref(series[i]);
+        free(series);
+        finish_evaluation(c, t0, status);
+        return;
+    }
     struct eval_result res;
     struct decide_flags flags = {.paused = c->st.paused, .dry_run = c->cli.dry_run};
     flags.budget_left = actions_budget_left(c, now, &flags.budget_limited);
@@ -170,67 +171,23 @@ static void evaluate_once(struct controller *c)
     enum decision_outcome outcome =
         step_evaluate(r, &c->st.eval, c->st.last_exec, values, now, &flags, &res, &def);
     c->last = res;
-    c->have_eval = true;
-    c->last_eval_time = now;
-    c->eval_count++;
     if (res.changed)
         log_info("state %s -> %s: %s", eval_state_name(r, res.from), eval_state_name(r, res.to),
                  res.reasoning);
     json_t *d = NULL;
     const char *sname = eval_state_name(r, res.to);
-    if (outcome != OUTCOME_NONE) {
-        char id[48];
-        controller_new_id(c, now, id, sizeof(id));
-        d = controller_record("decision", id, now);
-        json_object_set_new(d, "from", json_string(eval_state_name(r, res.from)));
-        json_object_set_new(d, "to", json_string(sname));
-        json_object_set_new(d, "changed", json_boolean(res.changed));
-        json_object_set_new(d, "uncertain", json_boolean(res.uncertain));
-        json_object_set_new(d, "confidence", json_real(res.confidence));
-        json_t *parts = json_object();
-        json_object_set_new(parts, "margin", json_real(res.parts.margin));
-        json_object_set_new(parts, "duration", json_real(res.parts.duration));
-        json_object_set_new(parts, "coverage", json_real(res.parts.coverage));
-        json_object_set_new(parts, "freshness", json_real(res.parts.freshness));
-        json_object_set_new(d, "confidence_parts", parts);
-        if (def)
-            json_object_set_new(d, "min_confidence", json_real(def->min_confidence));
-        json_object_set_new(d, "reasoning", json_string(res.reasoning));
-        json_object_set_new(d, "signals", signals_json(c, now));
-        json_object_set_new(d, "actions", actions_json(def, outcome));
-        json_object_set_new(d, "dry_run", json_boolean(c->cli.dry_run || (def && def->dry_run)));
-        json_object_set_new(d, "paused", json_boolean(c->st.paused));
-        if (flags.budget_limited)
-            json_object_set_new(d, "budget_left", json_integer(flags.budget_left));
-        json_object_set_new(d, "outcome", json_string(decision_outcome_name(outcome)));
-        /* The record is written before anything runs; without it, nothing runs. */
-        int ar = audit_append(c->audit, d);
-        if (ar < 0) {
-            log_error_errno(ar, "audit: cannot record decision %s in %s; not acting on it", id,
-                            audit_path(c->audit));
-            metric_add(c->m.audit_errors, 1);
-            outcome = OUTCOME_FAILED;
-            memcpy(c->st.last_exec, saved_exec, r->n_decisions * sizeof(double));
-            json_object_set_new(d, "outcome", json_string("failed"));
-            json_object_set_new(d, "actions", actions_json(def, outcome));
-            json_object_set_new(d, "error", json_string("audit log write failed"));
-        }
-        json_decref(c->last_decision);
-        c->last_decision = json_incref(d);
-        log_info("decision %s: %s -> %s, confidence %.2f, %s", id, eval_state_name(r, res.from),
-                 sname, res.confidence, decision_outcome_name(outcome));
-        if (outcome != OUTCOME_EXECUTED)
-            count_decision(c, sname, def, d, outcome);
-    }
+    if (outcome != OUTCOME_NONE)
+        d = controller_decision(c, &res, def, &outcome, &flags, NULL, c->st.last_exec, saved_exec,
+                                now);
     controller_save_state(c);
     pthread_mutex_unlock(&c->lock);
 
     /* Actions run outside the lock (the API keeps answering), one at a time. */
     size_t failed = 0;
     if (outcome == OUTCOME_EXECUTED) {
-        failed = actions_decision(c, def, d, &res, now);
+        failed = actions_decision(c, def, d, &res, NULL, now);
         pthread_mutex_lock(&c->lock);
-        count_decision(c, sname, def, d, outcome);
+        controller_count_decision(c, sname, def, d, outcome);
         if (failed)
             json_object_set_new(d, "failed_actions", json_integer((json_int_t)failed));
         pthread_mutex_unlock(&c->lock);
@@ -239,12 +196,7 @@ static void evaluate_once(struct controller *c)
     json_decref(d);
 
     pthread_mutex_lock(&c->lock);
-    controller_publish(c);
-    metric_add(c->m.evaluations, 1);
-    metric_set(c->m.last_eval, now_realtime());
-    metric_observe(c->m.eval_duration, (double)(now_usec() - t0) / 1e6);
     /* What `systemctl status` shows: the state, why, and the last action. */
-    char status[480];
     const char *last =
         c->last_action ? json_string_value(json_object_get(c->last_action, "summary")) : NULL;
     const char *last_result =
@@ -254,10 +206,7 @@ static void evaluate_once(struct controller *c)
              res.uncertain ? ", data missing" : "", c->cli.dry_run ? ", dry run" : "",
              c->st.paused ? ", PAUSED" : "", res.reasoning, last ? "; last action: " : "",
              last ? last : "", last_result ? " " : "", last_result ? last_result : "");
-    c->eval_requested = false;
-    pthread_cond_broadcast(&c->evaluated);
-    pthread_mutex_unlock(&c->lock);
-    daemon_notify_status(status);
+    finish_evaluation(c, t0, status);
 }
 
 /* ---- reload ---- */
@@ -368,8 +317,10 @@ static int reload(struct controller *c, struct buf *errors)
     /* No action may run on the old rules while they are swapped. */
     pthread_mutex_lock(&c->act_lock);
     pthread_mutex_lock(&c->lock);
-    /* Carry state, timers and cooldowns over by name. */
+    /* Carry state, timers and cooldowns over by name, the targets' too. */
     ret = eval_state_rebase(&c->st.eval, c->rules, r);
+    if (ret >= 0)
+        ret = targets_rebase(c, c->rules, r);
     if (ret < 0) {
         pthread_mutex_unlock(&c->lock);
         pthread_mutex_unlock(&c->act_lock);
@@ -536,6 +487,8 @@ static int run_daemon(struct controller *c)
     else if (r != -ENOENT)
         log_warning("state: %s; starting fresh", errors.data ? errors.data : "unreadable");
     buf_free(&errors);
+    if (c->rules->targets.by && c->st.targets)
+        targets_restore(c, c->st.targets);
     c->reg = registry_new();
     if (!c->reg || controller_metrics_init(c) < 0 ||
         amreceiver_new(c->st.alerts_received, &c->alerts) < 0)
@@ -660,6 +613,7 @@ static void controller_free(struct controller *c)
     json_decref(c->last_action);
     amreceiver_free(c->alerts);
     statefile_free_json(&c->st);
+    targets_free(&c->targets);
     eval_state_free(&c->st.eval);
     free(c->st.last_exec);
     free(c->values);

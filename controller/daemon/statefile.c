@@ -39,6 +39,8 @@ int statefile_save(const char *path, const struct rules *r, const struct control
                         s->action_times ? json_incref(s->action_times) : json_array());
     json_object_set_new(root, "alerts_received",
                         s->alerts_received ? json_incref(s->alerts_received) : json_object());
+    if (s->targets)
+        json_object_set_new(root, "targets", json_incref(s->targets));
     char *text = json_dumps(root, JSON_INDENT(1) | JSON_SORT_KEYS);
     json_decref(root);
     if (!text)
@@ -116,6 +118,10 @@ int statefile_load(const char *path, const struct rules *r, struct controller_st
         json_decref(s->alerts_received);
         s->alerts_received = json_incref(x);
     }
+    if (json_is_object(x = json_object_get(root, "targets"))) {
+        json_decref(s->targets);
+        s->targets = json_incref(x);
+    }
     json_decref(root);
     return 0;
 }
@@ -139,5 +145,6 @@ void statefile_free_json(struct controller_state *s)
     json_decref(s->overrides);
     json_decref(s->action_times);
     json_decref(s->alerts_received);
-    s->effects = s->overrides = s->action_times = s->alerts_received = NULL;
+    json_decref(s->targets);
+    s->effects = s->overrides = s->action_times = s->alerts_received = s->targets = NULL;
 }

@@ -14,7 +14,7 @@
 #include "evaluate.h"
 #include "rules.h"
 
-#define STATE_MAX_FILE_BYTES (16u << 20) /* 1000 alerts and 256 actions in effect fit */
+#define STATE_MAX_FILE_BYTES (64u << 20) /* 1000 alerts, 256 actions in effect, 10k targets */
 
 struct controller_state {
     struct eval_state eval;
@@ -29,6 +29,10 @@ struct controller_state {
     json_t *overrides;
     json_t *action_times;
     json_t *alerts_received; /* firing alerts from Alertmanager's webhook (object) */
+    /* The targets' machines (object by key, daemon/targets.c), for a rules file with
+     * targets: what was loaded, and what to save (the daemon refreshes it before a save);
+     * NULL when there are none. */
+    json_t *targets;
 };
 
 /* Allocates the JSON parts (empty). 0 or -ENOMEM. */

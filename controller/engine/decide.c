@@ -14,6 +14,7 @@ static const char *const outcome_names[OUTCOME_MAX] = {
     [OUTCOME_BUDGET] = "budget_exhausted",
     [OUTCOME_EXECUTED] = "executed",
     [OUTCOME_FAILED] = "failed",
+    [OUTCOME_STORM] = "storm_guard",
 };
 
 const char *decision_outcome_name(enum decision_outcome o)

@@ -35,6 +35,8 @@ enum decision_outcome {
     OUTCOME_BUDGET,
     OUTCOME_EXECUTED,
     OUTCOME_FAILED, /* set by the daemon when an action failed */
+    OUTCOME_STORM,  /* "storm_guard": set by the daemon when more targets would act at once
+                     * than limits.max_targets_acting allows (this one was held back) */
     OUTCOME_MAX,
 };
 

@@ -319,12 +319,40 @@ const char *rules_url_error(const char *url)
     return NULL;
 }
 
+/* s with every {{ ... }} placeholder written without its inner spaces ({{$labels.x}}), so
+ * that the URL check judges what the operator wrote around them (the kind checks the
+ * expanded URL again when it runs). NULL on OOM. */
+static char *url_without_placeholder_spaces(const char *s)
+{
+    char *out = strdup(s);
+    if (!out)
+        return NULL;
+    char *w = out;
+    int depth = 0;
+    for (const char *p = s; *p; p++) {
+        if (p[0] == '{' && p[1] == '{') {
+            depth = 1;
+            *w++ = *p++;
+            *w++ = *p;
+            continue;
+        }
+        if (depth && p[0] == '}' && p[1] == '}')
+            depth = 0;
+        if (!(depth && *p == ' '))
+            *w++ = *p;
+    }
+    *w = '\0';
+    return out;
+}
+
 bool loader_get_url(struct loader *l, const struct ytree_node *n, const char **ret)
 {
     const char *s;
     if (!loader_get_string(l, n, &s))
         return false;
-    const char *why = rules_url_error(s);
+    char *checked = strstr(s, "{{") ? url_without_placeholder_spaces(s) : NULL;
+    const char *why = rules_url_error(checked ? checked : s);
+    free(checked);
     if (why && strstr(why, "credentials")) {
         loader_report(l, n, "url %s", why); /* without the password */
         return false;
