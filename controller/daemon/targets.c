@@ -1,9 +1,8 @@
 /* targets: one evaluation of a rules file with targets (see controller.h): the signals'
  * vectors are matched to targets (engine/targets.c), new targets are admitted up to
- * targets.max (the rest refused and counted), each target takes its own step
- * (step_evaluate: state, timers, confidence, cooldowns), then, worst first, the hourly
- * budgets and the storm guard (limits.max_targets_acting) decide which of the decisions
- * that would run may; every decision is written to the audit log with the target's labels
+ * targets.max (the rest refused and counted), each target takes its own step and the
+ * budgets and the storm guard decide which decisions may run (engine/fleet.c, shared with
+ * `test` and `backtest`); every decision is written to the audit log with the target's labels
  * before anything runs; the actions run with {{ $labels.NAME }} expanded; actions of
  * targets without series for forget_after are reverted, then those targets forgotten. */
 #include <errno.h>
@@ -15,48 +14,14 @@
 #include "controller.h"
 #include "log.h"
 #include "parse.h"
-#include "step.h"
+#include "fleet.h"
 #include "targets.h"
 
 #define STORM_LISTED 50 /* targets named in a storm_guard record */
 
-/* One target's step this evaluation. */
-struct stepped {
-    struct target *t;
-    struct eval_result res;
-    const struct decision_def *def;
-    enum decision_outcome outcome;
-    double *saved_exec; /* last_exec before the step */
-    json_t *d;          /* its decision record */
-};
-
 static size_t rank_of(size_t state)
 {
     return state == EVAL_STATE_UNKNOWN ? 0 : state + 1;
-}
-
-/* Who acts first when not all may: the worst state, then the most confident, then by key. */
-static int acting_order(const void *a, const void *b)
-{
-    const struct stepped *x = a, *y = b;
-    size_t rx = rank_of(x->res.to), ry = rank_of(y->res.to);
-    if (rx != ry)
-        return rx < ry ? -1 : 1;
-    if (x->res.confidence != y->res.confidence)
-        return x->res.confidence > y->res.confidence ? -1 : 1;
-    return strcmp(x->t->key, y->t->key);
-}
-
-/* How many targets may act in one evaluation (SIZE_MAX: no limit). */
-static size_t acting_limit(const struct rules *r, size_t n_targets)
-{
-    const struct acting_limit *l = &r->max_targets_acting;
-    if (l->count)
-        return l->count;
-    if (l->share <= 0)
-        return (size_t)-1;
-    size_t n = (size_t)ceil(l->share * (double)n_targets - 1e-9);
-    return n ? n : 1;
 }
 
 /* Takes this evaluation's targets in (lock held): known ones get their values, new ones are
@@ -114,74 +79,9 @@ static void admit(struct controller *c, const struct target_set *set, double now
     }
 }
 
-/* Whether the target's step leaves it in a state whose decision has actions (certain data:
- * it would act, or has acted within the decision's cooldown). */
-static bool wants_to_act(const struct rules *r, const struct stepped *s)
-{
-    const struct decision_def *d = rules_decision_for(r, s->res.to);
-    return d && d->n_actions && !s->res.uncertain;
-}
-
-/* Whether it already acted for that decision, within its cooldown, before this step. */
-static bool acted(const struct rules *r, const struct stepped *s, double now)
-{
-    const struct decision_def *d = rules_decision_for(r, s->res.to);
-    if (!d)
-        return false;
-    size_t k = (size_t)(d - r->decisions);
-    return s->saved_exec[k] > 0 && now - s->saved_exec[k] < (double)d->cooldown_usec / 1e6;
-}
-
-/* Holds back what the budgets and the storm guard do not allow (lock held), in acting
- * order (st sorted by acting_order). The storm guard: when more targets are in a state
- * whose decision acts than limits.max_targets_acting allows, no more than that many act,
- * counting those that already did within their cooldown; the others wait until fewer are
- * bad (then everything runs as usual). Returns the number held back by it. */
-static size_t limit_acting(struct controller *c, struct stepped *st, size_t n, double now,
-                           size_t *ret_wanted, size_t *ret_limit)
-{
-    const struct rules *r = c->rules;
-    size_t wanted = 0, done = 0, storm = 0;
-    for (size_t i = 0; i < n; i++)
-        if (wants_to_act(r, &st[i])) {
-            wanted++;
-            done += acted(r, &st[i], now);
-        }
-    size_t limit = acting_limit(r, c->targets.n);
-    size_t may = wanted > limit ? (limit > done ? limit - done : 0) : (size_t)-1;
-    bool limited;
-    unsigned global = actions_budget_left(c, now, &limited);
-    for (size_t i = 0; i < n; i++) {
-        struct stepped *s = &st[i];
-        if (s->outcome != OUTCOME_EXECUTED)
-            continue;
-        bool own_limited;
-        unsigned own = actions_target_budget_left(c, s->t, now, &own_limited);
-        unsigned need = (unsigned)s->def->n_actions;
-        if (may == 0) {
-            s->outcome = OUTCOME_STORM;
-            storm++;
-        } else if ((limited && global < need) ||
-                   (r->max_actions_per_hour_per_target && own < need)) {
-            s->outcome = OUTCOME_BUDGET;
-        } else {
-            if (may != (size_t)-1)
-                may--;
-            if (limited)
-                global -= need;
-            continue;
-        }
-        /* not run: the cooldown does not start */
-        memcpy(s->t->last_exec, s->saved_exec, r->n_decisions * sizeof(double));
-    }
-    *ret_wanted = wanted;
-    *ret_limit = limit;
-    return storm;
-}
-
 /* The storm guard's own audit record and log line (lock held). */
-static void record_storm(struct controller *c, const struct stepped *st, size_t n, size_t wanted,
-                         size_t limit, size_t held, double now)
+static void record_storm(struct controller *c, const struct fleet_member *st, size_t n,
+                         size_t wanted, size_t limit, size_t held, double now)
 {
     char id[48];
     controller_new_id(c, now, id, sizeof(id));
@@ -193,7 +93,7 @@ static void record_storm(struct controller *c, const struct stepped *st, size_t 
     json_t *list = json_array();
     for (size_t i = 0; i < n && json_array_size(list) < STORM_LISTED; i++)
         if (st[i].outcome == OUTCOME_STORM)
-            json_array_append_new(list, json_incref(st[i].t->labels));
+            json_array_append_new(list, json_incref(((struct target *)st[i].owner)->labels));
     json_object_set_new(rec, "held_back_targets", list);
     char why[320];
     snprintf(why, sizeof(why),
@@ -213,13 +113,10 @@ static void record_storm(struct controller *c, const struct stepped *st, size_t 
 
 /* The rolled-up state of the controller for its status and gauges (lock held): the worst
  * target's, or the default state without targets. */
-static void roll_up(struct controller *c, const struct stepped *st, size_t n, double now)
+static void roll_up(struct controller *c, const struct fleet_member *st, size_t n, double now)
 {
     const struct rules *r = c->rules;
-    const struct stepped *worst = NULL;
-    for (size_t i = 0; i < n; i++)
-        if (!worst || acting_order(&st[i], worst) < 0)
-            worst = &st[i];
+    const struct fleet_member *worst = n ? &st[0] : NULL; /* st is in acting order */
     size_t counts[RULES_MAX_STATES + 1] = {0};
     for (size_t i = 0; i < n; i++)
         counts[rank_of(st[i].res.to)]++;
@@ -236,14 +133,14 @@ static void roll_up(struct controller *c, const struct stepped *st, size_t n, do
             o += (size_t)snprintf(res.reasoning + o, sizeof(res.reasoning) - o, " %zu %s,",
                                   counts[s], s == 0 ? RULES_STATE_UNKNOWN : r->states[s - 1].name);
     if (worst && o < sizeof(res.reasoning))
-        snprintf(res.reasoning + o, sizeof(res.reasoning) - o, " worst %.300s: %.1400s",
-                 worst->t->key, worst->res.reasoning);
+        snprintf(res.reasoning + o, sizeof(res.reasoning) - o, " worst %.300s: %.1400s", worst->key,
+                 worst->res.reasoning);
     else if (o > 0 && res.reasoning[o - 1] == ':')
         snprintf(res.reasoning + o, sizeof(res.reasoning) - o, " none yet");
     res.changed = res.to != c->st.eval.current;
     if (res.changed) {
         c->st.eval.current = res.to;
-        c->st.eval.since = worst ? worst->t->eval.since : now;
+        c->st.eval.since = worst ? worst->eval->since : now;
     }
     c->last = res;
 }
@@ -273,53 +170,65 @@ void targets_evaluate(struct controller *c, json_t *const *series, double now, c
     target_set_free(&set);
 
     size_t n = tt->n, nd = r->n_decisions ? r->n_decisions : 1;
-    struct stepped *st = calloc(n ? n : 1, sizeof(*st));
+    struct fleet_member *st = calloc(n ? n : 1, sizeof(*st));
     double *saved = calloc((n ? n : 1) * nd, sizeof(double));
-    if (!st || !saved) {
+    json_t **recs = calloc(n ? n : 1, sizeof(*recs));
+    if (!st || !saved || !recs) {
         free(st);
         free(saved);
+        free(recs);
         log_error("evaluation: out of memory; skipped");
         snprintf(status, status_size, "out of memory");
         return;
     }
-    /* Each target's own step; budgets and the storm guard come after, worst first. */
     for (size_t i = 0; i < n; i++) {
         struct target *t = tt->list[i];
-        struct stepped *s = &st[i];
-        s->t = t;
-        s->saved_exec = saved + i * nd;
-        memcpy(s->saved_exec, t->last_exec, r->n_decisions * sizeof(double));
-        struct decide_flags flags = {.paused = c->st.paused || t->paused,
-                                     .dry_run = c->cli.dry_run};
-        s->outcome =
-            step_evaluate(r, &t->eval, t->last_exec, t->values, now, &flags, &s->res, &s->def);
-        t->last = s->res;
-        t->have_eval = true;
-        if (s->res.changed)
-            log_info("%s: state %s -> %s: %s", t->key, eval_state_name(r, s->res.from),
-                     eval_state_name(r, s->res.to), s->res.reasoning);
+        struct fleet_member *m = &st[i];
+        m->owner = t;
+        m->key = t->key;
+        m->eval = &t->eval;
+        m->last_exec = t->last_exec;
+        m->saved_exec = saved + i * nd;
+        m->values = t->values;
+        m->paused = t->paused;
+        bool limited;
+        unsigned own = actions_target_budget_left(c, t, now, &limited);
+        m->budget_limited = r->max_actions_per_hour_per_target > 0;
+        m->budget_left = own;
     }
-    qsort(st, n, sizeof(*st), acting_order);
-    size_t wanted, limit;
-    size_t held = limit_acting(c, st, n, now, &wanted, &limit);
-    tt->storm_active = wanted > limit;
-    metric_set(c->m.storm_active, tt->storm_active ? 1 : 0);
-    if (held) {
-        tt->storm_refused += held;
-        metric_add(c->m.storm_refused, (double)held);
-        record_storm(c, st, n, wanted, limit, held, now);
+    /* Each target's own step, then the budgets and the storm guard, worst first
+     * (engine/fleet.c: what `test` and `backtest` replay too). */
+    struct decide_flags global = {.paused = c->st.paused, .dry_run = c->cli.dry_run};
+    global.budget_left = actions_budget_left(c, now, &global.budget_limited);
+    struct fleet_outcome fo;
+    fleet_step(r, st, n, now, &global, &fo);
+    for (size_t i = 0; i < n; i++) {
+        struct target *t = st[i].owner;
+        t->last = st[i].res;
+        t->have_eval = true;
+        if (st[i].res.changed)
+            log_info("%s: state %s -> %s: %s", t->key, eval_state_name(r, st[i].res.from),
+                     eval_state_name(r, st[i].res.to), st[i].res.reasoning);
+    }
+    tt->storm_active = fo.storm;
+    metric_set(c->m.storm_active, fo.storm ? 1 : 0);
+    if (fo.held) {
+        tt->storm_refused += fo.held;
+        metric_add(c->m.storm_refused, (double)fo.held);
+        record_storm(c, st, n, fo.wanted, fo.limit, fo.held, now);
     }
     for (size_t i = 0; i < n; i++) {
-        struct stepped *s = &st[i];
-        if (s->outcome == OUTCOME_NONE)
+        struct fleet_member *m = &st[i];
+        if (m->outcome == OUTCOME_NONE)
             continue;
+        struct target *t = m->owner;
         bool limited;
-        struct decide_flags flags = {.paused = c->st.paused || s->t->paused,
+        struct decide_flags flags = {.paused = c->st.paused || t->paused,
                                      .dry_run = c->cli.dry_run};
-        flags.budget_left = actions_target_budget_left(c, s->t, now, &limited);
+        flags.budget_left = actions_target_budget_left(c, t, now, &limited);
         flags.budget_limited = limited;
-        s->d = controller_decision(c, &s->res, s->def, &s->outcome, &flags, s->t, s->t->last_exec,
-                                   s->saved_exec, now);
+        recs[i] = controller_decision(c, &m->res, m->def, &m->outcome, &flags, t, t->last_exec,
+                                      m->saved_exec, now);
     }
     roll_up(c, st, n, now);
     controller_save_state(c);
@@ -328,18 +237,19 @@ void targets_evaluate(struct controller *c, json_t *const *series, double now, c
     /* Actions run outside the lock, one at a time, worst target first. Only this thread
      * removes targets, so the pointers stay valid. */
     for (size_t i = 0; i < n; i++) {
-        struct stepped *s = &st[i];
-        if (s->outcome != OUTCOME_EXECUTED)
+        struct fleet_member *m = &st[i];
+        if (m->outcome != OUTCOME_EXECUTED)
             continue;
-        size_t failed = actions_decision(c, s->def, s->d, &s->res, s->t, now);
+        size_t failed = actions_decision(c, m->def, recs[i], &m->res, m->owner, now);
         pthread_mutex_lock(&c->lock);
-        controller_count_decision(c, eval_state_name(r, s->res.to), s->def, s->d, s->outcome);
+        controller_count_decision(c, eval_state_name(r, m->res.to), m->def, recs[i], m->outcome);
         if (failed)
-            json_object_set_new(s->d, "failed_actions", json_integer((json_int_t)failed));
+            json_object_set_new(recs[i], "failed_actions", json_integer((json_int_t)failed));
         pthread_mutex_unlock(&c->lock);
     }
     for (size_t i = 0; i < n; i++)
-        json_decref(st[i].d);
+        json_decref(recs[i]);
+    free(recs);
     free(st);
     free(saved);
     actions_effects(c, NULL, now);
