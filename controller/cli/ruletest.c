@@ -5,6 +5,7 @@
  * every expectation at its step.
  * Values use promtool's expanding notation ("0.5x6 0.91+0.01x3 _x2 stale"). */
 #include "ruletest.h"
+#include "ruletest_private.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -19,56 +20,11 @@
 #include "decide.h"
 #include "evaluate.h"
 #include "step.h"
+#include "targets.h"
 #include "rules.h"
 #include "yamltree.h"
 
-#define MAX_TOKEN 64      /* bytes of one value token ("0.91+0.01x3") */
 #define MAX_PATH_LEN 4096 /* of the rules file path built from the test file's directory */
-
-/* The values of one signal in one test; a signal the test does not list has listed false. */
-struct series {
-    bool listed;
-    size_t n, cap;
-    double *value;
-    bool *known; /* false: '_' or 'stale' */
-};
-
-/* One entry of a test's expect list; the unchecked fields are marked so. */
-struct expectation {
-    const struct ytree_node *node;
-    const char *at_text; /* as written, for messages */
-    size_t step;
-    bool check_state;
-    size_t state; /* index or EVAL_STATE_UNKNOWN */
-    int changed;  /* -1: not checked, else 0/1 */
-    int uncertain;
-    bool check_confidence;
-    double confidence_min, confidence_max;
-    int outcome;                    /* -1: not checked, else enum decision_outcome */
-    const char *reasoning_contains; /* NULL: not checked; borrowed from the tree */
-    bool check_decisions;
-    uint64_t decisions;
-};
-
-struct rtest {
-    const char *name; /* borrowed from the tree, or default_name */
-    char default_name[32];
-    uint64_t interval_usec; /* > 0: the rules' evaluation_interval is at least 100ms */
-    uint64_t sample_age_usec;
-    struct decide_flags flags;
-    struct series *series; /* rules->n_signals entries */
-    struct expectation *expect;
-    size_t n_expect;
-    size_t n_steps;
-};
-
-struct rfile {
-    struct ytree *tree;
-    struct rules *rules;
-    uint64_t interval_usec; /* evaluation_interval: the default of each test's interval */
-    struct rtest *tests;
-    size_t n_tests;
-};
 
 static void rfile_free(struct rfile *f)
 {
@@ -79,159 +35,15 @@ static void rfile_free(struct rfile *f)
             free(t->series[s].known);
         }
         free(t->series);
+        for (size_t e = 0; t->expect && e < t->n_expect; e++)
+            free(t->expect[e].target);
         free(t->expect);
+        ruletest_free_target_series(t);
     }
     free(f->tests);
     rules_free(f->rules);
     ytree_free(f->tree);
     memset(f, 0, sizeof(*f));
-}
-
-/* ---- values: promtool's expanding notation ---- */
-
-static int series_push(struct series *s, double value, bool known)
-{
-    if (s->n >= RULETEST_MAX_STEPS)
-        return -E2BIG;
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 16;
-        double *v = realloc(s->value, cap * sizeof(*v));
-        if (v)
-            s->value = v;
-        bool *k = realloc(s->known, cap * sizeof(*k));
-        if (k)
-            s->known = k;
-        if (!v || !k)
-            return -ENOMEM;
-        s->cap = cap;
-    }
-    s->value[s->n] = value;
-    s->known[s->n] = known;
-    s->n++;
-    return 0;
-}
-
-/* A decimal number (sign when allowed, fraction, exponent) or Inf/NaN at *p; no hex, so
- * "0x5" is 0 repeated. Advances *p past it. */
-static bool scan_number(const char **p, bool allow_sign, double *ret)
-{
-    const char *s = *p, *q = s;
-    if (allow_sign && (*q == '+' || *q == '-'))
-        q++;
-    if (strncasecmp(q, "inf", 3) == 0 || strncasecmp(q, "nan", 3) == 0) {
-        bool nan = tolower((unsigned char)*q) == 'n';
-        *ret = nan ? NAN : *s == '-' ? -INFINITY : INFINITY;
-        *p = q + 3;
-        return true;
-    }
-    size_t digits = 0;
-    while (isdigit((unsigned char)*q))
-        q++, digits++;
-    if (*q == '.')
-        for (q++; isdigit((unsigned char)*q); q++)
-            digits++;
-    if (!digits)
-        return false;
-    if (*q == 'e' || *q == 'E') {
-        const char *e = q + 1;
-        if (*e == '+' || *e == '-')
-            e++;
-        if (isdigit((unsigned char)*e))
-            for (q = e; isdigit((unsigned char)*q); q++)
-                ;
-    }
-    char tmp[MAX_TOKEN];
-    size_t len = (size_t)(q - s);
-    if (len >= sizeof(tmp))
-        return false;
-    memcpy(tmp, s, len);
-    tmp[len] = '\0';
-    *ret = strtod(tmp, NULL);
-    *p = q;
-    return true;
-}
-
-/* The repetition count after 'x': decimal digits to the end of the token. */
-static bool scan_count(const char *p, uint64_t *ret)
-{
-    if (!isdigit((unsigned char)*p))
-        return false;
-    uint64_t n = 0;
-    for (; isdigit((unsigned char)*p); p++) {
-        n = n * 10 + (uint64_t)(*p - '0');
-        if (n > RULETEST_MAX_STEPS)
-            n = RULETEST_MAX_STEPS + 1; /* reported as too many values */
-    }
-    *ret = n;
-    return *p == '\0';
-}
-
-/* Expands one token into s: "_", "_xN" (N missing), "stale", "a", "axN" (N+1 times a),
- * "a+bxN", "a-bxN" (a, a±b, ..., a±N*b). 0, -EINVAL (bad token), -E2BIG, -ENOMEM. */
-static int expand_token(const char *tok, struct series *s)
-{
-    uint64_t count;
-    int r = 0;
-    if (strcmp(tok, "_") == 0 || strcmp(tok, "stale") == 0)
-        return series_push(s, 0, false);
-    if (tok[0] == '_' && tok[1] == 'x') {
-        if (!scan_count(tok + 2, &count))
-            return -EINVAL;
-        for (uint64_t i = 0; i < count && r == 0; i++)
-            r = series_push(s, 0, false);
-        return r;
-    }
-    const char *p = tok;
-    double a, b = 0;
-    if (!scan_number(&p, true, &a))
-        return -EINVAL;
-    if (*p == '\0')
-        return series_push(s, a, true);
-    if (*p == '+' || *p == '-') {
-        bool minus = *p == '-';
-        p++;
-        if (!scan_number(&p, false, &b) || *p != 'x')
-            return -EINVAL;
-        b = minus ? -b : b;
-    }
-    if (*p != 'x' || !scan_count(p + 1, &count))
-        return -EINVAL;
-    for (uint64_t i = 0; i <= count && r == 0; i++)
-        r = series_push(s, a + (double)i * b, true);
-    return r;
-}
-
-static int parse_values(const struct ytree_node *n, const char *text, struct series *s,
-                        struct buf *errors)
-{
-    const char *p = text;
-    for (;;) {
-        while (isspace((unsigned char)*p))
-            p++;
-        if (!*p)
-            break;
-        const char *start = p;
-        while (*p && !isspace((unsigned char)*p))
-            p++;
-        size_t len = (size_t)(p - start);
-        char tok[MAX_TOKEN];
-        int r = -EINVAL;
-        if (len < sizeof(tok)) {
-            memcpy(tok, start, len);
-            tok[len] = '\0';
-            r = expand_token(tok, s);
-        }
-        if (r == -ENOMEM)
-            return ytree_error(errors, n, "out of memory"), -ENOMEM;
-        if (r == -E2BIG)
-            return ytree_error(errors, n, "more than %d values", RULETEST_MAX_STEPS);
-        if (r < 0)
-            return ytree_error(errors, n,
-                               "bad value '%.*s': expected a number, 'AxN', 'A+BxN', 'A-BxN', "
-                               "'_', '_xN' or 'stale'",
-                               len > 32 ? 32 : (int)len, start);
-    }
-    return 0;
 }
 
 /* ---- the test file ---- */
@@ -326,16 +138,24 @@ static int parse_outcome(const struct ytree_node *n, int *ret, struct buf *error
     }
     return ytree_error(errors, n,
                        "unknown outcome '%.64s': expected none, uncertain, no_actions, paused, "
-                       "below_confidence, cooldown, dry_run or executed",
+                       "below_confidence, cooldown, dry_run, budget_exhausted, storm_guard or "
+                       "executed",
                        s);
 }
 
 static int load_expectation(const struct rules *rules, struct rtest *t, const struct ytree_node *n,
                             struct expectation *e, struct buf *errors)
 {
-    static const char *const keys[] = {
-        "at",        "state", "changed", "uncertain", "confidence", "outcome", "reasoning_contains",
-        "decisions", NULL};
+    static const char *const keys[] = {"at",
+                                       "state",
+                                       "changed",
+                                       "uncertain",
+                                       "confidence",
+                                       "outcome",
+                                       "reasoning_contains",
+                                       "decisions",
+                                       "target",
+                                       NULL};
     *e = (struct expectation){.node = n, .changed = -1, .uncertain = -1, .outcome = -1};
     if (ytree_expect(n, YTREE_MAP, errors) < 0)
         return -EINVAL;
@@ -357,6 +177,31 @@ static int load_expectation(const struct rules *rules, struct rtest *t, const st
     } else {
         e->at_text = ytree_text(x, NULL);
         e->step = (size_t)(at / t->interval_usec);
+    }
+
+    x = ytree_get(n, "target");
+    if (x && !rules->targets.by) {
+        r = ytree_error(errors, x, "target: the rules file has no targets section");
+    } else if (!x && rules->targets.by) {
+        r = ytree_error(errors, n,
+                        "the rules file has targets: name the target of this expectation "
+                        "(target: '{%s=\"...\"}')",
+                        rules->targets.by[0]);
+    } else if (x && ytree_get_string(x, &s, errors) < 0) {
+        r = -EINVAL;
+    } else if (x) {
+        json_t *labels = NULL;
+        char msg[160], key[TARGETS_MAX_KEY];
+        int q = targets_parse_labels(s, &labels, msg, sizeof(msg));
+        if (q == -ENOMEM)
+            return q;
+        if (q < 0)
+            r = ytree_error(errors, x, "target '%.64s': %s", s, msg);
+        else if (targets_key(rules, labels, key, sizeof(key)) < 0)
+            r = ytree_error(errors, x, "target '%.64s': too long", s);
+        else if (!(e->target = strdup(key)))
+            r = -ENOMEM;
+        json_decref(labels);
     }
 
     if ((x = ytree_get(n, "state"))) {
@@ -415,14 +260,26 @@ static int load_signals(const struct rules *rules, struct rtest *t, const struct
         const char *name, *text;
         size_t sig;
         if (ytree_get_string(k, &name, errors) < 0 ||
-            find_signal(rules, k, name, &sig, errors) < 0 ||
-            ytree_get_string(v, &text, errors) < 0) {
+            find_signal(rules, k, name, &sig, errors) < 0) {
+            r = -EINVAL;
+            continue;
+        }
+        if (rules->targets.by && ytree_kind(v) == YTREE_MAP) {
+            t->series[sig].listed = t->series[sig].per_target = true;
+            int q = ruletest_load_target_series(rules, t, sig, v, errors);
+            if (q == -ENOMEM)
+                return q;
+            if (q < 0)
+                r = q;
+            continue;
+        }
+        if (ytree_get_string(v, &text, errors) < 0) {
             r = -EINVAL;
             continue;
         }
         struct series *s = &t->series[sig];
         s->listed = true;
-        int q = parse_values(v, text, s, errors);
+        int q = ruletest_parse_values(v, text, s, errors);
         if (q == -ENOMEM)
             return q;
         if (q < 0)
@@ -490,6 +347,9 @@ static int load_test(struct rfile *f, size_t index, const struct ytree_node *n, 
     for (size_t i = 0; i < rules->n_signals; i++)
         if (t->series[i].n > t->n_steps)
             t->n_steps = t->series[i].n;
+    for (size_t i = 0; i < t->n_tseries; i++)
+        if (t->tseries[i].s.n > t->n_steps)
+            t->n_steps = t->tseries[i].s.n;
     for (size_t i = 0; i < t->n_expect; i++)
         if (t->expect[i].step + 1 > t->n_steps)
             t->n_steps = t->expect[i].step + 1;
@@ -598,11 +458,9 @@ static void values_at(const struct rules *rules, const struct rtest *t, size_t k
     }
 }
 
-/* Checks e against this step's results; appends a failure block to report when it fails.
- * Returns whether it passed. */
-static bool check(const struct rules *rules, const struct rtest *t, const struct expectation *e,
-                  const struct eval_result *res, enum decision_outcome outcome, uint64_t decisions,
-                  struct buf *report)
+bool ruletest_check(const struct rules *rules, const struct rtest *t, const struct expectation *e,
+                    const struct eval_result *res, enum decision_outcome outcome,
+                    uint64_t decisions, struct buf *report)
 {
     struct buf why;
     buf_init(&why, 0);
@@ -630,8 +488,9 @@ static bool check(const struct rules *rules, const struct rtest *t, const struct
                    (unsigned long long)e->decisions, (unsigned long long)decisions);
     bool ok = why.len == 0;
     if (!ok) {
-        buf_printf(report, "    test \"%s\" at %s (step %zu, %s:%u:%u):\n", t->name, e->at_text,
-                   e->step, ytree_file(e->node), ytree_line(e->node), ytree_column(e->node));
+        buf_printf(report, "    test \"%s\" at %s%s%s (step %zu, %s:%u:%u):\n", t->name, e->at_text,
+                   e->target ? " for " : "", e->target ? e->target : "", e->step,
+                   ytree_file(e->node), ytree_line(e->node), ytree_column(e->node));
         buf_append(report, why.data, why.len);
         buf_printf(report, "      reasoning: %s\n", res->reasoning);
     }
@@ -643,6 +502,8 @@ static bool check(const struct rules *rules, const struct rtest *t, const struct
  * -ENOMEM. */
 static int run_test(const struct rules *rules, const struct rtest *t, struct buf *report)
 {
+    if (rules->targets.by)
+        return ruletest_run_targets(rules, t, report);
     struct step_replay rp;
     struct signal_value *values = calloc(rules->n_signals ? rules->n_signals : 1, sizeof(*values));
     struct eval_result *res = malloc(sizeof(*res));
@@ -660,7 +521,7 @@ static int run_test(const struct rules *rules, const struct rtest *t, struct buf
         decisions += o != OUTCOME_NONE;
         for (size_t i = 0; i < t->n_expect; i++)
             if (t->expect[i].step == k &&
-                !check(rules, t, &t->expect[i], res, o, decisions, report))
+                !ruletest_check(rules, t, &t->expect[i], res, o, decisions, report))
                 failed++;
     }
     step_replay_free(&rp);

@@ -49,7 +49,8 @@ static void admit(struct controller *c, const struct target_set *set, double now
             continue;
         memcpy(t->values, row->values, r->n_signals * sizeof(*t->values));
         t->seen = true;
-        t->last_seen = now;
+        if (row->present)
+            t->last_seen = now;
     }
     if (refused && refused != tt->refused_last)
         log_warning("targets: %zu label sets refused: targets.max (%u) reached", refused,
@@ -159,7 +160,11 @@ void targets_evaluate(struct controller *c, json_t *const *series, double now, c
         in[i].series = series[i];
         in[i].value = c->values[i]; /* a failed query's reason, an alert:NAME's value */
     }
-    int mr = in ? targets_match(r, in, tt->seed, &set) : -ENOMEM;
+    const json_t **known = malloc((tt->n ? tt->n : 1) * sizeof(*known));
+    for (size_t i = 0; known && i < tt->n; i++)
+        known[i] = tt->list[i]->labels;
+    int mr = in && known ? targets_match(r, in, known, tt->n, tt->seed, &set) : -ENOMEM;
+    free(known);
     free(in);
     if (mr < 0) {
         log_error("evaluation: out of memory matching targets; skipped");

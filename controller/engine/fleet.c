@@ -213,15 +213,15 @@ int fleet_replay_next(struct fleet_replay *rp, const struct target_input *in, do
 {
     const struct rules *r = rp->rules;
     struct target_set set;
-    int err = targets_match(r, in, 0, &set);
+    const json_t **known = malloc((rp->n ? rp->n : 1) * sizeof(*known));
+    if (!known)
+        return -ENOMEM;
+    for (size_t i = 0; i < rp->n; i++)
+        known[i] = rp->targets[i]->labels;
+    int err = targets_match(r, in, known, rp->n, 0, &set);
+    free(known);
     if (err < 0)
         return err;
-    for (size_t i = 0; i < rp->n; i++)
-        for (size_t s = 0; s < r->n_signals; s++) {
-            memset(&rp->targets[i]->values[s], 0, sizeof(struct signal_value));
-            snprintf(rp->targets[i]->values[s].reason, sizeof(rp->targets[i]->values[s].reason),
-                     "no series for this target");
-        }
     for (size_t i = 0; i < set.n && !err; i++) {
         struct fleet_target *t = fleet_replay_find(rp, set.rows[i]->key);
         if (!t && rp->n >= r->targets.max) {
@@ -232,7 +232,8 @@ int fleet_replay_next(struct fleet_replay *rp, const struct target_input *in, do
             err = -ENOMEM;
         if (t) {
             memcpy(t->values, set.rows[i]->values, r->n_signals * sizeof(*t->values));
-            t->last_seen = now;
+            if (set.rows[i]->present)
+                t->last_seen = now;
         }
     }
     target_set_free(&set);

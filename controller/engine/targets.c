@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "parse.h"
 
 struct match {
@@ -210,8 +211,8 @@ static void fill_signal(struct match *m, size_t i, const struct target_input *in
     }
 }
 
-int targets_match(const struct rules *r, const struct target_input *in, uint64_t seed,
-                  struct target_set *out)
+int targets_match(const struct rules *r, const struct target_input *in, const json_t *const *known,
+                  size_t n_known, uint64_t seed, struct target_set *out)
 {
     memset(out, 0, sizeof(*out));
     if (!r->targets.by)
@@ -222,10 +223,13 @@ int targets_match(const struct rules *r, const struct target_input *in, uint64_t
         const json_t *series = in[i].series;
         for (size_t k = 0; !err && k < json_array_size(series); k++) {
             const json_t *metric = json_object_get(json_array_get(series, k), "metric");
-            if (has_target_label(r, metric))
-                row_for(&m, metric, &err);
+            struct target_row *row = has_target_label(r, metric) ? row_for(&m, metric, &err) : NULL;
+            if (row)
+                row->present = true;
         }
     }
+    for (size_t i = 0; !err && i < n_known; i++)
+        row_for(&m, known[i], &err);
     for (size_t i = 0; !err && i < r->n_signals; i++)
         fill_signal(&m, i, &in[i]);
     hmap_destroy(&m.map);
@@ -244,4 +248,87 @@ void target_set_free(struct target_set *s)
         row_free(s->rows[i]);
     free(s->rows);
     memset(s, 0, sizeof(*s));
+}
+
+int targets_parse_labels(const char *s, json_t **ret, char *msg, size_t msg_size)
+{
+    json_t *labels = json_object();
+    const char *p = s;
+    struct buf v;
+    buf_init(&v, 4096);
+    if (!labels)
+        goto oom;
+    while (*p == ' ')
+        p++;
+    if (*p++ != '{') {
+        snprintf(msg, msg_size, "a label set is written {name=\"value\", ...}");
+        goto bad;
+    }
+    for (;;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        if (*p == '}')
+            break;
+        size_t len = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_");
+        if (len == 0 || len > RULES_MAX_NAME || (*p >= '0' && *p <= '9')) {
+            snprintf(msg, msg_size, "expected a label name at '%.40s'", p);
+            goto bad;
+        }
+        char name[RULES_MAX_NAME + 1];
+        memcpy(name, p, len);
+        name[len] = '\0';
+        p += len;
+        while (*p == ' ')
+            p++;
+        if (p[0] != '=' || p[1] != '"') {
+            snprintf(msg, msg_size, "expected =\"value\" after %s", name);
+            goto bad;
+        }
+        p += 2;
+        buf_reset(&v);
+        while (*p && *p != '"') {
+            if (*p == '\\' && p[1]) {
+                p++;
+                buf_putc(&v, *p == 'n' ? '\n' : *p);
+            } else {
+                buf_putc(&v, *p);
+            }
+            p++;
+        }
+        if (*p != '"') {
+            snprintf(msg, msg_size, "the value of %s is not terminated", name);
+            goto bad;
+        }
+        p++;
+        if (json_object_get(labels, name)) {
+            snprintf(msg, msg_size, "label %s given twice", name);
+            goto bad;
+        }
+        json_t *val = json_stringn(v.data ? v.data : "", v.len);
+        if (!val) {
+            snprintf(msg, msg_size, "the value of %s is not UTF-8", name);
+            goto bad;
+        }
+        if (json_object_set_new(labels, name, val) < 0)
+            goto oom;
+    }
+    p++;
+    while (*p == ' ')
+        p++;
+    if (*p) {
+        snprintf(msg, msg_size, "unexpected '%.40s' after the label set", p);
+        goto bad;
+    }
+    buf_free(&v);
+    *ret = labels;
+    return 0;
+oom:
+    snprintf(msg, msg_size, "out of memory");
+    buf_free(&v);
+    json_decref(labels);
+    return -ENOMEM;
+bad:
+    buf_free(&v);
+    json_decref(labels);
+    return -EINVAL;
 }

@@ -36,6 +36,7 @@ struct target_row {
     json_t *labels;              /* {"namespace": "a", "deployment": "b"} (owned) */
     struct signal_value *values; /* per signal of the rules */
     unsigned seen;               /* scratch of targets_match */
+    bool present;                /* a series named it (false: a known target, absent now) */
 };
 
 /* The targets of one evaluation, sorted by key. */
@@ -45,14 +46,22 @@ struct target_set {
     size_t refused_key; /* label sets refused: a key longer than TARGETS_MAX_KEY */
 };
 
-/* Matches in[0..r->n_signals) to targets. seed: the hash seed (hash_random_seed()).
- * 0 and *out (free with target_set_free), or -ENOMEM. Rules without targets: -EINVAL. */
-int targets_match(const struct rules *r, const struct target_input *in, uint64_t seed,
+/* Matches in[0..r->n_signals) to targets. known[0..n_known): the label sets of targets
+ * already known, which get a row even when no series names them now (present false: the
+ * shared signals' values, "no series for {...}" for the others). seed: the hash seed
+ * (hash_random_seed()). 0 and *out (free with target_set_free), or -ENOMEM. Rules without
+ * targets: -EINVAL. */
+int targets_match(const struct rules *r, const struct target_input *in,
+                  const json_t *const *known, size_t n_known, uint64_t seed,
                   struct target_set *out);
 void target_set_free(struct target_set *s); /* accepts a zeroed set */
 
 /* The key of a label set (object of by's labels; missing ones empty) into out: its
  * length, or -E2BIG when it does not fit. */
 int targets_key(const struct rules *r, const json_t *metric, char *out, size_t size);
+
+/* A label set as written in a test or an API query: {name="value", ...} (values with \",
+ * \\ and \n escapes). 0 and *ret (a new JSON object), -EINVAL with msg, or -ENOMEM. */
+int targets_parse_labels(const char *s, json_t **ret, char *msg, size_t msg_size);
 
 #endif

@@ -10,17 +10,29 @@
 require_tool prometheus curl /usr/bin/python3
 
 # "/" is counted whatever its filesystem (overlay in containers is excluded by default).
-start_exporter --collector.filesystem.fs-types-exclude='^(proc|sysfs|tmpfs|devtmpfs)$'
+# The services under system.slice come from a cgroup v2 tree in the fixtures (this machine
+# has no systemd as PID 1): host-services.yaml's targets.
+start_exporter --collector.filesystem.fs-types-exclude='^(proc|sysfs|tmpfs|devtmpfs)$' \
+    --collector.cgroup.root="$HOMEOSTAT_SOURCE_DIR/tests/fixtures/cgroup"
 
 # The shop's requests, cache and breaker, as an instrumented service sends them.
 cat >"$HS_TMP/send.py" <<'EOF'
 import random, socket, sys, time
 host, port = sys.argv[1].rsplit(":", 1)
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+# Every service tags its metrics with its namespace and deployment, as in
+# kubernetes-namespace.yaml (one family has one set of label names).
+def tagged(d, lines):
+    return [l + "|#namespace:shop,deployment:" + d for l in lines]
 while True:
-    lines = ["shop.request.duration:%d|ms" % random.randint(5, 400) for _ in range(20)]
-    lines += ["shop.request.success:19|c", "shop.request.failure:1|c",
-              "shop.cache.pages.hit:8|c", "shop.cache.pages.miss:2|c"]
+    lines = tagged("shop", ["shop.request.duration:%d|ms" % random.randint(5, 400)
+                            for _ in range(20)])
+    lines += tagged("shop", ["shop.request.success:19|c", "shop.request.failure:1|c",
+                             "shop.cache.pages.hit:8|c", "shop.cache.pages.miss:2|c"])
+    # two more deployments of the namespace, without failures
+    for d in ("cart", "web"):
+        lines += tagged(d, ["%s.request.duration:%d|ms" % (d, random.randint(5, 400))
+                            for _ in range(5)] + ["%s.request.success:10|c" % d])
     s.sendto("\n".join(lines).encode(), (host, int(port)))
     time.sleep(0.2)
 EOF
@@ -74,6 +86,16 @@ for item in cpu_busy memory_used filesystem_space filesystem_inodes app_error_ra
     app_cache_hit_ratio targets_down collectors_failing disk_latency network_errors; do
     check "default.yaml report $item returns series" \
         grep -q "^PASS default.yaml report $item: parses, [1-9][0-9]* series" <<<"$out"
+done
+
+# The examples with targets: each per-target signal names every target it should.
+check "host-services.yaml unit_cpus has a series for the fixture's service" \
+    grep -q '^PASS host-services.yaml unit_cpus: parses, one series per target, 1 targets (a.service)' <<<"$out"
+check "host-services.yaml cpu_busy is one shared series" \
+    grep -q '^PASS host-services.yaml cpu_busy: parses, one series' <<<"$out"
+for sig in p95_latency_seconds error_ratio; do
+    check "kubernetes-namespace.yaml $sig has a series for each deployment" \
+        grep -q "^PASS kubernetes-namespace.yaml $sig: parses, one series per target, 3 targets (shop/cart shop/shop shop/web)" <<<"$out"
 done
 
 # The controller's own report over the same Prometheus: every check and optimization of

@@ -4,7 +4,10 @@
 Used by rules_prometheus.sh. Prints one line per signal, "PASS <file> <signal>: ..." or
 "FAIL <file> <signal>: ...", and nothing else on stdout. A signal passes when
 Prometheus parses its query and returns exactly one sample with a finite value: what
-the controller needs to call the signal known (docs/RULES.md, signals).
+the controller needs to call the signal known (docs/RULES.md, signals). In a rules file
+with targets (targets.by) a signal passes when it returns one sample per target with a
+finite value, each naming its target by the labels of targets.by, at least one target
+(a signal per target), or one sample without any of those labels (a shared signal).
 Then one line per check and optimization of the report section, "PASS <file> report
 <name>: parses, N series (values ...)": it passes when Prometheus parses the query and
 returns an instant vector (or a scalar) whose values are numbers; no series is fine
@@ -29,6 +32,24 @@ def query(base, expr):
         return json.load(e)
 
 
+def per_target(where, by, result):
+    """The verdict on a signal of a rules file with targets whose series name targets."""
+    keys = {}
+    for s in result:
+        if not any(b in s["metric"] for b in by):
+            return "FAIL %s: a series without any of %s beside series with them" % (where, by)
+        key = tuple(s["metric"].get(b, "") for b in by)
+        keys[key] = keys.get(key, 0) + 1
+        if not math.isfinite(float(s["value"][1])):
+            return "FAIL %s: value %s of %s is not finite" % (where, s["value"][1], key)
+    twice = [k for k, n in keys.items() if n > 1]
+    if twice:
+        return "FAIL %s: %d series for target %s: sum by (%s)" % (
+            where, keys[twice[0]], twice[0], ", ".join(by))
+    return "PASS %s: parses, one series per target, %d targets (%s)" % (
+        where, len(keys), " ".join("/".join(k) for k in sorted(keys)[:4]))
+
+
 def main():
     base, files = sys.argv[1], sys.argv[2:]
     for path in files:
@@ -41,6 +62,11 @@ def main():
                 print("FAIL %s: %s: %s" % (where, reply.get("errorType"), reply.get("error")))
                 continue
             data = reply["data"]
+            by = (rules.get("targets") or {}).get("by")
+            if by and data["resultType"] == "vector" and any(
+                    any(b in s["metric"] for b in by) for s in data["result"]):
+                print(per_target(where, by, data["result"]))
+                continue
             if data["resultType"] == "scalar":
                 values = [data["result"][1]]
             elif data["resultType"] == "vector":

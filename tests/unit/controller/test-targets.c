@@ -181,7 +181,7 @@ TEST(match_shared_and_per_target)
     json_t *cpu = vec("[" SER("{}", "0.75") "]");
     struct target_input in[2] = {{.series = p95}, {.series = cpu}};
     struct target_set s;
-    CHECK_INT(targets_match(r, in, 42, &s), 0);
+    CHECK_INT(targets_match(r, in, NULL, 0, 42, &s), 0);
     CHECK_INT(s.n, 4); /* sorted by key */
     CHECK_STR(s.rows[0]->key, "{namespace=\"a\",deployment=\"api\"}");
     CHECK_STR(s.rows[1]->key, "{namespace=\"a\",deployment=\"web\"}");
@@ -210,7 +210,7 @@ TEST(match_shared_and_per_target)
     in[0].series = NULL;
     snprintf(in[0].value.reason, sizeof(in[0].value.reason), "timeout");
     in[1].series = cpu;
-    CHECK_INT(targets_match(r, in, 42, &s), 0);
+    CHECK_INT(targets_match(r, in, NULL, 0, 42, &s), 0);
     CHECK_INT(s.n, 2);
     CHECK_STR(s.rows[0]->key, "{namespace=\"a\",deployment=\"web\"}");
     CHECK(!s.rows[0]->values[0].known);
@@ -222,7 +222,7 @@ TEST(match_shared_and_per_target)
     json_t *two = vec("[" SER("{\"a\": \"1\"}", "1") "," SER("{\"a\": \"2\"}", "2") "]");
     in[0].series = cpu;
     in[1].series = two;
-    CHECK_INT(targets_match(r, in, 42, &s), 0);
+    CHECK_INT(targets_match(r, in, NULL, 0, 42, &s), 0);
     CHECK_INT(s.n, 2);
     CHECK(!s.rows[0]->values[1].known);
     CHECK_STR(s.rows[0]->values[1].reason, "2 series (use sum or max)");
@@ -232,7 +232,7 @@ TEST(match_shared_and_per_target)
     json_t *one = vec("[" SER("{\"namespace\": \"a\", \"deployment\": \"web\"}", "1") "]");
     in[0].series = one;
     in[1].series = cpu;
-    CHECK_INT(targets_match(r, in, 42, &s), 0);
+    CHECK_INT(targets_match(r, in, NULL, 0, 42, &s), 0);
     CHECK_INT(s.n, 2);
     CHECK(!s.rows[1]->values[0].known);
     CHECK_STR(s.rows[1]->values[0].reason, "no series for {namespace=\"z\",deployment=\"new\"}");
@@ -267,7 +267,7 @@ TEST(match_key_escaping_and_bounds)
     struct target_input in[2] = {{.series = series}, {.series = NULL}};
     snprintf(in[1].value.reason, sizeof(in[1].value.reason), "empty result");
     struct target_set s;
-    CHECK_INT(targets_match(r, in, 1, &s), 0);
+    CHECK_INT(targets_match(r, in, NULL, 0, 1, &s), 0);
     CHECK_INT(s.n, 1);
     CHECK_INT(s.refused_key, 1);
     CHECK_STR(s.rows[0]->key, "{service=\"ok\"}");
@@ -276,7 +276,7 @@ TEST(match_key_escaping_and_bounds)
     /* rules without targets */
     rules_free(r);
     r = load(HEAD, &e);
-    CHECK_INT(targets_match(r, in, 1, &s), -EINVAL);
+    CHECK_INT(targets_match(r, in, NULL, 0, 1, &s), -EINVAL);
     rules_free(r);
     buf_free(&e);
 }
