@@ -1016,6 +1016,33 @@ def controller():
                                "{{instance}} state file")],
                        unit="ops", min_=0, w=16),
         ]),
+        Row("Targets", [
+            timeseries("Targets per state", "A rules file with targets (one machine per label "
+                       "set of targets.by): how many targets are in each state.",
+                       [target("sum by (state) (homeostat_controller_targets{%s})" % C,
+                               "{{state}}")],
+                       unit="short", min_=0, w=8, overrides=[
+                           override_name(name, color={"mode": "fixed", "fixedColor": color})
+                           for name, color in state_colors]),
+            table("Targets not optimal", "Every target in a state other than optimal, with "
+                  "its labels and state (homeostat_controller_target_state == 1); the "
+                  "controller's GET /api/v1/targets lists them worst first and says why.",
+                  [target('homeostat_controller_target_state{%s,state!="optimal"} == 1' % C,
+                          instant=True, fmt="table")],
+                  rename={}, hide=("Time", "__name__", "job", "Value"), sort_by="state",
+                  w=10),
+            stat("Storm guard", "1 while more targets are in a state that acts than "
+                 "limits.max_targets_acting allows: the others are held back "
+                 "(HomeostatStormGuard).",
+                 [target("homeostat_controller_storm_guard_active{%s}" % C, "{{instance}}")],
+                 mappings=value_map((0, "off", "green"), (1, "HOLDING BACK", "red")),
+                 color_mode="background", graph=False, w=3, h=4),
+            stat("Targets refused", "New label sets refused over the dashboard's time range "
+                 "because targets.max were known.",
+                 [target("sum by (instance) (increase(homeostat_controller_targets_refused_total{%s}[$__range]))" % C,
+                         "{{instance}}")],
+                 thr=thresholds((1, "orange")), decimals=0, w=3, h=4),
+        ]),
         Row("Queries and evaluations", [
             timeseries("Query latency", "Quantiles of the time of each distinct signal query "
                        "to Prometheus (homeostat_controller_query_duration_seconds).",

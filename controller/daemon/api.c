@@ -488,8 +488,8 @@ static void targets_route(struct controller *c, const struct httpd_request *req,
         r = targets_detail_json(c, id, &out);
     } else {
         r = targets_list_json(c, httpd_query(req, "state"), httpd_query(req, "match"),
-                              httpd_query(req, "limit"), httpd_query(req, "offset"), &out, msg,
-                              sizeof(msg));
+                              httpd_query(req, "search"), httpd_query(req, "limit"),
+                              httpd_query(req, "offset"), &out, msg, sizeof(msg));
     }
     pthread_mutex_unlock(&c->lock);
     if (r == -ENOTSUP)

@@ -213,12 +213,13 @@ void targets_restore(struct controller *c, const json_t *saved);
 int targets_rebase(struct controller *c, const struct rules *old_rules,
                    const struct rules *new_rules);
 
-/* targets_api.c: GET /api/v1/targets (state, match: a label selector, limit, offset; each
- * NULL when not given), GET /api/v1/targets/{id}, the status' summary, the per-target
- * metrics (lock held). 0 and *ret, or -EINVAL with msg (a bad query), -ENOENT (no such
- * target). */
-int targets_list_json(struct controller *c, const char *state, const char *match, const char *limit,
-                      const char *offset, json_t **ret, char *msg, size_t msg_size);
+/* targets_api.c: GET /api/v1/targets (state, match: a label selector, search: text the
+ * target's key contains, limit, offset; each NULL when not given), GET
+ * /api/v1/targets/{id}, the status' summary, the per-target metrics (lock held). 0 and
+ * *ret, or -EINVAL with msg (a bad query), -ENOENT (no such target). */
+int targets_list_json(struct controller *c, const char *state, const char *match,
+                      const char *search, const char *limit, const char *offset, json_t **ret,
+                      char *msg, size_t msg_size);
 int targets_detail_json(struct controller *c, const char *id, json_t **ret);
 json_t *targets_summary_json(struct controller *c);
 int targets_metrics(struct controller *c, struct mset *set);

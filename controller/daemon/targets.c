@@ -59,18 +59,19 @@ static void admit(struct controller *c, const struct target_set *set, double now
     tt->refused += refused;
     metric_add(c->m.targets_refused, (double)refused);
     tt->n_series_refused = set->refused_key;
-    /* A target without series this time: every signal unknown, so it is never acted on. */
+    /* A target no series named this time (its per-target signals are unknown: never acted
+     * on) is forgotten after forget_after. One the matching gave no row (its key too long
+     * now) has every signal unknown. */
     for (size_t i = 0; i < tt->n; i++) {
         struct target *t = tt->list[i];
-        if (t->seen)
+        if (!t->seen && t->values)
+            for (size_t s = 0; s < r->n_signals; s++) {
+                memset(&t->values[s], 0, sizeof(t->values[s]));
+                snprintf(t->values[s].reason, sizeof(t->values[s].reason),
+                         "no series for this target");
+            }
+        if (t->last_seen == now)
             continue;
-        if (!t->values &&
-            !(t->values = calloc(r->n_signals ? r->n_signals : 1, sizeof(*t->values))))
-            continue;
-        for (size_t s = 0; s < r->n_signals; s++) {
-            memset(&t->values[s], 0, sizeof(t->values[s]));
-            snprintf(t->values[s].reason, sizeof(t->values[s].reason), "no series for this target");
-        }
         if (!t->forgetting && now - t->last_seen >= (double)r->targets.forget_after_usec / 1e6) {
             t->forgetting = true;
             log_info("targets: %s has had no series for %.0fs (forget_after): forgetting it%s",

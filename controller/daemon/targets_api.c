@@ -245,8 +245,8 @@ static json_t *target_row_json(struct controller *c, const struct target *t, boo
 }
 
 int targets_list_json(struct controller *c, const char *state, const char *match,
-                      const char *limit_s, const char *offset_s, json_t **ret, char *msg,
-                      size_t msg_size)
+                      const char *search, const char *limit_s, const char *offset_s,
+                      json_t **ret, char *msg, size_t msg_size)
 {
     const struct rules *r = c->rules;
     unsigned limit = LIST_DEFAULT_LIMIT, offset = 0;
@@ -284,7 +284,8 @@ int targets_list_json(struct controller *c, const char *state, const char *match
     size_t n = 0;
     for (size_t i = 0; i < c->targets.n; i++) {
         struct target *t = c->targets.list[i];
-        if ((!by_state || t->eval.current == want_state) && matches(t, m, n_m))
+        if ((!by_state || t->eval.current == want_state) && matches(t, m, n_m) &&
+            (!search || !*search || strstr(t->key, search)))
             sel[n++] = t;
     }
     matchers_free(m, n_m);

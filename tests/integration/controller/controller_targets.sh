@@ -222,6 +222,7 @@ check_eq "target_state metric of svc007" 1 \
 check_eq "targets per state metric" 1 "$(metric_value "$M" 'homeostat_controller_targets{state="critical"}')"
 
 # ---- unsafe label values -------------------------------------------------------------
+# shellcheck disable=SC2016 # $(reboot) is the label value itself, never run
 vals set '../x=2' '$(reboot)=2' '-rf=2' 'long=2'
 LONG=$(printf 'x%.0s' $(seq 300))
 check "the 300-character value is a target" wait_until 20 state_is "$LONG" critical

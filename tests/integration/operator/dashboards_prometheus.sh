@@ -8,9 +8,10 @@
 #  - a second exporter on the fixture trees of tests/fixtures: the cgroup units (a unit with
 #    a quota, a memory limit, throttling and memory events, which this machine may lack),
 #    and disks, pressure, network interfaces or filesystems when the live exporter has none;
-#  - homeostat-controller, with rules written here that go critical at once and run an exec
-#    action (/bin/true, reverted by /bin/true), so decisions, actions and actions in effect
-#    exist, and a signal with no data, so query errors exist.
+#  - homeostat-controller, with rules written here that have a target per exporter, go
+#    critical at once and run an exec action (/bin/true, reverted by /bin/true), so targets,
+#    decisions, actions and actions in effect exist, and a signal whose query is invalid,
+#    so query errors exist.
 # dashboards_check.py checks each dashboard's structure, resolves its variables through the
 # label values API, and runs every panel target ($__rate_interval=1m, $__interval=15s,
 # $__range=5m); one check per panel target. Also: generate.py --check (the committed JSON is
@@ -91,31 +92,34 @@ check "the StatsD sender runs" wait_until 5 grep -q '^sending to' "$HS_TMP/stats
 # ---- the controller and Prometheus --------------------------------------------------------
 
 CTL_PORT=$(free_port)
+# One target per exporter (targets.by: [instance]): the controller's per-target metrics,
+# which the Targets row shows, exist only with targets.
 cat >"$HS_TMP/rules.yaml" <<EOF
 evaluation_interval: 1s
 prometheus: {url: "http://127.0.0.1:9/", timeout: 1s}   # --prometheus.url overrides it
+targets: {by: [instance]}
 signals:
-  memory_total_bytes:
-    query: max(homeostat_memory_total_bytes{job="homeostat-exporter"})
+  scraped:            # each exporter is up: one series each
+    query: max by (instance) (up{job="homeostat-exporter"})
     max_age: 30s
-  missing:            # no such service: an "empty" query error at every evaluation
-    query: sum(app_requests_total{service="no-such-service"})
+  missing:            # not a valid query: a "query" error at every evaluation
+    query: sum(rate(app_requests_total{service="no-such-service"}))
 states:
   - name: critical
     severity: critical
-    conditions: ["memory_total_bytes > 1"]
+    conditions: ["scraped > 0.5"]
     for: 1s
   - name: degraded
     conditions: ["missing > 0"]
   - name: optimal
 on_missing_data: hold
-limits: {max_actions_per_hour: 100}
+limits: {max_actions_per_hour: 100, max_targets_acting: 0}
 decisions:
   critical:
     cooldown: 1h
     revert_on_exit: true
     actions:
-      - exec: {argv: [/bin/true], revert: [/bin/true]}
+      - exec: {argv: [/bin/true, '{{ \$labels.instance }}'], revert: [/bin/true]}
 EOF
 check "the test's rules file passes homeostat-controller check" \
     quiet "$HOMEOSTAT_CONTROLLER" check "$HS_TMP/rules.yaml"
@@ -161,8 +165,10 @@ check "the controller goes critical" \
     wait_until 15 num_ge 'homeostat_controller_state{job="homeostat-controller",state="critical"}' 1
 check "... and runs its exec action (decisions_total{result=\"executed\"} seen by Prometheus)" \
     wait_until 10 num_ge 'sum(homeostat_controller_decisions_total{action="exec",result="executed"})' 1
-check "... which stays in effect" \
-    wait_until 5 num_ge 'homeostat_controller_actions_in_effect{job="homeostat-controller"}' 1
+check "... which stays in effect, for each of the two targets" \
+    wait_until 5 num_ge 'homeostat_controller_actions_in_effect{job="homeostat-controller"}' 2
+check "the two targets are critical" \
+    wait_until 5 num_ge 'homeostat_controller_targets{job="homeostat-controller",state="critical"}' 2
 check "the application metrics arrive" \
     wait_until 10 num_ge 'sum(app_request_duration_seconds_count{job="homeostat-exporter"})' 1
 check "the recording rules run (service:app_request_duration_seconds:p95_5m)" \
