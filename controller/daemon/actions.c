@@ -95,13 +95,24 @@ static void ctx_for(struct controller *c, struct action_ctx *ctx, const char *id
     ctx->env = &c->env;
 }
 
-/* Adds an action in effect (lock held); the oldest is forgotten past EFFECTS_MAX. */
+/* How many actions in effect are kept: EFFECTS_MAX, or with targets two per target that
+ * targets.max allows, at most EFFECTS_MAX_TARGETS. */
+static size_t effects_max(const struct controller *c)
+{
+    size_t per_targets = c->rules->targets.by ? 2 * (size_t)c->rules->targets.max : 0;
+    if (per_targets > EFFECTS_MAX_TARGETS)
+        per_targets = EFFECTS_MAX_TARGETS;
+    return per_targets > EFFECTS_MAX ? per_targets : EFFECTS_MAX;
+}
+
+/* Adds an action in effect (lock held); the oldest is forgotten past effects_max(). */
 static void add_effect(struct controller *c, json_t *e)
 {
-    while (json_array_size(c->st.effects) >= EFFECTS_MAX) {
+    size_t max = effects_max(c);
+    while (json_array_size(c->st.effects) >= max) {
         json_t *old = json_array_get(c->st.effects, 0);
-        log_warning("actions in effect: more than %d; forgetting %s (it will not be reverted)",
-                    EFFECTS_MAX, json_string_value(json_object_get(old, "summary")));
+        log_warning("actions in effect: more than %zu; forgetting %s (it will not be reverted)",
+                    max, json_string_value(json_object_get(old, "summary")));
         json_array_remove(c->st.effects, 0);
     }
     json_array_append_new(c->st.effects, e);

@@ -37,6 +37,7 @@
 #define DEFAULT_MAX_CONNECTIONS_PER_IP 32u
 #define DEFAULT_WEB_TIMEOUT_SEC 30u
 #define EFFECTS_MAX 256 /* actions in effect kept for revert; the oldest are forgotten */
+#define EFFECTS_MAX_TARGETS 20000 /* ... with targets: 2 per target of targets.max, this at most */
 
 struct cli {
     const char *config;
