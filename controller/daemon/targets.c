@@ -40,9 +40,14 @@ static void admit(struct controller *c, const struct target_set *set, double now
             refused++;
             continue;
         }
-        if (!t && !(t = targets_add(c, row->key, row->labels, now))) {
-            log_error("targets: out of memory adding %s", row->key);
-            continue;
+        if (!t) {
+            json_t *labels = targets_row_labels(r, row);
+            t = labels ? targets_add(c, row->key, labels, now) : NULL;
+            json_decref(labels);
+            if (!t) {
+                log_error("targets: out of memory adding %s", row->key);
+                continue;
+            }
         }
         if (!t->values &&
             !(t->values = calloc(r->n_signals ? r->n_signals : 1, sizeof(*t->values))))

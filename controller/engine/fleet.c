@@ -167,11 +167,11 @@ static struct fleet_target *add(struct fleet_replay *rp, const struct target_row
     if (!t)
         return NULL;
     t->key = strdup(row->key);
-    t->labels = json_incref(row->labels);
+    t->labels = targets_row_labels(r, row);
     t->last_exec = calloc(nd, sizeof(double));
     t->saved_exec = calloc(nd, sizeof(double));
     t->values = calloc(r->n_signals ? r->n_signals : 1, sizeof(*t->values));
-    if (!t->key || !t->last_exec || !t->saved_exec || !t->values ||
+    if (!t->key || !t->labels || !t->last_exec || !t->saved_exec || !t->values ||
         eval_state_init(&t->eval, r, now) < 0) {
         target_free(t);
         return NULL;

@@ -42,10 +42,16 @@ int targets_key(const struct rules *r, const json_t *metric, char *out, size_t s
     for (size_t i = 0; i < r->targets.n_by; i++) {
         const char *name = r->targets.by[i];
         const char *v = json_string_value(json_object_get(metric, name));
-        int w = snprintf(out + o, size - o, "%s%s=\"", i ? "," : "", name);
-        if (w < 0 || (size_t)w >= size - o)
+        size_t len = strlen(name);
+        if (o + len + 4 > size)
             return -E2BIG;
-        o = put_escaped(out, o + (size_t)w, size, v ? v : "");
+        if (i)
+            out[o++] = ',';
+        memcpy(out + o, name, len);
+        o += len;
+        out[o++] = '=';
+        out[o++] = '"';
+        o = put_escaped(out, o, size, v ? v : "");
         if (o + 3 > size)
             return -E2BIG;
         out[o++] = '"';
@@ -67,7 +73,7 @@ static struct target_row *find(struct match *m, const char *key, size_t len, uin
 {
     for (struct hnode *n = hmap_chain(&m->map, h); n; n = n->next) {
         struct target_row *row = (struct target_row *)n;
-        if (n->hash == h && strlen(row->key) == len && memcmp(row->key, key, len) == 0)
+        if (n->hash == h && row->key_len == len && memcmp(row->key, key, len) == 0)
             return row;
     }
     return NULL;
@@ -78,9 +84,21 @@ static void row_free(struct target_row *row)
     if (!row)
         return;
     free(row->key);
-    json_decref(row->labels);
     free(row->values);
     free(row);
+}
+
+json_t *targets_row_labels(const struct rules *r, const struct target_row *row)
+{
+    json_t *labels = json_object();
+    for (size_t i = 0; labels && i < r->targets.n_by; i++) {
+        const char *v = json_string_value(json_object_get(row->metric, r->targets.by[i]));
+        if (json_object_set_new(labels, r->targets.by[i], json_string(v ? v : "")) < 0) {
+            json_decref(labels);
+            labels = NULL;
+        }
+    }
+    return labels;
 }
 
 /* The row of metric's label set, created when new; NULL on OOM or a key too long. */
@@ -109,18 +127,14 @@ static struct target_row *row_for(struct match *m, const json_t *metric, int *er
     }
     row = calloc(1, sizeof(*row));
     if (row) {
-        row->key = strdup(key);
-        row->labels = json_object();
+        row->key = malloc((size_t)len + 1);
+        if (row->key)
+            memcpy(row->key, key, (size_t)len + 1);
+        row->key_len = (size_t)len;
+        row->metric = metric;
         row->values = calloc(m->r->n_signals ? m->r->n_signals : 1, sizeof(*row->values));
     }
-    for (size_t i = 0; row && row->labels && i < m->r->targets.n_by; i++) {
-        const char *v = json_string_value(json_object_get(metric, m->r->targets.by[i]));
-        if (json_object_set_new(row->labels, m->r->targets.by[i], json_string(v ? v : "")) < 0) {
-            json_decref(row->labels);
-            row->labels = NULL;
-        }
-    }
-    if (!row || !row->key || !row->labels || !row->values) {
+    if (!row || !row->key || !row->values) {
         row_free(row);
         *err = -ENOMEM;
         return NULL;
@@ -167,8 +181,9 @@ static int by_key(const void *a, const void *b)
     return strcmp((*(struct target_row *const *)a)->key, (*(struct target_row *const *)b)->key);
 }
 
-/* Signal i's values for every row. */
-static void fill_signal(struct match *m, size_t i, const struct target_input *in)
+/* Signal i's values for every row; rows[k]: the row of its series k (NULL: none). */
+static void fill_signal(struct match *m, size_t i, const struct target_input *in,
+                        struct target_row *const *rows)
 {
     struct target_set *s = m->set;
     const json_t *series = in->series;
@@ -191,16 +206,9 @@ static void fill_signal(struct match *m, size_t i, const struct target_input *in
     for (size_t t = 0; t < s->n; t++)
         s->rows[t]->seen = 0;
     for (size_t k = 0; k < n; k++) {
-        const json_t *e = json_array_get(series, k);
-        const json_t *metric = json_object_get(e, "metric");
-        char key[TARGETS_MAX_KEY];
-        int len;
-        if (!has_target_label(m->r, metric) ||
-            (len = targets_key(m->r, metric, key, sizeof(key))) < 0)
-            continue;
-        struct target_row *row = find(m, key, (size_t)len, hash_bytes(key, (size_t)len, m->seed));
+        struct target_row *row = rows[k];
         if (row && row->seen++ == 0)
-            sample(e, &row->values[i]);
+            sample(json_array_get(series, k), &row->values[i]);
     }
     for (size_t t = 0; t < s->n; t++) {
         struct target_row *row = s->rows[t];
@@ -218,7 +226,14 @@ int targets_match(const struct rules *r, const struct target_input *in, const js
     if (!r->targets.by)
         return -EINVAL;
     struct match m = {.r = r, .set = out, .seed = seed};
-    int err = hmap_init(&m.map, 64);
+    /* Each series' row, found once: rows[first[i] + k] for series k of signal i. */
+    size_t total = 0, *first = calloc(r->n_signals ? r->n_signals : 1, sizeof(*first));
+    for (size_t i = 0; first && i < r->n_signals; i++) {
+        first[i] = total;
+        total += json_array_size(in[i].series);
+    }
+    struct target_row **rows = calloc(total ? total : 1, sizeof(*rows));
+    int err = first && rows ? hmap_init(&m.map, total / 2 + n_known + 64) : -ENOMEM;
     for (size_t i = 0; !err && i < r->n_signals; i++) {
         const json_t *series = in[i].series;
         for (size_t k = 0; !err && k < json_array_size(series); k++) {
@@ -226,12 +241,15 @@ int targets_match(const struct rules *r, const struct target_input *in, const js
             struct target_row *row = has_target_label(r, metric) ? row_for(&m, metric, &err) : NULL;
             if (row)
                 row->present = true;
+            rows[first[i] + k] = row;
         }
     }
     for (size_t i = 0; !err && i < n_known; i++)
         row_for(&m, known[i], &err);
     for (size_t i = 0; !err && i < r->n_signals; i++)
-        fill_signal(&m, i, &in[i]);
+        fill_signal(&m, i, &in[i], rows + first[i]);
+    free(rows);
+    free(first);
     hmap_destroy(&m.map);
     if (err) {
         target_set_free(out);

@@ -32,8 +32,9 @@ struct target_input {
 
 struct target_row {
     struct hnode node;
-    char *key;                   /* {namespace="a",deployment="b"}: by's labels, in order */
-    json_t *labels;              /* {"namespace": "a", "deployment": "b"} (owned) */
+    char *key; /* {namespace="a",deployment="b"}: by's labels, in order */
+    size_t key_len;
+    const json_t *metric;        /* a label set naming it (borrowed from the input, or known) */
     struct signal_value *values; /* per signal of the rules */
     unsigned seen;               /* scratch of targets_match */
     bool present;                /* a series named it (false: a known target, absent now) */
@@ -46,15 +47,18 @@ struct target_set {
     size_t refused_key; /* label sets refused: a key longer than TARGETS_MAX_KEY */
 };
 
-/* Matches in[0..r->n_signals) to targets. known[0..n_known): the label sets of targets
+/* Matches in[0..r->n_signals) (borrowed: the rows point into it, and into known, until
+ * target_set_free) to targets. known[0..n_known): the label sets of targets
  * already known, which get a row even when no series names them now (present false: the
  * shared signals' values, "no series for {...}" for the others). seed: the hash seed
  * (hash_random_seed()). 0 and *out (free with target_set_free), or -ENOMEM. Rules without
  * targets: -EINVAL. */
-int targets_match(const struct rules *r, const struct target_input *in,
-                  const json_t *const *known, size_t n_known, uint64_t seed,
-                  struct target_set *out);
+int targets_match(const struct rules *r, const struct target_input *in, const json_t *const *known,
+                  size_t n_known, uint64_t seed, struct target_set *out);
 void target_set_free(struct target_set *s); /* accepts a zeroed set */
+/* A row's labels: {"namespace": "a", "deployment": "b"}, by's only (new reference, NULL on
+ * OOM); made when asked, since only a new target needs them. */
+json_t *targets_row_labels(const struct rules *r, const struct target_row *row);
 
 /* The key of a label set (object of by's labels; missing ones empty) into out: its
  * length, or -E2BIG when it does not fit. */

@@ -187,7 +187,10 @@ TEST(match_shared_and_per_target)
     CHECK_STR(s.rows[1]->key, "{namespace=\"a\",deployment=\"web\"}");
     CHECK_STR(s.rows[2]->key, "{namespace=\"b\",deployment=\"db\"}");
     CHECK_STR(s.rows[3]->key, "{namespace=\"b\",deployment=\"web\"}");
-    CHECK_STR(json_string_value(json_object_get(s.rows[1]->labels, "deployment")), "web");
+    json_t *labels = targets_row_labels(r, s.rows[1]);
+    CHECK_STR(json_string_value(json_object_get(labels, "deployment")), "web");
+    CHECK_INT(json_object_size(labels), 2); /* by's labels only, not x */
+    json_decref(labels);
     CHECK(s.rows[0]->values[0].known);
     CHECK_DBL(s.rows[0]->values[0].value, 2, 0);
     CHECK_DBL(s.rows[0]->values[0].sample_time, 1700000000.5, 0);
