@@ -99,7 +99,7 @@ struct metrics {
     struct metric *confidence, *evaluations, *last_eval, *eval_duration, *query_duration,
         *reload_ok, *reload_time, *paused, *dry_run, *audit_errors, *state_errors, *since,
         *in_effect, *budget_left, *overrides, *alerts_firing, *action_duration, *audit_truncated,
-        *targets_refused, *storm_refused, *storm_active;
+        *targets_refused, *storm_refused, *storm_active, *state_save_duration;
 };
 
 struct controller {

@@ -115,11 +115,13 @@ int controller_audit_operator(struct controller *c, const char *type, const stru
 
 void controller_save_state(struct controller *c)
 {
+    uint64_t t0 = now_usec();
     if (c->rules->targets.by) {
         json_decref(c->st.targets);
         c->st.targets = targets_state_json(c);
     }
     int sr = statefile_save(c->state_path, c->rules, &c->st);
+    metric_observe(c->m.state_save_duration, (double)(now_usec() - t0) / 1e6);
     if (sr < 0) {
         metric_add(c->m.state_errors, 1);
         log_warning_errno(sr, "state: cannot save %s", c->state_path);
@@ -257,8 +259,14 @@ json_t *controller_decision(struct controller *c, const struct eval_result *res,
     json_decref(c->last_decision);
     c->last_decision = json_incref(d);
     if (t) {
+        /* Each target keeps its last decision without the signals (its detail shows them
+         * live): a shallow copy, whose actions still get their results. 10,000 full
+         * records would hold tens of MiB. */
+        json_t *kept = json_copy(d);
+        if (kept)
+            json_object_del(kept, "signals");
         json_decref(((struct target *)t)->last_decision);
-        ((struct target *)t)->last_decision = json_incref(d);
+        ((struct target *)t)->last_decision = kept;
     }
     log_info("decision %s%s%s: %s -> %s, confidence %.2f, %s", id, t ? " for " : "",
              t ? t->key : "", eval_state_name(r, res->from), sname, res->confidence,
@@ -366,6 +374,11 @@ int controller_metrics_init(struct controller *c)
         "no or an unknown token; forbidden: a valid token of a role that may not) and the "
         "role the endpoint needs.",
         (const char *const[]){"reason", "role", NULL}, NULL, 0);
+    struct rfamily *sd = registry_family(
+        r, "homeostat_controller_state_file_write_duration_seconds", METRIC_HISTOGRAM,
+        "Time each save of the state file took (serialising, writing, fsync, rename).", NULL,
+        query_buckets, 11);
+    m->state_save_duration = sd ? registry_series(sd, NULL) : NULL;
     m->targets_refused = registry_metric(
         r, "homeostat_controller_targets_refused_total", METRIC_COUNTER,
         "New targets (label sets of targets.by) refused because targets.max were known.");
@@ -386,7 +399,7 @@ int controller_metrics_init(struct controller *c)
         !m->audit_errors || !m->state_errors || !m->since || !bi || !m->actions ||
         !m->action_duration || !m->in_effect || !m->budget_left || !m->overrides ||
         !m->alerts_firing || !m->webhooks || !m->audit_truncated || !m->api_denied ||
-        !m->targets_refused || !m->storm_refused || !m->storm_active)
+        !m->targets_refused || !m->storm_refused || !m->storm_active || !m->state_save_duration)
         return -ENOMEM;
     metric_set(registry_series(bi, (const char *const[]){HOMEOSTAT_VERSION, NULL}), 1);
     metric_set(m->dry_run, c->cli.dry_run ? 1 : 0);
