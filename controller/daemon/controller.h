@@ -1,8 +1,9 @@
 /* controller: the daemon's shared state and the functions of its files, which call one
  * another one way: run.c (start, the evaluation loop, reloads) -> api.c (the HTTP API) ->
- * actions.c (decisions' and manual actions, reverts, the hourly budget) and overrides.c
- * (runtime overrides) -> records.c (ids, audit, state file, metrics); flags.c reads the
- * command line. Locking: `lock` guards everything the HTTP threads read or change; the main
+ * targets_api.c (the targets' views) -> actions.c (decisions' and manual actions, reverts,
+ * the hourly budget) and overrides.c (runtime overrides) -> records.c (ids, audit, state
+ * file, metrics) -> targets_table.c (the table of targets); run.c -> targets.c (an
+ * evaluation with targets) -> actions.c; flags.c reads the command line. Locking: `lock` guards everything the HTTP threads read or change; the main
  * thread alone swaps the rules. `act_lock` serialises actuation, which runs outside
  * `lock` so the API stays responsive while an action waits on its timeout. */
 #ifndef HOMEOSTAT_CONTROLLER_CONTROLLER_H

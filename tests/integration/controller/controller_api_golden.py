@@ -191,14 +191,15 @@ NORMALIZE = {
         (r'^(homeostat health report, )\S+$', r'\1TIME'),
         (r'^(Controller: state \S+ since )\S+', r'\1TIME'),
     ],
-    # /metrics: the timestamps, and what the measured durations of the evaluation and its
-    # queries fill: the histograms' finite buckets and their sums (how many, _count and
-    # the +Inf bucket, stays).
+    # /metrics: the timestamps, and what the measured durations of the evaluation, its
+    # queries and the state file's saves fill: the histograms' finite buckets and their
+    # sums (how many, _count and the +Inf bucket, stays).
     "metrics": [
         (r'^(\w+_timestamp_seconds) \S+$', r'\1 N'),
-        (r'^(homeostat_controller_(evaluation|query)_duration_seconds_bucket\{le="[0-9.e+-]+"\}) '
-         r'\S+$', r'\1 N'),
-        (r'^(homeostat_controller_(evaluation|query)_duration_seconds_sum) \S+$', r'\1 N'),
+        (r'^(homeostat_controller_(evaluation|query|state_file_write)_duration_seconds_bucket'
+         r'\{le="[0-9.e+-]+"\}) \S+$', r'\1 N'),
+        (r'^(homeostat_controller_(evaluation|query|state_file_write)_duration_seconds_sum) \S+$',
+         r'\1 N'),
     ],
 }
 # http-KIND: a reply as curl -i writes it: the body as KIND, and in the headers the Date,
