@@ -193,6 +193,16 @@ static int bt_load_rules(const struct bt_cli *cli, struct rules **ret)
         rules_free(r);
         return 2;
     }
+    /* A per-target signal returns a series per target: replayed as one machine it would be
+     * "N series" at every point, a backtest that looks run and says nothing. */
+    if (r->targets.by) {
+        fprintf(stderr,
+                PROG " backtest: %s has a targets section; replaying targets is not supported "
+                     "yet (homeostat-controller test replays them from given values)\n",
+                cli->config);
+        rules_free(r);
+        return 2;
+    }
     *ret = r;
     return 0;
 }

@@ -40,7 +40,11 @@ static int check_one(const char *path, FILE *out)
     if (d && (d->n_checks || d->n_optimizations))
         fprintf(out, ", %zu report %s, %zu %s", d->n_checks, plural(d->n_checks, "check", "checks"),
                 d->n_optimizations, plural(d->n_optimizations, "optimization", "optimizations"));
-    fputs(" found\n", out);
+    fputs(" found", out);
+    for (size_t i = 0; i < r->targets.n_by; i++)
+        fprintf(out, "%s%s%s", i ? ", " : " (targets by ", r->targets.by[i],
+                i + 1 == r->targets.n_by ? ")" : "");
+    fputc('\n', out);
     /* Allowed but unwise (a secret written inline): said, not failed. */
     for (const char *w = r->warnings; w && *w;) {
         const char *nl = strchr(w, '\n');
