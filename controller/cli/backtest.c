@@ -185,9 +185,14 @@ void backtest_result_free(struct backtest_result *b)
 {
     if (!b)
         return;
-    for (size_t i = 0; i < b->n_events; i++)
+    for (size_t i = 0; i < b->n_events; i++) {
         free(b->events[i].reasoning);
+        free(b->events[i].target);
+    }
     free(b->events);
+    for (size_t i = 0; i < b->n_targets; i++)
+        free(b->targets[i].key);
+    free(b->targets);
     for (size_t i = 0; b->signals && i < b->rules->n_signals; i++)
         free(b->signals[i].gaps);
     free(b->signals);
@@ -195,7 +200,7 @@ void backtest_result_free(struct backtest_result *b)
     free(b);
 }
 
-static size_t state_slot(const struct rules *r, size_t index)
+size_t backtest_state_slot(const struct rules *r, size_t index)
 {
     return index == EVAL_STATE_UNKNOWN || index >= r->n_states ? r->n_states : index;
 }
@@ -225,8 +230,9 @@ static int note_missing(struct backtest_result *b, size_t i, bool prev_missing, 
     return 0;
 }
 
-static int add_event(struct backtest_result *b, int64_t t_ms, const struct eval_result *res,
-                     enum decision_outcome o, const struct decision_def *def, bool flap)
+int backtest_add_event(struct backtest_result *b, int64_t t_ms, const struct eval_result *res,
+                       enum decision_outcome o, const struct decision_def *def, bool flap,
+                       const char *target)
 {
     if (b->n_events >= BACKTEST_MAX_EVENTS) {
         b->events_dropped++;
@@ -243,8 +249,12 @@ static int add_event(struct backtest_result *b, int64_t t_ms, const struct eval_
         b->events = grown;
     }
     char *why = strdup(res->reasoning);
-    if (!why)
+    char *who = target ? strdup(target) : NULL;
+    if (!why || (target && !who)) {
+        free(why);
+        free(who);
         return -ENOMEM;
+    }
     b->events[b->n_events++] = (struct backtest_event){
         .time_ms = t_ms,
         .from = res->from,
@@ -256,6 +266,7 @@ static int add_event(struct backtest_result *b, int64_t t_ms, const struct eval_
         .reasoning = why,
         .outcome = o,
         .def = def,
+        .target = who,
     };
     return 0;
 }
@@ -319,15 +330,15 @@ int backtest_replay(const struct rules *rules, const struct promql_range *const 
 
         b->evaluations_missing += any_missing;
         b->evaluations_uncertain += res->uncertain;
-        b->states[state_slot(rules, res->to)].evaluations++;
+        b->states[backtest_state_slot(rules, res->to)].evaluations++;
         bool flap = false;
         if (res->changed) {
             b->transitions++;
-            b->states[state_slot(rules, res->to)].entered++;
+            b->states[backtest_state_slot(rules, res->to)].entered++;
             if (stay_from_change && (uint64_t)(t_ms - stay_since) < flap_window_ms) {
                 flap = true;
                 b->flaps++;
-                b->states[state_slot(rules, res->from)].flaps++;
+                b->states[backtest_state_slot(rules, res->from)].flaps++;
             }
             stay_since = t_ms;
             stay_from_change = true;
@@ -335,9 +346,10 @@ int backtest_replay(const struct rules *rules, const struct promql_range *const 
         if (o != OUTCOME_NONE) {
             b->decisions++;
             b->outcomes[o]++;
-            b->states[state_slot(rules, res->to)].outcomes[o]++;
+            b->states[backtest_state_slot(rules, res->to)].outcomes[o]++;
         }
-        if ((res->changed || o != OUTCOME_NONE) && add_event(b, t_ms, res, o, def, flap) < 0)
+        if ((res->changed || o != OUTCOME_NONE) &&
+            backtest_add_event(b, t_ms, res, o, def, flap, NULL) < 0)
             goto fail;
     }
     step_replay_free(&rp);

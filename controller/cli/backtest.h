@@ -4,7 +4,8 @@
  * step_replay_next(), the daemon's own evaluate() and decide() (step.h), and reports a
  * timeline (state changes and decisions with their outcomes) and a summary (time in each
  * state, transitions, flaps, decisions that would have fired, actions held back, missing
- * data) as text or JSON. No action is ever run. docs/RULES.md ("Backtesting a rule
+ * data) as text or JSON; with targets, per target as well (backtest_targets.c). No action
+ * is ever run. docs/RULES.md ("Backtesting a rule
  * change") is the operator's version; alert:NAME signals come from Prometheus' ALERTS
  * series there. */
 #ifndef HOMEOSTAT_CONTROLLER_BACKTEST_H
@@ -20,9 +21,11 @@
 #include "promql.h"
 #include "rules.h"
 
-#define BACKTEST_MAX_POINTS 5000000u /* distinct queries × evaluations of one backtest */
-#define BACKTEST_MAX_EVENTS 10000u   /* timeline entries kept (the summary counts all) */
-#define BACKTEST_MAX_GAPS 100u       /* gaps listed per signal (all are counted) */
+#define BACKTEST_MAX_POINTS 5000000u        /* distinct queries × evaluations of one backtest */
+#define BACKTEST_MAX_EVENTS 10000u          /* timeline entries kept (the summary counts all) */
+#define BACKTEST_MAX_GAPS 100u              /* gaps listed per signal (all are counted) */
+#define BACKTEST_MAX_SERIES_POINTS 1000000u /* with targets: every series' points, all queries */
+#define BACKTEST_MAX_TARGETS_LISTED 1000u   /* targets in the report (all are counted) */
 
 /* `homeostat-controller backtest FLAGS...`: argv[0] is "backtest". Returns the exit
  * status: 0 done, 1 Prometheus failed or the output could not be written, 2 bad flags, an
@@ -51,6 +54,16 @@ struct backtest_event {
     char *reasoning;                /* owned */
     enum decision_outcome outcome;  /* OUTCOME_NONE: no decision recorded */
     const struct decision_def *def; /* the decision concerned (borrowed from the rules) */
+    char *target;                   /* with targets: the target's key (owned); else NULL */
+};
+
+/* With targets: what one target went through. */
+struct backtest_target_stats {
+    char *key;            /* {service="a"} (owned) */
+    uint64_t evaluations; /* steps it was known at */
+    uint64_t transitions, flaps, decisions;
+    uint64_t outcomes[OUTCOME_MAX];
+    size_t worst; /* the worst state it was in (index; n_states: only unknown) */
 };
 
 /* A run of consecutive evaluations at which one signal was unknown. */
@@ -88,6 +101,13 @@ struct backtest_result {
     uint64_t outcomes[OUTCOME_MAX]; /* over all states */
     uint64_t evaluations_missing;   /* with at least one signal unknown */
     uint64_t evaluations_uncertain; /* whose result was uncertain */
+    /* With targets (else 0 and NULL): the states' evaluations, the missing and uncertain
+     * counts and the signals' missing counts are of target-evaluations (a target at a
+     * step), out of target_evaluations; a signal's gaps are not listed. */
+    uint64_t target_evaluations;
+    struct backtest_target_stats *targets; /* in the order they appeared */
+    size_t n_targets;
+    size_t targets_refused; /* label sets past targets.max */
 };
 
 /* Replays series (rules->n_signals ranges, borrowed, all with the same start, step and
@@ -99,6 +119,13 @@ struct backtest_result {
 int backtest_replay(const struct rules *rules, const struct promql_range *const *series,
                     uint64_t flap_window_ms, struct backtest_result **ret);
 void backtest_result_free(struct backtest_result *b); /* accepts NULL */
+/* The same for a rules file with targets: series[i] holds signal i's series (its matrix,
+ * promql_range.matrix); each step's instant vectors go through fleet_replay_next() (the
+ * daemon's matching, steps, budgets and storm guard); the timeline names each entry's
+ * target and the summary adds each target's. 0 and *ret, -EINVAL, -E2BIG (more series
+ * points than BACKTEST_MAX_SERIES_POINTS) or -ENOMEM. */
+int backtest_replay_targets(const struct rules *rules, const struct promql_range *const *series,
+                            uint64_t flap_window_ms, struct backtest_result **ret);
 
 /* What the backtest was asked, for the outputs (all borrowed). */
 struct backtest_about {

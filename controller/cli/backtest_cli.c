@@ -193,16 +193,6 @@ static int bt_load_rules(const struct bt_cli *cli, struct rules **ret)
         rules_free(r);
         return 2;
     }
-    /* A per-target signal returns a series per target: replayed as one machine it would be
-     * "N series" at every point, a backtest that looks run and says nothing. */
-    if (r->targets.by) {
-        fprintf(stderr,
-                PROG " backtest: %s has a targets section; replaying targets is not supported "
-                     "yet (homeostat-controller test replays them from given values)\n",
-                cli->config);
-        rules_free(r);
-        return 2;
-    }
     *ret = r;
     return 0;
 }
@@ -343,7 +333,8 @@ int backtest_main(int argc, char **argv)
         series[i] = g;
         if (g->n)
             continue; /* fetched for an earlier signal with the same query */
-        if (promql_range_init(g, start_ms, step_ms, n) < 0) {
+        if (promql_range_init(g, start_ms, step_ms, n) < 0 ||
+            (r->targets.by && !(g->matrix = json_array()))) {
             fprintf(stderr, PROG " backtest: out of memory\n");
             goto out;
         }
@@ -365,7 +356,18 @@ int backtest_main(int argc, char **argv)
         requests += promql_range_chunks(n);
     }
 
-    int q = backtest_replay(r, series, cli.flap_window_usec / 1000, &result);
+    /* With targets, every series is replayed (each step's vectors through the daemon's
+     * matching); without, each query's one value per step. */
+    int q = r->targets.by ? backtest_replay_targets(r, series, cli.flap_window_usec / 1000, &result)
+                          : backtest_replay(r, series, cli.flap_window_usec / 1000, &result);
+    if (q == -E2BIG) {
+        fprintf(stderr,
+                PROG " backtest: the series hold more than %u points in all: use a larger "
+                     "--step, a shorter range or fewer targets\n",
+                BACKTEST_MAX_SERIES_POINTS);
+        rc = 2;
+        goto out;
+    }
     if (q < 0) {
         fprintf(stderr, PROG " backtest: %s\n", q == -ENOMEM ? "out of memory" : strerror(-q));
         goto out;

@@ -16,6 +16,13 @@
 #define MAX_TIME_TEXT 64 /* bytes of a --from or --to value */
 
 void backtest_format_duration(uint64_t ms, char *dst, size_t dstsz);
+/* The index of a state in the summary's per-state arrays ([n_states]: unknown). */
+size_t backtest_state_slot(const struct rules *r, size_t index);
+/* Appends a timeline entry (target: its key, or NULL); past BACKTEST_MAX_EVENTS only
+ * counted. 0 or -ENOMEM. */
+int backtest_add_event(struct backtest_result *b, int64_t t_ms, const struct eval_result *res,
+                       enum decision_outcome o, const struct decision_def *def, bool flap,
+                       const char *target);
 void backtest_format_time(int64_t ms, char *dst, size_t dstsz);
 
 #endif

@@ -75,6 +75,8 @@ static json_t *event_json(const struct backtest_result *b, const struct backtest
     json_t *o = json_object();
     json_object_set_new(o, "time", json_time_ms(e->time_ms));
     json_object_set_new(o, "timestamp", json_real((double)e->time_ms / 1000.0));
+    if (e->target)
+        json_object_set_new(o, "target", json_string(e->target));
     json_object_set_new(o, "from", json_string(eval_state_name(r, e->from)));
     json_object_set_new(o, "to", json_string(eval_state_name(r, e->to)));
     json_object_set_new(o, "changed", json_boolean(e->changed));
@@ -105,6 +107,35 @@ static json_t *outcomes_json(const uint64_t *outcomes)
             json_object_set_new(o, decision_outcome_name((enum decision_outcome)i),
                                 json_integer((json_int_t)outcomes[i]));
     return o;
+}
+
+/* What the states' evaluations are counted out of: the steps, or with targets the
+ * target-evaluations. */
+static double evaluations(const struct backtest_result *b)
+{
+    return b->targets ? (double)(b->target_evaluations ? b->target_evaluations : 1) : (double)b->n;
+}
+
+/* With targets: each target's counts (the first BACKTEST_MAX_TARGETS_LISTED). */
+static json_t *targets_json(const struct backtest_result *b)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < b->n_targets && i < BACKTEST_MAX_TARGETS_LISTED; i++) {
+        const struct backtest_target_stats *t = &b->targets[i];
+        json_t *o = json_object();
+        json_object_set_new(o, "target", json_string(t->key));
+        json_object_set_new(o, "evaluations", json_integer((json_int_t)t->evaluations));
+        json_object_set_new(o, "worst_state", json_string(slot_name(b->rules, t->worst)));
+        json_object_set_new(o, "transitions", json_integer((json_int_t)t->transitions));
+        json_object_set_new(o, "flaps", json_integer((json_int_t)t->flaps));
+        json_object_set_new(o, "decisions_recorded", json_integer((json_int_t)t->decisions));
+        json_object_set_new(o, "outcomes", outcomes_json(t->outcomes));
+        json_object_set_new(o, "would_fire",
+                            json_integer((json_int_t)(t->outcomes[OUTCOME_EXECUTED] +
+                                                      t->outcomes[OUTCOME_DRY_RUN])));
+        json_array_append_new(arr, o);
+    }
+    return arr;
 }
 
 json_t *backtest_json(const struct backtest_result *b, const struct backtest_about *about)
@@ -164,7 +195,7 @@ json_t *backtest_json(const struct backtest_result *b, const struct backtest_abo
         json_object_set_new(o, "evaluations", json_integer((json_int_t)st->evaluations));
         json_object_set_new(o, "seconds",
                             json_real((double)st->evaluations * (double)b->step_ms / 1000.0));
-        json_object_set_new(o, "share", json_real((double)st->evaluations / (double)b->n));
+        json_object_set_new(o, "share", json_real((double)st->evaluations / evaluations(b)));
         json_object_set_new(o, "entered", json_integer((json_int_t)st->entered));
         json_object_set_new(o, "flaps", json_integer((json_int_t)st->flaps));
         json_array_append_new(states, o);
@@ -214,6 +245,13 @@ json_t *backtest_json(const struct backtest_result *b, const struct backtest_abo
         points += b->signals[i].missing;
     json_object_set_new(missing, "points", json_integer((json_int_t)points));
     json_object_set_new(sum, "missing_data", missing);
+    if (b->targets) {
+        json_object_set_new(sum, "target_evaluations",
+                            json_integer((json_int_t)b->target_evaluations));
+        json_object_set_new(sum, "targets_total", json_integer((json_int_t)b->n_targets));
+        json_object_set_new(sum, "targets_refused", json_integer((json_int_t)b->targets_refused));
+        json_object_set_new(sum, "targets", targets_json(b));
+    }
     json_object_set_new(root, "summary", sum);
     return root;
 }
@@ -241,10 +279,14 @@ static void write_event_text(const struct backtest_result *b, const struct backt
     const struct rules *r = b->rules;
     char t[64];
     backtest_format_time(e->time_ms, t, sizeof(t));
-    if (e->changed)
-        fprintf(out, "  %s  %s -> %s", t, eval_state_name(r, e->from), eval_state_name(r, e->to));
+    if (e->target)
+        fprintf(out, "  %s  %s", t, e->target);
     else
-        fprintf(out, "  %s  %s (kept)", t, eval_state_name(r, e->to));
+        fputs("  ", out), fputs(t, out);
+    if (e->changed)
+        fprintf(out, "  %s -> %s", eval_state_name(r, e->from), eval_state_name(r, e->to));
+    else
+        fprintf(out, "  %s (kept)", eval_state_name(r, e->to));
     fprintf(out, "  confidence %.2f%s%s\n", e->confidence, e->uncertain ? ", uncertain" : "",
             e->flap ? ", ends a flap" : "");
     fprintf(out, "      %s\n", e->reasoning);
@@ -286,15 +328,16 @@ void backtest_write_text(const struct backtest_result *b, const struct backtest_
     for (size_t i = 0; i < b->n_events; i++)
         write_event_text(b, &b->events[i], out);
 
-    fprintf(out, "\nStates\n  %-24s %12s %7s %8s %6s\n", "state", "time", "share", "entered",
-            "flaps");
+    fprintf(out, "\nStates%s\n  %-24s %12s %7s %8s %6s\n",
+            b->targets ? " (time summed over the targets)" : "", "state", "time", "share",
+            "entered", "flaps");
     for (size_t s = 0; s <= r->n_states; s++) {
         const struct backtest_state_stats *st = &b->states[s];
         if (s == r->n_states && !st->evaluations && !st->entered)
             continue; /* "unknown", never visited */
         backtest_format_duration(st->evaluations * (uint64_t)b->step_ms, d, sizeof(d));
         fprintf(out, "  %-24s %12s %6.1f%% %8llu %6llu\n", slot_name(r, s), d,
-                100.0 * (double)st->evaluations / (double)b->n, (unsigned long long)st->entered,
+                100.0 * (double)st->evaluations / evaluations(b), (unsigned long long)st->entered,
                 (unsigned long long)st->flaps);
     }
     fprintf(out, "  transitions: %llu; flaps: %llu (stays shorter than %s between two changes)\n",
@@ -331,15 +374,35 @@ void backtest_write_text(const struct backtest_result *b, const struct backtest_
             (unsigned long long)held_total(b->outcomes), held[0] ? " (" : "", held,
             held[0] ? ")" : "");
 
-    fprintf(out,
-            "\nMissing data: %llu of %zu evaluations had an unknown signal, %llu were "
-            "uncertain\n",
-            (unsigned long long)b->evaluations_missing, b->n,
+    if (b->targets) {
+        fprintf(out, "\nTargets (%zu; %zu label sets refused by targets.max)\n", b->n_targets,
+                b->targets_refused);
+        for (size_t i = 0; i < b->n_targets && i < BACKTEST_MAX_TARGETS_LISTED; i++) {
+            const struct backtest_target_stats *t = &b->targets[i];
+            fprintf(
+                out,
+                "  %s: worst %s, %llu transitions, %llu flaps, %llu decisions, %llu would fire\n",
+                t->key, slot_name(r, t->worst), (unsigned long long)t->transitions,
+                (unsigned long long)t->flaps, (unsigned long long)t->decisions,
+                (unsigned long long)(t->outcomes[OUTCOME_EXECUTED] + t->outcomes[OUTCOME_DRY_RUN]));
+        }
+        if (b->n_targets > BACKTEST_MAX_TARGETS_LISTED)
+            fprintf(out, "  ... and %zu more\n", b->n_targets - BACKTEST_MAX_TARGETS_LISTED);
+    }
+    fprintf(out, "\nMissing data: %llu of %llu %s had an unknown signal, %llu were uncertain\n",
+            (unsigned long long)b->evaluations_missing,
+            (unsigned long long)(b->targets ? b->target_evaluations : b->n),
+            b->targets ? "target-evaluations" : "evaluations",
             (unsigned long long)b->evaluations_uncertain);
     for (size_t i = 0; i < r->n_signals; i++) {
         const struct backtest_signal_stats *s = &b->signals[i];
         if (!s->missing)
             continue;
+        if (b->targets) {
+            fprintf(out, "  %s: unknown at %llu target-evaluations\n", r->signals[i].name,
+                    (unsigned long long)s->missing);
+            continue;
+        }
         fprintf(out, "  %s: unknown at %llu evaluations, in %llu gap%s\n", r->signals[i].name,
                 (unsigned long long)s->missing, (unsigned long long)s->n_gaps,
                 s->n_gaps == 1 ? "" : "s");

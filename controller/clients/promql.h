@@ -101,9 +101,15 @@ struct promql_range {
     size_t n;
     double *value;
     uint8_t *error; /* enum promql_error */
+    /* Set to an empty JSON array by the caller to keep the series themselves: every
+     * chunk's series ({"metric": {...}, "values": [[t, "v"], ...]}) are appended to it
+     * (a series spanning chunks appears once per chunk). NULL: only the points above.
+     * Owned: promql_range_free releases it. */
+    json_t *matrix;
 };
 
-/* Allocates n points, all PROMQL_ERR_EMPTY. 0, -EINVAL (n or step 0), or -ENOMEM. */
+/* Allocates n points, all PROMQL_ERR_EMPTY (matrix NULL). 0, -EINVAL (n or step 0), or
+ * -ENOMEM. */
 int promql_range_init(struct promql_range *r, int64_t start_ms, int64_t step_ms, size_t n);
 void promql_range_free(struct promql_range *r); /* accepts a zeroed range */
 /* The reason point k is unknown, in the words of the instant query's detail ("empty

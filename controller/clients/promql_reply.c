@@ -377,6 +377,7 @@ void promql_range_free(struct promql_range *r)
         return;
     free(r->value);
     free(r->error);
+    json_decref(r->matrix);
     memset(r, 0, sizeof(*r));
 }
 
@@ -552,6 +553,9 @@ void promql_parse_range_reply(const char *body, size_t len, long http_status,
     }
     if (root)
         parse_matrix(root, r, first, count, out);
+    if (root && out->error == PROMQL_OK && r->matrix &&
+        json_array_extend(r->matrix, json_object_get(json_object_get(root, "data"), "result")) < 0)
+        promql_set_result(out, PROMQL_ERR_TOO_LARGE, "out of memory keeping the series");
     json_decref(root);
     if (out->error != PROMQL_OK)
         for (size_t k = first; k < first + count; k++) {
