@@ -334,6 +334,8 @@ int report_cli(int argc, char **argv)
         .time = now_realtime(),
         .prometheus_url = rules->prometheus.url,
         .rules_file = f.config,
+        .target_by = (const char *const *)rules->targets.by,
+        .n_target_by = rules->targets.n_by,
     };
     json_t *rep = NULL;
     char err[512];

@@ -379,6 +379,11 @@ static void report_endpoint(struct controller *c, const struct httpd_request *re
     char *recommendation = sd && sd->recommendation ? strdup(sd->recommendation) : NULL;
     char *url = cfg.url ? strdup(cfg.url) : NULL;
     char *path = r->path ? strdup(r->path) : NULL;
+    /* targets.by, copied: a reload may free the rules while the report is built */
+    char *by[RULES_MAX_TARGET_LABELS] = {NULL};
+    size_t n_by = 0;
+    for (; n_by < r->targets.n_by && (by[n_by] = strdup(r->targets.by[n_by])); n_by++)
+        ;
     struct report_state st = {
         .name = name,
         .severity = severity,
@@ -405,6 +410,8 @@ static void report_endpoint(struct controller *c, const struct httpd_request *re
             .prometheus_url = url,
             .rules_file = path,
             .state = &st,
+            .target_by = (const char *const *)by,
+            .n_target_by = n_by,
         };
         struct report_source src = {.query = report_source_promql, .ctx = prom};
         ret = report_build(d, &src, &o, &rep, err, sizeof(err));
@@ -417,6 +424,8 @@ static void report_endpoint(struct controller *c, const struct httpd_request *re
     free(recommendation);
     free(url);
     free(path);
+    for (size_t i = 0; i < n_by; i++)
+        free(by[i]);
     buf_free(&errors);
     __atomic_store_n(&c->report_running, false, __ATOMIC_RELEASE);
     if (ret < 0) {

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "parse.h"
+#include "targets.h"
 #include "template.h"
 
 #define SCORE_FORMULA "max(0, 100 - 30 * critical - 10 * warning - 2 * info), over the issues"
@@ -145,6 +146,7 @@ struct acc {
     size_t n_opts;      /* optimizations found, listed or not */
     size_t n_checks, evaluated, passed, with_issues, failed_checks, skipped_checks, n_skipped;
     struct buf text; /* template output */
+    const struct report_options *o;
 };
 
 /* A template expanded, or JSON null for none. */
@@ -234,6 +236,13 @@ static void assemble_item(struct acc *a, const struct report_item *it, bool opti
         put(&a->j, o, "threshold", json_real(it->threshold));
         put(&a->j, o, "condition", json_string(it->condition));
         put(&a->j, o, "labels", json_incref(s[i].labels));
+        bool named = false;
+        for (size_t b = 0; b < a->o->n_target_by && !named; b++)
+            named = json_object_get(s[i].labels, a->o->target_by[b]) != NULL;
+        char key[TARGETS_MAX_KEY];
+        if (named &&
+            targets_key_by(a->o->target_by, a->o->n_target_by, s[i].labels, key, sizeof(key)) >= 0)
+            put(&a->j, o, "target", json_string(key));
         append(&a->j, optimization ? a->optimizations : a->issues, o);
     }
     if (!status)
@@ -366,6 +375,7 @@ json_t *report_assemble(const struct report_def *d, const struct report_options 
 {
     struct acc a;
     memset(&a, 0, sizeof(a));
+    a.o = o;
     buf_init(&a.text, TEMPLATE_MAX_OUTPUT_BYTES * 2); /* template_render keeps less */
     json_t *root = json_object();
     json_t *controller = o->state ? json_object() : json_null();

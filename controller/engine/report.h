@@ -41,6 +41,10 @@ struct report_options {
     const char *prometheus_url;       /* shown in the report (NULL) */
     const char *rules_file;           /* (NULL) */
     const struct report_state *state; /* NULL outside the daemon */
+    /* A rules file with targets: its targets.by (borrowed); an issue whose series has any
+     * of these labels names its target ("target": {service="a"}). NULL: none. */
+    const char *const *target_by;
+    size_t n_target_by;
 };
 
 /* What one check or optimization's query gave. */

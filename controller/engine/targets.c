@@ -35,12 +35,17 @@ static size_t put_escaped(char *out, size_t o, size_t size, const char *v)
 
 int targets_key(const struct rules *r, const json_t *metric, char *out, size_t size)
 {
+    return targets_key_by((const char *const *)r->targets.by, r->targets.n_by, metric, out, size);
+}
+
+int targets_key_by(const char *const *by, size_t n_by, const json_t *metric, char *out, size_t size)
+{
     size_t o = 0;
     if (size < 3)
         return -E2BIG;
     out[o++] = '{';
-    for (size_t i = 0; i < r->targets.n_by; i++) {
-        const char *name = r->targets.by[i];
+    for (size_t i = 0; i < n_by; i++) {
+        const char *name = by[i];
         const char *v = json_string_value(json_object_get(metric, name));
         size_t len = strlen(name);
         if (o + len + 4 > size)

@@ -63,6 +63,9 @@ json_t *targets_row_labels(const struct rules *r, const struct target_row *row);
 /* The key of a label set (object of by's labels; missing ones empty) into out: its
  * length, or -E2BIG when it does not fit. */
 int targets_key(const struct rules *r, const json_t *metric, char *out, size_t size);
+/* The same for the label names by[0..n_by). */
+int targets_key_by(const char *const *by, size_t n_by, const json_t *metric, char *out,
+                   size_t size);
 
 /* A label set as written in a test or an API query: {name="value", ...} (values with \",
  * \\ and \n escapes). 0 and *ret (a new JSON object), -EINVAL with msg, or -ENOMEM. */

@@ -402,6 +402,38 @@ TEST(assemble_issues_and_score)
     fixture_free(&f);
 }
 
+TEST(issues_name_their_target)
+{
+    struct fixture f = {0};
+    f.rules = load(FULL, NULL);
+    CHECK(f.rules != NULL);
+    answer(&f.checks[0], "[" S("{\"instance\": \"node-a\", \"job\": \"n\"}",
+                               "0.95") ", " S("{\"job\": \"n\"}", "0.99") "]");
+    const char *const by[] = {"instance"};
+    struct report_options o = {.time = T0, .target_by = by, .n_target_by = 1};
+    json_t *rep = assemble(&f, &o);
+    CHECK(rep != NULL);
+    const json_t *issues = json_object_get(rep, "issues");
+    CHECK_INT(json_array_size(issues), 2);
+    /* the one with instance names its target; the other has none of targets.by */
+    size_t named = 0;
+    for (size_t i = 0; i < json_array_size(issues); i++) {
+        const char *t = jstr(json_array_get(issues, i), "target");
+        if (t) {
+            CHECK_STR(t, "{instance=\"node-a\"}");
+            named++;
+        }
+    }
+    CHECK_INT(named, 1);
+    json_decref(rep);
+    /* without targets: no target field */
+    o.n_target_by = 0;
+    rep = assemble(&f, &o);
+    CHECK(jstr(json_array_get(json_object_get(rep, "issues"), 0), "target") == NULL);
+    json_decref(rep);
+    fixture_free(&f);
+}
+
 TEST(score_bands_and_clamp)
 {
     /* (critical, warning, info) -> score, status */
@@ -757,7 +789,7 @@ TEST(build_against_fake_prometheus)
 }
 
 TEST_MAIN(TEST_ENTRY(rules_report_section), TEST_ENTRY(rules_report_errors),
-          TEST_ENTRY(assemble_issues_and_score), TEST_ENTRY(score_bands_and_clamp),
-          TEST_ENTRY(unknown_checks_are_listed_never_passed), TEST_ENTRY(quick_skips_slow),
-          TEST_ENTRY(controller_state_issue), TEST_ENTRY(parse_series),
-          TEST_ENTRY(build_against_fake_prometheus))
+          TEST_ENTRY(assemble_issues_and_score), TEST_ENTRY(issues_name_their_target),
+          TEST_ENTRY(score_bands_and_clamp), TEST_ENTRY(unknown_checks_are_listed_never_passed),
+          TEST_ENTRY(quick_skips_slow), TEST_ENTRY(controller_state_issue),
+          TEST_ENTRY(parse_series), TEST_ENTRY(build_against_fake_prometheus))
