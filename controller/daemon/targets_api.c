@@ -11,6 +11,7 @@
 
 #include "controller.h"
 #include "parse.h"
+#include "targets.h"
 
 #define LIST_DEFAULT_LIMIT 100
 #define LIST_MAX_LIMIT 1000
@@ -35,11 +36,9 @@ static int worst_first(const void *a, const void *b)
     return strcmp(x->key, y->key);
 }
 
-/* One label matcher of a selector: name OP "value". */
+/* A matcher of the match parameter, with its regular expression compiled. */
 struct matcher {
-    char name[RULES_MAX_NAME + 1];
-    char op[3]; /* =, !=, =~, !~ */
-    char *value;
+    struct label_matcher m;
     regex_t re;
     bool has_re;
 };
@@ -47,123 +46,67 @@ struct matcher {
 static void matchers_free(struct matcher *m, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        free(m[i].value);
+        free(m[i].m.value);
         if (m[i].has_re)
             regfree(&m[i].re);
     }
 }
 
-/* {name="v", name=~"re", ...} (the braces optional), as in a PromQL selector; regular
- * expressions are anchored at both ends as Prometheus anchors them. */
+/* The match parameter: a selector (targets_parse_selector) whose regular expressions are
+ * anchored at both ends, as Prometheus anchors them (POSIX extended syntax). */
 static int parse_matchers(const char *s, struct matcher *m, size_t *ret_n, char *msg,
                           size_t msg_size)
 {
+    struct label_matcher lm[MAX_MATCHERS];
     size_t n = 0;
-    const char *p = s;
-    while (*p == ' ')
-        p++;
-    bool braces = *p == '{';
-    if (braces)
-        p++;
-    for (;;) {
-        while (*p == ' ' || *p == ',')
-            p++;
-        if (!*p || (braces && *p == '}'))
-            break;
-        if (n == MAX_MATCHERS) {
-            snprintf(msg, msg_size, "match: more than %d matchers", MAX_MATCHERS);
-            goto fail;
-        }
-        struct matcher *x = &m[n];
-        memset(x, 0, sizeof(*x));
-        size_t len = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_");
-        if (len == 0 || len > RULES_MAX_NAME) {
-            snprintf(msg, msg_size, "match: expected a label name at '%.40s'", p);
-            goto fail;
-        }
-        memcpy(x->name, p, len);
-        p += len;
-        while (*p == ' ')
-            p++;
-        static const char *const ops[] = {"=~", "!~", "!=", "=", NULL};
-        const char *const *op = ops;
-        for (; *op; op++)
-            if (strncmp(p, *op, strlen(*op)) == 0)
-                break;
-        if (!*op) {
-            snprintf(msg, msg_size, "match: expected =, !=, =~ or !~ after %s", x->name);
-            goto fail;
-        }
-        snprintf(x->op, sizeof(x->op), "%s", *op);
-        p += strlen(*op);
-        while (*p == ' ')
-            p++;
-        if (*p != '"') {
-            snprintf(msg, msg_size, "match: the value of %s must be quoted (\"...\")", x->name);
-            goto fail;
-        }
-        const char *start = ++p;
-        struct buf v;
-        buf_init(&v, 4096);
-        while (*p && *p != '"') {
-            if (*p == '\\' && p[1]) {
-                p++;
-                buf_putc(&v, *p == 'n' ? '\n' : *p);
-            } else {
-                buf_putc(&v, *p);
-            }
-            p++;
-        }
-        if (*p != '"') {
-            buf_free(&v);
-            snprintf(msg, msg_size, "match: unterminated value at '%.40s'", start - 1);
-            goto fail;
-        }
-        p++;
-        x->value = v.data ? buf_steal(&v, NULL) : strdup("");
-        buf_free(&v);
-        if (!x->value) {
-            snprintf(msg, msg_size, "out of memory");
-            goto fail;
-        }
-        n++;
-        if (x->op[1] == '~') {
-            size_t rl = strlen(x->value) + 8;
-            char *anchored = malloc(rl);
-            if (!anchored) {
-                snprintf(msg, msg_size, "out of memory");
-                goto fail;
-            }
-            snprintf(anchored, rl, "^(%s)$", x->value);
-            int rc = regcomp(&x->re, anchored, REG_EXTENDED | REG_NOSUB);
-            free(anchored);
-            if (rc != 0) {
-                snprintf(msg, msg_size, "match: %s: not a regular expression: \"%.60s\"", x->name,
-                         x->value);
-                goto fail;
-            }
-            x->has_re = true;
-        }
+    const char *end;
+    char why[160];
+    int r = targets_parse_selector(s, lm, MAX_MATCHERS, &n, &end, why, sizeof(why));
+    while (r == 0 && *end == ' ')
+        end++;
+    if (r == 0 && *end) {
+        targets_matchers_free(lm, n);
+        snprintf(why, sizeof(why), "unexpected '%.40s'", end);
+        r = -EINVAL;
     }
-    if (braces && *p != '}') {
-        snprintf(msg, msg_size, "match: missing }");
-        goto fail;
+    if (r < 0) {
+        snprintf(msg, msg_size, "match: %s", why);
+        return r;
+    }
+    for (size_t i = 0; i < n; i++) {
+        m[i] = (struct matcher){.m = lm[i]};
+        if (m[i].m.op[1] != '~')
+            continue;
+        size_t rl = strlen(m[i].m.value) + 8;
+        char *anchored = malloc(rl);
+        int rc = -1;
+        if (anchored) {
+            snprintf(anchored, rl, "^(%s)$", m[i].m.value);
+            rc = regcomp(&m[i].re, anchored, REG_EXTENDED | REG_NOSUB);
+            free(anchored);
+        }
+        if (rc != 0) {
+            snprintf(msg, msg_size, "match: %s: not a regular expression: \"%.60s\"", m[i].m.name,
+                     m[i].m.value);
+            matchers_free(m, i);
+            targets_matchers_free(lm + i, n - i);
+            return -EINVAL;
+        }
+        m[i].has_re = true;
     }
     *ret_n = n;
     return 0;
-fail:
-    matchers_free(m, n);
-    return -EINVAL;
 }
 
 static bool matches(const struct target *t, const struct matcher *m, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        const char *v = json_string_value(json_object_get(t->labels, m[i].name));
+        const char *v = json_string_value(json_object_get(t->labels, m[i].m.name));
         if (!v)
             v = "";
-        bool ok = m[i].has_re ? regexec(&m[i].re, v, 0, NULL, 0) == 0 : strcmp(v, m[i].value) == 0;
-        if (m[i].op[0] == '!')
+        bool ok =
+            m[i].has_re ? regexec(&m[i].re, v, 0, NULL, 0) == 0 : strcmp(v, m[i].m.value) == 0;
+        if (m[i].m.op[0] == '!')
             ok = !ok;
         if (!ok)
             return false;
@@ -245,8 +188,8 @@ static json_t *target_row_json(struct controller *c, const struct target *t, boo
 }
 
 int targets_list_json(struct controller *c, const char *state, const char *match,
-                      const char *search, const char *limit_s, const char *offset_s,
-                      json_t **ret, char *msg, size_t msg_size)
+                      const char *search, const char *limit_s, const char *offset_s, json_t **ret,
+                      char *msg, size_t msg_size)
 {
     const struct rules *r = c->rules;
     unsigned limit = LIST_DEFAULT_LIMIT, offset = 0;

@@ -273,42 +273,62 @@ void target_set_free(struct target_set *s)
     memset(s, 0, sizeof(*s));
 }
 
-int targets_parse_labels(const char *s, json_t **ret, char *msg, size_t msg_size)
+void targets_matchers_free(struct label_matcher *m, size_t n)
 {
-    json_t *labels = json_object();
+    for (size_t i = 0; i < n; i++)
+        free(m[i].value);
+}
+
+int targets_parse_selector(const char *s, struct label_matcher *m, size_t max, size_t *ret_n,
+                           const char **ret_end, char *msg, size_t msg_size)
+{
+    static const char *const ops[] = {"=~", "!~", "!=", "=", NULL};
+    size_t n = 0;
     const char *p = s;
-    struct buf v;
-    buf_init(&v, 4096);
-    if (!labels)
-        goto oom;
     while (*p == ' ')
         p++;
-    if (*p++ != '{') {
-        snprintf(msg, msg_size, "a label set is written {name=\"value\", ...}");
-        goto bad;
-    }
+    bool braces = *p == '{';
+    if (braces)
+        p++;
     for (;;) {
         while (*p == ' ' || *p == ',')
             p++;
-        if (*p == '}')
+        if (!*p || (braces && *p == '}'))
             break;
+        if (n == max) {
+            snprintf(msg, msg_size, "more than %zu matchers", max);
+            goto fail;
+        }
+        struct label_matcher *x = &m[n];
+        memset(x, 0, sizeof(*x));
         size_t len = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_");
         if (len == 0 || len > RULES_MAX_NAME || (*p >= '0' && *p <= '9')) {
             snprintf(msg, msg_size, "expected a label name at '%.40s'", p);
-            goto bad;
+            goto fail;
         }
-        char name[RULES_MAX_NAME + 1];
-        memcpy(name, p, len);
-        name[len] = '\0';
+        memcpy(x->name, p, len);
         p += len;
         while (*p == ' ')
             p++;
-        if (p[0] != '=' || p[1] != '"') {
-            snprintf(msg, msg_size, "expected =\"value\" after %s", name);
-            goto bad;
+        const char *const *op = ops;
+        for (; *op; op++)
+            if (strncmp(p, *op, strlen(*op)) == 0)
+                break;
+        if (!*op) {
+            snprintf(msg, msg_size, "expected =, !=, =~ or !~ after %s", x->name);
+            goto fail;
         }
-        p += 2;
-        buf_reset(&v);
+        snprintf(x->op, sizeof(x->op), "%s", *op);
+        p += strlen(*op);
+        while (*p == ' ')
+            p++;
+        if (*p != '"') {
+            snprintf(msg, msg_size, "the value of %s must be quoted (\"...\")", x->name);
+            goto fail;
+        }
+        const char *start = ++p;
+        struct buf v;
+        buf_init(&v, 4096);
         while (*p && *p != '"') {
             if (*p == '\\' && p[1]) {
                 p++;
@@ -319,39 +339,74 @@ int targets_parse_labels(const char *s, json_t **ret, char *msg, size_t msg_size
             p++;
         }
         if (*p != '"') {
-            snprintf(msg, msg_size, "the value of %s is not terminated", name);
-            goto bad;
+            buf_free(&v);
+            snprintf(msg, msg_size, "unterminated value at '%.40s'", start - 1);
+            goto fail;
         }
         p++;
-        if (json_object_get(labels, name)) {
-            snprintf(msg, msg_size, "label %s given twice", name);
-            goto bad;
+        x->value = v.data ? buf_steal(&v, NULL) : strdup("");
+        buf_free(&v);
+        if (!x->value) {
+            snprintf(msg, msg_size, "out of memory");
+            targets_matchers_free(m, n);
+            return -ENOMEM;
         }
-        json_t *val = json_stringn(v.data ? v.data : "", v.len);
-        if (!val) {
-            snprintf(msg, msg_size, "the value of %s is not UTF-8", name);
-            goto bad;
-        }
-        if (json_object_set_new(labels, name, val) < 0)
-            goto oom;
+        n++;
     }
-    p++;
-    while (*p == ' ')
+    if (braces && *p != '}') {
+        snprintf(msg, msg_size, "missing }");
+        goto fail;
+    }
+    if (braces)
         p++;
-    if (*p) {
-        snprintf(msg, msg_size, "unexpected '%.40s' after the label set", p);
-        goto bad;
+    *ret_n = n;
+    if (ret_end)
+        *ret_end = p;
+    return 0;
+fail:
+    targets_matchers_free(m, n);
+    return -EINVAL;
+}
+
+int targets_parse_labels(const char *s, json_t **ret, char *msg, size_t msg_size)
+{
+    struct label_matcher m[RULES_MAX_TARGET_LABELS * 2];
+    size_t n = 0;
+    const char *end = s;
+    while (*s == ' ')
+        s++;
+    if (*s != '{') {
+        snprintf(msg, msg_size, "a label set is written {name=\"value\", ...}");
+        return -EINVAL;
     }
-    buf_free(&v);
+    int r = targets_parse_selector(s, m, sizeof(m) / sizeof(m[0]), &n, &end, msg, msg_size);
+    if (r < 0)
+        return r;
+    json_t *labels = json_object();
+    for (size_t i = 0; r == 0 && i < n; i++) {
+        if (strcmp(m[i].op, "=") != 0) {
+            snprintf(msg, msg_size, "a label set gives values (%s=\"...\"), not %s", m[i].name,
+                     m[i].op);
+            r = -EINVAL;
+        } else if (json_object_get(labels, m[i].name)) {
+            snprintf(msg, msg_size, "label %s given twice", m[i].name);
+            r = -EINVAL;
+        } else if (!labels || json_object_set_new(labels, m[i].name, json_string(m[i].value)) < 0) {
+            snprintf(msg, msg_size, "the value of %s is not UTF-8", m[i].name);
+            r = -EINVAL;
+        }
+    }
+    while (r == 0 && *end == ' ')
+        end++;
+    if (r == 0 && *end) {
+        snprintf(msg, msg_size, "unexpected '%.40s' after the label set", end);
+        r = -EINVAL;
+    }
+    targets_matchers_free(m, n);
+    if (r < 0) {
+        json_decref(labels);
+        return r;
+    }
     *ret = labels;
     return 0;
-oom:
-    snprintf(msg, msg_size, "out of memory");
-    buf_free(&v);
-    json_decref(labels);
-    return -ENOMEM;
-bad:
-    buf_free(&v);
-    json_decref(labels);
-    return -EINVAL;
 }

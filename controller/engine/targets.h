@@ -67,6 +67,20 @@ int targets_key(const struct rules *r, const json_t *metric, char *out, size_t s
 int targets_key_by(const char *const *by, size_t n_by, const json_t *metric, char *out,
                    size_t size);
 
+/* One label matcher of a selector, as in PromQL: name OP "value" (OP: =, !=, =~, !~). */
+struct label_matcher {
+    char name[RULES_MAX_NAME + 1];
+    char op[3];
+    char *value; /* owned, unescaped */
+};
+
+/* Parses a selector: {name="v", name!="v", name=~"re", name!~"re"} (the braces optional;
+ * values with \", \\ and \n escapes) into m[0..max). 0 with *ret_n and *ret_end (where it
+ * stopped; may be NULL), -EINVAL with msg, or -ENOMEM; nothing to free after an error. */
+int targets_parse_selector(const char *s, struct label_matcher *m, size_t max, size_t *ret_n,
+                           const char **ret_end, char *msg, size_t msg_size);
+void targets_matchers_free(struct label_matcher *m, size_t n);
+
 /* A label set as written in a test or an API query: {name="value", ...} (values with \",
  * \\ and \n escapes). 0 and *ret (a new JSON object), -EINVAL with msg, or -ENOMEM. */
 int targets_parse_labels(const char *s, json_t **ret, char *msg, size_t msg_size);

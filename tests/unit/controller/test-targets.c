@@ -284,6 +284,52 @@ TEST(match_key_escaping_and_bounds)
     buf_free(&e);
 }
 
+/* ---- label sets and selectors ---- */
+
+TEST(label_sets_and_selectors)
+{
+    json_t *l = NULL;
+    char msg[160];
+    CHECK_INT(targets_parse_labels(" {unit=\"a.service\", x=\"q\\\"\"} ", &l, msg, sizeof(msg)), 0);
+    CHECK_STR(json_string_value(json_object_get(l, "unit")), "a.service");
+    CHECK_STR(json_string_value(json_object_get(l, "x")), "q\"");
+    json_decref(l);
+    static const struct {
+        const char *in, *why;
+    } bad[] = {
+        {"unit=\"a\"", "a label set is written {name=\"value\", ...}"},
+        {"{unit!=\"a\"}", "a label set gives values (unit=\"...\"), not !="},
+        {"{a=\"1\", a=\"2\"}", "label a given twice"},
+        {"{a=\"1\"} x", "unexpected 'x' after the label set"},
+        {"{a=\"1\"", "missing }"},
+        {"{1a=\"1\"}", "expected a label name at '1a=\"1\"}'"},
+        {"{a=1}", "the value of a must be quoted (\"...\")"},
+        {"{a=\"1}", "unterminated value at '\"1}'"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        l = NULL;
+        CHECK_INT(targets_parse_labels(bad[i].in, &l, msg, sizeof(msg)), -EINVAL);
+        CHECK_STR(msg, bad[i].why);
+        CHECK(l == NULL);
+    }
+    struct label_matcher m[4];
+    size_t n = 0;
+    const char *end;
+    CHECK_INT(targets_parse_selector("{a=\"x\",b!=\"y\", c=~\"z.*\" ,d!~\"w\"}", m, 4, &n, &end,
+                                     msg, sizeof(msg)),
+              0);
+    CHECK_INT(n, 4);
+    CHECK_STR(m[1].op, "!=");
+    CHECK_STR(m[2].op, "=~");
+    CHECK_STR(m[2].value, "z.*");
+    CHECK_STR(m[3].name, "d");
+    CHECK_STR(end, "");
+    targets_matchers_free(m, n);
+    CHECK_INT(targets_parse_selector("a=\"1\",b=\"2\",c=\"3\"", m, 2, &n, NULL, msg, sizeof(msg)),
+              -EINVAL);
+    CHECK_STR(msg, "more than 2 matchers");
+}
+
 /* ---- label values in actions ---- */
 
 TEST(label_values_expanded_or_refused)
@@ -331,4 +377,5 @@ TEST(label_values_expanded_or_refused)
 
 TEST_MAIN(TEST_ENTRY(section_defaults_and_values), TEST_ENTRY(section_errors_at_their_position),
           TEST_ENTRY(label_placeholders_checked_at_load), TEST_ENTRY(match_shared_and_per_target),
-          TEST_ENTRY(match_key_escaping_and_bounds), TEST_ENTRY(label_values_expanded_or_refused))
+          TEST_ENTRY(match_key_escaping_and_bounds), TEST_ENTRY(label_sets_and_selectors),
+          TEST_ENTRY(label_values_expanded_or_refused))
