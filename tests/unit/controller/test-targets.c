@@ -372,6 +372,26 @@ TEST(label_values_expanded_or_refused)
     CHECK_INT(res.attempts, 0);
     action_result_clear(&res);
     json_decref(a.params);
+    /* the same before kubectl, systemd and a webhook's URL path: no attempt is made */
+    struct {
+        enum action_kind kind;
+        const char *key, *value;
+    } kinds[] = {
+        {ACTION_KUBECTL, "scale", "deployment/{{ $labels.namespace }}"},
+        {ACTION_SYSTEMD, "unit", "{{ $labels.namespace }}.service"},
+        {ACTION_WEBHOOK, "url", "http://127.0.0.1:9/admin/{{ $labels.namespace }}"},
+    };
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        struct action_def k = {.kind = kinds[i].kind,
+                               .params = json_pack("{s:s}", kinds[i].key, kinds[i].value),
+                               .summary = (char *)"k"};
+        actuator_run(&k, &ctx, &res, NULL);
+        CHECK_INT(res.status, ACT_FAIL);
+        CHECK_CONTAINS(res.error, "label namespace=\"../x\" starts with - or .: refused");
+        CHECK_INT(res.attempts, 0);
+        action_result_clear(&res);
+        json_decref(k.params);
+    }
     json_decref(labels);
 }
 
