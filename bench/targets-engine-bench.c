@@ -37,17 +37,21 @@ int main(int argc, char **argv)
     size_t n_signals = argc > 2 ? strtoul(argv[2], NULL, 10) : 10;
     size_t n_evals = argc > 3 ? strtoul(argv[3], NULL, 10) : 20;
     if (!n_targets || !n_signals || n_signals > 64 || !n_evals)
-        return fprintf(stderr, "usage: targets-engine-bench [TARGETS [SIGNALS [EVALUATIONS]]]\n"), 2;
+        return fprintf(stderr, "usage: targets-engine-bench [TARGETS [SIGNALS [EVALUATIONS]]]\n"),
+               2;
     /* rules: s0..s(n-1); critical when s0 > 0.9 and s1 > 0.8 (all), degraded when any of
      * the others > 0.7 for 10s, optimal */
     struct buf y;
     buf_init(&y, 1 << 20);
-    buf_printf(&y, "targets: {by: [target], max: %zu}\nlimits: {max_actions_per_hour: 0, "
-                   "max_targets_acting: 5%%}\nsignals:\n", n_targets);
+    buf_printf(&y,
+               "targets: {by: [target], max: %zu}\nlimits: {max_actions_per_hour: 0, "
+               "max_targets_acting: 5%%}\nsignals:\n",
+               n_targets);
     for (size_t s = 0; s < n_signals; s++)
         buf_printf(&y, "  s%zu: {query: 'm%zu', max_age: 1m}\n", s, s);
-    buf_printf(&y, "states:\n  - {name: critical, when: all, conditions: ['s0 > 0.9', 's%zu > 0.8']}\n"
-                   "  - name: degraded\n    for: 10s\n    conditions: [",
+    buf_printf(&y,
+               "states:\n  - {name: critical, when: all, conditions: ['s0 > 0.9', 's%zu > 0.8']}\n"
+               "  - name: degraded\n    for: 10s\n    conditions: [",
                n_signals > 1 ? (size_t)1 : (size_t)0);
     for (size_t s = 0; s < n_signals; s++)
         buf_printf(&y, "%s's%zu > 0.7'", s ? ", " : "", s);
@@ -74,9 +78,9 @@ int main(int argc, char **argv)
                 char name[32], v[32];
                 snprintf(name, sizeof(name), "t%06zu", t);
                 snprintf(v, sizeof(v), "%.3f", (double)(rand_r(&seed) % 1000) / 1000);
-                json_array_append_new(vec[s], json_pack("{s:{s:s,s:s}, s:[f,s]}", "metric",
-                                                        "target", name, "job", "app", "value",
-                                                        now, v));
+                json_array_append_new(vec[s],
+                                      json_pack("{s:{s:s,s:s}, s:[f,s]}", "metric", "target", name,
+                                                "job", "app", "value", now, v));
             }
             in[s].series = vec[s];
         }
@@ -110,9 +114,8 @@ int main(int argc, char **argv)
     double per = (double)(n_targets * n_signals);
     printf("summary: %zu targets x %zu signals, %zu evaluations: CPU per evaluation, median: "
            "match %.1f ms, match + steps %.1f ms = %.3f us per target-signal (max %.3f)\n",
-           n_targets, n_signals, n_evals, match_us[n_evals / 2] / 1e3,
-           total_us[n_evals / 2] / 1e3, total_us[n_evals / 2] / per,
-           total_us[n_evals - 1] / per);
+           n_targets, n_signals, n_evals, match_us[n_evals / 2] / 1e3, total_us[n_evals / 2] / 1e3,
+           total_us[n_evals / 2] / per, total_us[n_evals - 1] / per);
     fleet_replay_free(&rp);
     rules_free(r);
     free(vec);

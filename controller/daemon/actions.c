@@ -317,15 +317,15 @@ static void resend_one(struct controller *c, json_t *e, double now)
     action_result_clear(&ar);
 }
 
-bool actions_target_has_effects(struct controller *c, const char *key)
+size_t actions_target_effects(struct controller *c, const char *key)
 {
+    size_t n = 0;
     for (size_t i = 0; i < json_array_size(c->st.effects); i++) {
         const char *k =
             json_string_value(json_object_get(json_array_get(c->st.effects, i), "target"));
-        if (k && strcmp(k, key) == 0)
-            return true;
+        n += k && strcmp(k, key) == 0;
     }
-    return false;
+    return n;
 }
 
 void actions_effects(struct controller *c, const struct eval_result *res, double now)
@@ -392,16 +392,23 @@ static void expire_times(json_t *t, double now)
             json_array_remove(t, i);
 }
 
+unsigned actions_target_own_left(struct controller *c, struct target *t, double now)
+{
+    unsigned max = c->rules->max_actions_per_hour_per_target;
+    if (max == 0)
+        return UINT_MAX;
+    expire_times(t->action_times, now);
+    size_t used = json_array_size(t->action_times);
+    return max > used ? max - (unsigned)used : 0;
+}
+
 unsigned actions_target_budget_left(struct controller *c, struct target *t, double now,
                                     bool *ret_limited)
 {
     unsigned left = actions_budget_left(c, now, ret_limited);
-    unsigned max = c->rules->max_actions_per_hour_per_target;
-    if (max == 0)
+    if (c->rules->max_actions_per_hour_per_target == 0)
         return left;
-    expire_times(t->action_times, now);
-    size_t used = json_array_size(t->action_times);
-    unsigned own = max > used ? max - (unsigned)used : 0;
+    unsigned own = actions_target_own_left(c, t, now);
     if (!*ret_limited || own < left)
         left = own;
     *ret_limited = true;

@@ -3,9 +3,10 @@
  * targets_api.c (the targets' views) -> actions.c (decisions' and manual actions, reverts,
  * the hourly budget) and overrides.c (runtime overrides) -> records.c (ids, audit, state
  * file, metrics) -> targets_table.c (the table of targets); run.c -> targets.c (an
- * evaluation with targets) -> actions.c; flags.c reads the command line. Locking: `lock` guards everything the HTTP threads read or change; the main
- * thread alone swaps the rules. `act_lock` serialises actuation, which runs outside
- * `lock` so the API stays responsive while an action waits on its timeout. */
+ * evaluation with targets) -> actions.c; flags.c reads the command line. Locking: `lock` guards
+ * everything the HTTP threads read or change; the main thread alone swaps the rules. `act_lock`
+ * serialises actuation, which runs outside `lock` so the API stays responsive while an action waits
+ * on its timeout. */
 #ifndef HOMEOSTAT_CONTROLLER_CONTROLLER_H
 #define HOMEOSTAT_CONTROLLER_CONTROLLER_H
 
@@ -38,7 +39,8 @@
 #define DEFAULT_MAX_CONNECTIONS_PER_IP 32u
 #define DEFAULT_WEB_TIMEOUT_SEC 30u
 #define EFFECTS_MAX 256 /* actions in effect kept for revert; the oldest are forgotten */
-#define EFFECTS_MAX_TARGETS 20000 /* ... with targets: 2 per target of targets.max, this at most */
+/* ... with targets: 2 per target of targets.max, this at most */
+#define EFFECTS_MAX_TARGETS 20000
 
 struct cli {
     const char *config;
@@ -86,12 +88,9 @@ struct target_table {
     struct hmap map;
     struct target **list; /* in no order; the API sorts */
     size_t n, cap;
-    unsigned long long refused;       /* new targets refused by targets.max, since start */
-    size_t refused_last;              /* ... at the last evaluation */
-    unsigned long long storm_refused; /* decisions held back by the storm guard */
-    bool storm_active;                /* at the last evaluation */
-    size_t n_series_refused;          /* label sets too long for a key, last evaluation */
-    uint64_t seed;                    /* matching's hash seed (random, set once) */
+    size_t refused_last; /* new targets refused by targets.max at the last evaluation */
+    bool storm_active;   /* more targets wanted to act than the storm guard allows, last time */
+    uint64_t seed;       /* matching's hash seed (random, set once) */
 };
 
 struct metrics {
@@ -186,8 +185,8 @@ json_t *controller_signals_json(const struct controller *c, const struct signal_
  * target. Returns the record (new reference), lock held. */
 json_t *controller_decision(struct controller *c, const struct eval_result *res,
                             const struct decision_def *def, enum decision_outcome *outcome,
-                            const struct decide_flags *flags, const struct target *t,
-                            double *last_exec, const double *saved_exec, double now);
+                            const struct decide_flags *flags, struct target *t, double *last_exec,
+                            const double *saved_exec, double now);
 /* decisions_total for a recorded decision: one per action (or "none"), lock held. */
 void controller_count_decision(struct controller *c, const char *state,
                                const struct decision_def *def, json_t *d,
@@ -245,13 +244,16 @@ size_t actions_decision(struct controller *c, const struct decision_def *def, js
  * forgotten (forget_after): reverted now). res NULL: a rules file with targets (the
  * controller's own machine is not evaluated). No lock held. */
 void actions_effects(struct controller *c, const struct eval_result *res, double now);
-/* Whether an action in effect belongs to the target of this key (lock held). */
-bool actions_target_has_effects(struct controller *c, const char *key);
+/* How many actions in effect belong to the target of this key (lock held). */
+size_t actions_target_effects(struct controller *c, const char *key);
 /* Actions that may still run this hour (lock held); *ret_limited false: no limit. With t,
  * the smaller of that and the target's own (limits.max_actions_per_hour_per_target). */
 unsigned actions_budget_left(struct controller *c, double now, bool *ret_limited);
 unsigned actions_target_budget_left(struct controller *c, struct target *t, double now,
                                     bool *ret_limited);
+/* The target's own actions left this hour (limits.max_actions_per_hour_per_target),
+ * UINT_MAX without that limit. */
+unsigned actions_target_own_left(struct controller *c, struct target *t, double now);
 /* Runs manual action m with checked args for the API: audit first, then the actions.
  * 0 with *ret_result (new reference), -EIO when the audit write failed (nothing ran).
  * No lock held. */

@@ -209,8 +209,8 @@ void controller_count_decision(struct controller *c, const char *state,
 
 json_t *controller_decision(struct controller *c, const struct eval_result *res,
                             const struct decision_def *def, enum decision_outcome *outcome,
-                            const struct decide_flags *flags, const struct target *t,
-                            double *last_exec, const double *saved_exec, double now)
+                            const struct decide_flags *flags, struct target *t, double *last_exec,
+                            const double *saved_exec, double now)
 {
     const struct rules *r = c->rules;
     const char *sname = eval_state_name(r, res->to);
@@ -265,8 +265,8 @@ json_t *controller_decision(struct controller *c, const struct eval_result *res,
         json_t *kept = json_copy(d);
         if (kept)
             json_object_del(kept, "signals");
-        json_decref(((struct target *)t)->last_decision);
-        ((struct target *)t)->last_decision = kept;
+        json_decref(t->last_decision);
+        t->last_decision = kept;
     }
     log_info("decision %s%s%s: %s -> %s, confidence %.2f, %s", id, t ? " for " : "",
              t ? t->key : "", eval_state_name(r, res->from), sname, res->confidence,

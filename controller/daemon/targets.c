@@ -19,11 +19,6 @@
 
 #define STORM_LISTED 50 /* targets named in a storm_guard record */
 
-static size_t rank_of(size_t state)
-{
-    return state == EVAL_STATE_UNKNOWN ? 0 : state + 1;
-}
-
 /* Takes this evaluation's targets in (lock held): known ones get their values, new ones are
  * admitted while there is room; the others keep none. */
 static void admit(struct controller *c, const struct target_set *set, double now)
@@ -61,9 +56,7 @@ static void admit(struct controller *c, const struct target_set *set, double now
         log_warning("targets: %zu label sets refused: targets.max (%u) reached", refused,
                     r->targets.max);
     tt->refused_last = refused;
-    tt->refused += refused;
     metric_add(c->m.targets_refused, (double)refused);
-    tt->n_series_refused = set->refused_key;
     /* A target no series named this time (its per-target signals are unknown: never acted
      * on) is forgotten after forget_after. One the matching gave no row (its key too long
      * now) has every signal unknown. */
@@ -81,7 +74,7 @@ static void admit(struct controller *c, const struct target_set *set, double now
             t->forgetting = true;
             log_info("targets: %s has had no series for %.0fs (forget_after): forgetting it%s",
                      t->key, now - t->last_seen,
-                     actions_target_has_effects(c, t->key) ? " once its actions are reverted" : "");
+                     actions_target_effects(c, t->key) ? " once its actions are reverted" : "");
         }
     }
 }
@@ -126,7 +119,7 @@ static void roll_up(struct controller *c, const struct fleet_member *st, size_t 
     const struct fleet_member *worst = n ? &st[0] : NULL; /* st is in acting order */
     size_t counts[RULES_MAX_STATES + 1] = {0};
     for (size_t i = 0; i < n; i++)
-        counts[rank_of(st[i].res.to)]++;
+        counts[fleet_state_rank(st[i].res.to)]++;
     struct eval_result res;
     memset(&res, 0, sizeof(res));
     res.from = c->st.eval.current;
@@ -202,10 +195,9 @@ void targets_evaluate(struct controller *c, json_t *const *series, double now, c
         m->saved_exec = saved + i * nd;
         m->values = t->values;
         m->paused = t->paused;
-        bool limited;
-        unsigned own = actions_target_budget_left(c, t, now, &limited);
+        /* the global budget is fleet_step's; each member carries only its own */
         m->budget_limited = r->max_actions_per_hour_per_target > 0;
-        m->budget_left = own;
+        m->budget_left = m->budget_limited ? actions_target_own_left(c, t, now) : 0;
     }
     /* Each target's own step, then the budgets and the storm guard, worst first
      * (engine/fleet.c: what `test` and `backtest` replay too). */
@@ -224,7 +216,6 @@ void targets_evaluate(struct controller *c, json_t *const *series, double now, c
     tt->storm_active = fo.storm;
     metric_set(c->m.storm_active, fo.storm ? 1 : 0);
     if (fo.held) {
-        tt->storm_refused += fo.held;
         metric_add(c->m.storm_refused, (double)fo.held);
         record_storm(c, st, n, fo.wanted, fo.limit, fo.held, now);
     }
@@ -270,7 +261,7 @@ void targets_evaluate(struct controller *c, json_t *const *series, double now, c
     size_t forgotten = 0;
     for (size_t i = tt->n; i-- > 0;) {
         struct target *t = tt->list[i];
-        if (t->forgetting && !actions_target_has_effects(c, t->key)) {
+        if (t->forgetting && !actions_target_effects(c, t->key)) {
             log_info("targets: %s forgotten", t->key);
             targets_remove(c, t);
             forgotten++;

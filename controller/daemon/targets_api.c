@@ -11,23 +11,19 @@
 
 #include "controller.h"
 #include "parse.h"
+#include "fleet.h"
 #include "targets.h"
 
 #define LIST_DEFAULT_LIMIT 100
 #define LIST_MAX_LIMIT 1000
 #define MAX_MATCHERS 16
 
-/* Worst first: unknown (something is missing), then the states in order; then the less
- * confident... no: the more confident first, then by key. */
-static size_t rank(const struct target *t)
-{
-    return t->eval.current == EVAL_STATE_UNKNOWN ? 0 : t->eval.current + 1;
-}
-
+/* Worst first (fleet_state_rank: unknown, then the states in order), then the more
+ * confident, then by key: the order the storm guard lets targets act in. */
 static int worst_first(const void *a, const void *b)
 {
     const struct target *x = *(struct target *const *)a, *y = *(struct target *const *)b;
-    size_t rx = rank(x), ry = rank(y);
+    size_t rx = fleet_state_rank(x->eval.current), ry = fleet_state_rank(y->eval.current);
     if (rx != ry)
         return rx < ry ? -1 : 1;
     double cx = x->have_eval ? x->last.confidence : 0, cy = y->have_eval ? y->last.confidence : 0;
@@ -154,14 +150,13 @@ static json_t *target_row_json(struct controller *c, const struct target *t, boo
     json_object_set_new(o, "uncertain", json_boolean(t->have_eval && t->last.uncertain));
     json_object_set_new(o, "paused", json_boolean(t->paused));
     json_object_set_new(o, "last_seen", json_time(t->last_seen));
-    json_t *effects = target_effects(c, t->key);
     if (!detail) {
         json_object_set_new(o, "reasoning", short_reasoning(t));
         json_object_set_new(o, "actions_in_effect",
-                            json_integer((json_int_t)json_array_size(effects)));
-        json_decref(effects);
+                            json_integer((json_int_t)actions_target_effects(c, t->key)));
         return o;
     }
+    json_t *effects = target_effects(c, t->key);
     json_object_set_new(o, "reasoning",
                         json_string(t->have_eval ? t->last.reasoning : "not evaluated yet"));
     json_t *parts = json_object();
@@ -258,13 +253,19 @@ int targets_detail_json(struct controller *c, const char *id, json_t **ret)
     return 0;
 }
 
+/* Targets per state, indexed by fleet_state_rank. */
+static void count_states(const struct controller *c, size_t *counts)
+{
+    for (size_t i = 0; i < c->targets.n; i++)
+        counts[fleet_state_rank(c->targets.list[i]->eval.current)]++;
+}
+
 json_t *targets_summary_json(struct controller *c)
 {
     const struct rules *r = c->rules;
     json_t *o = json_object(), *per = json_object();
     size_t counts[RULES_MAX_STATES + 1] = {0};
-    for (size_t i = 0; i < c->targets.n; i++)
-        counts[rank(c->targets.list[i])]++;
+    count_states(c, counts);
     json_object_set_new(per, RULES_STATE_UNKNOWN, json_integer((json_int_t)counts[0]));
     for (size_t s = 0; s < r->n_states; s++)
         json_object_set_new(per, r->states[s].name, json_integer((json_int_t)counts[s + 1]));
@@ -282,27 +283,33 @@ json_t *targets_summary_json(struct controller *c)
 
 /* ---- metrics ---- */
 
+/* labels[0..2 * n_by): the target's by labels as name, value pairs; returns 2 * n_by. */
+static size_t by_labels(const struct rules *r, const struct target *t, const char **labels)
+{
+    for (size_t b = 0; b < r->targets.n_by; b++) {
+        labels[2 * b] = r->targets.by[b];
+        labels[2 * b + 1] = json_string_value(json_object_get(t->labels, r->targets.by[b]));
+    }
+    return 2 * r->targets.n_by;
+}
+
 int targets_metrics(struct controller *c, struct mset *set)
 {
     const struct rules *r = c->rules;
     if (!r->targets.by)
         return 0;
-    size_t nb = r->targets.n_by;
     const char *labels[2 * (RULES_MAX_TARGET_LABELS + 1) + 1];
     int ret = mset_family(set, "homeostat_controller_target_state", METRIC_GAUGE,
                           "1 for the current state of each target, 0 for its other states "
                           "(one series per target and state).");
     for (size_t i = 0; ret >= 0 && i < c->targets.n; i++) {
         const struct target *t = c->targets.list[i];
-        for (size_t b = 0; b < nb; b++) {
-            labels[2 * b] = r->targets.by[b];
-            labels[2 * b + 1] = json_string_value(json_object_get(t->labels, r->targets.by[b]));
-        }
-        labels[2 * nb] = "state";
-        labels[2 * nb + 2] = NULL;
+        size_t k = by_labels(r, t, labels);
+        labels[k] = "state";
+        labels[k + 2] = NULL;
         for (size_t s = 0; ret >= 0 && s <= r->n_states; s++) {
             size_t idx = s < r->n_states ? s : EVAL_STATE_UNKNOWN;
-            labels[2 * nb + 1] = eval_state_name(r, idx);
+            labels[k + 1] = eval_state_name(r, idx);
             ret = mset_add(set, MSET_SUFFIX_NONE, labels, t->eval.current == idx ? 1 : 0);
         }
     }
@@ -311,19 +318,14 @@ int targets_metrics(struct controller *c, struct mset *set)
                           "Confidence (0..1) in each target's state at the last evaluation.");
     for (size_t i = 0; ret >= 0 && i < c->targets.n; i++) {
         const struct target *t = c->targets.list[i];
-        for (size_t b = 0; b < nb; b++) {
-            labels[2 * b] = r->targets.by[b];
-            labels[2 * b + 1] = json_string_value(json_object_get(t->labels, r->targets.by[b]));
-        }
-        labels[2 * nb] = NULL;
+        labels[by_labels(r, t, labels)] = NULL;
         ret = mset_add(set, MSET_SUFFIX_NONE, labels, t->have_eval ? t->last.confidence : 0);
     }
     if (ret >= 0)
         ret = mset_family(set, "homeostat_controller_targets", METRIC_GAUGE,
                           "Targets in each state.");
     size_t counts[RULES_MAX_STATES + 1] = {0};
-    for (size_t i = 0; i < c->targets.n; i++)
-        counts[rank(c->targets.list[i])]++;
+    count_states(c, counts);
     for (size_t s = 0; ret >= 0 && s <= r->n_states; s++) {
         const char *name = s == 0 ? RULES_STATE_UNKNOWN : r->states[s - 1].name;
         ret = mset_addl(set, (double)counts[s], "state", name, NULL);

@@ -9,7 +9,7 @@
 
 #include "step.h"
 
-static size_t rank_of(size_t state)
+size_t fleet_state_rank(size_t state)
 {
     return state == EVAL_STATE_UNKNOWN ? 0 : state + 1;
 }
@@ -18,7 +18,7 @@ static size_t rank_of(size_t state)
 static int acting_order(const void *a, const void *b)
 {
     const struct fleet_member *x = a, *y = b;
-    size_t rx = rank_of(x->res.to), ry = rank_of(y->res.to);
+    size_t rx = fleet_state_rank(x->res.to), ry = fleet_state_rank(y->res.to);
     if (rx != ry)
         return rx < ry ? -1 : 1;
     if (x->res.confidence != y->res.confidence)

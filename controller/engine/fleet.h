@@ -50,6 +50,9 @@ struct fleet_outcome {
  * sorts them in acting order. Fills *out. */
 void fleet_step(const struct rules *r, struct fleet_member *m, size_t n, double now,
                 const struct decide_flags *global, struct fleet_outcome *out);
+/* A state's place in the acting order and in worst-first lists: unknown (something is
+ * missing) 0, then the states of the rules in order (1 for the worst). */
+size_t fleet_state_rank(size_t state);
 /* How many targets may act with n targets known ((size_t)-1: no limit). */
 size_t fleet_acting_limit(const struct rules *r, size_t n);
 

@@ -64,35 +64,8 @@ spawn "$HS_TMP/webhook.log" /usr/bin/python3 "$HERE/../fakes/webhook_server.py" 
 wait_until 10 grep -q 'listening on' "$HS_TMP/webhook.log" || fail "webhook_server did not start"
 HOOK=http://127.0.0.1:$port
 
-cat >"$HS_TMP/rules.yaml" <<EOF
-evaluation_interval: 15s
-prometheus: {url: http://127.0.0.1:1, timeout: 5s}
-signals:
-  cpu_busy: {query: bt_cpu_busy}
-states:
-  - name: critical
-    conditions: ["cpu_busy > 0.85"]
-    for: 1m
-    keep_for: 2m
-  - name: paged
-    conditions: ["alert:BtPage == 1"]
-  - name: stressed
-    conditions: ["cpu_busy > 0.70"]
-    for: 45s
-  - name: optimal
-on_missing_data: unknown
-decisions:
-  critical:
-    min_confidence: 0.5
-    cooldown: 15m
-    actions:
-      - webhook: {url: "$HOOK/scale"}
-  stressed:
-    min_confidence: 0.9
-    actions:
-      - webhook: {url: "$HOOK/warn"}
-limits: {max_actions_per_hour: 2}
-EOF
+# The rules (shared with controller_api_golden.sh), their webhooks at the server above.
+sed "s|http://127.0.0.1:1/|$HOOK/|" "$HERE/backtest_rules.yaml" >"$HS_TMP/rules.yaml"
 check "the rules are valid" "$HOMEOSTAT_CONTROLLER" check "$HS_TMP/rules.yaml"
 
 bt() { "$HOMEOSTAT_CONTROLLER" backtest --config="$HS_TMP/rules.yaml" \

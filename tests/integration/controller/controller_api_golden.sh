@@ -113,35 +113,7 @@ cli() {
 }
 
 # The rules of backtest_prometheus.sh; actions that a backtest never runs.
-cat >"$HS_TMP/work/backtest.yaml" <<'EOF'
-evaluation_interval: 15s
-prometheus: {url: http://127.0.0.1:1, timeout: 5s}
-signals:
-  cpu_busy: {query: bt_cpu_busy}
-states:
-  - name: critical
-    conditions: ["cpu_busy > 0.85"]
-    for: 1m
-    keep_for: 2m
-  - name: paged
-    conditions: ["alert:BtPage == 1"]
-  - name: stressed
-    conditions: ["cpu_busy > 0.70"]
-    for: 45s
-  - name: optimal
-on_missing_data: unknown
-decisions:
-  critical:
-    min_confidence: 0.5
-    cooldown: 15m
-    actions:
-      - webhook: {url: "http://127.0.0.1:1/scale"}
-  stressed:
-    min_confidence: 0.9
-    actions:
-      - webhook: {url: "http://127.0.0.1:1/warn"}
-limits: {max_actions_per_hour: 2}
-EOF
+cp "$HOMEOSTAT_SOURCE_DIR/tests/integration/controller/backtest_rules.yaml" "$HS_TMP/work/backtest.yaml"
 sed 's/{query: bt_cpu_busy}/{query: "bt_cpu_busy[5m]"}/' "$HS_TMP/work/backtest.yaml" \
     >"$HS_TMP/work/backtest-refused.yaml"
 printf 'signals: {a: {query: up}}\nstates:\n  - {name: ok}\nreport:\n  checks: [{name: x}]\n' \

@@ -728,10 +728,10 @@ TEST(query_many_auth_and_headers)
     f.want_auth = "Bearer s3cret-token";
     f.want_org = "tenant-1";
     struct http_client_config cfg = {.url = f.url,
-                                .timeout_usec = 2000000,
-                                .bearer_token_file = token,
-                                .headers = headers,
-                                .n_headers = 2};
+                                     .timeout_usec = 2000000,
+                                     .bearer_token_file = token,
+                                     .headers = headers,
+                                     .n_headers = 2};
     struct promql_client *c = NULL;
     struct buf errors;
     buf_init(&errors, 0);
@@ -746,9 +746,9 @@ TEST(query_many_auth_and_headers)
     f.want_auth = "Basic YWxpY2U6d29uZGVyIGxhbmQ=";
     f.want_org = NULL;
     struct http_client_config basic = {.url = f.url,
-                                  .timeout_usec = 2000000,
-                                  .basic_auth_username = "alice",
-                                  .basic_auth_password_file = password};
+                                       .timeout_usec = 2000000,
+                                       .basic_auth_username = "alice",
+                                       .basic_auth_password_file = password};
     rc = promql_client_new(&basic, &c, &errors);
     if (rc == 0) {
         promql_query_many(c, q, 1, T0, &r);
@@ -789,7 +789,7 @@ TEST(client_new_errors)
     struct promql_client *c = (struct promql_client *)1;
 
     struct http_client_config missing = {.url = "http://127.0.0.1:9090",
-                                    .bearer_token_file = "/nonexistent/homeostat/token"};
+                                         .bearer_token_file = "/nonexistent/homeostat/token"};
     CHECK_INT(promql_client_new(&missing, &c, &errors), -ENOENT);
     CHECK(c == (struct promql_client *)1); /* untouched on failure */
     CHECK_STR(errors.data, "/nonexistent/homeostat/token: cannot read bearer token: No such "
@@ -797,8 +797,8 @@ TEST(client_new_errors)
 
     buf_reset(&errors);
     struct http_client_config pw = {.url = "http://127.0.0.1:9090",
-                               .basic_auth_username = "u",
-                               .basic_auth_password_file = "/nonexistent/homeostat/pw"};
+                                    .basic_auth_username = "u",
+                                    .basic_auth_password_file = "/nonexistent/homeostat/pw"};
     CHECK_INT(promql_client_new(&pw, &c, &errors), -ENOENT);
     CHECK_STR(errors.data, "/nonexistent/homeostat/pw: cannot read basic auth password: No such "
                            "file or directory\n");
