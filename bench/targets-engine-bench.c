@@ -1,6 +1,6 @@
 /* targets-engine-bench: the controller's engine on many targets, without I/O: per
  * evaluation, targets_match() of SIGNALS instant vectors of TARGETS series each (already
- * parsed JSON, as the daemon holds them after a query) and fleet_step() of every target
+ * read into ivecs, as the daemon holds them after a query) and fleet_step() of every target
  * (evaluate, decide, the budgets and the storm guard). Prints one line per evaluation and
  * a summary: microseconds of CPU per evaluation and per target-signal (the goal in
  * issue 18: at most 2 us), with and without the matching.
@@ -63,7 +63,7 @@ int main(int argc, char **argv)
     if (rules_load_string(y.data, y.len, "bench.yaml", &r, &e) < 0)
         return fprintf(stderr, "%s", e.data ? e.data : "rules?\n"), 1;
     /* the vectors: each target's value of each signal wanders between 0 and 1 */
-    json_t **vec = calloc(n_signals, sizeof(*vec));
+    struct ivec *vec = calloc(n_signals, sizeof(*vec));
     struct target_input *in = calloc(n_signals, sizeof(*in));
     struct fleet_replay rp;
     fleet_replay_init(&rp, r, false, true);
@@ -73,21 +73,23 @@ int main(int argc, char **argv)
     for (size_t k = 0; k < n_evals; k++) {
         double now = t0 + 5.0 * (double)k;
         for (size_t s = 0; s < n_signals; s++) {
-            vec[s] = json_array();
+            /* as the daemon reads a reply: only the targets.by label kept */
+            ivec_reset(&vec[s]);
             for (size_t t = 0; t < n_targets; t++) {
                 char name[32], v[32];
-                snprintf(name, sizeof(name), "t%06zu", t);
-                snprintf(v, sizeof(v), "%.3f", (double)(rand_r(&seed) % 1000) / 1000);
-                json_array_append_new(vec[s],
-                                      json_pack("{s:{s:s,s:s}, s:[f,s]}", "metric", "target", name,
-                                                "job", "app", "value", now, v));
+                int nl = snprintf(name, sizeof(name), "t%06zu", t);
+                int vl = snprintf(v, sizeof(v), "%.3f", (double)(rand_r(&seed) % 1000) / 1000);
+                if (ivec_add_series(&vec[s]) < 0 ||
+                    ivec_add_label(&vec[s], "target", 6, name, (size_t)nl) < 0 ||
+                    ivec_set_sample(&vec[s], now, v, (size_t)vl) < 0)
+                    return 1;
             }
-            in[s].series = vec[s];
+            in[s].series = &vec[s];
         }
         /* the matching alone, then the whole step (which matches again) */
         double a = cpu_us();
         struct target_set set;
-        if (targets_match(r, in, NULL, 0, 42, &set) < 0)
+        if (targets_match(r, in, NULL, NULL, 0, 42, &set) < 0)
             return 1;
         double b = cpu_us();
         target_set_free(&set);
@@ -102,12 +104,10 @@ int main(int argc, char **argv)
         total_us[k] = d - c;
         size_t crit = 0;
         for (size_t i = 0; i < n; i++)
-            crit += m[i].res.to == 0;
+            crit += m[i].res->to == 0;
         printf("evaluation %zu: %zu targets, %zu critical, storm guard %s; match %.1f ms, "
                "match + steps %.1f ms\n",
                k + 1, n, crit, fo.storm ? "on" : "off", match_us[k] / 1e3, total_us[k] / 1e3);
-        for (size_t s = 0; s < n_signals; s++)
-            json_decref(vec[s]);
     }
     qsort(match_us, n_evals, sizeof(double), cmp);
     qsort(total_us, n_evals, sizeof(double), cmp);
@@ -118,6 +118,8 @@ int main(int argc, char **argv)
            total_us[n_evals / 2] / per, total_us[n_evals - 1] / per);
     fleet_replay_free(&rp);
     rules_free(r);
+    for (size_t s = 0; s < n_signals; s++)
+        ivec_free(&vec[s]);
     free(vec);
     free(in);
     free(match_us);

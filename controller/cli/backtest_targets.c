@@ -98,7 +98,7 @@ static int count_step(struct backtest_result *b, struct hmap *map, const struct 
     struct backtest_target_stats *t = stats_of(b, map, m->key, &c);
     if (!t)
         return -ENOMEM;
-    const struct eval_result *res = &m->res;
+    const struct eval_result *res = m->res;
     size_t slot = backtest_state_slot(r, res->to);
     t->evaluations++;
     if (slot < t->worst)
@@ -154,11 +154,12 @@ int backtest_replay_targets(const struct rules *rules, const struct promql_range
     struct backtest_result *b = calloc(1, sizeof(*b));
     json_t ***vec = calloc(ns, sizeof(*vec));
     struct target_input *in = calloc(ns, sizeof(*in));
+    struct ivec *iv = calloc(ns, sizeof(*iv));
     struct hmap map = {0};
     struct fleet_replay rp;
     fleet_replay_init(&rp, rules, false, false);
     int r = -ENOMEM;
-    if (!b || !vec || !in || hmap_init(&map, 64) < 0)
+    if (!b || !vec || !in || !iv || hmap_init(&map, 64) < 0)
         goto out;
     b->rules = rules;
     b->start_ms = first->start_ms;
@@ -186,8 +187,15 @@ int backtest_replay_targets(const struct rules *rules, const struct promql_range
     r = 0;
     for (size_t k = 0; k < b->n && r == 0; k++) {
         int64_t t_ms = b->start_ms + (int64_t)k * b->step_ms;
-        for (size_t i = 0; i < ns; i++)
-            in[i] = (struct target_input){.series = vec[i][k]};
+        for (size_t i = 0; i < ns && r == 0; i++) {
+            in[i] = (struct target_input){0};
+            if (vec[i][k] &&
+                (r = targets_ivec_from_json(vec[i][k], (const char *const *)rules->targets.by,
+                                            rules->targets.n_by, &iv[i])) == 0)
+                in[i].series = &iv[i];
+        }
+        if (r < 0)
+            break;
         struct fleet_member *m;
         size_t n;
         struct fleet_outcome fo;
@@ -208,6 +216,9 @@ out:
     }
     free(vec);
     free(in);
+    for (size_t i = 0; iv && i < ns; i++)
+        ivec_free(&iv[i]);
+    free(iv);
     for (size_t i = 0; i < map.mask + 1 && map.buckets; i++)
         for (struct hnode *n = map.buckets[i], *next; n; n = next) {
             next = n->next;

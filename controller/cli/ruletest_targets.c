@@ -95,7 +95,7 @@ static int append_sample(json_t *vec, json_t *labels, double time, double value)
 
 /* The instant vectors of step k: what Prometheus would have answered each signal. */
 static int vectors_at(const struct rules *rules, const struct rtest *t, size_t k, double now,
-                      struct target_input *in, json_t **vec)
+                      struct target_input *in, json_t **vec, struct ivec *iv)
 {
     double ts = now - (double)t->sample_age_usec / 1e6;
     json_t *none = json_object();
@@ -113,7 +113,6 @@ static int vectors_at(const struct rules *rules, const struct rtest *t, size_t k
             json_decref(none);
             return -ENOMEM;
         }
-        in[i].series = vec[i];
         if (!s->per_target && k < s->n && s->known[k] &&
             append_sample(vec[i], none, ts, s->value[k]) < 0) {
             json_decref(none);
@@ -126,6 +125,15 @@ static int vectors_at(const struct rules *rules, const struct rtest *t, size_t k
         if (k < x->s.n && x->s.known[k] &&
             append_sample(vec[x->signal], x->labels, ts, x->s.value[k]) < 0)
             return -ENOMEM;
+    }
+    for (size_t i = 0; i < rules->n_signals; i++) {
+        if (!vec[i])
+            continue;
+        int r = targets_ivec_from_json(vec[i], (const char *const *)rules->targets.by,
+                                       rules->targets.n_by, &iv[i]);
+        if (r < 0)
+            return r;
+        in[i].series = &iv[i];
     }
     return 0;
 }
@@ -157,12 +165,13 @@ int ruletest_run_targets(const struct rules *rules, const struct rtest *t, struc
     size_t ns = rules->n_signals ? rules->n_signals : 1;
     struct target_input *in = calloc(ns, sizeof(*in));
     json_t **vec = calloc(ns, sizeof(*vec));
+    struct ivec *iv = calloc(ns, sizeof(*iv));
     struct counted *counts = NULL;
     size_t n_counts = 0;
     struct fleet_replay rp;
     fleet_replay_init(&rp, rules, t->flags.paused, t->flags.dry_run);
     int failed = -ENOMEM;
-    if (!in || !vec)
+    if (!in || !vec || !iv)
         goto out;
     failed = 0;
     for (size_t k = 0; k < t->n_steps && failed >= 0; k++) {
@@ -170,7 +179,7 @@ int ruletest_run_targets(const struct rules *rules, const struct rtest *t, struc
         struct fleet_member *m = NULL;
         size_t n = 0;
         struct fleet_outcome fo;
-        if (vectors_at(rules, t, k, now, in, vec) < 0 ||
+        if (vectors_at(rules, t, k, now, in, vec, iv) < 0 ||
             fleet_replay_next(&rp, in, now, &m, &n, &fo) < 0) {
             failed = -ENOMEM;
         }
@@ -203,13 +212,16 @@ int ruletest_run_targets(const struct rules *rules, const struct rtest *t, struc
                 continue;
             }
             uint64_t *c = count_of(&counts, &n_counts, found->key);
-            if (!ruletest_check(rules, t, x, &found->res, found->outcome, c ? *c : 0, report))
+            if (!ruletest_check(rules, t, x, found->res, found->outcome, c ? *c : 0, report))
                 failed++;
         }
     }
 out:
     for (size_t i = 0; vec && i < rules->n_signals; i++)
         json_decref(vec[i]);
+    for (size_t i = 0; iv && i < rules->n_signals; i++)
+        ivec_free(&iv[i]);
+    free(iv);
     for (size_t i = 0; i < n_counts; i++)
         free(counts[i].key);
     free(counts);

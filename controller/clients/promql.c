@@ -478,12 +478,39 @@ static void series_parser(const char *body, size_t len, long status, void *ctx,
     promql_parse_series(body, len, status, out, ctx);
 }
 
-/* promql_query_many, and with series (non-NULL) promql_query_series. */
+/* promql_query_vectors' vectors. */
+struct vectors {
+    const char *const *keep;
+    size_t n_keep;
+    struct ivec *vec;
+    bool *have;
+};
+
+struct vector_ctx {
+    const struct vectors *v;
+    size_t i;
+};
+
+static void vector_parser(const char *body, size_t len, long status, void *ctx,
+                          struct promql_result *out)
+{
+    struct vector_ctx *x = ctx;
+    x->v->have[x->i] =
+        promql_parse_vector(body, len, status, x->v->keep, x->v->n_keep, out, &x->v->vec[x->i]);
+}
+
+/* promql_query_many, with series (non-NULL) promql_query_series, with vectors
+ * promql_query_vectors. */
 static void query_many(struct promql_client *c, const char *const *queries, size_t n, double time,
-                       struct promql_result *results, json_t **series)
+                       struct promql_result *results, json_t **series,
+                       const struct vectors *vectors)
 {
     for (size_t i = 0; series && i < n; i++)
         series[i] = NULL;
+    for (size_t i = 0; vectors && i < n; i++) {
+        vectors->have[i] = false;
+        ivec_reset(&vectors->vec[i]);
+    }
     /* first[i]: the index of the first query equal to queries[i]. */
     size_t *first = malloc((n ? n : 1) * sizeof(*first));
     size_t *slot = malloc((n ? n : 1) * sizeof(*slot)); /* request used by a first query */
@@ -591,7 +618,10 @@ static void query_many(struct promql_client *c, const char *const *queries, size
         if (first[i] != i || slot[i] >= usable)
             continue;
         struct promql_req *q = c->reqs[slot[i]];
-        if (series)
+        struct vector_ctx vc = {vectors, i};
+        if (vectors)
+            finish_req(c, q, start, c->timeout_usec, vector_parser, &vc, &results[i]);
+        else if (series)
             finish_req(c, q, start, c->timeout_usec, series_parser, &series[i], &results[i]);
         else
             finish_req(c, q, start, c->timeout_usec, instant_parser, NULL, &results[i]);
@@ -607,6 +637,9 @@ static void query_many(struct promql_client *c, const char *const *queries, size
             results[i] = results[first[i]];
             if (series)
                 series[i] = json_incref(series[first[i]]);
+            if (vectors && vectors->have[first[i]] &&
+                ivec_copy(&vectors->vec[i], &vectors->vec[first[i]]) == 0)
+                vectors->have[i] = true;
         }
     free(first);
     free(slot);
@@ -615,7 +648,7 @@ static void query_many(struct promql_client *c, const char *const *queries, size
 void promql_query_many(struct promql_client *c, const char *const *queries, size_t n, double time,
                        struct promql_result *results)
 {
-    query_many(c, queries, n, time, results, NULL);
+    query_many(c, queries, n, time, results, NULL, NULL);
 }
 
 void promql_client_no_watchdog(struct promql_client *c)
@@ -626,7 +659,15 @@ void promql_client_no_watchdog(struct promql_client *c)
 void promql_query_series(struct promql_client *c, const char *const *queries, size_t n, double time,
                          struct promql_result *results, json_t **series)
 {
-    query_many(c, queries, n, time, results, series);
+    query_many(c, queries, n, time, results, series, NULL);
+}
+
+void promql_query_vectors(struct promql_client *c, const char *const *queries, size_t n,
+                          double time, const char *const *keep, size_t n_keep,
+                          struct promql_result *results, struct ivec *vectors, bool *have)
+{
+    struct vectors v = {keep, n_keep, vectors, have};
+    query_many(c, queries, n, time, results, NULL, &v);
 }
 
 /* ---- range queries ------------------------------------------------------------------ */

@@ -14,6 +14,7 @@
 
 #include "buf.h"
 #include "httpclient.h"
+#include "ivec.h"
 
 #define PROMQL_MAX_REPLY_BYTES (4u << 20)
 
@@ -80,6 +81,23 @@ void promql_client_no_watchdog(struct promql_client *c);
 /* The same as promql_parse_reply for one reply body, with its series (exposed for tests). */
 void promql_parse_series(const char *body, size_t len, long http_status, struct promql_result *out,
                          json_t **ret);
+
+/* ---- instant vectors, compact (a rules file with targets) ----
+ * As promql_query_many, and each reply's series read straight into vectors[i] (ivec_init'ed
+ * by the caller, reused from one call to the next) keeping only the labels keep[0..n_keep)
+ * (keep NULL: all): have[i] is true whenever Prometheus answered with a vector or a
+ * scalar (a scalar is one series without labels), whatever results[i] says of it as one
+ * number; false with results[i] saying why. No JSON tree is built (promql_vector.c). */
+void promql_query_vectors(struct promql_client *c, const char *const *queries, size_t n,
+                          double time, const char *const *keep, size_t n_keep,
+                          struct promql_result *results, struct ivec *vectors, bool *have);
+/* The same for one reply body (exposed for tests and the fuzzer): true with the vector
+ * in *vec, or false (vec empty) with out saying why. What it cannot read itself goes
+ * through promql_parse_reply, so every error reads the same; one thing it refuses that
+ * jansson would take: a kept label twice in one series ("a series with one label
+ * twice"). */
+bool promql_parse_vector(const char *body, size_t len, long http_status, const char *const *keep,
+                         size_t n_keep, struct promql_result *out, struct ivec *vec);
 
 /* ---- range queries (the backtest) ----
  * POST /api/v1/query_range with start, end and step. Prometheus evaluates the query at

@@ -165,6 +165,11 @@ static void parse_sample(const json_t *pair, struct promql_result *out)
     parse_value_string(json_string_value(val), json_string_length(val), out);
 }
 
+void promql_set_warnings(struct promql_result *out, const char *text, size_t len)
+{
+    copy_text(out->warnings, sizeof(out->warnings), text, len);
+}
+
 static void collect_warnings(const json_t *root, struct promql_result *out)
 {
     const json_t *w = json_object_get(root, "warnings");

@@ -21,4 +21,7 @@
 void promql_set_result(struct promql_result *out, enum promql_error e, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* The reply's warnings, joined with "; ", as readable text into out->warnings. */
+void promql_set_warnings(struct promql_result *out, const char *text, size_t len);
+
 #endif

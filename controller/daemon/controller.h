@@ -23,6 +23,7 @@
 #include "decide.h"
 #include "evaluate.h"
 #include "hmap.h"
+#include "ivec.h"
 #include "httpd.h"
 #include "promql.h"
 #include "mset.h"
@@ -107,6 +108,9 @@ struct controller {
     pthread_mutex_t lock; /* everything below, for the HTTP threads */
     pthread_cond_t evaluated;
     pthread_mutex_t act_lock; /* one actuation at a time */
+    /* One state file write at a time; a snapshot older than the one written is dropped. */
+    pthread_mutex_t save_lock;
+    unsigned long long save_seq, saved_seq; /* snapshots taken (lock), written (save_lock) */
     struct rules *rules;
     struct promql_client *prom;
     struct controller_state st;
@@ -173,6 +177,17 @@ int controller_audit_operator(struct controller *c, const char *type, const stru
 json_t *controller_actor_json(const struct api_actor *who);
 /* Saves the state file, counting a failure (lock held). */
 void controller_save_state(struct controller *c);
+/* The same in two halves, so that the file is written without the lock: the snapshot (lock
+ * held; 0 or -errno, its text to free by the write), then its write (lock not needed;
+ * r: the snapshot's result, counted when it failed), one writer at a time, and a
+ * snapshot older than one already written is dropped. */
+struct state_snapshot {
+    struct buf text;
+    unsigned long long seq;
+    uint64_t usec; /* spent making it */
+};
+int controller_state_snapshot(struct controller *c, struct state_snapshot *snap);
+void controller_state_write(struct controller *c, struct state_snapshot *snap, int r);
 void controller_publish(struct controller *c); /* lock held: gauges from the state */
 
 /* records.c: the signals with values (the controller's, or a target's; NULL: not
@@ -193,12 +208,12 @@ void controller_count_decision(struct controller *c, const char *state,
                                enum decision_outcome outcome);
 
 /* targets.c: one evaluation of a rules file's targets (its targets section), from the
- * signals' vectors this evaluation (series[i], NULL when signal i's query gave none: see
- * c->values and c->results): matching, a step per target, the storm guard, records and
- * actions, forgetting; status gets the sd_notify text. Main thread: called without the
- * lock, returns with it held. */
-void targets_evaluate(struct controller *c, json_t *const *series, double now, char *status,
-                      size_t status_size);
+ * signals' vectors this evaluation (vecs[i] when have[i]; none when signal i's query gave
+ * none: see c->values and c->results): matching, a step per target, the storm guard,
+ * records and actions, forgetting; status gets the sd_notify text. Main thread: called
+ * without the lock, returns with it held. */
+void targets_evaluate(struct controller *c, const struct ivec *vecs, const bool *have, double now,
+                      char *status, size_t status_size);
 
 /* targets_table.c (a leaf, lock held): lookups, adding (NULL on OOM), removing, freeing. */
 void targets_free(struct target_table *tt);
@@ -206,8 +221,9 @@ struct target *targets_find(struct controller *c, const char *key);
 struct target *targets_find_id(struct controller *c, const char *id);
 struct target *targets_add(struct controller *c, const char *key, const json_t *labels, double now);
 void targets_remove(struct controller *c, struct target *t);
-/* The targets' part of the state file (new reference), and its restore at start. */
-json_t *targets_state_json(struct controller *c);
+/* The targets' part of the state file, appended to b as JSON text (an object by key),
+ * and its restore at start. 0, or -ENOMEM / -E2BIG from b. */
+int targets_state_text(struct controller *c, struct buf *b);
 void targets_restore(struct controller *c, const json_t *saved);
 /* After a reload to new_rules: machines carried over (states by name); all targets dropped
  * when targets.by changed. 0 or -ENOMEM. */

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "controller.h"
+#include "fileio.h"
 #include "log.h"
 #include "parse.h"
 #include "statefile.h"
@@ -113,19 +114,46 @@ int controller_audit_operator(struct controller *c, const char *type, const stru
     return r;
 }
 
-void controller_save_state(struct controller *c)
+int controller_state_snapshot(struct controller *c, struct state_snapshot *snap)
 {
     uint64_t t0 = now_usec();
-    if (c->rules->targets.by) {
-        json_decref(c->st.targets);
-        c->st.targets = targets_state_json(c);
+    buf_init(&snap->text, STATE_MAX_FILE_BYTES);
+    struct buf targets = BUF_INIT_MAX(STATE_MAX_FILE_BYTES);
+    int r = c->rules->targets.by ? targets_state_text(c, &targets) : 0;
+    if (r == 0)
+        r = statefile_render(c->rules, &c->st, c->rules->targets.by ? &targets : NULL, &snap->text);
+    buf_free(&targets);
+    snap->seq = ++c->save_seq;
+    snap->usec = now_usec() - t0;
+    if (r < 0)
+        buf_free(&snap->text);
+    return r;
+}
+
+void controller_state_write(struct controller *c, struct state_snapshot *snap, int r)
+{
+    uint64_t t0 = now_usec();
+    pthread_mutex_lock(&c->save_lock);
+    if (r == 0 && snap->seq > c->saved_seq) {
+        r = file_write_atomic(c->state_path, snap->text.data, snap->text.len, 0600);
+        if (r == 0)
+            c->saved_seq = snap->seq;
     }
-    int sr = statefile_save(c->state_path, c->rules, &c->st);
-    metric_observe(c->m.state_save_duration, (double)(now_usec() - t0) / 1e6);
-    if (sr < 0) {
+    pthread_mutex_unlock(&c->save_lock);
+    buf_free(&snap->text);
+    /* the metric and the counter are the registry's: safe without the lock */
+    metric_observe(c->m.state_save_duration, (double)(snap->usec + now_usec() - t0) / 1e6);
+    if (r < 0) {
         metric_add(c->m.state_errors, 1);
-        log_warning_errno(sr, "state: cannot save %s", c->state_path);
+        log_warning_errno(r, "state: cannot save %s", c->state_path);
     }
+}
+
+void controller_save_state(struct controller *c)
+{
+    struct state_snapshot snap;
+    int r = controller_state_snapshot(c, &snap);
+    controller_state_write(c, &snap, r);
 }
 
 json_t *controller_signals_json(const struct controller *c, const struct signal_value *values,

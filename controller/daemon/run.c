@@ -43,11 +43,12 @@
 #include "webconfig.h"
 
 /* Queries the Prometheus signals and reads the alert:NAME ones from the webhook store.
- * With series (a rules file with targets), each query's whole vector goes there (NULL when
- * there is none), and values say whether a query answered (value: its number of series). */
+ * With vecs (a rules file with targets), each query's whole vector goes there, keeping the
+ * targets.by labels, have[i] true when there is one, and values say whether a query
+ * answered (value: its number of series). */
 static void read_signals(struct controller *c, const struct rules *r, double now,
                          struct promql_result *results, struct signal_value *values,
-                         json_t **series)
+                         struct ivec *vecs, bool *have)
 {
     const char *queries[r->n_signals ? r->n_signals : 1];
     size_t map[r->n_signals ? r->n_signals : 1], n = 0;
@@ -57,24 +58,29 @@ static void read_signals(struct controller *c, const struct rules *r, double now
             queries[n++] = r->signals[i].query;
         }
     struct promql_result *got = calloc(n ? n : 1, sizeof(*got));
-    json_t **vec = series ? calloc(n ? n : 1, sizeof(*vec)) : NULL;
-    if (got && series && vec)
-        promql_query_series(c->prom, queries, n, now, got, vec);
-    else if (got && !series)
+    struct ivec *vec = vecs ? calloc(n ? n : 1, sizeof(*vec)) : NULL;
+    bool *got_vec = vecs ? calloc(n ? n : 1, sizeof(*got_vec)) : NULL;
+    bool vectors = vecs && vec && got_vec;
+    if (got && vectors)
+        promql_query_vectors(c->prom, queries, n, now, (const char *const *)r->targets.by,
+                             r->targets.n_by, got, vec, got_vec);
+    else if (got && !vecs)
         promql_query_many(c->prom, queries, n, now, got);
     for (size_t k = 0; k < n; k++) {
         size_t i = map[k];
-        if (got && (!series || vec))
+        if (got && (!vecs || vectors))
             results[i] = got[k];
         else
             results[i].error = PROMQL_ERR_TOO_LARGE;
         metric_observe(c->m.query_duration, results[i].duration_seconds);
-        if (series && vec && vec[k]) {
-            series[i] = vec[k];
+        if (vectors && got && got_vec[k]) {
+            vecs[i] = vec[k]; /* moved */
+            ivec_init(&vec[k]);
+            have[i] = true;
             values[i].known = true;
-            values[i].value = (double)json_array_size(vec[k]);
+            values[i].value = (double)vecs[i].n;
             values[i].sample_time = now;
-        } else if (results[i].error == PROMQL_OK && !series) {
+        } else if (results[i].error == PROMQL_OK && !vecs) {
             values[i].known = true;
             values[i].value = results[i].value;
             values[i].sample_time = results[i].sample_time;
@@ -89,8 +95,11 @@ static void read_signals(struct controller *c, const struct rules *r, double now
                 metric_add(e, 1);
         }
     }
+    for (size_t k = 0; vec && k < n; k++)
+        ivec_free(&vec[k]);
     free(got);
     free(vec);
+    free(got_vec);
     pthread_mutex_lock(&c->lock);
     for (size_t i = 0; i < r->n_signals; i++)
         if (r->signals[i].alert) {
@@ -132,15 +141,18 @@ static void evaluate_once(struct controller *c)
         log_error("evaluation: out of memory; skipped");
         return;
     }
-    json_t **series =
-        r->targets.by ? calloc(r->n_signals ? r->n_signals : 1, sizeof(*series)) : NULL;
-    if (r->targets.by && !series) {
+    size_t ns = r->n_signals ? r->n_signals : 1;
+    struct ivec *vecs = r->targets.by ? calloc(ns, sizeof(*vecs)) : NULL;
+    bool *have = r->targets.by ? calloc(ns, sizeof(*have)) : NULL;
+    if (r->targets.by && (!vecs || !have)) {
+        free(vecs);
+        free(have);
         free(results);
         free(values);
         log_error("evaluation: out of memory; skipped");
         return;
     }
-    read_signals(c, r, now, results, values, series);
+    read_signals(c, r, now, results, values, vecs, have);
 
     pthread_mutex_lock(&c->lock);
     free(c->results);
@@ -151,12 +163,13 @@ static void evaluate_once(struct controller *c)
     c->last_eval_time = now;
     c->eval_count++;
     char status[480];
-    if (series) {
+    if (vecs) {
         pthread_mutex_unlock(&c->lock);
-        targets_evaluate(c, series, now, status, sizeof(status)); /* returns locked */
+        targets_evaluate(c, vecs, have, now, status, sizeof(status)); /* returns locked */
         for (size_t i = 0; i < r->n_signals; i++)
-            json_decref(series[i]);
-        free(series);
+            ivec_free(&vecs[i]);
+        free(vecs);
+        free(have);
         finish_evaluation(c, t0, status);
         return;
     }
@@ -489,6 +502,8 @@ static int run_daemon(struct controller *c)
     buf_free(&errors);
     if (c->rules->targets.by && c->st.targets)
         targets_restore(c, c->st.targets);
+    json_decref(c->st.targets); /* restored: the machines are the table's now */
+    c->st.targets = NULL;
     c->reg = registry_new();
     if (!c->reg || controller_metrics_init(c) < 0 ||
         amreceiver_new(c->st.alerts_received, &c->alerts) < 0)
@@ -602,7 +617,9 @@ static int run_daemon(struct controller *c)
         pthread_join(wd, NULL);
     }
     httpd_stop(http);
-    statefile_save(c->state_path, c->rules, &c->st);
+    pthread_mutex_lock(&c->lock);
+    controller_save_state(c); /* with the targets' machines */
+    pthread_mutex_unlock(&c->lock);
     return 0;
 }
 
@@ -649,6 +666,7 @@ int controller_run(int argc, char **argv)
     pthread_mutex_init(&c.lock, NULL);
     pthread_cond_init(&c.evaluated, NULL);
     pthread_mutex_init(&c.act_lock, NULL);
+    pthread_mutex_init(&c.save_lock, NULL);
     buf_init(&c.reload_errors, 1 << 16);
     r = run_daemon(&c);
     controller_free(&c);

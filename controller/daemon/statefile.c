@@ -10,7 +10,8 @@
 #include "fileio.h"
 #include "parse.h"
 
-int statefile_save(const char *path, const struct rules *r, const struct controller_state *s)
+int statefile_render(const struct rules *r, const struct controller_state *s,
+                     const struct buf *targets, struct buf *out)
 {
     json_t *root = json_object();
     json_object_set_new(root, "version", json_integer(1));
@@ -39,14 +40,40 @@ int statefile_save(const char *path, const struct rules *r, const struct control
                         s->action_times ? json_incref(s->action_times) : json_array());
     json_object_set_new(root, "alerts_received",
                         s->alerts_received ? json_incref(s->alerts_received) : json_object());
-    if (s->targets)
+    if (s->targets && !targets)
         json_object_set_new(root, "targets", json_incref(s->targets));
     char *text = json_dumps(root, JSON_INDENT(1) | JSON_SORT_KEYS);
     json_decref(root);
     if (!text)
         return -ENOMEM;
-    int ret = file_write_atomic(path, text, strlen(text), 0600);
+    size_t len = strlen(text);
+    int ret = 0;
+    if (targets && targets->len && len >= 2 && text[len - 1] == '}') {
+        /* the targets' text (made without a tree: daemon/targets_table.c) goes in last */
+        len--;
+        while (len && (text[len - 1] == '\n' || text[len - 1] == ' '))
+            len--;
+        ret = buf_append(out, text, len);
+        if (ret == 0)
+            ret = buf_puts(out, ",\n \"targets\": ");
+        if (ret == 0)
+            ret = buf_append(out, targets->data, targets->len);
+        if (ret == 0)
+            ret = buf_puts(out, "\n}");
+    } else {
+        ret = buf_append(out, text, len);
+    }
     free(text);
+    return ret;
+}
+
+int statefile_save(const char *path, const struct rules *r, const struct controller_state *s)
+{
+    struct buf text = BUF_INIT_MAX(STATE_MAX_FILE_BYTES);
+    int ret = statefile_render(r, s, NULL, &text);
+    if (ret == 0)
+        ret = file_write_atomic(path, text.data, text.len, 0600);
+    buf_free(&text);
     return ret;
 }
 

@@ -29,9 +29,8 @@ struct controller_state {
     json_t *overrides;
     json_t *action_times;
     json_t *alerts_received; /* firing alerts from Alertmanager's webhook (object) */
-    /* The targets' machines (object by key, daemon/targets.c), for a rules file with
-     * targets: what was loaded, and what to save (the daemon refreshes it before a save);
-     * NULL when there are none. */
+    /* The targets' machines (object by key, daemon/targets.c) as loaded, until the daemon
+     * has restored them into its table (then NULL: it saves them from the table). */
     json_t *targets;
 };
 
@@ -41,6 +40,10 @@ void statefile_free_json(struct controller_state *s);
 
 /* Writes s as JSON to path atomically. 0 or -errno. */
 int statefile_save(const char *path, const struct rules *r, const struct controller_state *s);
+/* The file's text into out: s, with "targets" the JSON text targets (an object; NULL:
+ * s->targets, if any). 0, -ENOMEM or -E2BIG. */
+int statefile_render(const struct rules *r, const struct controller_state *s,
+                     const struct buf *targets, struct buf *out);
 /* Reads path into s (already initialised for r): states and decisions are matched
  * by name, unknown names are ignored. -ENOENT when there is no file (start fresh),
  * -EINVAL with a message in errors for a file that does not parse (s untouched). */

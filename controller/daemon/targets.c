@@ -21,7 +21,7 @@
 
 /* Takes this evaluation's targets in (lock held): known ones get their values, new ones are
  * admitted while there is room; the others keep none. */
-static void admit(struct controller *c, const struct target_set *set, double now)
+static void admit(struct controller *c, struct target_set *set, double now)
 {
     const struct rules *r = c->rules;
     struct target_table *tt = &c->targets;
@@ -29,7 +29,7 @@ static void admit(struct controller *c, const struct target_set *set, double now
     for (size_t i = 0; i < tt->n; i++)
         tt->list[i]->seen = false;
     for (size_t i = 0; i < set->n; i++) {
-        const struct target_row *row = set->rows[i];
+        struct target_row *row = set->rows[i];
         struct target *t = targets_find(c, row->key);
         if (!t && tt->n >= r->targets.max) {
             refused++;
@@ -44,10 +44,12 @@ static void admit(struct controller *c, const struct target_set *set, double now
                 continue;
             }
         }
-        if (!t->values &&
-            !(t->values = calloc(r->n_signals ? r->n_signals : 1, sizeof(*t->values))))
-            continue;
-        memcpy(t->values, row->values, r->n_signals * sizeof(*t->values));
+        if (!row->borrowed) {
+            /* a new target's (or a known one's first) values: taken over from the row */
+            free(t->values);
+            t->values = row->values;
+            row->values = NULL;
+        }
         t->seen = true;
         if (row->present)
             t->last_seen = now;
@@ -119,14 +121,14 @@ static void roll_up(struct controller *c, const struct fleet_member *st, size_t 
     const struct fleet_member *worst = n ? &st[0] : NULL; /* st is in acting order */
     size_t counts[RULES_MAX_STATES + 1] = {0};
     for (size_t i = 0; i < n; i++)
-        counts[fleet_state_rank(st[i].res.to)]++;
+        counts[fleet_state_rank(st[i].res->to)]++;
     struct eval_result res;
     memset(&res, 0, sizeof(res));
     res.from = c->st.eval.current;
-    res.to = worst ? worst->res.to : r->n_states - 1;
-    res.confidence = worst ? worst->res.confidence : 1;
-    res.parts = worst ? worst->res.parts : (struct confidence_parts){1, 1, 1, 1};
-    res.uncertain = worst && worst->res.uncertain;
+    res.to = worst ? worst->res->to : r->n_states - 1;
+    res.confidence = worst ? worst->res->confidence : 1;
+    res.parts = worst ? worst->res->parts : (struct confidence_parts){1, 1, 1, 1};
+    res.uncertain = worst && worst->res->uncertain;
     size_t o = (size_t)snprintf(res.reasoning, sizeof(res.reasoning), "%zu targets:", n);
     for (size_t s = 0; s <= r->n_states && o < sizeof(res.reasoning); s++)
         if (counts[s])
@@ -134,7 +136,7 @@ static void roll_up(struct controller *c, const struct fleet_member *st, size_t 
                                   counts[s], s == 0 ? RULES_STATE_UNKNOWN : r->states[s - 1].name);
     if (worst && o < sizeof(res.reasoning))
         snprintf(res.reasoning + o, sizeof(res.reasoning) - o, " worst %.300s: %.1400s", worst->key,
-                 worst->res.reasoning);
+                 worst->res->reasoning);
     else if (o > 0 && res.reasoning[o - 1] == ':')
         snprintf(res.reasoning + o, sizeof(res.reasoning) - o, " none yet");
     res.changed = res.to != c->st.eval.current;
@@ -145,8 +147,8 @@ static void roll_up(struct controller *c, const struct fleet_member *st, size_t 
     c->last = res;
 }
 
-void targets_evaluate(struct controller *c, json_t *const *series, double now, char *status,
-                      size_t status_size)
+void targets_evaluate(struct controller *c, const struct ivec *vecs, const bool *have, double now,
+                      char *status, size_t status_size)
 {
     const struct rules *r = c->rules; /* only this thread swaps the rules */
     struct target_table *tt = &c->targets;
@@ -156,14 +158,20 @@ void targets_evaluate(struct controller *c, json_t *const *series, double now, c
     if (!tt->seed)
         tt->seed = hash_random_seed();
     for (size_t i = 0; in && i < r->n_signals; i++) {
-        in[i].series = series[i];
+        in[i].series = have[i] ? &vecs[i] : NULL;
         in[i].value = c->values[i]; /* a failed query's reason, an alert:NAME's value */
     }
     const json_t **known = malloc((tt->n ? tt->n : 1) * sizeof(*known));
-    for (size_t i = 0; known && i < tt->n; i++)
+    struct signal_value **known_values = malloc((tt->n ? tt->n : 1) * sizeof(*known_values));
+    for (size_t i = 0; known && known_values && i < tt->n; i++) {
         known[i] = tt->list[i]->labels;
-    int mr = in && known ? targets_match(r, in, known, tt->n, tt->seed, &set) : -ENOMEM;
+        known_values[i] = tt->list[i]->values; /* filled in place (NULL: not yet) */
+    }
+    int mr = in && known && known_values
+                 ? targets_match(r, in, known, known_values, tt->n, tt->seed, &set)
+                 : -ENOMEM;
     free(known);
+    free(known_values);
     free(in);
     if (mr < 0) {
         log_error("evaluation: out of memory matching targets; skipped");
@@ -194,6 +202,7 @@ void targets_evaluate(struct controller *c, json_t *const *series, double now, c
         m->last_exec = t->last_exec;
         m->saved_exec = saved + i * nd;
         m->values = t->values;
+        m->res = &t->last; /* stepped in place */
         m->paused = t->paused;
         /* the global budget is fleet_step's; each member carries only its own */
         m->budget_limited = r->max_actions_per_hour_per_target > 0;
@@ -207,11 +216,10 @@ void targets_evaluate(struct controller *c, json_t *const *series, double now, c
     fleet_step(r, st, n, now, &global, &fo);
     for (size_t i = 0; i < n; i++) {
         struct target *t = st[i].owner;
-        t->last = st[i].res;
         t->have_eval = true;
-        if (st[i].res.changed)
-            log_info("%s: state %s -> %s: %s", t->key, eval_state_name(r, st[i].res.from),
-                     eval_state_name(r, st[i].res.to), st[i].res.reasoning);
+        if (st[i].res->changed)
+            log_info("%s: state %s -> %s: %s", t->key, eval_state_name(r, st[i].res->from),
+                     eval_state_name(r, st[i].res->to), st[i].res->reasoning);
     }
     tt->storm_active = fo.storm;
     metric_set(c->m.storm_active, fo.storm ? 1 : 0);
@@ -229,12 +237,16 @@ void targets_evaluate(struct controller *c, json_t *const *series, double now, c
                                      .dry_run = c->cli.dry_run};
         flags.budget_left = actions_target_budget_left(c, t, now, &limited);
         flags.budget_limited = limited;
-        recs[i] = controller_decision(c, &m->res, m->def, &m->outcome, &flags, t, t->last_exec,
+        recs[i] = controller_decision(c, m->res, m->def, &m->outcome, &flags, t, t->last_exec,
                                       m->saved_exec, now);
     }
     roll_up(c, st, n, now);
-    controller_save_state(c);
+    /* The snapshot under the lock, the write (megabytes and an fsync at 10,000 targets)
+     * without it, before any action runs. */
+    struct state_snapshot snap;
+    int sr = controller_state_snapshot(c, &snap);
     pthread_mutex_unlock(&c->lock);
+    controller_state_write(c, &snap, sr);
 
     /* Actions run outside the lock, one at a time, worst target first. Only this thread
      * removes targets, so the pointers stay valid. */
@@ -242,9 +254,9 @@ void targets_evaluate(struct controller *c, json_t *const *series, double now, c
         struct fleet_member *m = &st[i];
         if (m->outcome != OUTCOME_EXECUTED)
             continue;
-        size_t failed = actions_decision(c, m->def, recs[i], &m->res, m->owner, now);
+        size_t failed = actions_decision(c, m->def, recs[i], m->res, m->owner, now);
         pthread_mutex_lock(&c->lock);
-        controller_count_decision(c, eval_state_name(r, m->res.to), m->def, recs[i], m->outcome);
+        controller_count_decision(c, eval_state_name(r, m->res->to), m->def, recs[i], m->outcome);
         if (failed)
             json_object_set_new(recs[i], "failed_actions", json_integer((json_int_t)failed));
         pthread_mutex_unlock(&c->lock);

@@ -18,11 +18,11 @@ size_t fleet_state_rank(size_t state)
 static int acting_order(const void *a, const void *b)
 {
     const struct fleet_member *x = a, *y = b;
-    size_t rx = fleet_state_rank(x->res.to), ry = fleet_state_rank(y->res.to);
+    size_t rx = fleet_state_rank(x->res->to), ry = fleet_state_rank(y->res->to);
     if (rx != ry)
         return rx < ry ? -1 : 1;
-    if (x->res.confidence != y->res.confidence)
-        return x->res.confidence > y->res.confidence ? -1 : 1;
+    if (x->res->confidence != y->res->confidence)
+        return x->res->confidence > y->res->confidence ? -1 : 1;
     return strcmp(x->key, y->key);
 }
 
@@ -40,14 +40,14 @@ size_t fleet_acting_limit(const struct rules *r, size_t n)
 /* In a state whose decision has actions, on certain data. */
 static bool wants_to_act(const struct rules *r, const struct fleet_member *m)
 {
-    const struct decision_def *d = rules_decision_for(r, m->res.to);
-    return d && d->n_actions && !m->res.uncertain;
+    const struct decision_def *d = rules_decision_for(r, m->res->to);
+    return d && d->n_actions && !m->res->uncertain;
 }
 
 /* It ran that decision within its cooldown, before this step. */
 static bool acted(const struct rules *r, const struct fleet_member *m, double now)
 {
-    const struct decision_def *d = rules_decision_for(r, m->res.to);
+    const struct decision_def *d = rules_decision_for(r, m->res->to);
     if (!d)
         return false;
     size_t k = (size_t)(d - r->decisions);
@@ -64,7 +64,7 @@ void fleet_step(const struct rules *r, struct fleet_member *m, size_t n, double 
         struct decide_flags flags = {.paused = global->paused || x->paused,
                                      .dry_run = global->dry_run};
         x->outcome =
-            step_evaluate(r, x->eval, x->last_exec, x->values, now, &flags, &x->res, &x->def);
+            step_evaluate(r, x->eval, x->last_exec, x->values, now, &flags, x->res, &x->def);
     }
     qsort(m, n, sizeof(*m), acting_order);
     size_t done = 0;
@@ -218,7 +218,7 @@ int fleet_replay_next(struct fleet_replay *rp, const struct target_input *in, do
         return -ENOMEM;
     for (size_t i = 0; i < rp->n; i++)
         known[i] = rp->targets[i]->labels;
-    int err = targets_match(r, in, known, rp->n, 0, &set);
+    int err = targets_match(r, in, known, NULL, rp->n, 0, &set);
     free(known);
     if (err < 0)
         return err;
@@ -269,6 +269,7 @@ int fleet_replay_next(struct fleet_replay *rp, const struct target_input *in, do
         m->last_exec = t->last_exec;
         m->saved_exec = t->saved_exec;
         m->values = t->values;
+        m->res = &t->res;
         m->budget_limited = own_max > 0;
         m->budget_left = own_max > t->n_action_times ? own_max - (unsigned)t->n_action_times : 0;
     }

@@ -32,9 +32,9 @@ struct fleet_member {
     double *saved_exec; /* scratch, per decision: last_exec before the step */
     const struct signal_value *values;
     bool paused;
-    bool budget_limited;  /* limits.max_actions_per_hour_per_target applies */
-    unsigned budget_left; /* ... what it leaves this target */
-    struct eval_result res;
+    bool budget_limited;     /* limits.max_actions_per_hour_per_target applies */
+    unsigned budget_left;    /* ... what it leaves this target */
+    struct eval_result *res; /* the caller's storage: the step's result goes there */
     const struct decision_def *def;
     enum decision_outcome outcome;
 };
@@ -65,6 +65,7 @@ struct fleet_target {
     struct eval_state eval;
     double *last_exec, *saved_exec;
     struct signal_value *values;
+    struct eval_result res; /* the last step's */
     double last_seen;
     double *action_times; /* this target's, for the per-target budget */
     size_t n_action_times, cap_action_times;

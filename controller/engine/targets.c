@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "ivec.h"
 #include "parse.h"
 
 struct match {
@@ -33,12 +34,22 @@ static size_t put_escaped(char *out, size_t o, size_t size, const char *v)
     return *v ? size : o;
 }
 
-int targets_key(const struct rules *r, const json_t *metric, char *out, size_t size)
+/* A label's value of a series, however it is kept (NULL: no such label). */
+typedef const char *(*label_getter)(const void *series, size_t i, const char *name);
+
+static const char *json_getter(const void *metric, size_t i, const char *name)
 {
-    return targets_key_by((const char *const *)r->targets.by, r->targets.n_by, metric, out, size);
+    (void)i;
+    return json_string_value(json_object_get(metric, name));
 }
 
-int targets_key_by(const char *const *by, size_t n_by, const json_t *metric, char *out, size_t size)
+static const char *ivec_getter(const void *vec, size_t i, const char *name)
+{
+    return ivec_label(vec, i, name);
+}
+
+static int key_of(const char *const *by, size_t n_by, label_getter get, const void *series,
+                  size_t idx, char *out, size_t size)
 {
     size_t o = 0;
     if (size < 3)
@@ -46,7 +57,7 @@ int targets_key_by(const char *const *by, size_t n_by, const json_t *metric, cha
     out[o++] = '{';
     for (size_t i = 0; i < n_by; i++) {
         const char *name = by[i];
-        const char *v = json_string_value(json_object_get(metric, name));
+        const char *v = get(series, idx, name);
         size_t len = strlen(name);
         if (o + len + 4 > size)
             return -E2BIG;
@@ -66,10 +77,21 @@ int targets_key_by(const char *const *by, size_t n_by, const json_t *metric, cha
     return (int)o;
 }
 
-static bool has_target_label(const struct rules *r, const json_t *metric)
+int targets_key(const struct rules *r, const json_t *metric, char *out, size_t size)
+{
+    return targets_key_by((const char *const *)r->targets.by, r->targets.n_by, metric, out, size);
+}
+
+int targets_key_by(const char *const *by, size_t n_by, const json_t *metric, char *out, size_t size)
+{
+    return key_of(by, n_by, json_getter, metric, 0, out, size);
+}
+
+static bool has_target_label(const struct rules *r, label_getter get, const void *series,
+                             size_t idx)
 {
     for (size_t i = 0; i < r->targets.n_by; i++)
-        if (json_object_get(metric, r->targets.by[i]))
+        if (get(series, idx, r->targets.by[i]))
             return true;
     return false;
 }
@@ -89,7 +111,8 @@ static void row_free(struct target_row *row)
     if (!row)
         return;
     free(row->key);
-    free(row->values);
+    if (!row->borrowed)
+        free(row->values);
     free(row);
 }
 
@@ -97,8 +120,10 @@ json_t *targets_row_labels(const struct rules *r, const struct target_row *row)
 {
     json_t *labels = json_object();
     for (size_t i = 0; labels && i < r->targets.n_by; i++) {
-        const char *v = json_string_value(json_object_get(row->metric, r->targets.by[i]));
-        if (json_object_set_new(labels, r->targets.by[i], json_string(v ? v : "")) < 0) {
+        const char *name = r->targets.by[i];
+        const char *v = row->vec ? ivec_label(row->vec, row->idx, name)
+                                 : json_string_value(json_object_get(row->metric, name));
+        if (json_object_set_new(labels, name, json_string(v ? v : "")) < 0) {
             json_decref(labels);
             labels = NULL;
         }
@@ -106,11 +131,15 @@ json_t *targets_row_labels(const struct rules *r, const struct target_row *row)
     return labels;
 }
 
-/* The row of metric's label set, created when new; NULL on OOM or a key too long. */
-static struct target_row *row_for(struct match *m, const json_t *metric, int *err)
+/* The row of a series' label set (series idx of vec, or the known label set metric),
+ * created when new; NULL on OOM or a key too long. */
+static struct target_row *row_for(struct match *m, const struct ivec *vec, size_t idx,
+                                  const json_t *metric, struct signal_value *values, int *err)
 {
     char key[TARGETS_MAX_KEY];
-    int len = targets_key(m->r, metric, key, sizeof(key));
+    int len = vec ? key_of((const char *const *)m->r->targets.by, m->r->targets.n_by, ivec_getter,
+                           vec, idx, key, sizeof(key))
+                  : targets_key(m->r, metric, key, sizeof(key));
     if (len < 0) {
         m->set->refused_key++;
         return NULL;
@@ -136,8 +165,12 @@ static struct target_row *row_for(struct match *m, const json_t *metric, int *er
         if (row->key)
             memcpy(row->key, key, (size_t)len + 1);
         row->key_len = (size_t)len;
+        row->vec = vec;
+        row->idx = idx;
         row->metric = metric;
-        row->values = calloc(m->r->n_signals ? m->r->n_signals : 1, sizeof(*row->values));
+        row->borrowed = values != NULL;
+        row->values =
+            values ? values : calloc(m->r->n_signals ? m->r->n_signals : 1, sizeof(*row->values));
     }
     if (!row || !row->key || !row->values) {
         row_free(row);
@@ -160,24 +193,20 @@ __attribute__((format(printf, 2, 3))) static void unknown(struct signal_value *v
     va_end(ap);
 }
 
-/* One sample ("value": [ts, "v"]) into v. */
-static void sample(const json_t *series, struct signal_value *v)
+/* Series k's sample into v. */
+static void sample(const struct ivec *vec, size_t k, struct signal_value *v)
 {
-    const json_t *pair = json_object_get(series, "value");
-    const char *s = json_string_value(json_array_get(pair, 1));
-    double ts = json_number_value(json_array_get(pair, 0));
-    double d;
-    memset(v, 0, sizeof(*v));
-    if (!s) {
-        snprintf(v->reason, sizeof(v->reason), "bad_response: a series without a value");
-    } else if (parse_double(s, &d) < 0) {
-        snprintf(v->reason, sizeof(v->reason), "not a number: \"%.40s\"", s);
-    } else if (isnan(d)) {
-        snprintf(v->reason, sizeof(v->reason), "NaN");
-    } else {
+    const struct ivec_series *s = &vec->s[k];
+    switch (s->sample) {
+    case IVEC_VALUE:
         v->known = true;
-        v->value = d;
-        v->sample_time = ts;
+        v->value = s->value;
+        v->sample_time = s->ts;
+        v->reason[0] = '\0';
+        break;
+    case IVEC_NAN: unknown(v, "NaN"); break;
+    case IVEC_NOT_A_NUMBER: unknown(v, "not a number: \"%.40s\"", ivec_bad_text(vec, k)); break;
+    default: unknown(v, "bad_response: a series without a value"); break;
     }
 }
 
@@ -191,11 +220,11 @@ static void fill_signal(struct match *m, size_t i, const struct target_input *in
                         struct target_row *const *rows)
 {
     struct target_set *s = m->set;
-    const json_t *series = in->series;
-    size_t n = json_array_size(series);
+    const struct ivec *series = in->series;
+    size_t n = series ? series->n : 0;
     bool per_target = false;
     for (size_t k = 0; k < n && !per_target; k++)
-        per_target = has_target_label(m->r, json_object_get(json_array_get(series, k), "metric"));
+        per_target = rows[k] != NULL || has_target_label(m->r, ivec_getter, series, k);
     if (!series || !per_target) {
         struct signal_value shared = in->value;
         if (series && n == 0)
@@ -203,7 +232,7 @@ static void fill_signal(struct match *m, size_t i, const struct target_input *in
         else if (series && n > 1)
             unknown(&shared, "%zu series (use sum or max)", n);
         else if (series)
-            sample(json_array_get(series, 0), &shared);
+            sample(series, 0, &shared);
         for (size_t t = 0; t < s->n; t++)
             s->rows[t]->values[i] = shared;
         return;
@@ -213,7 +242,7 @@ static void fill_signal(struct match *m, size_t i, const struct target_input *in
     for (size_t k = 0; k < n; k++) {
         struct target_row *row = rows[k];
         if (row && row->seen++ == 0)
-            sample(json_array_get(series, k), &row->values[i]);
+            sample(series, k, &row->values[i]);
     }
     for (size_t t = 0; t < s->n; t++) {
         struct target_row *row = s->rows[t];
@@ -225,7 +254,8 @@ static void fill_signal(struct match *m, size_t i, const struct target_input *in
 }
 
 int targets_match(const struct rules *r, const struct target_input *in, const json_t *const *known,
-                  size_t n_known, uint64_t seed, struct target_set *out)
+                  struct signal_value *const *known_values, size_t n_known, uint64_t seed,
+                  struct target_set *out)
 {
     memset(out, 0, sizeof(*out));
     if (!r->targets.by)
@@ -235,22 +265,24 @@ int targets_match(const struct rules *r, const struct target_input *in, const js
     size_t total = 0, *first = calloc(r->n_signals ? r->n_signals : 1, sizeof(*first));
     for (size_t i = 0; first && i < r->n_signals; i++) {
         first[i] = total;
-        total += json_array_size(in[i].series);
+        total += in[i].series ? in[i].series->n : 0;
     }
     struct target_row **rows = calloc(total ? total : 1, sizeof(*rows));
     int err = first && rows ? hmap_init(&m.map, total / 2 + n_known + 64) : -ENOMEM;
+    /* the known ones first: their rows fill their own values */
+    for (size_t i = 0; !err && i < n_known; i++)
+        row_for(&m, NULL, 0, known[i], known_values ? known_values[i] : NULL, &err);
     for (size_t i = 0; !err && i < r->n_signals; i++) {
-        const json_t *series = in[i].series;
-        for (size_t k = 0; !err && k < json_array_size(series); k++) {
-            const json_t *metric = json_object_get(json_array_get(series, k), "metric");
-            struct target_row *row = has_target_label(r, metric) ? row_for(&m, metric, &err) : NULL;
+        const struct ivec *series = in[i].series;
+        for (size_t k = 0; !err && series && k < series->n; k++) {
+            struct target_row *row = has_target_label(r, ivec_getter, series, k)
+                                         ? row_for(&m, series, k, NULL, NULL, &err)
+                                         : NULL;
             if (row)
                 row->present = true;
             rows[first[i] + k] = row;
         }
     }
-    for (size_t i = 0; !err && i < n_known; i++)
-        row_for(&m, known[i], &err);
     for (size_t i = 0; !err && i < r->n_signals; i++)
         fill_signal(&m, i, &in[i], rows + first[i]);
     free(rows);
@@ -262,6 +294,42 @@ int targets_match(const struct rules *r, const struct target_input *in, const js
     }
     if (out->n > 1)
         qsort(out->rows, out->n, sizeof(*out->rows), by_key);
+    return 0;
+}
+
+int targets_ivec_from_json(const json_t *result, const char *const *keep, size_t n_keep,
+                           struct ivec *out)
+{
+    ivec_reset(out);
+    size_t k;
+    const json_t *item;
+    int r = 0;
+    json_array_foreach(result, k, item)
+    {
+        if ((r = ivec_add_series(out)) < 0)
+            return r;
+        const json_t *metric = json_object_get(item, "metric");
+        const char *name;
+        const json_t *v;
+        json_object_foreach((json_t *)metric, name, v)
+        {
+            bool kept = !keep;
+            for (size_t j = 0; !kept && j < n_keep; j++)
+                kept = strcmp(keep[j], name) == 0;
+            if (kept && json_is_string(v) &&
+                (r = ivec_add_label(out, name, strlen(name), json_string_value(v),
+                                    json_string_length(v))) < 0)
+                return r;
+        }
+        const json_t *pair = json_object_get(item, "value");
+        const json_t *text = json_array_get(pair, 1);
+        if (json_is_string(text)) {
+            r = ivec_set_sample(out, json_number_value(json_array_get(pair, 0)),
+                                json_string_value(text), json_string_length(text));
+            if (r < 0)
+                return r;
+        }
+    }
     return 0;
 }
 

@@ -18,15 +18,16 @@
 
 #include "evaluate.h"
 #include "hmap.h"
+#include "ivec.h"
 #include "rules.h"
 
 #define TARGETS_MAX_KEY 2048 /* bytes of a target's key; longer label sets are refused */
 
-/* What one signal gave: its instant vector (the reply's "result": [{"metric": {...},
- * "value": [ts, "v"]}, ...], borrowed), or, when series is NULL, one value for every
- * target (known, or unknown with its reason: a failed query, an alert:NAME signal). */
+/* What one signal gave: its instant vector (borrowed; only the by labels matter), or,
+ * when series is NULL, one value for every target (known, or unknown with its reason: a
+ * failed query, an alert:NAME signal). */
 struct target_input {
-    const json_t *series;
+    const struct ivec *series;
     struct signal_value value;
 };
 
@@ -34,8 +35,11 @@ struct target_row {
     struct hnode node;
     char *key; /* {namespace="a",deployment="b"}: by's labels, in order */
     size_t key_len;
-    const json_t *metric;        /* a label set naming it (borrowed from the input, or known) */
+    const struct ivec *vec; /* a series naming it: series idx of vec (borrowed), */
+    size_t idx;
+    const json_t *metric;        /* or, when vec is NULL, a known label set (borrowed) */
     struct signal_value *values; /* per signal of the rules */
+    bool borrowed;               /* values are a known target's own (known_values) */
     unsigned seen;               /* scratch of targets_match */
     bool present;                /* a series named it (false: a known target, absent now) */
 };
@@ -50,15 +54,23 @@ struct target_set {
 /* Matches in[0..r->n_signals) (borrowed: the rows point into it, and into known, until
  * target_set_free) to targets. known[0..n_known): the label sets of targets
  * already known, which get a row even when no series names them now (present false: the
- * shared signals' values, "no series for {...}" for the others). seed: the hash seed
- * (hash_random_seed()). 0 and *out (free with target_set_free), or -ENOMEM. Rules without
- * targets: -EINVAL. */
+ * shared signals' values, "no series for {...}" for the others); known_values (NULL, or
+ * NULL entries: the rows get their own): where each known target keeps its values, which
+ * its row then fills in place (borrowed) instead of a copy of its own. seed: the hash
+ * seed (hash_random_seed()). 0 and *out (free with target_set_free), or -ENOMEM. Rules
+ * without targets: -EINVAL. */
 int targets_match(const struct rules *r, const struct target_input *in, const json_t *const *known,
-                  size_t n_known, uint64_t seed, struct target_set *out);
+                  struct signal_value *const *known_values, size_t n_known, uint64_t seed,
+                  struct target_set *out);
 void target_set_free(struct target_set *s); /* accepts a zeroed set */
 /* A row's labels: {"namespace": "a", "deployment": "b"}, by's only (new reference, NULL on
  * OOM); made when asked, since only a new target needs them. */
 json_t *targets_row_labels(const struct rules *r, const struct target_row *row);
+
+/* An instant vector's JSON ("result": [{"metric": {...}, "value": [ts, "v"]}, ...]) as
+ * an ivec, keeping the labels keep[0..n_keep) (keep NULL: all). 0, -ENOMEM or -E2BIG. */
+int targets_ivec_from_json(const json_t *result, const char *const *keep, size_t n_keep,
+                           struct ivec *out);
 
 /* The key of a label set (object of by's labels; missing ones empty) into out: its
  * length, or -E2BIG when it does not fit. */

@@ -46,9 +46,14 @@ static int step(struct fleet_replay *rp, const double *values, size_t n, double 
         json_array_append_new(
             vec, json_pack("{s:{s:s}, s:[f,s]}", "metric", "unit", unit, "value", now, v));
     }
-    struct target_input in = {.series = vec};
-    int r = fleet_replay_next(rp, &in, now, m, n_m, fo);
+    struct ivec iv;
+    ivec_init(&iv);
+    int r = targets_ivec_from_json(vec, NULL, 0, &iv);
+    struct target_input in = {.series = &iv};
+    if (r == 0)
+        r = fleet_replay_next(rp, &in, now, m, n_m, fo);
     json_decref(vec);
+    ivec_free(&iv);
     return r;
 }
 

@@ -23,6 +23,7 @@
 #include "fileio.h"
 #include "httpd.h"
 #include "parse.h"
+#include "ivec.h"
 #include "promql.h"
 #include "test.h"
 
@@ -587,6 +588,107 @@ static struct promql_client *client_for(const char *url, uint64_t timeout_usec)
         fprintf(stderr, "  promql_client_new: %s", errors.data ? errors.data : "?");
     buf_free(&errors);
     return c;
+}
+
+/* ---- promql_parse_vector: the targets' reader ---- */
+
+TEST(parse_vector)
+{
+    static const char *const keep[] = {"service", "job"};
+    struct promql_result r;
+    struct ivec v;
+    ivec_init(&v);
+    /* members in any order, escapes, UTF-8, unknown members skipped, labels not kept */
+    const char *body =
+        "{\"data\": {\"result\": [{\"value\": [1700000000.5, \"0.25\"], \"metric\": "
+        "{\"__name__\": \"m\", \"service\": \"a\\\"b\\\\c\\u00e9\\ud83d\\ude00\", \"pod\": \"p\"}},"
+        " {\"metric\": {\"service\": \"b\", \"job\": \"j\"}, \"value\": [1700000001, \"NaN\"], "
+        "\"extra\": [1, {\"x\": null}]},"
+        " {\"metric\": {\"service\": \"c\"}, \"histogram\": [1, {\"count\": \"1\"}]},"
+        " {\"metric\": {\"service\": \"d\"}, \"value\": [1, \"abc\"]},"
+        " {\"metric\": {\"service\": \"e\"}, \"value\": [1, \"-Inf\"]}],"
+        " \"resultType\": \"vector\", \"stats\": {\"x\": [true, false]}}, \"status\": \"success\","
+        " \"warnings\": [\"partial\", \"more\"]}";
+    CHECK(promql_parse_vector(body, strlen(body), 200, keep, 2, &r, &v));
+    CHECK_INT(r.error, PROMQL_ERR_MULTIPLE);
+    CHECK_STR(r.detail, "5 series (use sum or max)");
+    CHECK_STR(r.warnings, "partial; more");
+    CHECK_INT(v.n, 5);
+    CHECK_STR(ivec_label(&v, 0, "service"), "a\"b\\c\xc3\xa9\xf0\x9f\x98\x80");
+    CHECK(ivec_label(&v, 0, "__name__") == NULL); /* not kept */
+    CHECK(ivec_label(&v, 0, "pod") == NULL);
+    CHECK_INT(v.s[0].n_labels, 1);
+    CHECK_INT(v.s[0].sample, IVEC_VALUE);
+    CHECK_DBL(v.s[0].value, 0.25, 0);
+    CHECK_DBL(v.s[0].ts, 1700000000.5, 0);
+    CHECK_STR(ivec_label(&v, 1, "job"), "j");
+    CHECK_INT(v.s[1].sample, IVEC_NAN);
+    CHECK_INT(v.s[2].sample, IVEC_NO_VALUE); /* a native histogram */
+    CHECK_INT(v.s[3].sample, IVEC_NOT_A_NUMBER);
+    CHECK_STR(ivec_bad_text(&v, 3), "abc");
+    CHECK_INT(v.s[4].sample, IVEC_VALUE);
+    CHECK(isinf(v.s[4].value) && v.s[4].value < 0);
+
+    /* every label kept */
+    CHECK(promql_parse_vector(body, strlen(body), 200, NULL, 0, &r, &v));
+    CHECK_STR(ivec_label(&v, 0, "pod"), "p");
+    CHECK_STR(ivec_label(&v, 0, "__name__"), "m");
+
+    /* one series and a scalar: the single number's words, as promql_parse_reply */
+    const char *one = "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":"
+                      "[{\"metric\":{\"service\":\"x\"},\"value\":[1700000000,\"3\"]}]}}";
+    CHECK(promql_parse_vector(one, strlen(one), 200, keep, 2, &r, &v));
+    CHECK_INT(r.error, PROMQL_OK);
+    CHECK_DBL(r.value, 3, 0);
+    CHECK_INT(v.n, 1);
+    const char *scalar = "{\"status\":\"success\",\"data\":{\"resultType\":\"scalar\","
+                         "\"result\":[1700000000,\"7\"]}}";
+    CHECK(promql_parse_vector(scalar, strlen(scalar), 200, keep, 2, &r, &v));
+    CHECK_INT(v.n, 1);
+    CHECK_INT(v.s[0].n_labels, 0);
+    CHECK_DBL(v.s[0].value, 7, 0);
+    const char *empty =
+        "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":[]}}";
+    CHECK(promql_parse_vector(empty, strlen(empty), 200, keep, 2, &r, &v));
+    CHECK_INT(v.n, 0);
+    CHECK_INT(r.error, PROMQL_ERR_EMPTY);
+
+    /* no vector: the reference's words for every error */
+    static const struct {
+        const char *body;
+        long status;
+        int error;
+        const char *detail;
+    } bad[] = {
+        {"{\"status\":\"error\",\"errorType\":\"bad_data\",\"error\":\"1:5: parse error\"}", 400,
+         PROMQL_ERR_QUERY, "bad_data: 1:5: parse error"},
+        {"<html>502 Bad Gateway</html>", 502, PROMQL_ERR_HTTP, "HTTP 502: 502 Bad Gateway"},
+        {"{\"status\":\"success\",\"data\":{\"resultType\":\"matrix\",\"result\":[]}}", 200,
+         PROMQL_ERR_PARSE, "range vector: use an instant query"},
+        {"{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":[{]}}", 200,
+         PROMQL_ERR_PARSE, NULL},
+        {"{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":[]}} x", 200,
+         PROMQL_ERR_PARSE, NULL},
+        {"{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":[{\"metric\":"
+         "{\"service\":\"a\\u0000\"},\"value\":[1,\"1\"]}, {}]}}",
+         200, PROMQL_ERR_PARSE, NULL},
+        {"{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":[{\"metric\":"
+         "{\"service\":\"a\",\"service\":\"b\"},\"value\":[1,\"1\"]}, {}]}}",
+         200, PROMQL_ERR_PARSE, "a series with one label twice"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct promql_result ref;
+        promql_parse_reply(bad[i].body, strlen(bad[i].body), bad[i].status, &ref);
+        CHECK(
+            !promql_parse_vector(bad[i].body, strlen(bad[i].body), bad[i].status, keep, 2, &r, &v));
+        CHECK_INT(v.n, 0);
+        CHECK_INT(r.error, bad[i].error);
+        if (bad[i].detail)
+            CHECK_STR(r.detail, bad[i].detail);
+        else
+            CHECK_STR(r.detail, ref.detail); /* jansson's own words, line and column */
+    }
+    ivec_free(&v);
 }
 
 TEST(query_many_fake_prometheus)
@@ -1193,11 +1295,47 @@ TEST(real_prometheus_queries)
     CHECK_STR(r[10].detail, "range vector: use an instant query");
     CHECK_INT(r[11].error, PROMQL_ERR_PARSE);
     CHECK_STR(r[11].detail, "string result: not a number");
+
+    /* the same queries as vectors (the targets' reader) against the real Prometheus */
+    static const char *const keep[] = {"cpu", "mode"};
+    struct ivec v[N];
+    bool have[N];
+    struct promql_result rv[N];
+    for (size_t i = 0; i < N; i++)
+        ivec_init(&v[i]);
+    buf_init(&errors, 0);
+    rc = promql_client_new(&cfg, &c, &errors);
+    CHECK_INT(rc, 0);
+    if (rc == 0) {
+        promql_query_vectors(c, q, N, now, keep, 2, rv, v, have);
+        promql_client_free(c);
+    }
+    buf_free(&errors);
+    CHECK(!have[2] && rv[2].error == PROMQL_ERR_QUERY);
+    CHECK(have[3] && v[3].n == 0 && rv[3].error == PROMQL_ERR_EMPTY);
+    CHECK(have[4]);
+    CHECK_INT(rv[4].error, PROMQL_ERR_MULTIPLE);
+    CHECK(v[4].n >= 2);
+    CHECK_INT(v[4].n, (size_t)strtol(r[4].detail, NULL, 10));
+    for (size_t k = 0; k < v[4].n; k++) {
+        CHECK(ivec_label(&v[4], k, "cpu") != NULL && ivec_label(&v[4], k, "mode") != NULL);
+        CHECK(ivec_label(&v[4], k, "__name__") == NULL);
+        CHECK_INT(v[4].s[k].sample, IVEC_VALUE);
+        CHECK_DBL(v[4].s[k].ts, now, 0.002);
+    }
+    CHECK(have[5] && v[5].n == 1 && v[5].s[0].n_labels == 0 && v[5].s[0].value == 1);
+    CHECK(have[7] && v[7].n == 1 && v[7].s[0].value == r[1].value);
+    CHECK(have[8] && v[8].s[0].sample == IVEC_NAN);
+    CHECK(!have[10] && rv[10].error == PROMQL_ERR_PARSE);
+    CHECK(!have[11]);
+    for (size_t i = 0; i < N; i++)
+        ivec_free(&v[i]);
 }
 
 int main(int argc, char **argv)
 {
     static const struct test_case tests[] = {
+        TEST_ENTRY(parse_vector),
         TEST_ENTRY(parse_reply_fixtures),
         TEST_ENTRY(parse_reply_limits),
         TEST_ENTRY(error_names),

@@ -153,13 +153,34 @@ TEST(label_placeholders_checked_at_load)
 
 /* ---- matching ---- */
 
-static json_t *vec(const char *text)
+static json_t *json(const char *text)
 {
     json_error_t err;
     json_t *j = json_loads(text, 0, &err);
     if (!j)
         fprintf(stderr, "  bad fixture: %s: %s\n", text, err.text);
     return j;
+}
+
+/* An instant vector's JSON as the matching reads it (every label kept). */
+static struct ivec *ivec_of(json_t *j)
+{
+    struct ivec *v = calloc(1, sizeof(*v));
+    if (v && targets_ivec_from_json(j, NULL, 0, v) < 0)
+        fprintf(stderr, "  cannot convert a fixture\n");
+    json_decref(j);
+    return v;
+}
+
+static struct ivec *vec(const char *text)
+{
+    return ivec_of(json(text));
+}
+
+static void vec_free(struct ivec *v)
+{
+    ivec_free(v);
+    free(v);
 }
 
 #define SER(labels, v) "{\"metric\": " labels ", \"value\": [1700000000.5, \"" v "\"]}"
@@ -171,17 +192,19 @@ TEST(match_shared_and_per_target)
     CHECK(r != NULL);
     if (!r)
         return;
-    json_t *p95 = vec("[" SER("{\"namespace\": \"a\", \"deployment\": \"web\"}", "0.5") "," SER(
-        "{\"namespace\": \"a\", \"deployment\": \"api\"}",
-        "2") "," SER("{\"namespace\": \"b\", \"deployment\": \"web\", \"x\": \"1\"}",
-                     "NaN") "," SER("{\"namespace\": \"b\", \"deployment\": \"db\"}",
-                                    "3") "," SER("{\"namespace\": \"b\", \"deployment\": \"db\", "
-                                                 "\"pod\": \"2\"}",
-                                                 "4") "]");
-    json_t *cpu = vec("[" SER("{}", "0.75") "]");
+    struct ivec *p95 =
+        vec("[" SER("{\"namespace\": \"a\", \"deployment\": \"web\"}", "0.5") "," SER(
+            "{\"namespace\": \"a\", \"deployment\": \"api\"}",
+            "2") "," SER("{\"namespace\": \"b\", \"deployment\": \"web\", \"x\": \"1\"}",
+                         "NaN") "," SER("{\"namespace\": \"b\", \"deployment\": \"db\"}",
+                                        "3") "," SER("{\"namespace\": \"b\", \"deployment\": "
+                                                     "\"db\", "
+                                                     "\"pod\": \"2\"}",
+                                                     "4") "]");
+    struct ivec *cpu = vec("[" SER("{}", "0.75") "]");
     struct target_input in[2] = {{.series = p95}, {.series = cpu}};
     struct target_set s;
-    CHECK_INT(targets_match(r, in, NULL, 0, 42, &s), 0);
+    CHECK_INT(targets_match(r, in, NULL, NULL, 0, 42, &s), 0);
     CHECK_INT(s.n, 4); /* sorted by key */
     CHECK_STR(s.rows[0]->key, "{namespace=\"a\",deployment=\"api\"}");
     CHECK_STR(s.rows[1]->key, "{namespace=\"a\",deployment=\"web\"}");
@@ -207,13 +230,13 @@ TEST(match_shared_and_per_target)
     target_set_free(&s);
 
     /* cpu per target too, with one target missing; a failed query for p95 */
-    json_decref(cpu);
+    vec_free(cpu);
     cpu = vec("[" SER("{\"namespace\": \"a\", \"deployment\": \"web\"}",
                       "0.1") "," SER("{\"namespace\": \"z\", \"deployment\": \"new\"}", "0.2") "]");
     in[0].series = NULL;
     snprintf(in[0].value.reason, sizeof(in[0].value.reason), "timeout");
     in[1].series = cpu;
-    CHECK_INT(targets_match(r, in, NULL, 0, 42, &s), 0);
+    CHECK_INT(targets_match(r, in, NULL, NULL, 0, 42, &s), 0);
     CHECK_INT(s.n, 2);
     CHECK_STR(s.rows[0]->key, "{namespace=\"a\",deployment=\"web\"}");
     CHECK(!s.rows[0]->values[0].known);
@@ -222,28 +245,28 @@ TEST(match_shared_and_per_target)
     target_set_free(&s);
 
     /* a shared signal with two series is unknown for every target */
-    json_t *two = vec("[" SER("{\"a\": \"1\"}", "1") "," SER("{\"a\": \"2\"}", "2") "]");
+    struct ivec *two = vec("[" SER("{\"a\": \"1\"}", "1") "," SER("{\"a\": \"2\"}", "2") "]");
     in[0].series = cpu;
     in[1].series = two;
-    CHECK_INT(targets_match(r, in, NULL, 0, 42, &s), 0);
+    CHECK_INT(targets_match(r, in, NULL, NULL, 0, 42, &s), 0);
     CHECK_INT(s.n, 2);
     CHECK(!s.rows[0]->values[1].known);
     CHECK_STR(s.rows[0]->values[1].reason, "2 series (use sum or max)");
     target_set_free(&s);
 
     /* a target with one signal but not the other */
-    json_t *one = vec("[" SER("{\"namespace\": \"a\", \"deployment\": \"web\"}", "1") "]");
+    struct ivec *one = vec("[" SER("{\"namespace\": \"a\", \"deployment\": \"web\"}", "1") "]");
     in[0].series = one;
     in[1].series = cpu;
-    CHECK_INT(targets_match(r, in, NULL, 0, 42, &s), 0);
+    CHECK_INT(targets_match(r, in, NULL, NULL, 0, 42, &s), 0);
     CHECK_INT(s.n, 2);
     CHECK(!s.rows[1]->values[0].known);
     CHECK_STR(s.rows[1]->values[0].reason, "no series for {namespace=\"z\",deployment=\"new\"}");
     target_set_free(&s);
-    json_decref(one);
-    json_decref(two);
-    json_decref(p95);
-    json_decref(cpu);
+    vec_free(one);
+    vec_free(two);
+    vec_free(p95);
+    vec_free(cpu);
     rules_free(r);
     buf_free(&e);
 }
@@ -255,7 +278,7 @@ TEST(match_key_escaping_and_bounds)
     CHECK(r != NULL);
     if (!r)
         return;
-    json_t *m = vec("{\"service\": \"a\\\"b\\\\c\\nd\"}");
+    json_t *m = json("{\"service\": \"a\\\"b\\\\c\\nd\"}");
     char key[64];
     CHECK_INT(targets_key(r, m, key, sizeof(key)), 22);
     CHECK_STR(key, "{service=\"a\\\"b\\\\c\\nd\"}");
@@ -265,21 +288,22 @@ TEST(match_key_escaping_and_bounds)
     char big[3000];
     memset(big, 'x', sizeof(big) - 1);
     big[sizeof(big) - 1] = '\0';
-    json_t *series = json_pack("[{s:{s:s}, s:[f,s]}, {s:{s:s}, s:[f,s]}]", "metric", "service", big,
-                               "value", 1.0, "1", "metric", "service", "ok", "value", 1.0, "2");
+    struct ivec *series =
+        ivec_of(json_pack("[{s:{s:s}, s:[f,s]}, {s:{s:s}, s:[f,s]}]", "metric", "service", big,
+                          "value", 1.0, "1", "metric", "service", "ok", "value", 1.0, "2"));
     struct target_input in[2] = {{.series = series}, {.series = NULL}};
     snprintf(in[1].value.reason, sizeof(in[1].value.reason), "empty result");
     struct target_set s;
-    CHECK_INT(targets_match(r, in, NULL, 0, 1, &s), 0);
+    CHECK_INT(targets_match(r, in, NULL, NULL, 0, 1, &s), 0);
     CHECK_INT(s.n, 1);
     CHECK_INT(s.refused_key, 1);
     CHECK_STR(s.rows[0]->key, "{service=\"ok\"}");
     target_set_free(&s);
-    json_decref(series);
+    vec_free(series);
     /* rules without targets */
     rules_free(r);
     r = load(HEAD, &e);
-    CHECK_INT(targets_match(r, in, NULL, 0, 1, &s), -EINVAL);
+    CHECK_INT(targets_match(r, in, NULL, NULL, 0, 1, &s), -EINVAL);
     rules_free(r);
     buf_free(&e);
 }
