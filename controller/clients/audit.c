@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -15,6 +16,7 @@ struct audit {
     json_t **ring;
     size_t cap, head, n; /* head: next slot to write */
     unsigned long long written;
+    bool unsynced; /* appended without an fsync since the last one */
     char *path;
 };
 
@@ -162,7 +164,7 @@ void audit_close(struct audit *a)
     free(a);
 }
 
-int audit_append(struct audit *a, json_t *record)
+static int append(struct audit *a, json_t *record, bool sync)
 {
     char *line = json_dumps(record, JSON_COMPACT | JSON_ENSURE_ASCII);
     if (!line)
@@ -186,8 +188,12 @@ int audit_append(struct audit *a, json_t *record)
         }
         off += (size_t)w;
     }
-    if (r == 0 && fsync(a->fd) < 0)
+    if (r == 0 && sync && fsync(a->fd) < 0)
         r = -errno;
+    if (r == 0 && !sync)
+        a->unsynced = true;
+    else if (r == 0)
+        a->unsynced = false;
     if (r < 0 && off > 0) {
         /* Never leave half a record behind: cut back to where it started. */
         struct stat st;
@@ -200,6 +206,26 @@ int audit_append(struct audit *a, json_t *record)
     }
     pthread_mutex_unlock(&a->lock);
     free(line);
+    return r;
+}
+
+int audit_append(struct audit *a, json_t *record)
+{
+    return append(a, record, true);
+}
+
+int audit_append_nosync(struct audit *a, json_t *record)
+{
+    return append(a, record, false);
+}
+
+int audit_sync(struct audit *a)
+{
+    pthread_mutex_lock(&a->lock);
+    int r = a->unsynced && fsync(a->fd) < 0 ? -errno : 0;
+    if (r == 0)
+        a->unsynced = false;
+    pthread_mutex_unlock(&a->lock);
     return r;
 }
 

@@ -25,6 +25,12 @@ void audit_close(struct audit *a); /* accepts NULL */
  * failure (ENOSPC, EIO) nothing is added to the history and -errno is returned;
  * the caller must not act on a decision it could not record. */
 int audit_append(struct audit *a, json_t *record);
+/* The same without the fsync, for many records at once (one evaluation's decisions): the
+ * caller calls audit_sync before acting on any of them, and acts on none if it fails. An
+ * audit_append in between syncs them too. */
+int audit_append_nosync(struct audit *a, json_t *record);
+/* fsyncs what audit_append_nosync wrote: 0 (also when there was nothing), or -errno. */
+int audit_sync(struct audit *a);
 
 /* The newest records, newest first, at most limit (new reference: a JSON array). */
 json_t *audit_recent(struct audit *a, size_t limit);

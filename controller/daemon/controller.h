@@ -124,6 +124,7 @@ struct controller {
     json_t *last_decision;
     json_t *last_action; /* the last action result record, for the status (NULL) */
     struct audit *audit;
+    bool audit_deferred; /* controller_decision appends without an fsync (targets.c syncs) */
     struct registry *reg;
     struct metrics m;
     char state_path[PATH_MAX];
@@ -202,6 +203,12 @@ json_t *controller_decision(struct controller *c, const struct eval_result *res,
                             const struct decision_def *def, enum decision_outcome *outcome,
                             const struct decide_flags *flags, struct target *t, double *last_exec,
                             const double *saved_exec, double now);
+/* With c->audit_deferred the record is written without an fsync; when the audit_sync that
+ * must follow fails, each executed decision of the batch becomes failed this way (its
+ * record d, counted), before anything runs (lock held). */
+void controller_decision_unsynced(struct controller *c, json_t *d, const struct decision_def *def,
+                                  enum decision_outcome *outcome, struct target *t,
+                                  double *last_exec, const double *saved_exec);
 /* decisions_total for a recorded decision: one per action (or "none"), lock held. */
 void controller_count_decision(struct controller *c, const char *state,
                                const struct decision_def *def, json_t *d,

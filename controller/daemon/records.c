@@ -235,6 +235,39 @@ void controller_count_decision(struct controller *c, const char *state,
     }
 }
 
+/* A decision whose record could not be written: nothing runs, its cooldown not started. */
+static void unrecorded(struct controller *c, json_t *d, const struct decision_def *def,
+                       enum decision_outcome *outcome, double *last_exec, const double *saved_exec)
+{
+    *outcome = OUTCOME_FAILED;
+    memcpy(last_exec, saved_exec, c->rules->n_decisions * sizeof(double));
+    json_object_set_new(d, "outcome", json_string("failed"));
+    json_object_set_new(d, "actions", actions_json(def, *outcome));
+    json_object_set_new(d, "error", json_string("audit log write failed"));
+}
+
+/* Each target keeps its last decision without the signals (its detail shows them live): a
+ * shallow copy, whose actions still get their results. 10,000 full records would hold
+ * tens of MiB. */
+static void keep_last(struct target *t, json_t *d)
+{
+    json_t *kept = json_copy(d);
+    if (kept)
+        json_object_del(kept, "signals");
+    json_decref(t->last_decision);
+    t->last_decision = kept;
+}
+
+void controller_decision_unsynced(struct controller *c, json_t *d, const struct decision_def *def,
+                                  enum decision_outcome *outcome, struct target *t,
+                                  double *last_exec, const double *saved_exec)
+{
+    unrecorded(c, d, def, outcome, last_exec, saved_exec);
+    if (t)
+        keep_last(t, d);
+    controller_count_decision(c, json_string_value(json_object_get(d, "to")), def, d, *outcome);
+}
+
 json_t *controller_decision(struct controller *c, const struct eval_result *res,
                             const struct decision_def *def, enum decision_outcome *outcome,
                             const struct decide_flags *flags, struct target *t, double *last_exec,
@@ -273,29 +306,17 @@ json_t *controller_decision(struct controller *c, const struct eval_result *res,
         json_object_set_new(d, "budget_left", json_integer(flags->budget_left));
     json_object_set_new(d, "outcome", json_string(decision_outcome_name(*outcome)));
     /* The record is written before anything runs; without it, nothing runs. */
-    int ar = audit_append(c->audit, d);
+    int ar = c->audit_deferred ? audit_append_nosync(c->audit, d) : audit_append(c->audit, d);
     if (ar < 0) {
         log_error_errno(ar, "audit: cannot record decision %s in %s; not acting on it", id,
                         audit_path(c->audit));
         metric_add(c->m.audit_errors, 1);
-        *outcome = OUTCOME_FAILED;
-        memcpy(last_exec, saved_exec, r->n_decisions * sizeof(double));
-        json_object_set_new(d, "outcome", json_string("failed"));
-        json_object_set_new(d, "actions", actions_json(def, *outcome));
-        json_object_set_new(d, "error", json_string("audit log write failed"));
+        unrecorded(c, d, def, outcome, last_exec, saved_exec);
     }
     json_decref(c->last_decision);
     c->last_decision = json_incref(d);
-    if (t) {
-        /* Each target keeps its last decision without the signals (its detail shows them
-         * live): a shallow copy, whose actions still get their results. 10,000 full
-         * records would hold tens of MiB. */
-        json_t *kept = json_copy(d);
-        if (kept)
-            json_object_del(kept, "signals");
-        json_decref(t->last_decision);
-        t->last_decision = kept;
-    }
+    if (t)
+        keep_last(t, d);
     log_info("decision %s%s%s: %s -> %s, confidence %.2f, %s", id, t ? " for " : "",
              t ? t->key : "", eval_state_name(r, res->from), sname, res->confidence,
              decision_outcome_name(*outcome));

@@ -227,6 +227,7 @@ void targets_evaluate(struct controller *c, const struct ivec *vecs, const bool 
         metric_add(c->m.storm_refused, (double)fo.held);
         record_storm(c, st, n, fo.wanted, fo.limit, fo.held, now);
     }
+    c->audit_deferred = true;
     for (size_t i = 0; i < n; i++) {
         struct fleet_member *m = &st[i];
         if (m->outcome == OUTCOME_NONE)
@@ -239,6 +240,21 @@ void targets_evaluate(struct controller *c, const struct ivec *vecs, const bool 
         flags.budget_limited = limited;
         recs[i] = controller_decision(c, m->res, m->def, &m->outcome, &flags, t, t->last_exec,
                                       m->saved_exec, now);
+    }
+    c->audit_deferred = false;
+    /* One fsync for all of this evaluation's decision records, before any of them acts. */
+    int as = audit_sync(c->audit);
+    if (as < 0) {
+        metric_add(c->m.audit_errors, 1);
+        log_error_errno(as,
+                        "audit: cannot sync this evaluation's decisions to %s; not acting "
+                        "on any of them",
+                        audit_path(c->audit));
+        for (size_t i = 0; i < n; i++)
+            if (st[i].outcome == OUTCOME_EXECUTED)
+                controller_decision_unsynced(c, recs[i], st[i].def, &st[i].outcome, st[i].owner,
+                                             ((struct target *)st[i].owner)->last_exec,
+                                             st[i].saved_exec);
     }
     roll_up(c, st, n, now);
     /* The snapshot under the lock, the write (megabytes and an fsync at 10,000 targets)

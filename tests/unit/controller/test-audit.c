@@ -522,6 +522,37 @@ TEST(append_to_read_only_descriptor_fails)
 
 /* A full disk: the log's descriptor replaced by /dev/full, and a log opened on
  * /dev/full itself. -ENOSPC, nothing added to the history. */
+/* Many records with one fsync: written and in the history at once, synced by audit_sync
+ * (0 with nothing to sync), and a sync that fails says so (fsync of a pipe: EINVAL). */
+TEST(append_nosync_then_one_sync)
+{
+    CHECK(setup() == 0);
+    struct audit *a = NULL;
+    CHECK_INT(audit_open(log_path, 16, &a, NULL), 0);
+    CHECK_INT(audit_sync(a), 0);
+    for (int i = 0; i < 3; i++) {
+        json_t *rec = record(i);
+        CHECK_INT(audit_append_nosync(a, rec), 0);
+        json_decref(rec);
+    }
+    CHECK_STR(recent_ns(a, 10), "2 1 0");
+    CHECK_INT(audit_sync(a), 0);
+    CHECK_INT(valid_jsonl_lines(log_path), 3);
+    json_t *rec = record(3);
+    CHECK_INT(audit_append_nosync(a, rec), 0);
+    json_decref(rec);
+    int fd = fd_of(log_path);
+    int p[2];
+    CHECK(fd >= 0 && pipe(p) == 0);
+    CHECK(dup2(p[1], fd) == fd);
+    close(p[0]);
+    close(p[1]);
+    CHECK_INT(audit_sync(a), -EINVAL);
+    audit_close(a);
+    CHECK_INT(valid_jsonl_lines(log_path), 4);
+    teardown();
+}
+
 TEST(append_on_full_device_fails)
 {
     CHECK(setup() == 0);
@@ -655,5 +686,5 @@ TEST_MAIN(TEST_ENTRY(append_and_read_back_newest_first),
           TEST_ENTRY(garbage_lines_are_skipped), TEST_ENTRY(big_log_opens_with_a_bounded_read),
           TEST_ENTRY(long_partial_tail_leaves_a_clean_end), TEST_ENTRY(history_is_bounded),
           TEST_ENTRY(record_size_limit), TEST_ENTRY(append_to_read_only_descriptor_fails),
-          TEST_ENTRY(append_on_full_device_fails), TEST_ENTRY(short_write_is_cut_back),
-          TEST_ENTRY(concurrent_appends_stay_whole_lines))
+          TEST_ENTRY(append_on_full_device_fails), TEST_ENTRY(append_nosync_then_one_sync),
+          TEST_ENTRY(short_write_is_cut_back), TEST_ENTRY(concurrent_appends_stay_whole_lines))
