@@ -2,25 +2,33 @@
 # run-demo.sh: the whole homeostat loop on one machine (`make demo`).
 #
 # Starts on loopback, on free ports, with configurations written into a scratch
-# directory: Prometheus (1 s scrape), Alertmanager, homeostat-exporter (StatsD ingest),
-# homeostat-demo-app (the service in trouble), homeostat-controller (rules
-# demo/rules.yaml: live on the demo application through its webhook; the systemd and
-# kubectl actions it cannot reach here are dry runs). Then it runs the load phases of
-# demo/loadgen.py (calm, spike, recovery) and prints a live timeline from the
-# controller's API: state, confidence, reasoning, decisions and actions, p95 latency,
-# error and shed ratios, and the application's concurrency limit.
+# directory: Prometheus (1 s scrape), Alertmanager, homeostat-exporter (StatsD ingest,
+# demo/statsd-mapping.yaml), two homeostat-demo-app services, checkout and search (each
+# its own process, port, backend and StatsD service name), demo/admin-gateway.py (routes
+# POST /SERVICE/admin/limits to that service's application, as an ingress routing by
+# path would) and one homeostat-controller (rules demo/rules.yaml, targets by service:
+# one state machine per service, acting live on a service through the gateway; the
+# systemd and kubectl actions it cannot reach here are dry runs). Then it runs the load
+# phases of demo/loadgen.py (calm, spike, recovery) against checkout only, and calm load
+# against search throughout, and prints a live timeline from the controller's API (GET
+# /api/v1/targets): for each service its state, confidence, p95 latency, error and shed
+# ratios and the application's concurrency limit and backend queue; each change of
+# state with its reasoning; decisions and actions with the service they are for.
 #
 # Environment:
 #   DEMO_SECONDS=N   the load phases last N seconds in all (20 % calm, 40 % spike, 40 %
-#                    recovery) and the script then exits: 0 only if the loop closed (the
-#                    state rose under load, an action ran, the p95 latency came back
-#                    down, the state returned to optimal and the limit was restored).
-#                    Without it the phases last about 3 minutes and everything keeps
-#                    running afterwards, to look around, until Ctrl-C.
+#                    recovery) and the script then exits: 0 only if the loop closed for
+#                    checkout (its state rose under the spike, an action for checkout
+#                    ran, its p95 latency came back down, its state returned to optimal
+#                    and its limit was restored) and search was left alone (optimal at
+#                    every sample once it had data, no decision for it, its limit 64
+#                    throughout). Without it the phases last about 3 minutes and
+#                    everything keeps running afterwards, to look around, until Ctrl-C.
 #   DEMO_DIR=DIR     the scratch directory (kept); default a new mktemp -d, removed at
 #                    the end unless the loop did not close or DEMO_KEEP=1
 #   HOMEOSTAT_BUILD_DIR or BUILD_DIR   where the binaries are built (default build)
-#   DEMO_CALM_RATE, DEMO_SPIKE_RATE    requests per second (default 40 and 300)
+#   DEMO_CALM_RATE, DEMO_SPIKE_RATE    requests per second (default 40 and 300); search
+#                    gets DEMO_CALM_RATE throughout
 #
 # Ctrl-C (SIGINT), SIGTERM or SIGHUP stop every process it started (each runs in its own
 # process group, and the whole group is stopped), and it checks that none is left.
@@ -233,7 +241,9 @@ umask 077
 umask 022
 
 # ---- homeostat-exporter -------------------------------------------------------------
+# demo/statsd-mapping.yaml gives the applications' shed requests a service label.
 start exporter "$EXPORTER" --web.listen-address=127.0.0.1:0 --statsd.listen-udp=127.0.0.1:0 \
+    --statsd.mapping-config="$SRC/demo/statsd-mapping.yaml" \
     --no-collector.cgroup --no-collector.filesystem --no-collector.gpu_nvml --no-collector.gpu_amd
 EXPORTER_PID=$PID
 EXPORTER_URL=$(wait_log exporter "$PID" 'listening on http://[^ ]*') || exit 1
@@ -243,19 +253,34 @@ EXPORTER_ADDR=${EXPORTER_ADDR%%/*}
 STATSD_ADDR=$(wait_log exporter "$EXPORTER_PID" 'statsd: listening on udp [^ ]*') || exit 1
 STATSD_ADDR=${STATSD_ADDR##* }
 
-# ---- the demo application -----------------------------------------------------------
-# Tuned so that the spike overloads the backend: 4 workers of about 40 ms are ~100 backend
+# ---- the demo applications: checkout (gets the spike) and search (calm throughout) ---
+# Tuned so that the spike overloads a backend: 4 workers of about 40 ms are ~100 backend
 # calls per second, and a small cache with a short TTL leaves enough misses to exceed it.
-start app "$APP" --listen=127.0.0.1:0 --statsd="$STATSD_ADDR" --service=demo \
-    --admin-token-file="$DIR/app-admin-token" --concurrency=64 --rate-limit=2000 \
-    --cache-size="${DEMO_CACHE_SIZE:-300}" --cache-ttl="${DEMO_CACHE_TTL:-5s}" \
-    --backend-workers=4 --backend-latency="${DEMO_BACKEND_LATENCY:-40ms}" \
-    --backend-timeout=5s
-APP_PID=$PID
-APP_URL=$(wait_log app "$APP_PID" 'listening on http://[^ ]*') || exit 1
-APP_URL=${APP_URL#listening on }
-APP_URL=${APP_URL%/}
-APP_ADDR=${APP_URL#http://}
+# Both are the same program with the same settings, each with its own backend; only the
+# load differs.
+SERVICES=(checkout search)
+SPIKED=checkout
+declare -A APP_URLS
+start_app() {
+    local service=$1 url
+    start "app-$service" "$APP" --listen=127.0.0.1:0 --statsd="$STATSD_ADDR" \
+        --service="$service" --admin-token-file="$DIR/app-admin-token" --concurrency=64 \
+        --rate-limit=2000 --cache-size="${DEMO_CACHE_SIZE:-300}" \
+        --cache-ttl="${DEMO_CACHE_TTL:-5s}" --backend-workers=4 \
+        --backend-latency="${DEMO_BACKEND_LATENCY:-40ms}" --backend-timeout=5s
+    url=$(wait_log "app-$service" "$PID" 'listening on http://[^ ]*') || exit 1
+    url=${url#listening on }
+    APP_URLS[$service]=${url%/}
+}
+for service in "${SERVICES[@]}"; do start_app "$service"; done
+
+# ---- the admin gateway: the controller's webhooks reach each service through it ------
+routes=()
+for service in "${SERVICES[@]}"; do routes+=(--route "$service=${APP_URLS[$service]}"); done
+start gateway "$PY" "$SRC/demo/admin-gateway.py" --listen=127.0.0.1:0 "${routes[@]}"
+GW_URL=$(wait_log gateway "$PID" 'listening on http://[^ ]*') || exit 1
+GW_URL=${GW_URL#listening on }
+GW_ADDR=${GW_URL#http://}
 
 # ---- Prometheus (the controller's job is added once its address is known) -----------
 write_prometheus_config() {
@@ -279,7 +304,7 @@ PROM_PID=$PID
 cat >"$DIR/alertmanager.yml" <<'EOF'
 route:
   receiver: demo
-  group_by: [alertname, state]
+  group_by: [alertname, service, state]
   group_wait: 1s
   group_interval: 10s
 receivers:
@@ -291,8 +316,9 @@ start_ready alertmanager prometheus-alertmanager --config.file="$DIR/alertmanage
 AM_URL=$URL
 
 # ---- homeostat-controller -----------------------------------------------------------
-# The webhook reads the application's token from app-admin-token beside this copy.
-sed -e "s|127\.0\.0\.1:18080|$APP_ADDR|g" -e "s|http://127\.0\.0\.1:9093|$AM_URL|g" \
+# The webhook reads the applications' token from app-admin-token beside this copy, and
+# reaches each service through the gateway.
+sed -e "s|127\.0\.0\.1:18080|$GW_ADDR|g" -e "s|http://127\.0\.0\.1:9093|$AM_URL|g" \
     "$SRC/demo/rules.yaml" >"$DIR/rules.yaml"
 "$CONTROLLER" check "$DIR/rules.yaml" >"$DIR/rules-check.log" 2>&1 || {
     cat "$DIR/rules-check.log" >&2
@@ -313,32 +339,53 @@ cat <<EOF
   homeostat demo: everything runs on loopback
     status page    $CTL_URL/
     controller API $CTL_URL/api/v1/status
+    targets        $CTL_URL/api/v1/targets
     Prometheus     $PROM_URL/
     Alertmanager   $AM_URL/
     exporter       $EXPORTER_URL
-    demo app       $APP_URL/stats
+    checkout app   ${APP_URLS[checkout]}/stats
+    search app     ${APP_URLS[search]}/stats
+    admin gateway  $GW_URL
     admin token    $DIR/controller-admin-token (pause/resume on the status page)
   processes: $(for i in "${!PIDS[@]}"; do printf '%s=%s ' "${NAMES[$i]}" "${PIDS[$i]}"; done)
-  load: $PHASES (demo/loadgen.py)$([[ -z ${DEMO_SECONDS:-} ]] && printf '; Ctrl-C stops everything')
+  load: checkout $PHASES; search $CALM_RATE/s throughout (demo/loadgen.py)$([[ -z ${DEMO_SECONDS:-} ]] && printf '; Ctrl-C stops everything')
 
 EOF
 
 # ---- load and timeline --------------------------------------------------------------
-start loadgen "$PY" "$SRC/demo/loadgen.py" --url "$APP_URL" --phases "$PHASES" \
-    --workers 128 --interval 10s --report "$DIR/loadgen-report.json"
-LOADGEN_PID=$PID
+# Two generators: the spike for checkout, the same phases at the calm rate for search
+# (so that its summary shows its latency while checkout is overloaded).
+LOADGEN_PIDS=()
+for service in "${SERVICES[@]}"; do
+    phases=$PHASES workers=128
+    if [[ $service != "$SPIKED" ]]; then
+        phases="calm:${CALM_S}s:$CALM_RATE,spike:${SPIKE_S}s:$CALM_RATE,recovery:${RECOVERY_S}s:$CALM_RATE"
+        workers=32
+    fi
+    start "loadgen-$service" "$PY" "$SRC/demo/loadgen.py" --url "${APP_URLS[$service]}" \
+        --phases "$phases" --workers "$workers" --interval 10s \
+        --report "$DIR/loadgen-$service-report.json"
+    LOADGEN_PIDS+=("$PID")
+done
 
-# The timeline: one line every 2 s from the controller's API and the application's
-# /stats, the decisions and action results as they come; then (with DEMO_SECONDS) the
-# verdict. Exit status 0 when the loop closed.
+# The timeline: one line every 2 s with both services, from the controller's targets
+# (GET /api/v1/targets, and /api/v1/targets/ID for each one's signals) and each
+# application's /stats; a service's change of state with its reasoning; the decisions
+# and action results as they come, each with the service it is for; then (with
+# DEMO_SECONDS) the verdict. Exit status 0 when the loop closed for the spiked service
+# and the other one was left alone.
 MONITOR=$(
     cat <<'PYEOF'
-import json, re, sys, time, urllib.request
+import json, re, sys, time, urllib.parse, urllib.request
 
-ctl, app, calm_s, spike_s, total_s, grace_s, demo_mode = sys.argv[1:8]
+ctl, apps, spiked, calm_s, spike_s, total_s, grace_s, demo_mode = sys.argv[1:9]
+apps = dict(a.split("=", 1) for a in apps.split(","))  # service -> application URL
+services = list(apps)
+calm = [s for s in services if s != spiked]
 calm_s, spike_s, total_s, grace_s = float(calm_s), float(spike_s), float(total_s), float(grace_s)
 demo_mode = demo_mode == "1"
 P95_THRESHOLD = 0.25  # degraded's threshold in demo/rules.yaml
+FULL_LIMIT = 64  # the applications' --concurrency, and what the revert restores
 opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 def get(url):
@@ -348,8 +395,8 @@ def get(url):
     except Exception:
         return None
 
-def sig(status, name):
-    for s in (status or {}).get("signals") or []:
+def sig(detail, name):
+    for s in (detail or {}).get("signals") or []:
         if s.get("name") == name:
             return s.get("value")
     return None
@@ -357,57 +404,109 @@ def sig(status, name):
 def pct(v):
     return "   -" if v is None else "%3.0f%%" % (100 * v)
 
-def short(summary):
-    """An action's summary without its headers and revert settings, at most 100 chars."""
-    s = re.sub(r" (headers|revert)=\{[^{}]*(\{[^{}]*\}[^{}]*)*\}", "", str(summary))
-    return s if len(s) <= 100 else s[:97] + "..."
-
 def ms(v):
-    return "    -" if v is None else "%4.0fms" % (1000 * v)
+    return "     -" if v is None else "%4.0fms" % (1000 * v)
+
+def short(summary, n=100):
+    """An action's summary without its headers and revert settings, at most n chars."""
+    s = re.sub(r" (headers|revert)=\{[^{}]*(\{[^{}]*\}[^{}]*)*\}", "", str(summary))
+    return s if len(s) <= n else s[:n - 3] + "..."
+
+def expand(summary, labels):
+    """A summary as it ran: records keep the rules' {{ $labels.NAME }}; the target's
+    labels take their place here, for reading."""
+    return re.sub(r"\{\{ *\$labels\.([A-Za-z_][A-Za-z0-9_]*) *\}\}",
+                  lambda m: str((labels or {}).get(m.group(1), m.group(0))), str(summary))
+
+def url_of(r):
+    """The URL a webhook's action or revert result was sent to (its detail)."""
+    return str(((r.get("detail") or {}).get("url")) or "")
+
+def service_of(labels):
+    return (labels or {}).get("service") or "?"
 
 start = time.monotonic()
 seen = set()
+owner = {}  # decision or revert id -> the target's labels
+executed = {}  # the spiked service's executed decisions: id -> state
 held = {"rose": None, "acted": None, "latency_down": None, "optimal_again": None, "reverted": None}
 peak_p95 = 0.0
 WORSE = ["critical", "degraded", "stressed"]  # the states above optimal, worst first
 worst = None
-last_quiet_line = ""
-print("  time  phase     state      conf   p95     errors shed  limit queue  reasoning", flush=True)
+last_state = {}
+# The services that get calm load: from their first sample with data (listed, not
+# unknown) every sample must be optimal; no decision may name them; their limit stays.
+quiet = {s: {"first": None, "samples": 0, "in_spike": 0, "bad": [], "decisions": [],
+             "limits": set(), "limit_samples": 0} for s in calm}
+last_quiet_line = None
+cell = "%-9s %4s %6s %4s %4s %5s %5s"
+heads = cell % ("state", "conf", "p95", "err", "shed", "limit", "queue")
+print(" " * 18 + "  ".join((" %s " % s).center(len(heads), "-") for s in services), flush=True)
+print("  time  phase     " + "  ".join([heads] * len(services)), flush=True)
 while True:
     t = time.monotonic() - start
     phase = "calm" if t < calm_s else "spike" if t < calm_s + spike_s else "recovery" if t < total_s else "after"
-    st = get(ctl + "/api/v1/status")
-    status = (st or {}).get("data") or {}
-    stats = get(app + "/stats") or {}
-    state = status.get("state", "?")
-    p95, err, shed = sig(status, "p95_latency_seconds"), sig(status, "error_ratio"), sig(status, "shed_ratio")
-    if p95 is not None and phase in ("spike", "recovery"):
-        peak_p95 = max(peak_p95, p95)
-    if state in WORSE and phase in ("spike", "recovery") and (
-            not held["rose"] or WORSE.index(state) < WORSE.index(worst)):
-        worst = state
-        held["rose"] = "t=%.0fs: %s" % (t, state)
-    if held["rose"] and state == "optimal" and phase in ("recovery", "after") and not held["optimal_again"]:
-        held["optimal_again"] = "t=%.0fs" % t
-    if (held["acted"] and p95 is not None and p95 < P95_THRESHOLD and peak_p95 >= P95_THRESHOLD
-            and phase in ("recovery", "after") and not held["latency_down"]):
-        held["latency_down"] = "t=%.0fs: p95 %.0f ms (peak %.0f ms)" % (t, 1000 * p95, 1000 * peak_p95)
-    reasoning = (status.get("reasoning") or "").replace("\n", " ")
-    if len(reasoning) > 90:
-        reasoning = reasoning[:87] + "..."
-    limit = stats.get("concurrency_limit", "-")
-    queue = (stats.get("backend") or {}).get("queue", "-")
-    conf = status.get("confidence")
-    line = "%5.0fs  %-9s %-10s %4s  %s  %s  %s  %5s %5s  %s" % (
-        t, phase, state, "-" if conf is None else "%.2f" % conf, ms(p95), pct(err), pct(shed),
-        limit, queue, reasoning)
+    listing = get(ctl + "/api/v1/targets?limit=100")
+    rows = {}
+    if listing is not None:
+        for r in ((listing.get("data") or {}).get("targets") or []):
+            rows[service_of(r.get("labels"))] = r
+    cells, quiet_key = [], []
+    for s in services:
+        r = rows.get(s)
+        detail = None
+        if r is not None:
+            detail = (get(ctl + "/api/v1/targets/" + urllib.parse.quote(r.get("id", ""))) or {}).get("data")
+        stats = get(apps[s] + "/stats")
+        state = "?" if listing is None else (r or {}).get("state", "-")
+        conf = (r or {}).get("confidence")
+        p95 = sig(detail, "p95_latency_seconds")
+        limit = (stats or {}).get("concurrency_limit")
+        queue = ((stats or {}).get("backend") or {}).get("queue")
+        quiet_key.append((state, limit))
+        cells.append(cell % (state, "-" if conf is None else "%.2f" % conf, ms(p95),
+                             pct(sig(detail, "error_ratio")), pct(sig(detail, "shed_ratio")),
+                             "-" if limit is None else limit, "-" if queue is None else queue))
+        if r is not None and state != last_state.get(s):
+            why = (r.get("reasoning") or "").replace("\n", " ")
+            if why.startswith(state + ": "):
+                why = why[len(state) + 2:]
+            print("        %s: %s: %s" % (
+                s, "%s -> %s" % (last_state[s], state) if s in last_state else "first seen, " + state,
+                why if len(why) <= 120 else why[:117] + "..."), flush=True)
+            last_state[s] = state
+        if s == spiked:
+            if p95 is not None and phase in ("spike", "recovery"):
+                peak_p95 = max(peak_p95, p95)
+            if state in WORSE and phase in ("spike", "recovery") and (
+                    not held["rose"] or WORSE.index(state) < WORSE.index(worst)):
+                worst = state
+                held["rose"] = "t=%.0fs: %s" % (t, state)
+            if held["rose"] and state == "optimal" and phase in ("recovery", "after") and not held["optimal_again"]:
+                held["optimal_again"] = "t=%.0fs" % t
+            if (held["acted"] and p95 is not None and p95 < P95_THRESHOLD and peak_p95 >= P95_THRESHOLD
+                    and phase in ("recovery", "after") and not held["latency_down"]):
+                held["latency_down"] = "t=%.0fs: p95 %.0f ms (peak %.0f ms)" % (t, 1000 * p95, 1000 * peak_p95)
+        else:
+            q = quiet[s]
+            if stats is not None:
+                q["limits"].add(limit)
+                q["limit_samples"] += 1
+            if listing is not None:
+                if q["first"] is None and r is not None and state != "unknown":
+                    q["first"] = t
+                if q["first"] is not None:
+                    q["samples"] += 1
+                    q["in_spike"] += phase == "spike"
+                    if state != "optimal":
+                        q["bad"].append("t=%.0fs %s" % (t, state))
+    line = "%5.0fs  %-9s %s" % (t, phase, "  ".join(cells))
     if phase != "after" or demo_mode:
         print(line, flush=True)
     else:
-        quiet = (state, limit)
-        if quiet != last_quiet_line:
+        if quiet_key != last_quiet_line:
             print(line, flush=True)
-            last_quiet_line = quiet
+            last_quiet_line = quiet_key
     dec = get(ctl + "/api/v1/decisions?limit=50") or {}
     records = dec.get("data") or []
     if isinstance(records, dict):
@@ -418,25 +517,39 @@ while True:
             continue
         seen.add(key)
         typ = r.get("type")
+        if typ in ("decision", "revert") and r.get("target") is not None:
+            owner[r.get("id")] = r.get("target")
+        target = owner.get(r.get("id"))
+        who = service_of(target)
         if typ == "decision":
-            acts = "; ".join("%s %s" % (short(a.get("summary", a.get("kind"))), a.get("result", ""))
+            acts = "; ".join("%s %s" % (short(expand(a.get("summary", a.get("kind")), target), 80),
+                                        a.get("result", ""))
                              for a in r.get("actions") or []) or "no actions"
-            print("        decision %s: %s -> %s, confidence %.2f, %s: %s" % (
-                r.get("id"), r.get("from"), r.get("to"), r.get("confidence") or 0,
+            print("        decision %s for %s: %s -> %s, confidence %.2f, %s: %s" % (
+                r.get("id"), who, r.get("from"), r.get("to"), r.get("confidence") or 0,
                 r.get("outcome"), acts), flush=True)
-            if r.get("outcome") == "executed" and not held["acted"]:
-                for a in r.get("actions") or []:
-                    if a.get("kind") == "webhook" and a.get("result") == "ok":
-                        held["acted"] = "t=%.0fs: decision %s (%s): %s" % (t, r.get("id"), r.get("to"), short(a.get("summary")))
+            if who in quiet:
+                quiet[who]["decisions"].append("%s (%s, %s)" % (r.get("id"), r.get("to"), r.get("outcome")))
+            if who == spiked and r.get("outcome") == "executed":
+                executed[r.get("id")] = r.get("to")
         elif typ in ("action_result", "revert_result"):
-            print("        %s %s: %s%s %s%s" % (
-                typ.replace("_", " "), r.get("id"), "undo of " if typ == "revert_result" else "", short(r.get("summary", r.get("kind"))), r.get("result"),
+            summary = short(expand(r.get("summary", r.get("kind")), target))
+            print("        %s %s for %s: %s%s %s%s" % (
+                typ.replace("_", " "), r.get("id"), who, "undo of " if typ == "revert_result" else "",
+                summary, r.get("result"),
                 (" (" + str(r.get("error")) + ")") if r.get("error") else ""), flush=True)
-            if (typ == "action_result" and r.get("kind") == "webhook" and r.get("result") == "ok"
-                    and not held["acted"]):
-                held["acted"] = "t=%.0fs: %s" % (t, short(r.get("summary")))
-            if typ == "revert_result" and r.get("kind") == "webhook" and r.get("result") == "ok":
-                held["reverted"] = "t=%.0fs: %s" % (t, short(r.get("summary")))
+            # It counts when the request itself went to the spiked service's admin URL.
+            webhook_ok = (r.get("kind") == "webhook" and r.get("result") == "ok" and who == spiked
+                          and ("/%s/admin/limits" % spiked) in url_of(r))
+            if typ == "action_result" and webhook_ok and r.get("id") in executed and not held["acted"]:
+                held["acted"] = "t=%.0fs: decision %s (%s): POST %s" % (
+                    t, r.get("id"), executed[r.get("id")], url_of(r))
+            if typ == "revert_result" and webhook_ok:
+                held["reverted"] = "t=%.0fs: POST %s" % (t, url_of(r))
+        elif typ == "storm_guard":
+            print("        storm guard: %s of %s targets wanted to act, limit %s, held back %s" % (
+                r.get("wanted_to_act"), r.get("targets"), r.get("limit"),
+                ", ".join(service_of(x) for x in r.get("held_back_targets") or [])), flush=True)
     if demo_mode:
         closed = all(held.values())
         if t >= total_s and (closed or t >= total_s + grace_s):
@@ -444,30 +557,55 @@ while True:
     time.sleep(max(0.0, 2.0 - ((time.monotonic() - start) - t)))
 
 labels = {
-    "rose": "the state rose above optimal under load",
-    "acted": "an action ran (executed decision, webhook ok)",
-    "latency_down": "the p95 latency came back below %.0f ms" % (1000 * P95_THRESHOLD),
-    "optimal_again": "the state returned to optimal",
-    "reverted": "the concurrency limit was restored (webhook revert ok)",
+    "rose": "%s rose above optimal under the spike" % spiked,
+    "acted": "an action for %s ran (executed decision, webhook POST .../%s/admin/limits ok)" % (spiked, spiked),
+    "latency_down": "%s's p95 latency came back below %.0f ms" % (spiked, 1000 * P95_THRESHOLD),
+    "optimal_again": "%s returned to optimal" % spiked,
+    "reverted": "%s's concurrency limit was restored (webhook revert ok)" % spiked,
 }
-print("\nDid the loop close?", flush=True)
-for k, v in held.items():
-    print("  %-4s %s%s" % ("yes" if v else "NO", labels[k], (": " + v) if v else ""), flush=True)
-ok = all(held.values())
+verdict = [(bool(v), labels[k] + ((": " + v) if v else "")) for k, v in held.items()]
+for s in calm:
+    q = quiet[s]
+    if q["first"] is None:
+        verdict.append((False, "%s was optimal at every sample once it had data: it never had data" % s))
+    else:
+        ok = not q["bad"] and q["first"] < calm_s and q["in_spike"] > 0
+        why = ("from t=%.0fs, %d samples, %d during the spike" % (q["first"], q["samples"], q["in_spike"])
+               if not q["bad"] else "not at " + ", ".join(q["bad"][:5]))
+        if not q["bad"] and q["first"] >= calm_s:
+            why += "; but its data came only after the calm phase"
+        verdict.append((ok, "%s was optimal at every sample once it had data (%s)" % (s, why)))
+    verdict.append((not q["decisions"], "no decision for %s%s" % (
+        s, (": " + ", ".join(q["decisions"][:5])) if q["decisions"] else "")))
+    limits = sorted(q["limits"], key=str)
+    verdict.append((q["limit_samples"] > 0 and limits == [FULL_LIMIT],
+                    "%s's concurrency limit stayed %d (%d samples%s)" % (
+                        s, FULL_LIMIT, q["limit_samples"],
+                        "" if limits == [FULL_LIMIT] else "; seen: %s" % ", ".join(map(str, limits)))))
+print("\nDid the loop close for %s (the spike), and was %s left alone (calm load)?" % (
+    spiked, " and ".join(calm)), flush=True)
+for ok, text in verdict:
+    print("  %-4s %s" % ("yes" if ok else "NO", text), flush=True)
+ok = all(ok for ok, _ in verdict)
 print("LOOP CLOSED" if ok else "LOOP NOT CLOSED", flush=True)
 sys.exit(0 if ok else 1)
 PYEOF
 )
-setsid "$PY" -u -c "$MONITOR" "$CTL_URL" "$APP_URL" "$CALM_S" "$SPIKE_S" "$TOTAL" "$GRACE" \
-    "$([[ -n ${DEMO_SECONDS:-} ]] && echo 1 || echo 0)" </dev/null &
+apps_arg=
+for service in "${SERVICES[@]}"; do apps_arg+="${apps_arg:+,}$service=${APP_URLS[$service]}"; done
+setsid "$PY" -u -c "$MONITOR" "$CTL_URL" "$apps_arg" "$SPIKED" "$CALM_S" "$SPIKE_S" "$TOTAL" \
+    "$GRACE" "$([[ -n ${DEMO_SECONDS:-} ]] && echo 1 || echo 0)" </dev/null &
 MONITOR_PID=$!
 NAMES+=(timeline)
 PIDS+=("$MONITOR_PID")
 rc=0
 wait "$MONITOR_PID" || rc=$?
-if [[ -f $DIR/loadgen-report.json ]] || alive "$LOADGEN_PID"; then
-    wait "$LOADGEN_PID" 2>/dev/null || true
-    [[ -f $DIR/loadgen.log ]] && grep '^summary' "$DIR/loadgen.log" | sed 's/^summary /  load: /'
-fi
+for i in "${!SERVICES[@]}"; do
+    service=${SERVICES[$i]}
+    wait "${LOADGEN_PIDS[$i]}" 2>/dev/null || true
+    [[ -f $DIR/loadgen-$service.log ]] &&
+        grep '^summary' "$DIR/loadgen-$service.log" |
+        sed "s/^summary /  load $(printf '%-9s' "$service:") /"
+done
 RESULT=$rc
 exit "$rc"

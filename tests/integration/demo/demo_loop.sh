@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
-# demo_loop: `make demo` (demo/run-demo.sh) closes the loop, and stops everything it starts.
-#  - DEMO_SECONDS=N demo/run-demo.sh exits 0 (the state rose under load, the webhook
-#    acted, the p95 latency came back down, the state returned to optimal, the limit
-#    was restored), prints the URLs, the live timeline and the verdict
+# demo_loop: `make demo` (demo/run-demo.sh) closes the loop for the one service of two that
+# gets the spike, leaves the other alone, and stops everything it starts.
+#  - DEMO_SECONDS=N demo/run-demo.sh exits 0 and its verdict says so line by line:
+#    checkout (the spike) rose above optimal, an executed decision for it ran its webhook
+#    (POST .../checkout/admin/limits through the admin gateway), its p95 latency came
+#    back down, it returned to optimal and its limit was restored; search (calm load)
+#    was optimal at every sample once it had data, had no decision, and kept its limit;
+#    it prints the URLs, the live timeline with both services and the verdict
+#  - what the kept scratch directory holds agrees: every decision and revert record of
+#    the controller's audit log names checkout, at least one decision was executed, every
+#    webhook request went to /checkout/admin/limits, and the admin gateway forwarded
+#    requests for checkout only
 #  - the status page (controller /) answered during the run, with HTML; when the page
 #    has its data-testid="state" element and chromium is installed, the page rendered
 #    by headless Chromium shows the state /api/v1/status reports, and a screenshot is
@@ -62,7 +70,9 @@ CTL_URL=${CTL_URL%/}
 check "the banner names the status page ($CTL_URL)" test -n "$CTL_URL"
 check "the banner names Prometheus" test -n "$(url_from "$OUT" Prometheus)"
 check "the banner names Alertmanager" test -n "$(url_from "$OUT" Alertmanager)"
-check "the banner names the demo app's /stats" grep -q '^    demo app .*/stats$' "$OUT"
+check "the banner names checkout's /stats" grep -q '^    checkout app .*/stats$' "$OUT"
+check "the banner names search's /stats" grep -q '^    search app .*/stats$' "$OUT"
+check "the banner names the admin gateway" grep -q '^    admin gateway  http://' "$OUT"
 
 code=$(http_get "$HS_TMP/page.html" "$CTL_URL/")
 check_eq "the status page (controller /) answers during the run" 200 "$code"
@@ -98,10 +108,48 @@ fi
 
 await_process "$DEMO_PID" $((DEMO_TEST_SECONDS + 120))
 check_eq "DEMO_SECONDS=$DEMO_TEST_SECONDS: the demo exits 0 (the loop closed)" 0 "$HS_STATUS"
-check "the timeline shows states and latencies" grep -qE '^ +[0-9]+s +(spike|recovery) +(degraded|critical|stressed) ' "$OUT"
-check "the timeline shows an executed decision" grep -q 'decision .* executed' "$OUT"
-check "the timeline shows the webhook's result" grep -qE 'action result .*webhook POST .*/admin/limits.* ok' "$OUT"
+# The timeline's first service is checkout, the second search.
+check "the timeline shows checkout above optimal under the spike" \
+    grep -qE '^ +[0-9]+s +(spike|recovery) +(degraded|critical|stressed) ' "$OUT"
+check "... beside search, optimal" \
+    grep -qE '^ +[0-9]+s +spike +(degraded|critical|stressed) .* optimal +[0-9.]+ ' "$OUT"
+check "the timeline shows an executed decision for checkout" \
+    grep -qE 'decision .* for checkout: .* executed' "$OUT"
+check "the timeline shows the webhook's result for checkout" \
+    grep -qE 'action result .* for checkout: webhook POST .*/checkout/admin/limits.* ok' "$OUT"
+for v in "checkout rose above optimal under the spike" \
+    "an action for checkout ran (executed decision, webhook POST .../checkout/admin/limits ok)" \
+    "checkout's p95 latency came back below 250 ms" "checkout returned to optimal" \
+    "checkout's concurrency limit was restored (webhook revert ok)" \
+    "search was optimal at every sample once it had data" "no decision for search" \
+    "search's concurrency limit stayed 64"; do
+    check "the verdict: yes, $v" grep -qF "  yes  $v" "$OUT"
+done
 check "the verdict is printed" grep -q '^LOOP CLOSED$' "$OUT"
+
+# The audit log and the gateway's log of the kept scratch directory.
+AUDIT=$DEMO_DIR_1/controller-state/audit.jsonl
+check "the controller's audit log is kept ($AUDIT)" test -s "$AUDIT"
+audit_says=$(/usr/bin/python3 -c 'import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+decisions = [r for r in recs if r["type"] == "decision"]
+reverts = [r for r in recs if r["type"] == "revert"]
+hooks = [r for r in recs if r["type"] in ("action_result", "revert_result") and r["kind"] == "webhook"]
+print(len(decisions), sum(r["outcome"] == "executed" for r in decisions),
+      sum(r.get("target") == {"service": "checkout"} for r in decisions + reverts) == len(decisions + reverts),
+      sum("search" in json.dumps(r.get("target")) for r in recs),
+      len(hooks), sum(r["result"] == "ok" and r["detail"]["url"].endswith("/checkout/admin/limits")
+                      for r in hooks) == len(hooks))' "$AUDIT" 2>&1 || true)
+read -r n_dec n_exec all_checkout n_search n_hooks hooks_checkout <<<"$audit_says"
+check "the audit log has decisions ($audit_says)" test "${n_dec:-0}" -ge 1
+check "... at least one executed" test "${n_exec:-0}" -ge 1
+check_eq "... every decision and revert record names checkout" True "${all_checkout:-}"
+check_eq "... no record names search" 0 "${n_search:-}"
+check "... the webhook ran and was reverted (2 requests at least: $n_hooks)" test "${n_hooks:-0}" -ge 2
+check_eq "... every webhook request went to /checkout/admin/limits, ok" True "${hooks_checkout:-}"
+GW_LOG=$DEMO_DIR_1/gateway.log
+check "the admin gateway forwarded requests for checkout" grep -q '^gateway: POST /checkout/admin/limits -> .*: 200$' "$GW_LOG"
+check "... and none for search" bash -c "! grep -qE '^gateway: [A-Z]+ /search/' '$GW_LOG'"
 check "the demo says it stopped everything" grep -q 'nothing left running' "$OUT"
 check "no process the demo started is left running" none_left "$OUT"
 if ((HS_FAILED)); then
