@@ -195,7 +195,7 @@ const char *ivec_label_at(const struct ivec *v, size_t i, size_t k, const char *
 
 const char *ivec_label(const struct ivec *v, size_t i, const char *name)
 {
-    if (i >= v->n)
+    if (i >= v->n || v->s[i].n_labels == 0)
         return NULL;
     const char *p = v->arena + v->s[i].labels;
     for (uint32_t k = 0; k < v->s[i].n_labels; k++) {

@@ -93,9 +93,9 @@ void promql_query_vectors(struct promql_client *c, const char *const *queries, s
                           struct promql_result *results, struct ivec *vectors, bool *have);
 /* The same for one reply body (exposed for tests and the fuzzer): true with the vector
  * in *vec, or false (vec empty) with out saying why. What it cannot read itself goes
- * through promql_parse_reply, so every error reads the same; one thing it refuses that
+ * through promql_parse_reply, so every error reads the same; two things it refuses that
  * jansson would take: a kept label twice in one series ("a series with one label
- * twice"). */
+ * twice") and a NUL byte in the reply ("a NUL byte in the reply"). */
 bool promql_parse_vector(const char *body, size_t len, long http_status, const char *const *keep,
                          size_t n_keep, struct promql_result *out, struct ivec *vec);
 

@@ -10,6 +10,7 @@
  * error reply, an HTTP error, a body that is not JSON, a result other than a vector or a
  * scalar) goes through promql_parse_reply, so the words of every error are the same as
  * for a single number. tests/fuzz/fuzz_promql.c checks the two agree. */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -544,13 +545,15 @@ bool promql_parse_vector(const char *body, size_t len, long http_status, const c
     ivec_reset(vec);
     bool http_ok = http_status == 0 || http_status == 200;
     size_t start = 0;
-    while (body && start < len && strchr(" \t\n\r\f\v", body[start]))
-        start++;
+    while (body && start < len && isspace((unsigned char)body[start]))
+        start++; /* as promql_parse_reply looks for the '{' */
     struct reader r = {.vec = vec, .keep = keep, .n_keep = n_keep};
     struct pair p = {0};
     int e = -EINVAL;
-    if (body && http_ok && len <= PROMQL_MAX_REPLY_BYTES && start < len && body[start] == '{') {
-        r.p = body + start;
+    bool nul = body && http_ok && memchr(body, '\0', len); /* jansson would skip it */
+    if (body && http_ok && !nul && len <= PROMQL_MAX_REPLY_BYTES && start < len &&
+        body[start] == '{') {
+        r.p = body; /* and as jansson reads the whole body: JSON's own white space */
         r.end = body + len;
         buf_init(&r.str, 0);
         e = object(&r, top_member, &p);
@@ -577,7 +580,9 @@ bool promql_parse_vector(const char *body, size_t len, long http_status, const c
         promql_parse_reply(body, len, http_status, out);
         if (!vector)
             ivec_reset(vec);
-        if (e == -EEXIST)
+        if (nul && out->error != PROMQL_ERR_QUERY && out->error != PROMQL_ERR_TOO_LARGE)
+            promql_set_result(out, PROMQL_ERR_PARSE, "a NUL byte in the reply");
+        else if (e == -EEXIST)
             promql_set_result(out, PROMQL_ERR_PARSE, "a series with one label twice");
         else if (e == -E2BIG || e == -ENOMEM)
             promql_set_result(out, PROMQL_ERR_TOO_LARGE, "reply too large to keep (%s)",
