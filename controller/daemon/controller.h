@@ -66,6 +66,17 @@ struct cli {
 /* A target of a rules file with a targets section (daemon/targets.c): its own machine,
  * cooldowns, budget, pause and last decision; everything a file without targets keeps
  * once in struct controller_state. */
+/* A target's last evaluation, kept compactly: its reasoning at its own length (10,000
+ * eval_results, each with a fixed 2 KiB reasoning buffer, were 24 MiB). */
+struct target_result {
+    size_t from, to;
+    bool changed, uncertain;
+    double confidence;
+    struct confidence_parts parts;
+    char *reasoning; /* NULL before the first evaluation */
+    size_t reasoning_cap;
+};
+
 struct target {
     struct hnode node;
     char *key;      /* {namespace="a",deployment="web"} */
@@ -73,7 +84,7 @@ struct target {
     json_t *labels; /* {"namespace": "a", "deployment": "web"} */
     struct eval_state eval;
     double *last_exec; /* per decision of the rules, 0 = never */
-    struct eval_result last;
+    struct target_result last;
     bool have_eval;
     struct signal_value *values;  /* the last evaluation's, per signal (NULL before one) */
     double first_seen, last_seen; /* epoch seconds: series seen first and last */

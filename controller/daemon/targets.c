@@ -7,6 +7,7 @@
  * targets without series for forget_after are reverted, then those targets forgotten. */
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,14 +122,15 @@ static void roll_up(struct controller *c, const struct fleet_member *st, size_t 
     const struct fleet_member *worst = n ? &st[0] : NULL; /* st is in acting order */
     size_t counts[RULES_MAX_STATES + 1] = {0};
     for (size_t i = 0; i < n; i++)
-        counts[fleet_state_rank(st[i].res->to)]++;
+        counts[fleet_state_rank(st[i].to)]++;
     struct eval_result res;
     memset(&res, 0, sizeof(res));
     res.from = c->st.eval.current;
-    res.to = worst ? worst->res->to : r->n_states - 1;
-    res.confidence = worst ? worst->res->confidence : 1;
-    res.parts = worst ? worst->res->parts : (struct confidence_parts){1, 1, 1, 1};
-    res.uncertain = worst && worst->res->uncertain;
+    const struct target *wt = worst ? worst->owner : NULL;
+    res.to = worst ? worst->to : r->n_states - 1;
+    res.confidence = worst ? worst->confidence : 1;
+    res.parts = wt ? wt->last.parts : (struct confidence_parts){1, 1, 1, 1};
+    res.uncertain = worst && worst->uncertain;
     size_t o = (size_t)snprintf(res.reasoning, sizeof(res.reasoning), "%zu targets:", n);
     for (size_t s = 0; s <= r->n_states && o < sizeof(res.reasoning); s++)
         if (counts[s])
@@ -136,7 +138,7 @@ static void roll_up(struct controller *c, const struct fleet_member *st, size_t 
                                   counts[s], s == 0 ? RULES_STATE_UNKNOWN : r->states[s - 1].name);
     if (worst && o < sizeof(res.reasoning))
         snprintf(res.reasoning + o, sizeof(res.reasoning) - o, " worst %.300s: %.1400s", worst->key,
-                 worst->res->reasoning);
+                 wt->last.reasoning ? wt->last.reasoning : "");
     else if (o > 0 && res.reasoning[o - 1] == ':')
         snprintf(res.reasoning + o, sizeof(res.reasoning) - o, " none yet");
     res.changed = res.to != c->st.eval.current;
@@ -145,6 +147,54 @@ static void roll_up(struct controller *c, const struct fleet_member *st, size_t 
         c->st.eval.since = worst ? worst->eval->since : now;
     }
     c->last = res;
+}
+
+/* fleet_step's hook: a target's step result (in the evaluation's one scratch result)
+ * kept compactly in the target, and its change of state logged. */
+static void keep_result(struct fleet_member *m, void *ctx)
+{
+    const struct rules *r = ctx;
+    struct target *t = m->owner;
+    const struct eval_result *res = m->res;
+    struct target_result *l = &t->last;
+    l->from = res->from;
+    l->to = res->to;
+    l->changed = res->changed;
+    l->uncertain = res->uncertain;
+    l->confidence = res->confidence;
+    l->parts = res->parts;
+    size_t len = strnlen(res->reasoning, sizeof(res->reasoning) - 1);
+    if (len + 1 > l->reasoning_cap || len + 1 < l->reasoning_cap / 4) {
+        char *p = realloc(l->reasoning, len + 1);
+        if (p) {
+            l->reasoning = p;
+            l->reasoning_cap = len + 1;
+        }
+    }
+    if (l->reasoning) {
+        size_t n = len < l->reasoning_cap ? len : l->reasoning_cap - 1;
+        memcpy(l->reasoning, res->reasoning, n);
+        l->reasoning[n] = '\0';
+    }
+    t->have_eval = l->reasoning != NULL; /* only out of memory leaves it without */
+    if (res->changed)
+        log_info("%s: state %s -> %s: %s", t->key, eval_state_name(r, res->from),
+                 eval_state_name(r, res->to), res->reasoning);
+}
+
+/* A target's last result as the engine's struct again, for its decision's record and
+ * actions. */
+static void result_of(const struct target *t, struct eval_result *out)
+{
+    const struct target_result *l = &t->last;
+    memset(out, 0, offsetof(struct eval_result, reasoning));
+    out->from = l->from;
+    out->to = l->to;
+    out->changed = l->changed;
+    out->uncertain = l->uncertain;
+    out->confidence = l->confidence;
+    out->parts = l->parts;
+    snprintf(out->reasoning, sizeof(out->reasoning), "%s", l->reasoning ? l->reasoning : "");
 }
 
 void targets_evaluate(struct controller *c, const struct ivec *vecs, const bool *have, double now,
@@ -185,10 +235,12 @@ void targets_evaluate(struct controller *c, const struct ivec *vecs, const bool 
     struct fleet_member *st = calloc(n ? n : 1, sizeof(*st));
     double *saved = calloc((n ? n : 1) * nd, sizeof(double));
     json_t **recs = calloc(n ? n : 1, sizeof(*recs));
-    if (!st || !saved || !recs) {
+    struct eval_result *scratch = calloc(1, sizeof(*scratch)); /* one for every target */
+    if (!st || !saved || !recs || !scratch) {
         free(st);
         free(saved);
         free(recs);
+        free(scratch);
         log_error("evaluation: out of memory; skipped");
         snprintf(status, status_size, "out of memory");
         return;
@@ -202,7 +254,7 @@ void targets_evaluate(struct controller *c, const struct ivec *vecs, const bool 
         m->last_exec = t->last_exec;
         m->saved_exec = saved + i * nd;
         m->values = t->values;
-        m->res = &t->last; /* stepped in place */
+        m->res = scratch; /* kept in the target by keep_result */
         m->paused = t->paused;
         /* the global budget is fleet_step's; each member carries only its own */
         m->budget_limited = r->max_actions_per_hour_per_target > 0;
@@ -213,14 +265,7 @@ void targets_evaluate(struct controller *c, const struct ivec *vecs, const bool 
     struct decide_flags global = {.paused = c->st.paused, .dry_run = c->cli.dry_run};
     global.budget_left = actions_budget_left(c, now, &global.budget_limited);
     struct fleet_outcome fo;
-    fleet_step(r, st, n, now, &global, &fo);
-    for (size_t i = 0; i < n; i++) {
-        struct target *t = st[i].owner;
-        t->have_eval = true;
-        if (st[i].res->changed)
-            log_info("%s: state %s -> %s: %s", t->key, eval_state_name(r, st[i].res->from),
-                     eval_state_name(r, st[i].res->to), st[i].res->reasoning);
-    }
+    fleet_step_with(r, st, n, now, &global, &fo, keep_result, (void *)r);
     tt->storm_active = fo.storm;
     metric_set(c->m.storm_active, fo.storm ? 1 : 0);
     if (fo.held) {
@@ -238,7 +283,8 @@ void targets_evaluate(struct controller *c, const struct ivec *vecs, const bool 
                                      .dry_run = c->cli.dry_run};
         flags.budget_left = actions_target_budget_left(c, t, now, &limited);
         flags.budget_limited = limited;
-        recs[i] = controller_decision(c, m->res, m->def, &m->outcome, &flags, t, t->last_exec,
+        result_of(t, scratch);
+        recs[i] = controller_decision(c, scratch, m->def, &m->outcome, &flags, t, t->last_exec,
                                       m->saved_exec, now);
     }
     c->audit_deferred = false;
@@ -270,9 +316,10 @@ void targets_evaluate(struct controller *c, const struct ivec *vecs, const bool 
         struct fleet_member *m = &st[i];
         if (m->outcome != OUTCOME_EXECUTED)
             continue;
-        size_t failed = actions_decision(c, m->def, recs[i], m->res, m->owner, now);
+        result_of(m->owner, scratch); /* only this thread changes a target's result */
+        size_t failed = actions_decision(c, m->def, recs[i], scratch, m->owner, now);
         pthread_mutex_lock(&c->lock);
-        controller_count_decision(c, eval_state_name(r, m->res->to), m->def, recs[i], m->outcome);
+        controller_count_decision(c, eval_state_name(r, m->to), m->def, recs[i], m->outcome);
         if (failed)
             json_object_set_new(recs[i], "failed_actions", json_integer((json_int_t)failed));
         pthread_mutex_unlock(&c->lock);
@@ -282,6 +329,7 @@ void targets_evaluate(struct controller *c, const struct ivec *vecs, const bool 
     free(recs);
     free(st);
     free(saved);
+    free(scratch);
     actions_effects(c, NULL, now);
 
     pthread_mutex_lock(&c->lock);

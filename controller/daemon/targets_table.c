@@ -54,6 +54,7 @@ static void target_free(struct target *t)
     free(t->values);
     json_decref(t->action_times);
     json_decref(t->last_decision);
+    free(t->last.reasoning);
     free(t);
 }
 

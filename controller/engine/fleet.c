@@ -18,11 +18,11 @@ size_t fleet_state_rank(size_t state)
 static int acting_order(const void *a, const void *b)
 {
     const struct fleet_member *x = a, *y = b;
-    size_t rx = fleet_state_rank(x->res->to), ry = fleet_state_rank(y->res->to);
+    size_t rx = fleet_state_rank(x->to), ry = fleet_state_rank(y->to);
     if (rx != ry)
         return rx < ry ? -1 : 1;
-    if (x->res->confidence != y->res->confidence)
-        return x->res->confidence > y->res->confidence ? -1 : 1;
+    if (x->confidence != y->confidence)
+        return x->confidence > y->confidence ? -1 : 1;
     return strcmp(x->key, y->key);
 }
 
@@ -40,14 +40,14 @@ size_t fleet_acting_limit(const struct rules *r, size_t n)
 /* In a state whose decision has actions, on certain data. */
 static bool wants_to_act(const struct rules *r, const struct fleet_member *m)
 {
-    const struct decision_def *d = rules_decision_for(r, m->res->to);
-    return d && d->n_actions && !m->res->uncertain;
+    const struct decision_def *d = rules_decision_for(r, m->to);
+    return d && d->n_actions && !m->uncertain;
 }
 
 /* It ran that decision within its cooldown, before this step. */
 static bool acted(const struct rules *r, const struct fleet_member *m, double now)
 {
-    const struct decision_def *d = rules_decision_for(r, m->res->to);
+    const struct decision_def *d = rules_decision_for(r, m->to);
     if (!d)
         return false;
     size_t k = (size_t)(d - r->decisions);
@@ -57,6 +57,13 @@ static bool acted(const struct rules *r, const struct fleet_member *m, double no
 void fleet_step(const struct rules *r, struct fleet_member *m, size_t n, double now,
                 const struct decide_flags *global, struct fleet_outcome *out)
 {
+    fleet_step_with(r, m, n, now, global, out, NULL, NULL);
+}
+
+void fleet_step_with(const struct rules *r, struct fleet_member *m, size_t n, double now,
+                     const struct decide_flags *global, struct fleet_outcome *out,
+                     void (*stepped)(struct fleet_member *m, void *ctx), void *ctx)
+{
     memset(out, 0, sizeof(*out));
     for (size_t i = 0; i < n; i++) {
         struct fleet_member *x = &m[i];
@@ -65,6 +72,11 @@ void fleet_step(const struct rules *r, struct fleet_member *m, size_t n, double 
                                      .dry_run = global->dry_run};
         x->outcome =
             step_evaluate(r, x->eval, x->last_exec, x->values, now, &flags, x->res, &x->def);
+        x->to = x->res->to;
+        x->confidence = x->res->confidence;
+        x->uncertain = x->res->uncertain;
+        if (stepped)
+            stepped(x, ctx);
     }
     qsort(m, n, sizeof(*m), acting_order);
     size_t done = 0;

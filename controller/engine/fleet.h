@@ -32,9 +32,15 @@ struct fleet_member {
     double *saved_exec; /* scratch, per decision: last_exec before the step */
     const struct signal_value *values;
     bool paused;
-    bool budget_limited;     /* limits.max_actions_per_hour_per_target applies */
-    unsigned budget_left;    /* ... what it leaves this target */
-    struct eval_result *res; /* the caller's storage: the step's result goes there */
+    bool budget_limited;  /* limits.max_actions_per_hour_per_target applies */
+    unsigned budget_left; /* ... what it leaves this target */
+    /* Where the step's result goes (the caller's storage; members may share one when
+     * the caller keeps what it needs in fleet_step's stepped hook). */
+    struct eval_result *res;
+    /* What the acting order and the storm guard read, copied from res after the step. */
+    size_t to;
+    double confidence;
+    bool uncertain;
     const struct decision_def *def;
     enum decision_outcome outcome;
 };
@@ -50,6 +56,11 @@ struct fleet_outcome {
  * sorts them in acting order. Fills *out. */
 void fleet_step(const struct rules *r, struct fleet_member *m, size_t n, double now,
                 const struct decide_flags *global, struct fleet_outcome *out);
+/* The same, calling stepped(member, ctx) right after each member's step (before the next
+ * one), while member->res holds its result. */
+void fleet_step_with(const struct rules *r, struct fleet_member *m, size_t n, double now,
+                     const struct decide_flags *global, struct fleet_outcome *out,
+                     void (*stepped)(struct fleet_member *m, void *ctx), void *ctx);
 /* A state's place in the acting order and in worst-first lists: unknown (something is
  * missing) 0, then the states of the rules in order (1 for the worst). */
 size_t fleet_state_rank(size_t state);
