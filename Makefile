@@ -33,9 +33,11 @@ test: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 	$(MAKE) fuzz-smoke
 
-# The whole loop on loopback: Prometheus, Alertmanager, the exporter, the demo application,
-# the controller and the load phases, with a live timeline; Ctrl-C stops everything.
-# DEMO_SECONDS=N runs N seconds of load and exits 0 only if the loop closed.
+# The whole loop on loopback: Prometheus, Alertmanager, the exporter, two demo services
+# (checkout gets the spike, search calm load), one controller with a state machine per
+# service, and the load phases, with a live timeline; Ctrl-C stops everything.
+# DEMO_SECONDS=N runs N seconds of load and exits 0 only if the loop closed for checkout
+# and search was left alone.
 demo: build
 	BUILD_DIR=$(BUILD_DIR) demo/run-demo.sh
 
