@@ -122,6 +122,7 @@ struct controller {
     /* One state file write at a time; a snapshot older than the one written is dropped. */
     pthread_mutex_t save_lock;
     unsigned long long save_seq, saved_seq; /* snapshots taken (lock), written (save_lock) */
+    size_t state_size;                      /* the last snapshot's bytes (lock) */
     struct rules *rules;
     struct promql_client *prom;
     struct controller_state st;

@@ -11,7 +11,7 @@
 #include "parse.h"
 
 int statefile_render(const struct rules *r, const struct controller_state *s,
-                     const struct buf *targets, struct buf *out)
+                     int (*targets)(void *ctx, struct buf *out), void *ctx, struct buf *out)
 {
     json_t *root = json_object();
     json_object_set_new(root, "version", json_integer(1));
@@ -48,8 +48,8 @@ int statefile_render(const struct rules *r, const struct controller_state *s,
         return -ENOMEM;
     size_t len = strlen(text);
     int ret = 0;
-    if (targets && targets->len && len >= 2 && text[len - 1] == '}') {
-        /* the targets' text (made without a tree: daemon/targets_table.c) goes in last */
+    if (targets && len >= 2 && text[len - 1] == '}') {
+        /* the targets' text (written without a tree: daemon/targets_table.c) goes in last */
         len--;
         while (len && (text[len - 1] == '\n' || text[len - 1] == ' '))
             len--;
@@ -57,7 +57,7 @@ int statefile_render(const struct rules *r, const struct controller_state *s,
         if (ret == 0)
             ret = buf_puts(out, ",\n \"targets\": ");
         if (ret == 0)
-            ret = buf_append(out, targets->data, targets->len);
+            ret = targets(ctx, out);
         if (ret == 0)
             ret = buf_puts(out, "\n}");
     } else {
@@ -70,7 +70,7 @@ int statefile_render(const struct rules *r, const struct controller_state *s,
 int statefile_save(const char *path, const struct rules *r, const struct controller_state *s)
 {
     struct buf text = BUF_INIT_MAX(STATE_MAX_FILE_BYTES);
-    int ret = statefile_render(r, s, NULL, &text);
+    int ret = statefile_render(r, s, NULL, NULL, &text);
     if (ret == 0)
         ret = file_write_atomic(path, text.data, text.len, 0600);
     buf_free(&text);

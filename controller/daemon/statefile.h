@@ -40,10 +40,10 @@ void statefile_free_json(struct controller_state *s);
 
 /* Writes s as JSON to path atomically. 0 or -errno. */
 int statefile_save(const char *path, const struct rules *r, const struct controller_state *s);
-/* The file's text into out: s, with "targets" the JSON text targets (an object; NULL:
- * s->targets, if any). 0, -ENOMEM or -E2BIG. */
+/* The file's text into out: s, with "targets" what targets(ctx, out) appends (an object's
+ * JSON text; targets NULL: s->targets, if any). 0, -ENOMEM or -E2BIG. */
 int statefile_render(const struct rules *r, const struct controller_state *s,
-                     const struct buf *targets, struct buf *out);
+                     int (*targets)(void *ctx, struct buf *out), void *ctx, struct buf *out);
 /* Reads path into s (already initialised for r): states and decisions are matched
  * by name, unknown names are ignored. -ENOENT when there is no file (start fresh),
  * -EINVAL with a message in errors for a file that does not parse (s untouched). */
