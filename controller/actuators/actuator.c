@@ -355,6 +355,71 @@ static json_t *expand_string(const char *s, const struct action_ctx *ctx, char *
     return out;
 }
 
+char *actuator_with_labels(const char *s, const json_t *labels)
+{
+    struct buf b;
+    buf_init(&b, 0);
+    const char *p = s, *open;
+    size_t lp = strlen(PLACEHOLDER_LABELS);
+    while ((open = strstr(p, "{{"))) {
+        const char *start = open + 2;
+        while (*start == ' ')
+            start++;
+        const char *close = strstr(start, "}}");
+        if (!close)
+            break;
+        const char *e = close;
+        while (e > start && e[-1] == ' ')
+            e--;
+        const char *v = NULL;
+        char key[128];
+        size_t len = (size_t)(e - start);
+        if (labels && len > lp && len - lp < sizeof(key) &&
+            strncmp(start, PLACEHOLDER_LABELS, lp) == 0) {
+            memcpy(key, start + lp, len - lp);
+            key[len - lp] = '\0';
+            v = json_string_value(json_object_get(labels, key));
+        }
+        buf_append(&b, p, (size_t)((v ? open : close + 2) - p));
+        if (v)
+            buf_puts(&b, v);
+        p = close + 2;
+    }
+    if (buf_puts(&b, p) < 0) {
+        buf_free(&b);
+        return NULL;
+    }
+    return buf_steal(&b, NULL);
+}
+
+json_t *actuator_json_with_labels(const json_t *v, const json_t *labels)
+{
+    if (json_is_string(v)) {
+        char *s = actuator_with_labels(json_string_value(v), labels);
+        json_t *out = s ? json_string(s) : NULL;
+        free(s);
+        return out ? out : json_incref((json_t *)v);
+    }
+    if (json_is_array(v)) {
+        json_t *out = json_array();
+        for (size_t i = 0; out && i < json_array_size(v); i++)
+            json_array_append_new(out, actuator_json_with_labels(json_array_get(v, i), labels));
+        return out;
+    }
+    if (json_is_object(v)) {
+        json_t *out = json_object();
+        const char *k;
+        json_t *item;
+        json_object_foreach((json_t *)v, k, item)
+        {
+            if (out)
+                json_object_set_new(out, k, actuator_json_with_labels(item, labels));
+        }
+        return out;
+    }
+    return json_incref((json_t *)v);
+}
+
 json_t *actuator_expand(const json_t *params, const struct action_ctx *ctx, char *msg,
                         size_t msg_size)
 {

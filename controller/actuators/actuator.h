@@ -125,6 +125,13 @@ void actuator_alert_resend(const json_t *undo, const struct action_ctx *ctx, uin
  * parameters by its own rules (DNS-1123, unit names, ...). */
 const char *actuator_label_value_error(const char *v);
 
+/* For the records and the API: s (an action's summary) with each {{ $labels.NAME }} of a
+ * target replaced by the label's value as it is (the other placeholders and a label the
+ * set lacks are left as written). malloc()ed, or NULL (out of memory). */
+char *actuator_with_labels(const char *s, const json_t *labels);
+/* The same through a JSON value (params): a new value, every string done so. */
+json_t *actuator_json_with_labels(const json_t *v, const json_t *labels);
+
 /* Helpers for the kinds. */
 void action_fail(struct action_result *res, enum act_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

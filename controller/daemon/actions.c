@@ -55,9 +55,12 @@ static void count_action(struct controller *c, enum action_kind kind, const char
 /* An audit record of one action's result (lock held). Also the status' last_action. */
 static void record_result(struct controller *c, const char *type, const char *id, size_t index,
                           enum action_kind kind, const char *summary, const char *trigger,
-                          const struct action_result *ar, double seconds, double now)
+                          const struct action_result *ar, double seconds, double now,
+                          const json_t *labels)
 {
     json_t *rec = controller_record(type, id, now);
+    if (labels) /* a target's: every record of it carries its labels */
+        json_object_set_new(rec, "target", json_deep_copy(labels));
     json_object_set_new(rec, "index", json_integer((json_int_t)index));
     json_object_set_new(rec, "trigger", json_string(trigger));
     json_object_set_new(rec, "kind", json_string(action_kind_name(kind)));
@@ -143,6 +146,9 @@ size_t actions_decision(struct controller *c, const struct decision_def *def, js
         ctx.labels = t ? t->labels : NULL; /* only the main thread changes a target's labels */
         struct action_result ar;
         json_t *expanded = NULL;
+        /* the records name the target's own values, not {{ $labels.NAME }} */
+        char *shown = t ? actuator_with_labels(a->summary, t->labels) : NULL;
+        const char *summary = shown ? shown : a->summary;
         uint64_t t0 = now_usec();
         actions_mark(c, (int)a->kind, a->params);
         actuator_run(a, &ctx, &ar, &expanded);
@@ -150,13 +156,13 @@ size_t actions_decision(struct controller *c, const struct decision_def *def, js
         double secs = (double)(now_usec() - t0) / 1e6;
         if (ar.status != ACT_OK) {
             failed++;
-            log_error("decision %s: %s failed: %s", id, a->summary, ar.error);
+            log_error("decision %s: %s failed: %s", id, summary, ar.error);
         } else {
-            log_info("decision %s: %s: ok", id, a->summary);
+            log_info("decision %s: %s: ok", id, summary);
         }
         pthread_mutex_lock(&c->lock);
-        record_result(c, "action_result", id, i, a->kind, a->summary, "decision", &ar, secs,
-                      now_realtime());
+        record_result(c, "action_result", id, i, a->kind, summary, "decision", &ar, secs,
+                      now_realtime(), t ? t->labels : NULL);
         json_t *item = json_array_get(listed, i);
         if (item) {
             json_object_set_new(item, "result", json_string(status_name(ar.status)));
@@ -176,7 +182,7 @@ size_t actions_decision(struct controller *c, const struct decision_def *def, js
             json_object_set_new(e, "id", json_string(id));
             json_object_set_new(e, "state", json_string(state));
             json_object_set_new(e, "kind", json_string(action_kind_name(a->kind)));
-            json_object_set_new(e, "summary", json_string(a->summary));
+            json_object_set_new(e, "summary", json_string(summary));
             json_object_set_new(e, "params", json_incref(expanded));
             json_object_set_new(e, "undo", json_incref(ar.undo));
             json_object_set_new(e, "applied_at", json_real(now));
@@ -196,6 +202,7 @@ size_t actions_decision(struct controller *c, const struct decision_def *def, js
         controller_save_state(c);
         pthread_mutex_unlock(&c->lock);
         json_decref(expanded);
+        free(shown);
         action_result_clear(&ar);
     }
     pthread_mutex_unlock(&c->act_lock);
@@ -275,7 +282,8 @@ static void revert_one(struct controller *c, json_t *e, double now)
         log_error("revert of %s failed: %s", summary, ar.error);
 
     pthread_mutex_lock(&c->lock);
-    record_result(c, "revert_result", id, 0, kind, summary, "revert", &ar, secs, now_realtime());
+    record_result(c, "revert_result", id, 0, kind, summary, "revert", &ar, secs, now_realtime(),
+                  json_object_get(e, "labels"));
     int i = find_effect(c->st.effects, key);
     if (i >= 0) {
         json_t *cur = json_array_get(c->st.effects, (size_t)i);
@@ -489,7 +497,7 @@ int actions_manual(struct controller *c, const struct manual_action_def *m, json
         json_array_append_new(results, o);
         pthread_mutex_lock(&c->lock);
         record_result(c, "action_result", id, i, m->actions[i].kind, m->actions[i].summary,
-                      "manual", &ar, secs, now_realtime());
+                      "manual", &ar, secs, now_realtime(), NULL);
         pthread_mutex_unlock(&c->lock);
         action_result_clear(&ar);
     }

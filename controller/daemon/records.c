@@ -12,6 +12,7 @@
 #include "fileio.h"
 #include "log.h"
 #include "parse.h"
+#include "actuator.h"
 #include "statefile.h"
 
 /* Rebuilds the per-state and per-signal gauges for the current rules (lock held). */
@@ -198,15 +199,26 @@ json_t *controller_signals_json(const struct controller *c, const struct signal_
 
 /* ---- decisions ---- */
 
-static json_t *actions_json(const struct decision_def *d, enum decision_outcome outcome)
+/* The decision's actions; with a target's labels, its {{ $labels.NAME }} shown with their
+ * values. */
+static json_t *actions_json(const struct decision_def *d, enum decision_outcome outcome,
+                            const json_t *labels)
 {
     json_t *arr = json_array();
     for (size_t i = 0; d && i < d->n_actions; i++) {
         json_t *o = json_object();
         json_object_set_new(o, "kind", json_string(action_kind_name(d->actions[i].kind)));
-        json_object_set_new(o, "summary", json_string(d->actions[i].summary));
+        char *summary = labels ? actuator_with_labels(d->actions[i].summary, labels) : NULL;
+        json_object_set_new(o, "summary", json_string(summary ? summary : d->actions[i].summary));
+        free(summary);
         /* Secret-looking parameters never reach the audit log or the API. */
-        json_object_set_new(o, "params", rules_action_params_redacted(&d->actions[i]));
+        json_t *params = rules_action_params_redacted(&d->actions[i]);
+        if (labels) {
+            json_t *shown = actuator_json_with_labels(params, labels);
+            json_decref(params);
+            params = shown;
+        }
+        json_object_set_new(o, "params", params);
         /* "pending" until it has run: the record is written before anything runs, and
          * the result of each action follows in an action_result record. */
         json_object_set_new(o, "result",
@@ -249,7 +261,7 @@ static void unrecorded(struct controller *c, json_t *d, const struct decision_de
     *outcome = OUTCOME_FAILED;
     memcpy(last_exec, saved_exec, c->rules->n_decisions * sizeof(double));
     json_object_set_new(d, "outcome", json_string("failed"));
-    json_object_set_new(d, "actions", actions_json(def, *outcome));
+    json_object_set_new(d, "actions", actions_json(def, *outcome, json_object_get(d, "target")));
     json_object_set_new(d, "error", json_string("audit log write failed"));
 }
 
@@ -306,7 +318,7 @@ json_t *controller_decision(struct controller *c, const struct eval_result *res,
     json_object_set_new(
         d, "signals",
         controller_signals_json(c, t ? t->values : (c->have_eval ? c->values : NULL), now));
-    json_object_set_new(d, "actions", actions_json(def, *outcome));
+    json_object_set_new(d, "actions", actions_json(def, *outcome, t ? t->labels : NULL));
     json_object_set_new(d, "dry_run", json_boolean(c->cli.dry_run || (def && def->dry_run)));
     json_object_set_new(d, "paused", json_boolean(c->st.paused || (t && t->paused)));
     if (flags->budget_limited)

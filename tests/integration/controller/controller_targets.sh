@@ -216,6 +216,30 @@ for l in open(sys.argv[1]):
     r = json.loads(l)
     if r["type"] == "decision" and r.get("outcome") == "executed":
         print(json.dumps(r["target"])); break' "$AUDIT")"
+# the records show the target's values where the rules say {{ $labels.service }}
+check_eq "the decision, its action results and the action in effect name svc007, never the placeholder" \
+    "decision:exec:True|decision:webhook:True|result:exec|result:webhook|effect:exec" \
+    "$(/usr/bin/python3 - "$AUDIT" "$STATE_DIR/state.json" <<'PYEOF2'
+import json, sys
+out = []
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    if (r.get("target") or {}).get("service") != "svc007":
+        continue
+    if r["type"] == "decision" and r.get("outcome") == "executed":
+        for a in r["actions"]:
+            assert "{{" not in a["summary"] and "{{" not in json.dumps(a["params"]), a
+            out.append("decision:%s:%s" % (a["kind"], "svc007" in a["summary"]))
+    elif r["type"] == "action_result":
+        assert "svc007" in r["summary"] and "{{" not in r["summary"], r
+        out.append("result:%s" % r["kind"])
+for e in json.load(open(sys.argv[2]))["effects"]:
+    if e.get("labels", {}).get("service") == "svc007":
+        assert "svc007" in e["summary"] and "{{" not in e["summary"], e
+        out.append("effect:%s" % e["kind"])
+print("|".join(out))
+PYEOF2
+)"
 M=$(hcurl "$CTL_URL/metrics")
 check_eq "target_state metric of svc007" 1 \
     "$(metric_value "$M" 'homeostat_controller_target_state{service="svc007",state="critical"}')"
