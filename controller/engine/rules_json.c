@@ -216,6 +216,25 @@ json_t *rules_to_json(const struct rules *r)
     }
     put(&j, root, "manual_actions", manual);
     put(&j, root, "max_actions_per_hour", json_integer(r->max_actions_per_hour));
+    put(&j, root, "max_actions_per_hour_per_target",
+        json_integer(r->max_actions_per_hour_per_target));
+    json_t *acting = json_null();
+    if (r->max_targets_acting.count)
+        acting = json_pack("{s:I}", "count", (json_int_t)r->max_targets_acting.count);
+    else if (r->max_targets_acting.share > 0)
+        acting = json_pack("{s:f}", "share", r->max_targets_acting.share);
+    put(&j, root, "max_targets_acting", acting);
+    json_t *targets = json_null();
+    if (r->targets.by) {
+        targets = json_object();
+        json_t *by = json_array();
+        for (size_t i = 0; i < r->targets.n_by; i++)
+            append(&j, by, json_string(r->targets.by[i]));
+        put(&j, targets, "by", by);
+        put(&j, targets, "max", json_integer(r->targets.max));
+        put(&j, targets, "forget_after_seconds", seconds(r->targets.forget_after_usec));
+    }
+    put(&j, root, "targets", targets);
     json_t *alerting = json_object();
     json_t *ams = json_array();
     for (size_t i = 0; i < r->n_alertmanagers; i++)
