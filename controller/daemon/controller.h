@@ -92,7 +92,7 @@ struct target {
     bool forgetting;      /* no series for forget_after: its actions are reverted, then it goes */
     bool seen;            /* had series at the last evaluation */
     json_t *action_times; /* actions run for it in the last hour (per-target budget) */
-    json_t *last_decision;
+    char *last_decision;  /* its last decision record as compact JSON text (NULL: none) */
 };
 
 /* The targets, the table the main thread evaluates and the HTTP threads read (lock). */
@@ -207,6 +207,9 @@ void controller_publish(struct controller *c); /* lock held: gauges from the sta
  * evaluated yet) for the status and records (lock held; new reference). */
 json_t *controller_signals_json(const struct controller *c, const struct signal_value *values,
                                 double now);
+/* records.c: keeps d (without its signals) as t's last decision; again once its actions
+ * have their results. */
+void controller_keep_last_decision(struct target *t, json_t *d);
 /* records.c: the record of a decision (its explanation), written to the audit log before
  * anything runs. When the write fails the outcome becomes failed and last_exec is put
  * back from saved_exec (the cooldown does not start). With t, the record names the

@@ -286,6 +286,12 @@ void targets_evaluate(struct controller *c, const struct ivec *vecs, const bool 
         result_of(t, scratch);
         recs[i] = controller_decision(c, scratch, m->def, &m->outcome, &flags, t, t->last_exec,
                                       m->saved_exec, now);
+        if (m->outcome != OUTCOME_EXECUTED) {
+            /* written and counted: only the records of decisions that run are needed after
+             * (when 9,000 targets change state at once, all of them would be 100 MiB) */
+            json_decref(recs[i]);
+            recs[i] = NULL;
+        }
     }
     c->audit_deferred = false;
     /* One fsync for all of this evaluation's decision records, before any of them acts. */
@@ -322,6 +328,7 @@ void targets_evaluate(struct controller *c, const struct ivec *vecs, const bool 
         controller_count_decision(c, eval_state_name(r, m->to), m->def, recs[i], m->outcome);
         if (failed)
             json_object_set_new(recs[i], "failed_actions", json_integer((json_int_t)failed));
+        controller_keep_last_decision(m->owner, recs[i]); /* now with its actions' results */
         pthread_mutex_unlock(&c->lock);
     }
     for (size_t i = 0; i < n; i++)

@@ -168,8 +168,8 @@ static json_t *target_row_json(struct controller *c, const struct target *t, boo
     json_object_set_new(o, "first_seen", json_time(t->first_seen));
     json_object_set_new(o, "signals", controller_signals_json(c, t->values, now));
     json_object_set_new(o, "actions_in_effect", effects);
-    json_object_set_new(o, "last_decision",
-                        t->last_decision ? json_incref(t->last_decision) : json_null());
+    json_t *last = t->last_decision ? json_loads(t->last_decision, 0, NULL) : NULL;
+    json_object_set_new(o, "last_decision", last ? last : json_null());
     bool limited;
     unsigned left = actions_target_budget_left(c, (struct target *)t, now, &limited);
     json_t *budget = json_object();

@@ -53,7 +53,7 @@ static void target_free(struct target *t)
     free(t->last_exec);
     free(t->values);
     json_decref(t->action_times);
-    json_decref(t->last_decision);
+    free(t->last_decision);
     free(t->last.reasoning);
     free(t);
 }
