@@ -12,11 +12,13 @@ libjansson-dev libsystemd-dev zlib1g-dev libgnutls28-dev libcrypt-dev"
 # systemd-analyze and polkitd for the units, dpkg-dev for the package, headless chromium
 # for the status page, strace for fault injection, openssl (certificates) and apache2-utils
 # (htpasswd: bcrypt hashes) for --web.config.file, the Python statsd client and
-# prometheus_client's reference parsers for the ingest tests, and a kubectl (Debian's
-# kubernetes-client when none is installed).
+# prometheus_client's reference parsers for the ingest tests, a kubectl (Debian's
+# kubernetes-client when none is installed), systemd-container (systemd-nspawn: the units
+# under a real systemd as PID 1) and VictoriaMetrics (another Prometheus-compatible API).
 test_pkgs="prometheus curl python3 python3-yaml prometheus-alertmanager
 dbus-daemon python3-dbusmock groff-base man-db systemd polkitd dpkg-dev procps chromium strace
-openssl apache2-utils python3-statsd python3-prometheus-client"
+openssl apache2-utils python3-statsd python3-prometheus-client systemd-container
+victoria-metrics"
 # make asan-test, make fuzz and the fuzz smoke run of make test: clang and its sanitizer and
 # libFuzzer runtimes (libclang-rt-dev, only recommended by clang); make valgrind-test:
 # valgrind.
