@@ -695,9 +695,12 @@ static void ms_text(int64_t ms, char *dst, size_t dstsz)
     snprintf(dst, dstsz, "%lld.%03lld", (long long)sec, (long long)rem);
 }
 
-/* "query=...&start=...&end=...&step=...ms&timeout=..." for the points [first, first +
- * count) of r (malloc()ed), or NULL. The step goes as a duration in milliseconds, which
- * Prometheus reads exactly (a float of seconds can lose a nanosecond). */
+/* "query=...&start=...&end=...&step=...ms&timeout=...&nocache=1" for the points [first,
+ * first + count) of r (malloc()ed), or NULL. The step goes as a duration in milliseconds,
+ * which Prometheus reads exactly (a float of seconds can lose a nanosecond). nocache=1:
+ * VictoriaMetrics otherwise rounds start and end down to a multiple of the step (for its
+ * response cache), so its points would not be the ones asked for; Prometheus ignores it,
+ * as it ignores any parameter it does not know. */
 static char *range_form_body(CURL *e, const char *query, const struct promql_range *r, size_t first,
                              size_t count, uint64_t timeout_usec)
 {
@@ -712,8 +715,8 @@ static char *range_form_body(CURL *e, const char *query, const struct promql_ran
     ms_text(r->start_ms + (int64_t)(first + count - 1) * r->step_ms, end, sizeof(end));
     struct buf b;
     buf_init(&b, 0);
-    int rc = buf_printf(&b, "query=%s&start=%s&end=%s&step=%lldms&timeout=%.3f", q, start, end,
-                        (long long)r->step_ms, timeout_usec / 1e6);
+    int rc = buf_printf(&b, "query=%s&start=%s&end=%s&step=%lldms&timeout=%.3f&nocache=1", q, start,
+                        end, (long long)r->step_ms, timeout_usec / 1e6);
     curl_free(q);
     if (rc < 0) {
         buf_free(&b);

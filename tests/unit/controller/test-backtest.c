@@ -3,7 +3,7 @@
  * Prometheus' 11,000 points, range replies (the boundary between two chunks, gaps,
  * several series, NaN, native histograms, points off the grid), promql_query_range
  * against a fake Prometheus that refuses more than 11,000 points as the real one does
- * (chunk requests, auth header, merge, a failing chunk), the replay of a synthetic
+ * (chunk requests, auth header, nocache=1, merge, a failing chunk), the replay of a synthetic
  * series into the expected timeline and summary (outcomes, flaps, missing data), and
  * `homeostat-controller test` agreeing with the backtest on the same series. */
 #include <errno.h>
@@ -380,12 +380,13 @@ static void fake_range_handler(void *userdata, const struct httpd_request *req,
 {
     struct fake_range *f = userdata;
     atomic_fetch_add(&f->requests, 1);
-    char query[256], start[64], end[64], step[64], timeout[64];
+    char query[256], start[64], end[64], step[64], timeout[64], nocache[16];
     form_get(req->body, req->body_len, "query", query, sizeof(query));
     form_get(req->body, req->body_len, "start", start, sizeof(start));
     form_get(req->body, req->body_len, "end", end, sizeof(end));
     form_get(req->body, req->body_len, "step", step, sizeof(step));
     form_get(req->body, req->body_len, "timeout", timeout, sizeof(timeout));
+    form_get(req->body, req->body_len, "nocache", nocache, sizeof(nocache));
     const char *auth = httpd_header(req, "Authorization");
     pthread_mutex_lock(&f->lock);
     if (!f->problem[0]) {
@@ -399,6 +400,8 @@ static void fake_range_handler(void *userdata, const struct httpd_request *req,
             snprintf(f->problem, sizeof(f->problem), "query %.200s", query);
         else if (strcmp(step, "1000ms") != 0 || strcmp(timeout, "7.000") != 0)
             snprintf(f->problem, sizeof(f->problem), "step %.60s timeout %.60s", step, timeout);
+        else if (strcmp(nocache, "1") != 0) /* VictoriaMetrics aligns start to step without */
+            snprintf(f->problem, sizeof(f->problem), "nocache '%.10s', not 1", nocache);
     }
     double s = strtod(start, NULL), e = strtod(end, NULL);
     if (f->n_chunks < 64) {
