@@ -5,7 +5,9 @@
  * too large) and a raw thread-per-connection server (one slow query among fast ones,
  * a reply cut short, an unbounded stream); a refused connection. With
  * HOMEOSTAT_PROMETHEUS_URL set (tests/integration/controller/promql_prometheus.sh) the test
- * real_prometheus_queries runs against a real Prometheus. */
+ * real_prometheus_queries runs against a real Prometheus; with HOMEOSTAT_VICTORIAMETRICS_URL
+ * (tests/integration/controller/victoriametrics.sh), real_victoriametrics_queries against
+ * VictoriaMetrics. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
@@ -1228,6 +1230,23 @@ TEST(query_many_slow_query_delays_only_itself)
 /* ---- against a real Prometheus (tests/integration/controller/promql_prometheus.sh) ------------
  */
 
+/* The queries of the tests against a real server, which scrapes the exporter. */
+static const char *const real_queries[] = {
+    "1 - avg(rate(homeostat_cpu_seconds_total{mode=\"idle\"}[30s]))",
+    "homeostat_memory_total_bytes",
+    "sum(rate(homeostat_cpu_seconds_total[30s]",
+    "homeostat_no_such_metric_total",
+    "homeostat_cpu_seconds_total",
+    "scalar(vector(1))",
+    "1",
+    "homeostat_memory_total_bytes",
+    "0/0",
+    "-1/0",
+    "homeostat_memory_total_bytes[1m]",
+    "\"a string\"",
+};
+enum { REAL_N = sizeof(real_queries) / sizeof(real_queries[0]) };
+
 TEST(real_prometheus_queries)
 {
     const char *url = getenv("HOMEOSTAT_PROMETHEUS_URL");
@@ -1242,21 +1261,8 @@ TEST(real_prometheus_queries)
     int rc = promql_client_new(&cfg, &c, &errors);
     buf_free(&errors);
     CHECK_INT(rc, 0);
-    const char *const q[] = {
-        "1 - avg(rate(homeostat_cpu_seconds_total{mode=\"idle\"}[30s]))",
-        "homeostat_memory_total_bytes",
-        "sum(rate(homeostat_cpu_seconds_total[30s]",
-        "homeostat_no_such_metric_total",
-        "homeostat_cpu_seconds_total",
-        "scalar(vector(1))",
-        "1",
-        "homeostat_memory_total_bytes",
-        "0/0",
-        "-1/0",
-        "homeostat_memory_total_bytes[1m]",
-        "\"a string\"",
-    };
-    enum { N = sizeof(q) / sizeof(q[0]) };
+    const char *const *q = real_queries;
+    enum { N = REAL_N };
     struct promql_result r[N];
     double now = now_realtime();
     promql_query_many(c, q, N, now, r);
@@ -1332,6 +1338,95 @@ TEST(real_prometheus_queries)
         ivec_free(&v[i]);
 }
 
+/* ---- against VictoriaMetrics (tests/integration/controller/victoriametrics.sh) ----------
+ * The same queries against VictoriaMetrics scraping the exporter: the same classes of
+ * error where it answers as Prometheus does, and what it answers otherwise (documented in
+ * docs/RULES.md, "Prometheus-compatible backends"). */
+
+TEST(real_victoriametrics_queries)
+{
+    const char *url = getenv("HOMEOSTAT_VICTORIAMETRICS_URL");
+    if (!url || !*url)
+        TEST_FAIL("HOMEOSTAT_VICTORIAMETRICS_URL is not set");
+    struct http_client_config cfg = {.url = (char *)url, .timeout_usec = 5000000};
+    const char *const *q = real_queries;
+    enum { N = REAL_N };
+    struct promql_result r[N], rv[N];
+    struct ivec v[N];
+    bool have[N];
+    static const char *const keep[] = {"cpu", "mode"};
+    for (size_t i = 0; i < N; i++)
+        ivec_init(&v[i]);
+    double now = now_realtime();
+    for (int pass = 0; pass < 2; pass++) {
+        struct promql_client *c = NULL;
+        struct buf errors;
+        buf_init(&errors, 0);
+        int rc = promql_client_new(&cfg, &c, &errors);
+        buf_free(&errors);
+        CHECK_INT(rc, 0);
+        if (rc < 0)
+            return;
+        if (pass == 0)
+            promql_query_many(c, q, N, now, r);
+        else
+            promql_query_vectors(c, q, N, now, keep, 2, rv, v, have);
+        promql_client_free(c);
+    }
+    for (size_t i = 0; i < N; i++)
+        fprintf(stderr, "  %-64s %s %.17g t=%.3f %s\n", q[i], promql_error_name(r[i].error),
+                r[i].value, r[i].sample_time, r[i].detail);
+    /* As against Prometheus. */
+    CHECK_INT(r[0].error, PROMQL_OK);
+    CHECK(r[0].value >= -0.05 && r[0].value <= 1.05);
+    CHECK_INT(r[1].error, PROMQL_OK);
+    CHECK(r[1].value > 0);
+    CHECK_DBL(r[1].sample_time, now, 0.002); /* stamped with the query's time, as Prometheus */
+    CHECK_INT(r[3].error, PROMQL_ERR_EMPTY);
+    CHECK_STR(r[3].detail, "empty result");
+    CHECK_INT(r[4].error, PROMQL_ERR_MULTIPLE);
+    CHECK(strtol(r[4].detail, NULL, 10) >= 2);
+    CHECK_INT(r[7].error, PROMQL_OK);
+    CHECK_DBL(r[7].value, r[1].value, 0);
+    CHECK_INT(r[9].error, PROMQL_OK);
+    CHECK(isinf(r[9].value) && r[9].value < 0);
+    CHECK_INT(r[10].error, PROMQL_ERR_PARSE);
+    CHECK_STR(r[10].detail, "range vector: use an instant query");
+    /* A syntax error: a query error too, but HTTP 422 and its errorType the status code. */
+    CHECK_INT(r[2].error, PROMQL_ERR_QUERY);
+    CHECK_INT(r[2].http_status, 422);
+    CHECK(strncmp(r[2].detail, "422: ", 5) == 0);
+    /* Scalars come as a vector of one series without labels: the same number. */
+    CHECK_INT(r[5].error, PROMQL_OK);
+    CHECK_DBL(r[5].value, 1, 0);
+    CHECK_INT(r[6].error, PROMQL_OK);
+    CHECK_DBL(r[6].value, 1, 0);
+    /* NaN is left out of the result, and a string is an empty vector: unknown all the
+     * same, as "empty result" instead of "NaN" and "string result: not a number". */
+    CHECK_INT(r[8].error, PROMQL_ERR_EMPTY);
+    CHECK_STR(r[8].detail, "empty result");
+    CHECK_INT(r[11].error, PROMQL_ERR_EMPTY);
+
+    /* The same as vectors (the targets' reader). */
+    CHECK(!have[2] && rv[2].error == PROMQL_ERR_QUERY);
+    CHECK(have[3] && v[3].n == 0 && rv[3].error == PROMQL_ERR_EMPTY);
+    CHECK(have[4] && rv[4].error == PROMQL_ERR_MULTIPLE);
+    CHECK_INT(v[4].n, (size_t)strtol(r[4].detail, NULL, 10));
+    for (size_t k = 0; k < v[4].n; k++) {
+        CHECK(ivec_label(&v[4], k, "cpu") != NULL && ivec_label(&v[4], k, "mode") != NULL);
+        CHECK(ivec_label(&v[4], k, "__name__") == NULL);
+        CHECK_INT(v[4].s[k].sample, IVEC_VALUE);
+        CHECK_DBL(v[4].s[k].ts, now, 0.002);
+    }
+    CHECK(have[5] && v[5].n == 1 && v[5].s[0].n_labels == 0 && v[5].s[0].value == 1);
+    CHECK(have[7] && v[7].n == 1 && v[7].s[0].value == r[1].value);
+    CHECK(have[8] && v[8].n == 0 && rv[8].error == PROMQL_ERR_EMPTY);
+    CHECK(!have[10] && rv[10].error == PROMQL_ERR_PARSE);
+    CHECK(have[11] && v[11].n == 0);
+    for (size_t i = 0; i < N; i++)
+        ivec_free(&v[i]);
+}
+
 int main(int argc, char **argv)
 {
     static const struct test_case tests[] = {
@@ -1347,17 +1442,29 @@ int main(int argc, char **argv)
         TEST_ENTRY(query_many_connection_refused),
         TEST_ENTRY(query_many_tls_errors),
         TEST_ENTRY(query_many_slow_query_delays_only_itself),
-        TEST_ENTRY(real_prometheus_queries), /* last: left out without a Prometheus */
     };
-    size_t n = sizeof(tests) / sizeof(tests[0]);
+    /* Last, each left out without its server. */
+    static const struct {
+        struct test_case test;
+        const char *env;
+    } real[] = {
+        {TEST_ENTRY(real_prometheus_queries), "HOMEOSTAT_PROMETHEUS_URL"},
+        {TEST_ENTRY(real_victoriametrics_queries), "HOMEOSTAT_VICTORIAMETRICS_URL"},
+    };
+    enum { N_TESTS = sizeof(tests) / sizeof(tests[0]), N_REAL = sizeof(real) / sizeof(real[0]) };
+    struct test_case run[N_TESTS + N_REAL];
+    size_t n = 0;
+    for (size_t i = 0; i < N_TESTS; i++)
+        run[n++] = tests[i];
+    for (size_t i = 0; i < N_REAL; i++) {
+        const char *url = getenv(real[i].env);
+        if (url && *url)
+            run[n++] = real[i].test;
+        else /* Not run is not passed: the test is left out of the count. */
+            fprintf(stderr, "skipped %s (%s is not set)\n", real[i].test.name, real[i].env);
+    }
     /* The fake servers are on loopback: never through a proxy from the environment. */
     setenv("no_proxy", "*", 1);
     setenv("NO_PROXY", "*", 1);
-    const char *url = getenv("HOMEOSTAT_PROMETHEUS_URL");
-    if (!url || !*url) {
-        /* Not run is not passed: the test is left out of the count. */
-        n--;
-        fprintf(stderr, "skipped real_prometheus_queries (HOMEOSTAT_PROMETHEUS_URL is not set)\n");
-    }
-    return test_main(argc, argv, tests, n);
+    return test_main(argc, argv, run, n);
 }
