@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # report_prometheus: the health report (`homeostat-controller report`, GET /api/v1/report)
-# with rules/default.yaml against a real Prometheus whose history this test writes:
-# OpenMetrics with known values from 7 hours ago to 15 minutes ahead (so that every
-# 10-minute rate and the 5-minute lookback have samples for the whole test), turned into
-# TSDB blocks by `promtool tsdb create-blocks-from openmetrics`, Prometheus started on
-# them. Two hosts like node_exporter targets: node-a with its CPU 95 % busy, "/" 97 % full
-# and filling (0.5 GiB an hour less), node-b at 10 % CPU and 25 % memory (rightsizing);
-# the shop with 5 % of its requests failing, its cache at 80 % hits, its breaker closed;
-# no GPU, no latency histogram, no cgroups.
+# with rules/default.yaml against a real Prometheus whose history this test writes
+# (report_history.py): OpenMetrics with known values from 7 hours ago to 15 minutes ahead
+# (so that every 10-minute rate and the 5-minute lookback have samples for the whole
+# test), turned into TSDB blocks by `promtool tsdb create-blocks-from openmetrics`,
+# Prometheus started on them. Two hosts like node_exporter targets: node-a with its CPU
+# 95 % busy, "/" 97 % full and filling (0.5 GiB an hour less), node-b at 10 % CPU and 25 %
+# memory (rightsizing); the shop with 5 % of its requests failing, its cache at 80 % hits,
+# its breaker closed; no GPU, no latency histogram, no cgroups.
 #  - the CLI's JSON: exactly the expected issues (check, severity, labels, value, texts),
 #    the score by the formula (100 - 30 - 30 - 10 - 10 = 20, critical), the optimizations,
 #    the checks without data listed as not evaluated and never counted as passed
@@ -27,92 +27,8 @@ RULES=$HOMEOSTAT_SOURCE_DIR/rules/default.yaml
 
 # ---- the history ----------------------------------------------------------------------
 NOW=$(date +%s)
-cat >"$HS_TMP/history.py" <<'EOF'
-import sys
-now = int(sys.argv[1])
-start, end, step = now - 7 * 3600, now + 15 * 60, 30
-GiB = 1024 ** 3
-times = range(start, end + 1, step)
-out = []
-
-def family(name, kind, series):
-    """series: [(labels, fn(t) -> value)], every sample of one series before the next."""
-    out.append("# TYPE %s %s" % (name, kind))
-    for labels, fn in series:
-        for t in times:
-            out.append("%s{%s} %r %d" % (labels[0], labels[1], float(fn(t)), t))
-
-def counter(rate):
-    return lambda t: rate * (t - start)
-
-A = 'instance="node-a:9100",job="node"'
-B = 'instance="node-b:9100",job="node"'
-# CPU busy ratio histogram: 10 observations a second, summing to 95 % and 10 %.
-family("homeostat_cpu_busy_ratio", "histogram", [
-    (("homeostat_cpu_busy_ratio_bucket", A + ',le="+Inf"'), counter(10)),
-    (("homeostat_cpu_busy_ratio_sum", A), counter(9.5)),
-    (("homeostat_cpu_busy_ratio_count", A), counter(10)),
-    (("homeostat_cpu_busy_ratio_bucket", B + ',le="+Inf"'), counter(10)),
-    (("homeostat_cpu_busy_ratio_sum", B), counter(1.0)),
-    (("homeostat_cpu_busy_ratio_count", B), counter(10)),
-])
-for name, a, b in [("homeostat_memory_total_bytes", 16 * GiB, 16 * GiB),
-                   ("homeostat_memory_available_bytes", 8 * GiB, 12 * GiB),
-                   ("homeostat_memory_swap_total_bytes", 0, 0),
-                   ("homeostat_memory_swap_free_bytes", 0, 0)]:
-    family(name, "gauge", [((name, A), lambda t, v=a: v), ((name, B), lambda t, v=b: v)])
-for name, a in [("homeostat_pressure_cpu_waiting_seconds", 0.1),
-                ("homeostat_pressure_memory_stalled_seconds", 0.0),
-                ("homeostat_pressure_io_stalled_seconds", 0.01)]:
-    family(name, "counter", [((name + "_total", A), counter(a)),
-                             ((name + "_total", B), counter(0))])
-D = A + ',device="sda"'
-for name, rate in [("homeostat_disk_io_time_seconds", 0.2),
-                   ("homeostat_disk_read_time_seconds", 0.5),
-                   ("homeostat_disk_write_time_seconds", 0.5),
-                   ("homeostat_disk_reads_completed", 100),
-                   ("homeostat_disk_writes_completed", 100)]:
-    family(name, "counter", [((name + "_total", D), counter(rate))])
-ROOT = A + ',device="/dev/sda1",fstype="ext4",mountpoint="/"'
-DATA = A + ',device="/dev/sdb1",fstype="xfs",mountpoint="/data"'
-BROOT = B + ',device="/dev/vda1",fstype="ext4",mountpoint="/"'
-fs = {
-    "homeostat_filesystem_size_bytes": (100 * GiB, 1024 * GiB, 100 * GiB),
-    # "/" of node-a: 3 GiB free now, 0.5 GiB an hour less (6 GiB 6 hours ago)
-    "homeostat_filesystem_avail_bytes": (lambda t: 3 * GiB + (now - t) * GiB / 7200,
-                                         512 * GiB, 80 * GiB),
-    "homeostat_filesystem_files": (1e6, 1e7, 1e6),
-    "homeostat_filesystem_files_free": (9e5, 9e6, 9e5),
-    "homeostat_filesystem_readonly": (0, 0, 0),
-    "homeostat_filesystem_device_error": (0, 0, 0),
-}
-for name, values in fs.items():
-    family(name, "gauge", [((name, labels), v if callable(v) else (lambda t, v=v: v))
-                           for labels, v in zip((ROOT, DATA, BROOT), values)])
-N = A + ',device="eth0"'
-for name, rate in [("receive_packets", 1000), ("transmit_packets", 1000), ("receive_errs", 0),
-                   ("transmit_errs", 0), ("receive_drop", 0), ("transmit_drop", 0)]:
-    family("homeostat_network_" + name, "counter",
-           [(("homeostat_network_%s_total" % name, N), counter(rate))])
-family("homeostat_collector_success", "gauge",
-       [(("homeostat_collector_success", A + ',collector="cpu"'), lambda t: 1)])
-family("up", "gauge", [(("up", A), lambda t: 1), (("up", B), lambda t: 1)])
-S = 'job="apps",service="shop"'
-family("app_requests", "counter", [
-    (("app_requests_total", S + ',result="success"'), counter(19)),
-    (("app_requests_total", S + ',result="failure"'), counter(1)),
-])
-family("app_cache_requests", "counter", [
-    (("app_cache_requests_total", S + ',cache="pages",result="hit"'), counter(8)),
-    (("app_cache_requests_total", S + ',cache="pages",result="miss"'), counter(2)),
-])
-family("app_breaker_state", "gauge", [
-    (("app_breaker_state", S + ',breaker="payments",state="%s"' % st), lambda t, v=v: v)
-    for st, v in (("closed", 1), ("open", 0), ("half_open", 0))])
-out.append("# EOF")
-print("\n".join(out))
-EOF
-/usr/bin/python3 "$HS_TMP/history.py" "$NOW" >"$HS_TMP/history.om"
+/usr/bin/python3 "$HOMEOSTAT_SOURCE_DIR/tests/integration/controller/report_history.py" "$NOW" \
+    >"$HS_TMP/history.om"
 mkdir -p "$HS_TMP/tsdb"
 check "promtool turns the history into TSDB blocks" \
     promtool tsdb create-blocks-from openmetrics --quiet "$HS_TMP/history.om" "$HS_TMP/tsdb"
