@@ -29,6 +29,13 @@
 #                     made by promtool tsdb create-blocks-from), retention 1h (or RETENTION:
 #                     older blocks are deleted at start), retried when the port was taken
 #                     meanwhile; waits (30 s) for /-/ready; sets PROM_URL, PROM_PID, PROM_LOG
+#   start_victoriametrics ARGS...  Debian's victoria-metrics on 127.0.0.1:<free port>, data
+#                     in HS_TMP, retention 1d, with ARGS (-promscrape.config=FILE scrapes as
+#                     Prometheus would), retried when the port was taken meanwhile; waits
+#                     (30 s) for /-/ready; sets VM_URL, VM_PID, VM_LOG
+#   vm_import FILE    OpenMetrics with timestamps in seconds (as promtool takes it) into
+#                     VictoriaMetrics at VM_URL (/api/v1/import/prometheus, milliseconds);
+#                     fails unless it answers 204
 #   start_alertmanager CONFIG  Debian's prometheus-alertmanager on 127.0.0.1:<free port>,
 #                     clustering off, data in HS_TMP, retried when the port was taken;
 #                     waits (30 s) for /-/ready; sets AM_URL, AM_PID, AM_LOG
@@ -465,6 +472,27 @@ start_prometheus() {
         --log.level=info || return 1
     PROM_URL=$HS_READY_URL PROM_LOG=$HS_READY_LOG PROM_PID=$HS_PID
     export PROM_URL PROM_PID PROM_LOG
+}
+
+start_victoriametrics() {
+    hs_start_ready victoria-metrics victoria-metrics -httpListenAddr=127.0.0.1:@PORT@ \
+        -storageDataPath="$HS_TMP/victoria-metrics-data.@SEQ@" -retentionPeriod=1d "$@" ||
+        return 1
+    VM_URL=$HS_READY_URL VM_LOG=$HS_READY_LOG VM_PID=$HS_PID
+    export VM_URL VM_PID VM_LOG
+}
+
+vm_import() {
+    local code
+    code=$(/usr/bin/python3 -c 'import sys
+for line in open(sys.argv[1]):
+    if line.startswith("#") or not line.strip():
+        continue
+    series, ts = line.rstrip("\n").rsplit(" ", 1)
+    print("%s %d" % (series, round(float(ts) * 1000)))' "$1" |
+        curl -s -o /dev/null -w '%{http_code}' --max-time 60 --data-binary @- \
+            "$VM_URL/api/v1/import/prometheus") || true
+    [[ $code == 204 ]]
 }
 
 start_alertmanager() {

@@ -5,8 +5,12 @@
                            OpenMetrics for promtool tsdb create-blocks-from: bt_cpu_busy
                            every 15 s with three critical episodes, a flap and a 20-minute
                            gap, and ALERTS{alertname="BtPage"} firing for 10 minutes
-  check T0 REPORT.json     compares the backtest's JSON report with the expected timeline
-                           and summary; prints "PASS message" or "FAIL message" lines
+  check T0 REPORT.json [SEEN]
+                           compares the backtest's JSON report with the expected timeline
+                           and summary; prints "PASS message" or "FAIL message" lines.
+                           SEEN: how many seconds after its last sample a series is still
+                           returned (default 300, Prometheus' lookback; VictoriaMetrics
+                           derives it from the sample interval)
   ruletest T0 RULES OUT    writes a `homeostat-controller test` file (rule_files: RULES)
                            whose series are the values an instant query would give at each
                            second (Prometheus' 5 m lookback, inclusive, as in 2.x) and whose
@@ -36,28 +40,46 @@ def cpu_at(off):
     return 0.3
 
 
-# (offset, from, to, outcome): every entry of the timeline the rules must produce.
-EXPECTED = [
-    (3645, "optimal", "stressed", "below_confidence"),
-    (3660, "stressed", "critical", "executed"),
-    (4319, "critical", "optimal", "no_actions"),
-    (4485, "optimal", "stressed", "below_confidence"),
-    (4500, "stressed", "critical", "cooldown"),
-    (4560, "critical", "critical", "executed"),   # kept: the cooldown has passed
-    (4859, "critical", "optimal", "no_actions"),
-    (5445, "optimal", "stressed", "below_confidence"),
-    (5460, "stressed", "critical", "budget_exhausted"),
-    (5819, "critical", "optimal", "no_actions"),
-    (6645, "optimal", "stressed", "below_confidence"),
-    (6660, "stressed", "optimal", "no_actions"),
-    (9286, "optimal", "unknown", "uncertain"),
-    (10200, "unknown", "optimal", "no_actions"),
-    (12000, "optimal", "paged", "no_actions"),
-    (12886, "paged", "optimal", "no_actions"),
-]
+def expected(seen=LOOKBACK):
+    """(offset, from, to, outcome): every entry of the timeline the rules must produce, when
+    a query returns a series until `seen` seconds after its last sample and not later
+    (Prometheus 2: its 5 m lookback, inclusive; VictoriaMetrics: from the series' own
+    sample interval, victoriametrics_history.sh)."""
+    unknown_from = GAP[0] - SCRAPE + seen + 1   # the last sample before the gap, seen
+    paged_until = ALERT[1] - SCRAPE + seen + 1  # the last ALERTS sample, seen
+    return [
+        (3645, "optimal", "stressed", "below_confidence"),
+        (3660, "stressed", "critical", "executed"),
+        (4319, "critical", "optimal", "no_actions"),
+        (4485, "optimal", "stressed", "below_confidence"),
+        (4500, "stressed", "critical", "cooldown"),
+        (4560, "critical", "critical", "executed"),   # kept: the cooldown has passed
+        (4859, "critical", "optimal", "no_actions"),
+        (5445, "optimal", "stressed", "below_confidence"),
+        (5460, "stressed", "critical", "budget_exhausted"),
+        (5819, "critical", "optimal", "no_actions"),
+        (6645, "optimal", "stressed", "below_confidence"),
+        (6660, "stressed", "optimal", "no_actions"),
+        (unknown_from, "optimal", "unknown", "uncertain"),
+        (GAP[1], "unknown", "optimal", "no_actions"),
+        (ALERT[0], "optimal", "paged", "no_actions"),
+        (paged_until, "paged", "optimal", "no_actions"),
+    ]
+
+
 STEPS = SPAN + 1  # at 1 s, both ends included
-STATE_SECONDS = {"stressed": 60, "critical": 1377, "unknown": 914, "paged": 886}
-STATE_SECONDS["optimal"] = STEPS - sum(STATE_SECONDS.values())
+
+
+def state_seconds(seen=LOOKBACK):
+    """The seconds in each state of that timeline."""
+    tl = expected(seen)
+    secs = {"stressed": 60, "critical": 1377, "unknown": tl[13][0] - tl[12][0],
+            "paged": tl[15][0] - tl[14][0]}
+    secs["optimal"] = STEPS - sum(secs.values())
+    return secs
+
+
+EXPECTED = expected()
 FLAPS = {"stressed": 4, "optimal": 1}
 
 
@@ -141,15 +163,18 @@ def out(ok, msg):
     print(("PASS " if ok else "FAIL ") + msg)
 
 
-def check(t0, report):
+def check(t0, report, seen=LOOKBACK):
+    timeline = expected(seen)
+    seconds = state_seconds(seen)
+    missing = seconds["unknown"]
     d = json.load(open(report))
     tl = d["timeline"]
     out(d["evaluations"] == STEPS, "%d evaluations (expected %d)" % (d["evaluations"], STEPS))
     out(d["requests"] == 4, "4 query_range requests: 2 queries x 2 chunks (got %d)"
         % d["requests"])
-    out(len(tl) == len(EXPECTED), "timeline has %d entries (expected %d)"
-        % (len(tl), len(EXPECTED)))
-    for i, (off, frm, to, outcome) in enumerate(EXPECTED):
+    out(len(tl) == len(timeline), "timeline has %d entries (expected %d)"
+        % (len(tl), len(timeline)))
+    for i, (off, frm, to, outcome) in enumerate(timeline):
         if i >= len(tl):
             out(False, "timeline entry %d (%ds %s -> %s) is missing" % (i, off, frm, to))
             continue
@@ -164,7 +189,7 @@ def check(t0, report):
     out(s["transitions"] == 15, "15 transitions (got %d)" % s["transitions"])
     out(s["flaps"] == 5, "5 flaps (got %d)" % s["flaps"])
     for st in s["states"]:
-        want = STATE_SECONDS.get(st["state"], 0)
+        want = seconds.get(st["state"], 0)
         out(abs(st["seconds"] - want) <= 2, "time in %s: %ds (got %g)"
             % (st["state"], want, st["seconds"]))
         out(st["flaps"] == FLAPS.get(st["state"], 0), "flaps of %s: %d (got %d)"
@@ -179,16 +204,17 @@ def check(t0, report):
         crit[0]["outcomes"] == {"executed": 2, "cooldown": 1, "budget_exhausted": 1},
         "the critical decision: webhook would fire twice (got %s)" % crit)
     cpu = [x for x in d["signals"] if x["name"] == "cpu_busy"][0]
-    gap_ok = (cpu["missing_evaluations"] == 914 and cpu["gaps_total"] == 1 and
+    gap_ok = (cpu["missing_evaluations"] == missing and cpu["gaps_total"] == 1 and
               cpu["gaps"][0]["reason"] == "empty result")
-    out(gap_ok, "cpu_busy unknown at 914 evaluations, one gap, empty result (got %s, %s)"
-        % (cpu["missing_evaluations"], cpu["gaps"]))
+    out(gap_ok, "cpu_busy unknown at %d evaluations, one gap, empty result (got %s, %s)"
+        % (missing, cpu["missing_evaluations"], cpu["gaps"]))
     alert = [x for x in d["signals"] if x["name"] == "alert:BtPage"][0]
     out(alert["missing_evaluations"] == 0 and alert["source"] == "prometheus_alerts",
         "alert:BtPage is read from ALERTS and always known (got %s)" % alert)
     m = s["missing_data"]
-    out(m["evaluations_with_unknown_signal"] == 914 and m["evaluations_uncertain"] == 914,
-        "914 evaluations with missing data, all uncertain (got %s)" % m)
+    out(m["evaluations_with_unknown_signal"] == missing and
+        m["evaluations_uncertain"] == missing,
+        "%d evaluations with missing data, all uncertain (got %s)" % (missing, m))
 
 
 if __name__ == "__main__":
@@ -196,6 +222,6 @@ if __name__ == "__main__":
     if cmd == "openmetrics":
         openmetrics(t0, sys.argv[3])
     elif cmd == "check":
-        check(t0, sys.argv[3])
+        check(t0, sys.argv[3], *[int(a) for a in sys.argv[4:5]])
     else:
         ruletest(t0, sys.argv[3], sys.argv[4])
