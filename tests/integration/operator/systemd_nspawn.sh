@@ -5,7 +5,9 @@
 #    --private-network, /usr as an overlay over the host's (writes go to a directory of this
 #    test) so that dpkg can install into it, the host's dpkg database copied in (its
 #    statoverride emptied: the container's /etc/group is systemd's factory one), the
-#    package bound read-only; booted with systemd.firstboot=off, and stopped by its own
+#    host's nsswitch.conf (dynamic users resolve through nss-systemd), the wait-online
+#    services masked, the package bound read-only; booted with systemd.firstboot=off,
+#    and stopped by its own
 #    init's pid (SIGRTMIN+4, then SIGKILL): whatever it starts, it stops
 #  - dpkg -i of the package built by cpack (as `make package` does) enables both units
 #  - Type=notify: each unit reaches active (running) with the daemon's STATUS= as systemd's
@@ -122,6 +124,9 @@ pass "systemd booted as PID 1 in the container (init $INIT on the host): $(in_ct
 say "at ${SECONDS}s: booted"
 # ---- the package -----------------------------------------------------------------------
 in_ct sh -c 'rm -rf /var/lib/dpkg && cp -a /run/host-dpkg /var/lib/dpkg && : >/var/lib/dpkg/statoverride'
+# The volatile /etc has no nsswitch.conf: without "systemd" in it, dynamic users do not
+# resolve, and the system bus and polkit refuse a DynamicUser= service (a real Debian has it).
+in_ct sh -c 'cat >/etc/nsswitch.conf' </etc/nsswitch.conf
 rc=0
 in_ct dpkg -i "/run/homeostat-pkg/$(basename "$DEB")" >"$HS_TMP/dpkg.log" 2>&1 || rc=$?
 check_eq "dpkg -i of the package in the container" 0 "$rc"
