@@ -155,6 +155,8 @@ check "... which are the two /etc/default files and /etc/homeostat/rules.yaml" \
     done
     echo "/usr/share/polkit-1/rules.d/50-homeostat-controller.rules" \
         "$SRC/packaging/polkit/50-homeostat-controller.rules"
+    echo "$(pkg-config --variable=sysusersdir systemd 2>/dev/null || echo /usr/lib/sysusers.d)/homeostat-controller.conf" \
+        "$SRC/packaging/sysusers/homeostat-controller.conf"
     echo "/etc/homeostat/rules.yaml $SRC/rules/default.yaml"
     for page in "$SRC"/packaging/man/*.[1-8]; do
         [[ -e $page ]] || continue

@@ -15,9 +15,13 @@
 #  - the journal has the daemons' lines with their priorities (info 6, error 3)
 #  - `systemctl reload`: the controller reloads (its log says so, at info); with a broken
 #    rules file it keeps the running rules and says so at error; the same main pid
-#  - the sandbox as the running service has it: a dynamic uid (not 0), no capabilities,
+#  - the sandbox as the running service has it: the package's system user (not 0), no capabilities,
 #    NoNewPrivs, a seccomp filter, / read-only and only its StateDirectory writable in its
 #    mount namespace, and `systemd-analyze security` of the running units at most 2.0
+#  - a manual systemd action (cpu_quota, memory_high) from the shipped unit, its operator
+#    token handed over by LoadCredential= as the unit says, through the real system bus and
+#    the shipped polkit rule: systemd has the new properties, audited; the same action from
+#    another system user is refused by polkit, audited, and changes nothing
 #  - the watchdog: the exporter stopped with SIGSTOP is killed and restarted by systemd at
 #    its WatchdogSec (30 s) with a new main pid, the journal saying why
 #  - `systemctl stop`: both stop cleanly (Result=success)
@@ -127,6 +131,17 @@ in_ct sh -c 'rm -rf /var/lib/dpkg && cp -a /run/host-dpkg /var/lib/dpkg && : >/v
 # The volatile /etc has no nsswitch.conf: without "systemd" in it, dynamic users do not
 # resolve, and the system bus and polkit refuse a DynamicUser= service (a real Debian has it).
 in_ct sh -c 'cat >/etc/nsswitch.conf' </etc/nsswitch.conf
+# The container's users come from sysusers.d at boot, with uids of their own; polkitd's
+# rules directory in the host's /usr belongs to the host's polkitd: the same uid here
+# (polkitd starts on demand, later), and the bus's policy, which names it, reloaded.
+POLKITD=$(getent passwd polkitd || true)
+if [[ -n $POLKITD ]]; then
+    in_ct sh -c 'grep -v "^polkitd:" /etc/passwd >/run/passwd.new; printf "%s\n" "$1" >>/run/passwd.new
+        cat /run/passwd.new >/etc/passwd
+        grep -v "^polkitd:" /etc/group >/run/group.new; printf "%s\n" "$2" >>/run/group.new
+        cat /run/group.new >/etc/group' _ "$POLKITD" "$(getent group polkitd)"
+    in_ct systemctl reload dbus # its policy names polkitd: resolved again
+fi
 rc=0
 in_ct dpkg -i "/run/homeostat-pkg/$(basename "$DEB")" >"$HS_TMP/dpkg.log" 2>&1 || rc=$?
 check_eq "dpkg -i of the package in the container" 0 "$rc"
@@ -195,7 +210,9 @@ MP=$(prop homeostat-controller MainPID)
 # (awk runs on the host: the container's /etc has no alternatives for it)
 status_field() { in_ct cat "/proc/$1/status" | awk -v k="$2:" '$1 == k { print $2 }'; }
 UID_=$(status_field "$MP" Uid)
-check "the controller runs as a dynamic user (uid $UID_, not 0)" test "${UID_:-0}" -ge 61184 -a "${UID_:-0}" -le 65519
+USER_UID=$(in_ct getent passwd homeostat-controller | cut -d: -f3)
+check_eq "the controller runs as the package's system user homeostat-controller (not root)" \
+    "${USER_UID:-none} yes" "$UID_ $([[ ${UID_:-0} != 0 ]] && echo yes)"
 check_eq "no capabilities (CapEff, CapBnd)" "0000000000000000 0000000000000000" \
     "$(status_field "$MP" CapEff) $(status_field "$MP" CapBnd)"
 check_eq "NoNewPrivs 1, Seccomp 2 (filter)" "1 2" "$(status_field "$MP" NoNewPrivs) $(status_field "$MP" Seccomp)"
@@ -211,6 +228,78 @@ for unit in homeostat-exporter homeostat-controller; do
     check "systemd-analyze security of the running $unit: ${exposure:-none} <= 2.0" \
         awk -v e="${exposure:-99}" 'BEGIN { exit !(e <= 2.0) }'
 done
+
+say "at ${SECONDS}s: a systemd action over the real system bus and polkit"
+# ---- a systemd action, as the shipped unit's user, through the shipped polkit rule --------
+TOKEN=nspawn-operator-token-0123456789
+in_ct systemd-run --unit=hs-burn --quiet /bin/sleep infinity
+in_ct sh -c "umask 077; printf 'tester $TOKEN\n' >/etc/homeostat/operator.tokens
+cat >/etc/homeostat/rules.yaml <<'EOF'
+evaluation_interval: 5s
+prometheus: {url: http://127.0.0.1:9090}
+signals:
+  up: {query: up}
+states:
+  - {name: critical, conditions: ['up < 0']}
+  - {name: optimal}
+manual_actions:
+  throttle:
+    - systemd: {unit: hs-burn.service, cpu_quota: 20%, memory_high: 256M}
+EOF
+chmod 644 /etc/homeostat/rules.yaml
+mkdir -p /etc/systemd/system/homeostat-controller.service.d
+printf '[Service]\nLoadCredential=operator-tokens:/etc/homeostat/operator.tokens\n' \
+    >/etc/systemd/system/homeostat-controller.service.d/credentials.conf
+printf 'ARGS=\"--web.operator-token-file=/run/credentials/homeostat-controller.service/operator-tokens\"\n' \
+    >/etc/default/homeostat-controller"
+in_ct systemctl daemon-reload
+rc=0
+in_ct systemctl restart homeostat-controller || rc=$?
+check_eq "the controller restarts with the token handed over as a credential (as its unit says)" "0 active" \
+    "$rc $(prop homeostat-controller ActiveState)"
+post_action() { # PORT: the status code of POST /api/v1/actions/throttle; body in $HS_TMP/action.json
+    in_ct curl -s -o /run/action.json -w '%{http_code}' --max-time 30 -X POST \
+        -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$1/api/v1/actions/throttle"
+    in_ct cat /run/action.json >"$HS_TMP/action.json" 2>/dev/null || true
+}
+code=$(post_action 19111)
+check_eq "POST /api/v1/actions/throttle to the controller answers 200" 200 "$code"
+if [[ $code != 200 ]]; then
+    sed 's/^/    /' "$HS_TMP/action.json"
+    in_ct journalctl -u dbus -u polkit -n 30 --no-pager 2>&1 | sed 's/^/    /'
+fi
+check_eq "systemd has hs-burn's new CPUQuota and MemoryHigh" "200ms 268435456" \
+    "$(prop hs-burn CPUQuotaPerSecUSec) $(prop hs-burn MemoryHigh)"
+audit_has() { # FILE PYTHON-CONDITION-ON-recs: the audit log in the container
+    in_ct cat "$1" 2>/dev/null | /usr/bin/python3 -c '
+import json, sys
+recs = [json.loads(l) for l in sys.stdin if l.strip()]
+sys.exit(0 if eval(sys.argv[1]) else 1)' "$2"
+}
+check "the audit log has the manual action and its ok result" audit_has \
+    /var/lib/homeostat-controller/audit.jsonl \
+    'any(r["type"] == "manual_action" for r in recs) and any(r["type"] == "action_result" and r["kind"] == "systemd" and r["result"] == "ok" for r in recs)'
+
+# The same action from a system user the polkit rule does not name: refused by polkit,
+# audited, and hs-burn keeps its values.
+in_ct systemctl set-property --runtime hs-burn CPUQuota=50%
+printf 'u hs-intruder - "not the polkit rule'"'"'s user"\n' | in_ct systemd-sysusers -
+in_ct systemd-run --unit=hs-intruder --quiet -p Type=notify -p NotifyAccess=main \
+    -p User=hs-intruder -p StateDirectory=hs-intruder \
+    -p LoadCredential=operator-tokens:/etc/homeostat/operator.tokens \
+    /usr/bin/homeostat-controller --config=/etc/homeostat/rules.yaml \
+    --state.directory=/var/lib/hs-intruder --web.listen-address=127.0.0.1:19121 \
+    --web.operator-token-file=/run/credentials/hs-intruder.service/operator-tokens || true
+code=$(post_action 19121)
+check_eq "the same action from user hs-intruder fails (502)" 502 "$code"
+check "the system bus and polkit refused it: the result says so" \
+    grep -qiE 'access denied|not authori|interactive authentication' "$HS_TMP/action.json"
+[[ $code == 502 ]] && grep -o '"error":"[^"]*"' "$HS_TMP/action.json" | head -1 | sed 's/^/    /'
+check_eq "hs-burn keeps the value it had" 500ms "$(prop hs-burn CPUQuotaPerSecUSec)"
+check "the refusal is audited (a failed action_result)" audit_has \
+    /var/lib/hs-intruder/audit.jsonl \
+    'any(r["type"] == "action_result" and r["result"] == "failed" for r in recs)'
+in_ct systemctl stop hs-intruder hs-burn >/dev/null 2>&1 || true
 
 say "at ${SECONDS}s: the watchdog"
 # ---- the watchdog ----------------------------------------------------------------------------

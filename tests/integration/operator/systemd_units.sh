@@ -3,7 +3,8 @@
 #  - `systemd-analyze security --offline=yes` exposure of each unit at most 2.0 (printed,
 #    and lower than Debian's prometheus-node-exporter unit when that is installed)
 #  - the directives the daemons rely on: Type=notify with NotifyAccess=main, WatchdogSec,
-#    Restart=on-failure, DynamicUser, EnvironmentFile=-/etc/default/NAME with $ARGS in
+#    Restart=on-failure, DynamicUser for the exporter (the controller: its static user of
+#    packaging/sysusers), EnvironmentFile=-/etc/default/NAME with $ARGS in
 #    ExecStart, ExecReload by SIGHUP; for the controller User=homeostat-controller (the
 #    polkit rule's user), StateDirectory=homeostat-controller (its --state.directory
 #    default) and ConfigurationDirectory=homeostat with --config=/etc/homeostat/rules.yaml
@@ -86,7 +87,13 @@ for name in exporter controller; do
     check "homeostat-$name.service: Type=notify" unit_has "$unit" Type notify
     check "... NotifyAccess=main" unit_has "$unit" NotifyAccess main
     check "... Restart=on-failure" unit_has "$unit" Restart on-failure
-    check "... DynamicUser=yes" unit_has "$unit" DynamicUser yes
+    if [[ $name == exporter ]]; then
+        check "... DynamicUser=yes" unit_has "$unit" DynamicUser yes
+    else
+        # the controller's systemd actions need the system bus, which refuses dynamic users
+        check "... a static user (not DynamicUser=yes: the system bus refuses dynamic users)" \
+            bash -c '! grep -qE "^DynamicUser=(yes|true|1|on)" "$1"' _ "$unit"
+    fi
     wd=$(directive "$unit" WatchdogSec | tail -n1)
     check "... WatchdogSec set and not 0 (${wd:-none})" \
         bash -c '[[ -n $1 && $1 != 0 && $1 != infinity ]]' _ "$wd"
@@ -106,6 +113,9 @@ done
 ctl_unit=$UNIT_DIR/homeostat-controller.service
 check "homeostat-controller.service: User=homeostat-controller (the polkit rule's user)" \
     unit_has "$ctl_unit" User homeostat-controller
+check "... Group=homeostat-controller" unit_has "$ctl_unit" Group homeostat-controller
+check "... whose system user packaging/sysusers/homeostat-controller.conf declares" \
+    grep -qE '^u homeostat-controller ' "$HOMEOSTAT_SOURCE_DIR/packaging/sysusers/homeostat-controller.conf"
 check "... StateDirectory=homeostat-controller (its --state.directory default)" \
     unit_has "$ctl_unit" StateDirectory homeostat-controller
 check "... ConfigurationDirectory=homeostat" \
@@ -373,8 +383,8 @@ stop_process "$prom_pid"
 
 # ---- the polkit rule, by the real polkitd -------------------------------------------------
 # In a private mount namespace: the rule alone in the rules directories, a passwd with a
-# user homeostat-controller (a DynamicUser name is resolved by nss-systemd while the unit
-# runs), a private dbus-daemon as the system bus. pkcheck (as root, the only caller
+# user homeostat-controller (the system user packaging/sysusers declares), a private
+# dbus-daemon as the system bus. pkcheck (as root, the only caller
 # allowed to pass details) asks for a process of each user.
 polkit_test() {
     local dir=$HS_TMP/polkit failed_before=$HS_FAILED
