@@ -311,23 +311,38 @@ static void append_value(struct buf *b, const json_t *v)
     }
 }
 
+/* The next {{ name }} of p: *ret_open at its "{{", the name (spaces trimmed) in
+ * [*ret_start, *ret_end), *ret_close at its "}}". false when there is none. */
+static bool next_placeholder(const char *p, const char **ret_open, const char **ret_start,
+                             const char **ret_end, const char **ret_close)
+{
+    const char *open = strstr(p, "{{");
+    if (!open)
+        return false;
+    const char *start = open + 2;
+    while (*start == ' ')
+        start++;
+    const char *close = strstr(start, "}}");
+    if (!close)
+        return false;
+    const char *e = close;
+    while (e > start && e[-1] == ' ')
+        e--;
+    *ret_open = open;
+    *ret_start = start;
+    *ret_end = e;
+    *ret_close = close;
+    return true;
+}
+
 static json_t *expand_string(const char *s, const struct action_ctx *ctx, char *msg,
                              size_t msg_size)
 {
     struct buf b;
     buf_init(&b, 256u << 10);
     const char *p = s;
-    const char *open;
-    while ((open = strstr(p, "{{"))) {
-        const char *start = open + 2;
-        while (*start == ' ')
-            start++;
-        const char *close = strstr(start, "}}");
-        if (!close)
-            break;
-        const char *e = close;
-        while (e > start && e[-1] == ' ')
-            e--;
+    const char *open, *start, *e, *close;
+    while (next_placeholder(p, &open, &start, &e, &close)) {
         msg[0] = '\0';
         json_t *v = var_value(start, (size_t)(e - start), ctx, msg, msg_size);
         if (!v) {
@@ -359,18 +374,9 @@ char *actuator_with_labels(const char *s, const json_t *labels)
 {
     struct buf b;
     buf_init(&b, 0);
-    const char *p = s, *open;
+    const char *p = s, *open, *start, *e, *close;
     size_t lp = strlen(PLACEHOLDER_LABELS);
-    while ((open = strstr(p, "{{"))) {
-        const char *start = open + 2;
-        while (*start == ' ')
-            start++;
-        const char *close = strstr(start, "}}");
-        if (!close)
-            break;
-        const char *e = close;
-        while (e > start && e[-1] == ' ')
-            e--;
+    while (next_placeholder(p, &open, &start, &e, &close)) {
         const char *v = NULL;
         char key[128];
         size_t len = (size_t)(e - start);

@@ -117,5 +117,28 @@ TEST(retries_with_backoff)
     json_decref(p);
 }
 
+/* For the records: a target's {{ $labels.NAME }} shown with its values, nothing else. */
+TEST(labels_shown_in_summaries)
+{
+    json_t *labels = json_pack("{s:s}", "service", "checkout");
+    char *s = actuator_with_labels(
+        "webhook POST http://h/{{ $labels.service }}/x {{state}} {{$labels.missing}} {{", labels);
+    CHECK_STR(s, "webhook POST http://h/checkout/x {{state}} {{$labels.missing}} {{");
+    free(s);
+    s = actuator_with_labels("no placeholder", NULL);
+    CHECK_STR(s, "no placeholder");
+    free(s);
+    json_t *params =
+        json_pack("{s:[s,s], s:i}", "argv", "/bin/act", "{{ $labels.service }}", "n", 3);
+    json_t *shown = actuator_json_with_labels(params, labels);
+    CHECK_STR(json_string_value(json_array_get(json_object_get(shown, "argv"), 1)), "checkout");
+    CHECK_INT(json_integer_value(json_object_get(shown, "n")), 3);
+    CHECK_STR(json_string_value(json_array_get(json_object_get(params, "argv"), 1)),
+              "{{ $labels.service }}"); /* the rules' own value is untouched */
+    json_decref(shown);
+    json_decref(params);
+    json_decref(labels);
+}
+
 TEST_MAIN(TEST_ENTRY(expand_placeholders), TEST_ENTRY(validate_generic_keys_and_placeholders),
-          TEST_ENTRY(retries_with_backoff))
+          TEST_ENTRY(retries_with_backoff), TEST_ENTRY(labels_shown_in_summaries))
