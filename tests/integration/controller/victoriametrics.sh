@@ -330,10 +330,12 @@ states:
     for: 2s
   - name: optimal
 EOF
-# From before the series was forgotten to 3 s ago (VictoriaMetrics leaves out its latest
-# second).
-sleep 3
-bt_to=$(($(date +%s) - 3))
+# From before the series was forgotten to 2 s after both daemons read the load back at
+# 0.2 (so that the range holds that sample even when a loaded machine delayed it), and at
+# least 3 s ago (VictoriaMetrics leaves out its latest second).
+t_optimal=$(date +%s)
+sleep 5
+bt_to=$((t_optimal + 2))
 for name in Prometheus VictoriaMetrics; do
     url=$PROM
     [[ $name == VictoriaMetrics ]] && url=$VM
