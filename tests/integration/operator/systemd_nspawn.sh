@@ -151,6 +151,17 @@ check_eq "both units are enabled by the package" "enabled enabled" \
 
 prop() { in_ct systemctl show -p "$2" --value "$1"; }
 
+# A package built from a sanitizer build (make asan-test) has instrumented daemons, whose
+# LeakSanitizer cannot stop the world under the units' seccomp filter and fails every exit:
+# leaks are left to the other tests there; the memory errors are still caught here.
+if hs_asan_build; then
+    for unit in homeostat-exporter homeostat-controller; do
+        in_ct sh -c "mkdir -p /etc/systemd/system/$unit.service.d && printf '[Service]\nEnvironment=ASAN_OPTIONS=detect_leaks=0\n' >/etc/systemd/system/$unit.service.d/asan.conf"
+    done
+    in_ct systemctl daemon-reload
+    say "a sanitizer build: the units get ASAN_OPTIONS=detect_leaks=0 (LeakSanitizer cannot run under their seccomp filter)"
+fi
+
 # The controller's unit wants network-online.target; the container's only network is its
 # own loopback, and the host's wait-online services would wait two minutes for a link
 # that never comes: masked in the container (its /etc is its own).
@@ -338,8 +349,10 @@ say "at ${SECONDS}s: stop"
 for unit in homeostat-controller homeostat-exporter; do
     rc=0
     in_ct systemctl stop "$unit" || rc=$?
-    check_eq "systemctl stop $unit: inactive, Result=success" "0 inactive success" \
-        "$rc $(prop $unit ActiveState) $(prop $unit Result)"
+    got="$rc $(prop $unit ActiveState) $(prop $unit Result)"
+    check_eq "systemctl stop $unit: inactive, Result=success" "0 inactive success" "$got"
+    [[ $got == "0 inactive success" ]] || in_ct journalctl -u "$unit" -n 15 --no-pager | sed 's/^/    /'
+
 done
 check "the controller logged that it was stopping (info)" journal_is homeostat-controller 'stopping' 6
 
