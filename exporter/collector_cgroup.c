@@ -1,8 +1,11 @@
-/* collector_cgroup: CPU, memory and pressure per systemd unit: the directories under
- * system.slice (or unified/system.slice, systemd's hybrid layout) of the cgroup v2 root
- * (--collector.cgroup.root, else <sysfs>/fs/cgroup), at most max-units (0: all) in name
- * order. init never looks at the root, which may be mounted later; collect fails with
- * -ENOENT while it is missing, -EOPNOTSUPP while it is not v2. Exports collector_cgroup. */
+/* collector_cgroup: CPU, memory and pressure per systemd unit, at most max-units (0: all) in
+ * name order, from the cgroup root (--collector.cgroup.root, else <sysfs>/fs/cgroup) in any
+ * of its layouts: cgroup v2 (units under system.slice), legacy cgroup v1 (one hierarchy per
+ * controller, units under cpu/system.slice, cpuacct/..., memory/...), or systemd's hybrid
+ * layout (the v1 controllers, and v2 without controllers under unified/, which adds its units
+ * and their PSI). init never looks at the root, which may be mounted later; collect fails with
+ * -ENOENT while it is missing, -EOPNOTSUPP while it is none of these. Exports
+ * collector_cgroup. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +24,10 @@
 #include "parse.h"
 
 #define CG_FILE_MAX 4096 /* every file read here is a few hundred bytes */
+#define CG_LEN(a) (sizeof(a) / sizeof((a)[0]))
+/* cgroup v1 shows "no limit" as PAGE_COUNTER_MAX pages in bytes (9223372036854771712 with
+ * 4 KiB pages); no real limit comes near 2^62 bytes. */
+#define CG_V1_UNLIMITED_BYTES 4611686018427387904ULL
 
 struct cg_state {
     char *root;
@@ -28,31 +35,112 @@ struct cg_state {
     unsigned max_units; /* 0: no limit */
 };
 
-/* A "key value" file (cpu.stat, memory.events) mapped to metrics. */
-struct cg_key {
-    const char *key;
-    const char *name;
-    const char *help;
-    double scale;
+/* The system.slice directories a scrape reads, "" where there is none. */
+struct cg_layout {
+    bool v1;           /* the controllers are cgroup v1 hierarchies */
+    char v2[PATH_MAX]; /* v2: everything; v1 (hybrid): more units, CPU usage, PSI */
+    char cpu[PATH_MAX], cpuacct[PATH_MAX], memory[PATH_MAX]; /* v1 only */
 };
 
+/* The metric families both layouts map their files to. */
+enum {
+    CG_CPU_USAGE,
+    CG_CPU_USER,
+    CG_CPU_SYSTEM,
+    CG_CPU_PERIODS,
+    CG_CPU_THROTTLED_PERIODS,
+    CG_CPU_THROTTLED_SECONDS,
+    CG_CPU_QUOTA,
+    CG_MEMORY_CURRENT,
+    CG_MEMORY_HIGH,
+    CG_MEMORY_MAX,
+    CG_MEMORY_EVENTS,
+};
+
+static const struct {
+    const char *name;
+    enum metric_type type;
+    const char *help;
+} cg_families[] = {
+    [CG_CPU_USAGE] = {"homeostat_cgroup_cpu_usage_seconds_total", METRIC_COUNTER,
+                      "Total CPU time consumed by the unit in seconds."},
+    [CG_CPU_USER] = {"homeostat_cgroup_cpu_user_seconds_total", METRIC_COUNTER,
+                     "User CPU time consumed by the unit in seconds."},
+    [CG_CPU_SYSTEM] = {"homeostat_cgroup_cpu_system_seconds_total", METRIC_COUNTER,
+                       "System CPU time consumed by the unit in seconds."},
+    [CG_CPU_PERIODS] = {"homeostat_cgroup_cpu_periods_total", METRIC_COUNTER,
+                        "Number of CPU bandwidth enforcement periods that elapsed with the unit "
+                        "runnable."},
+    [CG_CPU_THROTTLED_PERIODS] = {"homeostat_cgroup_cpu_throttled_periods_total", METRIC_COUNTER,
+                                  "Number of CPU bandwidth periods in which the unit was "
+                                  "throttled."},
+    [CG_CPU_THROTTLED_SECONDS] = {"homeostat_cgroup_cpu_throttled_seconds_total", METRIC_COUNTER,
+                                  "Total time the unit was throttled by its CPU quota in seconds."},
+    [CG_CPU_QUOTA] = {"homeostat_cgroup_cpu_quota_ratio", METRIC_GAUGE,
+                      "CPU quota of the unit in CPUs (cpu.max quota / period; cgroup v1: "
+                      "cpu.cfs_quota_us / cpu.cfs_period_us); absent without a quota."},
+    [CG_MEMORY_CURRENT] = {"homeostat_cgroup_memory_current_bytes", METRIC_GAUGE,
+                           "Memory currently used by the unit in bytes (memory.current; cgroup "
+                           "v1: memory.usage_in_bytes)."},
+    [CG_MEMORY_HIGH] = {"homeostat_cgroup_memory_high_bytes", METRIC_GAUGE,
+                        "Memory throttling limit of the unit in bytes (memory.high); +Inf when "
+                        "unlimited. Absent on cgroup v1, which has no such limit."},
+    [CG_MEMORY_MAX] = {"homeostat_cgroup_memory_max_bytes", METRIC_GAUGE,
+                       "Hard memory limit of the unit in bytes (memory.max; cgroup v1: "
+                       "memory.limit_in_bytes); +Inf when unlimited."},
+    [CG_MEMORY_EVENTS] = {"homeostat_cgroup_memory_events_total", METRIC_COUNTER,
+                          "Memory events of the unit (memory.events): high (throttled over "
+                          "memory.high), max (hit memory.max), oom, oom_kill. cgroup v1 has only "
+                          "max (memory.failcnt) and oom_kill (memory.oom_control)."},
+};
+
+/* A key of a "KEY VALUE" file (cpu.stat, cpuacct.stat) mapped to a family. */
+struct cg_key {
+    const char *key;
+    int family;
+    double per_unit; /* the value is divided by it: 1e6 for usec, 1 for counts */
+};
+
+/* v2 cpu.stat; the first CG_CPU_STAT_USAGE_KEYS are there without the cpu controller. */
 static const struct cg_key cg_cpu_stat[] = {
-    {"usage_usec", "homeostat_cgroup_cpu_usage_seconds_total",
-     "Total CPU time consumed by the unit in seconds.", 1e-6},
-    {"user_usec", "homeostat_cgroup_cpu_user_seconds_total",
-     "User CPU time consumed by the unit in seconds.", 1e-6},
-    {"system_usec", "homeostat_cgroup_cpu_system_seconds_total",
-     "System CPU time consumed by the unit in seconds.", 1e-6},
-    {"nr_periods", "homeostat_cgroup_cpu_periods_total",
-     "Number of CPU bandwidth enforcement periods that elapsed with the unit runnable.", 1},
-    {"nr_throttled", "homeostat_cgroup_cpu_throttled_periods_total",
-     "Number of CPU bandwidth periods in which the unit was throttled.", 1},
-    {"throttled_usec", "homeostat_cgroup_cpu_throttled_seconds_total",
-     "Total time the unit was throttled by its CPU quota in seconds.", 1e-6},
+    {"usage_usec", CG_CPU_USAGE, 1e6},
+    {"user_usec", CG_CPU_USER, 1e6},
+    {"system_usec", CG_CPU_SYSTEM, 1e6},
+    {"nr_periods", CG_CPU_PERIODS, 1},
+    {"nr_throttled", CG_CPU_THROTTLED_PERIODS, 1},
+    {"throttled_usec", CG_CPU_THROTTLED_SECONDS, 1e6},
+};
+#define CG_CPU_STAT_USAGE_KEYS 3
+
+static const struct cg_key cg_v1_cpu_stat[] = {
+    {"nr_periods", CG_CPU_PERIODS, 1},
+    {"nr_throttled", CG_CPU_THROTTLED_PERIODS, 1},
+    {"throttled_time", CG_CPU_THROTTLED_SECONDS, 1e9},
+};
+
+/* In USER_HZ ticks: divided by sysconf(_SC_CLK_TCK) too when read. */
+static const struct cg_key cg_v1_cpuacct_stat[] = {
+    {"user", CG_CPU_USER, 1},
+    {"system", CG_CPU_SYSTEM, 1},
 };
 
 static const char *const cg_memory_events[] = {"high", "max", "oom", "oom_kill"};
+static const char *const cg_v1_oom_control_events[] = {"oom_kill"};
 
+/* A controller's cgroup v1 hierarchy: its own, or a combined one (Debian and RHEL mount
+ * "cpu,cpuacct" and link cpu and cpuacct to it), known by a file only that controller has. */
+struct cg_v1_controller {
+    const char *dirs[3];
+    const char *marker;
+};
+
+static const struct cg_v1_controller cg_v1_cpu = {{"cpu", "cpu,cpuacct", "cpuacct,cpu"},
+                                                  "cpu.shares"};
+static const struct cg_v1_controller cg_v1_cpuacct = {{"cpuacct", "cpu,cpuacct", "cpuacct,cpu"},
+                                                      "cpuacct.usage"};
+static const struct cg_v1_controller cg_v1_memory = {{"memory"}, "memory.usage_in_bytes"};
+
+/* PSI exists per cgroup only on v2 (in the hybrid layout, in the unified tree). */
 static const struct {
     const char *file;
     const char *waiting, *waiting_help;
@@ -72,11 +160,24 @@ static const struct {
      "Total time in seconds all non-idle tasks of the unit were stalled on I/O (PSI full)."},
 };
 
-static int cg_add(struct mset *out, const char *name, enum metric_type type, const char *help,
-                  const char *unit, double value)
+static int cg_add_named(struct mset *out, const char *name, enum metric_type type, const char *help,
+                        const char *unit, double value)
 {
     int r = mset_family(out, name, type, help);
     return r < 0 ? r : mset_addl(out, value, "unit", unit, NULL);
+}
+
+static int cg_add(struct mset *out, int family, const char *unit, double value)
+{
+    return cg_add_named(out, cg_families[family].name, cg_families[family].type,
+                        cg_families[family].help, unit, value);
+}
+
+static int cg_add_event(struct mset *out, const char *unit, const char *event, double value)
+{
+    int r = mset_family(out, cg_families[CG_MEMORY_EVENTS].name, cg_families[CG_MEMORY_EVENTS].type,
+                        cg_families[CG_MEMORY_EVENTS].help);
+    return r < 0 ? r : mset_addl(out, value, "unit", unit, "event", event, NULL);
 }
 
 /* Reads dir/name into buf; log and -errno when missing, too big or unreadable. */
@@ -105,31 +206,115 @@ static char *cg_next_line(char **p)
     return s;
 }
 
-static int cg_collect_cpu_stat(const char *dir, const char *unit, struct mset *out)
+/* The next well-formed "KEY VALUE" line of *lines (split in place), read from dir/file: bad
+ * lines are logged and skipped. false at the end. */
+static bool cg_next_pair(char **lines, const char *dir, const char *file, char **ret_key,
+                         unsigned long long *ret_value)
 {
-    char buf[CG_FILE_MAX + 1];
-    if (cg_read(dir, "cpu.stat", buf) < 0)
-        return 0;
-    for (char *lines = buf, *line; (line = cg_next_line(&lines));) {
+    for (char *line; (line = cg_next_line(lines));) {
         char *p = line;
         char *key = next_field(&p), *val = next_field(&p);
         unsigned long long v;
         if (!key || !val || next_field(&p) || parse_u64(val, &v) < 0) {
-            log_debug("collector cgroup: %s/cpu.stat: bad line", dir);
+            log_debug("collector cgroup: %s/%s: bad line", dir, file);
             continue;
         }
-        for (size_t i = 0; i < sizeof(cg_cpu_stat) / sizeof(cg_cpu_stat[0]); i++) {
-            if (strcmp(key, cg_cpu_stat[i].key) != 0)
+        *ret_key = key;
+        *ret_value = v;
+        return true;
+    }
+    return false;
+}
+
+/* The keys of the "KEY VALUE" file dir/file found in keys, each value divided by the key's
+ * per_unit and by per_unit. */
+static int cg_collect_keys(const char *dir, const char *file, const struct cg_key *keys,
+                           size_t n_keys, double per_unit, const char *unit, struct mset *out)
+{
+    char buf[CG_FILE_MAX + 1];
+    if (cg_read(dir, file, buf) < 0)
+        return 0;
+    char *lines = buf, *key;
+    unsigned long long v;
+    while (cg_next_pair(&lines, dir, file, &key, &v))
+        for (size_t i = 0; i < n_keys; i++) {
+            if (strcmp(key, keys[i].key) != 0)
                 continue;
-            int r = cg_add(out, cg_cpu_stat[i].name, METRIC_COUNTER, cg_cpu_stat[i].help, unit,
-                           (double)v * cg_cpu_stat[i].scale);
+            int r = cg_add(out, keys[i].family, unit, (double)v / (keys[i].per_unit * per_unit));
             if (r < 0)
                 return r;
         }
-    }
     return 0;
 }
 
+/* The keys of the "KEY VALUE" file dir/file found in events, as memory events. */
+static int cg_collect_events(const char *dir, const char *file, const char *const *events,
+                             size_t n_events, const char *unit, struct mset *out)
+{
+    char buf[CG_FILE_MAX + 1];
+    if (cg_read(dir, file, buf) < 0)
+        return 0;
+    char *lines = buf, *key;
+    unsigned long long v;
+    while (cg_next_pair(&lines, dir, file, &key, &v))
+        for (size_t i = 0; i < n_events; i++) {
+            if (strcmp(key, events[i]) != 0)
+                continue;
+            int r = cg_add_event(out, unit, events[i], (double)v);
+            if (r < 0)
+                return r;
+        }
+    return 0;
+}
+
+/* The single field on the first line of dir/file, in buf; NULL (logged) when the file is
+ * missing or the line is not one field. */
+static char *cg_read_field(const char *dir, const char *file, char *buf)
+{
+    if (cg_read(dir, file, buf) < 0)
+        return NULL;
+    char *lines = buf;
+    char *p = cg_next_line(&lines);
+    char *f = p ? next_field(&p) : NULL;
+    if (!f || next_field(&p)) {
+        log_debug("collector cgroup: %s/%s: not one value", dir, file);
+        return NULL;
+    }
+    return f;
+}
+
+/* The number in dir/file; false (logged) when missing or malformed. With limit, "max" (a v2
+ * limit that is not set) reads as ULLONG_MAX. */
+static bool cg_read_u64(const char *dir, const char *file, bool limit, unsigned long long *ret)
+{
+    char buf[CG_FILE_MAX + 1];
+    char *f = cg_read_field(dir, file, buf);
+    if (!f)
+        return false;
+    if (limit && strcmp(f, "max") == 0) {
+        *ret = ULLONG_MAX;
+        return true;
+    }
+    if (parse_u64(f, ret) < 0) {
+        log_debug("collector cgroup: %s/%s: not a number", dir, file);
+        return false;
+    }
+    return true;
+}
+
+/* The number in dir/file divided by per_unit. A limit that is not set ("max" on v2, 2^62 bytes or
+ * more on v1) is +Inf. */
+static int cg_collect_value(const char *dir, const char *file, bool limit, int family,
+                            double per_unit, const char *unit, struct mset *out)
+{
+    unsigned long long v;
+    if (!cg_read_u64(dir, file, limit, &v))
+        return 0;
+    return cg_add(out, family, unit,
+                  limit && v >= CG_V1_UNLIMITED_BYTES ? INFINITY : (double)v / per_unit);
+}
+
+/* v2: cpu.max is "QUOTA PERIOD", or "max PERIOD" without a quota. */
 static int cg_collect_cpu_max(const char *dir, const char *unit, struct mset *out)
 {
     char buf[CG_FILE_MAX + 1];
@@ -147,63 +332,28 @@ static int cg_collect_cpu_max(const char *dir, const char *unit, struct mset *ou
         log_debug("collector cgroup: %s/cpu.max: not \"QUOTA PERIOD\"", dir);
         return 0;
     }
-    return cg_add(out, "homeostat_cgroup_cpu_quota_ratio", METRIC_GAUGE,
-                  "CPU quota of the unit in CPUs (cpu.max quota / period); absent without a "
-                  "quota.",
-                  unit, (double)q / (double)per);
+    return cg_add(out, CG_CPU_QUOTA, unit, (double)q / (double)per);
 }
 
-/* A single number, or "max" (+Inf) where allow_max. */
-static int cg_collect_value(const char *dir, const char *file, bool allow_max, const char *name,
-                            const char *help, const char *unit, struct mset *out)
+/* v1: cpu.cfs_quota_us is -1 without a quota; the period is in cpu.cfs_period_us. */
+static int cg_collect_cfs_quota(const char *dir, const char *unit, struct mset *out)
 {
     char buf[CG_FILE_MAX + 1];
-    if (cg_read(dir, file, buf) < 0)
-        return 0;
-    char *lines = buf;
-    char *p = cg_next_line(&lines);
-    char *f = p ? next_field(&p) : NULL;
-    if (f && next_field(&p))
-        f = NULL; /* more than one field */
-    double v;
-    unsigned long long u;
-    if (f && allow_max && strcmp(f, "max") == 0) {
-        v = INFINITY;
-    } else if (f && parse_u64(f, &u) >= 0) {
-        v = (double)u;
-    } else {
-        log_debug("collector cgroup: %s/%s: not a number", dir, file);
+    char *quota = cg_read_field(dir, "cpu.cfs_quota_us", buf);
+    unsigned long long q, per;
+    if (!quota || strcmp(quota, "-1") == 0)
+        return 0; /* unreadable (logged), or no quota */
+    if (parse_u64(quota, &q) < 0) {
+        log_debug("collector cgroup: %s/cpu.cfs_quota_us: not a number", dir);
         return 0;
     }
-    return cg_add(out, name, METRIC_GAUGE, help, unit, v);
-}
-
-static int cg_collect_memory_events(const char *dir, const char *unit, struct mset *out)
-{
-    char buf[CG_FILE_MAX + 1];
-    if (cg_read(dir, "memory.events", buf) < 0)
+    if (!cg_read_u64(dir, "cpu.cfs_period_us", false, &per))
         return 0;
-    for (char *lines = buf, *line; (line = cg_next_line(&lines));) {
-        char *p = line;
-        char *key = next_field(&p), *val = next_field(&p);
-        unsigned long long v;
-        if (!key || !val || next_field(&p) || parse_u64(val, &v) < 0) {
-            log_debug("collector cgroup: %s/memory.events: bad line", dir);
-            continue;
-        }
-        for (size_t i = 0; i < sizeof(cg_memory_events) / sizeof(cg_memory_events[0]); i++) {
-            if (strcmp(key, cg_memory_events[i]) != 0)
-                continue;
-            int r = mset_family(out, "homeostat_cgroup_memory_events_total", METRIC_COUNTER,
-                                "Memory events of the unit (memory.events): high (throttled "
-                                "over memory.high), max (hit memory.max), oom, oom_kill.");
-            if (r >= 0)
-                r = mset_addl(out, (double)v, "unit", unit, "event", key, NULL);
-            if (r < 0)
-                return r;
-        }
+    if (per == 0) {
+        log_debug("collector cgroup: %s/cpu.cfs_period_us: zero", dir);
+        return 0;
     }
-    return 0;
+    return cg_add(out, CG_CPU_QUOTA, unit, (double)q / (double)per);
 }
 
 /* "some avg10=0.00 avg60=0.00 avg300=0.00 total=USEC" and the same for "full". */
@@ -235,37 +385,130 @@ static int cg_collect_pressure(const char *dir, size_t which, const char *unit, 
             log_debug("collector cgroup: %s/%s: no total", dir, cg_pressure[which].file);
             continue;
         }
-        int r = cg_add(out, name, METRIC_COUNTER, help, unit, (double)total * 1e-6);
+        int r = cg_add_named(out, name, METRIC_COUNTER, help, unit, (double)total / 1e6);
         if (r < 0)
             return r;
     }
     return 0;
 }
 
-static int cg_collect_unit(const char *dir, const char *unit, struct mset *out)
+static int cg_collect_pressures(const char *dir, const char *unit, struct mset *out)
 {
-    int r = cg_collect_cpu_stat(dir, unit, out);
+    int r = 0;
+    for (size_t i = 0; r >= 0 && i < CG_LEN(cg_pressure); i++)
+        r = cg_collect_pressure(dir, i, unit, out);
+    return r;
+}
+
+/* A v2 unit: everything is in its one directory. */
+static int cg_collect_unit_v2(const char *dir, const char *unit, struct mset *out)
+{
+    int r = cg_collect_keys(dir, "cpu.stat", cg_cpu_stat, CG_LEN(cg_cpu_stat), 1, unit, out);
     if (r >= 0)
         r = cg_collect_cpu_max(dir, unit, out);
     if (r >= 0)
-        r = cg_collect_value(dir, "memory.current", false, "homeostat_cgroup_memory_current_bytes",
-                             "Memory currently used by the unit in bytes (memory.current).", unit,
-                             out);
+        r = cg_collect_value(dir, "memory.current", false, CG_MEMORY_CURRENT, 1, unit, out);
     if (r >= 0)
-        r = cg_collect_value(dir, "memory.high", true, "homeostat_cgroup_memory_high_bytes",
-                             "Memory throttling limit of the unit in bytes (memory.high); +Inf "
-                             "when unlimited.",
-                             unit, out);
+        r = cg_collect_value(dir, "memory.high", true, CG_MEMORY_HIGH, 1, unit, out);
     if (r >= 0)
-        r = cg_collect_value(dir, "memory.max", true, "homeostat_cgroup_memory_max_bytes",
-                             "Hard memory limit of the unit in bytes (memory.max); +Inf when "
-                             "unlimited.",
-                             unit, out);
+        r = cg_collect_value(dir, "memory.max", true, CG_MEMORY_MAX, 1, unit, out);
     if (r >= 0)
-        r = cg_collect_memory_events(dir, unit, out);
-    for (size_t i = 0; r >= 0 && i < sizeof(cg_pressure) / sizeof(cg_pressure[0]); i++)
-        r = cg_collect_pressure(dir, i, unit, out);
+        r = cg_collect_events(dir, "memory.events", cg_memory_events, CG_LEN(cg_memory_events),
+                              unit, out);
+    if (r >= 0)
+        r = cg_collect_pressures(dir, unit, out);
     return r;
+}
+
+/* Sets dir to slice/unit and says whether that directory exists; false without a slice. */
+static bool cg_unit_dir(char *dir, const char *slice, const char *unit)
+{
+    struct stat st;
+    return slice[0] && path_join(dir, PATH_MAX, slice, unit) >= 0 && stat(dir, &st) == 0 &&
+           S_ISDIR(st.st_mode);
+}
+
+/* A v1 unit: a directory per controller where systemd made one, and in the hybrid layout
+ * its v2 directory for PSI, and for CPU usage when cpuacct has none (systemd reads it there
+ * too). v1 has no memory.high and no PSI. */
+static int cg_collect_unit_v1(const struct cg_layout *l, const char *unit, struct mset *out)
+{
+    char dir[PATH_MAX];
+    int r = 0;
+    bool cpuacct = cg_unit_dir(dir, l->cpuacct, unit);
+    if (cpuacct) {
+        long hz = sysconf(_SC_CLK_TCK);
+        r = cg_collect_value(dir, "cpuacct.usage", false, CG_CPU_USAGE, 1e9, unit, out);
+        if (r >= 0 && hz > 0)
+            r = cg_collect_keys(dir, "cpuacct.stat", cg_v1_cpuacct_stat, CG_LEN(cg_v1_cpuacct_stat),
+                                (double)hz, unit, out);
+    }
+    if (r >= 0 && cg_unit_dir(dir, l->cpu, unit)) {
+        r = cg_collect_keys(dir, "cpu.stat", cg_v1_cpu_stat, CG_LEN(cg_v1_cpu_stat), 1, unit, out);
+        if (r >= 0)
+            r = cg_collect_cfs_quota(dir, unit, out);
+    }
+    if (r >= 0 && cg_unit_dir(dir, l->memory, unit)) {
+        unsigned long long failcnt;
+        r = cg_collect_value(dir, "memory.usage_in_bytes", false, CG_MEMORY_CURRENT, 1, unit, out);
+        if (r >= 0)
+            r = cg_collect_value(dir, "memory.limit_in_bytes", true, CG_MEMORY_MAX, 1, unit, out);
+        if (r >= 0 && cg_read_u64(dir, "memory.failcnt", false, &failcnt))
+            r = cg_add_event(out, unit, "max", (double)failcnt);
+        if (r >= 0)
+            r = cg_collect_events(dir, "memory.oom_control", cg_v1_oom_control_events,
+                                  CG_LEN(cg_v1_oom_control_events), unit, out);
+    }
+    if (r >= 0 && cg_unit_dir(dir, l->v2, unit)) {
+        if (!cpuacct)
+            r = cg_collect_keys(dir, "cpu.stat", cg_cpu_stat, CG_CPU_STAT_USAGE_KEYS, 1, unit, out);
+        if (r >= 0)
+            r = cg_collect_pressures(dir, unit, out);
+    }
+    return r;
+}
+
+/* Sets slice to the system.slice of the controller's v1 hierarchy under root and returns
+ * true, or sets it to "" and returns false when the controller has none. */
+static bool cg_find_v1(const char *root, const struct cg_v1_controller *c, char *slice)
+{
+    for (size_t i = 0; i < CG_LEN(c->dirs) && c->dirs[i]; i++) {
+        char dir[PATH_MAX], marker[PATH_MAX];
+        if (path_join(dir, sizeof(dir), root, c->dirs[i]) >= 0 &&
+            path_join(marker, sizeof(marker), dir, c->marker) >= 0 && access(marker, F_OK) == 0 &&
+            path_join(slice, PATH_MAX, dir, "system.slice") >= 0)
+            return true;
+    }
+    slice[0] = '\0';
+    return false;
+}
+
+/* Finds the layout of the directory root: cgroup v2 at the root; else the v1 controllers
+ * (legacy, or hybrid with the v2 tree under unified/); else v2 under unified/ alone (hybrid
+ * with no v1 controller found). Returns 0, or -EOPNOTSUPP (logged) when it is none. */
+static int cg_find_layout(const char *root, struct cg_layout *l)
+{
+    char path[PATH_MAX];
+    l->v1 = false;
+    l->v2[0] = l->cpu[0] = l->cpuacct[0] = l->memory[0] = '\0';
+    int r = path_join(path, sizeof(path), root, "cgroup.controllers");
+    if (r < 0)
+        return r;
+    if (access(path, F_OK) == 0)
+        return path_join(l->v2, sizeof(l->v2), root, "system.slice");
+    bool cpu = cg_find_v1(root, &cg_v1_cpu, l->cpu);
+    bool cpuacct = cg_find_v1(root, &cg_v1_cpuacct, l->cpuacct);
+    bool memory = cg_find_v1(root, &cg_v1_memory, l->memory);
+    l->v1 = cpu || cpuacct || memory;
+    r = path_join(path, sizeof(path), root, "unified/cgroup.controllers");
+    if (r < 0)
+        return r;
+    if (access(path, F_OK) == 0)
+        return path_join(l->v2, sizeof(l->v2), root, "unified/system.slice");
+    if (!l->v1)
+        return log_debug_errno(
+            -EOPNOTSUPP, "collector cgroup: %s is neither a cgroup v2 nor a v1 hierarchy", root);
+    return 0;
 }
 
 /* systemd unit names are printable ASCII; anything else would not be a valid label. */
@@ -282,15 +525,42 @@ static int cg_name_cmp(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The names of the directories under slice that match pattern, sorted. Returns the count
- * with *ret (caller frees each and the array), or -errno. */
-static long cg_list_units(const char *slice, const char *pattern, char ***ret)
+/* A growing list of unit names; each name and the array are the list's. */
+struct cg_names {
+    char **v;
+    size_t n, cap;
+};
+
+static void cg_names_free(struct cg_names *names)
+{
+    for (size_t i = 0; i < names->n; i++)
+        free(names->v[i]);
+    free(names->v);
+}
+
+/* Sorts the names and drops the duplicates (the same unit in several hierarchies). */
+static void cg_names_unique(struct cg_names *names)
+{
+    if (names->n == 0)
+        return;
+    qsort(names->v, names->n, sizeof(*names->v), cg_name_cmp);
+    size_t k = 1;
+    for (size_t i = 1; i < names->n; i++) {
+        if (strcmp(names->v[i], names->v[k - 1]) == 0)
+            free(names->v[i]);
+        else
+            names->v[k++] = names->v[i];
+    }
+    names->n = k;
+}
+
+/* Adds the names of the directories under slice that match pattern to names. Returns 0 or
+ * -errno; names keeps what was added before a failure. */
+static int cg_list_units(const char *slice, const char *pattern, struct cg_names *names)
 {
     DIR *d = opendir(slice);
     if (!d)
         return -errno;
-    char **names = NULL;
-    size_t n = 0, cap = 0;
     int r = 0;
     struct dirent *de;
     while ((errno = 0, de = readdir(d))) {
@@ -307,35 +577,26 @@ static long cg_list_units(const char *slice, const char *pattern, char ***ret)
             log_debug("collector cgroup: skipping a unit with an unprintable name");
             continue;
         }
-        if (n == cap) {
-            size_t nc = cap ? 2 * cap : 32;
-            char **nn = realloc(names, nc * sizeof(*nn));
+        if (names->n == names->cap) {
+            size_t nc = names->cap ? 2 * names->cap : 32;
+            char **nn = realloc(names->v, nc * sizeof(*nn));
             if (!nn) {
                 r = -ENOMEM;
                 break;
             }
-            names = nn;
-            cap = nc;
+            names->v = nn;
+            names->cap = nc;
         }
-        if (!(names[n] = strdup(de->d_name))) {
+        if (!(names->v[names->n] = strdup(de->d_name))) {
             r = -ENOMEM;
             break;
         }
-        n++;
+        names->n++;
     }
     if (r == 0 && errno != 0)
         r = -errno;
     closedir(d);
-    if (r < 0) {
-        for (size_t i = 0; i < n; i++)
-            free(names[i]);
-        free(names);
-        return r;
-    }
-    if (n)
-        qsort(names, n, sizeof(*names), cg_name_cmp);
-    *ret = names;
-    return (long)n;
+    return r;
 }
 
 static int cgroup_collect(void *state, struct mset *out)
@@ -346,51 +607,50 @@ static int cgroup_collect(void *state, struct mset *out)
         return log_debug_errno(-errno, "collector cgroup: %s", s->root);
     if (!S_ISDIR(st.st_mode))
         return log_debug_errno(-ENOTDIR, "collector cgroup: %s", s->root);
-    /* cgroup v2 at the root, or systemd's hybrid layout with v2 under unified/. */
-    char path[PATH_MAX], slice[PATH_MAX];
-    int r = path_join(path, sizeof(path), s->root, "cgroup.controllers");
-    if (r < 0)
-        return r;
-    const char *slice_rel = "system.slice";
-    if (access(path, F_OK) < 0) {
-        r = path_join(path, sizeof(path), s->root, "unified/cgroup.controllers");
-        if (r < 0)
-            return r;
-        if (access(path, F_OK) < 0)
-            return log_debug_errno(-EOPNOTSUPP, "collector cgroup: %s is not a cgroup v2 hierarchy",
-                                   s->root);
-        slice_rel = "unified/system.slice";
-    }
-    r = path_join(slice, sizeof(slice), s->root, slice_rel);
+    struct cg_layout l;
+    int r = cg_find_layout(s->root, &l);
     if (r < 0)
         return r;
 
-    char **names = NULL;
-    long n = cg_list_units(slice, s->pattern, &names);
-    if (n == -ENOENT) {
-        log_debug("collector cgroup: no %s, no units", slice);
-        n = 0;
-    } else if (n < 0) {
-        return log_debug_errno((int)n, "collector cgroup: cannot list %s", slice);
+    /* The units: the union of the slices; with v1, a unit is in the hierarchies of the
+     * controllers systemd enabled for it. */
+    struct cg_names names = {0};
+    const char *const slices[] = {l.v2, l.cpu, l.cpuacct, l.memory};
+    for (size_t i = 0; r >= 0 && i < CG_LEN(slices); i++) {
+        if (!slices[i][0])
+            continue;
+        r = cg_list_units(slices[i], s->pattern, &names);
+        if (r == -ENOENT) {
+            log_debug("collector cgroup: no %s, no units there", slices[i]);
+            r = 0;
+        } else if (r < 0) {
+            log_debug_errno(r, "collector cgroup: cannot list %s", slices[i]);
+        }
     }
-    size_t keep = (size_t)n;
+    if (r < 0) {
+        cg_names_free(&names);
+        return r;
+    }
+    cg_names_unique(&names);
+
+    size_t keep = names.n;
     if (s->max_units && keep > s->max_units)
         keep = s->max_units;
     r = mset_family(out, "homeostat_cgroup_units_dropped", METRIC_GAUGE,
                     "Units matching the include pattern left out by the max-units cap.");
     if (r >= 0)
-        r = mset_add(out, MSET_SUFFIX_NONE, NULL, (double)((size_t)n - keep));
+        r = mset_add(out, MSET_SUFFIX_NONE, NULL, (double)(names.n - keep));
     for (size_t i = 0; r >= 0 && i < keep; i++) {
         char dir[PATH_MAX];
-        if (path_join(dir, sizeof(dir), slice, names[i]) < 0) {
-            log_debug("collector cgroup: path of %s too long", names[i]);
-            continue;
+        if (l.v1) {
+            r = cg_collect_unit_v1(&l, names.v[i], out);
+        } else if (path_join(dir, sizeof(dir), l.v2, names.v[i]) < 0) {
+            log_debug("collector cgroup: path of %s too long", names.v[i]);
+        } else {
+            r = cg_collect_unit_v2(dir, names.v[i], out);
         }
-        r = cg_collect_unit(dir, names[i], out);
     }
-    for (long i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
+    cg_names_free(&names);
     return r < 0 ? r : 0;
 }
 
@@ -433,7 +693,7 @@ static int cgroup_init(const struct exporter_config *cfg, void **ret_state)
 
 const struct collector collector_cgroup = {
     .name = "cgroup",
-    .description = "CPU, memory and pressure per systemd unit from the cgroup v2 hierarchy",
+    .description = "CPU, memory and pressure per systemd unit from the cgroup v2 or v1 hierarchies",
     .default_enabled = true,
     .init = cgroup_init,
     .collect = cgroup_collect,
