@@ -2,13 +2,15 @@
 # systemd_nspawn: the Debian package under a real systemd as PID 1 (systemd-nspawn, systemd
 # 252 over the host's /usr), both units started exactly as shipped.
 #  - the recipe: systemd-nspawn --register=no --keep-unit --directory=/ --volatile=yes
-#    --private-network, /usr as an overlay over the host's (writes go to a directory of this
-#    test) so that dpkg can install into it, the host's dpkg database copied in (its
-#    statoverride emptied: the container's /etc/group is systemd's factory one), the
-#    host's nsswitch.conf (dynamic users resolve through nss-systemd), the wait-online
-#    services masked, the package bound read-only; booted with systemd.firstboot=off,
-#    and stopped by its own
-#    init's pid (SIGRTMIN+4, then SIGKILL): whatever it starts, it stops
+#    --private-network --system-call-filter=bpf (systemd's IP firewall needs bpf(2)), /usr
+#    as an overlay over the host's (writes go to a directory of this test) so that dpkg can
+#    install into it, the host's dpkg database copied in (its statoverride emptied: the
+#    container's /etc/group is systemd's factory one), the host's nsswitch.conf, the
+#    wait-online services masked, the package bound read-only; booted with
+#    systemd.firstboot=off; on a host with cgroup v1 controllers (which nspawn mounts
+#    read-only inside) they are remounted writable in the container's mount namespace and
+#    the manager re-executed; stopped by its own init's pid (SIGRTMIN+4, then SIGKILL), and
+#    the cgroups it left on the host removed: whatever it starts, it stops
 #  - dpkg -i of the package built by cpack (as `make package` does) enables both units
 #  - Type=notify: each unit reaches active (running) with the daemon's STATUS= as systemd's
 #    StatusText (what `systemctl status` shows)
@@ -18,19 +20,26 @@
 #  - the sandbox as the running service has it: the package's system user (not 0), no capabilities,
 #    NoNewPrivs, a seccomp filter, / read-only and only its StateDirectory writable in its
 #    mount namespace, and `systemd-analyze security` of the running units at most 2.0
+#  - IPAddressAllow=localhost: a scrape of the exporter from another address of the
+#    container is dropped, one from loopback is answered, and the other address passes once
+#    added to the allow list
 #  - a manual systemd action (cpu_quota, memory_high) from the shipped unit, its operator
 #    token handed over by LoadCredential= as the unit says, through the real system bus and
-#    the shipped polkit rule: systemd has the new properties, audited; the same action from
-#    another system user is refused by polkit, audited, and changes nothing
+#    the shipped polkit rule: systemd has the new properties, audited; a unit systemd does
+#    not have fails once (LoadState not-found); the same action from another system user is
+#    refused by polkit, audited, and changes nothing
 #  - the watchdog: the exporter stopped with SIGSTOP is killed and restarted by systemd at
 #    its WatchdogSec (30 s) with a new main pid, the journal saying why
+#  - a decision throttles: a real Prometheus scrapes the exporter, the controller puts a
+#    CPU-burning unit in critical and sets cpu_quota 20 % and memory_high; its cgroup has
+#    the quota, the exporter's cgroup collector and the process's own CPU times show its use
+#    falling to 0.2 of a CPU with throttled periods rising; the state returns to optimal,
+#    the revert (audited before it runs) restores systemd's values and the use rises again.
+#    memory.high exists only on cgroup v2: on v1 that part is reported as not shown
 #  - `systemctl stop`: both stop cleanly (Result=success)
-#  - CPU throttling by a cpu_quota action cannot be shown here when the host has cgroup v1
-#    controllers (nspawn mounts them read-only in the container): checked and reported as
-#    not shown, with the reason
 # Skipped (exit 77, with the reason) where the machine cannot boot it: not root, no
 # systemd-nspawn, or a boot that does not reach running or degraded in 60 s.
-# About 60 s.
+# About 90 s (30 of them the watchdog).
 # shellcheck source=../lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
@@ -64,6 +73,7 @@ stop_container() {
         kill -KILL "$NSPAWN" 2>/dev/null || true
     fi
     rm -rf "/run/systemd/nspawn/propagate/$MACHINE" 2>/dev/null || true
+    [[ $(type -t remove_new_cgroups) != function ]] || remove_new_cgroups
 }
 # shellcheck disable=SC2154 # hs_rc is set by the trap itself
 trap 'hs_rc=$?; [[ $BASHPID != "$HS_MAIN_PID" ]] || stop_container; hs_on_exit $hs_rc $LINENO' EXIT
@@ -86,8 +96,21 @@ fi
 pass "the package is built: $(basename "$DEB")"
 
 # ---- boot ----------------------------------------------------------------------------
+# The cgroup directories the container's systemd may create where the host has no systemd
+# (nspawn --keep-unit leaves the container in this shell's cgroups): whatever of them did
+# not exist before the boot is removed after it, children first.
+CG_BEFORE=$(find /sys/fs/cgroup -mindepth 1 -maxdepth 5 -type d 2>/dev/null | sort)
+remove_new_cgroups() {
+    local d
+    comm -13 <(printf '%s\n' "$CG_BEFORE") \
+        <(find /sys/fs/cgroup -mindepth 1 -maxdepth 5 -type d 2>/dev/null | sort) |
+        awk '{ print length($0) " " $0 }' | sort -rn | cut -d' ' -f2- |
+        while read -r d; do rmdir "$d" 2>/dev/null || true; done
+}
+# --system-call-filter=bpf: nspawn's seccomp filter refuses bpf(2) by default, and without
+# it the container's systemd cannot attach its IP firewall (IPAddressAllow=) or accounting.
 spawn "$HS_TMP/nspawn.log" systemd-nspawn --register=no --keep-unit --directory=/ \
-    --volatile=yes --private-network --machine="$MACHINE" \
+    --volatile=yes --private-network --machine="$MACHINE" --system-call-filter=bpf \
     --overlay="/usr:$HS_TMP/usr-upper:/usr" --bind-ro=/var/lib/dpkg:/run/host-dpkg \
     --bind-ro="$HS_TMP/pkg:/run/homeostat-pkg" --console=pipe -b systemd.firstboot=off
 NSPAWN=$HS_PID
@@ -124,6 +147,21 @@ if ! wait_until 60 booted; then
     skip "the container did not boot to running or degraded in 60 s (init '${INIT:-none}')"
 fi
 pass "systemd booted as PID 1 in the container (init $INIT on the host): $(in_ct systemctl is-system-running)"
+
+# A host with the cgroup v1 controllers (no systemd on it to delegate a subtree): nspawn
+# mounts them read-only in the container, where systemd then cannot give a unit a CPU
+# quota. Writable in the container's mount namespace (its cgroup namespace still confines
+# it), and the manager re-executed so that it looks at them again, as a v1 host's systemd has them.
+CG_V1=()
+for c in cpu cpuacct cpu,cpuacct memory; do
+    [[ -d /sys/fs/cgroup/$c && ! -L /sys/fs/cgroup/$c ]] && in_ct test -d "/sys/fs/cgroup/$c" && CG_V1+=("$c")
+done
+if ((${#CG_V1[@]})); then
+    for c in "${CG_V1[@]}"; do nsenter -t "$INIT" -m mount -o remount,bind,rw "/sys/fs/cgroup/$c"; done
+    in_ct systemctl daemon-reexec
+    wait_until 30 booted || true
+    say "cgroup v1 controllers (${CG_V1[*]}) made writable in the container; the manager re-executed"
+fi
 
 say "at ${SECONDS}s: booted"
 # ---- the package -----------------------------------------------------------------------
@@ -240,6 +278,43 @@ for unit in homeostat-exporter homeostat-controller; do
         awk -v e="${exposure:-99}" 'BEGIN { exit !(e <= 2.0) }'
 done
 
+say "at ${SECONDS}s: IPAddressAllow="
+# ---- the exporter's IP allow list (IPAddressDeny=any, IPAddressAllow=localhost) -------------
+# The exporter listening on every address, as /etc/default/homeostat-exporter tells how; a
+# second address on the container's loopback: a scrape from it is dropped by systemd's
+# IP firewall, one from loopback is not, and the same scrape passes once the address is added
+# to the allow list, as the file says to do.
+scrape_from() { # ADDRESS: the status code of a scrape of the exporter at ADDRESS (000: none)
+    in_ct curl -s -o /dev/null -w '%{http_code}' --max-time 3 "http://$1:19110/metrics" || true
+}
+if in_ct ip addr add 10.254.0.1/32 dev lo; then
+    in_ct cp /etc/default/homeostat-exporter /run/exporter.default
+    in_ct sh -c 'echo ARGS=--web.listen-address=:19110 >/etc/default/homeostat-exporter'
+    in_ct systemctl restart homeostat-exporter
+    check_eq "a scrape from 127.0.0.1 of the exporter listening on every address" 200 "$(scrape_from 127.0.0.1)"
+    FAR=$(scrape_from 10.254.0.1)
+    if [[ $FAR == 000 ]]; then
+        pass "a scrape from 10.254.0.1, outside IPAddressAllow=localhost, gets nothing (dropped)"
+    elif [[ $(in_ct systemd-run --wait -q -p IPAccounting=yes /bin/true 2>/dev/null; in_ct systemctl show -p IPIngressBytes --value "$(prop homeostat-exporter Id)") == "[no data]" ]]; then
+        say "NOT SHOWN: IPAddressAllow= in this container: its systemd cannot attach BPF programs" \
+            "(IPIngressBytes of the exporter: [no data]), so the allow list is not enforced here"
+    else
+        fail "a scrape from 10.254.0.1, outside IPAddressAllow=localhost, was answered $FAR"
+    fi
+    in_ct sh -c 'mkdir -p /etc/systemd/system/homeostat-exporter.service.d &&
+        printf "[Service]\nIPAddressAllow=10.254.0.1\n" >/etc/systemd/system/homeostat-exporter.service.d/allow.conf'
+    in_ct systemctl daemon-reload
+    in_ct systemctl restart homeostat-exporter
+    check_eq "with IPAddressAllow=10.254.0.1 added, the same scrape is answered" 200 "$(scrape_from 10.254.0.1)"
+    in_ct rm /etc/systemd/system/homeostat-exporter.service.d/allow.conf
+    in_ct cp /run/exporter.default /etc/default/homeostat-exporter
+    in_ct systemctl daemon-reload
+    in_ct systemctl restart homeostat-exporter
+    in_ct ip addr del 10.254.0.1/32 dev lo
+else
+    say "NOT SHOWN: IPAddressAllow=: no second address could be added to the container's loopback"
+fi
+
 say "at ${SECONDS}s: a systemd action over the real system bus and polkit"
 # ---- a systemd action, as the shipped unit's user, through the shipped polkit rule --------
 TOKEN=nspawn-operator-token-0123456789
@@ -256,6 +331,8 @@ states:
 manual_actions:
   throttle:
     - systemd: {unit: hs-burn.service, cpu_quota: 20%, memory_high: 256M}
+  missing:
+    - systemd: {unit: hs-missing.service, cpu_quota: 50%}
 EOF
 chmod 644 /etc/homeostat/rules.yaml
 mkdir -p /etc/systemd/system/homeostat-controller.service.d
@@ -268,9 +345,9 @@ rc=0
 in_ct systemctl restart homeostat-controller || rc=$?
 check_eq "the controller restarts with the token handed over as a credential (as its unit says)" "0 active" \
     "$rc $(prop homeostat-controller ActiveState)"
-post_action() { # PORT: the status code of POST /api/v1/actions/throttle; body in $HS_TMP/action.json
+post_action() { # PORT [NAME]: the status code of POST /api/v1/actions/NAME (throttle); body in $HS_TMP/action.json
     in_ct curl -s -o /run/action.json -w '%{http_code}' --max-time 30 -X POST \
-        -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$1/api/v1/actions/throttle"
+        -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$1/api/v1/actions/${2:-throttle}"
     in_ct cat /run/action.json >"$HS_TMP/action.json" 2>/dev/null || true
 }
 code=$(post_action 19111)
@@ -290,6 +367,14 @@ sys.exit(0 if eval(sys.argv[1]) else 1)' "$2"
 check "the audit log has the manual action and its ok result" audit_has \
     /var/lib/homeostat-controller/audit.jsonl \
     'any(r["type"] == "manual_action" for r in recs) and any(r["type"] == "action_result" and r["kind"] == "systemd" and r["result"] == "ok" for r in recs)'
+
+# A unit systemd does not know: LoadUnit answers with a unit whose LoadState is not-found
+# (not an error, as a mock had it), a permanent failure: one attempt, the reason named.
+code=$(post_action 19111 missing)
+check_eq "a systemd action on a unit systemd does not have fails (502)" 502 "$code"
+check "its error names the unit's LoadState not-found" \
+    grep -q 'hs-missing.service.*not-found' "$HS_TMP/action.json"
+check "it is not retried (1 attempt)" grep -q '"attempts":1[,}]' "$HS_TMP/action.json"
 
 # The same action from a system user the polkit rule does not name: refused by polkit,
 # audited, and hs-burn keeps its values.
@@ -330,19 +415,118 @@ watchdog_logged() { in_ct journalctl -u homeostat-exporter --no-pager -q | grep 
 check "the journal says the watchdog fired" wait_until 5 watchdog_logged
 check "NRestarts counts it" test "$(prop homeostat-exporter NRestarts)" -ge 1
 
-# ---- CPU throttling: can this container's systemd apply a quota at all? --------------------
-in_ct systemd-run --unit=hs-burn -p CPUQuota=20% /bin/sh -c 'while :; do :; done' >/dev/null 2>&1 || true
-BURN=$(prop hs-burn MainPID)
-QUOTA_FILE=$(in_ct sh -c 'for f in /sys/fs/cgroup/system.slice/hs-burn.service/cpu.max /sys/fs/cgroup/cpu/system.slice/hs-burn.service/cpu.cfs_quota_us; do [ -e "$f" ] && echo "$f"; done; true' | head -1)
-if [[ -n $QUOTA_FILE ]]; then
-    pass "the quota is applied: $QUOTA_FILE = $(in_ct cat "$QUOTA_FILE")"
+say "at ${SECONDS}s: a decision that throttles a CPU-burning unit, and its revert"
+# ---- a decision throttles a CPU-burning unit, and its revert lifts it ----------------------
+# A real Prometheus in the container scrapes the exporter (its cgroup collector) every
+# second; the controller, under its shipped unit and polkit rule, puts the burner in
+# critical while it uses more than 0.3 of a CPU and then sets cpu_quota 20 % and
+# memory_high; the usage falls to 0.2, the state goes back to optimal, and 12 s later the
+# revert restores the values systemd had before. The usage is measured twice: by the
+# exporter's metrics (what Prometheus sees) and from the process's own CPU times.
+in_ct sh -c 'mkdir -p /run/hs-prom && cat >/run/hs-prom.yml <<EOF
+global: {scrape_interval: 1s, evaluation_interval: 1s}
+scrape_configs:
+  - job_name: homeostat
+    static_configs: [{targets: ["127.0.0.1:19110"]}]
+EOF'
+in_ct systemd-run --unit=hs-prometheus --quiet /usr/bin/prometheus --config.file=/run/hs-prom.yml \
+    --storage.tsdb.path=/run/hs-prom --web.listen-address=127.0.0.1:9090
+in_ct sh -c "cat >/etc/homeostat/rules.yaml <<'EOF'
+evaluation_interval: 1s
+prometheus: {url: http://127.0.0.1:9090}
+signals:
+  burn_cpu:
+    query: sum(rate(homeostat_cgroup_cpu_usage_seconds_total{unit=\"hs-burn.service\"}[4s]))
+    max_age: 10s
+states:
+  - {name: critical, conditions: ['burn_cpu > 0.3']}
+  - {name: optimal}
+decisions:
+  critical:
+    cooldown: 10m
+    revert_on_exit: true
+    revert_delay: 12s
+    actions:
+      - systemd: {unit: hs-burn.service, cpu_quota: 20%, memory_high: 256M}
+EOF"
+rc=0
+in_ct systemctl restart homeostat-controller || rc=$?
+check_eq "the controller restarts with the throttling rules" 0 "$rc"
+((rc == 0)) || in_ct journalctl -u homeostat-controller -n 15 --no-pager | sed 's/^/    /'
+in_ct systemd-run --unit=hs-burn --quiet /bin/sh -c 'while :; do :; done'
+# The unit's cgroup file FILE (cgroup v2, or the v1 hierarchy CONTROLLER).
+cg_file() { # FILE V1-CONTROLLER
+    in_ct sh -c 'for f in "/sys/fs/cgroup/system.slice/hs-burn.service/$1" \
+        "/sys/fs/cgroup/$2/system.slice/hs-burn.service/$1" \
+        "/sys/fs/cgroup/cpu,cpuacct/system.slice/hs-burn.service/$1"; do
+        [ -e "$f" ] && { echo "$f"; exit 0; }; done; exit 1' _ "$1" "$2"
+}
+# hs-burn's CPU use over about 3 s, in CPUs, and its throttled periods in that time: from
+# the exporter's metrics, then from /proc/PID/stat, as "EXPORTER PROCESS PERIODS".
+exp_value() { # METRICS NAME: NAME{unit="hs-burn.service"} in the exposition
+    awk -v n="$2" '$1 == n "{unit=\"hs-burn.service\"}" { print $2 }' <<<"$1"
+}
+TICK=$(getconf CLK_TCK)
+proc_usage() { # seconds of CPU of the burner's process, as the kernel counts them (utime + stime)
+    in_ct cat "/proc/$(prop hs-burn MainPID)/stat" | awk -v t="$TICK" '{ printf "%.2f\n", ($14 + $15) / t }'
+}
+measure() {
+    local m0 m1 t0 t1 c0 c1
+    m0=$(in_ct curl -s --max-time 5 http://127.0.0.1:19110/metrics)
+    c0=$(proc_usage)
+    t0=$(date +%s.%N)
+    sleep 3
+    m1=$(in_ct curl -s --max-time 5 http://127.0.0.1:19110/metrics)
+    c1=$(proc_usage)
+    t1=$(date +%s.%N)
+    awk -v a="$(exp_value "$m0" homeostat_cgroup_cpu_usage_seconds_total)" \
+        -v b="$(exp_value "$m1" homeostat_cgroup_cpu_usage_seconds_total)" \
+        -v p="$(exp_value "$m0" homeostat_cgroup_cpu_throttled_periods_total)" \
+        -v q="$(exp_value "$m1" homeostat_cgroup_cpu_throttled_periods_total)" \
+        -v c="$c0" -v d="$c1" -v t="$t0" -v u="$t1" \
+        'BEGIN { if (a == "" || b == "") { print "none none none"; exit }
+                 printf "%.3f %.3f %d\n", (b - a) / (u - t), (d - c) / (u - t), q - p }'
+}
+audit_ct() { audit_has /var/lib/homeostat-controller/audit.jsonl "$1"; }
+acted() { audit_ct 'any(r["type"] == "action_result" and r.get("trigger") == "decision" and r["kind"] == "systemd" for r in recs)'; }
+check "the controller decided critical on hs-burn's CPU use and ran its systemd action" \
+    wait_until 40 acted
+check "the action's result is ok (the shipped polkit rule let the controller's user through)" audit_ct \
+    'any(r["type"] == "action_result" and r.get("trigger") == "decision" and r["result"] == "ok" for r in recs)'
+check_eq "systemd has hs-burn's CPUQuota 20 % and MemoryHigh 256M" "200ms 268435456" \
+    "$(prop hs-burn CPUQuotaPerSecUSec) $(prop hs-burn MemoryHigh)"
+if QF=$(cg_file cpu.max cpu); then
+    check_eq "hs-burn's cgroup has the quota (cpu.max)" "20000 100000" "$(in_ct cat "$QF")"
 else
-    say "NOT SHOWN: CPU throttling (cpu_quota) in this container: the host mounts the cgroup v1" \
-        "controllers (hybrid hierarchy), which nspawn makes read-only inside, so systemd here" \
-        "cannot create hs-burn's cpu cgroup (its process $BURN runs unthrottled);" \
-        "/proc/self/cgroup of the container: $(in_ct cat /proc/1/cgroup | tr '\n' ' ')"
+    QF=$(cg_file cpu.cfs_quota_us cpu) || QF=none
+    check_eq "hs-burn's cgroup has the quota ($QF)" 20000 "$(in_ct cat "$QF" 2>/dev/null)"
 fi
-in_ct systemctl stop hs-burn >/dev/null 2>&1 || true
+if MF=$(cg_file memory.high memory); then
+    check_eq "hs-burn's cgroup has memory.high" 268435456 "$(in_ct cat "$MF")"
+else
+    say "NOT SHOWN: memory_high in the cgroup: these are cgroup v1 controllers, which have no" \
+        "memory.high (systemd keeps MemoryHigh= as a property and applies it only on v2)"
+fi
+read -r EXP_T CG_T PER_T <<<"$(measure)"
+check "throttled, the exporter shows hs-burn using about 20 % of a CPU: $EXP_T (0.05..0.24)" \
+    awk -v v="$EXP_T" 'BEGIN { exit !(v != "none" && v >= 0.05 && v <= 0.24) }'
+check "and so does its process, as the kernel counts it: $CG_T (0.05..0.24)" \
+    awk -v v="$CG_T" 'BEGIN { exit !(v >= 0.05 && v <= 0.24) }'
+check "the exporter shows its throttled periods rising: +$PER_T in 3 s" \
+    awk -v v="$PER_T" 'BEGIN { exit !(v != "none" && v >= 5) }'
+reverted() { audit_ct 'any(r["type"] == "revert_result" and r["result"] == "ok" for r in recs)'; }
+check "the state went back to optimal and the action was reverted, audited (revert, then revert_result ok)" \
+    wait_until 40 reverted
+check "the revert record comes before its result" audit_ct \
+    '[r["type"] for r in recs if r["type"] in ("revert", "revert_result")][:2] == ["revert", "revert_result"]'
+check_eq "systemd has hs-burn's previous values back" "infinity infinity" \
+    "$(prop hs-burn CPUQuotaPerSecUSec) $(prop hs-burn MemoryHigh)"
+read -r EXP_U CG_U PER_U <<<"$(measure)"
+check "unthrottled again, the exporter shows hs-burn's usage rising: $EXP_U (> 0.3)" \
+    awk -v v="$EXP_U" 'BEGIN { exit !(v != "none" && v > 0.3) }'
+check "and so does its process: $CG_U (> 0.3)" awk -v v="$CG_U" 'BEGIN { exit !(v > 0.3) }'
+check "no throttled periods now: +$PER_U" test "$PER_U" = 0
+in_ct systemctl stop hs-burn hs-prometheus >/dev/null 2>&1 || true
 
 say "at ${SECONDS}s: stop"
 # ---- stop ---------------------------------------------------------------------------------------
