@@ -40,6 +40,9 @@ static int check_one(const char *path, FILE *out)
     if (d && (d->n_checks || d->n_optimizations))
         fprintf(out, ", %zu report %s, %zu %s", d->n_checks, plural(d->n_checks, "check", "checks"),
                 d->n_optimizations, plural(d->n_optimizations, "optimization", "optimizations"));
+    if (r->n_regulators)
+        fprintf(out, ", %zu %s", r->n_regulators,
+                plural(r->n_regulators, "regulator", "regulators"));
     fputs(" found", out);
     for (size_t i = 0; i < r->targets.n_by; i++)
         fprintf(out, "%s%s%s", i ? ", " : " (targets by ", r->targets.by[i],

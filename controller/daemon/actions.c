@@ -83,6 +83,14 @@ static void record_result(struct controller *c, const char *type, const char *id
     count_action(c, kind, trigger, status_name(ar->status));
 }
 
+void actions_record_result(struct controller *c, const char *id, size_t index,
+                           enum action_kind kind, const char *summary, const char *trigger,
+                           const struct action_result *ar, double seconds, double now,
+                           const json_t *labels)
+{
+    record_result(c, "action_result", id, index, kind, summary, trigger, ar, seconds, now, labels);
+}
+
 static void ctx_for(struct controller *c, struct action_ctx *ctx, const char *id, const char *state,
                     const char *from, const char *severity, const char *reasoning,
                     double confidence, double now)

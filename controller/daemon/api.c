@@ -63,6 +63,8 @@ json_t *status_json(struct controller *c, double now)
                         json_integer((json_int_t)amreceiver_count(c->alerts, now)));
     if (r->targets.by)
         json_object_set_new(o, "targets", targets_summary_json(c));
+    if (r->n_regulators)
+        json_object_set_new(o, "regulators", regulators_json(c));
     return o;
 }
 
@@ -654,6 +656,11 @@ void api_handle(void *userdata, const struct httpd_request *req, struct httpd_re
         json_t *s = status_json(c, now_realtime());
         pthread_mutex_unlock(&c->lock);
         reply_json(resp, 200, envelope(s));
+    } else if (strcmp(p, "/api/v1/regulators") == 0 && get) {
+        pthread_mutex_lock(&c->lock);
+        json_t *s = regulators_json(c);
+        pthread_mutex_unlock(&c->lock);
+        reply_json(resp, 200, envelope(s));
     } else if (strcmp(p, "/api/v1/signals") == 0 && get) {
         pthread_mutex_lock(&c->lock);
         json_t *s = signals_json(c, now_realtime());
@@ -751,6 +758,7 @@ void api_handle(void *userdata, const struct httpd_request *req, struct httpd_re
             {"/metrics", "GET, HEAD"},
             {"/api/v1/status", "GET, HEAD"},
             {"/api/v1/signals", "GET, HEAD"},
+            {"/api/v1/regulators", "GET, HEAD"},
             {"/api/v1/decisions", "GET, HEAD"},
             {"/api/v1/rules", "GET, HEAD"},
             {"/api/v1/evaluate", "POST"},

@@ -107,11 +107,29 @@ struct target_table {
 
 struct metrics {
     struct rfamily *state, *decisions, *signal_value, *signal_known, *query_errors, *actions,
-        *webhooks, *api_denied;
+        *webhooks, *api_denied, *reg_output, *reg_setpoint, *reg_signal, *reg_changes;
     struct metric *confidence, *evaluations, *last_eval, *eval_duration, *query_duration,
         *reload_ok, *reload_time, *paused, *dry_run, *audit_errors, *state_errors, *since,
         *in_effect, *budget_left, *overrides, *alerts_firing, *action_duration, *audit_truncated,
         *targets_refused, *storm_refused, *storm_active, *state_save_duration;
+};
+
+/* A regulator as the daemon runs it (daemon/regulators.c): its state, its last step and
+ * a short trajectory for the API and the status page. */
+#define REGULATOR_HISTORY 120
+struct regulator_point {
+    double time, output, signal; /* signal NaN: unknown */
+};
+struct regulator_run {
+    struct regulator_state st;
+    struct regulator_step last; /* the last step (last_time 0: none yet) */
+    double last_time;
+    bool signal_known, paused;
+    double signal;
+    bool budget_recorded; /* a change held by the budget was recorded this hour */
+    json_t *change_times; /* changes applied (or dry run) in the last hour */
+    struct regulator_point hist[REGULATOR_HISTORY];
+    size_t n_hist, hist_next;
 };
 
 struct controller {
@@ -127,6 +145,8 @@ struct controller {
     struct promql_client *prom;
     struct controller_state st;
     struct target_table targets; /* empty for rules without targets */
+    struct regulator_run *regs;  /* per regulator of the rules (without targets) */
+    size_t n_regs;
     struct signal_value *values;
     struct promql_result *results;
     struct eval_result last;
@@ -299,6 +319,25 @@ int actions_manual(struct controller *c, const struct manual_action_def *m, json
                    const struct api_actor *who, json_t **ret_result);
 /* The actions in effect for the API, secrets redacted (lock held; new reference). */
 json_t *actions_effects_json(struct controller *c);
+/* Records an action's result in the audit log (type action_result; lock held), with
+ * trigger "decision", "manual", "revert" or "regulator"; labels: a target's, or NULL. */
+void actions_record_result(struct controller *c, const char *id, size_t index,
+                           enum action_kind kind, const char *summary, const char *trigger,
+                           const struct action_result *ar, double seconds, double now,
+                           const json_t *labels);
+
+/* regulators.c: the regulators of a rules file without targets. init (lock held) builds
+ * their runs from the rules and c->st.regulators (the state file's, by name; at start and
+ * after a reload); evaluate runs one step of each after an evaluation (no lock held:
+ * actions run outside it); json is GET /api/v1/regulators (lock held); publish sets their
+ * gauges (lock held). */
+int regulators_init(struct controller *c);
+void regulators_free(struct controller *c);
+void regulators_evaluate(struct controller *c, const struct eval_result *res,
+                         const struct signal_value *values, double now);
+json_t *regulators_json(struct controller *c);
+void regulators_publish(struct controller *c);
+
 /* overrides.c: runtime overrides (lock held): PUT merges req into the overrides, DELETE
  * clears them; both are audited and saved. 0, -EINVAL with msg for a bad request, -EIO (audit). */
 int overrides_put(struct controller *c, const json_t *req, const struct api_actor *who, char *msg,

@@ -44,6 +44,7 @@ void controller_publish(struct controller *c)
     metric_set(c->m.paused, c->st.paused ? 1 : 0);
     metric_set(c->m.since, c->st.eval.since);
     metric_set(c->m.in_effect, (double)json_array_size(c->st.effects));
+    regulators_publish(c);
 }
 
 json_t *json_time(double t)
@@ -465,6 +466,21 @@ int controller_metrics_init(struct controller *c)
         registry_metric(r, "homeostat_controller_storm_guard_active", METRIC_GAUGE,
                         "1 while more targets are in a state that acts than "
                         "limits.max_targets_acting allows (the storm guard holds the rest back).");
+    m->reg_output = registry_family(r, "homeostat_controller_regulator_output", METRIC_GAUGE,
+                                    "The output in force of each regulator (as last applied).",
+                                    (const char *const[]){"regulator", NULL}, NULL, 0);
+    m->reg_setpoint = registry_family(r, "homeostat_controller_regulator_setpoint", METRIC_GAUGE,
+                                      "The setpoint each regulator holds its signal at.",
+                                      (const char *const[]){"regulator", NULL}, NULL, 0);
+    m->reg_signal = registry_family(r, "homeostat_controller_regulator_signal", METRIC_GAUGE,
+                                    "The value of each regulator's signal at its last step; "
+                                    "absent while unknown.",
+                                    (const char *const[]){"regulator", NULL}, NULL, 0);
+    m->reg_changes = registry_family(
+        r, "homeostat_controller_regulator_changes_total", METRIC_COUNTER,
+        "Output changes of each regulator, by direction (up, down) and result (applied, "
+        "dry_run, failed, budget_exhausted).",
+        (const char *const[]){"regulator", "direction", "result", NULL}, NULL, 0);
     struct rfamily *bi = registry_family(r, "homeostat_controller_build_info", METRIC_GAUGE,
                                          "A metric with a constant 1 labelled by the version.",
                                          (const char *const[]){"version", NULL}, NULL, 0);
@@ -474,7 +490,8 @@ int controller_metrics_init(struct controller *c)
         !m->audit_errors || !m->state_errors || !m->since || !bi || !m->actions ||
         !m->action_duration || !m->in_effect || !m->budget_left || !m->overrides ||
         !m->alerts_firing || !m->webhooks || !m->audit_truncated || !m->api_denied ||
-        !m->targets_refused || !m->storm_refused || !m->storm_active || !m->state_save_duration)
+        !m->targets_refused || !m->storm_refused || !m->storm_active || !m->state_save_duration ||
+        !m->reg_output || !m->reg_setpoint || !m->reg_signal || !m->reg_changes)
         return -ENOMEM;
     metric_set(registry_series(bi, (const char *const[]){HOMEOSTAT_VERSION, NULL}), 1);
     metric_set(m->dry_run, c->cli.dry_run ? 1 : 0);

@@ -207,6 +207,7 @@ static void evaluate_once(struct controller *c)
     }
     actions_effects(c, &res, now);
     json_decref(d);
+    regulators_evaluate(c, &res, values, now);
 
     pthread_mutex_lock(&c->lock);
     /* What `systemctl status` shows: the state, why, and the last action. */
@@ -362,6 +363,8 @@ static int reload(struct controller *c, struct buf *errors)
     c->env.alertmanagers = r->alertmanagers;
     c->env.alert_resend_usec = r->alert_resend_usec;
     overrides_reapply(c);
+    if (regulators_init(c) < 0)
+        log_error("reload: out of memory for the regulators; they hold until the next reload");
     controller_publish(c);
     pthread_mutex_unlock(&c->lock);
     pthread_mutex_unlock(&c->act_lock);
@@ -504,6 +507,8 @@ static int run_daemon(struct controller *c)
         targets_restore(c, c->st.targets);
     json_decref(c->st.targets); /* restored: the machines are the table's now */
     c->st.targets = NULL;
+    if (regulators_init(c) < 0)
+        return log_error(PROG ": out of memory"), 1;
     c->reg = registry_new();
     if (!c->reg || controller_metrics_init(c) < 0 ||
         amreceiver_new(c->st.alerts_received, &c->alerts) < 0)
@@ -629,6 +634,7 @@ static void controller_free(struct controller *c)
     json_decref(c->last_decision);
     json_decref(c->last_action);
     amreceiver_free(c->alerts);
+    regulators_free(c);
     statefile_free_json(&c->st);
     targets_free(&c->targets);
     eval_state_free(&c->st.eval);

@@ -40,6 +40,8 @@ int statefile_render(const struct rules *r, const struct controller_state *s,
                         s->action_times ? json_incref(s->action_times) : json_array());
     json_object_set_new(root, "alerts_received",
                         s->alerts_received ? json_incref(s->alerts_received) : json_object());
+    json_object_set_new(root, "regulators",
+                        s->regulators ? json_incref(s->regulators) : json_object());
     if (s->targets && !targets)
         json_object_set_new(root, "targets", json_incref(s->targets));
     char *text = json_dumps(root, JSON_INDENT(1) | JSON_SORT_KEYS);
@@ -145,6 +147,10 @@ int statefile_load(const char *path, const struct rules *r, struct controller_st
         json_decref(s->alerts_received);
         s->alerts_received = json_incref(x);
     }
+    if (json_is_object(x = json_object_get(root, "regulators"))) {
+        json_decref(s->regulators);
+        s->regulators = json_incref(x);
+    }
     if (json_is_object(x = json_object_get(root, "targets"))) {
         json_decref(s->targets);
         s->targets = json_incref(x);
@@ -159,7 +165,8 @@ int statefile_init_json(struct controller_state *s)
     s->overrides = json_object();
     s->action_times = json_array();
     s->alerts_received = json_object();
-    if (!s->effects || !s->overrides || !s->action_times || !s->alerts_received) {
+    s->regulators = json_object();
+    if (!s->effects || !s->overrides || !s->action_times || !s->alerts_received || !s->regulators) {
         statefile_free_json(s);
         return -ENOMEM;
     }
@@ -173,5 +180,7 @@ void statefile_free_json(struct controller_state *s)
     json_decref(s->action_times);
     json_decref(s->alerts_received);
     json_decref(s->targets);
+    json_decref(s->regulators);
     s->effects = s->overrides = s->action_times = s->alerts_received = s->targets = NULL;
+    s->regulators = NULL;
 }

@@ -488,7 +488,14 @@ void regulator_step(const struct regulator_def *d, struct regulator_state *st,
         say(t, ", %s %s %s", v == cur ? "held at" : "at", v == hi ? "max" : "min", onum(v).s);
     double before_round = v;
     if (d->integer) {
-        v = clampd(d->law == LAW_PROPORTIONAL ? ceil_eps(v) : round(v), lo, hi);
+        double n = d->law == LAW_PROPORTIONAL ? ceil_eps(v) : round(v);
+        /* outside the tolerance (checked above) a move the law wants is never rounded
+         * away: to nearest would stall 3 replicas at a gradient of 1.15 (3.45 -> 3) */
+        if (n == cur && v > cur)
+            n = ceil(v);
+        else if (n == cur && v < cur)
+            n = floor(v);
+        v = clampd(n, lo, hi);
         if (v != before_round)
             say(t, ", rounded to %s", onum(v).s);
     }

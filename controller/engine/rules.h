@@ -15,6 +15,7 @@
 
 #include "buf.h"
 #include "httpclient.h" /* struct http_client_config: the prometheus section */
+#include "regulate.h"   /* struct regulator_def: the regulators section */
 
 #define RULES_MAX_FILE_BYTES (1u << 20)
 #define RULES_STATE_UNKNOWN "unknown" /* the state on_missing_data: unknown moves to */
@@ -162,7 +163,12 @@ struct rules {
     size_t n_decisions;
     struct manual_action_def *manual_actions;
     size_t n_manual_actions;
+    struct regulator_def *regulators; /* the file's order */
+    size_t n_regulators;
     unsigned max_actions_per_hour; /* limits.max_actions_per_hour: default 30, 0 no limit */
+    /* limits.max_regulator_changes_per_hour: per regulator (and target), default 360, 0 none;
+     * counted apart from the decisions' actions */
+    unsigned max_regulator_changes_per_hour;
     struct targets_def targets;
     unsigned max_actions_per_hour_per_target; /* limits.max_actions_per_hour_per_target: 0 none */
     struct acting_limit max_targets_acting;   /* limits.max_targets_acting: default 25% */
@@ -197,6 +203,7 @@ int rules_state_index(const struct rules *r, const char *name);
 /* The decision of a state, or NULL when the state has none (borrowed). */
 const struct decision_def *rules_decision_for(const struct rules *r, size_t state);
 const struct manual_action_def *rules_manual_action(const struct rules *r, const char *name);
+const struct regulator_def *rules_regulator(const struct rules *r, const char *name);
 /* The one table of comparison operators: their text (">", ">=", ...), the text of the
  * operator that holds when op does not ("\u2264" for >, "<" for >=, ...), and the parser
  * of the conditions of states and of the report: the operator at the start of s, longest
@@ -226,6 +233,7 @@ const char *rules_param_type_name(enum param_type t);
 #define RULES_MAX_ACTIONS 32    /* per decision or manual action */
 #define RULES_MAX_MANUAL_ACTIONS 64
 #define RULES_MAX_PARAMS 16 /* per manual action */
+#define RULES_MAX_REGULATORS 32
 #define RULES_MAX_ALERTMANAGERS 8
 #define RULES_MAX_HEADERS 32
 #define RULES_MAX_URL 2048

@@ -215,7 +215,51 @@ json_t *rules_to_json(const struct rules *r)
         append(&j, manual, o);
     }
     put(&j, root, "manual_actions", manual);
+
+    json_t *regulators = json_array();
+    for (size_t i = 0; i < r->n_regulators; i++) {
+        const struct regulator_def *d = &r->regulators[i];
+        json_t *o = json_object();
+        put(&j, o, "name", json_string(d->name));
+        put(&j, o, "signal", json_string(r->signals[d->signal].name));
+        put(&j, o, "setpoint", json_real(d->setpoint));
+        json_t *out = json_object();
+        put(&j, out, "name", json_string(d->output_name ? d->output_name : d->name));
+        put(&j, out, "min", json_real(d->out_min));
+        put(&j, out, "max", json_real(d->out_max));
+        put(&j, out, "start", json_real(d->out_start));
+        put(&j, out, "integer", json_boolean(d->integer));
+        put(&j, out, "resolution", json_real(d->resolution));
+        put(&j, o, "output", out);
+        put(&j, o, "increases_signal", json_boolean(d->increases_signal));
+        put(&j, o, "law", json_string(regulator_law_name(d->law)));
+        put(&j, o, "tolerance", json_real(d->tolerance));
+        put(&j, o, "max_step", json_pack("{s:f,s:f}", "up", d->max_up, "down", d->max_down));
+        put(&j, o, "settle_seconds", json_real(d->settle));
+        put(&j, o, "stabilization_seconds",
+            json_pack("{s:f,s:f}", "up", d->stab_up, "down", d->stab_down));
+        if (d->law == LAW_AIMD)
+            put(&j, o, "aimd",
+                json_pack("{s:f,s:f}", "increase", d->aimd_increase, "decrease", d->aimd_decrease));
+        if (d->law == LAW_GRADIENT)
+            put(&j, o, "gradient",
+                json_pack("{s:f,s:f,s:f}", "slope", d->gradient_slope, "min", d->gradient_min,
+                          "max", d->gradient_max));
+        json_t *active = json_null();
+        if (d->n_active_in) {
+            active = json_array();
+            for (size_t k = 0; k < d->n_active_in; k++)
+                append(&j, active, json_string(r->states[d->active_in[k]].name));
+        }
+        put(&j, o, "active_in", active);
+        put(&j, o, "dry_run", json_boolean(d->dry_run));
+        put(&j, o, "actions", actions_json(&j, d->actions, d->n_actions));
+        append(&j, regulators, o);
+    }
+    put(&j, root, "regulators", regulators);
     put(&j, root, "max_actions_per_hour", json_integer(r->max_actions_per_hour));
+    put(&j, root, "max_regulator_changes_per_hour",
+        json_integer(r->max_regulator_changes_per_hour));
     put(&j, root, "max_actions_per_hour_per_target",
         json_integer(r->max_actions_per_hour_per_target));
     json_t *acting = json_null();

@@ -6,7 +6,7 @@
 
 /* ---- freeing ---- */
 
-static void free_actions(struct action_def *a, size_t n)
+void loader_free_actions(struct action_def *a, size_t n)
 {
     if (!a)
         return;
@@ -54,7 +54,7 @@ void rules_free(struct rules *r)
     }
     free(r->states);
     for (size_t i = 0; i < r->n_decisions; i++)
-        free_actions(r->decisions[i].actions, r->decisions[i].n_actions);
+        loader_free_actions(r->decisions[i].actions, r->decisions[i].n_actions);
     free(r->decisions);
     for (size_t i = 0; i < r->n_manual_actions; i++) {
         struct manual_action_def *m = &r->manual_actions[i];
@@ -69,9 +69,10 @@ void rules_free(struct rules *r)
             free(m->params[j].description);
         }
         free(m->params);
-        free_actions(m->actions, m->n_actions);
+        loader_free_actions(m->actions, m->n_actions);
     }
     free(r->manual_actions);
+    rules_regulators_free(r);
     for (size_t i = 0; i < r->n_alertmanagers; i++)
         free(r->alertmanagers[i]);
     free(r->alertmanagers);
@@ -486,8 +487,10 @@ static void load_signals(struct loader *l, const struct ytree_node *root)
 static void load_limits(struct loader *l, const struct ytree_node *v)
 {
     static const char *const keys[] = {"max_actions_per_hour", "max_actions_per_hour_per_target",
-                                       "max_targets_acting", NULL};
+                                       "max_targets_acting", "max_regulator_changes_per_hour",
+                                       NULL};
     l->r->max_actions_per_hour = DEFAULT_ACTIONS_PER_HOUR;
+    l->r->max_regulator_changes_per_hour = DEFAULT_REGULATOR_CHANGES_PER_HOUR;
     l->r->max_targets_acting.share = RULES_DEFAULT_ACTING_SHARE;
     if (!v || ytree_is_null(v) || !loader_get_map(l, v))
         return;
@@ -525,6 +528,17 @@ static void load_limits(struct loader *l, const struct ytree_node *v)
             l->r->max_targets_acting.share = pct ? d / 100 : 0;
             l->r->max_targets_acting.count = pct ? 0 : (unsigned)d;
         }
+    }
+    if ((x = ytree_get(v, "max_regulator_changes_per_hour"))) {
+        double d;
+        if (ytree_get_double(x, &d, l->errors) < 0)
+            l->err = -EINVAL;
+        else if (!(d >= 0 && d <= 100000) || d != floor(d))
+            loader_report(l, x,
+                          "max_regulator_changes_per_hour must be a whole number from 0 (no "
+                          "limit) to 100000");
+        else
+            l->r->max_regulator_changes_per_hour = (unsigned)d;
     }
     if ((x = ytree_get(v, "max_actions_per_hour"))) {
         double d;
@@ -589,9 +603,19 @@ static void load_alerting_map(struct loader *l, const struct ytree_node *v, cons
 
 static void load_root(struct loader *l, const struct ytree_node *root)
 {
-    static const char *const keys[] = {
-        "evaluation_interval", "prometheus", "signals",  "states", "on_missing_data", "decisions",
-        "manual_actions",      "limits",     "alerting", "report", "targets",         NULL};
+    static const char *const keys[] = {"evaluation_interval",
+                                       "prometheus",
+                                       "signals",
+                                       "states",
+                                       "on_missing_data",
+                                       "decisions",
+                                       "manual_actions",
+                                       "limits",
+                                       "alerting",
+                                       "report",
+                                       "targets",
+                                       "regulators",
+                                       NULL};
     static const char *const policies[] = {"hold", "unknown", NULL};
     struct rules *r = l->r;
     r->evaluation_interval_usec = DEFAULT_INTERVAL_USEC;
@@ -635,6 +659,8 @@ static void load_root(struct loader *l, const struct ytree_node *root)
         loader_load_decisions(l, root);
     if (!l->oom)
         loader_load_manual_actions(l, root);
+    if (!l->oom)
+        loader_load_regulators(l, root);
     if (!l->oom)
         load_limits(l, ytree_get(root, "limits"));
     l->root = root;

@@ -28,6 +28,7 @@
 #define DEFAULT_REVERT_DELAY_USEC (60 * USEC_PER_SEC)
 #define DEFAULT_RESEND_USEC (60 * USEC_PER_SEC)
 #define DEFAULT_ACTIONS_PER_HOUR 30
+#define DEFAULT_REGULATOR_CHANGES_PER_HOUR 360
 #define DEFAULT_REPORT_TIMEOUT_USEC (10 * USEC_PER_SEC)
 #define NONE ((size_t)-1)
 
@@ -105,6 +106,9 @@ void loader_load_actions(struct loader *l, const struct ytree_node *v, struct ac
                          size_t *ret_n);
 void loader_load_decisions(struct loader *l, const struct ytree_node *root);
 void loader_load_manual_actions(struct loader *l, const struct ytree_node *root);
+void loader_load_regulators(struct loader *l, const struct ytree_node *root);
+void loader_free_actions(struct action_def *a, size_t n); /* accepts NULL */
+void rules_regulators_free(struct rules *r);
 void loader_load_prometheus(struct loader *l, const struct ytree_node *v, bool interval_ok);
 void loader_load_report(struct loader *l, const struct ytree_node *v);
 void loader_load_states(struct loader *l, const struct ytree_node *root);

@@ -595,6 +595,44 @@ static const struct error_case error_cases[] = {
     {SIG ST "manual_actions:\n  m:\n    params:\n      mode: {type: string, choices: [a, [b], "
             "c, d]}\n    actions:\n      - webhook: {url: \"http://x/{{mode}}\"}\n",
      "r.yaml:10:41: expected a string, got a sequence\n"},
+    /* regulators (the regulator's map sits on line 8) */
+    {SIG ST "regulators:\n  c: {signal: cpx, setpoint: 1, output: {min: 1, max: 10}, "
+            "increases_signal: true, actions: [{exec: [/bin/true]}]}\n",
+     "r.yaml:8:15: unknown signal 'cpx' (did you mean 'cpu'?)\n"},
+    {SIG ST "regulators:\n  c: {signal: cpu, setpoint: 0, output: {min: 10, max: 1}, "
+            "increases_signal: true, actions: [{exec: [/bin/true]}]}\n",
+     "r.yaml:8:30: setpoint must be more than 0, got 0\n"
+     "r.yaml:8:56: output.max (1) must be more than output.min (10)\n"},
+    {SIG ST
+     "regulators:\n  c: {signal: cpu, setpoint: 1, output: {min: 1, max: 10}, actions: []}\n",
+     "r.yaml:8:6: regulator 'c': say whether a larger output makes the signal larger "
+     "(increases_signal: true, a concurrency limit and latency) or smaller (false, replicas "
+     "and utilization)\n"
+     "r.yaml:8:69: regulator 'c' has no actions: how its output is applied ({{output}})\n"},
+    {SIG ST "regulators:\n  c: {signal: cpu, setpoint: 1, output: {min: 1, max: 10, start: 0.5, "
+            "integer: true}, increases_signal: true, law: pid, tolerance: 150%, max_step: {down: "
+            "100%}, actions: [{exec: [/bin/true]}]}\n",
+     "r.yaml:8:41: an integer output needs whole min, max and start\n"
+     "r.yaml:8:66: output.start (0.5) must be between min (1) and max (10)\n"
+     "r.yaml:8:116: law must be proportional, aimd or gradient, got 'pid'\n"
+     "r.yaml:8:132: tolerance must be between 0% and 99%, got '150%'\n"
+     "r.yaml:8:155: max_step.down must be between 0% and 99%, got '100%'\n"},
+    {SIG ST "regulators:\n  c: {signal: cpu, setpoint: 1, output: {min: 1, max: 10}, "
+            "increases_signal: true, law: aimd, gradient: {slope: 2}, aimd: {decrease: 1.5}, "
+            "active_in: [hott], actions: [{alert: {}}]}\n",
+     "r.yaml:8:105: gradient settings with law aimd\n"
+     "r.yaml:8:134: aimd.decrease is a factor between 0 and 1 (0.9), got 1.5\n"
+     "r.yaml:8:152: active_in: unknown state 'hott' (did you mean 'hot'?)\n"
+     "r.yaml:8:169: an alert cannot apply a regulator's output (use a webhook, kubectl, "
+     "systemd or exec)\n"},
+    {SIG ST "regulators:\n  c: {signal: cpu, setpoint: 1, output: {min: 1, max: 10}, "
+            "increases_signal: true, actions: [{exec: [/bin/true, \"{{outptu}}\"]}]}\n",
+     "r.yaml:8:101: exec: argv: unknown placeholder {{outptu}}: use a parameter declared in "
+     "params or one of id, state, from, severity, reasoning, confidence, time\n"},
+    {"targets: {by: [service]}\n" SIG ST "regulators:\n  c: {signal: cpu, setpoint: 1, output: "
+     "{min: 1, max: 10}, increases_signal: true, actions: [{exec: [/bin/true]}]}\n",
+     "r.yaml:9:3: regulators in a rules file with targets are not supported yet: use a rules "
+     "file without a targets section for them\n"},
 };
 
 TEST(load_errors)
