@@ -6,8 +6,6 @@
  *
  * What a step does with the daemon's state, first match wins:
  *   paused (the emergency stop)        the output holds; nothing computed
- *   settling (settle after a change)   the output holds: the signal may not show the change
- *                                      yet (default: two evaluation intervals)
  *   the signal unknown or stale,       the output holds (regulate.h: unknown)
  *   or the state uncertain while
  *   active_in depends on it
@@ -283,19 +281,6 @@ void regulators_evaluate(struct controller *c, const struct eval_result *res,
             continue;
         }
         run->paused = false;
-        if (run->st.last_change > 0 && now - run->st.last_change < d->settle) {
-            char o[64];
-            fmt_output(d, run->st.output, o, sizeof(o));
-            snprintf(run->last.explanation, sizeof(run->last.explanation),
-                     "settling: %s changed to %s %.1fs ago; held for settle %gs, until %s "
-                     "shows the change",
-                     d->output_name ? d->output_name : d->name, o, now - run->st.last_change,
-                     d->settle, r->signals[d->signal].name);
-            run->last.why = REG_STABILIZING;
-            run->last.change = false;
-            history_add(run, now);
-            continue;
-        }
         struct regulator_input in = {.now = now, .known = run->signal_known, .signal = sv->value};
         bool state_unknown = res->to == EVAL_STATE_UNKNOWN || (res->uncertain && d->n_active_in);
         in.active = !state_unknown && active_in(d, res->to);

@@ -66,7 +66,7 @@ static const char *const why_names[] = {
     [REG_CHANGE] = "change",       [REG_UNKNOWN] = "unknown",
     [REG_TOLERANCE] = "tolerance", [REG_STABILIZING] = "stabilizing",
     [REG_AT_LIMIT] = "at_limit",   [REG_BELOW_RESOLUTION] = "below_resolution",
-    [REG_INACTIVE] = "inactive",
+    [REG_INACTIVE] = "inactive",   [REG_SETTLING] = "settling",
 };
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
@@ -410,6 +410,13 @@ void regulator_step(const struct regulator_def *d, struct regulator_state *st,
                 oname, onum(cur).s);
         else
             say(t, "%s unknown: %s held at %s", sig, oname, onum(cur).s);
+        return;
+    }
+    /* after a change the signal may not show it yet: nothing is decided on it */
+    if (st->last_change > 0 && d->settle > 0 && in->now - st->last_change < d->settle) {
+        out->why = REG_SETTLING;
+        say(t, "settling: %s changed to %s %ss ago; held for settle %s", oname, onum(cur).s,
+            gnum(in->now - st->last_change).s, dur(d->settle).s);
         return;
     }
     if (!in->active) {

@@ -12,6 +12,8 @@
  * One step, first match wins:
  *   unknown    the signal is unknown or stale, or not a finite number: the output is held
  *              (never moved), the windows untouched
+ *   settling   less than settle since the last change: held, so that the signal can show
+ *              the change first (the windows untouched)
  *   inactive   the target is not in one of active_in: the output returns to start, at
  *              most max_step.up (or .down) per step toward it, no law, windows untouched
  *   (a setpoint that is not a positive number holds the output as unknown does)
@@ -111,6 +113,7 @@ enum regulator_why {
     REG_AT_LIMIT,         /* min or max keeps it */
     REG_BELOW_RESOLUTION, /* the change is smaller than the resolution */
     REG_INACTIVE,         /* at start, not active */
+    REG_SETTLING,         /* held for settle after the last change */
 };
 
 struct regulator_input {

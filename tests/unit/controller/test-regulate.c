@@ -810,6 +810,34 @@ TEST(explanations)
     CHECK_STR(regulator_why_name(REG_INACTIVE), "inactive");
 }
 
+TEST(settle_holds_after_a_change)
+{
+    struct regulator_def d = def(LAW_GRADIENT, true, 1, 100, 64, true);
+    d.setpoint = 0.2;
+    d.settle = 10;
+    struct regulator_state st;
+    regulator_state_init(&d, &st);
+    /* 64 at p95 1.6: gradient clamped to 0.5 -> 32 */
+    struct regulator_step s = step_at(&d, &st, T0, 1.6);
+    CHECK_INT(s.why, REG_CHANGE);
+    CHECK_DBL(st.output, 32, 0);
+    struct regulator_state before = st;
+    /* within settle the signal still shows the old limit: nothing moves, windows untouched */
+    s = step_at(&d, &st, T0 + 5, 1.6);
+    CHECK_INT(s.why, REG_SETTLING);
+    CHECK(!s.change);
+    CHECK(memcmp(&before, &st, sizeof(st)) == 0);
+    CHECK_CONTAINS(s.explanation, "settling: reg changed to 32 5s ago; held for settle 10s");
+    /* an unknown signal is still unknown first */
+    struct regulator_input in = {.now = T0 + 6, .known = false, .active = true};
+    regulator_step(&d, &st, "sig", &in, &s);
+    CHECK_INT(s.why, REG_UNKNOWN);
+    /* settle over: the law again, 32 -> 16 */
+    s = step_at(&d, &st, T0 + 10, 0.8);
+    CHECK_INT(s.why, REG_CHANGE);
+    CHECK_DBL(st.output, 16, 0);
+}
+
 TEST_MAIN(TEST_ENTRY(hpa_parity_replica_calculator), TEST_ENTRY(hpa_parity_stabilization_log),
           TEST_ENTRY(hpa_parity_stabilization_sequence), TEST_ENTRY(plant_gradient_concurrency),
           TEST_ENTRY(plant_aimd_concurrency), TEST_ENTRY(plant_proportional_concurrency),
@@ -818,4 +846,5 @@ TEST_MAIN(TEST_ENTRY(hpa_parity_replica_calculator), TEST_ENTRY(hpa_parity_stabi
           TEST_ENTRY(edge_non_finite_signal_is_unknown), TEST_ENTRY(edge_signal_zero_and_negative),
           TEST_ENTRY(edge_setpoint_zero_tiny_and_huge_ratios),
           TEST_ENTRY(edge_integer_rounding_at_boundaries), TEST_ENTRY(edge_resolution),
-          TEST_ENTRY(edge_inactive_returns_to_start), TEST_ENTRY(explanations))
+          TEST_ENTRY(edge_inactive_returns_to_start), TEST_ENTRY(explanations),
+          TEST_ENTRY(settle_holds_after_a_change))
