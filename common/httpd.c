@@ -51,6 +51,7 @@ struct httpd {
     size_t max_body;
     char bound[80];
     unsigned port;
+    bool external_loop; /* no thread of libmicrohttpd's: httpd_run drives it */
     /* --web.config.file: the configuration in force (users, headers, rate limit;
      * httpd_set_webconfig swaps it under web_lock) and the one TLS started with. */
     pthread_mutex_t web_lock;
@@ -543,8 +544,12 @@ int httpd_start(const struct httpd_options *opts, httpd_handler_fn handler, void
         free(h);
         return fd;
     }
-    unsigned threads = opts->threads ? opts->threads : 2;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    h->external_loop = opts->external_loop;
+    /* 0 is no pool: libmicrohttpd refuses one without its own polling thread. */
+    unsigned threads = h->external_loop ? 0 : opts->threads ? opts->threads : 2;
+    unsigned flags = MHD_USE_ERROR_LOG;
+    if (!h->external_loop)
+        flags |= MHD_USE_INTERNAL_POLLING_THREAD;
 #ifdef __linux__
     flags |= MHD_USE_EPOLL;
 #endif
@@ -638,6 +643,36 @@ void httpd_stop(struct httpd *h)
     webconfig_unref(h->web_tls);
     pthread_mutex_destroy(&h->web_lock);
     free(h);
+}
+
+int httpd_add_connection(struct httpd *h, int fd)
+{
+    if (!h->external_loop) {
+        close(fd);
+        return -EINVAL;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0) {
+        int r = -errno;
+        close(fd);
+        return r;
+    }
+    errno = 0;
+    if (MHD_add_connection(h->daemon, fd, (struct sockaddr *)&ss, sl) == MHD_YES)
+        return 0;
+    return errno ? -errno : -EIO; /* libmicrohttpd closed fd */
+}
+
+int httpd_run(struct httpd *h)
+{
+    if (!h->external_loop)
+        return -EINVAL;
+    if (MHD_run(h->daemon) != MHD_YES)
+        return -EIO;
+    const union MHD_DaemonInfo *info =
+        MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    return info ? (int)info->num_connections : -EIO;
 }
 
 int httpd_set_webconfig(struct httpd *h, struct webconfig *w)

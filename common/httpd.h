@@ -31,6 +31,11 @@ struct httpd_options {
     size_t connection_memory;   /* bytes per connection, default 64 KiB */
     size_t max_body_bytes;      /* request body limit, default 1 MiB */
     unsigned threads;           /* polling threads, default 2 */
+    /* For tests that drive the server from their own thread (the exporter's HTTP fuzz
+     * harness): libmicrohttpd starts no thread, the caller runs its event loop with
+     * httpd_run and may hand in connections with httpd_add_connection; threads is
+     * ignored. Both daemons leave it false. */
+    bool external_loop;
     /* --web.config.file (webconfig.h), or NULL for plain HTTP without authentication:
      * TLS from its tls_server_config, and before any handler runs its client
      * certificate policy (403), rate_limit (429), basic_auth_users (401 with
@@ -75,6 +80,16 @@ int httpd_start(const struct httpd_options *opts, httpd_handler_fn handler, void
                 struct httpd **ret);
 /* Stops serving, closes every connection and frees. Accepts NULL. */
 void httpd_stop(struct httpd *h);
+/* With external_loop: serves a connected stream socket (a socketpair's end, say) as if
+ * it had been accepted, on the next httpd_run. Takes ownership of fd: closed by the
+ * server, also on failure. Returns 0, or -EINVAL on a server with its own threads, or
+ * libmicrohttpd's refusal as -errno (the connection limit reached, out of memory, ...). */
+int httpd_add_connection(struct httpd *h, int fd);
+/* With external_loop: one pass of the event loop, without waiting: accepts, reads,
+ * handles (the handler runs on the calling thread), writes, and closes what ended.
+ * Returns the number of connections still open, or -EINVAL on a server with its own
+ * threads, -EIO when libmicrohttpd fails. */
+int httpd_run(struct httpd *h);
 /* Replaces the web configuration of a running server (a reload): its users, headers and
  * rate limit apply to requests from now on (requests under way finish with the old one;
  * httpd takes a reference). TLS stays as the server started. Returns 0, 1 when w's TLS

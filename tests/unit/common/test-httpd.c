@@ -1,7 +1,8 @@
 /* test-httpd: common/httpd.c over real sockets on 127.0.0.1 with a kernel-chosen
  * port: GET/HEAD/POST, body limits with Content-Length and chunked bodies, the
  * per-client connection limit, the idle timeout, query and header accessors, JSON
- * error bodies, bound address reporting and a prompt httpd_stop(). */
+ * error bodies, bound address reporting, a prompt httpd_stop() and, without threads, a
+ * socketpair served by the caller's own loop (external_loop). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -600,6 +601,53 @@ TEST(stop_returns_promptly_with_open_connections)
     close(keep);
 }
 
+/* external_loop: no thread of libmicrohttpd's; the caller hands in one end of a socketpair
+ * and runs the loop, and the handler runs then, on the caller's thread. */
+TEST(external_loop_serves_added_connection)
+{
+    struct httpd_options o = {.listen_address = "127.0.0.1:0", .external_loop = true};
+    struct httpd *h = NULL;
+    CHECK_INT(httpd_start(&o, handler, NULL, &h), 0);
+    int sv[2];
+    CHECK_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    CHECK_INT(httpd_add_connection(h, sv[1]), 0);
+    const char *get = "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n";
+    CHECK_INT(send_all(sv[0], get, strlen(get)), 0);
+    int calls = atomic_load(&handler_calls);
+    struct pollfd p = {.fd = sv[0], .events = POLLIN};
+    CHECK_INT(poll(&p, 1, 50), 0); /* nothing answers until the loop runs */
+    CHECK_INT(atomic_load(&handler_calls), calls);
+    struct buf got;
+    buf_init(&got, 1 << 16);
+    for (int i = 0; i < 100 && !(got.data && strstr(got.data, "hello world\n")); i++) {
+        CHECK_INT(httpd_run(h), 1);
+        char chunk[4096];
+        ssize_t n = recv(sv[0], chunk, sizeof(chunk), MSG_DONTWAIT);
+        if (n > 0)
+            CHECK_INT(buf_append(&got, chunk, (size_t)n), 0);
+    }
+    CHECK(got.data && strncmp(got.data, "HTTP/1.1 200 ", 13) == 0);
+    CHECK(got.data && strstr(got.data, "\r\n\r\nhello world\n"));
+    CHECK_INT(atomic_load(&handler_calls), calls + 1);
+    buf_free(&got);
+    close(sv[0]); /* the server sees the end and closes its side */
+    int open = 1;
+    for (int i = 0; i < 100 && open > 0; i++)
+        open = httpd_run(h);
+    CHECK_INT(open, 0);
+    httpd_stop(h);
+
+    /* A server with its own threads refuses both, and closes the descriptor all the same. */
+    h = start(0, 0, 0);
+    CHECK(h);
+    CHECK_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    CHECK_INT(httpd_add_connection(h, sv[1]), -EINVAL);
+    CHECK_INT(httpd_run(h), -EINVAL);
+    httpd_stop(h);
+    CHECK_INT(wait_closed(sv[0]), 0);
+    close(sv[0]);
+}
+
 TEST_MAIN(TEST_ENTRY(get_returns_body_and_headers), TEST_ENTRY(head_has_no_body_but_same_length),
           TEST_ENTRY(post_body_reaches_handler),
           TEST_ENTRY(keepalive_bodies_do_not_leak_between_requests),
@@ -609,4 +657,5 @@ TEST_MAIN(TEST_ENTRY(get_returns_body_and_headers), TEST_ENTRY(head_has_no_body_
           TEST_ENTRY(query_and_header_accessors), TEST_ENTRY(error_replies_and_status_zero),
           TEST_ENTRY(reply_error_json_escaping), TEST_ENTRY(bound_address_reported),
           TEST_ENTRY(ipv6_and_wildcard_addresses), TEST_ENTRY(start_errors),
-          TEST_ENTRY(stop_returns_promptly_with_open_connections))
+          TEST_ENTRY(stop_returns_promptly_with_open_connections),
+          TEST_ENTRY(external_loop_serves_added_connection))
