@@ -1,10 +1,12 @@
-/* fuzz_exporter_http: raw bytes sent to homeostat-exporter's HTTP port: libmicrohttpd's
+/* fuzz_exporter_http: raw bytes sent to homeostat-exporter's HTTP server: libmicrohttpd's
  * request parsing, common/httpd.c (body limit, path, queueing) and the exporter's handler
  * (/metrics with content negotiation and gzip, /api/v1/push, /-/reload, /, /-/healthy,
  * /-/ready, 404 and 405). The daemon is the real one (exporter/main.c) started once per
- * process on a free loopback port, with the loadavg collector reading the fixture procfs, no
- * StatsD listener, the lifecycle API on and at most 100 pushed series (a scrape renders them
- * all). */
+ * process, with the loadavg collector reading the fixture procfs, no StatsD listener, the
+ * lifecycle API on and at most 100 pushed series (a scrape renders them all). Its server
+ * runs without threads of its own (exporter_daemon.c): each input goes over a socketpair
+ * and the harness runs the server's loop, so the handler runs on the fuzzing thread
+ * (controller-http keeps the TCP way in). */
 #include <stdio.h>
 #include <string.h>
 
@@ -16,6 +18,7 @@
 #endif
 
 int homeostat_exporter_main(int argc, char **argv);
+extern struct httpd *homeostat_exporter_httpd; /* exporter_daemon.c */
 
 static const char mapping_yaml[] = "mappings:\n"
                                    "  - match: \"api.*.latency\"\n"
@@ -32,8 +35,8 @@ static const char mapping_yaml[] = "mappings:\n"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static unsigned port;
-    if (!port) {
+    static struct httpd *server;
+    if (!server) {
         const char *mapping = fuzz_http_write("mapping.yaml", mapping_yaml);
         static char mapping_flag[600], rootfs_flag[300];
         snprintf(mapping_flag, sizeof(mapping_flag), "--statsd.mapping-config=%s", mapping);
@@ -52,13 +55,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             mapping_flag,
             "--ingest.max-series=100",
             "--web.enable-lifecycle",
+            /* Bound, but nothing connects to it: the inputs come over socketpairs. */
+            "--web.listen-address=127.0.0.1:0",
             "--log.level=error",
         };
-        port =
-            fuzz_http_start(homeostat_exporter_main, (int)(sizeof(argv) / sizeof(argv[0])), argv);
+        server =
+            fuzz_http_start_local(homeostat_exporter_main, (int)(sizeof(argv) / sizeof(argv[0])),
+                                  argv, &homeostat_exporter_httpd);
     }
     const char *reply;
-    size_t len = fuzz_http_exchange(port, data, size, &reply);
+    size_t len = fuzz_http_exchange_local(server, data, size, &reply);
     if (len > 0 && strncmp(reply, "HTTP/1.", 7) != 0)
         fuzz_fail("the reply does not start with a status line: '%.40s'", reply);
     return 0;
