@@ -93,6 +93,8 @@ struct target {
     bool seen;            /* had series at the last evaluation */
     json_t *action_times; /* actions run for it in the last hour (per-target budget) */
     char *last_decision;  /* its last decision record as compact JSON text (NULL: none) */
+    struct regulator_run *regs; /* one per regulator of the rules (NULL without any) */
+    size_t n_regs;
 };
 
 /* The targets, the table the main thread evaluates and the HTTP threads read (lock). */
@@ -114,8 +116,9 @@ struct metrics {
         *targets_refused, *storm_refused, *storm_active, *state_save_duration;
 };
 
-/* A regulator as the daemon runs it (daemon/regulators.c): its state, its last step and
- * a short trajectory for the API and the status page. */
+/* A regulator as the daemon runs it (daemon/regulators.c), for the controller or for one
+ * target: its state, its last step, and for the controller's a short trajectory for the API
+ * and the status page. */
 #define REGULATOR_HISTORY 120
 struct regulator_point {
     double time, output, signal; /* signal NaN: unknown */
@@ -126,9 +129,9 @@ struct regulator_run {
     double last_time;
     bool signal_known, paused;
     double signal;
-    bool budget_recorded; /* a change held by the budget was recorded this hour */
-    json_t *change_times; /* changes applied (or dry run) in the last hour */
-    struct regulator_point hist[REGULATOR_HISTORY];
+    bool budget_recorded;         /* a change held by the budget was recorded */
+    json_t *change_times;         /* changes applied (or dry run) in the last hour */
+    struct regulator_point *hist; /* REGULATOR_HISTORY of them, or NULL (a target's) */
     size_t n_hist, hist_next;
 };
 
@@ -332,6 +335,16 @@ void actions_record_result(struct controller *c, const char *id, size_t index,
  * actions run outside it); json is GET /api/v1/regulators (lock held); publish sets their
  * gauges (lock held). */
 int regulators_init(struct controller *c);
+/* With targets: one step of each target's regulators after their evaluation (no lock
+ * held). */
+void regulators_targets_evaluate(struct controller *c, double now);
+/* A set of runs for the rules' regulators, each restored from saved (the state file's
+ * object by name; NULL: none), with a trajectory or not; NULL without regulators or on OOM.
+ * Its state for the file (new reference), its API view (lock held), and its end. */
+struct regulator_run *regulator_runs_new(const struct rules *r, const json_t *saved, bool history);
+json_t *regulator_runs_state(const struct rules *r, const struct regulator_run *runs);
+json_t *regulator_runs_json(struct controller *c, const struct regulator_run *runs);
+void regulator_runs_free(struct regulator_run *runs, size_t n);
 void regulators_free(struct controller *c);
 void regulators_evaluate(struct controller *c, const struct eval_result *res,
                          const struct signal_value *values, double now);

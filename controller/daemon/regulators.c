@@ -1,26 +1,32 @@
 /* regulators: the daemon's side of the regulators (engine/regulate.h has the laws): one
- * step per regulator each evaluation, its change written to the audit log before it is
- * applied through its actions ({{output}}, {{previous_output}}), the output kept in the
- * state file (the last applied value: what a webhook or exec has no other way to read
- * back), a separate hourly budget, pause and dry runs, the API's view and the metrics.
+ * step per regulator each evaluation (per target with a targets section), each change
+ * written to the audit log before it is applied through its actions ({{output}},
+ * {{previous_output}}, {{ $labels.NAME }}), the output kept in the state file (the last
+ * applied value: what a webhook or exec has no other way to read back), a separate hourly
+ * budget, pause and dry runs, the API's view and the metrics.
  *
  * What a step does with the daemon's state, first match wins:
- *   paused (the emergency stop)        the output holds; nothing computed
- *   the signal unknown or stale,       the output holds (regulate.h: unknown)
- *   or the state uncertain while
+ *   paused (the emergency stop, or     the output holds; nothing computed
+ *   the target's pause)
+ *   regulate.h's step: unknown or stale signal, settling, inactive, tolerance, the law
+ *   the state uncertain while          the output holds (as an unknown signal)
  *   active_in depends on it
  *   no change                          nothing recorded; the last step is kept for the API
  *   budget exhausted                   the change waits (limits.max_regulator_changes_per_hour,
- *                                      per regulator; recorded once per hour at most)
+ *                                      per regulator and target; recorded once an hour)
  *   dry run (--dry-run, dry_run:)      recorded as dry_run; the output moves in the state,
  *                                      as the world would have seen it, nothing is sent
- *   otherwise                          a regulator_change record (audited, fsynced), then the
- *                                      actions; all ok: the output is the new one; one failed:
- *                                      it stays the old one (the next step tries again)
+ *   otherwise                          a regulator_change record, then the actions; all ok:
+ *                                      the output is the new one; one failed: the old one
+ *                                      stays (the next step tries again)
+ * An evaluation's records are written first and synced once (no change is applied when
+ * that fails), then the changes are applied one at a time outside the lock.
  *
  * The state file keeps, per regulator name, {output, last_change, change_times, up, down}
  * (the stabilization windows' slices): a restart neither forgets the output nor repeats a
- * change; a reload carries the state over by name. */
+ * change; a reload carries the state over by name. A target's runs carry no trajectory
+ * (the controller's keep the last REGULATOR_HISTORY steps): about 1.6 KiB per regulator
+ * and target. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -32,6 +38,8 @@
 #include "parse.h"
 
 #define HOUR_SECONDS 3600.0
+
+/* ---- runs and their saved state ---- */
 
 static json_t *slices_json(const struct regulator_slice *s)
 {
@@ -55,75 +63,90 @@ static void slices_restore(struct regulator_slice *s, const json_t *a)
     }
 }
 
-/* The saved state of run i into c->st.regulators (lock held). */
-static void save_one(struct controller *c, size_t i)
+json_t *regulator_runs_state(const struct rules *r, const struct regulator_run *runs)
 {
-    const struct regulator_def *d = &c->rules->regulators[i];
-    const struct regulator_run *run = &c->regs[i];
-    json_t *o = json_object();
-    json_object_set_new(o, "output", json_real(run->st.output));
-    json_object_set_new(o, "last_change", json_real(run->st.last_change));
-    json_object_set_new(o, "change_times", json_incref(run->change_times));
-    json_object_set_new(o, "up", slices_json(run->st.up));
-    json_object_set_new(o, "down", slices_json(run->st.down));
-    json_object_set_new(c->st.regulators, d->name, o);
+    json_t *all = json_object();
+    for (size_t i = 0; runs && i < r->n_regulators; i++) {
+        const struct regulator_run *run = &runs[i];
+        json_t *o = json_object();
+        json_object_set_new(o, "output", json_real(run->st.output));
+        json_object_set_new(o, "last_change", json_real(run->st.last_change));
+        json_object_set_new(o, "change_times", json_incref(run->change_times));
+        json_object_set_new(o, "up", slices_json(run->st.up));
+        json_object_set_new(o, "down", slices_json(run->st.down));
+        json_object_set_new(all, r->regulators[i].name, o);
+    }
+    return all;
+}
+
+void regulator_runs_free(struct regulator_run *runs, size_t n)
+{
+    for (size_t i = 0; runs && i < n; i++) {
+        json_decref(runs[i].change_times);
+        free(runs[i].hist);
+    }
+    free(runs);
+}
+
+struct regulator_run *regulator_runs_new(const struct rules *r, const json_t *saved, bool history)
+{
+    if (r->n_regulators == 0)
+        return NULL;
+    struct regulator_run *runs = calloc(r->n_regulators, sizeof(*runs));
+    if (!runs)
+        return NULL;
+    for (size_t i = 0; i < r->n_regulators; i++) {
+        const struct regulator_def *d = &r->regulators[i];
+        struct regulator_run *run = &runs[i];
+        regulator_state_init(d, &run->st);
+        run->change_times = json_array();
+        run->hist = history ? calloc(REGULATOR_HISTORY, sizeof(*run->hist)) : NULL;
+        if (!run->change_times || (history && !run->hist)) {
+            regulator_runs_free(runs, r->n_regulators);
+            return NULL;
+        }
+        const json_t *o = json_object_get(saved, d->name);
+        if (!json_is_object(o))
+            continue;
+        const json_t *out = json_object_get(o, "output");
+        if (json_is_number(out) && isfinite(json_number_value(out))) /* within today's bounds */
+            run->st.output = fmin(d->out_max, fmax(d->out_min, json_number_value(out)));
+        run->st.last_change = json_number_value(json_object_get(o, "last_change"));
+        slices_restore(run->st.up, json_object_get(o, "up"));
+        slices_restore(run->st.down, json_object_get(o, "down"));
+        const json_t *times = json_object_get(o, "change_times");
+        for (size_t k = 0; k < json_array_size(times); k++)
+            if (json_is_number(json_array_get(times, k)))
+                json_array_append(run->change_times, json_array_get(times, k));
+    }
+    return runs;
 }
 
 int regulators_init(struct controller *c)
 {
     const struct rules *r = c->rules;
     regulators_free(c);
-    if (r->n_regulators == 0)
+    if (r->n_regulators == 0 || r->targets.by) {
+        json_object_clear(c->st.regulators);
         return 0;
-    c->regs = calloc(r->n_regulators, sizeof(*c->regs));
+    }
+    c->regs = regulator_runs_new(r, c->st.regulators, true);
     if (!c->regs)
         return -ENOMEM;
     c->n_regs = r->n_regulators;
-    for (size_t i = 0; i < r->n_regulators; i++) {
-        const struct regulator_def *d = &r->regulators[i];
-        struct regulator_run *run = &c->regs[i];
-        regulator_state_init(d, &run->st);
-        run->change_times = json_array();
-        if (!run->change_times)
-            return -ENOMEM;
-        const json_t *saved = json_object_get(c->st.regulators, d->name);
-        if (json_is_object(saved)) {
-            double out = json_number_value(json_object_get(saved, "output"));
-            if (json_is_number(json_object_get(saved, "output")) && isfinite(out)) {
-                /* the bounds may have changed since: the saved output within them */
-                run->st.output = fmin(d->out_max, fmax(d->out_min, out));
-            }
-            run->st.last_change = json_number_value(json_object_get(saved, "last_change"));
-            slices_restore(run->st.up, json_object_get(saved, "up"));
-            slices_restore(run->st.down, json_object_get(saved, "down"));
-            const json_t *times = json_object_get(saved, "change_times");
-            for (size_t k = 0; k < json_array_size(times); k++)
-                if (json_is_number(json_array_get(times, k)))
-                    json_array_append(run->change_times, json_array_get(times, k));
-        }
-    }
-    /* regulators the rules no longer have are forgotten */
-    json_t *kept = json_object();
-    for (size_t i = 0; i < r->n_regulators; i++) {
-        json_t *o = json_object_get(c->st.regulators, r->regulators[i].name);
-        if (o)
-            json_object_set(kept, r->regulators[i].name, o);
-    }
-    json_decref(c->st.regulators);
-    c->st.regulators = kept;
-    for (size_t i = 0; i < r->n_regulators; i++)
-        save_one(c, i);
-    return 0;
+    json_decref(c->st.regulators); /* regulators the rules no longer have are forgotten */
+    c->st.regulators = regulator_runs_state(r, c->regs);
+    return c->st.regulators ? 0 : -ENOMEM;
 }
 
 void regulators_free(struct controller *c)
 {
-    for (size_t i = 0; i < c->n_regs; i++)
-        json_decref(c->regs[i].change_times);
-    free(c->regs);
+    regulator_runs_free(c->regs, c->n_regs);
     c->regs = NULL;
     c->n_regs = 0;
 }
+
+/* ---- one step of every regulator of a run set ---- */
 
 static bool active_in(const struct regulator_def *d, size_t state)
 {
@@ -151,6 +174,390 @@ static void count_change(struct controller *c, const char *name, const char *dir
         metric_add(m, 1);
 }
 
+static void history_add(struct regulator_run *run, double now)
+{
+    if (!run->hist)
+        return;
+    struct regulator_point *p = &run->hist[run->hist_next];
+    p->time = now;
+    p->output = run->st.output;
+    p->signal = run->signal_known ? run->signal : NAN;
+    run->hist_next = (run->hist_next + 1) % REGULATOR_HISTORY;
+    if (run->n_hist < REGULATOR_HISTORY)
+        run->n_hist++;
+}
+
+/* "16" for an integer output, else "%.6g". */
+static void fmt_output(const struct regulator_def *d, double v, char *buf, size_t size)
+{
+    snprintf(buf, size, d->integer ? "%.0f" : "%.6g", v);
+}
+
+/* A change recorded and waiting to be applied. */
+struct pending {
+    struct regulator_run *run;
+    struct target *t; /* NULL: the controller's */
+    size_t i;         /* the regulator */
+    char id[64];
+    double prev, out, before_output, before_change;
+    char direction[8];
+};
+
+struct plan {
+    struct pending *list;
+    size_t n, cap;
+    bool oom;
+};
+
+/* One step of each regulator of runs (a target's, or the controller's with t NULL), lock
+ * held: the changes to apply are added to p, their records written without a sync. */
+static void plan_runs(struct controller *c, struct regulator_run *runs, struct target *t, size_t to,
+                      bool uncertain, const struct signal_value *values, bool paused, double now,
+                      struct plan *p)
+{
+    const struct rules *r = c->rules;
+    for (size_t i = 0; i < r->n_regulators; i++) {
+        const struct regulator_def *d = &r->regulators[i];
+        struct regulator_run *run = &runs[i];
+        const struct signal_value *sv = values ? &values[d->signal] : NULL;
+        run->signal_known = sv && sv->known && isfinite(sv->value);
+        run->signal = sv ? sv->value : NAN;
+        run->last_time = now;
+        run->paused = paused;
+        if (paused) {
+            char o[64];
+            fmt_output(d, run->st.output, o, sizeof(o));
+            snprintf(run->last.explanation, sizeof(run->last.explanation), "paused: %s held at %s",
+                     d->output_name ? d->output_name : d->name, o);
+            run->last.why = REG_UNKNOWN;
+            run->last.change = false;
+            history_add(run, now);
+            continue;
+        }
+        struct regulator_input in = {.now = now, .known = run->signal_known, .signal = run->signal};
+        bool state_unknown = to == EVAL_STATE_UNKNOWN || (uncertain && d->n_active_in);
+        in.active = !state_unknown && active_in(d, to);
+        if (state_unknown && d->n_active_in)
+            in.known = false; /* whether it is active cannot be told: hold */
+        struct regulator_state before = run->st;
+        struct regulator_step step;
+        regulator_step(d, &run->st, r->signals[d->signal].name, &in, &step);
+        run->last = step;
+        if (!step.change) {
+            history_add(run, now);
+            continue;
+        }
+        const char *direction = step.direction > 0 ? "up" : "down";
+        expire(run->change_times, now);
+        unsigned max = r->max_regulator_changes_per_hour;
+        bool dry = c->cli.dry_run || d->dry_run;
+        bool budget = max && json_array_size(run->change_times) >= max;
+        const char *outcome = budget ? "budget_exhausted" : dry ? "dry_run" : "applied";
+        if (budget) {
+            /* the change waits; the windows keep this step's recommendation */
+            run->st.output = before.output;
+            run->st.last_change = before.last_change;
+            size_t len = strlen(run->last.explanation);
+            snprintf(run->last.explanation + len, sizeof(run->last.explanation) - len,
+                     "; held: %u changes in the last hour (max_regulator_changes_per_hour)", max);
+            run->last.change = false;
+        }
+        char id[64];
+        controller_new_id(c, now, id, sizeof(id));
+        int ar = 0;
+        if (!budget || !run->budget_recorded) { /* a held change is recorded once */
+            json_t *rec = controller_record("regulator_change", id, now);
+            if (t)
+                json_object_set_new(rec, "target", json_deep_copy(t->labels));
+            json_object_set_new(rec, "regulator", json_string(d->name));
+            json_object_set_new(rec, "signal", json_string(r->signals[d->signal].name));
+            json_object_set_new(rec, "value", json_num(run->signal));
+            json_object_set_new(rec, "setpoint", json_real(d->setpoint));
+            json_object_set_new(rec, "law", json_string(regulator_law_name(d->law)));
+            json_object_set_new(rec, "previous_output", json_real(step.previous));
+            json_object_set_new(rec, "output", json_real(step.output));
+            json_object_set_new(rec, "recommended", json_num(step.recommended));
+            json_object_set_new(rec, "direction", json_string(direction));
+            json_object_set_new(rec, "state", json_string(eval_state_name(r, to)));
+            json_object_set_new(rec, "outcome", json_string(outcome));
+            json_object_set_new(rec, "explanation", json_string(run->last.explanation));
+            ar = audit_append_nosync(c->audit, rec);
+            json_decref(rec);
+        }
+        run->budget_recorded = budget;
+        if (ar < 0) {
+            metric_add(c->m.audit_errors, 1);
+            log_error_errno(ar, "audit: cannot record regulator %s's change in %s; not applied",
+                            d->name, audit_path(c->audit));
+            run->st = before;
+            run->last.change = false;
+            history_add(run, now);
+            continue;
+        }
+        if (budget) {
+            count_change(c, d->name, direction, "budget_exhausted");
+            history_add(run, now);
+            continue;
+        }
+        json_array_append_new(run->change_times, json_real(now));
+        if (dry) {
+            log_info("regulator %s%s%s (dry run): %s", d->name, t ? " " : "", t ? t->key : "",
+                     run->last.explanation);
+            count_change(c, d->name, direction, "dry_run");
+            history_add(run, now);
+            continue;
+        }
+        if (p->n == p->cap) {
+            size_t cap = p->cap ? 2 * p->cap : 16;
+            struct pending *l = realloc(p->list, cap * sizeof(*l));
+            if (!l) { /* recorded, not applied: the output stays, the next step tries again */
+                p->oom = true;
+                run->st.output = before.output;
+                run->st.last_change = before.last_change;
+                history_add(run, now);
+                continue;
+            }
+            p->list = l;
+            p->cap = cap;
+        }
+        struct pending *x = &p->list[p->n++];
+        x->run = run;
+        x->t = t;
+        x->i = i;
+        snprintf(x->id, sizeof(x->id), "%s", id);
+        x->prev = step.previous;
+        x->out = step.output;
+        x->before_output = before.output;
+        x->before_change = before.last_change;
+        snprintf(x->direction, sizeof(x->direction), "%s", direction);
+    }
+}
+
+/* Applies one planned change through its regulator's actions, outside the lock (act_lock
+ * taken here: the rules are not swapped meanwhile). Returns how many actions failed. */
+static size_t apply_change(struct controller *c, const struct pending *x, double now)
+{
+    size_t failed = 0;
+    pthread_mutex_lock(&c->act_lock);
+    pthread_mutex_lock(&c->lock);
+    const struct regulator_def *d = &c->rules->regulators[x->i];
+    json_t *args = json_object();
+    if (d->integer) {
+        json_object_set_new(args, "output", json_integer((json_int_t)llround(x->out)));
+        json_object_set_new(args, "previous_output", json_integer((json_int_t)llround(x->prev)));
+    } else {
+        json_object_set_new(args, "output", json_real(x->out));
+        json_object_set_new(args, "previous_output", json_real(x->prev));
+    }
+    char expl[sizeof(x->run->last.explanation)], name[RULES_MAX_NAME + 1], out[64], prev[64];
+    snprintf(expl, sizeof(expl), "%s", x->run->last.explanation);
+    snprintf(name, sizeof(name), "%s", d->name);
+    fmt_output(d, x->out, out, sizeof(out));
+    fmt_output(d, x->prev, prev, sizeof(prev));
+    const json_t *labels = x->t ? x->t->labels : NULL; /* only this thread changes them */
+    const char *who = x->t ? x->t->key : "";
+    pthread_mutex_unlock(&c->lock);
+    for (size_t k = 0; k < d->n_actions; k++) {
+        const struct action_def *a = &d->actions[k];
+        struct action_ctx ctx;
+        memset(&ctx, 0, sizeof(ctx));
+        ctx.decision_id = x->id;
+        ctx.state = name;
+        ctx.from = "";
+        ctx.reasoning = expl;
+        ctx.confidence = 1;
+        ctx.time = now;
+        ctx.args = args;
+        ctx.labels = labels;
+        ctx.env = &c->env;
+        char *shown = labels ? actuator_with_labels(a->summary, labels) : NULL;
+        const char *summary = shown ? shown : a->summary;
+        struct action_result ar;
+        uint64_t t0 = now_usec();
+        actions_mark(c, (int)a->kind, a->params);
+        actuator_run(a, &ctx, &ar, NULL);
+        actions_mark(c, -1, NULL);
+        double secs = (double)(now_usec() - t0) / 1e6;
+        if (ar.status != ACT_OK) {
+            failed++;
+            log_error("regulator %s%s%s: %s -> %s: %s failed: %s", name, *who ? " " : "", who, prev,
+                      out, summary, ar.error);
+        } else {
+            log_info("regulator %s%s%s: %s -> %s: %s: ok", name, *who ? " " : "", who, prev, out,
+                     summary);
+        }
+        pthread_mutex_lock(&c->lock);
+        actions_record_result(c, x->id, k, a->kind, summary, "regulator", &ar, secs, now_realtime(),
+                              labels);
+        pthread_mutex_unlock(&c->lock);
+        enum act_status status = ar.status;
+        action_result_clear(&ar);
+        free(shown);
+        if (status != ACT_OK)
+            break; /* the output is not the new one: the rest would apply a half change */
+    }
+    json_decref(args);
+    pthread_mutex_unlock(&c->act_lock);
+    return failed;
+}
+
+/* Syncs the plan's records and applies its changes (called with the lock held; returns
+ * with it held, released meanwhile). */
+static void carry_out(struct controller *c, struct plan *p, double now)
+{
+    int as = audit_sync(c->audit);
+    if (as < 0) {
+        metric_add(c->m.audit_errors, 1);
+        log_error_errno(as, "audit: cannot sync the regulators' changes to %s; none applied",
+                        audit_path(c->audit));
+    }
+    for (size_t k = 0; k < p->n; k++) {
+        struct pending *x = &p->list[k];
+        size_t failed = 1;
+        if (as >= 0) {
+            pthread_mutex_unlock(&c->lock);
+            failed = apply_change(c, x, now);
+            pthread_mutex_lock(&c->lock);
+        }
+        const char *name = c->rules->regulators[x->i].name;
+        if (failed) { /* the world keeps the old output; the windows keep the recommendation */
+            x->run->st.output = x->before_output;
+            x->run->st.last_change = x->before_change;
+            count_change(c, name, x->direction, "failed");
+        } else {
+            count_change(c, name, x->direction, "applied");
+        }
+        history_add(x->run, now);
+    }
+    if (p->n || p->oom)
+        log_debug("regulators: %zu changes applied or tried", p->n);
+}
+
+void regulators_evaluate(struct controller *c, const struct eval_result *res,
+                         const struct signal_value *values, double now)
+{
+    pthread_mutex_lock(&c->lock);
+    if (!c->regs) {
+        pthread_mutex_unlock(&c->lock);
+        return;
+    }
+    struct plan p = {0};
+    plan_runs(c, c->regs, NULL, res->to, res->uncertain, values, c->st.paused, now, &p);
+    carry_out(c, &p, now);
+    free(p.list);
+    json_decref(c->st.regulators);
+    c->st.regulators = regulator_runs_state(c->rules, c->regs);
+    controller_save_state(c);
+    pthread_mutex_unlock(&c->lock);
+}
+
+void regulators_targets_evaluate(struct controller *c, double now)
+{
+    pthread_mutex_lock(&c->lock);
+    const struct rules *r = c->rules;
+    if (r->n_regulators == 0) {
+        pthread_mutex_unlock(&c->lock);
+        return;
+    }
+    struct plan p = {0};
+    for (size_t i = 0; i < c->targets.n; i++) {
+        struct target *t = c->targets.list[i];
+        if (!t->regs || !t->have_eval || t->forgetting)
+            continue;
+        plan_runs(c, t->regs, t, t->last.to, t->last.uncertain, t->seen ? t->values : NULL,
+                  c->st.paused || t->paused, now, &p);
+    }
+    /* targets are removed only by this thread: the pointers of the plan stay valid */
+    carry_out(c, &p, now);
+    bool changed = p.n > 0;
+    free(p.list);
+    if (changed)
+        controller_save_state(c);
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- the API and the metrics ---- */
+
+static json_t *run_json(const struct rules *r, size_t i, const struct regulator_run *run,
+                        bool dry_run)
+{
+    const struct regulator_def *d = &r->regulators[i];
+    json_t *o = json_object();
+    json_object_set_new(o, "name", json_string(d->name));
+    json_object_set_new(o, "signal", json_string(r->signals[d->signal].name));
+    json_object_set_new(o, "value", run->signal_known ? json_real(run->signal) : json_null());
+    json_object_set_new(o, "setpoint", json_real(d->setpoint));
+    json_object_set_new(o, "law", json_string(regulator_law_name(d->law)));
+    json_object_set_new(o, "output_name", json_string(d->output_name ? d->output_name : d->name));
+    json_object_set_new(o, "output", json_real(run->st.output));
+    json_object_set_new(o, "min", json_real(d->out_min));
+    json_object_set_new(o, "max", json_real(d->out_max));
+    json_object_set_new(o, "start", json_real(d->out_start));
+    json_object_set_new(o, "last_change", json_time(run->st.last_change));
+    json_object_set_new(o, "paused", json_boolean(run->paused));
+    json_object_set_new(o, "dry_run", json_boolean(dry_run || d->dry_run));
+    json_object_set_new(o, "last_step",
+                        run->last_time > 0 ? json_string(regulator_why_name(run->last.why))
+                                           : json_null());
+    json_object_set_new(o, "explanation",
+                        run->last_time > 0 ? json_string(run->last.explanation) : json_null());
+    json_object_set_new(o, "changes_last_hour",
+                        json_integer((json_int_t)json_array_size(run->change_times)));
+    if (run->hist) {
+        json_t *h = json_array();
+        for (size_t k = 0; k < run->n_hist; k++) {
+            size_t at = (run->hist_next + REGULATOR_HISTORY - run->n_hist + k) % REGULATOR_HISTORY;
+            const struct regulator_point *pt = &run->hist[at];
+            json_array_append_new(h,
+                                  json_pack("{s:o,s:f,s:o}", "time", json_time(pt->time), "output",
+                                            pt->output, "value", json_num(pt->signal)));
+        }
+        json_object_set_new(o, "history", h);
+    }
+    return o;
+}
+
+json_t *regulator_runs_json(struct controller *c, const struct regulator_run *runs)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; runs && i < c->rules->n_regulators; i++)
+        json_array_append_new(a, run_json(c->rules, i, &runs[i], c->cli.dry_run));
+    return a;
+}
+
+json_t *regulators_json(struct controller *c)
+{
+    if (!c->rules->targets.by)
+        return regulator_runs_json(c, c->regs);
+    /* with targets: per regulator, every target's output (the first 1000 by key) */
+    const struct rules *r = c->rules;
+    json_t *a = json_array();
+    for (size_t i = 0; i < r->n_regulators; i++) {
+        const struct regulator_def *d = &r->regulators[i];
+        json_t *o = json_object(), *targets = json_array();
+        json_object_set_new(o, "name", json_string(d->name));
+        json_object_set_new(o, "signal", json_string(r->signals[d->signal].name));
+        json_object_set_new(o, "setpoint", json_real(d->setpoint));
+        json_object_set_new(o, "law", json_string(regulator_law_name(d->law)));
+        size_t n = 0;
+        for (size_t k = 0; k < c->targets.n; k++) {
+            const struct target *t = c->targets.list[k];
+            if (!t->regs)
+                continue;
+            if (++n > 1000)
+                continue;
+            json_t *x = run_json(r, i, &t->regs[i], c->cli.dry_run);
+            json_object_set_new(x, "target", json_deep_copy(t->labels));
+            json_object_set_new(x, "id", json_string(t->id));
+            json_array_append_new(targets, x);
+        }
+        json_object_set_new(o, "targets_total", json_integer((json_int_t)n));
+        json_object_set_new(o, "targets", targets);
+        json_array_append_new(a, o);
+    }
+    return a;
+}
+
 void regulators_publish(struct controller *c)
 {
     rfamily_reset(c->m.reg_output);
@@ -168,255 +575,11 @@ void regulators_publish(struct controller *c)
         if (run->signal_known && (m = registry_series(c->m.reg_signal, l)))
             metric_set(m, run->signal);
     }
-}
-
-static void history_add(struct regulator_run *run, double now)
-{
-    struct regulator_point *p = &run->hist[run->hist_next];
-    p->time = now;
-    p->output = run->st.output;
-    p->signal = run->signal_known ? run->signal : NAN;
-    run->hist_next = (run->hist_next + 1) % REGULATOR_HISTORY;
-    if (run->n_hist < REGULATOR_HISTORY)
-        run->n_hist++;
-}
-
-/* "16" for an integer output, else "%.6g". */
-static void fmt_output(const struct regulator_def *d, double v, char *buf, size_t size)
-{
-    if (d->integer)
-        snprintf(buf, size, "%.0f", v);
-    else
-        snprintf(buf, size, "%.6g", v);
-}
-
-/* Applies the change of regulator i (record rec already audited). Returns how many actions
- * failed. No lock held; act_lock taken here. */
-static size_t apply_change(struct controller *c, size_t i, const char *id, double previous,
-                           double output, const char *explanation, double now)
-{
-    size_t failed = 0;
-    pthread_mutex_lock(&c->act_lock);
-    pthread_mutex_lock(&c->lock);
-    if (c->regs == NULL || i >= c->n_regs) { /* a reload in between: nothing applies */
-        pthread_mutex_unlock(&c->lock);
-        pthread_mutex_unlock(&c->act_lock);
-        return 1;
+    /* with targets, the setpoints here; the outputs per target (targets_api.c) */
+    for (size_t i = 0; c->rules->targets.by && i < c->rules->n_regulators; i++) {
+        struct metric *m = registry_series(
+            c->m.reg_setpoint, (const char *const[]){c->rules->regulators[i].name, NULL});
+        if (m)
+            metric_set(m, c->rules->regulators[i].setpoint);
     }
-    const struct regulator_def *d = &c->rules->regulators[i];
-    json_t *args = json_object();
-    char out_text[64], prev_text[64];
-    fmt_output(d, output, out_text, sizeof(out_text));
-    fmt_output(d, previous, prev_text, sizeof(prev_text));
-    if (d->integer) {
-        json_object_set_new(args, "output", json_integer((json_int_t)llround(output)));
-        json_object_set_new(args, "previous_output", json_integer((json_int_t)llround(previous)));
-    } else {
-        json_object_set_new(args, "output", json_real(output));
-        json_object_set_new(args, "previous_output", json_real(previous));
-    }
-    char name[RULES_MAX_NAME + 1];
-    snprintf(name, sizeof(name), "%s", d->name);
-    pthread_mutex_unlock(&c->lock);
-    /* the rules cannot be swapped while act_lock is held: d stays valid */
-    for (size_t k = 0; k < d->n_actions; k++) {
-        const struct action_def *a = &d->actions[k];
-        struct action_ctx ctx;
-        memset(&ctx, 0, sizeof(ctx));
-        ctx.decision_id = id;
-        ctx.state = name;
-        ctx.from = "";
-        ctx.reasoning = explanation;
-        ctx.confidence = 1;
-        ctx.time = now;
-        ctx.args = args;
-        ctx.env = &c->env;
-        struct action_result ar;
-        uint64_t t0 = now_usec();
-        actions_mark(c, (int)a->kind, a->params);
-        actuator_run(a, &ctx, &ar, NULL);
-        actions_mark(c, -1, NULL);
-        double secs = (double)(now_usec() - t0) / 1e6;
-        if (ar.status != ACT_OK) {
-            failed++;
-            log_error("regulator %s: %s -> %s: %s failed: %s", name, prev_text, out_text,
-                      a->summary, ar.error);
-        } else {
-            log_info("regulator %s: %s -> %s: %s: ok", name, prev_text, out_text, a->summary);
-        }
-        pthread_mutex_lock(&c->lock);
-        actions_record_result(c, id, k, a->kind, a->summary, "regulator", &ar, secs, now_realtime(),
-                              NULL);
-        pthread_mutex_unlock(&c->lock);
-        enum act_status status = ar.status;
-        action_result_clear(&ar);
-        if (status != ACT_OK)
-            break; /* the output is not the new one: the rest would apply a half change */
-    }
-    json_decref(args);
-    pthread_mutex_unlock(&c->act_lock);
-    return failed;
-}
-
-void regulators_evaluate(struct controller *c, const struct eval_result *res,
-                         const struct signal_value *values, double now)
-{
-    pthread_mutex_lock(&c->lock);
-    const struct rules *r = c->rules;
-    for (size_t i = 0; i < c->n_regs; i++) {
-        const struct regulator_def *d = &r->regulators[i];
-        struct regulator_run *run = &c->regs[i];
-        const struct signal_value *sv = &values[d->signal];
-        run->signal_known = sv->known && isfinite(sv->value);
-        run->signal = sv->value;
-        run->last_time = now;
-        if (c->st.paused) {
-            snprintf(run->last.explanation, sizeof(run->last.explanation),
-                     "paused: %s held at %.6g", d->output_name ? d->output_name : d->name,
-                     run->st.output);
-            run->last.why = REG_UNKNOWN;
-            run->last.change = false;
-            run->paused = true;
-            history_add(run, now);
-            continue;
-        }
-        run->paused = false;
-        struct regulator_input in = {.now = now, .known = run->signal_known, .signal = sv->value};
-        bool state_unknown = res->to == EVAL_STATE_UNKNOWN || (res->uncertain && d->n_active_in);
-        in.active = !state_unknown && active_in(d, res->to);
-        if (state_unknown && d->n_active_in)
-            in.known = false; /* whether it is active cannot be told: hold */
-        struct regulator_state before = run->st;
-        struct regulator_step step;
-        regulator_step(d, &run->st, r->signals[d->signal].name, &in, &step);
-        run->last = step;
-        if (!step.change) {
-            history_add(run, now);
-            continue;
-        }
-        const char *direction = step.direction > 0 ? "up" : "down";
-        expire(run->change_times, now);
-        unsigned max = r->max_regulator_changes_per_hour;
-        bool dry = c->cli.dry_run || d->dry_run;
-        const char *outcome = dry ? "dry_run" : "applied";
-        if (max && json_array_size(run->change_times) >= max) {
-            /* the change waits; the windows keep this step's recommendation */
-            double out = before.output, changed = before.last_change;
-            run->st.output = out;
-            run->st.last_change = changed;
-            outcome = "budget_exhausted";
-            size_t len = strlen(run->last.explanation);
-            snprintf(run->last.explanation + len, sizeof(run->last.explanation) - len,
-                     "; held: %u changes in the last hour (max_regulator_changes_per_hour)", max);
-            run->last.change = false;
-        }
-        char id[64];
-        controller_new_id(c, now, id, sizeof(id));
-        json_t *rec = controller_record("regulator_change", id, now);
-        json_object_set_new(rec, "regulator", json_string(d->name));
-        json_object_set_new(rec, "signal", json_string(r->signals[d->signal].name));
-        json_object_set_new(rec, "value", json_num(sv->value));
-        json_object_set_new(rec, "setpoint", json_real(d->setpoint));
-        json_object_set_new(rec, "law", json_string(regulator_law_name(d->law)));
-        json_object_set_new(rec, "previous_output", json_real(step.previous));
-        json_object_set_new(rec, "output", json_real(step.output));
-        json_object_set_new(rec, "recommended", json_num(step.recommended));
-        json_object_set_new(rec, "direction", json_string(direction));
-        json_object_set_new(rec, "state", json_string(eval_state_name(r, res->to)));
-        json_object_set_new(rec, "outcome", json_string(outcome));
-        json_object_set_new(rec, "explanation", json_string(run->last.explanation));
-        bool budget = strcmp(outcome, "budget_exhausted") == 0;
-        /* a change held by the budget is recorded once, not at every step */
-        bool write = !budget || !run->budget_recorded;
-        int ar = write ? audit_append(c->audit, rec) : 0;
-        run->budget_recorded = budget;
-        if (ar < 0) {
-            metric_add(c->m.audit_errors, 1);
-            log_error_errno(ar, "audit: cannot record regulator %s's change in %s; not applied",
-                            d->name, audit_path(c->audit));
-            run->st = before;
-            run->last.change = false;
-            json_decref(rec);
-            history_add(run, now);
-            continue;
-        }
-        json_decref(rec);
-        if (budget) {
-            count_change(c, d->name, direction, "budget_exhausted");
-            history_add(run, now);
-            continue;
-        }
-        json_array_append_new(run->change_times, json_real(now));
-        if (dry) {
-            log_info("regulator %s (dry run): %s", d->name, run->last.explanation);
-            count_change(c, d->name, direction, "dry_run");
-            save_one(c, i);
-            controller_save_state(c);
-            history_add(run, now);
-            continue;
-        }
-        char expl[sizeof(run->last.explanation)];
-        snprintf(expl, sizeof(expl), "%s", run->last.explanation);
-        double prev = step.previous, out = step.output;
-        pthread_mutex_unlock(&c->lock);
-        size_t failed = apply_change(c, i, id, prev, out, expl, now);
-        pthread_mutex_lock(&c->lock);
-        if (c->rules != r || i >= c->n_regs) /* reloaded meanwhile: the new rules decide */
-            break;
-        run = &c->regs[i];
-        if (failed) {
-            /* the world keeps the old output; the windows keep the recommendation */
-            run->st.output = before.output;
-            run->st.last_change = before.last_change;
-            count_change(c, d->name, direction, "failed");
-        } else {
-            count_change(c, d->name, direction, "applied");
-        }
-        save_one(c, i);
-        controller_save_state(c);
-        history_add(run, now);
-    }
-    pthread_mutex_unlock(&c->lock);
-}
-
-json_t *regulators_json(struct controller *c)
-{
-    const struct rules *r = c->rules;
-    json_t *a = json_array();
-    for (size_t i = 0; i < c->n_regs; i++) {
-        const struct regulator_def *d = &r->regulators[i];
-        const struct regulator_run *run = &c->regs[i];
-        json_t *o = json_object();
-        json_object_set_new(o, "name", json_string(d->name));
-        json_object_set_new(o, "signal", json_string(r->signals[d->signal].name));
-        json_object_set_new(o, "value", run->signal_known ? json_real(run->signal) : json_null());
-        json_object_set_new(o, "setpoint", json_real(d->setpoint));
-        json_object_set_new(o, "law", json_string(regulator_law_name(d->law)));
-        json_object_set_new(o, "output_name",
-                            json_string(d->output_name ? d->output_name : d->name));
-        json_object_set_new(o, "output", json_real(run->st.output));
-        json_object_set_new(o, "min", json_real(d->out_min));
-        json_object_set_new(o, "max", json_real(d->out_max));
-        json_object_set_new(o, "start", json_real(d->out_start));
-        json_object_set_new(o, "last_change", json_time(run->st.last_change));
-        json_object_set_new(o, "paused", json_boolean(run->paused));
-        json_object_set_new(o, "dry_run", json_boolean(c->cli.dry_run || d->dry_run));
-        json_object_set_new(o, "last_step",
-                            run->last_time > 0 ? json_string(regulator_why_name(run->last.why))
-                                               : json_null());
-        json_object_set_new(o, "explanation",
-                            run->last_time > 0 ? json_string(run->last.explanation) : json_null());
-        json_object_set_new(o, "changes_last_hour",
-                            json_integer((json_int_t)json_array_size(run->change_times)));
-        json_t *h = json_array();
-        for (size_t k = 0; k < run->n_hist; k++) {
-            size_t at = (run->hist_next + REGULATOR_HISTORY - run->n_hist + k) % REGULATOR_HISTORY;
-            const struct regulator_point *p = &run->hist[at];
-            json_array_append_new(h, json_pack("{s:o,s:f,s:o}", "time", json_time(p->time),
-                                               "output", p->output, "value", json_num(p->signal)));
-        }
-        json_object_set_new(o, "history", h);
-        json_array_append_new(a, o);
-    }
-    return a;
 }

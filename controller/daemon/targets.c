@@ -337,6 +337,7 @@ void targets_evaluate(struct controller *c, const struct ivec *vecs, const bool 
     free(st);
     free(saved);
     free(scratch);
+    regulators_targets_evaluate(c, now);
     actions_effects(c, NULL, now);
 
     pthread_mutex_lock(&c->lock);

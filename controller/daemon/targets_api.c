@@ -250,6 +250,8 @@ int targets_detail_json(struct controller *c, const char *id, json_t **ret)
     if (!t)
         return -ENOENT;
     *ret = target_row_json(c, t, true, now_realtime());
+    if (t->regs)
+        json_object_set_new(*ret, "regulators", regulator_runs_json(c, t->regs));
     return 0;
 }
 
@@ -320,6 +322,21 @@ int targets_metrics(struct controller *c, struct mset *set)
         const struct target *t = c->targets.list[i];
         labels[by_labels(r, t, labels)] = NULL;
         ret = mset_add(set, MSET_SUFFIX_NONE, labels, t->have_eval ? t->last.confidence : 0);
+    }
+    if (ret >= 0 && r->n_regulators) {
+        ret = mset_family(set, "homeostat_controller_target_regulator_output", METRIC_GAUGE,
+                          "The output in force of each regulator for each target (one series "
+                          "per target and regulator).");
+        for (size_t i = 0; ret >= 0 && i < c->targets.n; i++) {
+            const struct target *t = c->targets.list[i];
+            size_t k = by_labels(r, t, labels);
+            labels[k] = "regulator";
+            labels[k + 2] = NULL;
+            for (size_t g = 0; ret >= 0 && t->regs && g < r->n_regulators; g++) {
+                labels[k + 1] = r->regulators[g].name;
+                ret = mset_add(set, MSET_SUFFIX_NONE, labels, t->regs[g].st.output);
+            }
+        }
     }
     if (ret >= 0)
         ret = mset_family(set, "homeostat_controller_targets", METRIC_GAUGE,

@@ -55,6 +55,7 @@ static void target_free(struct target *t)
     json_decref(t->action_times);
     free(t->last_decision);
     free(t->last.reasoning);
+    regulator_runs_free(t->regs, t->n_regs);
     free(t);
 }
 
@@ -79,8 +80,10 @@ struct target *targets_add(struct controller *c, const char *key, const json_t *
     t->labels = json_deep_copy(labels);
     t->last_exec = calloc(r->n_decisions ? r->n_decisions : 1, sizeof(double));
     t->action_times = json_array();
+    t->regs = regulator_runs_new(r, NULL, false);
+    t->n_regs = t->regs ? r->n_regulators : 0;
     if (!t->key || !t->labels || !t->last_exec || !t->action_times ||
-        eval_state_init(&t->eval, r, now) < 0) {
+        (r->n_regulators && !t->regs) || eval_state_init(&t->eval, r, now) < 0) {
         target_free(t);
         return NULL;
     }
@@ -219,7 +222,18 @@ int targets_state_text(struct controller *c, struct buf *b)
             buf_puts(b, k ? ", " : "");
             put_time(b, json_number_value(json_array_get(t->action_times, k)));
         }
-        buf_puts(b, "]}");
+        buf_puts(b, "]");
+        if (t->regs) {
+            json_t *regs = regulator_runs_state(r, t->regs);
+            char *text = regs ? json_dumps(regs, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+            if (text) {
+                buf_puts(b, ", \"regulators\": ");
+                buf_puts(b, text);
+            }
+            free(text);
+            json_decref(regs);
+        }
+        buf_puts(b, "}");
     }
     return buf_puts(b, c->targets.n ? "\n}" : "}");
 }
@@ -257,6 +271,14 @@ static void restore_one(const struct rules *r, struct target *t, const json_t *o
     for (size_t k = 0; k < json_array_size(times); k++)
         if (json_is_number(json_array_get(times, k)))
             json_array_append(t->action_times, json_array_get(times, k));
+    const json_t *regs = json_object_get(o, "regulators");
+    if (t->regs && json_is_object(regs)) {
+        struct regulator_run *again = regulator_runs_new(r, regs, false);
+        if (again) {
+            regulator_runs_free(t->regs, t->n_regs);
+            t->regs = again;
+        }
+    }
 }
 
 void targets_restore(struct controller *c, const json_t *saved)
@@ -321,6 +343,15 @@ int targets_rebase(struct controller *c, const struct rules *old_rules,
         free(t->values); /* sized by the old signals */
         t->values = NULL;
         t->have_eval = false;
+        /* the regulators by name, within their new bounds */
+        json_t *saved = regulator_runs_state(old_rules, t->regs);
+        struct regulator_run *regs = regulator_runs_new(new_rules, saved, false);
+        json_decref(saved);
+        if (new_rules->n_regulators && !regs)
+            return -ENOMEM;
+        regulator_runs_free(t->regs, t->n_regs);
+        t->regs = regs;
+        t->n_regs = regs ? new_rules->n_regulators : 0;
     }
     return 0;
 }

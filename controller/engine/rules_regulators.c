@@ -320,12 +320,6 @@ void loader_load_regulators(struct loader *l, const struct ytree_node *root)
     if (!v || ytree_is_null(v) || !loader_get_map(l, v))
         return;
     size_t n = ytree_len(v);
-    if (r->targets.by && n) {
-        loader_report(l, v,
-                      "regulators in a rules file with targets are not supported yet: use a "
-                      "rules file without a targets section for them");
-        return;
-    }
     if (n > RULES_MAX_REGULATORS) {
         loader_report(l, v, "more than %d regulators", RULES_MAX_REGULATORS);
         return;

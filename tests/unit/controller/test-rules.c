@@ -629,10 +629,6 @@ static const struct error_case error_cases[] = {
             "increases_signal: true, actions: [{exec: [/bin/true, \"{{outptu}}\"]}]}\n",
      "r.yaml:8:101: exec: argv: unknown placeholder {{outptu}}: use a parameter declared in "
      "params or one of id, state, from, severity, reasoning, confidence, time\n"},
-    {"targets: {by: [service]}\n" SIG ST "regulators:\n  c: {signal: cpu, setpoint: 1, output: "
-     "{min: 1, max: 10}, increases_signal: true, actions: [{exec: [/bin/true]}]}\n",
-     "r.yaml:9:3: regulators in a rules file with targets are not supported yet: use a rules "
-     "file without a targets section for them\n"},
 };
 
 TEST(load_errors)
