@@ -539,6 +539,26 @@ void actuator_run(const struct action_def *a, const struct action_ctx *ctx,
         json_decref(params);
 }
 
+int actuator_read(const struct action_def *a, const struct action_ctx *ctx, double *ret_now,
+                  double *ret_asked, char *msg, size_t msg_size)
+{
+    const struct actuator *act = actuator_for(a->kind);
+    if (!act->read)
+        return -EOPNOTSUPP;
+    json_t *params = actuator_expand(a->params, ctx, msg, msg_size);
+    if (!params)
+        return -EIO;
+    struct action_result res;
+    memset(&res, 0, sizeof(res));
+    int r = act->read(a->params, params, ctx, actuator_timeout(params, act->default_timeout_usec),
+                      ret_now, ret_asked, &res);
+    if (r == -EIO)
+        snprintf(msg, msg_size, "%s", res.error);
+    action_result_clear(&res);
+    json_decref(params);
+    return r;
+}
+
 void actuator_revert(enum action_kind kind, const json_t *expanded_params, const json_t *undo,
                      const struct action_ctx *ctx, struct action_result *res)
 {

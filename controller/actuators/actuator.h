@@ -74,6 +74,14 @@ struct actuator {
      * has nothing to undo. */
     void (*revert)(const json_t *params, const json_t *undo, const struct action_ctx *ctx,
                    uint64_t timeout_usec, struct action_result *res);
+    /* A regulator's read back (NULL: the kind has none): what the world has now of the value
+     * the action sets from {{output}} (raw: the params as written, which tell the key that
+     * carries {{output}}; params: expanded), in the kind's own units, and what params ask
+     * for in the same units. 0, -EOPNOTSUPP when the action has no one value made of
+     * {{output}}, or -EIO with res's error. */
+    int (*read)(const json_t *raw, const json_t *params, const struct action_ctx *ctx,
+                uint64_t timeout_usec, double *ret_now, double *ret_asked,
+                struct action_result *res);
     uint64_t default_timeout_usec;
     unsigned default_retries;
 };
@@ -110,6 +118,12 @@ json_t *actuator_expand(const json_t *params, const struct action_ctx *ctx, char
  * recording and for a later revert. */
 void actuator_run(const struct action_def *a, const struct action_ctx *ctx,
                   struct action_result *res, json_t **ret_params);
+/* A regulator's read back through the action's kind (struct actuator's read), its params
+ * expanded from ctx (args: output and previous_output), once within the action's timeout.
+ * 0 with *ret_now and *ret_asked; -EOPNOTSUPP when the kind or the action has no read
+ * back; -EIO with msg. */
+int actuator_read(const struct action_def *a, const struct action_ctx *ctx, double *ret_now,
+                  double *ret_asked, char *msg, size_t msg_size);
 void actuator_revert(enum action_kind kind, const json_t *expanded_params, const json_t *undo,
                      const struct action_ctx *ctx, struct action_result *res);
 void action_result_clear(struct action_result *res);

@@ -532,6 +532,44 @@ static void revert_kubectl(const json_t *params, const json_t *undo, const struc
     }
 }
 
+/* A regulator's read back: scale with replicas "{{output}}": the current replicas. */
+static int read_kubectl(const json_t *raw, const json_t *params, const struct action_ctx *ctx,
+                        uint64_t timeout_usec, double *ret_now, double *ret_asked,
+                        struct action_result *res)
+{
+    const char *rep = json_string_value(json_object_get(raw, "replicas"));
+    if (!json_object_get(raw, "scale") || !rep || strcmp(rep, "{{output}}") != 0)
+        return -EOPNOTSUPP;
+    struct kube k;
+    long long want;
+    bool rel;
+    if (!kube_init(&k, params, ctx, timeout_usec, res))
+        return -EIO;
+    if (kubectl_parse_replicas(json_object_get(params, "replicas"), &want, &rel) < 0 || rel) {
+        action_fail(res, ACT_FAIL, "kubectl scale %s: replicas is not a number", k.resource);
+        return -EIO;
+    }
+    struct kube_call get;
+    const char *args[] = {"get", k.resource, "--output=jsonpath={.spec.replicas}", NULL};
+    kube_run(&k, args, false, &get);
+    if (kube_failed(&k, &get)) {
+        subproc_result_free(&get.sr);
+        return -EIO;
+    }
+    char digits[32];
+    subproc_first_line(get.sr.out.data, digits, sizeof(digits));
+    subproc_result_free(&get.sr);
+    size_t dlen = strlen(digits);
+    if (dlen == 0 || dlen > 9 || strspn(digits, "0123456789") != dlen) {
+        action_fail(res, ACT_FAIL, "kubectl get %s: cannot read the current replicas (got '%.40s')",
+                    k.resource, digits);
+        return -EIO;
+    }
+    *ret_now = (double)strtoll(digits, NULL, 10);
+    *ret_asked = (double)want;
+    return 0;
+}
+
 const struct actuator actuator_kubectl = {
     .kind = ACTION_KUBECTL,
     .name = "kubectl",
@@ -539,6 +577,7 @@ const struct actuator actuator_kubectl = {
     .validate = kubectl_validate,
     .apply = apply_kubectl,
     .revert = revert_kubectl,
+    .read = read_kubectl,
     .default_timeout_usec = 15000000,
     .default_retries = 1,
 };

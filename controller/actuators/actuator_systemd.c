@@ -737,6 +737,50 @@ static void revert_systemd(const json_t *params, const json_t *undo, const struc
 }
 
 /* The body: a map with a unit, which the summary names first. */
+/* A regulator's read back: the one property whose value is made of {{output}}, as systemd
+ * has it now (infinity: +Inf) and as params ask for it, in the property's units. */
+static int read_systemd(const json_t *raw, const json_t *params, const struct action_ctx *ctx,
+                        uint64_t timeout_usec, double *ret_now, double *ret_asked,
+                        struct action_result *res)
+{
+    size_t which = SYSD_PROP_MAX;
+    for (size_t i = 0; i < SYSD_PROP_MAX; i++) {
+        const char *v = json_string_value(json_object_get(raw, sysd_props[i].key));
+        if (v && strstr(v, "{{output}}")) {
+            if (which != SYSD_PROP_MAX)
+                return -EOPNOTSUPP; /* two values from one output: none is the output */
+            which = i;
+        }
+    }
+    if (which == SYSD_PROP_MAX)
+        return -EOPNOTSUPP;
+    struct sysd_req req;
+    const char *bad_key = NULL;
+    char msg[400];
+    if (parse_params(params, false, &req, &bad_key, msg, sizeof(msg)) < 0) {
+        action_fail(res, ACT_FAIL, "systemd: %s%s%s", bad_key ? bad_key : "", bad_key ? ": " : "",
+                    msg);
+        return -EIO;
+    }
+    struct sysd_conn c;
+    char *path = NULL;
+    uint64_t now = 0;
+    if (conn_open(&c, ctx_user_bus(ctx), req.unit, timeout_usec, res) < 0)
+        return -EIO;
+    int r = load_unit(&c, &path, res);
+    if (r >= 0)
+        r = check_load_state(&c, path, res);
+    if (r >= 0)
+        r = get_property(&c, path, req.iface, sysd_props[which].property, 't', &now, res);
+    conn_close(&c);
+    free(path);
+    if (r < 0)
+        return -EIO;
+    *ret_now = now == UINT64_MAX ? INFINITY : (double)now;
+    *ret_asked = req.value[which] == UINT64_MAX ? INFINITY : (double)req.value[which];
+    return 0;
+}
+
 static bool load_systemd(struct loader *l, struct action_def *a, const struct ytree_node *v,
                          struct buf *sum)
 {
@@ -762,6 +806,7 @@ const struct actuator actuator_systemd = {
     .validate = validate_systemd,
     .apply = apply_systemd,
     .revert = revert_systemd,
+    .read = read_systemd,
     .default_timeout_usec = 5000000,
     .default_retries = 1,
 };

@@ -333,11 +333,46 @@ static void plan_runs(struct controller *c, struct regulator_run *runs, struct t
     }
 }
 
+/* What the world has of the output now, through the first of the regulator's actions
+ * that can read it back (kubectl scale, a systemd property; see actuator.h): 0 with
+ * *ret in the output's units (the action's own units scaled by output / asked), -EOPNOTSUPP
+ * when none can, -EIO (logged) when the read failed. act_lock held. */
+static int read_back(struct controller *c, const struct regulator_def *d, const struct pending *x,
+                     const struct action_ctx *ctx, double *ret)
+{
+    for (size_t k = 0; k < d->n_actions; k++) {
+        double now_v, asked;
+        char msg[512] = "";
+        int r = actuator_read(&d->actions[k], ctx, &now_v, &asked, msg, sizeof(msg));
+        if (r == -EOPNOTSUPP)
+            continue;
+        if (r < 0) {
+            log_warning("regulator %s%s%s: cannot read the output back: %s", d->name,
+                        x->t ? " " : "", x->t ? x->t->key : "", msg);
+            return r;
+        }
+        if (isinf(now_v)) /* no limit in the world: the most the regulator gives */
+            *ret = d->out_max;
+        else if (asked > 0 && isfinite(asked))
+            *ret = now_v * x->out / asked;
+        else
+            return -EOPNOTSUPP;
+        (void)c;
+        return 0;
+    }
+    return -EOPNOTSUPP;
+}
+
 /* Applies one planned change through its regulator's actions, outside the lock (act_lock
- * taken here: the rules are not swapped meanwhile). Returns how many actions failed. */
-static size_t apply_change(struct controller *c, const struct pending *x, double now)
+ * taken here: the rules are not swapped meanwhile). Before it, the output is read back
+ * where the world has it: when it is not what the regulator last applied (a human, or
+ * anything else, changed it), nothing is applied and *ret_world has the world's value.
+ * Returns how many actions failed. */
+static size_t apply_change(struct controller *c, const struct pending *x, double now,
+                           double *ret_world)
 {
     size_t failed = 0;
+    *ret_world = NAN;
     pthread_mutex_lock(&c->act_lock);
     pthread_mutex_lock(&c->lock);
     const struct regulator_def *d = &c->rules->regulators[x->i];
@@ -357,6 +392,26 @@ static size_t apply_change(struct controller *c, const struct pending *x, double
     const json_t *labels = x->t ? x->t->labels : NULL; /* only this thread changes them */
     const char *who = x->t ? x->t->key : "";
     pthread_mutex_unlock(&c->lock);
+    struct action_ctx rctx;
+    memset(&rctx, 0, sizeof(rctx));
+    rctx.decision_id = x->id;
+    rctx.state = name;
+    rctx.from = "";
+    rctx.reasoning = expl;
+    rctx.time = now;
+    rctx.args = args;
+    rctx.labels = labels;
+    rctx.env = &c->env;
+    double world;
+    if (read_back(c, d, x, &rctx, &world) == 0) {
+        double tol = d->resolution > 0 ? d->resolution / 2 : 1e-9 * fmax(1, fabs(x->prev));
+        if (fabs(world - x->prev) > tol) {
+            *ret_world = world;
+            json_decref(args);
+            pthread_mutex_unlock(&c->act_lock);
+            return 0;
+        }
+    }
     for (size_t k = 0; k < d->n_actions; k++) {
         const struct action_def *a = &d->actions[k];
         struct action_ctx ctx;
@@ -414,12 +469,52 @@ static void carry_out(struct controller *c, struct plan *p, double now)
     for (size_t k = 0; k < p->n; k++) {
         struct pending *x = &p->list[k];
         size_t failed = 1;
+        double world = NAN;
         if (as >= 0) {
             pthread_mutex_unlock(&c->lock);
-            failed = apply_change(c, x, now);
+            failed = apply_change(c, x, now, &world);
             pthread_mutex_lock(&c->lock);
         }
-        const char *name = c->rules->regulators[x->i].name;
+        const struct regulator_def *d = &c->rules->regulators[x->i];
+        const char *name = d->name;
+        if (!isnan(world)) {
+            /* someone else moved the output: the regulator goes on from the world's value,
+             * after settle, and does not apply its own */
+            char was[64], now_text[64];
+            fmt_output(d, x->prev, was, sizeof(was));
+            fmt_output(d, world, now_text, sizeof(now_text));
+            x->run->st.output = fmin(d->out_max, fmax(d->out_min, world));
+            x->run->st.last_change = now;
+            char text[640];
+            snprintf(text, sizeof(text),
+                     "read back: %s is %s where it is applied, not %s as last applied (changed "
+                     "by someone else); going on from %s after settle, %s not applied",
+                     d->output_name ? d->output_name : name, now_text, was, now_text,
+                     x->direction[0] == 'u' ? "the increase" : "the decrease");
+            size_t cap = sizeof(x->run->last.explanation);
+            size_t len = strnlen(text, cap - 1);
+            memcpy(x->run->last.explanation, text, len);
+            x->run->last.explanation[len] = '\0';
+            x->run->last.why = REG_SETTLING;
+            x->run->last.change = false;
+            log_warning("regulator %s%s%s: %s", name, x->t ? " " : "", x->t ? x->t->key : "",
+                        x->run->last.explanation);
+            json_t *rec = controller_record("regulator_read_back", x->id, now);
+            if (x->t)
+                json_object_set_new(rec, "target", json_deep_copy(x->t->labels));
+            json_object_set_new(rec, "regulator", json_string(name));
+            json_object_set_new(rec, "expected", json_real(x->prev));
+            json_object_set_new(rec, "found", json_real(world));
+            json_object_set_new(rec, "not_applied", json_real(x->out));
+            json_object_set_new(rec, "explanation", json_string(x->run->last.explanation));
+            int ar = audit_append(c->audit, rec);
+            json_decref(rec);
+            if (ar < 0)
+                metric_add(c->m.audit_errors, 1);
+            count_change(c, name, x->direction, "read_back");
+            history_add(x->run, now);
+            continue;
+        }
         if (failed) { /* the world keeps the old output; the windows keep the recommendation */
             x->run->st.output = x->before_output;
             x->run->st.last_change = x->before_change;
