@@ -1,8 +1,8 @@
 /* ruletest: `homeostat-controller test FILE...` (see ruletest.h). Loads a test file
  * (yamltree) and its rules file (rules_load_file) and validates all of it before running
  * anything; then replays each test's signal values step by step through step_replay_next()
- * (evaluate() and decide() under the hourly action budget, the daemon's step), and checks
- * every expectation at its step.
+ * (evaluate() and decide() under the hourly action budget, then the regulators: the
+ * daemon's step), and checks every expectation at its step.
  * Values use promtool's expanding notation ("0.5x6 0.91+0.01x3 _x2 stale"). */
 #include "ruletest.h"
 #include "ruletest_private.h"
@@ -35,8 +35,10 @@ static void rfile_free(struct rfile *f)
             free(t->series[s].known);
         }
         free(t->series);
-        for (size_t e = 0; t->expect && e < t->n_expect; e++)
+        for (size_t e = 0; t->expect && e < t->n_expect; e++) {
             free(t->expect[e].target);
+            free(t->expect[e].regs);
+        }
         free(t->expect);
         ruletest_free_target_series(t);
     }
@@ -143,6 +145,98 @@ static int parse_outcome(const struct ytree_node *n, int *ret, struct buf *error
                        s);
 }
 
+static int parse_why(const struct ytree_node *n, int *ret, struct buf *errors)
+{
+    const char *s;
+    if (ytree_get_string(n, &s, errors) < 0)
+        return -EINVAL;
+    for (int w = 0; w < REG_WHY_MAX; w++) {
+        if (strcmp(s, regulator_why_name((enum regulator_why)w)) == 0) {
+            *ret = w;
+            return 0;
+        }
+    }
+    return ytree_error(errors, n,
+                       "unknown step '%.64s': expected change, unknown, tolerance, stabilizing, "
+                       "at_limit, below_resolution, inactive or settling",
+                       s);
+}
+
+/* One regulator's expectation: {output: 32, step: change, explanation_contains: "...",
+ * changes: 3}. */
+static int load_reg_expectation(const struct ytree_node *n, struct reg_expectation *g,
+                                struct buf *errors)
+{
+    static const char *const keys[] = {"output", "step", "explanation_contains", "changes", NULL};
+    if (ytree_expect(n, YTREE_MAP, errors) < 0)
+        return -EINVAL;
+    int r = ytree_check_keys(n, keys, errors);
+    const struct ytree_node *x;
+    if ((x = ytree_get(n, "output"))) {
+        if (ytree_get_double(x, &g->output, errors) < 0)
+            r = -EINVAL;
+        else if (!isfinite(g->output))
+            r = ytree_error(errors, x, "output must be a finite number");
+        g->check_output = true;
+    }
+    if ((x = ytree_get(n, "step")) && parse_why(x, &g->why, errors) < 0)
+        r = -EINVAL;
+    if ((x = ytree_get(n, "explanation_contains")) &&
+        ytree_get_string(x, &g->explanation_contains, errors) < 0)
+        r = -EINVAL;
+    if ((x = ytree_get(n, "changes"))) {
+        if (ytree_get_uint(x, &g->changes, errors) < 0)
+            r = -EINVAL;
+        g->check_changes = true;
+    }
+    if (!ytree_get(n, "output") && !ytree_get(n, "step") && !ytree_get(n, "explanation_contains") &&
+        !ytree_get(n, "changes"))
+        r = ytree_error(errors, n,
+                        "regulator expectation checks nothing: give output, step, "
+                        "explanation_contains or changes");
+    return r;
+}
+
+/* regulators: {NAME: {...}, ...} of an expectation into e->regs. */
+static int load_reg_expectations(const struct rules *rules, const struct ytree_node *n,
+                                 struct expectation *e, struct buf *errors)
+{
+    if (rules->n_regulators == 0)
+        return ytree_error(errors, n, "regulators: the rules file has no regulators section");
+    if (ytree_expect(n, YTREE_MAP, errors) < 0)
+        return -EINVAL;
+    if (ytree_len(n) == 0)
+        return ytree_error(errors, n, "regulators is empty: name a regulator and what to check");
+    e->regs = calloc(ytree_len(n), sizeof(*e->regs));
+    if (!e->regs)
+        return -ENOMEM;
+    int r = 0;
+    for (size_t i = 0; i < ytree_len(n); i++) {
+        const struct ytree_node *k = ytree_key(n, i);
+        struct reg_expectation *g = &e->regs[e->n_regs];
+        *g = (struct reg_expectation){.node = k, .why = -1};
+        const char *name;
+        if (ytree_get_string(k, &name, errors) < 0) {
+            r = -EINVAL;
+            continue;
+        }
+        const struct regulator_def *d = rules_regulator(rules, name);
+        if (!d) {
+            const char *names[RULES_MAX_REGULATORS];
+            size_t count = 0;
+            for (size_t j = 0; j < rules->n_regulators && count < RULES_MAX_REGULATORS; j++)
+                names[count++] = rules->regulators[j].name;
+            r = unknown_name(errors, k, "regulator", name, names, count);
+            continue;
+        }
+        g->regulator = (size_t)(d - rules->regulators);
+        if (load_reg_expectation(ytree_value(n, i), g, errors) < 0)
+            r = -EINVAL;
+        e->n_regs++;
+    }
+    return r;
+}
+
 static int load_expectation(const struct rules *rules, struct rtest *t, const struct ytree_node *n,
                             struct expectation *e, struct buf *errors)
 {
@@ -155,6 +249,7 @@ static int load_expectation(const struct rules *rules, struct rtest *t, const st
                                        "reasoning_contains",
                                        "decisions",
                                        "target",
+                                       "regulators",
                                        NULL};
     *e = (struct expectation){.node = n, .changed = -1, .uncertain = -1, .outcome = -1};
     if (ytree_expect(n, YTREE_MAP, errors) < 0)
@@ -225,11 +320,19 @@ static int load_expectation(const struct rules *rules, struct rtest *t, const st
             r = -EINVAL;
         e->check_decisions = true;
     }
+    if ((x = ytree_get(n, "regulators"))) {
+        int q = load_reg_expectations(rules, x, e, errors);
+        if (q == -ENOMEM)
+            return q;
+        if (q < 0)
+            r = q;
+    }
     if (!e->check_state && e->changed < 0 && e->uncertain < 0 && !e->check_confidence &&
-        e->outcome < 0 && !e->reasoning_contains && !e->check_decisions && ytree_get(n, "at"))
+        e->outcome < 0 && !e->reasoning_contains && !e->check_decisions &&
+        !ytree_get(n, "regulators") && ytree_get(n, "at"))
         r = ytree_error(errors, n,
                         "expectation checks nothing: give state, changed, uncertain, "
-                        "confidence, outcome, reasoning_contains or decisions");
+                        "confidence, outcome, reasoning_contains, decisions or regulators");
     return r;
 }
 
@@ -458,9 +561,47 @@ static void values_at(const struct rules *rules, const struct rtest *t, size_t k
     }
 }
 
+/* "32" for a whole number, else with the digits needed to tell two outputs apart. */
+static void fmt_output(double v, char *dst, size_t dstsz)
+{
+    if (v == floor(v) && fabs(v) < 1e15)
+        snprintf(dst, dstsz, "%.0f", v);
+    else
+        snprintf(dst, dstsz, "%.10g", v);
+}
+
+/* Checks a regulator's expectation; the failures go to why, with the regulator's
+ * explanation after them. */
+static void check_regulator(const struct rules *rules, const struct reg_expectation *g,
+                            const struct step_regulator *reg, struct buf *why)
+{
+    const char *name = rules->regulators[g->regulator].name;
+    size_t len = why->len;
+    double got = reg->st.output;
+    if (g->check_output && !(fabs(got - g->output) <= 1e-9 * fmax(1, fabs(g->output)))) {
+        char want_text[32], got_text[32];
+        fmt_output(g->output, want_text, sizeof(want_text));
+        fmt_output(got, got_text, sizeof(got_text));
+        buf_printf(why, "      regulator %s: output: expected %s, got %s\n", name, want_text,
+                   got_text);
+    }
+    if (g->why >= 0 && (int)reg->last.why != g->why)
+        buf_printf(why, "      regulator %s: step: expected %s, got %s\n", name,
+                   regulator_why_name((enum regulator_why)g->why),
+                   regulator_why_name(reg->last.why));
+    if (g->explanation_contains && !strstr(reg->last.explanation, g->explanation_contains))
+        buf_printf(why, "      regulator %s: explanation_contains: expected \"%s\"\n", name,
+                   g->explanation_contains);
+    if (g->check_changes && reg->changes != g->changes)
+        buf_printf(why, "      regulator %s: changes: expected %llu, got %llu\n", name,
+                   (unsigned long long)g->changes, (unsigned long long)reg->changes);
+    if (why->len != len)
+        buf_printf(why, "      regulator %s: explanation: %s\n", name, reg->last.explanation);
+}
+
 bool ruletest_check(const struct rules *rules, const struct rtest *t, const struct expectation *e,
                     const struct eval_result *res, enum decision_outcome outcome,
-                    uint64_t decisions, struct buf *report)
+                    uint64_t decisions, const struct step_regulator *regs, struct buf *report)
 {
     struct buf why;
     buf_init(&why, 0);
@@ -486,6 +627,8 @@ bool ruletest_check(const struct rules *rules, const struct rtest *t, const stru
     if (e->check_decisions && decisions != e->decisions)
         buf_printf(&why, "      decisions: expected %llu, got %llu\n",
                    (unsigned long long)e->decisions, (unsigned long long)decisions);
+    for (size_t i = 0; regs && i < e->n_regs; i++)
+        check_regulator(rules, &e->regs[i], &regs[e->regs[i].regulator], &why);
     bool ok = why.len == 0;
     if (!ok) {
         buf_printf(report, "    test \"%s\" at %s%s%s (step %zu, %s:%u:%u):\n", t->name, e->at_text,
@@ -521,7 +664,7 @@ static int run_test(const struct rules *rules, const struct rtest *t, struct buf
         decisions += o != OUTCOME_NONE;
         for (size_t i = 0; i < t->n_expect; i++)
             if (t->expect[i].step == k &&
-                !ruletest_check(rules, t, &t->expect[i], res, o, decisions, report))
+                !ruletest_check(rules, t, &t->expect[i], res, o, decisions, rp.regs, report))
                 failed++;
     }
     step_replay_free(&rp);

@@ -13,6 +13,7 @@
 #include "decide.h"
 #include "evaluate.h"
 #include "rules.h"
+#include "step.h"
 #include "yamltree.h"
 
 /* The values of one signal in one test; a signal the test does not list has listed false. */
@@ -31,6 +32,19 @@ struct tseries {
     struct series s;
 };
 
+/* What an expectation says of one regulator (regulators: {NAME: {...}}); the unchecked
+ * fields are marked so. */
+struct reg_expectation {
+    const struct ytree_node *node;
+    size_t regulator;  /* index into rules->regulators */
+    bool check_output; /* the output in force after the step */
+    double output;
+    int why;                          /* -1: not checked, else enum regulator_why */
+    const char *explanation_contains; /* NULL: not checked; borrowed from the tree */
+    bool check_changes;               /* changes applied (or dry run) from the start */
+    uint64_t changes;
+};
+
 /* One entry of a test's expect list; the unchecked fields are marked so. */
 struct expectation {
     const struct ytree_node *node;
@@ -47,6 +61,8 @@ struct expectation {
     bool check_decisions;
     uint64_t decisions;
     char *target; /* the target's key ({service="a"}; owned), NULL without targets */
+    struct reg_expectation *regs; /* owned; n_regs of them */
+    size_t n_regs;
 };
 
 struct rtest {
@@ -75,11 +91,11 @@ struct rfile {
  * 0, -EINVAL or -ENOMEM. */
 int ruletest_parse_values(const struct ytree_node *n, const char *text, struct series *s,
                           struct buf *errors);
-/* Checks e against this step's results; appends a failure block to report when it fails.
- * Returns whether it passed. */
+/* Checks e against this step's results (regs: the replay's regulators, NULL with
+ * targets); appends a failure block to report when it fails. Returns whether it passed. */
 bool ruletest_check(const struct rules *rules, const struct rtest *t, const struct expectation *e,
                     const struct eval_result *res, enum decision_outcome outcome,
-                    uint64_t decisions, struct buf *report);
+                    uint64_t decisions, const struct step_regulator *regs, struct buf *report);
 /* A rules file with targets: signal sig's values per target, a map from label sets
  * ({service="a"}) to values. 0, -EINVAL with errors, or -ENOMEM. */
 int ruletest_load_target_series(const struct rules *rules, struct rtest *t, size_t sig,

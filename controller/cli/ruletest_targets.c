@@ -212,7 +212,9 @@ int ruletest_run_targets(const struct rules *rules, const struct rtest *t, struc
                 continue;
             }
             uint64_t *c = count_of(&counts, &n_counts, found->key);
-            if (!ruletest_check(rules, t, x, found->res, found->outcome, c ? *c : 0, report))
+            const struct fleet_target *ft = found->owner;
+            if (!ruletest_check(rules, t, x, found->res, found->outcome, c ? *c : 0, ft->regs,
+                                report))
                 failed++;
         }
     }

@@ -134,6 +134,7 @@ static void target_free(struct fleet_target *t)
     free(t->saved_exec);
     free(t->values);
     free(t->action_times);
+    step_regulators_free(t->regs, t->n_regs);
     free(t);
 }
 
@@ -183,8 +184,10 @@ static struct fleet_target *add(struct fleet_replay *rp, const struct target_row
     t->last_exec = calloc(nd, sizeof(double));
     t->saved_exec = calloc(nd, sizeof(double));
     t->values = calloc(r->n_signals ? r->n_signals : 1, sizeof(*t->values));
+    if (r->n_regulators && (t->regs = step_regulators_new(r)))
+        t->n_regs = r->n_regulators;
     if (!t->key || !t->labels || !t->last_exec || !t->saved_exec || !t->values ||
-        eval_state_init(&t->eval, r, now) < 0) {
+        (r->n_regulators && !t->regs) || eval_state_init(&t->eval, r, now) < 0) {
         target_free(t);
         return NULL;
     }
@@ -302,6 +305,12 @@ int fleet_replay_next(struct fleet_replay *rp, const struct target_input *in, do
             if (push_time(&rp->action_times, &rp->n_action_times, &rp->cap_action_times, now) < 0 ||
                 push_time(&t->action_times, &t->n_action_times, &t->cap_action_times, now) < 0)
                 return -ENOMEM;
+    }
+    for (size_t i = 0; i < rp->n; i++) {
+        struct fleet_target *t = rp->targets[i];
+        if (t->regs)
+            step_regulators_next(r, t->regs, t->res.to, t->res.uncertain, t->values, rp->paused,
+                                 rp->dry_run, now);
     }
     *ret = rp->members;
     *ret_n = rp->n;

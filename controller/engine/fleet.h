@@ -21,6 +21,7 @@
 #include "evaluate.h"
 #include "hmap.h"
 #include "rules.h"
+#include "step.h"
 #include "targets.h"
 
 /* One target in a step: its machine (in), what its step gave (out). */
@@ -80,6 +81,8 @@ struct fleet_target {
     double last_seen;
     double *action_times; /* this target's, for the per-target budget */
     size_t n_action_times, cap_action_times;
+    struct step_regulator *regs; /* its run of each regulator (NULL without regulators) */
+    size_t n_regs;
 };
 
 struct fleet_replay {
@@ -100,8 +103,9 @@ void fleet_replay_init(struct fleet_replay *rp, const struct rules *rules, bool 
 void fleet_replay_free(struct fleet_replay *rp);
 /* One step at now from the signals' vectors in[0..n_signals): matching, admission up to
  * targets.max, forgetting (forget_after without series), fleet_step, the budgets'
- * accounting. 0 with *ret (members in acting order, valid until the next call) and *ret_n,
- * or -ENOMEM. */
+ * accounting, then each target's regulators (step_regulators_next, as the daemon's
+ * regulators_targets_evaluate). 0 with *ret (members in acting order, valid until the next call)
+ * and *ret_n, or -ENOMEM. */
 int fleet_replay_next(struct fleet_replay *rp, const struct target_input *in, double now,
                       struct fleet_member **ret, size_t *ret_n, struct fleet_outcome *out);
 /* The target of this key in the replay, or NULL. */

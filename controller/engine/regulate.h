@@ -114,6 +114,7 @@ enum regulator_why {
     REG_BELOW_RESOLUTION, /* the change is smaller than the resolution */
     REG_INACTIVE,         /* at start, not active */
     REG_SETTLING,         /* held for settle after the last change */
+    REG_WHY_MAX
 };
 
 struct regulator_input {

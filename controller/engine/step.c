@@ -1,9 +1,12 @@
 /* step: evaluate() then decide() as one step (see step.h), and the loop state of the
- * tools that replay scenarios: machine state, cooldowns, and the hourly action budget
- * kept as the times of the actions that would have run. */
+ * tools that replay scenarios: machine state, cooldowns, the hourly action budget kept as
+ * the times of the actions that would have run, and the regulators stepped as the daemon
+ * steps them. */
 #include "step.h"
 
 #include <errno.h>
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +19,66 @@ enum decision_outcome step_evaluate(const struct rules *r, struct eval_state *st
     return decide(r, last_exec, res, now, flags, ret_def);
 }
 
+static bool in_active_in(const struct regulator_def *d, size_t state)
+{
+    if (d->n_active_in == 0)
+        return true;
+    for (size_t i = 0; i < d->n_active_in; i++)
+        if (d->active_in[i] == state)
+            return true;
+    return false;
+}
+
+void step_regulator_input(const struct regulator_def *d, size_t to, bool uncertain,
+                          const struct signal_value *values, double now,
+                          struct regulator_input *ret)
+{
+    const struct signal_value *sv = values ? &values[d->signal] : NULL;
+    *ret = (struct regulator_input){
+        .now = now,
+        .known = sv && sv->known && isfinite(sv->value),
+        .signal = sv ? sv->value : NAN,
+    };
+    bool state_unknown = to == EVAL_STATE_UNKNOWN || (uncertain && d->n_active_in);
+    ret->active = !state_unknown && in_active_in(d, to);
+    if (state_unknown && d->n_active_in)
+        ret->known = false; /* whether it is active cannot be told: hold */
+}
+
+const char *step_reg_outcome_name(enum step_reg_outcome o)
+{
+    static const char *const names[] = {
+        [STEP_REG_NONE] = "none",       [STEP_REG_APPLIED] = "applied",
+        [STEP_REG_DRY_RUN] = "dry_run", [STEP_REG_BUDGET] = "budget_exhausted",
+        [STEP_REG_PAUSED] = "paused",
+    };
+    return (size_t)o < sizeof(names) / sizeof(names[0]) ? names[o] : "unknown";
+}
+
+void step_regulators_free(struct step_regulator *regs, size_t n)
+{
+    for (size_t i = 0; regs && i < n; i++)
+        free(regs[i].change_times);
+    free(regs);
+}
+
+struct step_regulator *step_regulators_new(const struct rules *rules)
+{
+    size_t n = rules->n_regulators;
+    unsigned max = rules->max_regulator_changes_per_hour;
+    struct step_regulator *regs = calloc(n, sizeof(*regs));
+    if (!regs)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        regulator_state_init(&rules->regulators[i], &regs[i].st);
+        if (max && !(regs[i].change_times = calloc(max, sizeof(*regs[i].change_times)))) {
+            step_regulators_free(regs, n);
+            return NULL;
+        }
+    }
+    return regs;
+}
+
 int step_replay_init(struct step_replay *rp, const struct rules *rules, double t0, bool paused,
                      bool dry_run)
 {
@@ -26,9 +89,14 @@ int step_replay_init(struct step_replay *rp, const struct rules *rules, double t
     rp->last_exec = calloc(rules->n_decisions ? rules->n_decisions : 1, sizeof(*rp->last_exec));
     unsigned max = rules->max_actions_per_hour;
     rp->action_times = calloc(max ? max : 1, sizeof(*rp->action_times));
-    if (!rp->last_exec || !rp->action_times || eval_state_init(&rp->eval, rules, t0) < 0) {
+    bool regs = rules->n_regulators && !rules->targets.by;
+    if (regs)
+        rp->regs = step_regulators_new(rules);
+    if (!rp->last_exec || !rp->action_times || (regs && !rp->regs) ||
+        eval_state_init(&rp->eval, rules, t0) < 0) {
         free(rp->last_exec);
         free(rp->action_times);
+        step_regulators_free(rp->regs, rules->n_regulators);
         memset(rp, 0, sizeof(*rp));
         return -ENOMEM;
     }
@@ -42,7 +110,67 @@ void step_replay_free(struct step_replay *rp)
     eval_state_free(&rp->eval);
     free(rp->last_exec);
     free(rp->action_times);
+    step_regulators_free(rp->regs, rp->rules->n_regulators);
     memset(rp, 0, sizeof(*rp));
+}
+
+/* Forgets the times (oldest first) an hour old or older, as actuate_budget_left and the
+ * regulators' expire() do. */
+static void expire(double *times, size_t *n, double now)
+{
+    size_t drop = 0;
+    while (drop < *n && now - times[drop] >= STEP_BUDGET_WINDOW_SECONDS)
+        drop++;
+    if (drop) {
+        memmove(times, times + drop, (*n - drop) * sizeof(*times));
+        *n -= drop;
+    }
+}
+
+/* As plan_runs (daemon/regulators.c) with nothing to send: paused holds, a change past the
+ * hourly budget waits (the windows keep its recommendation), any other change is in force
+ * at once. */
+void step_regulators_next(const struct rules *r, struct step_regulator *regs, size_t to,
+                          bool uncertain, const struct signal_value *values, bool paused,
+                          bool dry_run, double now)
+{
+    unsigned max = r->max_regulator_changes_per_hour;
+    for (size_t i = 0; i < r->n_regulators; i++) {
+        const struct regulator_def *d = &r->regulators[i];
+        struct step_regulator *g = &regs[i];
+        if (paused) {
+            double out = g->st.output;
+            g->last = (struct regulator_step){
+                .why = REG_UNKNOWN, .previous = out, .recommended = out, .output = out};
+            snprintf(g->last.explanation, sizeof(g->last.explanation),
+                     d->integer ? "paused: %s held at %.0f" : "paused: %s held at %.6g",
+                     d->output_name ? d->output_name : d->name, out);
+            g->outcome = STEP_REG_PAUSED;
+            continue;
+        }
+        struct regulator_input in;
+        step_regulator_input(d, to, uncertain, values, now, &in);
+        struct regulator_state before = g->st;
+        regulator_step(d, &g->st, r->signals[d->signal].name, &in, &g->last);
+        g->outcome = STEP_REG_NONE;
+        if (!g->last.change)
+            continue;
+        expire(g->change_times, &g->n_change_times, now);
+        if (max && g->n_change_times >= max) {
+            g->st.output = before.output;
+            g->st.last_change = before.last_change;
+            size_t len = strlen(g->last.explanation);
+            snprintf(g->last.explanation + len, sizeof(g->last.explanation) - len,
+                     "; held: %u changes in the last hour (max_regulator_changes_per_hour)", max);
+            g->last.change = false;
+            g->outcome = STEP_REG_BUDGET;
+            continue;
+        }
+        if (max)
+            g->change_times[g->n_change_times++] = now;
+        g->changes++;
+        g->outcome = dry_run || d->dry_run ? STEP_REG_DRY_RUN : STEP_REG_APPLIED;
+    }
 }
 
 enum decision_outcome step_replay_next(struct step_replay *rp, const struct signal_value *values,
@@ -50,15 +178,7 @@ enum decision_outcome step_replay_next(struct step_replay *rp, const struct sign
                                        const struct decision_def **ret_def)
 {
     unsigned max = rp->rules->max_actions_per_hour;
-    /* As actuate_budget_left: what ran an hour ago or earlier no longer counts. */
-    size_t drop = 0;
-    while (drop < rp->n_action_times && now - rp->action_times[drop] >= STEP_BUDGET_WINDOW_SECONDS)
-        drop++;
-    if (drop) {
-        memmove(rp->action_times, rp->action_times + drop,
-                (rp->n_action_times - drop) * sizeof(*rp->action_times));
-        rp->n_action_times -= drop;
-    }
+    expire(rp->action_times, &rp->n_action_times, now);
     struct decide_flags flags = {
         .paused = rp->paused,
         .dry_run = rp->dry_run,
@@ -71,5 +191,8 @@ enum decision_outcome step_replay_next(struct step_replay *rp, const struct sign
     if (o == OUTCOME_EXECUTED && max > 0 && *ret_def)
         for (size_t i = 0; i < (*ret_def)->n_actions && rp->n_action_times < max; i++)
             rp->action_times[rp->n_action_times++] = now;
+    if (rp->regs)
+        step_regulators_next(rp->rules, rp->regs, res->to, res->uncertain, values, rp->paused,
+                             rp->dry_run, now);
     return o;
 }

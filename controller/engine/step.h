@@ -8,17 +8,26 @@
  * file and calls step_evaluate() with them. The tools keep them in a struct step_replay, whose
  * step_replay_next() accounts the budget as the daemon does (actions.c): every action of an
  * executed decision counts once, at the decision's time, for one hour; dry runs,
- * reverts and manual actions do not count. Nothing is ever run. */
+ * reverts and manual actions do not count. Nothing is ever run.
+ *
+ * After the decision, step_replay_next() steps each regulator of a rules file without
+ * targets as the daemon does (daemon/regulators.c): the same inputs (step_regulator_input),
+ * paused holds, a change past limits.max_regulator_changes_per_hour waits, and any other
+ * change moves the output as if it had been applied (a dry run moves it too, as in the
+ * daemon's state); nothing is sent. */
 #ifndef HOMEOSTAT_CONTROLLER_STEP_H
 #define HOMEOSTAT_CONTROLLER_STEP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "decide.h"
 #include "evaluate.h"
+#include "regulate.h"
 #include "rules.h"
 
-#define STEP_BUDGET_WINDOW_SECONDS 3600.0 /* limits.max_actions_per_hour's window */
+/* limits.max_actions_per_hour's window, and max_regulator_changes_per_hour's */
+#define STEP_BUDGET_WINDOW_SECONDS 3600.0
 
 /* One evaluation at now: evaluate() updates st and fills res, then decide() (with flags,
  * and last_exec: the times each decision of r last ran) gives the outcome and *ret_def,
@@ -27,6 +36,50 @@ enum decision_outcome step_evaluate(const struct rules *r, struct eval_state *st
                                     const struct signal_value *values, double now,
                                     const struct decide_flags *flags, struct eval_result *res,
                                     const struct decision_def **ret_def);
+
+/* What a regulator gets from an evaluation, as the daemon gives it: the signal is known
+ * when its value is known and finite (values NULL: unknown); active when the state `to`
+ * is known (and, with active_in, certain) and one of active_in; when active_in is given
+ * and the state is unknown or uncertain, the signal counts as unknown (whether it is
+ * active cannot be told: the output holds). */
+void step_regulator_input(const struct regulator_def *d, size_t to, bool uncertain,
+                          const struct signal_value *values, double now,
+                          struct regulator_input *ret);
+
+/* What the daemon would have done with a regulator's step. */
+enum step_reg_outcome {
+    STEP_REG_NONE,    /* no change */
+    STEP_REG_APPLIED, /* the output changed, as applied (nothing is sent in a replay) */
+    STEP_REG_DRY_RUN, /* changed in the state only: --dry-run or the regulator's dry_run */
+    STEP_REG_BUDGET,  /* a change that waits: max_regulator_changes_per_hour reached */
+    STEP_REG_PAUSED,  /* paused: held, nothing computed */
+};
+
+const char *step_reg_outcome_name(enum step_reg_outcome o); /* "applied", ... */
+
+/* One regulator in a replay (of the controller, or of one target). */
+struct step_regulator {
+    struct regulator_state st;  /* what it remembers; st.output is the output in force */
+    struct regulator_step last; /* this step's (after the daemon's handling: a change held
+                                 * by the budget has change false and says so) */
+    enum step_reg_outcome outcome;
+    uint64_t changes;     /* applied and dry-run changes since the start */
+    double *change_times; /* those of the last hour, oldest first; at most
+                           * max_regulator_changes_per_hour (NULL when that is 0) */
+    size_t n_change_times;
+};
+
+/* Every regulator of rules at its start (rules->n_regulators of them; free with
+ * step_regulators_free), or NULL when out of memory. */
+struct step_regulator *step_regulators_new(const struct rules *rules);
+void step_regulators_free(struct step_regulator *regs, size_t n); /* accepts NULL */
+/* One step of every regulator of regs, as the daemon takes it after an evaluation whose
+ * state is `to` (uncertain or not), with values (NULL: every signal unknown): paused holds
+ * (nothing computed), a change past max_regulator_changes_per_hour waits, any other change
+ * is in force at once (dry_run, or the regulator's own, only names it so). */
+void step_regulators_next(const struct rules *rules, struct step_regulator *regs, size_t to,
+                          bool uncertain, const struct signal_value *values, bool paused,
+                          bool dry_run, double now);
 
 /* A replay from a fresh start: the default state, no timers, no decision ever run, an
  * empty budget; as a daemon started with no state file. */
@@ -38,6 +91,9 @@ struct step_replay {
     double *action_times; /* the times of the actions run in the last hour, oldest first;
                            * at most max_actions_per_hour of them */
     size_t n_action_times;
+    /* per regulator of the rules, each from its start (NULL without regulators; the
+     * loader refuses them with targets) */
+    struct step_regulator *regs;
 };
 
 /* 0 or -ENOMEM. rules is borrowed; t0 is the time of the start. */
@@ -46,7 +102,8 @@ int step_replay_init(struct step_replay *rp, const struct rules *rules, double t
 void step_replay_free(struct step_replay *rp); /* accepts a zeroed struct */
 
 /* One step at now (times must not go back): the hourly budget from the actions counted so
- * far, step_evaluate(), and, when the outcome is executed, the decision's actions counted. */
+ * far, step_evaluate(), and, when the outcome is executed, the decision's actions counted;
+ * then each regulator's step (rp->regs[i].last, .outcome and .st). */
 enum decision_outcome step_replay_next(struct step_replay *rp, const struct signal_value *values,
                                        double now, struct eval_result *res,
                                        const struct decision_def **ret_def);

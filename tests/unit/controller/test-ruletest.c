@@ -126,14 +126,14 @@ TEST(worst_exit_status_over_files)
     free(out);
 }
 
-/* A test file written here, next to a copy of the fixture rules. */
-static int run_text(const char *yaml, char **ret_out)
+/* A test file written here, next to a copy of the fixture rules_fixture as rules.yaml. */
+static int run_text_with(const char *rules_fixture, const char *yaml, char **ret_out)
 {
     char *dir = test_tmpdir();
     char path[4096], rules[4096];
     snprintf(rules, sizeof(rules), "%s/rules.yaml", dir);
     snprintf(path, sizeof(path), "%s/t.yaml", dir);
-    FILE *in = fopen(test_fixture("ruletest/rules.yaml"), "r"), *o = fopen(rules, "w");
+    FILE *in = fopen(test_fixture(rules_fixture), "r"), *o = fopen(rules, "w");
     char chunk[4096];
     size_t n;
     while (in && o && (n = fread(chunk, 1, sizeof(chunk), in)) > 0)
@@ -156,6 +156,11 @@ static int run_text(const char *yaml, char **ret_out)
     remove(rules);
     remove(dir);
     return r;
+}
+
+static int run_text(const char *yaml, char **ret_out)
+{
+    return run_text_with("ruletest/rules.yaml", yaml, ret_out);
 }
 
 TEST(expanding_notation)
@@ -272,8 +277,169 @@ TEST(file_level_settings)
     free(out);
 }
 
+/* ruletest/rules-regulators.yaml: workers = ceil(workers x utilization / 0.5), 1..20, from
+ * 4, while load > 10; two changes an hour. */
+static int run_regulators(const char *tests, char **ret_out)
+{
+    char yaml[4096];
+    snprintf(yaml, sizeof(yaml), "rule_files: [rules.yaml]\ntests:\n%s", tests);
+    return run_text_with("ruletest/rules-regulators.yaml", yaml, ret_out);
+}
+
+TEST(regulator_expectations_pass)
+{
+    char *out = NULL;
+    /* 4 -> 8 -> 16; the third change (to 20) waits for the hourly budget until the first
+     * is an hour old; while quiet (load 5) the output returns to its start at once (no
+     * max_step), a change the budget allows since the second is an hour old too. */
+    int r = run_regulators(
+        "  - signals: {utilization: \"1x400\", load: \"20x360 5x40\"}\n"
+        "    expect:\n"
+        "      - {at: 0s, state: busy, regulators: {workers: {output: 8, step: change,\n"
+        "         explanation_contains: \"utilization 1 > 0.5 setpoint (+100%): proportional 2 "
+        "\u2192 workers 4 \u2192 8\", changes: 1}}}\n"
+        "      - {at: 10s, regulators: {workers: {output: 16, changes: 2}}}\n"
+        "      - {at: 20s, regulators: {workers: {output: 16, step: change, changes: 2,\n"
+        "         explanation_contains: \"; held: 2 changes in the last hour "
+        "(max_regulator_changes_per_hour)\"}}}\n"
+        "      - {at: 3590s, regulators: {workers: {output: 16, changes: 2}}}\n"
+        "      - {at: 3600s, regulators: {workers: {output: 20, step: change, changes: 3,\n"
+        "         explanation_contains: \"at max 20\"}}}\n"
+        "      - {at: 3610s, state: quiet, regulators: {workers: {output: 4, step: change,\n"
+        "         explanation_contains: \"not in active_in: workers returns to its start 4: "
+        "20 \u2192 4\"}}}\n",
+        &out);
+    if (r != 0)
+        TEST_FAIL("exit %d:\n%s", r, out);
+    free(out);
+}
+
+TEST(regulator_expectation_fails_with_regulator_time_and_both_values)
+{
+    char *out = NULL;
+    CHECK_INT(run_regulators("  - name: wrong\n"
+                             "    signals: {utilization: \"1x3\", load: \"20x3\"}\n"
+                             "    expect:\n"
+                             "      - at: 10s\n"
+                             "        regulators:\n"
+                             "          workers: {output: 9, step: tolerance, changes: 1,\n"
+                             "                    explanation_contains: \"gradient\"}\n",
+                             &out),
+              1);
+    CHECK_CONTAINS(out, "  FAILED: 1 of 1 test\n"
+                        "    test \"wrong\" at 10s (step 1, ");
+    CHECK_CONTAINS(out, "t.yaml:6:9):\n"
+                        "      regulator workers: output: expected 9, got 16\n"
+                        "      regulator workers: step: expected tolerance, got change\n"
+                        "      regulator workers: explanation_contains: expected \"gradient\"\n"
+                        "      regulator workers: changes: expected 1, got 2\n"
+                        "      regulator workers: explanation: utilization 1 > 0.5 setpoint "
+                        "(+100%): proportional 2 \xe2\x86\x92 workers 8 \xe2\x86\x92 16\n"
+                        "      reasoning: busy: load=20 > 10");
+    free(out);
+    /* A non-integer output is shown with its digits; only the failing keys are named. */
+    CHECK_INT(run_regulators("  - signals: {utilization: \"1x3\", load: \"20x3\"}\n"
+                             "    expect:\n"
+                             "      - {at: 0s, regulators: {workers: {output: 8.25, step: "
+                             "change}}}\n",
+                             &out),
+              1);
+    CHECK_CONTAINS(out, "      regulator workers: output: expected 8.25, got 8\n"
+                        "      regulator workers: explanation: ");
+    CHECK(!strstr(out, "step: expected"));
+    free(out);
+    /* The state is checked as before beside the regulator. */
+    CHECK_INT(run_regulators("  - signals: {utilization: \"1x3\", load: \"20x3\"}\n"
+                             "    expect:\n"
+                             "      - {at: 0s, state: quiet, regulators: {workers: {output: 8}}}\n",
+                             &out),
+              1);
+    CHECK_CONTAINS(out, "      state: expected quiet, got busy\n      reasoning: ");
+    CHECK(!strstr(out, "regulator workers:"));
+    free(out);
+}
+
+TEST(regulator_expectation_errors)
+{
+    char *out = NULL;
+    CHECK_INT(run_regulators("  - expect:\n"
+                             "      - at: 0s\n"
+                             "        regulators:\n"
+                             "          worker: {output: 4}\n"
+                             "          workers: {outptu: 4, step: chnage}\n"
+                             "      - {at: 0s, regulators: {workers: {}}}\n"
+                             "      - {at: 0s, regulators: {}}\n"
+                             "      - {at: 0s, regulators: {workers: {output: x, changes: -1}}}\n",
+                             &out),
+              2);
+    CHECK_CONTAINS(out, "t.yaml:6:11: unknown regulator 'worker' (did you mean 'workers'?)");
+    CHECK_CONTAINS(out, "t.yaml:7:21: unknown key 'outptu'; did you mean 'output'?");
+    CHECK_CONTAINS(out, "t.yaml:7:38: unknown step 'chnage': expected change, unknown, "
+                        "tolerance, stabilizing, at_limit, below_resolution, inactive or settling");
+    CHECK_CONTAINS(out, "t.yaml:8:40: regulator expectation checks nothing: give output, step, "
+                        "explanation_contains or changes");
+    CHECK(!strstr(out, "t.yaml:7:20: regulator expectation checks nothing"));
+    CHECK_CONTAINS(out, "t.yaml:9:30: regulators is empty");
+    CHECK_CONTAINS(out, "t.yaml:10:49: expected a number, got 'x'");
+    CHECK_CONTAINS(out, "t.yaml:10:61: expected a non-negative integer, got '-1'");
+    free(out);
+    /* A rules file without regulators. */
+    CHECK_INT(run_text("rule_files: [rules.yaml]\n"
+                       "tests:\n"
+                       "  - expect: [{at: 0s, regulators: {workers: {output: 4}}}]\n",
+                       &out),
+              2);
+    CHECK_CONTAINS(out, "t.yaml:3:35: regulators: the rules file has no regulators section");
+    free(out);
+}
+
+TEST(regulator_expectations_per_target)
+{
+    char *out = NULL;
+    /* a: 2 s, four times the setpoint: halved at every step; b: at the setpoint, then
+     * unknown (held), then at it again. Each target keeps its own output and count. */
+    static const char *const tests =
+        "rule_files: [rules.yaml]\n"
+        "tests:\n"
+        "  - signals:\n"
+        "      p95:\n"
+        "        '{service=\"a\"}': \"2x3\"\n"
+        "        '{service=\"b\"}': \"0.5 _ 0.5\"\n"
+        "    expect:\n"
+        "      - {at: 0s, target: '{service=\"a\"}', regulators: {limit: {output: 32, step: "
+        "change}}}\n"
+        "      - {at: 10s, target: '{service=\"a\"}', regulators: {limit: {output: 16, "
+        "changes: 2}}}\n"
+        "      - {at: 0s, target: '{service=\"b\"}', regulators: {limit: {output: 64, step: "
+        "tolerance}}}\n"
+        "      - {at: 10s, target: '{service=\"b\"}', regulators: {limit: {output: 64, step: "
+        "unknown}}}\n"
+        "      - {at: 20s, target: '{service=\"b\"}', regulators: {limit: {output: 64, step: "
+        "tolerance, changes: 0}}}\n";
+    int r = run_text_with("ruletest/rules-regulators-targets.yaml", tests, &out);
+    if (r != 0)
+        TEST_FAIL("exit %d:\n%s", r, out);
+    free(out);
+    /* A failure names the target and the regulator. */
+    CHECK_INT(run_text_with("ruletest/rules-regulators-targets.yaml",
+                            "rule_files: [rules.yaml]\n"
+                            "tests:\n"
+                            "  - signals: {p95: {'{service=\"a\"}': \"2x3\"}}\n"
+                            "    expect:\n"
+                            "      - {at: 10s, target: '{service=\"a\"}', regulators: {limit: "
+                            "{output: 32}}}\n",
+                            &out),
+              1);
+    CHECK_CONTAINS(out, "    test \"#1\" at 10s for {service=\"a\"} (step 1, ");
+    CHECK_CONTAINS(out, "      regulator limit: output: expected 32, got 16\n");
+    free(out);
+}
+
 TEST_MAIN(TEST_ENTRY(passing_files_exit_0),
           TEST_ENTRY(failing_expectations_exit_1_and_name_test_and_step),
           TEST_ENTRY(malformed_test_file_exits_2_with_positions),
           TEST_ENTRY(broken_or_missing_rules_exit_2), TEST_ENTRY(worst_exit_status_over_files),
-          TEST_ENTRY(expanding_notation), TEST_ENTRY(file_level_settings))
+          TEST_ENTRY(expanding_notation), TEST_ENTRY(file_level_settings),
+          TEST_ENTRY(regulator_expectations_pass),
+          TEST_ENTRY(regulator_expectation_fails_with_regulator_time_and_both_values),
+          TEST_ENTRY(regulator_expectation_errors), TEST_ENTRY(regulator_expectations_per_target))
