@@ -118,14 +118,7 @@ static void handle_item(struct app *app, const char *id_text, struct httpd_respo
         httpd_reply_error(resp, 400, "item id must be 1 to 9 decimal digits");
         goto done;
     }
-    unsigned in_flight = atomic_fetch_add(&app->in_flight, 1) + 1;
-    counted = true;
-    if (in_flight > atomic_load(&app->concurrency_limit)) {
-        httpd_response_header(resp, "Retry-After", "1");
-        httpd_reply_error(resp, 503, "concurrency limit reached");
-        result = REJECTED;
-        goto done;
-    }
+    /* A hit costs the backend nothing: it is served before admission, without a slot. */
     char value[256];
     if (cache_get(app->cache, id, value, sizeof(value), start)) {
         statsd_client_send(app->statsd, "%s.cache.items.hit:1|c", svc);
@@ -134,6 +127,15 @@ static void handle_item(struct app *app, const char *id_text, struct httpd_respo
         goto done;
     }
     statsd_client_send(app->statsd, "%s.cache.items.miss:1|c", svc);
+    /* The concurrency limit protects the backend: it bounds the misses in flight. */
+    unsigned in_flight = atomic_fetch_add(&app->in_flight, 1) + 1;
+    counted = true;
+    if (in_flight > atomic_load(&app->concurrency_limit)) {
+        httpd_response_header(resp, "Retry-After", "1");
+        httpd_reply_error(resp, 503, "concurrency limit reached");
+        result = REJECTED;
+        goto done;
+    }
     if (!breaker_allow(&app->breaker, now_usec())) {
         httpd_response_header(resp, "Retry-After", "1");
         httpd_reply_error(resp, 503, "circuit breaker open");
@@ -190,10 +192,11 @@ static void handle_stats(struct app *app, struct httpd_response *resp)
     }
     buf_printf(b,
                "},\"in_flight\":%u,\"concurrency_limit\":%u,"
-               "\"backend\":{\"workers\":%u,\"busy\":%u,\"queue\":%u,\"calls\":%llu,"
-               "\"failures\":%llu},",
+               "\"backend\":{\"workers\":%u,\"latency_seconds\":%.6g,\"busy\":%u,"
+               "\"queue\":%u,\"calls\":%llu,\"failures\":%llu},",
                atomic_load(&app->in_flight), atomic_load(&app->concurrency_limit), bs.workers,
-               bs.busy, bs.queue, (unsigned long long)bs.calls, (unsigned long long)bs.failures);
+               (double)bs.latency_usec / 1e6, bs.busy, bs.queue, (unsigned long long)bs.calls,
+               (unsigned long long)bs.failures);
     buf_printf(b,
                "\"cache\":{\"size\":%zu,\"capacity\":%zu,\"ttl_seconds\":%.6g,\"hits\":%llu,"
                "\"misses\":%llu,\"evictions\":%llu,\"expired\":%llu},",
@@ -283,6 +286,45 @@ static void post_limits(struct app *app, const struct httpd_request *req,
     reply_limits(app, resp);
 }
 
+static void reply_backend(struct app *app, struct httpd_response *resp)
+{
+    struct backend_stats bs;
+    backend_get_stats(&app->backend, &bs);
+    httpd_reply(resp, 200, "application/json", "{\"latency_seconds\":%.6g,\"workers\":%u}\n",
+                (double)bs.latency_usec / 1e6, bs.workers);
+}
+
+/* {"latency_seconds": S}: the time one backend call takes from now on (a capacity drop or
+ * its end); workers is shown, not set. */
+static void post_backend(struct app *app, const struct httpd_request *req,
+                         struct httpd_response *resp)
+{
+    json_t *root = parse_body(req, resp);
+    if (!root)
+        return;
+    json_t *latency = NULL;
+    const char *key;
+    json_t *v;
+    json_object_foreach(root, key, v)
+    {
+        if (strcmp(key, "latency_seconds") != 0) {
+            json_decref(root);
+            httpd_reply_error(resp, 400, "unknown key (expected latency_seconds)");
+            return;
+        }
+        latency = v;
+    }
+    if (!latency || !json_is_number(latency) || !(json_number_value(latency) >= 0) ||
+        json_number_value(latency) > 60) {
+        json_decref(root);
+        httpd_reply_error(resp, 400, "latency_seconds must be a number in [0, 60]");
+        return;
+    }
+    backend_set_latency(&app->backend, (uint64_t)llround(json_number_value(latency) * 1e6));
+    json_decref(root);
+    reply_backend(app, resp);
+}
+
 static void post_breaker(struct app *app, const struct httpd_request *req,
                          struct httpd_response *resp)
 {
@@ -314,13 +356,14 @@ static void handle_admin(struct app *app, const struct httpd_request *req,
 {
     bool get = strcmp(req->method, "GET") == 0, post = strcmp(req->method, "POST") == 0;
     bool limits = strcmp(req->path, "/admin/limits") == 0;
+    bool backend = strcmp(req->path, "/admin/backend") == 0;
     bool breaker = strcmp(req->path, "/admin/breaker") == 0;
-    if (!limits && !breaker) {
+    if (!limits && !backend && !breaker) {
         httpd_reply_error(resp, 404, "not found");
         return;
     }
-    if (!(post || (get && limits))) {
-        httpd_response_header(resp, "Allow", limits ? "GET, POST" : "POST");
+    if (!(post || (get && !breaker))) {
+        httpd_response_header(resp, "Allow", breaker ? "POST" : "GET, POST");
         httpd_reply_error(resp, 405, "method not allowed");
         return;
     }
@@ -337,6 +380,10 @@ static void handle_admin(struct app *app, const struct httpd_request *req,
         reply_limits(app, resp);
     else if (limits)
         post_limits(app, req, resp);
+    else if (backend && get)
+        reply_backend(app, resp);
+    else if (backend)
+        post_backend(app, req, resp);
     else
         post_breaker(app, req, resp);
 }

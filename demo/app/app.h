@@ -1,6 +1,7 @@
 /* app: the demo application's request handling: /api/items/<id> through the rate limit,
- * the concurrency limit, the cache, the circuit breaker and the backend; /stats,
- * /-/healthy and the token-protected admin endpoints. Uses common/httpd.h's request
+ * the cache (a hit is answered there), then for a miss the concurrency limit, the circuit
+ * breaker and the backend; /stats, /-/healthy and the token-protected admin endpoints
+ * (/admin/limits, /admin/backend, /admin/breaker). Uses common/httpd.h's request
  * and response types; the server itself lives in main.c. */
 #ifndef HOMEOSTAT_DEMO_APP_H
 #define HOMEOSTAT_DEMO_APP_H
@@ -32,6 +33,7 @@ struct app {
     struct ratelimit ratelimit;
     struct backend backend;
     struct statsd_client *statsd; /* NULL: off */
+    /* in_flight: the cache misses admitted, which concurrency_limit bounds */
     atomic_uint in_flight, concurrency_limit;
     atomic_ullong ttl_usec;
     atomic_ullong requests[APP_CODES];

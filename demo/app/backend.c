@@ -86,6 +86,13 @@ int backend_call(struct backend *b, uint32_t id, char *out, size_t size)
     return 0;
 }
 
+void backend_set_latency(struct backend *b, uint64_t latency_usec)
+{
+    pthread_mutex_lock(&b->lock);
+    b->latency_usec = latency_usec;
+    pthread_mutex_unlock(&b->lock);
+}
+
 void backend_shutdown(struct backend *b)
 {
     pthread_mutex_lock(&b->lock);
@@ -100,6 +107,7 @@ void backend_get_stats(struct backend *b, struct backend_stats *ret)
     *ret = (struct backend_stats){.workers = b->workers,
                                   .busy = b->busy,
                                   .queue = b->queue,
+                                  .latency_usec = b->latency_usec,
                                   .calls = b->calls,
                                   .failures = b->failures};
     pthread_mutex_unlock(&b->lock);

@@ -1,8 +1,9 @@
 #!/bin/bash
 # demo_app.sh: homeostat-demo-app end to end: items, cache, validation, security headers,
-# rate limit (429), concurrency limit (503), circuit breaker (OPEN, HALF_OPEN), admin
-# endpoint (403/401/limits/breaker/bad JSON), the backend queue under overload, the StatsD
-# lines it sends (read by a UDP receiver) and what homeostat-exporter makes of them.
+# rate limit (429), concurrency limit (503, for cache misses only: a hit is served while
+# the limit is full), circuit breaker (OPEN, HALF_OPEN), admin endpoint
+# (403/401/limits/backend latency/breaker/bad JSON), the backend queue under overload, the
+# StatsD lines it sends (read by a UDP receiver) and what homeostat-exporter makes of them.
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 require_tool curl /usr/bin/python3
 
@@ -91,6 +92,22 @@ for body in '{"concurrency": ' '[1]' '{"concurrency": 0}' '{"concurrency": "9"}'
     check_eq "POST /admin/limits '$body' answers 400" 400 "$(http_code "$APP_URL/admin/limits" "${AUTH[@]}" -d "$body")"
 done
 check_eq "... and changes nothing" 7 "$(stats 'd["concurrency_limit"]')"
+http_get "$HS_TMP/backend.json" "$APP_URL/admin/backend" "${AUTH[@]}" >/dev/null
+check_eq "GET /admin/backend: the latency and workers" "0.02 4" "$(json "$HS_TMP/backend.json" 'd["latency_seconds"], d["workers"]' | tr -d '(),')"
+check_eq "... needs the token" 401 "$(http_code "$APP_URL/admin/backend")"
+code=$(http_get "$HS_TMP/backend.json" "$APP_URL/admin/backend" "${AUTH[@]}" -d '{"latency_seconds": 0.3}')
+check_eq "POST /admin/backend latency_seconds 0.3 answers 200" 200 "$code"
+check_eq "... with the new latency" 0.3 "$(json "$HS_TMP/backend.json" 'd["latency_seconds"]')"
+check_eq "... and /stats shows it" 0.3 "$(stats 'd["backend"]["latency_seconds"]')"
+t=$(curl -s -o /dev/null -w '%{time_total}' --max-time 10 "$APP_URL/api/items/4242")
+check "... a miss now takes at least 0.3 x 0.75 s ($t s)" awk -v t="$t" 'BEGIN { exit !(t >= 0.225) }'
+for body in '{"latency_seconds": -1}' '{"latency_seconds": 61}' '{"latency_seconds": "1"}' \
+    '{"latency": 1}' '{}' '[0.1]'; do
+    check_eq "POST /admin/backend '$body' answers 400" 400 "$(http_code "$APP_URL/admin/backend" "${AUTH[@]}" -d "$body")"
+done
+check_eq "... and changes nothing" 0.3 "$(stats 'd["backend"]["latency_seconds"]')"
+check_eq "DELETE /admin/backend answers 405" 405 "$(http_code "$APP_URL/admin/backend" "${AUTH[@]}" -X DELETE)"
+check_eq "POST /admin/backend back to 0.02" 200 "$(http_code "$APP_URL/admin/backend" "${AUTH[@]}" -d '{"latency_seconds": 0.02}')"
 check_eq "POST /admin/breaker open" 200 "$(http_code "$APP_URL/admin/breaker" "${AUTH[@]}" -d '{"state":"open"}')"
 check_eq "... /stats breaker forced open" "open open" "$(stats 'd["breaker"]["state"], d["breaker"]["forced"]' | tr -d "(),'")"
 check_eq "... an uncached item answers 503" 503 "$(http_code "$APP_URL/api/items/77")"
@@ -125,7 +142,8 @@ done
 stop_process "$APP_PID"
 
 # --- concurrency limit --------------------------------------------------------------------
-start_app --statsd="$RECV" --service=conc --concurrency=2 --backend-workers=1 --backend-latency=400ms
+start_app --statsd="$RECV" --service=conc --concurrency=2 --backend-workers=1 --backend-latency=400ms \
+    --admin-token-file="$HS_TMP/token"
 for i in 1 2 3 4 5 6; do
     curl -s -o /dev/null -w '%{http_code}\n' --max-time 20 "$APP_URL/api/items/$i" >"$HS_TMP/conc.$i" &
 done
@@ -136,6 +154,18 @@ check "--concurrency=2 with 6 parallel slow requests: some 503 ($n503)" test "$n
 check "... and at most 2 served at once, so at least 2 served ($n200)" test "$n200" -ge 2
 check "... shedding is counted as rejected in StatsD" wait_until 3 grep -qx 'conc.request.rejected:1|c' "$STATSD_FILE"
 check "... not as a failure" bash -c "! grep -q '^conc.request.failure' '$STATSD_FILE'"
+# Admission comes after the cache: with both slots held by slow misses, a hit is served.
+wait_until 20 bash -c "test \"\$(curl -s '$APP_URL/stats' | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[\"in_flight\"])')\" = 0" || true
+check_eq "item 1 is cached" 200 "$(http_code "$APP_URL/api/items/1")"
+http_code "$APP_URL/admin/backend" "${AUTH[@]}" -d '{"latency_seconds": 3}' >/dev/null
+for i in 11 12; do
+    curl -s -o /dev/null -w '%{http_code}\n' --max-time 20 "$APP_URL/api/items/$i" >"$HS_TMP/full.$i" &
+done
+check "two slow misses hold both slots (/stats in_flight 2)" wait_until 5 bash -c "test \"\$(curl -s '$APP_URL/stats' | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[\"in_flight\"])')\" = 2"
+check_eq "... a third miss is shed (503)" 503 "$(http_code "$APP_URL/api/items/13")"
+check_eq "... a cached item is served all the same (200)" 200 "$(http_code "$APP_URL/api/items/1")"
+wait_until 20 bash -c "test \$(cat '$HS_TMP'/full.* | wc -l) -eq 2" || true
+check_eq "... and the two misses were served" "200 200" "$(cat "$HS_TMP"/full.* | tr '\n' ' ' | sed 's/ $//')"
 stop_process "$APP_PID"
 
 # --- circuit breaker ----------------------------------------------------------------------
