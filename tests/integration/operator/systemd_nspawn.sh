@@ -36,10 +36,13 @@
 #    falling to 0.2 of a CPU with throttled periods rising; the state returns to optimal,
 #    the revert (audited before it runs) restores systemd's values and the use rises again.
 #    memory.high exists only on cgroup v2: on v1 that part is reported as not shown
+#  - a regulator (proportional) moves the burner's CPUQuota until it uses 0.3 of a CPU; a
+#    quota a human sets by hand is read back from systemd before the next change, recorded,
+#    and the regulator goes on from it
 #  - `systemctl stop`: both stop cleanly (Result=success)
 # Skipped (exit 77, with the reason) where the machine cannot boot it: not root, no
 # systemd-nspawn, or a boot that does not reach running or degraded in 60 s.
-# About 90 s (30 of them the watchdog).
+# About 2 minutes (30 s of it the watchdog).
 # shellcheck source=../lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
@@ -526,6 +529,68 @@ check "unthrottled again, the exporter shows hs-burn's usage rising: $EXP_U (> 0
     awk -v v="$EXP_U" 'BEGIN { exit !(v != "none" && v > 0.3) }'
 check "and so does its process: $CG_U (> 0.3)" awk -v v="$CG_U" 'BEGIN { exit !(v > 0.3) }'
 check "no throttled periods now: +$PER_U" test "$PER_U" = 0
+
+say "at ${SECONDS}s: a regulator holds the burner at 0.3 of a CPU through its CPUQuota"
+# ---- a regulator moves the burner's CPUQuota so that it uses 0.3 of a CPU -----------------
+# proportional (the HPA's law) on the exporter's measure of its use; then a human sets the
+# quota by hand: the regulator reads it back from systemd before its next change, records
+# that, and goes on from the human's value instead of overwriting it blindly.
+in_ct sh -c "cat >/etc/homeostat/rules.yaml <<'EOF'
+evaluation_interval: 1s
+prometheus: {url: http://127.0.0.1:9090}
+signals:
+  burn_cpu:
+    query: sum(rate(homeostat_cgroup_cpu_usage_seconds_total{unit=\"hs-burn.service\"}[3s]))
+    max_age: 10s
+states:
+  - {name: runaway, conditions: ['burn_cpu > 5']}
+  - {name: optimal}
+regulators:
+  burn_quota:
+    signal: burn_cpu
+    setpoint: 0.3
+    output: {min: 5, max: 100, start: 100, integer: true, name: cpu_quota_percent}
+    increases_signal: true
+    law: proportional
+    tolerance: 20%
+    stabilization: {down: 0s}
+    settle: 6s
+    actions:
+      - systemd: {unit: hs-burn.service, cpu_quota: '{{output}}%'}
+EOF"
+in_ct systemctl set-property --runtime hs-burn CPUQuota=100%
+rc=0
+in_ct systemctl restart homeostat-controller || rc=$?
+check_eq "the controller restarts with the regulator's rules" 0 "$rc"
+((rc == 0)) || in_ct journalctl -u homeostat-controller -n 15 --no-pager | sed 's/^/    /'
+quota_pct() { # hs-burn's CPUQuota in percent ("infinity" without one)
+    local v
+    v=$(prop hs-burn CPUQuotaPerSecUSec)
+    case $v in
+    infinity) echo infinity ;;
+    *ms) echo $((${v%ms} / 10)) ;;
+    *s) echo $((${v%s} * 100)) ;;
+    *) echo "$v" ;;
+    esac
+}
+# shellcheck disable=SC2317 # called through wait_until
+quota_held() { local q; q=$(quota_pct); [[ $q != infinity ]] && ((q >= 20 && q <= 45)); }
+check "the regulator brings hs-burn's CPUQuota from 100% to 20..45%" wait_until 40 quota_held
+say "CPUQuota now $(quota_pct)%"
+sleep 4
+read -r EXP_R CG_R _ <<<"$(measure)"
+check "hs-burn now uses about 0.3 of a CPU: exporter $EXP_R, process $CG_R (0.15..0.45)" \
+    awk -v v="$CG_R" 'BEGIN { exit !(v >= 0.15 && v <= 0.45) }'
+check "the regulator's changes went through systemd, audited (regulator_change, then action_result ok)" audit_ct \
+    'any(r["type"] == "regulator_change" and r["outcome"] == "applied" for r in recs) and any(r["type"] == "action_result" and r.get("trigger") == "regulator" and r["kind"] == "systemd" and r["result"] == "ok" for r in recs)'
+BEFORE=$(quota_pct)
+in_ct systemctl set-property --runtime hs-burn CPUQuota=70%
+# shellcheck disable=SC2317
+read_back_seen() { audit_ct 'any(r["type"] == "regulator_read_back" and r["found"] == 70 for r in recs)'; }
+check "a human sets 70%: read back from systemd before the next change (regulator_read_back found 70, expected $BEFORE)" \
+    wait_until 30 read_back_seen
+check "... and the regulator goes on from 70% down to 20..45% again" wait_until 40 quota_held
+say "CPUQuota now $(quota_pct)%"
 in_ct systemctl stop hs-burn hs-prometheus >/dev/null 2>&1 || true
 
 say "at ${SECONDS}s: stop"
