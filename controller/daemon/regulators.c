@@ -207,6 +207,7 @@ struct plan {
     struct pending *list;
     size_t n, cap;
     bool oom;
+    bool moved; /* an output moved without being applied (a dry run) */
 };
 
 /* One step of each regulator of runs (a target's, or the controller's with t NULL), lock
@@ -305,6 +306,7 @@ static void plan_runs(struct controller *c, struct regulator_run *runs, struct t
                      run->last.explanation);
             count_change(c, d->name, direction, "dry_run");
             history_add(run, now);
+            p->moved = true;
             continue;
         }
         if (p->n == p->cap) {
@@ -539,10 +541,12 @@ void regulators_evaluate(struct controller *c, const struct eval_result *res,
     struct plan p = {0};
     plan_runs(c, c->regs, NULL, res->to, res->uncertain, values, c->st.paused, now, &p);
     carry_out(c, &p, now);
-    free(p.list);
     json_decref(c->st.regulators);
     c->st.regulators = regulator_runs_state(c->rules, c->regs);
-    controller_save_state(c);
+    /* an output that moved is saved now; the windows go with the next evaluation's save */
+    if (p.n || p.moved)
+        controller_save_state(c);
+    free(p.list);
     pthread_mutex_unlock(&c->lock);
 }
 
@@ -564,7 +568,7 @@ void regulators_targets_evaluate(struct controller *c, double now)
     }
     /* targets are removed only by this thread: the pointers of the plan stay valid */
     carry_out(c, &p, now);
-    bool changed = p.n > 0;
+    bool changed = p.n > 0 || p.moved;
     free(p.list);
     if (changed)
         controller_save_state(c);
