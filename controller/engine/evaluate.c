@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "parse.h"
+#include "textbuf.h"
 
 #define MARGIN_FULL 0.10  /* 10 % past the threshold is full margin */
 #define DURATION_FULL 1.5 /* holding for 1.5 times `for` is full duration */
@@ -250,44 +251,6 @@ static void confidence_of(const struct rules *r, const struct eval_state *st, si
 }
 
 /* ---- reasoning text ---- */
-
-/* A bounded writer into eval_result.reasoning. When the text does not fit it ends with
- * "…" at a character boundary, never inside a UTF-8 sequence. */
-struct text {
-    char *p;
-    size_t cap;
-    size_t len;
-    bool full;
-};
-
-static const char ellipsis[] = "\xe2\x80\xa6"; /* … */
-
-static void text_printf(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void text_printf(struct text *t, const char *fmt, ...)
-{
-    if (t->full)
-        return;
-    size_t avail = t->cap - t->len;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(t->p + t->len, avail, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        t->p[t->len] = '\0';
-        return;
-    }
-    if ((size_t)n < avail) {
-        t->len += (size_t)n;
-        return;
-    }
-    /* Cut at a character start that leaves room for the ellipsis and the NUL. */
-    size_t end = t->cap - sizeof(ellipsis);
-    while (end > 0 && ((unsigned char)t->p[end] & 0xC0) == 0x80)
-        end--;
-    memcpy(t->p + end, ellipsis, sizeof(ellipsis));
-    t->len = end + sizeof(ellipsis) - 1;
-    t->full = true;
-}
 
 /* Durations in the reasoning: whole seconds from a second up ("45s", "1m30s"),
  * milliseconds below ("250ms"), written by the one formatter (format_duration_usec). */
@@ -531,7 +494,7 @@ void evaluate(const struct rules *r, struct eval_state *st, const struct signal_
     }
 
     /* 5. Reasoning, with the timers as this evaluation left them. */
-    struct text t = {out->reasoning, sizeof(out->reasoning), 0, false};
+    struct text t = TEXT_INIT(out->reasoning, sizeof(out->reasoning));
     out->reasoning[0] = '\0';
     if (out->uncertain) {
         reason_uncertain(&t, r, st, cand, values, now);

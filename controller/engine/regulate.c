@@ -53,6 +53,7 @@
 #include <string.h>
 
 #include "parse.h"
+#include "textbuf.h"
 
 #define RATIO_MAX 1e6
 
@@ -194,42 +195,6 @@ static struct num dur(double seconds)
 
 /* ---- the explanation ---- */
 
-/* A bounded writer into regulator_step.explanation: text that does not fit ends with "…"
- * at a character boundary, never inside a UTF-8 sequence. */
-struct text {
-    char *p;
-    size_t cap, len;
-    bool full;
-};
-
-static const char ellipsis[] = "\xe2\x80\xa6"; /* … */
-
-static void say(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void say(struct text *t, const char *fmt, ...)
-{
-    if (t->full)
-        return;
-    size_t avail = t->cap - t->len;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(t->p + t->len, avail, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        t->p[t->len] = '\0';
-        return;
-    }
-    if ((size_t)n < avail) {
-        t->len += (size_t)n;
-        return;
-    }
-    size_t end = t->cap - sizeof(ellipsis);
-    while (end > 0 && ((unsigned char)t->p[end] & 0xC0) == 0x80)
-        end--;
-    memcpy(t->p + end, ellipsis, sizeof(ellipsis));
-    t->len = end + sizeof(ellipsis) - 1;
-    t->full = true;
-}
-
 /* ---- stabilization windows ---- */
 
 static double slice_width(double window)
@@ -294,10 +259,10 @@ static double law(const struct regulator_def *d, double cur, double r, struct te
             rec = cur * dec;
             if (d->integer)
                 rec = fmin(rec, cur - 1);
-            say(t, "aimd \xc3\x97%s", gnum(dec).s); /* × */
+            text_printf(t, "aimd \xc3\x97%s", gnum(dec).s); /* × */
         } else {
             rec = cur + inc;
-            say(t, "aimd +%s", gnum(inc).s);
+            text_printf(t, "aimd +%s", gnum(inc).s);
         }
         *raw = rec;
         return rec;
@@ -308,9 +273,9 @@ static double law(const struct regulator_def *d, double cur, double r, struct te
         double gmax = d->gradient_max >= 1 ? d->gradient_max : 2;
         double graw = pow(d->increases_signal ? 1 / r : r, slope);
         double g = clampd(graw, gmin, gmax);
-        say(t, "gradient %s", gnum(g).s);
+        text_printf(t, "gradient %s", gnum(g).s);
         if (g != graw && isfinite(graw))
-            say(t, " (clamped from %s)", gnum(graw).s);
+            text_printf(t, " (clamped from %s)", gnum(graw).s);
         rec = base(d, cur) * g;
         *raw = rec;
         return rec;
@@ -319,7 +284,7 @@ static double law(const struct regulator_def *d, double cur, double r, struct te
     default: {
         double f = d->increases_signal ? 1 / r : r;
         f = f < RATIO_MAX ? f : RATIO_MAX;
-        say(t, "proportional %s", gnum(f).s);
+        text_printf(t, "proportional %s", gnum(f).s);
         *raw = base(d, cur) * f;
         return d->integer ? ceil_eps(*raw) : *raw;
     }
@@ -358,7 +323,7 @@ static void step_inactive(const struct regulator_def *d, struct regulator_state 
     out->recommended = start;
     if (cur == start) {
         out->why = REG_INACTIVE;
-        say(t, "the state is not in active_in: %s at its start %s", oname, onum(cur).s);
+        text_printf(t, "the state is not in active_in: %s at its start %s", oname, onum(cur).s);
         return;
     }
     double v = start;
@@ -373,14 +338,14 @@ static void step_inactive(const struct regulator_def *d, struct regulator_state 
         limited = "down";
         frac = d->max_down;
     }
-    say(t, "the state is not in active_in: %s returns to its start %s: %s \xe2\x86\x92 %s", oname,
-        onum(start).s, onum(cur).s, onum(v).s);
+    text_printf(t, "the state is not in active_in: %s returns to its start %s: %s \xe2\x86\x92 %s",
+                oname, onum(start).s, onum(cur).s, onum(v).s);
     if (limited)
-        say(t, " (max_step %s %s%%)", limited, gnum(frac * 100).s);
+        text_printf(t, " (max_step %s %s%%)", limited, gnum(frac * 100).s);
     if (v != start && !sendable(d, fabs(v - cur))) {
         out->why = REG_BELOW_RESOLUTION;
-        say(t, ": a change of %s is less than the resolution %s, not sent", onum(fabs(v - cur)).s,
-            onum(resolution(d)).s);
+        text_printf(t, ": a change of %s is less than the resolution %s, not sent",
+                    onum(fabs(v - cur)).s, onum(resolution(d)).s);
         return;
     }
     out->why = REG_CHANGE;
@@ -392,7 +357,7 @@ void regulator_step(const struct regulator_def *d, struct regulator_state *st,
                     struct regulator_step *out)
 {
     memset(out, 0, sizeof(*out));
-    struct text tx = {out->explanation, sizeof(out->explanation), 0, false}, *t = &tx;
+    struct text tx = TEXT_INIT(out->explanation, sizeof(out->explanation)), *t = &tx;
     const char *sig = signal_name && *signal_name ? signal_name : "signal";
     const char *oname = d->output_name && *d->output_name ? d->output_name
                         : d->name && *d->name             ? d->name
@@ -406,17 +371,17 @@ void regulator_step(const struct regulator_def *d, struct regulator_state *st,
     if (!in->known || !isfinite(in->signal)) {
         out->why = REG_UNKNOWN;
         if (in->known)
-            say(t, "%s unknown (%s): %s held at %s", sig, isnan(in->signal) ? "NaN" : "infinite",
-                oname, onum(cur).s);
+            text_printf(t, "%s unknown (%s): %s held at %s", sig,
+                        isnan(in->signal) ? "NaN" : "infinite", oname, onum(cur).s);
         else
-            say(t, "%s unknown: %s held at %s", sig, oname, onum(cur).s);
+            text_printf(t, "%s unknown: %s held at %s", sig, oname, onum(cur).s);
         return;
     }
     /* after a change the signal may not show it yet: nothing is decided on it */
     if (st->last_change > 0 && d->settle > 0 && in->now - st->last_change < d->settle) {
         out->why = REG_SETTLING;
-        say(t, "settling: %s changed to %s %ss ago; held for settle %s", oname, onum(cur).s,
-            gnum(in->now - st->last_change).s, dur(d->settle).s);
+        text_printf(t, "settling: %s changed to %s %ss ago; held for settle %s", oname, onum(cur).s,
+                    gnum(in->now - st->last_change).s, dur(d->settle).s);
         return;
     }
     if (!in->active) {
@@ -425,18 +390,18 @@ void regulator_step(const struct regulator_def *d, struct regulator_state *st,
     }
     if (!(d->setpoint > 0) || !isfinite(d->setpoint)) {
         out->why = REG_UNKNOWN;
-        say(t, "setpoint %s is not a positive number: %s held at %s", gnum(d->setpoint).s, oname,
-            onum(cur).s);
+        text_printf(t, "setpoint %s is not a positive number: %s held at %s", gnum(d->setpoint).s,
+                    oname, onum(cur).s);
         return;
     }
 
     double r = in->signal > 0 ? in->signal / d->setpoint : 0;
     r = r < RATIO_MAX ? r : RATIO_MAX;
-    say(t, "%s %s %s %s setpoint (%s%s%%): ", sig, gnum(in->signal).s,
-        r > 1   ? ">"
-        : r < 1 ? "<"
-                : "=",
-        gnum(d->setpoint).s, r >= 1 ? "+" : "", gnum((r - 1) * 100).s);
+    text_printf(t, "%s %s %s %s setpoint (%s%s%%): ", sig, gnum(in->signal).s,
+                r > 1   ? ">"
+                : r < 1 ? "<"
+                        : "=",
+                gnum(d->setpoint).s, r >= 1 ? "+" : "", gnum((r - 1) * 100).s);
 
     double tolerance = d->tolerance >= 0 ? d->tolerance : 0;
     if (fabs(r - 1) <= tolerance) {
@@ -444,7 +409,8 @@ void regulator_step(const struct regulator_def *d, struct regulator_state *st,
         window_record(st->up, d->stab_up, in->now, cur);
         window_record(st->down, d->stab_down, in->now, cur);
         out->why = REG_TOLERANCE;
-        say(t, "within tolerance %s%%: %s stays %s", gnum(tolerance * 100).s, oname, onum(cur).s);
+        text_printf(t, "within tolerance %s%%: %s stays %s", gnum(tolerance * 100).s, oname,
+                    onum(cur).s);
         return;
     }
 
@@ -452,9 +418,9 @@ void regulator_step(const struct regulator_def *d, struct regulator_state *st,
     if (!isfinite(rec)) /* cannot happen with r in [0, 1e6]; clamp to a bound if it does */
         rec = raw = rec > 0 ? hi : lo;
     out->recommended = rec;
-    say(t, " \xe2\x86\x92 %s %s \xe2\x86\x92 %s", oname, onum(cur).s, onum(rec).s);
+    text_printf(t, " \xe2\x86\x92 %s %s \xe2\x86\x92 %s", oname, onum(cur).s, onum(rec).s);
     if (d->integer && d->law == LAW_PROPORTIONAL && fabs(raw - rec) > 1e-9 * fmax(1, fabs(raw)))
-        say(t, " (%s rounded up)", onum(raw).s);
+        text_printf(t, " (%s rounded up)", onum(raw).s);
     window_record(st->up, d->stab_up, in->now, rec);
     window_record(st->down, d->stab_down, in->now, rec);
 
@@ -476,23 +442,25 @@ void regulator_step(const struct regulator_def *d, struct regulator_state *st,
     }
     double after_window = v;
     if (wdir)
-        say(t, ", %s %s by the %s %s window (%s recommendation %s)",
-            v == cur ? "held at" : "limited to", onum(v).s, dur(wlen).s, wdir,
-            *wdir == 'u' ? "smallest" : "largest", onum(wext).s);
+        text_printf(t, ", %s %s by the %s %s window (%s recommendation %s)",
+                    v == cur ? "held at" : "limited to", onum(v).s, dur(wlen).s, wdir,
+                    *wdir == 'u' ? "smallest" : "largest", onum(wext).s);
 
     if (v > cur && d->max_up > 0 && v > step_up_limit(d, cur)) {
         v = step_up_limit(d, cur);
-        say(t, ", limited to %s by max_step up %s%%", onum(v).s, gnum(d->max_up * 100).s);
+        text_printf(t, ", limited to %s by max_step up %s%%", onum(v).s, gnum(d->max_up * 100).s);
     } else if (v < cur && d->max_down > 0 && v < step_down_limit(d, cur)) {
         v = step_down_limit(d, cur);
-        say(t, ", limited to %s by max_step down %s%%", onum(v).s, gnum(d->max_down * 100).s);
+        text_printf(t, ", limited to %s by max_step down %s%%", onum(v).s,
+                    gnum(d->max_down * 100).s);
     }
 
     /* min/max: past a bound, or at one the law wanted to cross */
     bool at_limit = v > hi || v < lo || (v == hi && rec > hi) || (v == lo && rec < lo);
     v = clampd(v, lo, hi);
     if (at_limit)
-        say(t, ", %s %s %s", v == cur ? "held at" : "at", v == hi ? "max" : "min", onum(v).s);
+        text_printf(t, ", %s %s %s", v == cur ? "held at" : "at", v == hi ? "max" : "min",
+                    onum(v).s);
     double before_round = v;
     if (d->integer) {
         double n = d->law == LAW_PROPORTIONAL ? ceil_eps(v) : round(v);
@@ -504,7 +472,7 @@ void regulator_step(const struct regulator_def *d, struct regulator_state *st,
             n = floor(v);
         v = clampd(n, lo, hi);
         if (v != before_round)
-            say(t, ", rounded to %s", onum(v).s);
+            text_printf(t, ", rounded to %s", onum(v).s);
     }
 
     double delta = fabs(v - cur);
@@ -522,8 +490,8 @@ void regulator_step(const struct regulator_def *d, struct regulator_state *st,
     if (out->why != REG_BELOW_RESOLUTION)
         return;
     if (delta > 0)
-        say(t, ": a change of %s is less than the resolution %s, not sent", onum(delta).s,
-            onum(resolution(d)).s);
+        text_printf(t, ": a change of %s is less than the resolution %s, not sent", onum(delta).s,
+                    onum(resolution(d)).s);
     else
-        say(t, ": no change");
+        text_printf(t, ": no change");
 }
