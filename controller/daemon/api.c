@@ -63,7 +63,8 @@ json_t *status_json(struct controller *c, double now)
                         json_integer((json_int_t)amreceiver_count(c->alerts, now)));
     if (r->targets.by)
         json_object_set_new(o, "targets", targets_summary_json(c));
-    if (r->n_regulators)
+    /* with targets, each target's are in its detail and GET /api/v1/regulators */
+    if (r->n_regulators && !r->targets.by)
         json_object_set_new(o, "regulators", regulators_json(c));
     return o;
 }
