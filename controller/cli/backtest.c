@@ -1,8 +1,8 @@
 /* backtest: the backtest's times and replay (see backtest.h). backtest_replay() turns
  * each point of the fetched ranges into the signal value the daemon's instant query
  * would have given at that time and steps step_replay_next() through them, collecting the
- * timeline and the summary that backtest_report.c writes; backtest_cli.c is the
- * command. */
+ * timeline, the summary and each regulator's trajectory that backtest_report.c writes;
+ * backtest_cli.c is the command. */
 #include "backtest.h"
 
 #include <ctype.h>
@@ -195,6 +195,12 @@ void backtest_result_free(struct backtest_result *b)
     free(b->targets);
     for (size_t i = 0; b->signals && i < b->rules->n_signals; i++)
         free(b->signals[i].gaps);
+    for (size_t i = 0; b->regulators && i < b->rules->n_regulators; i++) {
+        for (size_t k = 0; k < b->regulators[i].n_changes; k++)
+            free(b->regulators[i].changes[k].explanation);
+        free(b->regulators[i].changes);
+    }
+    free(b->regulators);
     free(b->signals);
     free(b->states);
     free(b);
@@ -271,6 +277,62 @@ int backtest_add_event(struct backtest_result *b, int64_t t_ms, const struct eva
     return 0;
 }
 
+/* Whether a and b are the same output (forgiving the last bits of a product). */
+static bool same_output(double a, double b)
+{
+    return fabs(a - b) <= 1e-9 * fmax(1, fabs(b));
+}
+
+/* Adds regulator step g of regulator d at t_ms to its trajectory bt. 0 or -ENOMEM. */
+static int note_regulator(struct backtest_regulator *bt, const struct regulator_def *d,
+                          const struct step_regulator *g, int64_t t_ms)
+{
+    double out = g->st.output;
+    if (g->outcome == STEP_REG_BUDGET)
+        bt->budget_exhausted++;
+    else
+        bt->steps[g->last.why < REG_WHY_MAX ? g->last.why : REG_UNKNOWN]++;
+    /* whole bounds for an integer output, as regulate.c keeps them */
+    double lo = d->integer ? ceil(d->out_min) : d->out_min;
+    double hi = d->integer ? floor(d->out_max) : d->out_max;
+    bt->at_min += same_output(out, lo);
+    bt->at_max += same_output(out, hi);
+    bt->final_output = out;
+    bt->lowest = fmin(bt->lowest, out);
+    bt->highest = fmax(bt->highest, out);
+    if (g->outcome != STEP_REG_APPLIED && g->outcome != STEP_REG_DRY_RUN)
+        return 0;
+    int direction = g->last.direction;
+    if (direction > 0)
+        bt->up++;
+    else
+        bt->down++;
+    bt->reversals += bt->last_direction && direction != bt->last_direction;
+    bt->last_direction = direction;
+    if (bt->n_changes >= BACKTEST_MAX_REG_CHANGES) {
+        bt->changes_dropped++;
+        return 0;
+    }
+    if (bt->n_changes == 0 || ((bt->n_changes & (bt->n_changes - 1)) == 0 && bt->n_changes >= 16)) {
+        size_t cap = bt->n_changes ? 2 * bt->n_changes : 16;
+        struct backtest_reg_change *grown = realloc(bt->changes, cap * sizeof(*grown));
+        if (!grown)
+            return -ENOMEM;
+        bt->changes = grown;
+    }
+    char *why = strdup(g->last.explanation);
+    if (!why)
+        return -ENOMEM;
+    bt->changes[bt->n_changes++] = (struct backtest_reg_change){
+        .time_ms = t_ms,
+        .from = g->last.previous,
+        .to = out,
+        .dry_run = g->outcome == STEP_REG_DRY_RUN,
+        .explanation = why,
+    };
+    return 0;
+}
+
 int backtest_replay(const struct rules *rules, const struct promql_range *const *series,
                     uint64_t flap_window_ms, struct backtest_result **ret)
 {
@@ -303,6 +365,13 @@ int backtest_replay(const struct rules *rules, const struct promql_range *const 
     if (!b->states || !b->signals ||
         step_replay_init(&rp, rules, (double)b->start_ms / 1000.0, false, false) < 0)
         goto fail;
+    if (rp.regs) {
+        b->regulators = calloc(rules->n_regulators, sizeof(*b->regulators));
+        if (!b->regulators)
+            goto fail;
+        for (size_t i = 0; i < rules->n_regulators; i++) /* fmin and fmax skip a NaN */
+            b->regulators[i].lowest = b->regulators[i].highest = NAN;
+    }
 
     int64_t stay_since = b->start_ms;
     bool stay_from_change = false; /* the first stay was not started by a change */
@@ -351,6 +420,9 @@ int backtest_replay(const struct rules *rules, const struct promql_range *const 
         if ((res->changed || o != OUTCOME_NONE) &&
             backtest_add_event(b, t_ms, res, o, def, flap, NULL) < 0)
             goto fail;
+        for (size_t i = 0; b->regulators && i < rules->n_regulators; i++)
+            if (note_regulator(&b->regulators[i], &rules->regulators[i], &rp.regs[i], t_ms) < 0)
+                goto fail;
     }
     step_replay_free(&rp);
     free(values);

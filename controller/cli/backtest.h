@@ -26,6 +26,7 @@
 #define BACKTEST_MAX_GAPS 100u              /* gaps listed per signal (all are counted) */
 #define BACKTEST_MAX_SERIES_POINTS 1000000u /* with targets: every series' points, all queries */
 #define BACKTEST_MAX_TARGETS_LISTED 1000u   /* targets in the report (all are counted) */
+#define BACKTEST_MAX_REG_CHANGES 10000u     /* changes listed per regulator (all are counted) */
 
 /* `homeostat-controller backtest FLAGS...`: argv[0] is "backtest". Returns the exit
  * status: 0 done, 1 Prometheus failed or the output could not be written, 2 bad flags, an
@@ -86,6 +87,29 @@ struct backtest_state_stats {
     uint64_t outcomes[OUTCOME_MAX]; /* decisions recorded in it, by outcome */
 };
 
+/* A change of a regulator's output in the replay. */
+struct backtest_reg_change {
+    int64_t time_ms;
+    double from, to;
+    bool dry_run;      /* --dry-run or the regulator's dry_run: nothing would have been sent */
+    char *explanation; /* owned */
+};
+
+/* What one regulator would have done over the range: open loop, since the recorded signal
+ * never saw these outputs. */
+struct backtest_regulator {
+    struct backtest_reg_change *changes; /* the first BACKTEST_MAX_REG_CHANGES, in order */
+    size_t n_changes;
+    uint64_t changes_dropped;    /* past BACKTEST_MAX_REG_CHANGES */
+    uint64_t up, down;           /* changes by direction (all of them) */
+    uint64_t reversals;          /* changes the other way from the change before */
+    uint64_t budget_exhausted;   /* changes that waited for max_regulator_changes_per_hour */
+    uint64_t steps[REG_WHY_MAX]; /* evaluations by what the step did (budget's not here) */
+    uint64_t at_min, at_max;     /* evaluations that ended with the output at min / max */
+    double final_output, lowest, highest; /* after the last evaluation, and over all */
+    int last_direction;                   /* of the last change: +1, -1, 0 before the first */
+};
+
 struct backtest_result {
     const struct rules *rules; /* borrowed */
     int64_t start_ms, step_ms;
@@ -108,12 +132,15 @@ struct backtest_result {
     struct backtest_target_stats *targets; /* in the order they appeared */
     size_t n_targets;
     size_t targets_refused; /* label sets past targets.max */
+    /* rules->n_regulators trajectories of a rules file without targets; else NULL */
+    struct backtest_regulator *regulators;
 };
 
 /* Replays series (rules->n_signals ranges, borrowed, all with the same start, step and
  * number of points; series[i] holds signal i's values) through step_replay_next() from a fresh
  * start at the first point, as a daemon started then with no state file, neither paused
- * nor in --dry-run. A flap is a stay in a state that a change started and a change ended
+ * nor in --dry-run; each regulator's output moves as if applied (its trajectory in
+ * b->regulators). A flap is a stay in a state that a change started and a change ended
  * less than flap_window_ms later. 0 and *ret (free with backtest_result_free), -EINVAL
  * when the ranges differ, or -ENOMEM. */
 int backtest_replay(const struct rules *rules, const struct promql_range *const *series,

@@ -1,5 +1,6 @@
 /* backtest_report: the backtest's result as JSON (backtest_json) and as text
- * (backtest_write_text): timeline, summary, flaps, what would have fired. */
+ * (backtest_write_text): timeline, summary, flaps, what would have fired, and each
+ * regulator's trajectory when the rules have regulators. */
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
@@ -138,6 +139,74 @@ static json_t *targets_json(const struct backtest_result *b)
     return arr;
 }
 
+/* An output as JSON: whole for an integer output. */
+static json_t *json_output(const struct regulator_def *d, double v)
+{
+    return d->integer && fabs(v) < 9e15 ? json_integer((json_int_t)llround(v)) : json_real(v);
+}
+
+/* Each regulator's trajectory: its changes (the first BACKTEST_MAX_REG_CHANGES) and
+ * counts. */
+static json_t *regulators_json(const struct backtest_result *b)
+{
+    const struct rules *r = b->rules;
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < r->n_regulators; i++) {
+        const struct regulator_def *d = &r->regulators[i];
+        const struct backtest_regulator *g = &b->regulators[i];
+        json_t *o = json_object();
+        json_object_set_new(o, "name", json_string(d->name));
+        json_object_set_new(o, "signal", json_string(r->signals[d->signal].name));
+        json_object_set_new(o, "setpoint", json_real(d->setpoint));
+        json_object_set_new(o, "law", json_string(regulator_law_name(d->law)));
+        json_object_set_new(o, "output_name",
+                            json_string(d->output_name ? d->output_name : d->name));
+        json_object_set_new(o, "min", json_output(d, d->out_min));
+        json_object_set_new(o, "max", json_output(d, d->out_max));
+        json_object_set_new(o, "start", json_output(d, d->out_start));
+        json_object_set_new(o, "dry_run", json_boolean(d->dry_run));
+        json_object_set_new(o, "final_output", json_output(d, g->final_output));
+        json_object_set_new(o, "lowest",
+                            isfinite(g->lowest) ? json_output(d, g->lowest) : json_null());
+        json_object_set_new(o, "highest",
+                            isfinite(g->highest) ? json_output(d, g->highest) : json_null());
+        json_object_set_new(o, "changes_total", json_integer((json_int_t)(g->up + g->down)));
+        json_object_set_new(o, "changes_up", json_integer((json_int_t)g->up));
+        json_object_set_new(o, "changes_down", json_integer((json_int_t)g->down));
+        json_object_set_new(o, "reversals", json_integer((json_int_t)g->reversals));
+        json_object_set_new(o, "budget_exhausted", json_integer((json_int_t)g->budget_exhausted));
+        json_object_set_new(o, "evaluations_at_min", json_integer((json_int_t)g->at_min));
+        json_object_set_new(o, "seconds_at_min",
+                            json_real((double)g->at_min * (double)b->step_ms / 1000.0));
+        json_object_set_new(o, "evaluations_at_max", json_integer((json_int_t)g->at_max));
+        json_object_set_new(o, "seconds_at_max",
+                            json_real((double)g->at_max * (double)b->step_ms / 1000.0));
+        json_t *steps = json_object();
+        for (int w = 0; w < REG_WHY_MAX; w++)
+            if (g->steps[w])
+                json_object_set_new(steps, regulator_why_name((enum regulator_why)w),
+                                    json_integer((json_int_t)g->steps[w]));
+        json_object_set_new(o, "steps", steps);
+        json_t *changes = json_array();
+        for (size_t k = 0; k < g->n_changes; k++) {
+            const struct backtest_reg_change *c = &g->changes[k];
+            json_t *x = json_object();
+            json_object_set_new(x, "time", json_time_ms(c->time_ms));
+            json_object_set_new(x, "timestamp", json_real((double)c->time_ms / 1000.0));
+            json_object_set_new(x, "from", json_output(d, c->from));
+            json_object_set_new(x, "to", json_output(d, c->to));
+            json_object_set_new(x, "direction", json_string(c->to > c->from ? "up" : "down"));
+            json_object_set_new(x, "dry_run", json_boolean(c->dry_run));
+            json_object_set_new(x, "explanation", json_string(c->explanation));
+            json_array_append_new(changes, x);
+        }
+        json_object_set_new(o, "changes", changes);
+        json_object_set_new(o, "changes_dropped", json_integer((json_int_t)g->changes_dropped));
+        json_array_append_new(arr, o);
+    }
+    return arr;
+}
+
 json_t *backtest_json(const struct backtest_result *b, const struct backtest_about *about)
 {
     const struct rules *r = b->rules;
@@ -253,6 +322,8 @@ json_t *backtest_json(const struct backtest_result *b, const struct backtest_abo
         json_object_set_new(sum, "targets", targets_json(b));
     }
     json_object_set_new(root, "summary", sum);
+    if (b->regulators)
+        json_object_set_new(root, "regulators", regulators_json(b));
     return root;
 }
 
@@ -297,6 +368,75 @@ static void write_event_text(const struct backtest_result *b, const struct backt
     for (size_t i = 0; e->def && i < e->def->n_actions; i++)
         fprintf(out, "%s%s", i ? "; " : ": ", e->def->actions[i].summary);
     fputc('\n', out);
+}
+
+/* "16" for an integer output, else "%.6g". */
+static void fmt_output(const struct regulator_def *d, double v, char *dst, size_t dstsz)
+{
+    if (d->integer || (v == floor(v) && fabs(v) < 1e15))
+        snprintf(dst, dstsz, "%.0f", v);
+    else
+        snprintf(dst, dstsz, "%.6g", v);
+}
+
+/* "  36m (12.0%)": the time of n evaluations and its share. */
+static void fmt_time_share(const struct backtest_result *b, uint64_t n, char *dst, size_t dstsz)
+{
+    char d[32];
+    backtest_format_duration(n * (uint64_t)b->step_ms, d, sizeof(d));
+    snprintf(dst, dstsz, "%s (%.1f%%)", d, 100.0 * (double)n / (double)(b->n ? b->n : 1));
+}
+
+static void write_regulators_text(const struct backtest_result *b, FILE *out)
+{
+    const struct rules *r = b->rules;
+    fprintf(out, "\nRegulators (open loop: the recorded signal never saw these outputs)\n");
+    for (size_t i = 0; i < r->n_regulators; i++) {
+        const struct regulator_def *d = &r->regulators[i];
+        const struct backtest_regulator *g = &b->regulators[i];
+        const char *oname = d->output_name ? d->output_name : d->name;
+        char lo[32], hi[32], start[32], end[32], low[32], high[32], tmin[64], tmax[64];
+        fmt_output(d, d->out_min, lo, sizeof(lo));
+        fmt_output(d, d->out_max, hi, sizeof(hi));
+        fmt_output(d, d->out_start, start, sizeof(start));
+        fmt_output(d, g->final_output, end, sizeof(end));
+        fmt_output(d, g->lowest, low, sizeof(low));
+        fmt_output(d, g->highest, high, sizeof(high));
+        fmt_time_share(b, g->at_min, tmin, sizeof(tmin));
+        fmt_time_share(b, g->at_max, tmax, sizeof(tmax));
+        fprintf(out,
+                "  %s: holds %s at %g (%s); %s %s..%s, from %s to %s (lowest %s, highest %s)%s\n",
+                d->name, r->signals[d->signal].name, d->setpoint, regulator_law_name(d->law), oname,
+                lo, hi, start, end, low, high, d->dry_run ? "; dry_run" : "");
+        fprintf(out,
+                "    %llu changes (%llu up, %llu down), %llu reversals; at min %s, at max %s\n",
+                (unsigned long long)(g->up + g->down), (unsigned long long)g->up,
+                (unsigned long long)g->down, (unsigned long long)g->reversals, tmin, tmax);
+        fprintf(out, "    steps:");
+        const char *sep = " ";
+        for (int w = 0; w < REG_WHY_MAX; w++) {
+            if (!g->steps[w])
+                continue;
+            fprintf(out, "%s%s %llu", sep, regulator_why_name((enum regulator_why)w),
+                    (unsigned long long)g->steps[w]);
+            sep = ", ";
+        }
+        if (g->budget_exhausted)
+            fprintf(out, "; held by max_regulator_changes_per_hour %llu",
+                    (unsigned long long)g->budget_exhausted);
+        fputc('\n', out);
+        for (size_t k = 0; k < g->n_changes; k++) {
+            const struct backtest_reg_change *c = &g->changes[k];
+            char t[64], from[32], to[32];
+            backtest_format_time(c->time_ms, t, sizeof(t));
+            fmt_output(d, c->from, from, sizeof(from));
+            fmt_output(d, c->to, to, sizeof(to));
+            fprintf(out, "    %s  %s -> %s%s\n        %s\n", t, from, to,
+                    c->dry_run ? " (dry run)" : "", c->explanation);
+        }
+        if (g->changes_dropped)
+            fprintf(out, "    ... and %llu more changes\n", (unsigned long long)g->changes_dropped);
+    }
 }
 
 void backtest_write_text(const struct backtest_result *b, const struct backtest_about *about,
@@ -373,6 +513,9 @@ void backtest_write_text(const struct backtest_result *b, const struct backtest_
             (unsigned long long)(b->outcomes[OUTCOME_EXECUTED] + b->outcomes[OUTCOME_DRY_RUN]),
             (unsigned long long)held_total(b->outcomes), held[0] ? " (" : "", held,
             held[0] ? ")" : "");
+
+    if (b->regulators)
+        write_regulators_text(b, out);
 
     if (b->targets) {
         fprintf(out, "\nTargets (%zu; %zu label sets refused by targets.max)\n", b->n_targets,

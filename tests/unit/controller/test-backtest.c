@@ -4,8 +4,9 @@
  * several series, NaN, native histograms, points off the grid), promql_query_range
  * against a fake Prometheus that refuses more than 11,000 points as the real one does
  * (chunk requests, auth header, nocache=1, merge, a failing chunk), the replay of a synthetic
- * series into the expected timeline and summary (outcomes, flaps, missing data), and
- * `homeostat-controller test` agreeing with the backtest on the same series. */
+ * series into the expected timeline and summary (outcomes, flaps, missing data), a
+ * regulator's trajectory over a recorded p95, and `homeostat-controller test` agreeing with
+ * the backtest on the same series, the regulator's outputs included. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -782,6 +783,207 @@ TEST(ruletest_agrees_with_backtest)
     rules_free(r);
 }
 
+/* ---- regulators ------------------------------------------------------------------- */
+
+static const char reg_rules_yaml[] =
+    "evaluation_interval: 10s\n"
+    "prometheus: {url: http://127.0.0.1:1}\n"
+    "signals:\n"
+    "  p95: {query: p95_seconds}\n"
+    "states:\n"
+    "  - {name: slow, conditions: [\"p95 > 2\"]}\n"
+    "  - {name: ok}\n"
+    "regulators:\n"
+    "  limit:\n"
+    "    signal: p95\n"
+    "    setpoint: 0.5\n"
+    "    output: {min: 4, max: 64, start: 64, integer: true, name: concurrency}\n"
+    "    increases_signal: true\n"
+    "    law: gradient\n"
+    "    settle: 0s\n"
+    "    actions:\n"
+    "      - webhook: {url: \"http://127.0.0.1:1/limits\", body: {concurrency: "
+    "\"{{output}}\"}}\n";
+
+/* The p95 series, in the test file's notation and point by point (NaN: missing). */
+static const char reg_series_text[] = "2x4 _ 0.1x1 0.5x1 1 0.52";
+static const double reg_series[] = {2, 2, 2, 2, 2, NAN, 0.1, 0.1, 0.5, 0.5, 1, 0.52};
+#define REG_POINTS (sizeof(reg_series) / sizeof(reg_series[0]))
+
+static struct backtest_result *replay_regulated(struct rules **ret_rules, struct promql_range *s)
+{
+    struct buf e;
+    buf_init(&e, 1 << 16);
+    int rc = rules_load_string(reg_rules_yaml, strlen(reg_rules_yaml), "reg.yaml", ret_rules, &e);
+    if (rc < 0)
+        fprintf(stderr, "%s", e.data ? e.data : "");
+    buf_free(&e);
+    if (rc < 0 || promql_range_init(s, START_MS, 10000, REG_POINTS) < 0)
+        return NULL;
+    for (size_t k = 0; k < REG_POINTS; k++) {
+        s->error[k] = isnan(reg_series[k]) ? PROMQL_ERR_EMPTY : PROMQL_OK;
+        s->value[k] = reg_series[k];
+    }
+    const struct promql_range *series[] = {s};
+    struct backtest_result *b = NULL;
+    if (backtest_replay(*ret_rules, series, 31000, &b) < 0)
+        return NULL;
+    return b;
+}
+
+/* The gradient on a recorded p95 (open loop: the series does not react): 2 s halves the
+ * limit from 64 to the min 4 in four steps, the fifth is held at the min, the missing point
+ * holds it, 0.1 s doubles it twice (a reversal), 0.5 s is the setpoint, 1 s halves it (a
+ * second reversal), 0.52 s is within the tolerance. */
+TEST(replay_regulator_trajectory)
+{
+    struct rules *r = NULL;
+    struct promql_range s;
+    struct backtest_result *b = replay_regulated(&r, &s);
+    CHECK(b != NULL);
+    CHECK(b->regulators != NULL);
+    const struct backtest_regulator *g = &b->regulators[0];
+    static const struct {
+        size_t step;
+        double from, to;
+    } changes[] = {{0, 64, 32}, {1, 32, 16}, {2, 16, 8}, {3, 8, 4},
+                   {6, 4, 8},   {7, 8, 16},  {10, 16, 8}};
+    CHECK_INT(g->n_changes, sizeof(changes) / sizeof(changes[0]));
+    for (size_t i = 0; i < g->n_changes && i < sizeof(changes) / sizeof(changes[0]); i++) {
+        const struct backtest_reg_change *c = &g->changes[i];
+        if (c->time_ms != START_MS + (int64_t)changes[i].step * 10000 ||
+            c->from != changes[i].from || c->to != changes[i].to || c->dry_run)
+            TEST_FAIL("change %zu: step %lld %g -> %g; expected step %zu %g -> %g (%s)", i,
+                      (long long)((c->time_ms - START_MS) / 10000), c->from, c->to, changes[i].step,
+                      changes[i].from, changes[i].to, c->explanation);
+    }
+    CHECK_CONTAINS(g->changes[0].explanation,
+                   "p95 2 > 0.5 setpoint (+300%): gradient 0.5 (clamped from 0.25) "
+                   "\xe2\x86\x92 concurrency 64 \xe2\x86\x92 32");
+    CHECK_CONTAINS(g->changes[4].explanation, "gradient 2 (clamped from 5)");
+    CHECK_INT(g->up, 2);
+    CHECK_INT(g->down, 5);
+    CHECK_INT(g->reversals, 2);
+    CHECK_INT(g->changes_dropped, 0);
+    CHECK_INT(g->budget_exhausted, 0);
+    CHECK_INT(g->steps[REG_CHANGE], 7);
+    CHECK_INT(g->steps[REG_AT_LIMIT], 1);
+    CHECK_INT(g->steps[REG_UNKNOWN], 1);
+    CHECK_INT(g->steps[REG_TOLERANCE], 3);
+    CHECK_INT(g->at_min, 3); /* after steps 3, 4 and 5 */
+    CHECK_INT(g->at_max, 0);
+    CHECK(g->final_output == 8 && g->lowest == 4 && g->highest == 32);
+
+    const char *queries[] = {"p95_seconds"};
+    struct backtest_about about = {"reg.yaml", "http://127.0.0.1:1", queries, 1};
+    json_t *j = backtest_json(b, &about);
+    CHECK(j != NULL);
+    json_t *jr = json_array_get(json_object_get(j, "regulators"), 0);
+    CHECK_STR(json_string_value(json_object_get(jr, "name")), "limit");
+    CHECK_STR(json_string_value(json_object_get(jr, "signal")), "p95");
+    CHECK_STR(json_string_value(json_object_get(jr, "law")), "gradient");
+    CHECK_INT(json_integer_value(json_object_get(jr, "start")), 64);
+    CHECK_INT(json_integer_value(json_object_get(jr, "final_output")), 8);
+    CHECK_INT(json_integer_value(json_object_get(jr, "changes_total")), 7);
+    CHECK_INT(json_integer_value(json_object_get(jr, "changes_up")), 2);
+    CHECK_INT(json_integer_value(json_object_get(jr, "changes_down")), 5);
+    CHECK_INT(json_integer_value(json_object_get(jr, "reversals")), 2);
+    CHECK_INT(json_integer_value(json_object_get(jr, "evaluations_at_min")), 3);
+    CHECK(json_real_value(json_object_get(jr, "seconds_at_min")) == 30);
+    CHECK_INT(json_integer_value(json_object_get(json_object_get(jr, "steps"), "tolerance")), 3);
+    json_t *c4 = json_array_get(json_object_get(jr, "changes"), 4);
+    CHECK_STR(json_string_value(json_object_get(c4, "time")), "2023-11-14T22:14:20Z");
+    CHECK_INT(json_integer_value(json_object_get(c4, "from")), 4);
+    CHECK_INT(json_integer_value(json_object_get(c4, "to")), 8);
+    CHECK_STR(json_string_value(json_object_get(c4, "direction")), "up");
+    CHECK(json_is_false(json_object_get(c4, "dry_run")));
+    json_decref(j);
+
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    backtest_write_text(b, &about, f);
+    fclose(f);
+    CHECK_CONTAINS(text, "\nRegulators (open loop: the recorded signal never saw these outputs)\n"
+                         "  limit: holds p95 at 0.5 (gradient); concurrency 4..64, from 64 to 8 "
+                         "(lowest 4, highest 32)\n"
+                         "    7 changes (2 up, 5 down), 2 reversals; at min 30s (25.0%), at max "
+                         "0s (0.0%)\n"
+                         "    steps: change 7, unknown 1, tolerance 3, at_limit 1\n");
+    CHECK_CONTAINS(text, "    2023-11-14T22:14:20Z  4 -> 8\n"
+                         "        p95 0.1 < 0.5 setpoint (-80%): gradient 2 (clamped from 5) "
+                         "\xe2\x86\x92 concurrency 4 \xe2\x86\x92 8\n");
+    free(text);
+    backtest_result_free(b);
+    promql_range_free(&s);
+    rules_free(r);
+
+    /* Rules without regulators: no regulators in either report. */
+    r = load_rules();
+    CHECK(r != NULL);
+    b = replay_synthetic(r, &s);
+    CHECK(b != NULL && b->regulators == NULL);
+    j = backtest_json(b, &about);
+    CHECK(j != NULL && json_object_get(j, "regulators") == NULL);
+    json_decref(j);
+    f = open_memstream(&text, &len);
+    backtest_write_text(b, &about, f);
+    fclose(f);
+    CHECK(!strstr(text, "Regulators"));
+    free(text);
+    backtest_result_free(b);
+    promql_range_free(&s);
+    rules_free(r);
+}
+
+/* `homeostat-controller test` over the same p95 series expects, at every step, the output
+ * the backtest's trajectory has in force and the number of changes so far: they agree. */
+TEST(ruletest_agrees_with_backtest_on_regulators)
+{
+    struct rules *r = NULL;
+    struct promql_range s;
+    struct backtest_result *b = replay_regulated(&r, &s);
+    CHECK(b != NULL);
+    const struct backtest_regulator *g = &b->regulators[0];
+    char *dir = test_tmpdir();
+    char rules_path[512], test_path[512];
+    snprintf(rules_path, sizeof(rules_path), "%s/reg.yaml", dir);
+    snprintf(test_path, sizeof(test_path), "%s/reg_test.yaml", dir);
+    CHECK_INT(file_write_atomic(rules_path, reg_rules_yaml, strlen(reg_rules_yaml), 0644), 0);
+    struct buf t;
+    buf_init(&t, 0);
+    buf_printf(&t,
+               "rule_files: [reg.yaml]\ntests:\n  - name: same series\n    interval: 10s\n"
+               "    signals:\n      p95: \"%s\"\n    expect:\n",
+               reg_series_text);
+    double output = 64;
+    size_t changes = 0;
+    for (size_t k = 0; k < REG_POINTS; k++) {
+        if (changes < g->n_changes && g->changes[changes].time_ms == START_MS + (int64_t)k * 10000)
+            output = g->changes[changes++].to;
+        buf_printf(&t, "      - {at: %zus, regulators: {limit: {output: %g, changes: %zu}}}\n",
+                   k * 10, output, changes);
+    }
+    CHECK_INT(changes, 7);
+    CHECK_INT(file_write_atomic(test_path, t.data, t.len, 0644), 0);
+    buf_free(&t);
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    const char *paths[] = {test_path};
+    int rc = ruletest_run_files(paths, 1, f);
+    fclose(f);
+    if (rc != 0)
+        TEST_FAIL("homeostat-controller test disagrees (exit %d):\n%s", rc, out);
+    free(out);
+    unlink(rules_path);
+    unlink(test_path);
+    rmdir(dir);
+    backtest_result_free(b);
+    promql_range_free(&s);
+    rules_free(r);
+}
+
 TEST(alert_signal_query)
 {
     struct signal_def a = {.name = "alert:HighErrorRate", .alert = true};
@@ -821,4 +1023,6 @@ TEST_MAIN(TEST_ENTRY(time_forms), TEST_ENTRY(time_rejects), TEST_ENTRY(chunk_ari
           TEST_ENTRY(range_reply_points), TEST_ENTRY(range_reply_chunk_boundary),
           TEST_ENTRY(range_reply_errors), TEST_ENTRY(query_range_in_chunks),
           TEST_ENTRY(replay_timeline_and_summary), TEST_ENTRY(ruletest_agrees_with_backtest),
-          TEST_ENTRY(alert_signal_query), TEST_ENTRY(replay_refuses_mismatched_ranges))
+          TEST_ENTRY(alert_signal_query), TEST_ENTRY(replay_refuses_mismatched_ranges),
+          TEST_ENTRY(replay_regulator_trajectory),
+          TEST_ENTRY(ruletest_agrees_with_backtest_on_regulators))
