@@ -38,11 +38,26 @@ while True:
 EOF
 spawn "$HS_TMP/send.log" /usr/bin/python3 "$HS_TMP/send.py" "$EXPORTER_STATSD_ADDR"
 
+# kube-state-metrics' count of the shop's available replicas, which
+# regulator-replicas.yaml divides the request rate by: a static page in its format.
+mkdir -p "$HS_TMP/ksm/-"
+: >"$HS_TMP/ksm/-/ready"
+cat >"$HS_TMP/ksm/metrics.txt" <<'EOF'
+# HELP kube_deployment_status_replicas_available The number of available replicas per deployment.
+# TYPE kube_deployment_status_replicas_available gauge
+kube_deployment_status_replicas_available{namespace="shop",deployment="shop"} 3
+EOF
+hs_start_ready kube-state-metrics /usr/bin/python3 -m http.server --bind 127.0.0.1 \
+    --directory "$HS_TMP/ksm" @PORT@ || finish
+KSM_ADDR=${HS_READY_URL#http://}
 cat >"$HS_TMP/prometheus.yml" <<EOF
 global: {scrape_interval: 1s, evaluation_interval: 1s}
 scrape_configs:
   - job_name: homeostat-exporter
     static_configs: [{targets: ["$EXPORTER_ADDR"]}]
+  - job_name: kube-state-metrics
+    metrics_path: /metrics.txt
+    static_configs: [{targets: ["$KSM_ADDR"]}]
 EOF
 start_prometheus "$HS_TMP/prometheus.yml"
 
@@ -53,6 +68,8 @@ check "Prometheus has the shop's latency histogram" \
     wait_until 30 prom_has 'rate(app_request_duration_seconds_bucket{service="shop"}[1m]) > 0'
 check "Prometheus has two aligned subquery steps for the CPU forecast" \
     wait_until 60 prom_has "$cpu_forecast"
+check "Prometheus has the shop's available replicas (kube-state-metrics)" \
+    wait_until 30 prom_has 'kube_deployment_status_replicas_available{deployment="shop"}'
 
 rules=()
 for f in "$HOMEOSTAT_SOURCE_DIR"/rules/*.yaml; do
