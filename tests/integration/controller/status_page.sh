@@ -14,7 +14,8 @@
 #    renders: the state /api/v1/status reports with its severity, the signals with their
 #    values and the thresholds of the conditions using them, the decision with its outcome,
 #    reasoning and the failed action, no action in effect, the flags paused and dry-run,
-#    the "updated at" banner; the state's description shows as text (no element injected)
+#    the "updated at" banner; the state's description shows as text (no element injected);
+#    no Regulators section (status_page_regulators.sh shows one)
 #  - paused through the API (curl), the page shows PAUSED and the pause record; resumed, it
 #    shows actuation running again
 #  - the same page whose API answers 503 shows the error banner
@@ -234,6 +235,8 @@ check_eq "... the state's description as text" \
     'Overloaded <i id="injected">injected</i> & "quoted"' \
     "$(tid live state-description "t['text']")"
 check_eq "... and no element injected from it" false "$(jget "$HS_TMP/live.json" "d['injected']")"
+check "... and no Regulators section: the rules have none" \
+    grep -q 'data-testid="regulators-section" hidden' "$HS_TMP/live.html"
 
 for shot in phone:390,844 desktop:1280,800; do
     name=${shot%%:*} size=${shot#*:}
