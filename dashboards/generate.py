@@ -1074,6 +1074,40 @@ def controller():
                                "{{instance}} alerts firing")],
                        unit="short", min_=0, w=8),
         ]),
+        Row("Regulators", [
+            timeseries("Regulator output", "The output in force of each regulator "
+                       "(homeostat_controller_regulator_output; in a dry run, as it would be), "
+                       "moved every evaluation to hold its signal at the setpoint "
+                       "(docs/RULES.md, Regulators). With targets, see the outputs per target.",
+                       [target("homeostat_controller_regulator_output{%s}" % C,
+                               "{{instance}} {{regulator}}")],
+                       unit="short", w=8),
+            timeseries("Regulator signal and setpoint", "Each regulator's signal at its last "
+                       "step (absent while unknown: the output then holds) and the setpoint "
+                       "it holds the signal at (dashed).",
+                       [target("homeostat_controller_regulator_signal{%s}" % C,
+                               "{{instance}} {{regulator}} signal"),
+                        target("homeostat_controller_regulator_setpoint{%s}" % C,
+                               "{{instance}} {{regulator}} setpoint")],
+                       unit="short", w=8, overrides=[override_regexp(".* setpoint", **{
+                           "custom.lineStyle": {"fill": "dash", "dash": [10, 10]}})]),
+            timeseries("Regulator changes", "Output changes per interval by regulator, "
+                       "direction (up, down) and result (applied, dry_run, failed, "
+                       "budget_exhausted); with targets, every target's changes together.",
+                       [target("sum by (instance, regulator, direction, result) (increase(homeostat_controller_regulator_changes_total{%s}[$__rate_interval]))" % C,
+                               "{{regulator}} {{direction}} {{result}}")],
+                       unit="short", bars=True, min_=0, w=8,
+                       overrides=[override_regexp(".* (failed|budget_exhausted)", color={
+                           "mode": "fixed", "fixedColor": "red"})]),
+            table("Regulator outputs per target", "A rules file with targets and regulators: "
+                  "each target's output of each regulator, largest first "
+                  "(homeostat_controller_target_regulator_output); the controller's GET "
+                  "/api/v1/regulators says why each is where it is.",
+                  [target("homeostat_controller_target_regulator_output{%s}" % C,
+                          instant=True, fmt="table")],
+                  rename={"Value": "Output"}, hide=("Time", "__name__", "job"),
+                  sort_by="Output", w=24, h=7),
+        ]),
     ]
     variables = [
         query_var("job", "Job", "label_values(homeostat_controller_build_info, job)",
@@ -1084,7 +1118,8 @@ def controller():
     ]
     return dashboard("controller", "homeostat-controller: state over time, confidence, "
                      "decisions by action and result, actions in effect and budget, query "
-                     "latency and errors, evaluations.", rows, variables, panel_types(rows))
+                     "latency and errors, evaluations, regulators.", rows, variables,
+                     panel_types(rows))
 
 
 def render():

@@ -11,7 +11,11 @@
 #  - homeostat-controller, with rules written here that have a target per exporter, go
 #    critical at once and run an exec action (/bin/true, reverted by /bin/true), so targets,
 #    decisions, actions and actions in effect exist, and a signal whose query is invalid,
-#    so query errors exist.
+#    so query errors exist; a regulator per target (aimd, applied by /bin/true) whose
+#    signal stays above its setpoint, so each target's output and changes exist;
+#  - a second homeostat-controller in the same job, without targets, whose gradient
+#    regulator halves its output toward the setpoint (the controller's own output, signal
+#    and setpoint gauges exist only without targets).
 # dashboards_check.py checks each dashboard's structure, resolves its variables through the
 # label values API, and runs every panel target ($__rate_interval=1m, $__interval=15s,
 # $__range=5m); one check per panel target. Also: generate.py --check (the committed JSON is
@@ -120,9 +124,43 @@ decisions:
     revert_on_exit: true
     actions:
       - exec: {argv: [/bin/true, '{{ \$labels.instance }}'], revert: [/bin/true]}
+regulators:
+  pool:               # up is 1, above the setpoint: each target's output steps down
+    signal: scraped
+    setpoint: 0.5
+    output: {min: 1, max: 50, start: 50, integer: true}
+    increases_signal: true
+    law: aimd
+    settle: 1s
+    actions:
+      - exec: [/bin/true, '{{ \$labels.instance }}', '{{output}}']
 EOF
 check "the test's rules file passes homeostat-controller check" \
     quiet "$HOMEOSTAT_CONTROLLER" check "$HS_TMP/rules.yaml"
+# The second controller: a regulator without targets (2 exporters up, setpoint 1).
+CTL2_PORT=$(free_port)
+cat >"$HS_TMP/rules2.yaml" <<'EOF'
+evaluation_interval: 1s
+prometheus: {url: "http://127.0.0.1:9/", timeout: 1s}
+signals:
+  exporters: {query: 'sum(up{job="homeostat-exporter"})', max_age: 30s}
+states:
+  - {name: degraded, conditions: ["exporters > 5"]}
+  - {name: optimal}
+regulators:
+  workers:
+    signal: exporters
+    setpoint: 1
+    output: {min: 1, max: 64, start: 64, integer: true}
+    increases_signal: true
+    law: gradient
+    max_step: {down: 50%}
+    settle: 1s
+    actions:
+      - exec: [/bin/true, '{{output}}']
+EOF
+check "the second controller's rules file passes homeostat-controller check" \
+    quiet "$HOMEOSTAT_CONTROLLER" check "$HS_TMP/rules2.yaml"
 
 cat >"$HS_TMP/prometheus.yml" <<EOF
 global:
@@ -137,7 +175,7 @@ scrape_configs:
       - targets: ['$LIVE_ADDR', '$FIX_ADDR']
   - job_name: homeostat-controller
     static_configs:
-      - targets: ['127.0.0.1:$CTL_PORT']
+      - targets: ['127.0.0.1:$CTL_PORT', '127.0.0.1:$CTL2_PORT']
 EOF
 start_prometheus "$HS_TMP/prometheus.yml" || finish
 
@@ -151,6 +189,16 @@ if ! wait_until 10 grep -q 'listening on http://' "$CTL_LOG"; then
     finish
 fi
 pass "the controller listens on 127.0.0.1:$CTL_PORT"
+CTL2_LOG=$HS_TMP/controller2.log
+spawn "$CTL2_LOG" "$HOMEOSTAT_CONTROLLER" --config="$HS_TMP/rules2.yaml" \
+    --state.directory="$HS_TMP/state2" --audit.log="$HS_TMP/state2/audit.jsonl" \
+    --web.listen-address="127.0.0.1:$CTL2_PORT" --prometheus.url="$PROM_URL"
+if ! wait_until 10 grep -q 'listening on http://' "$CTL2_LOG"; then
+    fail "the second controller did not start; its log:"
+    sed 's/^/    /' "$CTL2_LOG"
+    finish
+fi
+pass "the second controller listens on 127.0.0.1:$CTL2_PORT"
 
 # num_ge EXPR VALUE: the query's first sample is at least VALUE.
 # shellcheck disable=SC2317 # called through wait_until
@@ -160,15 +208,19 @@ num_ge() {
     [[ -n $v ]] && /usr/bin/python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) >= float(sys.argv[2]) else 1)' "$v" "$2"
 }
 check "Prometheus scrapes both exporters" wait_until 15 num_ge 'sum(up{job="homeostat-exporter"})' 2
-check "... and the controller" wait_until 10 num_ge 'sum(up{job="homeostat-controller"})' 1
+check "... and the two controllers" wait_until 10 num_ge 'sum(up{job="homeostat-controller"})' 2
 check "the controller goes critical" \
-    wait_until 15 num_ge 'homeostat_controller_state{job="homeostat-controller",state="critical"}' 1
+    wait_until 15 num_ge 'max(homeostat_controller_state{job="homeostat-controller",state="critical"})' 1
 check "... and runs its exec action (decisions_total{result=\"executed\"} seen by Prometheus)" \
     wait_until 10 num_ge 'sum(homeostat_controller_decisions_total{action="exec",result="executed"})' 1
 check "... which stays in effect, for each of the two targets" \
-    wait_until 5 num_ge 'homeostat_controller_actions_in_effect{job="homeostat-controller"}' 2
+    wait_until 5 num_ge 'max(homeostat_controller_actions_in_effect{job="homeostat-controller"})' 2
 check "the two targets are critical" \
-    wait_until 5 num_ge 'homeostat_controller_targets{job="homeostat-controller",state="critical"}' 2
+    wait_until 5 num_ge 'max(homeostat_controller_targets{job="homeostat-controller",state="critical"})' 2
+check "each target's regulator steps its output down (changes seen by Prometheus)" \
+    wait_until 15 num_ge 'sum(homeostat_controller_regulator_changes_total{regulator="pool",direction="down",result="applied"})' 2
+check "the second controller's regulator does too (its output below 64)" \
+    wait_until 15 num_ge '64 - homeostat_controller_regulator_output{regulator="workers"}' 1
 check "the application metrics arrive" \
     wait_until 10 num_ge 'sum(app_request_duration_seconds_count{job="homeostat-exporter"})' 1
 check "the recording rules run (service:app_request_duration_seconds:p95_5m)" \
