@@ -36,6 +36,7 @@
 #include "controller.h"
 #include "log.h"
 #include "parse.h"
+#include "step.h"
 
 #define HOUR_SECONDS 3600.0
 
@@ -148,16 +149,6 @@ void regulators_free(struct controller *c)
 
 /* ---- one step of every regulator of a run set ---- */
 
-static bool active_in(const struct regulator_def *d, size_t state)
-{
-    if (d->n_active_in == 0)
-        return true;
-    for (size_t i = 0; i < d->n_active_in; i++)
-        if (d->active_in[i] == state)
-            return true;
-    return false;
-}
-
 static void expire(json_t *times, double now)
 {
     for (size_t i = json_array_size(times); i-- > 0;)
@@ -235,11 +226,9 @@ static void plan_runs(struct controller *c, struct regulator_run *runs, struct t
             history_add(run, now);
             continue;
         }
-        struct regulator_input in = {.now = now, .known = run->signal_known, .signal = run->signal};
-        bool state_unknown = to == EVAL_STATE_UNKNOWN || (uncertain && d->n_active_in);
-        in.active = !state_unknown && active_in(d, to);
-        if (state_unknown && d->n_active_in)
-            in.known = false; /* whether it is active cannot be told: hold */
+        struct regulator_input in; /* as test and backtest take it (engine/step.h) */
+        step_regulator_input(r, d, to, uncertain, values, now, &in);
+        run->signal_known = in.known;
         struct regulator_state before = run->st;
         struct regulator_step step;
         regulator_step(d, &run->st, r->signals[d->signal].name, &in, &step);

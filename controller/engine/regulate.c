@@ -367,6 +367,12 @@ void regulator_step(const struct regulator_def *d, struct regulator_state *st,
         cur = st->output = clampd(isfinite(d->out_start) ? d->out_start : lo, lo, hi);
     out->previous = out->recommended = out->output = cur;
 
+    if (in->state_unknown) {
+        out->why = REG_UNKNOWN;
+        text_printf(t, "the state is unknown or uncertain (active_in): %s held at %s", oname,
+                    onum(cur).s);
+        return;
+    }
     if (!in->known || !isfinite(in->signal)) {
         out->why = REG_UNKNOWN;
         if (in->known)

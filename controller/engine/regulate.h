@@ -119,9 +119,11 @@ enum regulator_why {
 
 struct regulator_input {
     double now;
-    bool known;    /* the signal's value is known and fresh */
-    double signal; /* its value when known */
-    bool active;   /* the target's state is one of active_in */
+    bool known;         /* the signal's value is known and fresh */
+    double signal;      /* its value when known */
+    bool active;        /* the target's state is one of active_in */
+    bool state_unknown; /* with active_in: the state is unknown or uncertain, so whether the
+                         * regulator is active cannot be told: held as unknown */
 };
 
 struct regulator_step {

@@ -29,20 +29,21 @@ static bool in_active_in(const struct regulator_def *d, size_t state)
     return false;
 }
 
-void step_regulator_input(const struct regulator_def *d, size_t to, bool uncertain,
-                          const struct signal_value *values, double now,
+void step_regulator_input(const struct rules *r, const struct regulator_def *d, size_t to,
+                          bool uncertain, const struct signal_value *values, double now,
                           struct regulator_input *ret)
 {
     const struct signal_value *sv = values ? &values[d->signal] : NULL;
+    double max_age = (double)r->signals[d->signal].max_age_usec / 1e6;
+    bool stale = sv && max_age > 0 && now - sv->sample_time > max_age;
     *ret = (struct regulator_input){
         .now = now,
-        .known = sv && sv->known && isfinite(sv->value),
+        .known = sv && sv->known && isfinite(sv->value) && !stale,
         .signal = sv ? sv->value : NAN,
     };
     bool state_unknown = to == EVAL_STATE_UNKNOWN || (uncertain && d->n_active_in);
     ret->active = !state_unknown && in_active_in(d, to);
-    if (state_unknown && d->n_active_in)
-        ret->known = false; /* whether it is active cannot be told: hold */
+    ret->state_unknown = state_unknown && d->n_active_in;
 }
 
 const char *step_reg_outcome_name(enum step_reg_outcome o)
@@ -149,7 +150,7 @@ void step_regulators_next(const struct rules *r, struct step_regulator *regs, si
             continue;
         }
         struct regulator_input in;
-        step_regulator_input(d, to, uncertain, values, now, &in);
+        step_regulator_input(r, d, to, uncertain, values, now, &in);
         struct regulator_state before = g->st;
         regulator_step(d, &g->st, r->signals[d->signal].name, &in, &g->last);
         g->outcome = STEP_REG_NONE;

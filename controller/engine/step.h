@@ -38,12 +38,12 @@ enum decision_outcome step_evaluate(const struct rules *r, struct eval_state *st
                                     const struct decision_def **ret_def);
 
 /* What a regulator gets from an evaluation, as the daemon gives it: the signal is known
- * when its value is known and finite (values NULL: unknown); active when the state `to`
- * is known (and, with active_in, certain) and one of active_in; when active_in is given
- * and the state is unknown or uncertain, the signal counts as unknown (whether it is
- * active cannot be told: the output holds). */
-void step_regulator_input(const struct regulator_def *d, size_t to, bool uncertain,
-                          const struct signal_value *values, double now,
+ * when its value is known, finite and not older than its signal's max_age (values NULL:
+ * unknown); active when the state `to` is known (and, with active_in, certain) and one of
+ * active_in; when active_in is given and the state is unknown or uncertain, whether it is
+ * active cannot be told: state_unknown, the output holds. */
+void step_regulator_input(const struct rules *r, const struct regulator_def *d, size_t to,
+                          bool uncertain, const struct signal_value *values, double now,
                           struct regulator_input *ret);
 
 /* What the daemon would have done with a regulator's step. */

@@ -11,6 +11,8 @@
 #include <string.h>
 
 #include "regulate.h"
+#include "rules.h"
+#include "step.h"
 #include "test.h"
 
 #define T0 1700000000.0
@@ -838,6 +840,50 @@ TEST(settle_holds_after_a_change)
     CHECK_DBL(st.output, 16, 0);
 }
 
+/* What the daemon, test and backtest give a regulator (step_regulator_input): a sample
+ * older than its signal's max_age is unknown, and with active_in an uncertain state holds,
+ * saying so rather than calling the signal unknown. */
+TEST(step_input_stale_and_uncertain)
+{
+    struct signal_def sig = {.name = (char *)"p95", .max_age_usec = 10000000};
+    struct state_def states[2] = {{.name = (char *)"degraded"}, {.name = (char *)"optimal"}};
+    struct rules r;
+    memset(&r, 0, sizeof(r));
+    r.signals = &sig;
+    r.n_signals = 1;
+    r.states = states;
+    r.n_states = 2;
+    struct regulator_def d = def(LAW_GRADIENT, true, 1, 100, 64, true);
+    d.setpoint = 0.2;
+    struct signal_value v = {.known = true, .value = 1.6, .sample_time = T0 - 5};
+    struct regulator_input in;
+    step_regulator_input(&r, &d, 1, false, &v, T0, &in);
+    CHECK(in.known && in.active && !in.state_unknown);
+    v.sample_time = T0 - 11; /* past max_age 10s */
+    step_regulator_input(&r, &d, 1, false, &v, T0, &in);
+    CHECK(!in.known);
+    struct regulator_state st;
+    regulator_state_init(&d, &st);
+    struct regulator_step s;
+    regulator_step(&d, &st, "p95", &in, &s);
+    CHECK_INT(s.why, REG_UNKNOWN);
+    CHECK_DBL(st.output, 64, 0);
+    /* active_in [degraded], the state uncertain: held, and said so */
+    size_t active[] = {0};
+    d.active_in = active;
+    d.n_active_in = 1;
+    v.sample_time = T0;
+    step_regulator_input(&r, &d, 0, true, &v, T0, &in);
+    CHECK(in.state_unknown);
+    regulator_step(&d, &st, "p95", &in, &s);
+    CHECK_INT(s.why, REG_UNKNOWN);
+    CHECK_CONTAINS(s.explanation, "the state is unknown or uncertain (active_in): reg held at 64");
+    /* certain and in active_in: the law */
+    step_regulator_input(&r, &d, 0, false, &v, T0, &in);
+    regulator_step(&d, &st, "p95", &in, &s);
+    CHECK_INT(s.why, REG_CHANGE);
+}
+
 TEST_MAIN(TEST_ENTRY(hpa_parity_replica_calculator), TEST_ENTRY(hpa_parity_stabilization_log),
           TEST_ENTRY(hpa_parity_stabilization_sequence), TEST_ENTRY(plant_gradient_concurrency),
           TEST_ENTRY(plant_aimd_concurrency), TEST_ENTRY(plant_proportional_concurrency),
@@ -847,4 +893,4 @@ TEST_MAIN(TEST_ENTRY(hpa_parity_replica_calculator), TEST_ENTRY(hpa_parity_stabi
           TEST_ENTRY(edge_setpoint_zero_tiny_and_huge_ratios),
           TEST_ENTRY(edge_integer_rounding_at_boundaries), TEST_ENTRY(edge_resolution),
           TEST_ENTRY(edge_inactive_returns_to_start), TEST_ENTRY(explanations),
-          TEST_ENTRY(settle_holds_after_a_change))
+          TEST_ENTRY(settle_holds_after_a_change), TEST_ENTRY(step_input_stale_and_uncertain))
