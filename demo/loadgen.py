@@ -2,27 +2,37 @@
 """loadgen.py: open-loop HTTP load generator for the homeostat demo (stdlib only).
 
     /usr/bin/python3 demo/loadgen.py --url http://127.0.0.1:18080 \
-        --phases calm:20s:40,spike:40s:300,recovery:30s:40 [--ids 5000] [--zipf 1.0] \
-        [--report FILE.json] [--interval 5s] [--workers 64] [--timeout 10s]
+        --phases calm:20s:40,spike:40s:300,slowdown:30s:300:backend=0.12,recovery:30s:40:backend=0.04 \
+        [--ids 5000] [--zipf 1.0] [--report FILE.json] [--timeline FILE.jsonl] \
+        [--admin-token-file FILE] [--interval 5s] [--workers 64] [--timeout 10s]
 
 Each phase NAME:DURATION:RATE sends RATE requests per second for DURATION, whatever
 the answers are (open loop: a slow server does not slow the generator down, as with real
-users). Requests are GET /api/items/<id>, the id drawn from 1..--ids with a Zipf-like
+users). A phase may end with :backend=SECONDS: when it starts, the generator sets the
+application's backend latency to SECONDS (POST /admin/backend {"latency_seconds": S}
+with the bearer token of --admin-token-file), a capacity drop or its end at an exact
+moment of the scenario; a failed request is an error (exit status 1). Requests are GET /api/items/<id>, the id drawn from 1..--ids with a Zipf-like
 distribution (exponent --zipf) so that a cache in front of the backend helps. They are
 sent by a pool of --workers threads, each with its own keep-alive connection; a request
 that is due while every worker is busy is not sent and is counted "not_sent".
 
 Every --interval it prints one line: the phase, requests sent in the interval, answers
-by status code ("err" for a connection error or timeout), and the p50/p95/p99 latency
-in milliseconds of the answers in the interval. At the end it prints (and writes to
---report, as JSON) a summary per phase. SIGINT or SIGTERM ends the run early, with
-the summary. The exit status is 0 unless the arguments are wrong (2).
+by status code ("err" for a connection error or timeout), the answers shed by the
+application (429, or 503 "concurrency limit reached"), and the p50/p95/p99 latency in
+milliseconds of the answers in the interval. At the end it prints (and writes to
+--report, as JSON) a summary per phase. --timeline writes one JSON line per second of
+the run: {"t": END_SECOND, "phase", "sent", "not_sent", "answered", "codes", "shed",
+"p95_ms"} of the answers received in that second (t counts from the start of the first
+phase), and {"t", "wall" (epoch seconds), "event": "phase", "name"} when a phase
+starts. SIGINT or SIGTERM ends the run early, with the summary. The exit status is 0
+unless the arguments are wrong (2) or a backend change failed (1).
 """
 
 import argparse
 import bisect
 import http.client
 import json
+import math
 import queue
 import random
 import re
@@ -47,9 +57,15 @@ def parse_phases(text):
     phases = []
     for item in text.split(","):
         parts = item.strip().split(":")
-        if len(parts) != 3 or not parts[0]:
-            raise ValueError("bad phase %r (want NAME:DURATION:RATE)" % item)
-        name, dur, rate = parts
+        if len(parts) not in (3, 4) or not parts[0]:
+            raise ValueError("bad phase %r (want NAME:DURATION:RATE[:backend=SECONDS])" % item)
+        name, dur, rate = parts[:3]
+        backend = None
+        if len(parts) == 4:
+            m = re.fullmatch(r"backend=([0-9]+(?:\.[0-9]*)?)", parts[3])
+            if not m or float(m.group(1)) > 60:
+                raise ValueError("bad %r in phase %r (want backend=SECONDS, 0..60)" % (parts[3], item))
+            backend = float(m.group(1))
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
             raise ValueError("bad phase name %r" % name)
         seconds = parse_duration(dur)
@@ -59,7 +75,7 @@ def parse_phases(text):
             raise ValueError("bad rate %r in phase %r" % (rate, item)) from None
         if seconds <= 0 or rps < 0 or rps > 100000:
             raise ValueError("phase %r: duration must be > 0 and rate 0..100000" % item)
-        phases.append({"name": name, "seconds": seconds, "rate": rps})
+        phases.append({"name": name, "seconds": seconds, "rate": rps, "backend": backend})
     return phases
 
 
@@ -77,34 +93,41 @@ class Stats:
         self.lock = threading.Lock()
         self.phases = {}
         self.window = self._empty()
+        self.second = self._empty()
 
     @staticmethod
     def _empty():
-        return {"sent": 0, "not_sent": 0, "codes": {}, "latencies": []}
+        return {"sent": 0, "not_sent": 0, "codes": {}, "shed": 0, "latencies": []}
 
     def phase(self, name):
         return self.phases.setdefault(name, self._empty())
 
     def sent(self, name):
         with self.lock:
-            self.phase(name)["sent"] += 1
-            self.window["sent"] += 1
+            for bucket in (self.phase(name), self.window, self.second):
+                bucket["sent"] += 1
 
     def not_sent(self, name):
         with self.lock:
-            self.phase(name)["not_sent"] += 1
-            self.window["not_sent"] += 1
+            for bucket in (self.phase(name), self.window, self.second):
+                bucket["not_sent"] += 1
 
-    def answered(self, name, code, seconds):
+    def answered(self, name, code, seconds, shed):
         ms = seconds * 1000.0
         with self.lock:
-            for bucket in (self.phase(name), self.window):
+            for bucket in (self.phase(name), self.window, self.second):
                 bucket["codes"][code] = bucket["codes"].get(code, 0) + 1
+                bucket["shed"] += shed
                 bucket["latencies"].append(ms)
 
     def take_window(self):
         with self.lock:
             w, self.window = self.window, self._empty()
+        return w
+
+    def take_second(self):
+        with self.lock:
+            w, self.second = self.second, self._empty()
         return w
 
 
@@ -115,6 +138,7 @@ def summarize(b):
         "not_sent": b["not_sent"],
         "answered": len(lat),
         "codes": dict(sorted(b["codes"].items())),
+        "shed": b["shed"],
         "latency_ms": {
             "p50": percentile(lat, 0.50),
             "p95": percentile(lat, 0.95),
@@ -136,11 +160,12 @@ def fmt_ms(v):
 def line_for(phase, s):
     codes = " ".join("%s=%d" % (k, v) for k, v in s["codes"].items()) or "-"
     lat = s["latency_ms"]
-    return "%-9s sent=%-5d not_sent=%-4d %s  p50=%sms p95=%sms p99=%sms" % (
+    return "%-9s sent=%-5d not_sent=%-4d %s shed=%d  p50=%sms p95=%sms p99=%sms" % (
         phase,
         s["sent"],
         s["not_sent"],
         codes,
+        s["shed"],
         fmt_ms(lat["p50"]),
         fmt_ms(lat["p95"]),
         fmt_ms(lat["p99"]),
@@ -164,13 +189,17 @@ class Worker(threading.Thread):
             phase, path = job
             start = time.monotonic()
             code = "err"
+            shed = False
             try:
                 if self.conn is None:
                     self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
                 self.conn.request("GET", path, headers={"Connection": "keep-alive"})
                 resp = self.conn.getresponse()
-                resp.read()
+                body = resp.read()
                 code = str(resp.status)
+                # Shed by the application's limits, not failed: its 429, and the 503 of its
+                # concurrency limit (the backend's and the breaker's 503s say otherwise).
+                shed = resp.status == 429 or (resp.status == 503 and b"concurrency limit" in body)
                 if resp.will_close:
                     self.conn.close()
                     self.conn = None
@@ -178,8 +207,25 @@ class Worker(threading.Thread):
                 if self.conn is not None:
                     self.conn.close()
                 self.conn = None
-            self.stats.answered(phase, code, time.monotonic() - start)
+            self.stats.answered(phase, code, time.monotonic() - start, shed)
             self.idle.release()
+
+
+def set_backend(u, prefix, token, seconds):
+    """POST /admin/backend {"latency_seconds": seconds}: (ok, what happened)."""
+    conn = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=5)
+    try:
+        conn.request("POST", prefix + "/admin/backend",
+                     body=json.dumps({"latency_seconds": seconds}),
+                     headers={"Authorization": "Bearer " + token,
+                              "Content-Type": "application/json"})
+        resp = conn.getresponse()
+        body = resp.read(4096).decode("utf-8", "replace").strip()
+        return resp.status == 200, "%d %s" % (resp.status, body)
+    except (OSError, http.client.HTTPException) as e:
+        return False, "failed: %s" % e
+    finally:
+        conn.close()
 
 
 def main(argv):
@@ -191,6 +237,9 @@ def main(argv):
     ap.add_argument("--zipf", type=float, default=1.0,
                     help="Zipf exponent of the id distribution (default 1.0; 0 is uniform)")
     ap.add_argument("--report", help="write the per-phase summary as JSON to this file")
+    ap.add_argument("--timeline", help="write one JSON line per second to this file")
+    ap.add_argument("--admin-token-file",
+                    help="the application's admin token, for the phases' backend=SECONDS")
     ap.add_argument("--interval", default="5s", help="progress line every (default 5s)")
     ap.add_argument("--workers", type=int, default=64, help="concurrent requests at most (64)")
     ap.add_argument("--timeout", default="10s", help="per request (default 10s)")
@@ -209,7 +258,15 @@ def main(argv):
         u = urllib.parse.urlsplit(args.url)
         if u.scheme != "http" or not u.hostname:
             raise ValueError("--url must be http://HOST:PORT")
-    except ValueError as e:
+        token = None
+        if any(p["backend"] is not None for p in phases):
+            if not args.admin_token_file:
+                raise ValueError("a phase's backend=SECONDS needs --admin-token-file")
+            with open(args.admin_token_file, encoding="utf-8") as f:
+                token = f.read(4096).strip()
+            if not token:
+                raise ValueError("%s is empty" % args.admin_token_file)
+    except (ValueError, OSError) as e:
         print("loadgen: %s" % e, file=sys.stderr)
         return 2
     prefix = u.path.rstrip("/")
@@ -236,10 +293,29 @@ def main(argv):
     signal.signal(signal.SIGTERM, on_signal)
 
     print("loadgen: %s, phases %s, %d workers" % (
-        args.url, ", ".join("%s %gs at %g/s" % (p["name"], p["seconds"], p["rate"]) for p in phases),
+        args.url, ", ".join("%s %gs at %g/s%s" % (
+            p["name"], p["seconds"], p["rate"],
+            "" if p["backend"] is None else " (backend %gs)" % p["backend"]) for p in phases),
         args.workers), flush=True)
 
-    next_line = time.monotonic() + interval
+    timeline = open(args.timeline, "w", encoding="utf-8") if args.timeline else None
+    t0 = time.monotonic()
+
+    def event(record):
+        if timeline:
+            timeline.write(json.dumps(record) + "\n")
+            timeline.flush()
+
+    def second_line(t, phase):
+        s = stats.take_second()
+        lat = sorted(s["latencies"])
+        event({"t": t, "phase": phase, "sent": s["sent"], "not_sent": s["not_sent"],
+               "answered": len(lat), "codes": dict(sorted(s["codes"].items())),
+               "shed": s["shed"], "p95_ms": None if not lat else round(percentile(lat, 0.95), 2)})
+
+    failed = False
+    next_line = t0 + interval
+    next_second = 1
     for p in phases:
         if stop.is_set():
             break
@@ -247,6 +323,13 @@ def main(argv):
         end = start + p["seconds"]
         scheduled = 0
         stats.phase(p["name"])
+        event({"t": round(start - t0, 3), "wall": round(time.time(), 3), "event": "phase",
+               "name": p["name"], "rate": p["rate"], "backend_seconds": p["backend"]})
+        if p["backend"] is not None:
+            ok, why = set_backend(u, prefix, token, p["backend"])
+            print("loadgen: phase %s: backend latency %gs: %s" % (p["name"], p["backend"], why),
+                  flush=True)
+            failed |= not ok
         while not stop.is_set():
             now = time.monotonic()
             if now >= next_line:
@@ -254,6 +337,9 @@ def main(argv):
                 next_line += interval
                 if next_line <= now:
                     next_line = now + interval
+            while now - t0 >= next_second:
+                second_line(next_second, p["name"])
+                next_second += 1
             if now >= end:
                 break
             due = int((now - start) * p["rate"])
@@ -265,9 +351,9 @@ def main(argv):
                     jobs.put((p["name"], "%s/api/items/%d" % (prefix, min(item, args.ids))))
                 else:
                     stats.not_sent(p["name"])
-            # Sleep until the next request is due, the next line, or the phase's end.
+            # Sleep until the next request is due, the next line, second, or the phase's end.
             nxt = start + (scheduled + 1) / p["rate"] if p["rate"] > 0 else end
-            stop.wait(max(0.0005, min(nxt, next_line, end) - time.monotonic()))
+            stop.wait(max(0.0005, min(nxt, next_line, t0 + next_second, end) - time.monotonic()))
 
     # Wait (at most the request timeout) for the answers still in flight.
     deadline = time.monotonic() + (0.5 if stop.is_set() else timeout)
@@ -279,6 +365,9 @@ def main(argv):
                     len(b["latencies"]) for b in stats.phases.values())
             if busy <= 0:
                 break
+    if timeline:
+        second_line(math.ceil(time.monotonic() - t0), "end")
+        timeline.close()
     w = stats.take_window()
     if w["sent"] or w["codes"]:
         print(line_for(phases[-1]["name"] if not stop.is_set() else "end", summarize(w)), flush=True)
@@ -288,7 +377,8 @@ def main(argv):
         if p["name"] not in stats.phases:
             continue
         s = summarize(stats.phases[p["name"]])
-        s.update({"name": p["name"], "duration_seconds": p["seconds"], "rate": p["rate"]})
+        s.update({"name": p["name"], "duration_seconds": p["seconds"], "rate": p["rate"],
+                  "backend_seconds": p["backend"]})
         report["phases"].append(s)
         print("summary " + line_for(p["name"], s), flush=True)
     if args.report:
@@ -297,7 +387,7 @@ def main(argv):
             f.write("\n")
     for _ in workers:
         jobs.put(None)
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

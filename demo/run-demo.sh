@@ -7,28 +7,42 @@
 # its own process, port, backend and StatsD service name), demo/admin-gateway.py (routes
 # POST /SERVICE/admin/limits to that service's application, as an ingress routing by
 # path would) and one homeostat-controller (rules demo/rules.yaml, targets by service:
-# one state machine per service, acting live on a service through the gateway; the
-# systemd and kubectl actions it cannot reach here are dry runs). Then it runs the load
-# phases of demo/loadgen.py (calm, spike, recovery) against checkout only, and calm load
-# against search throughout, and prints a live timeline from the controller's API (GET
-# /api/v1/targets): for each service its state, confidence, p95 latency, error and shed
-# ratios and the application's concurrency limit and backend queue; each change of
-# state with its reasoning; decisions and actions with the service they are for.
+# one state machine and one concurrency regulator per service, the regulator moving a
+# service's limit live through the gateway; the systemd and kubectl actions it cannot
+# reach here are dry runs). Then it runs the load phases of demo/loadgen.py against
+# checkout only (calm, spike, overload, a backend slowdown at the spike's rate, set
+# through the application's POST /admin/backend, and recovery, which gives the backend
+# its speed back) and calm load against search throughout, and prints a live timeline
+# from the controller's API (GET /api/v1/targets and /api/v1/targets/ID): for each
+# service its state, confidence, p95 latency, error and shed ratios, the regulator's
+# output (the concurrency limit) and the backend queue; each change of state with its
+# reasoning; each change of the limit with its explanation; decisions and actions with
+# the service they are for.
 #
 # Environment:
-#   DEMO_SECONDS=N   the load phases last N seconds in all (20 % calm, 40 % spike, 40 %
-#                    recovery) and the script then exits: 0 only if the loop closed for
-#                    checkout (its state rose under the spike, an action for checkout
-#                    ran, its p95 latency came back down, its state returned to optimal
-#                    and its limit was restored) and search was left alone (optimal at
-#                    every sample once it had data, no decision for it, its limit 64
-#                    throughout). Without it the phases last about 3 minutes and
-#                    everything keeps running afterwards, to look around, until Ctrl-C.
+#   DEMO_SECONDS=N   the load phases last N seconds in all (15 % calm, 20 % spike, 20 %
+#                    overload, 25 % slowdown, 20 % recovery; N at least 120) and the
+#                    script then exits: 0 only if the loop closed for checkout (its state
+#                    rose above optimal, the regulator lowered its limit through the
+#                    webhook, after every phase change its p95 was under 250 ms again
+#                    within DEMO_SETTLE_SECONDS and stayed under to the phase's end, it
+#                    returned to optimal and its limit came back to 64) and search was
+#                    left alone (optimal at every sample once it had data, no decision
+#                    and no change of its limit, which stayed 64 throughout). Without it
+#                    the phases last 5 minutes and everything keeps running afterwards,
+#                    to look around, until Ctrl-C.
+#   DEMO_SETTLE_SECONDS=S  the bound above (default 20): p95 is read over 5 s and
+#                    scraped every second, the controller evaluates every 2 s, and the
+#                    regulator holds 6 s after each change, so a change of capacity takes
+#                    two or three of its steps, 12 to 16 s; each phase must last the
+#                    bound and 4 s more (DEMO_SECONDS=120: 24 s, the shortest)
 #   DEMO_DIR=DIR     the scratch directory (kept); default a new mktemp -d, removed at
 #                    the end unless the loop did not close or DEMO_KEEP=1
 #   HOMEOSTAT_BUILD_DIR or BUILD_DIR   where the binaries are built (default build)
-#   DEMO_CALM_RATE, DEMO_SPIKE_RATE    requests per second (default 40 and 300); search
-#                    gets DEMO_CALM_RATE throughout
+#   DEMO_CALM_RATE, DEMO_SPIKE_RATE, DEMO_OVERLOAD_RATE   requests per second (default
+#                    40, 300 and 600); the slowdown runs at DEMO_SPIKE_RATE; search gets
+#                    DEMO_CALM_RATE throughout
+#   DEMO_SLOWDOWN=K  the backend is K times slower during the slowdown (default 3)
 #
 # Ctrl-C (SIGINT), SIGTERM or SIGHUP stop every process it started (each runs in its own
 # process group, and the whole group is stopped), and it checks that none is left.
@@ -63,20 +77,45 @@ done
 # ---- phases -------------------------------------------------------------------------
 CALM_RATE=${DEMO_CALM_RATE:-40}
 SPIKE_RATE=${DEMO_SPIKE_RATE:-300}
+OVERLOAD_RATE=${DEMO_OVERLOAD_RATE:-600}
+SLOWDOWN=${DEMO_SLOWDOWN:-3}
+BACKEND_LATENCY=${DEMO_BACKEND_LATENCY:-40ms}
+# The backend's latency in seconds, for POST /admin/backend at the slowdown and after it.
+if [[ $BACKEND_LATENCY =~ ^([0-9]+)ms$ ]]; then
+    backend_s=$(awk -v ms="${BASH_REMATCH[1]}" 'BEGIN { printf "%g", ms / 1000 }')
+elif [[ $BACKEND_LATENCY =~ ^([0-9]+(\.[0-9]+)?)s$ ]]; then
+    backend_s=${BASH_REMATCH[1]}
+else
+    die "DEMO_BACKEND_LATENCY must be like 40ms or 0.04s"
+fi
+[[ $SLOWDOWN =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "DEMO_SLOWDOWN must be a number"
+slow_s=$(awk -v s="$backend_s" -v k="$SLOWDOWN" 'BEGIN { printf "%g", s * k }')
 if [[ -n ${DEMO_SECONDS:-} ]]; then
-    if ! [[ $DEMO_SECONDS =~ ^[0-9]+$ ]] || ((DEMO_SECONDS < 30)); then
-        die "DEMO_SECONDS must be a whole number of seconds, at least 30"
+    if ! [[ $DEMO_SECONDS =~ ^[0-9]+$ ]] || ((DEMO_SECONDS < 60)); then
+        die "DEMO_SECONDS must be a whole number of seconds, at least 60"
     fi
     TOTAL=$DEMO_SECONDS
     GRACE=40 # after the phases, how long to wait for the loop to close
 else
-    TOTAL=180
+    TOTAL=300
     GRACE=0
 fi
-CALM_S=$((TOTAL * 20 / 100))
-SPIKE_S=$((TOTAL * 40 / 100))
-RECOVERY_S=$((TOTAL - CALM_S - SPIKE_S))
-PHASES="calm:${CALM_S}s:$CALM_RATE,spike:${SPIKE_S}s:$SPIKE_RATE,recovery:${RECOVERY_S}s:$CALM_RATE"
+CALM_S=$((TOTAL * 15 / 100))
+SPIKE_S=$((TOTAL * 20 / 100))
+OVERLOAD_S=$((TOTAL * 20 / 100))
+SLOW_S=$((TOTAL * 25 / 100))
+RECOVERY_S=$((TOTAL - CALM_S - SPIKE_S - OVERLOAD_S - SLOW_S))
+SETTLE_S=${DEMO_SETTLE_SECONDS:-20}
+[[ $SETTLE_S =~ ^[0-9]+$ ]] || die "DEMO_SETTLE_SECONDS must be a whole number of seconds"
+if [[ -n ${DEMO_SECONDS:-} ]] && ((SPIKE_S < SETTLE_S + 4)); then
+    die "with DEMO_SECONDS=$DEMO_SECONDS the phases ($SPIKE_S s) are too short to check p95 $SETTLE_S s after each change: DEMO_SECONDS=$(((SETTLE_S + 4) * 5)) at least, or a smaller DEMO_SETTLE_SECONDS"
+fi
+PHASES="calm:${CALM_S}s:$CALM_RATE,spike:${SPIKE_S}s:$SPIKE_RATE"
+PHASES+=",overload:${OVERLOAD_S}s:$OVERLOAD_RATE,slowdown:${SLOW_S}s:$SPIKE_RATE:backend=$slow_s"
+PHASES+=",recovery:${RECOVERY_S}s:$CALM_RATE:backend=$backend_s"
+CALM_PHASES="calm:${CALM_S}s:$CALM_RATE,spike:${SPIKE_S}s:$CALM_RATE"
+CALM_PHASES+=",overload:${OVERLOAD_S}s:$CALM_RATE,slowdown:${SLOW_S}s:$CALM_RATE"
+CALM_PHASES+=",recovery:${RECOVERY_S}s:$CALM_RATE"
 
 # ---- scratch directory and process bookkeeping ---------------------------------------
 if [[ -n ${DEMO_DIR:-} ]]; then
@@ -255,9 +294,12 @@ STATSD_ADDR=${STATSD_ADDR##* }
 
 # ---- the demo applications: checkout (gets the spike) and search (calm throughout) ---
 # Tuned so that the spike overloads a backend: 4 workers of about 40 ms are ~100 backend
-# calls per second, and a small cache with a short TTL leaves enough misses to exceed it.
-# Both are the same program with the same settings, each with its own backend; only the
-# load differs.
+# calls per second, and a small cache with a short TTL leaves enough misses to exceed it
+# (about half the requests at 300/s); the slowdown (120 ms) leaves ~33 calls per second.
+# Hits are served before the concurrency limit, so the limit bounds the misses waiting
+# for the backend, and with them the latency: about limit x 10 ms at 40 ms, limit x 30 ms
+# at 120 ms, whatever the load once the backend is saturated. Both services are the same
+# program with the same settings, each with its own backend; only the load differs.
 SERVICES=(checkout search)
 SPIKED=checkout
 declare -A APP_URLS
@@ -267,7 +309,7 @@ start_app() {
         --service="$service" --admin-token-file="$DIR/app-admin-token" --concurrency=64 \
         --rate-limit=2000 --cache-size="${DEMO_CACHE_SIZE:-300}" \
         --cache-ttl="${DEMO_CACHE_TTL:-5s}" --backend-workers=4 \
-        --backend-latency="${DEMO_BACKEND_LATENCY:-40ms}" --backend-timeout=5s
+        --backend-latency="$BACKEND_LATENCY" --backend-timeout=5s
     url=$(wait_log "app-$service" "$PID" 'listening on http://[^ ]*') || exit 1
     url=${url#listening on }
     APP_URLS[$service]=${url%/}
@@ -353,39 +395,47 @@ cat <<EOF
 EOF
 
 # ---- load and timeline --------------------------------------------------------------
-# Two generators: the spike for checkout, the same phases at the calm rate for search
-# (so that its summary shows its latency while checkout is overloaded).
+# Two generators: the phases for checkout (the slowdown's and the recovery's backend
+# latency set through its /admin/backend, with the applications' admin token), the same
+# phases at the calm rate for search (so that its summary shows its latency while
+# checkout is overloaded).
 LOADGEN_PIDS=()
 for service in "${SERVICES[@]}"; do
-    phases=$PHASES workers=128
+    phases=$PHASES workers=256
     if [[ $service != "$SPIKED" ]]; then
-        phases="calm:${CALM_S}s:$CALM_RATE,spike:${SPIKE_S}s:$CALM_RATE,recovery:${RECOVERY_S}s:$CALM_RATE"
-        workers=32
+        phases=$CALM_PHASES workers=32
     fi
     start "loadgen-$service" "$PY" "$SRC/demo/loadgen.py" --url "${APP_URLS[$service]}" \
         --phases "$phases" --workers "$workers" --interval 10s \
-        --report "$DIR/loadgen-$service-report.json"
+        --admin-token-file "$DIR/app-admin-token" --report "$DIR/loadgen-$service-report.json" \
+        --timeline "$DIR/loadgen-$service-timeline.jsonl"
     LOADGEN_PIDS+=("$PID")
 done
 
 # The timeline: one line every 2 s with both services, from the controller's targets
-# (GET /api/v1/targets, and /api/v1/targets/ID for each one's signals) and each
-# application's /stats; a service's change of state with its reasoning; the decisions
-# and action results as they come, each with the service it is for; then (with
-# DEMO_SECONDS) the verdict. Exit status 0 when the loop closed for the spiked service
-# and the other one was left alone.
+# (GET /api/v1/targets, and /api/v1/targets/ID for each one's signals and regulator)
+# and each application's /stats; a service's change of state with its reasoning; each
+# change of a limit with the regulator's explanation; the decisions and action results
+# as they come, each with the service it is for; then (with DEMO_SECONDS) the verdict.
+# Exit status 0 when the loop closed for the loaded service and the other one was left
+# alone.
 MONITOR=$(
     cat <<'PYEOF'
 import json, re, sys, time, urllib.parse, urllib.request
 
-ctl, apps, spiked, calm_s, spike_s, total_s, grace_s, demo_mode = sys.argv[1:9]
+ctl, apps, spiked, phases_arg, grace_s, demo_mode, settle_s = sys.argv[1:8]
 apps = dict(a.split("=", 1) for a in apps.split(","))  # service -> application URL
 services = list(apps)
 calm = [s for s in services if s != spiked]
-calm_s, spike_s, total_s, grace_s = float(calm_s), float(spike_s), float(total_s), float(grace_s)
+PHASES = []  # (name, start, end) in seconds from the start of the load
+for item in phases_arg.split(","):
+    name, secs = item.split(":")
+    start_s = PHASES[-1][2] if PHASES else 0.0
+    PHASES.append((name, start_s, start_s + float(secs)))
+total_s, grace_s, settle_s = PHASES[-1][2], float(grace_s), float(settle_s)
 demo_mode = demo_mode == "1"
-P95_THRESHOLD = 0.25  # degraded's threshold in demo/rules.yaml
-FULL_LIMIT = 64  # the applications' --concurrency, and what the revert restores
+OBJECTIVE = 0.25  # p95 above this is degraded in demo/rules.yaml
+FULL_LIMIT = 64  # the applications' --concurrency, and the regulator's start and max
 opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 def get(url):
@@ -395,11 +445,27 @@ def get(url):
     except Exception:
         return None
 
+def phase_at(t):
+    for name, a, b in PHASES:
+        if a <= t < b:
+            return name
+    return "after"
+
 def sig(detail, name):
     for s in (detail or {}).get("signals") or []:
         if s.get("name") == name:
             return s.get("value")
     return None
+
+def output(detail):
+    """The concurrency regulator's output for this target, None when not known."""
+    for r in (detail or {}).get("regulators") or []:
+        if r.get("name") == "concurrency" and r.get("output") is not None:
+            return int(round(r["output"]))
+    return None
+
+def num(v):
+    return "-" if v is None else "%g" % v
 
 def pct(v):
     return "   -" if v is None else "%3.0f%%" % (100 * v)
@@ -427,16 +493,17 @@ def service_of(labels):
 
 start = time.monotonic()
 seen = set()
-owner = {}  # decision or revert id -> the target's labels
-executed = {}  # the spiked service's executed decisions: id -> state
-held = {"rose": None, "acted": None, "latency_down": None, "optimal_again": None, "reverted": None}
-peak_p95 = 0.0
+owner = {}  # decision, revert or regulator change id -> the target's labels
+changes = {}  # applied regulator changes: id -> (service, from, to, direction)
+held = {"rose": None, "lowered": None, "optimal_again": None, "limit_back": None}
+p95s = []  # the spiked service's (t, phase, p95) samples
 WORSE = ["critical", "degraded", "stressed"]  # the states above optimal, worst first
 worst = None
 last_state = {}
 # The services that get calm load: from their first sample with data (listed, not
-# unknown) every sample must be optimal; no decision may name them; their limit stays.
-quiet = {s: {"first": None, "samples": 0, "in_spike": 0, "bad": [], "decisions": [],
+# unknown) every sample must be optimal; no decision nor limit change may name them;
+# their limit stays 64.
+quiet = {s: {"first": None, "samples": 0, "in_load": 0, "bad": [], "records": [],
              "limits": set(), "limit_samples": 0} for s in calm}
 last_quiet_line = None
 cell = "%-9s %4s %6s %4s %4s %5s %5s"
@@ -445,7 +512,7 @@ print(" " * 18 + "  ".join((" %s " % s).center(len(heads), "-") for s in service
 print("  time  phase     " + "  ".join([heads] * len(services)), flush=True)
 while True:
     t = time.monotonic() - start
-    phase = "calm" if t < calm_s else "spike" if t < calm_s + spike_s else "recovery" if t < total_s else "after"
+    phase = phase_at(t)
     listing = get(ctl + "/api/v1/targets?limit=100")
     rows = {}
     if listing is not None:
@@ -461,7 +528,8 @@ while True:
         state = "?" if listing is None else (r or {}).get("state", "-")
         conf = (r or {}).get("confidence")
         p95 = sig(detail, "p95_latency_seconds")
-        limit = (stats or {}).get("concurrency_limit")
+        limit = output(detail)
+        app_limit = (stats or {}).get("concurrency_limit")
         queue = ((stats or {}).get("backend") or {}).get("queue")
         quiet_key.append((state, limit))
         cells.append(cell % (state, "-" if conf is None else "%.2f" % conf, ms(p95),
@@ -476,28 +544,31 @@ while True:
                 why if len(why) <= 120 else why[:117] + "..."), flush=True)
             last_state[s] = state
         if s == spiked:
-            if p95 is not None and phase in ("spike", "recovery"):
-                peak_p95 = max(peak_p95, p95)
-            if state in WORSE and phase in ("spike", "recovery") and (
+            if p95 is not None:
+                p95s.append((t, phase, p95))
+            if state in WORSE and phase != "calm" and (
                     not held["rose"] or WORSE.index(state) < WORSE.index(worst)):
                 worst = state
-                held["rose"] = "t=%.0fs: %s" % (t, state)
+                held["rose"] = "t=%.0fs (%s): %s" % (t, phase, state)
             if held["rose"] and state == "optimal" and phase in ("recovery", "after") and not held["optimal_again"]:
                 held["optimal_again"] = "t=%.0fs" % t
-            if (held["acted"] and p95 is not None and p95 < P95_THRESHOLD and peak_p95 >= P95_THRESHOLD
-                    and phase in ("recovery", "after") and not held["latency_down"]):
-                held["latency_down"] = "t=%.0fs: p95 %.0f ms (peak %.0f ms)" % (t, 1000 * p95, 1000 * peak_p95)
+            if (held["lowered"] and limit == FULL_LIMIT and app_limit == FULL_LIMIT
+                    and phase in ("recovery", "after") and not held["limit_back"]):
+                held["limit_back"] = "t=%.0fs: the regulator's output and the application's limit are %d" % (
+                    t, FULL_LIMIT)
         else:
             q = quiet[s]
             if stats is not None:
-                q["limits"].add(limit)
+                q["limits"].add(app_limit)
                 q["limit_samples"] += 1
+            if limit is not None:
+                q["limits"].add(limit)
             if listing is not None:
                 if q["first"] is None and r is not None and state != "unknown":
                     q["first"] = t
                 if q["first"] is not None:
                     q["samples"] += 1
-                    q["in_spike"] += phase == "spike"
+                    q["in_load"] += phase not in ("calm", "after")
                     if state != "optimal":
                         q["bad"].append("t=%.0fs %s" % (t, state))
     line = "%5.0fs  %-9s %s" % (t, phase, "  ".join(cells))
@@ -507,7 +578,7 @@ while True:
         if quiet_key != last_quiet_line:
             print(line, flush=True)
             last_quiet_line = quiet_key
-    dec = get(ctl + "/api/v1/decisions?limit=50") or {}
+    dec = get(ctl + "/api/v1/decisions?limit=100") or {}
     records = dec.get("data") or []
     if isinstance(records, dict):
         records = records.get("decisions") or records.get("records") or []
@@ -517,7 +588,7 @@ while True:
             continue
         seen.add(key)
         typ = r.get("type")
-        if typ in ("decision", "revert") and r.get("target") is not None:
+        if typ in ("decision", "revert", "regulator_change") and r.get("target") is not None:
             owner[r.get("id")] = r.get("target")
         target = owner.get(r.get("id"))
         who = service_of(target)
@@ -529,11 +600,23 @@ while True:
                 r.get("id"), who, r.get("from"), r.get("to"), r.get("confidence") or 0,
                 r.get("outcome"), acts), flush=True)
             if who in quiet:
-                quiet[who]["decisions"].append("%s (%s, %s)" % (r.get("id"), r.get("to"), r.get("outcome")))
-            if who == spiked and r.get("outcome") == "executed":
-                executed[r.get("id")] = r.get("to")
+                quiet[who]["records"].append("decision %s (%s, %s)" % (r.get("id"), r.get("to"), r.get("outcome")))
+        elif typ == "regulator_change":
+            print("        limit for %s: %s -> %s (%s): %s" % (
+                who, num(r.get("previous_output")), num(r.get("output")), r.get("outcome"),
+                r.get("explanation")), flush=True)
+            if who in quiet:
+                quiet[who]["records"].append("limit %s -> %s" % (
+                    num(r.get("previous_output")), num(r.get("output"))))
+            if r.get("outcome") == "applied":
+                changes[r.get("id")] = (who, num(r.get("previous_output")), num(r.get("output")),
+                                        r.get("direction"))
         elif typ in ("action_result", "revert_result"):
-            summary = short(expand(r.get("summary", r.get("kind")), target))
+            summary = expand(r.get("summary", r.get("kind")), target)
+            ch = changes.get(r.get("id"))
+            if ch:  # a regulator's change: the output it applied in place of {{output}}
+                summary = re.sub(r'"?\{\{ *output *\}\}"?', ch[2], summary)
+            summary = short(summary)
             print("        %s %s for %s: %s%s %s%s" % (
                 typ.replace("_", " "), r.get("id"), who, "undo of " if typ == "revert_result" else "",
                 summary, r.get("result"),
@@ -541,11 +624,8 @@ while True:
             # It counts when the request itself went to the spiked service's admin URL.
             webhook_ok = (r.get("kind") == "webhook" and r.get("result") == "ok" and who == spiked
                           and ("/%s/admin/limits" % spiked) in url_of(r))
-            if typ == "action_result" and webhook_ok and r.get("id") in executed and not held["acted"]:
-                held["acted"] = "t=%.0fs: decision %s (%s): POST %s" % (
-                    t, r.get("id"), executed[r.get("id")], url_of(r))
-            if typ == "revert_result" and webhook_ok:
-                held["reverted"] = "t=%.0fs: POST %s" % (t, url_of(r))
+            if webhook_ok and ch and ch[3] == "down" and not held["lowered"]:
+                held["lowered"] = "t=%.0fs: %s -> %s, POST %s" % (t, ch[1], ch[2], url_of(r))
         elif typ == "storm_guard":
             print("        storm guard: %s of %s targets wanted to act, limit %s, held back %s" % (
                 r.get("wanted_to_act"), r.get("targets"), r.get("limit"),
@@ -557,31 +637,48 @@ while True:
     time.sleep(max(0.0, 2.0 - ((time.monotonic() - start) - t)))
 
 labels = {
-    "rose": "%s rose above optimal under the spike" % spiked,
-    "acted": "an action for %s ran (executed decision, webhook POST .../%s/admin/limits ok)" % (spiked, spiked),
-    "latency_down": "%s's p95 latency came back below %.0f ms" % (spiked, 1000 * P95_THRESHOLD),
+    "rose": "%s rose above optimal under load" % spiked,
+    "lowered": "the regulator lowered %s's limit (applied, webhook POST .../%s/admin/limits ok)" % (spiked, spiked),
     "optimal_again": "%s returned to optimal" % spiked,
-    "reverted": "%s's concurrency limit was restored (webhook revert ok)" % spiked,
+    "limit_back": "%s's limit came back to %d" % (spiked, FULL_LIMIT),
 }
 verdict = [(bool(v), labels[k] + ((": " + v) if v else "")) for k, v in held.items()]
+# After every change of phase, p95 under the objective again within settle_s, and under
+# it from then to the phase's end (samples while the phase ran; the signal's own lag
+# is part of the bound).
+for name, a, b in PHASES[1:]:
+    samples = [(t, v) for t, ph, v in p95s if ph == name]
+    late = [(t, v) for t, v in samples if t >= a + settle_s]
+    over = [(t, v) for t, v in late if v > OBJECTIVE]
+    peak = max(samples, key=lambda x: x[1]) if samples else None
+    ok = bool(late) and not over
+    if not late:
+        why = "no sample %.0f s or more after it began" % settle_s
+    elif over:
+        why = "over at " + ", ".join("t=%.0fs %.0f ms" % (t, 1000 * v) for t, v in over[:4])
+    else:
+        why = "%d samples from t=%.0fs to t=%.0fs, peak %.0f ms at t=%.0fs" % (
+            len(late), late[0][0], late[-1][0], 1000 * peak[1], peak[0])
+    verdict.append((ok, "after %s began (t=%.0fs), %s's p95 was under %.0f ms within %.0f s and stayed under to the phase's end (%s)" % (
+        name, a, spiked, 1000 * OBJECTIVE, settle_s, why)))
 for s in calm:
     q = quiet[s]
     if q["first"] is None:
         verdict.append((False, "%s was optimal at every sample once it had data: it never had data" % s))
     else:
-        # It must have been seen during the spike: that is what it is to stay calm beside.
-        ok = not q["bad"] and q["in_spike"] > 0
-        why = ("from t=%.0fs, %d samples, %d during the spike" % (q["first"], q["samples"], q["in_spike"])
+        # It must have been seen under checkout's load: that is what it is to stay calm beside.
+        ok = not q["bad"] and q["in_load"] > 0
+        why = ("from t=%.0fs, %d samples, %d while %s was loaded" % (q["first"], q["samples"], q["in_load"], spiked)
                if not q["bad"] else "not at " + ", ".join(q["bad"][:5]))
         verdict.append((ok, "%s was optimal at every sample once it had data (%s)" % (s, why)))
-    verdict.append((not q["decisions"], "no decision for %s%s" % (
-        s, (": " + ", ".join(q["decisions"][:5])) if q["decisions"] else "")))
+    verdict.append((not q["records"], "no decision and no limit change for %s%s" % (
+        s, (": " + ", ".join(q["records"][:5])) if q["records"] else "")))
     limits = sorted(q["limits"], key=str)
     verdict.append((q["limit_samples"] > 0 and limits == [FULL_LIMIT],
                     "%s's concurrency limit stayed %d (%d samples%s)" % (
                         s, FULL_LIMIT, q["limit_samples"],
                         "" if limits == [FULL_LIMIT] else "; seen: %s" % ", ".join(map(str, limits)))))
-print("\nDid the loop close for %s (the spike), and was %s left alone (calm load)?" % (
+print("\nDid the loop close for %s (the load phases), and was %s left alone (calm load)?" % (
     spiked, " and ".join(calm)), flush=True)
 for ok, text in verdict:
     print("  %-4s %s" % ("yes" if ok else "NO", text), flush=True)
@@ -592,8 +689,9 @@ PYEOF
 )
 apps_arg=
 for service in "${SERVICES[@]}"; do apps_arg+="${apps_arg:+,}$service=${APP_URLS[$service]}"; done
-setsid "$PY" -u -c "$MONITOR" "$CTL_URL" "$apps_arg" "$SPIKED" "$CALM_S" "$SPIKE_S" "$TOTAL" \
-    "$GRACE" "$([[ -n ${DEMO_SECONDS:-} ]] && echo 1 || echo 0)" </dev/null &
+phase_secs="calm:$CALM_S,spike:$SPIKE_S,overload:$OVERLOAD_S,slowdown:$SLOW_S,recovery:$RECOVERY_S"
+setsid "$PY" -u -c "$MONITOR" "$CTL_URL" "$apps_arg" "$SPIKED" "$phase_secs" "$GRACE" \
+    "$([[ -n ${DEMO_SECONDS:-} ]] && echo 1 || echo 0)" "$SETTLE_S" </dev/null &
 MONITOR_PID=$!
 NAMES+=(timeline)
 PIDS+=("$MONITOR_PID")

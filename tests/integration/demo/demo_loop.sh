@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # demo_loop: `make demo` (demo/run-demo.sh) closes the loop for the one service of two that
-# gets the spike, leaves the other alone, and stops everything it starts.
+# gets the load phases, leaves the other alone, and stops everything it starts.
 #  - DEMO_SECONDS=N demo/run-demo.sh exits 0 and its verdict says so line by line:
-#    checkout (the spike) rose above optimal, an executed decision for it ran its webhook
-#    (POST .../checkout/admin/limits through the admin gateway), its p95 latency came
-#    back down, it returned to optimal and its limit was restored; search (calm load)
-#    was optimal at every sample once it had data, had no decision, and kept its limit;
+#    checkout (calm, spike, overload, backend slowdown, recovery) rose above optimal, the
+#    regulator lowered its limit (a change applied through the webhook, POST
+#    .../checkout/admin/limits through the admin gateway), after every phase change its
+#    p95 was under 250 ms again within the bound and stayed under to the phase's end, it
+#    returned to optimal and its limit came back to 64; search (calm load) was optimal at
+#    every sample once it had data, had no decision nor limit change, and kept its limit;
 #    it prints the URLs, the live timeline with both services and the verdict
-#  - what the kept scratch directory holds agrees: every decision and revert record of
-#    the controller's audit log names checkout, at least one decision was executed, every
-#    webhook request went to /checkout/admin/limits, and the admin gateway forwarded
-#    requests for checkout only
+#  - what the kept scratch directory holds agrees: every decision, revert and regulator
+#    change record of the controller's audit log names checkout, at least one decision was
+#    executed, the limit went down and came back up, every webhook request went to
+#    /checkout/admin/limits, the admin gateway forwarded requests for checkout only, and
+#    the load generator slowed checkout's backend down and gave it its speed back
 #  - the status page (controller /) answered during the run, with HTML; when the page
 #    has its data-testid="state" element and chromium is installed, the page rendered
 #    by headless Chromium shows the state /api/v1/status reports, and a screenshot is
@@ -28,7 +31,7 @@ if [[ ! -x $APP ]]; then
     fail "demo application '$APP' is missing"
     finish
 fi
-: "${DEMO_TEST_SECONDS:=75}"
+: "${DEMO_TEST_SECONDS:=120}"
 
 # url_from OUTPUT LABEL: the URL printed after LABEL in the demo's banner.
 url_from() { awk -v l="$2" '$0 ~ "^    "l" " { print $NF; exit }' "$1"; }
@@ -109,20 +112,24 @@ fi
 await_process "$DEMO_PID" $((DEMO_TEST_SECONDS + 120))
 check_eq "DEMO_SECONDS=$DEMO_TEST_SECONDS: the demo exits 0 (the loop closed)" 0 "$HS_STATUS"
 # The timeline's first service is checkout, the second search.
-check "the timeline shows checkout above optimal under the spike" \
-    grep -qE '^ +[0-9]+s +(spike|recovery) +(degraded|critical|stressed) ' "$OUT"
+check "the timeline shows checkout above optimal under load" \
+    grep -qE '^ +[0-9]+s +(spike|overload|slowdown|recovery) +(degraded|critical|stressed) ' "$OUT"
 check "... beside search, optimal" \
-    grep -qE '^ +[0-9]+s +spike +(degraded|critical|stressed) .* optimal +[0-9.]+ ' "$OUT"
+    grep -qE '^ +[0-9]+s +(spike|overload|slowdown) +(degraded|critical|stressed) .* optimal +[0-9.]+ ' "$OUT"
+check "the timeline shows checkout's limit below 64 (the regulator's output)" \
+    grep -qE '^ +[0-9]+s +(spike|overload|slowdown) +[a-z]+ +[0-9.]+ +[0-9]+ms +[0-9]+% +[0-9]+% +([2-9]|[1-5][0-9]|6[0-3]) ' "$OUT"
+check "the timeline shows a change of checkout's limit, explained" \
+    grep -qE 'limit for checkout: 64 -> [0-9]+ \(applied\): p95_latency_seconds .* gradient' "$OUT"
 check "the timeline shows an executed decision for checkout" \
     grep -qE 'decision .* for checkout: .* executed' "$OUT"
-check "the timeline shows the webhook's result for checkout" \
-    grep -qE 'action result .* for checkout: webhook POST .*/checkout/admin/limits.* ok' "$OUT"
-for v in "checkout rose above optimal under the spike" \
-    "an action for checkout ran (executed decision, webhook POST .../checkout/admin/limits ok)" \
-    "checkout's p95 latency came back below 250 ms" "checkout returned to optimal" \
-    "checkout's concurrency limit was restored (webhook revert ok)" \
-    "search was optimal at every sample once it had data" "no decision for search" \
-    "search's concurrency limit stayed 64"; do
+check "the timeline shows the webhook's result for checkout, with the limit it applied" \
+    grep -qE 'action result .* for checkout: webhook POST .*/checkout/admin/limits body=\{"concurrency":[0-9]+\}.* ok' "$OUT"
+for v in "checkout rose above optimal under load" \
+    "the regulator lowered checkout's limit (applied, webhook POST .../checkout/admin/limits ok)" \
+    "after spike began" "after overload began" "after slowdown began" "after recovery began" \
+    "checkout returned to optimal" "checkout's limit came back to 64" \
+    "search was optimal at every sample once it had data" \
+    "no decision and no limit change for search" "search's concurrency limit stayed 64"; do
     check "the verdict: yes, $v" grep -qF "  yes  $v" "$OUT"
 done
 check "the verdict is printed" grep -q '^LOOP CLOSED$' "$OUT"
@@ -134,22 +141,34 @@ audit_says=$(/usr/bin/python3 -c 'import json, sys
 recs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 decisions = [r for r in recs if r["type"] == "decision"]
 reverts = [r for r in recs if r["type"] == "revert"]
+changes = [r for r in recs if r["type"] == "regulator_change" and r["outcome"] == "applied"]
 hooks = [r for r in recs if r["type"] in ("action_result", "revert_result") and r["kind"] == "webhook"]
+named = decisions + reverts + changes
 print(len(decisions), sum(r["outcome"] == "executed" for r in decisions),
-      sum(r.get("target") == {"service": "checkout"} for r in decisions + reverts) == len(decisions + reverts),
+      sum(r.get("target") == {"service": "checkout"} for r in named) == len(named),
       sum("search" in json.dumps(r.get("target")) for r in recs),
       len(hooks), sum(r["result"] == "ok" and r["detail"]["url"].endswith("/checkout/admin/limits")
-                      for r in hooks) == len(hooks))' "$AUDIT" 2>&1 || true)
-read -r n_dec n_exec all_checkout n_search n_hooks hooks_checkout <<<"$audit_says"
+                      for r in hooks) == len(hooks),
+      sum(r["direction"] == "down" for r in changes), sum(r["direction"] == "up" for r in changes),
+      "%g" % changes[-1]["output"] if changes else "-")' "$AUDIT" 2>&1 || true)
+read -r n_dec n_exec all_checkout n_search n_hooks hooks_checkout n_down n_up last_out <<<"$audit_says"
 check "the audit log has decisions ($audit_says)" test "${n_dec:-0}" -ge 1
 check "... at least one executed" test "${n_exec:-0}" -ge 1
-check_eq "... every decision and revert record names checkout" True "${all_checkout:-}"
+check_eq "... every decision, revert and regulator change record names checkout" True "${all_checkout:-}"
 check_eq "... no record names search" 0 "${n_search:-}"
-check "... the webhook ran and was reverted (2 requests at least: $n_hooks)" test "${n_hooks:-0}" -ge 2
+check "... the limit went down ($n_down changes) and came back up ($n_up)" \
+    test "${n_down:-0}" -ge 1 -a "${n_up:-0}" -ge 1
+check_eq "... the last change applied 64" 64 "${last_out:-}"
+check "... the webhook ran for each change ($n_hooks requests)" test "${n_hooks:-0}" -ge 2
 check_eq "... every webhook request went to /checkout/admin/limits, ok" True "${hooks_checkout:-}"
 GW_LOG=$DEMO_DIR_1/gateway.log
 check "the admin gateway forwarded requests for checkout" grep -q '^gateway: POST /checkout/admin/limits -> .*: 200$' "$GW_LOG"
 check "... and none for search" bash -c "! grep -qE '^gateway: [A-Z]+ /search/' '$GW_LOG'"
+LG_LOG=$DEMO_DIR_1/loadgen-checkout.log
+check "the load generator slowed checkout's backend down" \
+    grep -qE '^loadgen: phase slowdown: backend latency 0.12s: 200 ' "$LG_LOG"
+check "... and gave it its speed back" \
+    grep -qE '^loadgen: phase recovery: backend latency 0.04s: 200 ' "$LG_LOG"
 check "the demo says it stopped everything" grep -q 'nothing left running' "$OUT"
 check "no process the demo started is left running" none_left "$OUT"
 if ((HS_FAILED)); then
