@@ -12,7 +12,8 @@
 # line per harness (executions per second, coverage, corpus size, result) and exits 1 when
 # any harness failed or left a file in its crash directory.
 #
-# -m runs libFuzzer's -merge=1: the inputs of BUILD_DIR/corpus/NAME that add coverage to
+# -m runs libFuzzer's -set_cover_merge=1 (a small set with the same coverage): the inputs of
+# BUILD_DIR/corpus/NAME that add coverage to
 # tests/fuzz/corpus/NAME are copied there (to be reviewed and committed).
 set -uo pipefail
 
@@ -56,7 +57,7 @@ if [ "$merge" -eq 1 ]; then
         mkdir -p "$build/corpus/$name" "$build/logs"
         before=$(find "$src/corpus/$name" -type f | wc -l)
         set_extra "$name"
-        "$bin" -merge=1 "${extra[@]}" "${common_flags[@]}" "$src/corpus/$name" \
+        "$bin" -set_cover_merge=1 "${extra[@]}" "${common_flags[@]}" "$src/corpus/$name" \
             "$build/corpus/$name" >"$build/logs/$name-merge.log" 2>&1
         after=$(find "$src/corpus/$name" -type f | wc -l)
         echo "$name: $((after - before)) inputs added to tests/fuzz/corpus/$name ($after in all)"
