@@ -758,8 +758,8 @@ int rules_signal_index(const struct rules *r, const char *name)
 
 int rules_state_index(const struct rules *r, const char *name)
 {
-    for (size_t i = 0; i < r->n_states; i++)
-        if (strcmp(r->states[i].name, name) == 0)
+    for (size_t i = 0; i < r->n_states; i++) /* a state whose name was refused has none */
+        if (r->states[i].name && strcmp(r->states[i].name, name) == 0)
             return (int)i;
     return -ENOENT;
 }

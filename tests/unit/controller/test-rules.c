@@ -629,6 +629,14 @@ static const struct error_case error_cases[] = {
             "increases_signal: true, actions: [{exec: [/bin/true, \"{{outptu}}\"]}]}\n",
      "r.yaml:8:101: exec: argv: unknown placeholder {{outptu}}: use a parameter declared in "
      "params or one of id, state, from, severity, reasoning, confidence, time\n"},
+    /* active_in beside a state whose name was refused (a NULL name; found by fuzz_rules) */
+    {"signals:\n  cpu: {query: up}\nstates:\n  - {name: hot, conditions: [\"cpu > 1\"]}\n  - "
+     "{nme: x, conditions: [\"cpu > 2\"]}\n  - {name: ok}\nregulators:\n  c: {signal: cpu, "
+     "setpoint: 1, output: {min: 1, max: 10}, increases_signal: true, active_in: [hot, x], "
+     "actions: [{exec: [/bin/true]}]}\n",
+     "r.yaml:5:5: state has no name\n"
+     "r.yaml:5:6: unknown key 'nme'; did you mean 'name'?\n"
+     "r.yaml:8:101: active_in: unknown state 'x'\n"},
 };
 
 TEST(load_errors)
