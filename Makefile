@@ -34,10 +34,11 @@ test: build
 	$(MAKE) fuzz-smoke
 
 # The whole loop on loopback: Prometheus, Alertmanager, the exporter, two demo services
-# (checkout gets the spike, search calm load), one controller with a state machine per
-# service, and the load phases, with a live timeline; Ctrl-C stops everything.
-# DEMO_SECONDS=N runs N seconds of load and exits 0 only if the loop closed for checkout
-# and search was left alone.
+# (checkout gets the load phases: calm, spike, overload, backend slowdown, recovery; search
+# calm load), one controller with a state machine and a concurrency regulator per service,
+# with a live timeline; Ctrl-C stops everything. DEMO_SECONDS=N (120 at least) runs N
+# seconds of load and exits 0 only if the loop closed for checkout (its p95 back under
+# 250 ms within 20 s of every phase change) and search was left alone.
 demo: build
 	BUILD_DIR=$(BUILD_DIR) demo/run-demo.sh
 
@@ -72,6 +73,17 @@ bench: build
 bench-slowconn: build
 	@scripts/install-deps.sh bench
 	HOMEOSTAT_EXPORTER=$(abspath $(BUILD_DIR))/exporter/homeostat-exporter bench/slowconn.sh
+
+# The demo application under the load phases of make demo, side by side: no control, the step
+# rules shipped before the regulator, the regulator, and the best fixed limit per phase from a
+# sweep (bench/regulation.sh; figures in docs/BENCHMARKS.md). Not a test. The default is a
+# quick run (20 s phases, 1 minute of steady load); REGULATION_ARGS="120 10" for the published
+# figures (about 2 hours).
+REGULATION_ARGS ?=
+.PHONY: bench-regulation
+bench-regulation: build
+	@scripts/install-deps.sh bench
+	HOMEOSTAT_BUILD_DIR=$(abspath $(BUILD_DIR)) bench/regulation.sh $(REGULATION_ARGS)
 
 # The exporter under a 5-minute UDP StatsD flood of random names: RSS bounded by its
 # series limit, scrapes answered (tests/integration/exporter/exporter_flood.sh; figures in
