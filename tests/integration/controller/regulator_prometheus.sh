@@ -24,54 +24,15 @@ if [[ ! -x $CONTROLLER ]]; then
     finish
 fi
 
-# plant.py PORT LOG CONTROL: GET /metrics (503 while CONTROL says down); POST
-# /admin/limits {"concurrency": N} sets the limit and appends N to LOG.
-cat >"$HS_TMP/plant.py" <<'PY'
-import http.server, json, sys
-port, log, control = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-limit = [64]
-def ctl():
-    try:
-        return json.load(open(control))
-    except Exception:
-        return {"slope": 0.025, "down": False}
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        c = ctl()
-        if self.path != "/metrics" or c.get("down"):
-            self.send_response(503); self.send_header("Content-Length", "0"); self.end_headers()
-            return
-        body = ("plant_p95_seconds %g\nplant_limit %d\n" % (c["slope"] * limit[0], limit[0])).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain; version=0.0.4")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def do_POST(self):
-        n = int(self.headers.get("Content-Length") or 0)
-        body = json.loads(self.rfile.read(n) or b"{}")
-        if self.path == "/admin/limits" and isinstance(body.get("concurrency"), int):
-            limit[0] = body["concurrency"]
-            with open(log, "a") as f:
-                f.write("%d\n" % limit[0])
-            self.send_response(200)
-        else:
-            self.send_response(400)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-    def log_message(self, *a):
-        pass
-srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), H)
-print("listening on http://127.0.0.1:%d" % port, flush=True)
-srv.serve_forever()
-PY
+# the plant: tests/integration/fakes/plant.py (p95 = slope x its limit; CONTROL: slope, down)
 CONTROL=$HS_TMP/plant.json
 PLANT_LOG=$HS_TMP/limits.log
 : >"$PLANT_LOG"
 plant() { printf '%s\n' "$1" >"$CONTROL.new" && mv "$CONTROL.new" "$CONTROL"; }
 plant '{"slope": 0.025, "down": false}'
 PLANT_PORT=$(free_port)
-spawn "$HS_TMP/plant.log" /usr/bin/python3 "$HS_TMP/plant.py" "$PLANT_PORT" "$PLANT_LOG" "$CONTROL"
+spawn "$HS_TMP/plant.log" /usr/bin/python3 "$HOMEOSTAT_SOURCE_DIR/tests/integration/fakes/plant.py" --port "$PLANT_PORT" --log "$PLANT_LOG" \
+    --control "$CONTROL"
 [[ -n $(wait_listening "$HS_TMP/plant.log" "$HS_PID") ]] || {
     fail "the plant did not start"
     finish

@@ -20,56 +20,15 @@ if [[ ! -x $CONTROLLER ]]; then
     finish
 fi
 
-# plant.py PORT LOG CONTROL: GET /metrics: plant_p95_seconds{service} for each service
-# CONTROL has ({"a": {"slope": 0.025, "down": false}, ...}); POST /admin/SERVICE/limits
-# {"concurrency": N} sets that service's limit and appends "SERVICE N" to LOG.
-cat >"$HS_TMP/plant.py" <<'PY'
-import http.server, json, sys
-port, log, control = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-limit = {"a": 64, "b": 64}
-def ctl():
-    try:
-        return json.load(open(control))
-    except Exception:
-        return {}
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        c = ctl()
-        lines = ["plant_p95_seconds{service=\"%s\"} %g" % (s, c[s]["slope"] * limit[s])
-                 for s in sorted(limit) if s in c and not c[s].get("down")]
-        body = ("\n".join(lines) + "\n").encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain; version=0.0.4")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def do_POST(self):
-        n = int(self.headers.get("Content-Length") or 0)
-        body = json.loads(self.rfile.read(n) or b"{}")
-        parts = self.path.split("/")
-        if len(parts) == 4 and parts[1] == "admin" and parts[2] in limit and parts[3] == "limits" \
-                and isinstance(body.get("concurrency"), int):
-            limit[parts[2]] = body["concurrency"]
-            with open(log, "a") as f:
-                f.write("%s %d\n" % (parts[2], limit[parts[2]]))
-            self.send_response(200)
-        else:
-            self.send_response(400)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-    def log_message(self, *a):
-        pass
-srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), H)
-print("listening on http://127.0.0.1:%d" % port, flush=True)
-srv.serve_forever()
-PY
+# the plant: tests/integration/fakes/plant.py (p95 = slope x its limit; CONTROL: slope, down)
 CONTROL=$HS_TMP/plant.json
 PLANT_LOG=$HS_TMP/limits.log
 : >"$PLANT_LOG"
 plant() { printf '%s\n' "$1" >"$CONTROL.new" && mv "$CONTROL.new" "$CONTROL"; }
 plant '{"a": {"slope": 0.025}, "b": {"slope": 0.05}}'
 PLANT_PORT=$(free_port)
-spawn "$HS_TMP/plant.log" /usr/bin/python3 "$HS_TMP/plant.py" "$PLANT_PORT" "$PLANT_LOG" "$CONTROL"
+spawn "$HS_TMP/plant.log" /usr/bin/python3 "$HOMEOSTAT_SOURCE_DIR/tests/integration/fakes/plant.py" --port "$PLANT_PORT" --log "$PLANT_LOG" \
+    --control "$CONTROL" --services a,b
 [[ -n $(wait_listening "$HS_TMP/plant.log" "$HS_PID") ]] || {
     fail "the plant did not start"
     finish

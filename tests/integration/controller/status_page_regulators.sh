@@ -40,49 +40,13 @@ mkdir -p "$ARTIFACTS"
 
 # ---- the plant, Prometheus, the controller ----------------------------------------------
 
-# plant.py PORT CONTROL: GET /metrics (503 while CONTROL says down); POST /admin/limits
-# {"concurrency": N} sets the limit.
-cat >"$HS_TMP/plant.py" <<'PY'
-import http.server, json, sys
-port, control = int(sys.argv[1]), sys.argv[2]
-limit = [64]
-def ctl():
-    try:
-        return json.load(open(control))
-    except Exception:
-        return {"slope": 0.025, "down": False}
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        c = ctl()
-        if self.path != "/metrics" or c.get("down"):
-            self.send_response(503); self.send_header("Content-Length", "0"); self.end_headers()
-            return
-        body = ("plant_p95_seconds %g\nplant_limit %d\n" % (c["slope"] * limit[0], limit[0])).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain; version=0.0.4")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def do_POST(self):
-        n = int(self.headers.get("Content-Length") or 0)
-        body = json.loads(self.rfile.read(n) or b"{}")
-        ok = self.path == "/admin/limits" and isinstance(body.get("concurrency"), int)
-        if ok:
-            limit[0] = body["concurrency"]
-        self.send_response(200 if ok else 400)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-    def log_message(self, *a):
-        pass
-srv = http.server.ThreadingHTTPServer(("127.0.0.1", port), H)
-print("listening on http://127.0.0.1:%d" % port, flush=True)
-srv.serve_forever()
-PY
+# the plant: tests/integration/fakes/plant.py (p95 = slope x its limit; CONTROL: slope, down)
 CONTROL=$HS_TMP/plant.json
 plant() { printf '%s\n' "$1" >"$CONTROL.new" && mv "$CONTROL.new" "$CONTROL"; }
 plant '{"slope": 0.025, "down": false}'
 PLANT_PORT=$(free_port)
-spawn "$HS_TMP/plant.log" /usr/bin/python3 "$HS_TMP/plant.py" "$PLANT_PORT" "$CONTROL"
+spawn "$HS_TMP/plant.log" /usr/bin/python3 "$HOMEOSTAT_SOURCE_DIR/tests/integration/fakes/plant.py" \
+    --port "$PLANT_PORT" --control "$CONTROL"
 [[ -n $(wait_listening "$HS_TMP/plant.log" "$HS_PID") ]] || {
     fail "the plant did not start"
     finish
