@@ -14,14 +14,17 @@ with the bearer token of --admin-token-file), a capacity drop or its end at an e
 moment of the scenario; a failed request is an error (exit status 1). Requests are GET /api/items/<id>, the id drawn from 1..--ids with a Zipf-like
 distribution (exponent --zipf) so that a cache in front of the backend helps. They are
 sent by a pool of --workers threads, each with its own keep-alive connection; a request
-that is due while every worker is busy is not sent and is counted "not_sent".
+that is due while every worker is busy is not sent and is counted "not_sent". A request
+that fails on a keep-alive connection that had served before, with no byte of an answer
+(the server closed the idle connection), is sent once more on a new connection and
+counted "retried"; any other failure is an error at once.
 
 Every --interval it prints one line: the phase, requests sent in the interval, answers
 by status code ("err" for a connection error or timeout), the answers shed by the
 application (429, or 503 "concurrency limit reached"), and the p50/p95/p99 latency in
 milliseconds of the answers in the interval. At the end it prints (and writes to
 --report, as JSON) a summary per phase. --timeline writes one JSON line per second of
-the run: {"t": END_SECOND, "phase", "sent", "not_sent", "answered", "codes", "shed",
+the run: {"t": END_SECOND, "phase", "sent", "not_sent", "retried", "answered", "codes", "shed",
 "p95_ms"} of the answers received in that second (t counts from the start of the first
 phase), and {"t", "wall" (epoch seconds), "event": "phase", "name"} when a phase
 starts. SIGINT or SIGTERM ends the run early, with the summary. The exit status is 0
@@ -97,7 +100,7 @@ class Stats:
 
     @staticmethod
     def _empty():
-        return {"sent": 0, "not_sent": 0, "codes": {}, "shed": 0, "latencies": []}
+        return {"sent": 0, "not_sent": 0, "retried": 0, "codes": {}, "shed": 0, "latencies": []}
 
     def phase(self, name):
         return self.phases.setdefault(name, self._empty())
@@ -111,6 +114,12 @@ class Stats:
         with self.lock:
             for bucket in (self.phase(name), self.window, self.second):
                 bucket["not_sent"] += 1
+
+    def retried(self, name):
+        """A request sent once more after its keep-alive connection went stale."""
+        with self.lock:
+            for bucket in (self.phase(name), self.window, self.second):
+                bucket["retried"] += 1
 
     def answered(self, name, code, seconds, shed):
         ms = seconds * 1000.0
@@ -136,6 +145,7 @@ def summarize(b):
     out = {
         "sent": b["sent"],
         "not_sent": b["not_sent"],
+        "retried": b["retried"],
         "answered": len(lat),
         "codes": dict(sorted(b["codes"].items())),
         "shed": b["shed"],
@@ -172,6 +182,10 @@ def line_for(phase, s):
     )
 
 
+class NoAnswer(OSError):
+    """A connection failed before any byte of an answer came."""
+
+
 class Worker(threading.Thread):
     """Takes (phase, path) jobs; one keep-alive connection, reopened after an error.
 
@@ -188,12 +202,19 @@ class Worker(threading.Thread):
         self.conn = None
 
     def fetch(self, path):
-        """(status, body) of GET path; raises OSError or HTTPException."""
+        """(status, body) of GET path; raises OSError or HTTPException, or NoAnswer when
+        the connection failed before any byte of an answer came (the request may not
+        have reached the server at all)."""
         if self.conn is None:
             self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
-        self.conn.request("GET", path, headers={"Connection": "keep-alive"})
-        resp = self.conn.getresponse()
-        body = resp.read()
+        try:
+            self.conn.request("GET", path, headers={"Connection": "keep-alive"})
+            resp = self.conn.getresponse()
+        except http.client.RemoteDisconnected as e:  # closed before a status line
+            raise NoAnswer(str(e)) from e
+        except (ConnectionResetError, BrokenPipeError) as e:  # reset while sending or
+            raise NoAnswer(str(e)) from e  # before the status line
+        body = resp.read()  # an error from here on: an answer had begun, never resent
         if resp.will_close:
             self.conn.close()
             self.conn = None
@@ -209,12 +230,15 @@ class Worker(threading.Thread):
             code = "err"
             shed = False
             for attempt in (1, 2):
+                # A connection that is still open has served an answer before: a new
+                # one is opened for the first request and after every error.
                 reused = self.conn is not None
                 try:
                     status, body = self.fetch(path)
-                except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                except NoAnswer:
                     self.drop()
                     if reused and attempt == 1:
+                        self.stats.retried(phase)
                         continue  # a stale keep-alive connection: once more on a new one
                     break
                 except (OSError, http.client.HTTPException):
@@ -333,7 +357,7 @@ def main(argv):
         s = stats.take_second()
         lat = sorted(s["latencies"])
         event({"t": t, "phase": phase, "sent": s["sent"], "not_sent": s["not_sent"],
-               "answered": len(lat), "codes": dict(sorted(s["codes"].items())),
+               "retried": s["retried"], "answered": len(lat), "codes": dict(sorted(s["codes"].items())),
                "shed": s["shed"], "p95_ms": None if not lat else round(percentile(lat, 0.95), 2)})
 
     failed = False
