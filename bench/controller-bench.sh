@@ -77,7 +77,7 @@ EOF
 prom_url=
 for attempt in 1 2 3 4 5; do
     prom_port=$(free_port)
-    { prometheus --config.file="$out/prometheus.yml" --storage.tsdb.path="$out/prometheus-data.$attempt" \
+    { "${guard[@]}" prometheus --config.file="$out/prometheus.yml" --storage.tsdb.path="$out/prometheus-data.$attempt" \
         --web.listen-address="127.0.0.1:$prom_port" --storage.tsdb.retention.time=1h \
         "${prom_extra[@]}" </dev/null & } >"$out/prometheus.log" 2>&1
     prom_pid=$!
@@ -236,7 +236,7 @@ token=$(cat "$out/token")
 start_controller() {
     local name=$1 rules=$2
     mkdir -p "$out/$name-state"
-    { "$controller" --config="$rules" --web.listen-address=127.0.0.1:0 \
+    { "${guard[@]}" "$controller" --config="$rules" --web.listen-address=127.0.0.1:0 \
         --web.admin-token-file="$out/token" --state.directory="$out/$name-state" \
         --dry-run </dev/null & } >"$out/$name.log" 2>&1
     ctl_pid=$!
@@ -289,7 +289,7 @@ prom_ns0=$(cpu_ns "$prom_pid")
 ctl_t0=$(cpu_ticks "$ctl_pid")
 perf_pid=
 if ((use_perf)) && command -v perf >/dev/null 2>&1 && perf stat -e task-clock true >/dev/null 2>&1; then
-    perf stat -e task-clock,context-switches,cpu-migrations,page-faults -p "$ctl_pid" \
+    "${guard[@]}" perf stat -e task-clock,context-switches,cpu-migrations,page-faults -p "$ctl_pid" \
         -o "$out/perf.txt" </dev/null >/dev/null 2>&1 &
     perf_pid=$!
     pids+=("$perf_pid")

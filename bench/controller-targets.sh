@@ -66,7 +66,7 @@ start_controller() { # URL NAME
     rules "$1"
     "$controller" check "$out/rules.yaml" >/dev/null || die "the generated rules do not pass check"
     rm -rf "$out/state-$2"
-    "$controller" --config="$out/rules.yaml" --web.listen-address=127.0.0.1:0 --dry-run \
+    "${guard[@]}" "$controller" --config="$out/rules.yaml" --web.listen-address=127.0.0.1:0 --dry-run \
         --state.directory="$out/state-$2" --web.operator-token-file="$out/tokens" \
         >"$out/controller-$2.log" 2>&1 &
     ctl_pid=$!
@@ -155,7 +155,7 @@ class H(http.server.BaseHTTPRequestHandler):
 http.server.ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
 PY
 fake_port=$(free_port)
-"$py" "$out/fakeprom.py" "$fake_port" "$n_targets" "$n_signals" >"$out/fakeprom.log" 2>&1 &
+"${guard[@]}" "$py" "$out/fakeprom.py" "$fake_port" "$n_targets" "$n_signals" >"$out/fakeprom.log" 2>&1 &
 pids+=("$!")
 for ((i = 0; i < 200; i++)); do
     curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$fake_port/" 2>/dev/null && break
@@ -209,7 +209,7 @@ rm -f "$out/series.om"
 promtool check rules "$out/alerts.yml" >/dev/null || die "the alerting rules do not pass promtool check rules"
 prom_port=$(free_port)
 printf 'global: {evaluation_interval: 5s}\nrule_files: [%s]\n' "$out/alerts.yml" >"$out/prometheus.yml"
-prometheus --config.file="$out/prometheus.yml" --storage.tsdb.path="$out/tsdb" \
+"${guard[@]}" prometheus --config.file="$out/prometheus.yml" --storage.tsdb.path="$out/tsdb" \
     --storage.tsdb.retention.time=1d --web.listen-address="127.0.0.1:$prom_port" \
     >"$out/prometheus.log" 2>&1 &
 prom_pid=$!

@@ -41,7 +41,7 @@ cc -O2 -Wall -Wextra -o "$LOADGEN" "$here/ingest-loadgen.c"
 # start_exporter ARGS...: sets XPID, XURL; the exporter pinned to EXPORTER_CPU.
 start_exporter() {
     local log=$tmp/exporter.$RANDOM.log
-    taskset -c "$EXPORTER_CPU" "$EXPORTER" --collector.disable-defaults \
+    "${guard[@]}" taskset -c "$EXPORTER_CPU" "$EXPORTER" --collector.disable-defaults \
         --web.listen-address=127.0.0.1:0 "$@" >"$log" 2>&1 &
     XPID=$!
     pids+=("$XPID")

@@ -7,8 +7,11 @@
 #     . "$(dirname "${BASH_SOURCE[0]}")/lib.sh" slowconn
 #
 # Sourcing it exports no_proxy='*' and NO_PROXY='*' (every request goes to loopback) and
-# installs the traps: at exit every process whose pid is in pids is stopped (stop), then the
-# script's bench_at_exit runs when it defines one; SIGINT and SIGTERM exit 130 through it.
+# installs the traps: at exit every process whose pid is in pids is stopped (stop), then
+# every other child of the script's shell still running, then the script's bench_at_exit
+# runs when it defines one; SIGINT, SIGTERM and SIGHUP exit 130 through it. No trap sees
+# SIGKILL: a process started with the guard prefix gets SIGTERM from the kernel when the
+# script's shell dies, however it dies.
 #
 # What it gives:
 #   root                the repository root
@@ -16,10 +19,14 @@
 #   node_exporter       $NODE_EXPORTER, else prometheus-node-exporter (Debian's)
 #   py                  /usr/bin/python3 (Debian's python3 packages load in it)
 #   pids                the processes to stop at exit: add every one started (pids+=("$!"))
+#   guard               the prefix of every command started in the background (an array:
+#                       "${guard[@]}" CMD ... &): setpriv --pdeathsig TERM, so that it ends
+#                       with the script even when the script is killed by SIGKILL
 #   bench_out NAME      prints $BENCH_OUT, else a new temporary directory NAME.XXXXXX; creates it
 #   die MSG, log MSG    "NAME: MSG" on stderr (NAME: the argument above); die exits 1
 #   require SET TOOL... dies naming 'scripts/install-deps.sh SET' when a TOOL is missing
-#   stop PID...         SIGTERM to each, up to 5 s for them all, then SIGKILL; reaps them
+#   stop PID...         SIGTERM to each, up to 5 s for them all, then SIGKILL; reaps them and
+#                       takes them out of pids (a pid stopped may be reused by then)
 #   nap SECONDS         a sleep that a signal interrupts at once (bash runs a trap only after
 #                       the foreground command ends, but during 'wait' straight away)
 #   free_port           a free loopback TCP port, asked of the kernel
@@ -66,9 +73,10 @@ require() { # SET TOOL...
 # --- processes: every one started here is stopped at exit -------------------------------------
 pids=()
 nap_pid=
+guard=(setpriv --pdeathsig TERM)
 
 stop() { # PID...
-    local p deadline
+    local p q deadline keep=()
     for p in "$@"; do
         kill -TERM "$p" 2>/dev/null || true
     done
@@ -80,20 +88,31 @@ stop() { # PID...
         kill -KILL "$p" 2>/dev/null || true
         wait "$p" 2>/dev/null || true
     done
+    for q in "${pids[@]}"; do
+        for p in "$@"; do
+            [[ $q == "$p" ]] && continue 2
+        done
+        keep+=("$q")
+    done
+    pids=("${keep[@]}")
 }
 
 cleanup() {
     trap - EXIT INT TERM HUP
+    local strays=()
     if [[ -n $nap_pid ]]; then
         kill -TERM "$nap_pid" 2>/dev/null || true
     fi
     stop "${pids[@]}"
+    # Whatever else this shell started and still runs (a start that failed half-way).
+    mapfile -t strays < <(pgrep -P $$ || true)
+    ((${#strays[@]} == 0)) || stop "${strays[@]}"
     if declare -F bench_at_exit >/dev/null; then
         bench_at_exit
     fi
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT TERM HUP
 
 nap() { # SECONDS
     sleep "$1" &
@@ -139,7 +158,7 @@ start_homeostat() { # LOG
     if "$exporter" -h 2>&1 | grep -q -- '--statsd.listen-udp='; then
         hs_args+=(--statsd.listen-udp=127.0.0.1:0)
     fi
-    { "$exporter" "${hs_args[@]}" </dev/null & } >"$1" 2>&1
+    { "${guard[@]}" "$exporter" "${hs_args[@]}" </dev/null & } >"$1" 2>&1
     hs_pid=$!
     pids+=("$hs_pid")
     hs_url=$(wait_log "$1" "$hs_pid") || die "homeostat-exporter did not start: $(cat "$1")"
@@ -152,15 +171,14 @@ start_node_exporter() { # LOG
     node_url=
     for _ in 1 2 3 4 5; do
         port=$(free_port)
-        { "$node_exporter" --web.listen-address="127.0.0.1:$port" </dev/null & } >"$1" 2>&1
+        { "${guard[@]}" "$node_exporter" --web.listen-address="127.0.0.1:$port" </dev/null & } >"$1" 2>&1
         node_pid=$!
+        pids+=("$node_pid")
         if wait_http "http://127.0.0.1:$port/metrics" 10; then
             node_url=http://127.0.0.1:$port/metrics
-            pids+=("$node_pid")
             return 0
         fi
-        kill -KILL "$node_pid" 2>/dev/null || true
-        wait "$node_pid" 2>/dev/null || true
+        stop "$node_pid"
     done
     die "node_exporter did not start: $(tail -n 5 "$1")"
 }

@@ -73,7 +73,7 @@ umask 077
 umask 022
 
 # ---- the exporter, Prometheus and Alertmanager, for every run --------------------------
-"$exporter" --web.listen-address=127.0.0.1:0 --statsd.listen-udp=127.0.0.1:0 \
+"${guard[@]}" "$exporter" --web.listen-address=127.0.0.1:0 --statsd.listen-udp=127.0.0.1:0 \
     --statsd.mapping-config="$root/demo/statsd-mapping.yaml" --no-collector.cgroup \
     --no-collector.filesystem --no-collector.gpu_nvml --no-collector.gpu_amd \
     </dev/null >"$out/exporter.log" 2>&1 &
@@ -94,15 +94,14 @@ start_ready() {
         port=$(free_port)
         args=()
         for arg in "$@"; do args+=("${arg//@PORT@/$port}"); done
-        "${args[@]}" </dev/null >"$out/$name.log" 2>&1 &
+        "${guard[@]}" "${args[@]}" </dev/null >"$out/$name.log" 2>&1 &
         pid=$!
+        pids+=("$pid")
         if wait_http "http://127.0.0.1:$port/-/ready" 40; then
-            pids+=("$pid")
             printf -v "$var" 'http://127.0.0.1:%s' "$port"
             return 0
         fi
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
+        stop "$pid"
     done
     die "$name did not start: $(tail -n 5 "$out/$name.log")"
 }
@@ -135,7 +134,7 @@ run() {
     local name=$1 limit=$2 rules=$3 phases=$4 d=$out/$1 app_pid app_url ctl_pid="" sampler_pid
     local loadgen_pid
     mkdir -p "$d"
-    "$app" --listen=127.0.0.1:0 --statsd="$statsd_addr" --service=checkout \
+    "${guard[@]}" "$app" --listen=127.0.0.1:0 --statsd="$statsd_addr" --service=checkout \
         --admin-token-file="$out/app-admin-token" --concurrency="$limit" --rate-limit=2000 \
         --cache-size=300 --cache-ttl=5s --backend-workers=4 --backend-latency=40ms \
         --backend-timeout=5s </dev/null >"$d/app.log" 2>&1 &
@@ -150,19 +149,19 @@ run() {
             -e "s|http://127\\.0\\.0\\.1:9093|$am_url|g" "$out/$rules.rules.yaml" >"$d/rules.yaml"
         cp "$out/app-admin-token" "$d/app-admin-token"
         "$controller" check "$d/rules.yaml" >"$d/check.log" 2>&1 || die "$name: check failed: $(cat "$d/check.log")"
-        "$controller" --config="$d/rules.yaml" --prometheus.url="$prom_url" \
+        "${guard[@]}" "$controller" --config="$d/rules.yaml" --prometheus.url="$prom_url" \
             --web.listen-address=127.0.0.1:0 --state.directory="$d/state" \
             </dev/null >"$d/controller.log" 2>&1 &
         ctl_pid=$!
         pids+=("$ctl_pid")
         wait_log "$d/controller.log" "$ctl_pid" >/dev/null || die "$name: the controller did not start"
     fi
-    "$py" "$root/bench/regulation.py" sample --url "$app_url" --out "$d/limits.jsonl" &
+    "${guard[@]}" "$py" "$root/bench/regulation.py" sample --url "$app_url" --out "$d/limits.jsonl" &
     sampler_pid=$!
     pids+=("$sampler_pid")
     log "$name: $phases (limit $limit${rules:+, $rules rules})"
     # In the background and waited for, so that SIGINT or SIGTERM stop the run at once.
-    "$py" "$root/demo/loadgen.py" --url "$app_url" --phases "$phases" --workers 256 \
+    "${guard[@]}" "$py" "$root/demo/loadgen.py" --url "$app_url" --phases "$phases" --workers 256 \
         --interval 10s --seed 1 --admin-token-file "$out/app-admin-token" \
         --report "$d/report.json" --timeline "$d/timeline.jsonl" >"$d/loadgen.log" 2>&1 &
     loadgen_pid=$!

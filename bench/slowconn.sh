@@ -80,7 +80,7 @@ measure() {
             ((SECONDS - t_base < phase_seconds)) || break
         done
         log "$name: round $r: $nconns slow connections from $sources addresses"
-        { "$py" "$root/bench/slowclients.py" --target "$addr" --connections "$nconns" \
+        { "${guard[@]}" "$py" "$root/bench/slowclients.py" --target "$addr" --connections "$nconns" \
             --sources "$sources" --interval "$interval" </dev/null & } >"$out/$name.slow.$r.log" 2>&1
         slow_pid=$!
         pids+=("$slow_pid")
