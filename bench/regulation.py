@@ -121,9 +121,8 @@ def fmt_p95(v):
     return "-" if v is None else "%.0f" % v
 
 
-def report(args):
-    runs = [r for r in args.runs.split(",") if r]
-    data = {}
+def phase_tables(args, runs, data, oracle, goals):
+    """The per-phase table and goals of the runs; fills data, oracle and goals."""
     for r in runs:
         phases, seconds, limits = load_run(args.out + "/" + r)
         data[r] = {ph["name"]: phase_figures(ph, seconds, limits, args.skip, args.objective)
@@ -135,7 +134,6 @@ def report(args):
     def fixed_limit(r):
         return 64 if r == "none" else int(r.split("-", 1)[1])
 
-    oracle = {}
     for name in order:
         best = None
         for r in fixed:
@@ -177,7 +175,6 @@ def report(args):
                              " (oracle)" if oracle[n] == r else "") for n in order)))
     print()
 
-    goals = []
     if "regulator" in data:
         print("Goals for the regulator, per phase:")
         print()
@@ -202,6 +199,14 @@ def report(args):
                 "met" if g3 else "**not met**", f["reversals"]))
         print()
 
+
+
+def report(args):
+    runs = [r for r in args.runs.split(",") if r]
+    data, oracle, goals = {}, {}, []
+    obj_ms = 1000 * args.objective
+    if runs:
+        phase_tables(args, runs, data, oracle, goals)
     if args.steady:
         phases, seconds, limits = load_run(args.out + "/" + args.steady)
         ph = phases[-1]

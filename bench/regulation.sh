@@ -22,6 +22,8 @@
 #               show 2e062f7:demo/rules.yaml): degraded 8, critical 4, revert to 64
 #   regulator   demo/rules.yaml: the gradient regulator, setpoint 200 ms
 #   fixed-N     no controller, --concurrency=N, for N in BENCH_SWEEP (2,4,6,8,12,16,24,32)
+# BENCH_RUNS (default none,steps,regulator,sweep,steady) picks some of them, such as
+# BENCH_RUNS=steady for the steady-load check alone; the oracle needs the sweep and none.
 # Both rules files get the addresses of this run (their webhook straight to the
 # application, Alertmanager's URL) and the application's admin token beside them.
 # Then the steady-load check: a fresh application and the regulator, 60 s at 300 req/s
@@ -49,6 +51,9 @@ if ! [[ $steady_min =~ ^[0-9]+$ ]] || ((steady_min < 1)); then
 fi
 sweep=${BENCH_SWEEP:-2,4,6,8,12,16,24,32}
 [[ $sweep =~ ^[0-9]+(,[0-9]+)*$ ]] || die "BENCH_SWEEP must be limits separated by commas"
+which=${BENCH_RUNS:-none,steps,regulator,sweep,steady}
+[[ $which =~ ^(none|steps|regulator|sweep|steady)(,(none|steps|regulator|sweep|steady))*$ ]] ||
+    die "BENCH_RUNS must be some of none,steps,regulator,sweep,steady separated by commas"
 build=${HOMEOSTAT_BUILD_DIR:-$root/build}
 [[ $build == /* ]] || build=$PWD/$build
 exporter=${HOMEOSTAT_EXPORTER:-$build/exporter/homeostat-exporter}
@@ -173,17 +178,30 @@ run() {
     nap 12
 }
 
-runs=(none steps regulator)
-run none 64 "" "$PHASES"
-run steps 64 steps "$PHASES"
-run regulator 64 regulator "$PHASES"
-IFS=, read -r -a limits <<<"$sweep"
-for n in "${limits[@]}"; do
-    [[ $n == 64 ]] && continue # the run "none"
-    run "fixed-$n" "$n" "" "$PHASES"
-    runs+=("fixed-$n")
+runs=()
+wanted() { [[ ,$which, == *,$1,* ]]; }
+for r in none steps regulator; do
+    wanted "$r" || continue
+    case $r in
+    none) run none 64 "" "$PHASES" ;;
+    steps) run steps 64 steps "$PHASES" ;;
+    regulator) run regulator 64 regulator "$PHASES" ;;
+    esac
+    runs+=("$r")
 done
-run steady 64 regulator "$STEADY_PHASES"
+if wanted sweep; then
+    IFS=, read -r -a limits <<<"$sweep"
+    for n in "${limits[@]}"; do
+        [[ $n == 64 ]] && continue # the run "none"
+        run "fixed-$n" "$n" "" "$PHASES"
+        runs+=("fixed-$n")
+    done
+fi
+steady=
+if wanted steady; then
+    run steady 64 regulator "$STEADY_PHASES"
+    steady=steady
+fi
 
 # ---- the report -----------------------------------------------------------------------------
 runs_arg=$(IFS=,; echo "${runs[*]}")
@@ -191,12 +209,12 @@ cat <<EOF
 
 ## Regulation on the demo application ($started to $(date -u +%Y-%m-%dT%H:%M:%SZ))
 
-Command: bench/regulation.sh $phase_s $steady_min$([[ -n ${BENCH_SWEEP:-} ]] && printf ' (BENCH_SWEEP=%s)' "$sweep").
+Command: bench/regulation.sh $phase_s $steady_min$([[ -n ${BENCH_SWEEP:-} ]] && printf ' (BENCH_SWEEP=%s)' "$sweep")$([[ -n ${BENCH_RUNS:-} ]] && printf ' (BENCH_RUNS=%s)' "$which").
 Machine: $(nproc) CPUs, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), Linux $(uname -r); load average at the end $(cut -d' ' -f1-3 /proc/loadavg).
 Phases of ${phase_s} s each: calm 40 req/s, spike 300, overload 600, slowdown 300 with the backend 3x slower, recovery 40.
 Figures per phase: goodput = answers 200 per second; p95 of every answer of the phase (shed ones included, as the regulator's signal counts them); seconds whose p95 was above 250 ms, after the phase's first 10 s; shed share of the answers; changes and reversals of the limit in force.
 
 EOF
-"$py" "$root/bench/regulation.py" report --out "$out" --runs "$runs_arg" --steady steady \
+"$py" "$root/bench/regulation.py" report --out "$out" --runs "$runs_arg" --steady "$steady" \
     --json "$out/figures.json"
 echo "Raw outputs: $out"
