@@ -22,8 +22,9 @@
  * An evaluation's records are written first and synced once (no change is applied when
  * that fails), then the changes are applied one at a time outside the lock.
  *
- * The state file keeps, per regulator name, {output, last_change, change_times, up, down}
- * (the stabilization windows' slices): a restart neither forgets the output nor repeats a
+ * The state file keeps, per regulator name, {output, last_change, change_times, up, down,
+ * events} (the stabilization windows' slices, the changes the behavior policies count): a
+ * restart neither forgets the output nor repeats a
  * change; a reload carries the state over by name. A target's runs carry no trajectory
  * (the controller's keep the last REGULATOR_HISTORY steps): about 1.6 KiB per regulator
  * and target. */
@@ -64,6 +65,28 @@ static void slices_restore(struct regulator_slice *s, const json_t *a)
     }
 }
 
+/* The behavior policies' changes: [[at, change], ...], oldest first. */
+static json_t *events_json(const struct regulator_event *e)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < REGULATOR_EVENTS; i++)
+        if (e[i].at > 0)
+            json_array_append_new(a, json_pack("[f,f]", e[i].at, e[i].change));
+    return a;
+}
+
+static void events_restore(struct regulator_event *e, const json_t *a)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < json_array_size(a) && n < REGULATOR_EVENTS; i++) {
+        const json_t *x = json_array_get(a, i);
+        double at = json_number_value(json_array_get(x, 0));
+        double change = json_number_value(json_array_get(x, 1));
+        if (json_array_size(x) == 2 && at > 0 && isfinite(at) && isfinite(change))
+            e[n++] = (struct regulator_event){at, change};
+    }
+}
+
 json_t *regulator_runs_state(const struct rules *r, const struct regulator_run *runs)
 {
     json_t *all = json_object();
@@ -75,6 +98,7 @@ json_t *regulator_runs_state(const struct rules *r, const struct regulator_run *
         json_object_set_new(o, "change_times", json_incref(run->change_times));
         json_object_set_new(o, "up", slices_json(run->st.up));
         json_object_set_new(o, "down", slices_json(run->st.down));
+        json_object_set_new(o, "events", events_json(run->st.events));
         json_object_set_new(all, r->regulators[i].name, o);
     }
     return all;
@@ -115,6 +139,7 @@ struct regulator_run *regulator_runs_new(const struct rules *r, const json_t *sa
         run->st.last_change = json_number_value(json_object_get(o, "last_change"));
         slices_restore(run->st.up, json_object_get(o, "up"));
         slices_restore(run->st.down, json_object_get(o, "down"));
+        events_restore(run->st.events, json_object_get(o, "events"));
         const json_t *times = json_object_get(o, "change_times");
         for (size_t k = 0; k < json_array_size(times); k++)
             if (json_is_number(json_array_get(times, k)))
@@ -190,7 +215,8 @@ struct pending {
     struct target *t; /* NULL: the controller's */
     size_t i;         /* the regulator */
     char id[64];
-    double prev, out, before_output, before_change;
+    double prev, out;
+    struct regulator_state before; /* to revert to when the change is not applied */
     char direction[8];
 };
 
@@ -245,8 +271,7 @@ static void plan_runs(struct controller *c, struct regulator_run *runs, struct t
         const char *outcome = budget ? "budget_exhausted" : dry ? "dry_run" : "applied";
         if (budget) {
             /* the change waits; the windows keep this step's recommendation */
-            run->st.output = before.output;
-            run->st.last_change = before.last_change;
+            regulator_revert(&run->st, &before);
             size_t len = strlen(run->last.explanation);
             snprintf(run->last.explanation + len, sizeof(run->last.explanation) - len,
                      "; held: %u changes in the last hour (max_regulator_changes_per_hour)", max);
@@ -303,8 +328,7 @@ static void plan_runs(struct controller *c, struct regulator_run *runs, struct t
             struct pending *l = realloc(p->list, cap * sizeof(*l));
             if (!l) { /* recorded, not applied: the output stays, the next step tries again */
                 p->oom = true;
-                run->st.output = before.output;
-                run->st.last_change = before.last_change;
+                regulator_revert(&run->st, &before);
                 history_add(run, now);
                 continue;
             }
@@ -318,8 +342,7 @@ static void plan_runs(struct controller *c, struct regulator_run *runs, struct t
         snprintf(x->id, sizeof(x->id), "%s", id);
         x->prev = step.previous;
         x->out = step.output;
-        x->before_output = before.output;
-        x->before_change = before.last_change;
+        x->before = before;
         snprintf(x->direction, sizeof(x->direction), "%s", direction);
     }
 }
@@ -474,6 +497,7 @@ static void carry_out(struct controller *c, struct plan *p, double now)
             char was[64], now_text[64];
             fmt_output(d, x->prev, was, sizeof(was));
             fmt_output(d, world, now_text, sizeof(now_text));
+            regulator_revert(&x->run->st, &x->before); /* its change was not applied */
             x->run->st.output = fmin(d->out_max, fmax(d->out_min, world));
             x->run->st.last_change = now;
             char text[640];
@@ -507,8 +531,7 @@ static void carry_out(struct controller *c, struct plan *p, double now)
             continue;
         }
         if (failed) { /* the world keeps the old output; the windows keep the recommendation */
-            x->run->st.output = x->before_output;
-            x->run->st.last_change = x->before_change;
+            regulator_revert(&x->run->st, &x->before);
             count_change(c, name, x->direction, "failed");
         } else {
             count_change(c, name, x->direction, "applied");

@@ -13,6 +13,13 @@
  *   the windows (up: max(current, lowest of the up window), down: min(that, highest of the
  *     down window), every recommendation recorded, "no change" ones too):
  *     pkg/controller/podautoscaler/horizontal.go, stabilizeRecommendationWithBehaviors
+ *   the behavior policies (each policy's limit from the replicas at the period's start, the
+ *     current ones less the changes within periodSeconds; Percent rounded up going up and
+ *     down by truncation; selectPolicy Max, Min, Disabled; the limit never past the current
+ *     replicas the other way; defaults 100 % or 4 pods per 15 s up, 100 % per 15 s down):
+ *     horizontal.go, calculateScaleUpLimitWithScalingRules,
+ *     calculateScaleDownLimitWithBehaviors and convertDesiredReplicasWithBehaviorRate;
+ *     pkg/apis/autoscaling/v2/defaults.go
  *   aimd (backoff 0.9, +1, a decrease of at least one): Netflix/concurrency-limits
  *     concurrency-limits-core/src/main/java/com/netflix/concurrency/limits/limit/AIMDLimit.java
  *   gradient (long RTT / short RTT, clamped to [0.5, 1]): Gradient2Limit.java, same folder;
@@ -42,8 +49,11 @@
  * - A law parameter that is zero or out of its range counts as its default (aimd 1 and
  *   0.9, gradient slope 1, min 0.5, max 2): the loader rejects them, a definition built
  *   by hand need not repeat them.
- * - The explanation names every limit that acted, in order (window, max_step, min/max,
- *   rounding); when the output changes, its last number is the new output. */
+ * - The behavior policies count the regulator's own changes (as the HPA counts its scale
+ *   events), not one read back from the world; a policy's period counts the changes made
+ *   after now - period, as the HPA's. An output at 0 has a percent limit of 0, as the HPA's.
+ * - The explanation names every limit that acted, in order (window, max_step, behavior,
+ *   min/max, rounding); when the output changes, its last number is the new output. */
 #include "regulate.h"
 
 #include <errno.h>
@@ -67,9 +77,35 @@ static const char *const why_names[] = {
     [REG_TOLERANCE] = "tolerance", [REG_STABILIZING] = "stabilizing",
     [REG_AT_LIMIT] = "at_limit",   [REG_BELOW_RESOLUTION] = "below_resolution",
     [REG_INACTIVE] = "inactive",   [REG_SETTLING] = "settling",
+    [REG_BEHAVIOR] = "behavior",
+};
+
+static const char *const select_names[] = {
+    [SELECT_MAX] = "max",
+    [SELECT_MIN] = "min",
+    [SELECT_DISABLED] = "disabled",
 };
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
+
+const char *regulator_select_name(enum regulator_select sel)
+{
+    return (size_t)sel < N_ELEMS(select_names) ? select_names[sel] : "unknown";
+}
+
+void regulator_behavior_hpa_defaults(struct regulator_def *d)
+{
+    d->behavior_up = (struct regulator_behavior){
+        .select = SELECT_MAX,
+        .policies = {{POLICY_PERCENT, 100, 15}, {POLICY_UNITS, 4, 15}},
+        .n_policies = 2,
+    };
+    d->behavior_down = (struct regulator_behavior){
+        .select = SELECT_MAX,
+        .policies = {{POLICY_PERCENT, 100, 15}},
+        .n_policies = 1,
+    };
+}
 
 const char *regulator_law_name(enum regulator_law law)
 {
@@ -290,6 +326,91 @@ static double law(const struct regulator_def *d, double cur, double r, struct te
     }
 }
 
+/* ---- behavior policies ---- */
+
+/* The net change of the output by the regulator after now - period. */
+static double changed_within(const struct regulator_state *st, double now, double period)
+{
+    double sum = 0;
+    for (size_t i = 0; i < REGULATOR_EVENTS; i++)
+        if (st->events[i].at > 0 && st->events[i].at > now - period && st->events[i].at <= now)
+            sum += st->events[i].change;
+    return sum;
+}
+
+/* Remembers a change: in the first free slot, else the two oldest merged first. */
+static void event_record(struct regulator_state *st, double now, double change)
+{
+    struct regulator_event *e = st->events;
+    size_t n = 0;
+    while (n < REGULATOR_EVENTS && e[n].at > 0)
+        n++;
+    if (n == REGULATOR_EVENTS) {
+        e[1].change += e[0].change; /* at e[1]'s time: counted as long as or longer */
+        memmove(&e[0], &e[1], (REGULATOR_EVENTS - 1) * sizeof(*e));
+        n--;
+    }
+    e[n] = (struct regulator_event){.at = now, .change = change};
+}
+
+/* Drops the changes older than every policy's period. */
+static void events_expire(const struct regulator_def *d, struct regulator_state *st, double now)
+{
+    double longest = 0;
+    for (size_t i = 0; i < d->behavior_up.n_policies; i++)
+        longest = fmax(longest, d->behavior_up.policies[i].period);
+    for (size_t i = 0; i < d->behavior_down.n_policies; i++)
+        longest = fmax(longest, d->behavior_down.policies[i].period);
+    size_t k = 0;
+    for (size_t i = 0; i < REGULATOR_EVENTS; i++)
+        if (st->events[i].at > 0 && st->events[i].at > now - longest && st->events[i].at <= now)
+            st->events[k++] = st->events[i];
+    for (; k < REGULATOR_EVENTS; k++)
+        st->events[k] = (struct regulator_event){0};
+}
+
+/* The behavior's limit on a move from cur up (dir > 0) or down: true with *ret set when the
+ * direction has policies or is disabled; the policies' proposals go into the text. */
+static bool behavior_limit(const struct regulator_def *d, const struct regulator_state *st,
+                           double now, double cur, int dir, double *ret, struct text *t)
+{
+    const struct regulator_behavior *b = dir > 0 ? &d->behavior_up : &d->behavior_down;
+    const char *name = dir > 0 ? "up" : "down";
+    if (b->select == SELECT_DISABLED) {
+        *ret = cur;
+        text_printf(t, " (behavior.%s select disabled)", name);
+        return true;
+    }
+    if (b->n_policies == 0)
+        return false;
+    double lim = cur;
+    text_printf(t, " (behavior.%s select %s:", name, regulator_select_name(b->select));
+    for (size_t i = 0; i < b->n_policies; i++) {
+        const struct regulator_policy *p = &b->policies[i];
+        double start = cur - changed_within(st, now, p->period), prop;
+        if (p->kind == POLICY_UNITS) {
+            prop = dir > 0 ? start + p->value : start - p->value;
+        } else if (dir > 0) {
+            prop = start * (1 + p->value / 100);
+            prop = d->integer ? ceil_eps(prop) : prop;
+        } else {
+            prop = start * (1 - p->value / 100);
+            prop = d->integer ? floor_eps(prop) : prop;
+        }
+        /* max: the proposal that allows the largest change; min: the smallest */
+        bool larger = dir > 0 ? prop > lim : prop < lim;
+        if (i == 0 || (b->select == SELECT_MAX) == larger)
+            lim = prop;
+        text_printf(t, "%s %s%s per %s from %s \xe2\x86\x92 %s", i ? "," : "", onum(p->value).s,
+                    p->kind == POLICY_PERCENT ? "%" : "", dur(p->period).s, onum(start).s,
+                    onum(prop).s);
+    }
+    text_printf(t, ")");
+    /* never past the current output the other way (events from a changed policy) */
+    *ret = dir > 0 ? fmax(lim, cur) : fmin(lim, cur);
+    return true;
+}
+
 /* ---- one step ---- */
 
 void regulator_state_init(const struct regulator_def *d, struct regulator_state *st)
@@ -298,8 +419,8 @@ void regulator_state_init(const struct regulator_def *d, struct regulator_state 
     st->output = d->out_start;
 }
 
-static void finish(struct regulator_state *st, const struct regulator_input *in,
-                   struct regulator_step *out, double v)
+static void finish(const struct regulator_def *d, struct regulator_state *st,
+                   const struct regulator_input *in, struct regulator_step *out, double v)
 {
     out->output = v;
     out->change = v != out->previous;
@@ -307,7 +428,18 @@ static void finish(struct regulator_state *st, const struct regulator_input *in,
     if (out->change) {
         st->output = v;
         st->last_change = in->now;
+        if (d->behavior_up.n_policies || d->behavior_down.n_policies) {
+            events_expire(d, st, in->now);
+            event_record(st, in->now, v - out->previous);
+        }
     }
+}
+
+void regulator_revert(struct regulator_state *st, const struct regulator_state *before)
+{
+    st->output = before->output;
+    st->last_change = before->last_change;
+    memcpy(st->events, before->events, sizeof(st->events));
 }
 
 /* Not active: back toward start, at most max_step per step. */
@@ -337,10 +469,25 @@ static void step_inactive(const struct regulator_def *d, struct regulator_state 
         limited = "down";
         frac = d->max_down;
     }
+    char bt[240];
+    struct text btx = TEXT_INIT(bt, sizeof(bt));
+    double blim;
+    int dir = start > cur ? 1 : -1;
+    bt[0] = '\0';
+    bool by_behavior =
+        behavior_limit(d, st, in->now, cur, dir, &blim, &btx) && (dir > 0 ? v > blim : v < blim);
+    if (by_behavior)
+        v = blim;
     text_printf(t, "the state is not in active_in: %s returns to its start %s: %s \xe2\x86\x92 %s",
                 oname, onum(start).s, onum(cur).s, onum(v).s);
-    if (limited)
+    if (limited && !by_behavior)
         text_printf(t, " (max_step %s %s%%)", limited, gnum(frac * 100).s);
+    if (by_behavior)
+        text_printf(t, " (by behavior%s)", bt);
+    if (v == cur) {
+        out->why = REG_BEHAVIOR;
+        return;
+    }
     if (v != start && !sendable(d, fabs(v - cur))) {
         out->why = REG_BELOW_RESOLUTION;
         text_printf(t, ": a change of %s is less than the resolution %s, not sent",
@@ -348,7 +495,7 @@ static void step_inactive(const struct regulator_def *d, struct regulator_state 
         return;
     }
     out->why = REG_CHANGE;
-    finish(st, in, out, v);
+    finish(d, st, in, out, v);
 }
 
 void regulator_step(const struct regulator_def *d, struct regulator_state *st,
@@ -460,6 +607,23 @@ void regulator_step(const struct regulator_def *d, struct regulator_state *st,
                     gnum(d->max_down * 100).s);
     }
 
+    /* the behavior policies: the change allowed within each policy's period */
+    bool behavior_held = false;
+    if (v != cur) {
+        char bt[240];
+        struct text btx = TEXT_INIT(bt, sizeof(bt));
+        int dir = v > cur ? 1 : -1;
+        double blim;
+        bt[0] = '\0';
+        if (behavior_limit(d, st, in->now, cur, dir, &blim, &btx) &&
+            (dir > 0 ? v > blim : v < blim)) {
+            v = blim;
+            behavior_held = v == cur;
+            text_printf(t, ", %s %s by behavior%s", behavior_held ? "held at" : "limited to",
+                        onum(v).s, bt);
+        }
+    }
+
     /* min/max: past a bound, or at one the law wanted to cross */
     bool at_limit = v > hi || v < lo || (v == hi && rec > hi) || (v == lo && rec < lo);
     v = clampd(v, lo, hi);
@@ -483,11 +647,13 @@ void regulator_step(const struct regulator_def *d, struct regulator_state *st,
     double delta = fabs(v - cur);
     if (sendable(d, delta) && isfinite(v)) {
         out->why = REG_CHANGE;
-        finish(st, in, out, v);
+        finish(d, st, in, out, v);
         return;
     }
     if (wdir && after_window == cur)
         out->why = REG_STABILIZING;
+    else if (behavior_held && v == cur)
+        out->why = REG_BEHAVIOR;
     else if (at_limit && v == cur)
         out->why = REG_AT_LIMIT;
     else

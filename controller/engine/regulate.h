@@ -24,7 +24,8 @@
  *              recommendation of the last stabilization.up but not below the current
  *              output, a move down to the largest of the last stabilization.down but not
  *              above it), then max_step (a fraction of the current output per step, at
- *              least one resolution; 0: none), then min/max, then integer rounding (up
+ *              least one resolution; 0: none), then the behavior policies (the HPA's
+ *              rates per period, below), then min/max, then integer rounding (up
  *              for proportional, in the law as the HPA's replica calculator, so that its
  *              recommendations are whole; to nearest for the others)
  * A resulting change smaller than the output's resolution (at least 1 for integer
@@ -62,6 +63,30 @@
 enum regulator_law { LAW_PROPORTIONAL, LAW_AIMD, LAW_GRADIENT };
 
 #define REGULATOR_WINDOW_SLICES 32 /* a stabilization window is kept in this many slices */
+#define REGULATOR_MAX_POLICIES 8   /* behavior policies per direction */
+#define REGULATOR_EVENTS 16        /* changes remembered for the behavior policies */
+
+/* The HPA's behavior (spec.behavior.scaleUp / scaleDown): how far the output may move in
+ * a period, from where it was at the period's start (output now minus the changes made
+ * within the period). Each policy proposes a limit: start + value (units) or start * (1 +
+ * value / 100) (percent; rounded up for an integer output) going up, start - value or
+ * start * (1 - value / 100) (rounded down) going down. select max takes the proposal that
+ * allows the largest change, min the smallest, disabled allows none in that direction.
+ * The limit never moves the output the other way. No policies: no limit. */
+enum regulator_select { SELECT_MAX, SELECT_MIN, SELECT_DISABLED };
+enum regulator_policy_kind { POLICY_UNITS, POLICY_PERCENT };
+
+struct regulator_policy {
+    enum regulator_policy_kind kind;
+    double value;  /* units of the output, or percent */
+    double period; /* seconds */
+};
+
+struct regulator_behavior {
+    enum regulator_select select;
+    struct regulator_policy policies[REGULATOR_MAX_POLICIES];
+    size_t n_policies;
+};
 
 struct action_def; /* rules.h */
 
@@ -74,14 +99,15 @@ struct regulator_def {
     double resolution; /* smallest change sent; integer outputs: 1 */
     bool increases_signal;
     enum regulator_law law;
-    double tolerance;                  /* fraction, default 0.1 */
-    double max_up, max_down;           /* fraction of the output per step, 0: no limit */
-    double stab_up, stab_down;         /* stabilization windows, seconds (0: none) */
-    double settle;                     /* the daemon holds the output this long after a change */
-    double aimd_increase;              /* default 1 */
-    double aimd_decrease;              /* default 0.9, in (0, 1) */
-    double gradient_slope;             /* default 1 */
-    double gradient_min, gradient_max; /* default 0.5, 2 */
+    double tolerance;          /* fraction, default 0.1 */
+    double max_up, max_down;   /* fraction of the output per step, 0: no limit */
+    double stab_up, stab_down; /* stabilization windows, seconds (0: none) */
+    double settle;             /* the daemon holds the output this long after a change */
+    struct regulator_behavior behavior_up, behavior_down; /* the HPA's policies (see above) */
+    double aimd_increase;                                 /* default 1 */
+    double aimd_decrease;                                 /* default 0.9, in (0, 1) */
+    double gradient_slope;                                /* default 1 */
+    double gradient_min, gradient_max;                    /* default 0.5, 2 */
     size_t *active_in; /* state indexes; NULL (n_active_in 0): active in every state */
     size_t n_active_in;
     struct action_def *actions; /* how the output is applied ({{output}}) */
@@ -98,11 +124,21 @@ struct regulator_slice {
     double lo, hi;
 };
 
+/* A change of the output, for the behavior policies' periods. */
+struct regulator_event {
+    double at;     /* epoch seconds; 0: empty */
+    double change; /* new - old */
+};
+
 /* What a regulator remembers between steps (per target; saved in the state file). */
 struct regulator_state {
     double output;      /* the output in force (as applied, or as read back) */
     double last_change; /* when it last changed (0: never) */
     struct regulator_slice up[REGULATOR_WINDOW_SLICES], down[REGULATOR_WINDOW_SLICES];
+    /* the regulator's own changes within the longest policy period, oldest first; when
+     * full, the two oldest are merged into one at the later time (what a period counts is
+     * only their sum, so the limit can only be tighter for a while) */
+    struct regulator_event events[REGULATOR_EVENTS];
 };
 
 enum regulator_why {
@@ -114,6 +150,7 @@ enum regulator_why {
     REG_BELOW_RESOLUTION, /* the change is smaller than the resolution */
     REG_INACTIVE,         /* at start, not active */
     REG_SETTLING,         /* held for settle after the last change */
+    REG_BEHAVIOR,         /* the behavior policies allow no move now */
     REG_WHY_MAX
 };
 
@@ -143,10 +180,21 @@ const char *regulator_why_name(enum regulator_why why); /* "change", "unknown", 
 /* A fresh state: output at the definition's start, empty windows. */
 void regulator_state_init(const struct regulator_def *d, struct regulator_state *st);
 
-/* One step: fills out; updates st (the windows; output and last_change only when
+/* One step: fills out; updates st (the windows; output, last_change and events only when
  * out->change). signal_name names the signal in the explanation. */
 void regulator_step(const struct regulator_def *d, struct regulator_state *st,
                     const char *signal_name, const struct regulator_input *in,
                     struct regulator_step *out);
+
+/* A change that was not applied after all (held by the budget, failed, found moved by
+ * someone else): output, last_change and events as in before; the windows keep the
+ * step's recommendation. */
+void regulator_revert(struct regulator_state *st, const struct regulator_state *before);
+
+/* The HPA's defaults for law proportional (spec.behavior left out): up, select max of 100 %
+ * and 4 units per 15 s; down, 100 % per 15 s. */
+void regulator_behavior_hpa_defaults(struct regulator_def *d);
+
+const char *regulator_select_name(enum regulator_select s); /* "max", "min", "disabled" */
 
 #endif

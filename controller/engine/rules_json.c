@@ -238,6 +238,21 @@ json_t *rules_to_json(const struct rules *r)
         put(&j, o, "settle_seconds", json_real(d->settle));
         put(&j, o, "stabilization_seconds",
             json_pack("{s:f,s:f}", "up", d->stab_up, "down", d->stab_down));
+        json_t *behavior = json_object();
+        for (int up = 1; up >= 0; up--) {
+            const struct regulator_behavior *b = up ? &d->behavior_up : &d->behavior_down;
+            json_t *pols = json_array();
+            for (size_t k = 0; k < b->n_policies; k++)
+                append(&j, pols,
+                       json_pack("{s:s,s:f,s:f}", "type",
+                                 b->policies[k].kind == POLICY_PERCENT ? "percent" : "units",
+                                 "value", b->policies[k].value, "period_seconds",
+                                 b->policies[k].period));
+            put(&j, behavior, up ? "up" : "down",
+                json_pack("{s:s,s:o}", "select", regulator_select_name(b->select), "policies",
+                          pols));
+        }
+        put(&j, o, "behavior", behavior);
         if (d->law == LAW_AIMD)
             put(&j, o, "aimd",
                 json_pack("{s:f,s:f}", "increase", d->aimd_increase, "decrease", d->aimd_decrease));

@@ -1,7 +1,7 @@
 /* rules_regulators: the regulators section (docs/RULES.md, "Regulators"): per regulator its
  * signal and setpoint, the output's bounds, the law and its parameters, tolerance,
- * max_step, stabilization, the states it is active in, and the actions that apply the
- * output ({{output}}, {{previous_output}}). */
+ * max_step, stabilization, behavior (the HPA's rate policies), the states it is active in,
+ * and the actions that apply the output ({{output}}, {{previous_output}}). */
 #include "rules_loader.h"
 
 /* "10%" or a fraction (0.1) into *ret, which must lie in [lo, hi]. */
@@ -153,6 +153,99 @@ static void load_law_params(struct loader *l, struct regulator_def *d, const str
     }
 }
 
+/* One direction of behavior: {select: max|min|disabled, policies: [{type: percent|units,
+ * value: N, period: DURATION}, ...]}; the HPA's spellings (Max, Pods, Percent) too. */
+static void load_behavior_dir(struct loader *l, struct regulator_def *d, const struct ytree_node *v,
+                              bool up)
+{
+    static const char *const keys[] = {"select", "policies", NULL};
+    static const char *const pkeys[] = {"type", "value", "period", NULL};
+    static const char *const selects[] = {"max", "min", "disabled", "Max", "Min", "Disabled", NULL};
+    static const char *const types[] = {"units", "percent", "pods", "Pods", "Percent", NULL};
+    static const enum regulator_policy_kind type_kinds[] = {
+        POLICY_UNITS, POLICY_PERCENT, POLICY_UNITS, POLICY_UNITS, POLICY_PERCENT};
+    struct regulator_behavior *b = up ? &d->behavior_up : &d->behavior_down;
+    const char *dir = up ? "up" : "down";
+    if (!loader_get_map(l, v))
+        return;
+    loader_check_keys(l, v, keys);
+    const struct ytree_node *x;
+    int k;
+    if ((x = ytree_get(v, "select")) && loader_get_enum(l, x, "select", selects, &k))
+        b->select = (enum regulator_select)(k % 3);
+    if (!(x = ytree_get(v, "policies")))
+        return;
+    if (!loader_get_seq(l, x))
+        return;
+    size_t n = ytree_len(x);
+    if (n == 0) {
+        loader_report(l, x, "behavior.%s.policies is empty: leave it out (%s)", dir,
+                      d->law == LAW_PROPORTIONAL ? "the HPA's defaults" : "no limit");
+        return;
+    }
+    if (n > REGULATOR_MAX_POLICIES) {
+        loader_report(l, x, "behavior.%s has %zu policies; at most %d", dir, n,
+                      REGULATOR_MAX_POLICIES);
+        return;
+    }
+    b->n_policies = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct ytree_node *it = ytree_item(x, i), *y;
+        struct regulator_policy p = {.kind = POLICY_UNITS};
+        bool ok = true;
+        if (!loader_get_map(l, it))
+            continue;
+        loader_check_keys(l, it, pkeys);
+        if (!(y = ytree_get(it, "type"))) {
+            loader_report(l, it, "a policy needs a type: percent or units (the HPA's Pods)");
+            ok = false;
+        } else if (loader_get_enum(l, y, "type", types, &k)) {
+            p.kind = type_kinds[k];
+        } else {
+            ok = false;
+        }
+        if (!(y = ytree_get(it, "value"))) {
+            loader_report(l, it, "a policy needs a value: how much the output may move per period");
+            ok = false;
+        } else if (!get_number(l, y, "value", &p.value)) {
+            ok = false;
+        } else if (!(p.value > 0)) {
+            loader_report(l, y, "a policy's value must be more than 0, got %g", p.value);
+            ok = false;
+        } else if (p.kind == POLICY_UNITS && d->integer && p.value != floor(p.value)) {
+            loader_report(l, y, "an integer output moves by whole units, got %g", p.value);
+            ok = false;
+        }
+        uint64_t u = 0;
+        if (!(y = ytree_get(it, "period"))) {
+            loader_report(l, it, "a policy needs a period (15s): the time its value is allowed in");
+            ok = false;
+        } else if (!loader_get_duration(l, y, &u)) {
+            ok = false;
+        } else if (u < USEC_PER_SEC || u > 1800 * USEC_PER_SEC) {
+            /* the HPA's bounds: more than 0 and at most 1800 s */
+            loader_report(l, y, "a policy's period must be between 1s and 30m");
+            ok = false;
+        }
+        p.period = (double)u / USEC_PER_SEC;
+        if (ok)
+            b->policies[b->n_policies++] = p;
+    }
+}
+
+static void load_behavior(struct loader *l, struct regulator_def *d, const struct ytree_node *v)
+{
+    static const char *const keys[] = {"up", "down", NULL};
+    if (!loader_get_map(l, v))
+        return;
+    loader_check_keys(l, v, keys);
+    const struct ytree_node *x;
+    if ((x = ytree_get(v, "up")))
+        load_behavior_dir(l, d, x, true);
+    if ((x = ytree_get(v, "down")))
+        load_behavior_dir(l, d, x, false);
+}
+
 static void load_active_in(struct loader *l, struct regulator_def *d, const struct ytree_node *v)
 {
     struct rules *r = l->r;
@@ -195,7 +288,7 @@ static void load_regulator(struct loader *l, struct regulator_def *d, const stru
     static const char *const keys[] = {"signal",    "setpoint",  "output",   "increases_signal",
                                        "law",       "tolerance", "max_step", "stabilization",
                                        "active_in", "actions",   "dry_run",  "aimd",
-                                       "gradient",  "settle",    NULL};
+                                       "gradient",  "settle",    "behavior", NULL};
     static const char *const laws[] = {"proportional", "aimd", "gradient", NULL};
     struct rules *r = l->r;
     d->signal = NONE;
@@ -252,8 +345,13 @@ static void load_regulator(struct loader *l, struct regulator_def *d, const stru
     int k;
     if ((x = ytree_get(v, "law")) && loader_get_enum(l, x, "law", laws, &k))
         d->law = (enum regulator_law)k;
-    /* the HPA's default: a scale-down waits for the highest recommendation of 5 minutes */
+    /* the HPA's defaults: a scale-down waits for the highest recommendation of 5 minutes,
+     * and the behavior's rates (up: double or +4 per 15 s; down: 100 % per 15 s) */
     d->stab_down = d->law == LAW_PROPORTIONAL ? 300 : 0;
+    if (d->law == LAW_PROPORTIONAL)
+        regulator_behavior_hpa_defaults(d);
+    if ((x = ytree_get(v, "behavior")))
+        load_behavior(l, d, x);
     if ((x = ytree_get(v, "tolerance")))
         get_fraction(l, x, "tolerance", 0, 0.99, &d->tolerance);
     if ((x = ytree_get(v, "max_step")))

@@ -158,8 +158,7 @@ void step_regulators_next(const struct rules *r, struct step_regulator *regs, si
             continue;
         expire(g->change_times, &g->n_change_times, now);
         if (max && g->n_change_times >= max) {
-            g->st.output = before.output;
-            g->st.last_change = before.last_change;
+            regulator_revert(&g->st, &before);
             size_t len = strlen(g->last.explanation);
             snprintf(g->last.explanation + len, sizeof(g->last.explanation) - len,
                      "; held: %u changes in the last hour (max_regulator_changes_per_hour)", max);

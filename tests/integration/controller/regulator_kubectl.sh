@@ -97,6 +97,9 @@ regulators:
     increases_signal: false
     law: proportional
     stabilization: {down: 0s}
+    # the HPA's default behavior (double or +4 pods per 15 s) would take 2 to 6 first;
+    # a Pods policy as an HPA manifest may have it lets the calculator's 8 through at once
+    behavior: {up: {policies: [{type: Pods, value: 100, period: 15s}]}}
     settle: 4s
     actions:
       - kubectl: {scale: deployment/app, namespace: shop, replicas: '{{output}}', kubeconfig: '$KCFG'}

@@ -233,6 +233,171 @@ TEST(hpa_parity_stabilization_sequence)
     CHECK(jumped >= T0 + 60 && jumped <= T0 + 60 + 60.0 / 31 + SYNC);
 }
 
+/* The behavior policies (spec.behavior): rows of horizontal_test.go's TestScalingWithRules
+ * (generateScalingRules(pods, podsPeriod, percent, percentPeriod, window) with selectPolicy
+ * Max; the prenormalized desired replicas are what the replica calculator gave, here the
+ * law's recommendation) and of TestCalculateScaleUpLimitWithScalingRules and
+ * TestCalculateScaleDownLimitWithBehaviors (selectPolicy Min). Events are the HPA's
+ * generateEventsUniformDistribution([1, 5, 9], 120): +1 at -100 s, +5 at -60 s, +9 at -20 s.
+ * "disabled" follows the documentation's "Disable scale down" (selectPolicy: Disabled). */
+struct hpa_behavior_case {
+    const char *source;
+    double current, desired, min, max;
+    bool defaults;              /* the HPA's default behavior */
+    int up_select, down_select; /* enum regulator_select */
+    double up_pods, up_pods_period, up_pct, up_pct_period;
+    double down_pods, down_pods_period, down_pct, down_pct_period;
+    bool events; /* the three scale-up events above */
+    double want;
+    int why; /* REG_CHANGE or the reason it is held */
+};
+
+static const struct hpa_behavior_case behavior_cases[] = {
+    {"scaleUp with default behavior", 10, 50, 1, 1000, true, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, false,
+     20, REG_CHANGE},
+    {"scaleUp with pods policy larger than percent policy", 10, 500, 1, 1000, false, 0, 0, 100, 60,
+     100, 60, 0, 0, 0, 0, false, 110, REG_CHANGE},
+    {"scaleUp with percent policy larger than pods policy", 10, 500, 1, 1000, false, 0, 0, 2, 60,
+     100, 60, 0, 0, 0, 0, false, 20, REG_CHANGE},
+    {"scaleUp with spec MaxReplicas limitation with large pod policy", 10, 50, 1, 1000, false, 0, 0,
+     100, 60, 0, 0, 0, 0, 0, 0, false, 50, REG_CHANGE},
+    {"scaleUp with pod policy limitation", 10, 50, 1, 1000, false, 0, 0, 30, 60, 0, 0, 0, 0, 0, 0,
+     false, 40, REG_CHANGE},
+    {"scaleUp with percent policy limitation", 10, 50, 1, 1000, false, 0, 0, 0, 0, 200, 60, 0, 0, 0,
+     0, false, 30, REG_CHANGE},
+    {"scaleUpLimit is the limit because scaleUpLimit < maxReplicas with user policies", 3, 1000, 1,
+     2000, false, 0, 0, 0, 0, 1, 60, 0, 0, 0, 0, false, 4, REG_CHANGE},
+    {"maxReplicas is the limit because maxReplicas < scaleUpLimit", 20, 1000, 1, 10, true, 0, 0, 0,
+     0, 0, 0, 0, 0, 0, 0, false, 10, REG_CHANGE},
+    {"scaleDownLimit is the limit because scaleDownLimit > minReplicas", 1000, 3, 3, 2000, false, 0,
+     0, 0, 0, 0, 0, 20, 60, 0, 0, false, 980, REG_CHANGE},
+    {"scaleDown with percent policy larger than pod policy", 100, 2, 1, 1000, false, 0, 0, 0, 0, 0,
+     0, 20, 60, 1, 60, false, 80, REG_CHANGE},
+    {"scaleDown with pod policy larger than percent policy", 100, 2, 1, 1000, false, 0, 0, 0, 0, 0,
+     0, 2, 60, 1, 60, false, 98, REG_CHANGE},
+    {"scaleDown with spec MinReplicas limitation with large percent policy", 10, 2, 5, 1000, false,
+     0, 0, 0, 0, 0, 0, 0, 0, 100, 60, false, 5, REG_CHANGE},
+    {"scaleDown with pod policy limitation", 10, 2, 1, 1000, false, 0, 0, 0, 0, 0, 0, 5, 60, 0, 0,
+     false, 5, REG_CHANGE},
+    {"scaleDown with percent policy limitation", 10, 5, 1, 1000, false, 0, 0, 0, 0, 0, 0, 0, 0, 50,
+     60, false, 5, REG_CHANGE},
+    {"scaleUp with spec MaxReplicas limitation with large pod policy and events", 100, 500, 1, 200,
+     false, 0, 0, 300, 60, 0, 0, 0, 0, 0, 0, true, 200, REG_CHANGE},
+    {"scaleUp with currentReplicas limitation with rate.PeriodSeconds with a lot of recent "
+     "scale up events",
+     100, 500, 1, 1000, false, 0, 0, 5, 120, 0, 0, 0, 0, 0, 0, true, 100, REG_BEHAVIOR},
+    {"scaleUp with pod policy and previous scale up events", 100, 500, 1, 1000, false, 0, 0, 150,
+     120, 0, 0, 0, 0, 0, 0, true, 235, REG_CHANGE},
+    {"TestCalculateScaleUpLimitWithScalingRules (Min)", 1, 10, 1, 100, false, SELECT_MIN, 0, 2, 60,
+     50, 60, 0, 0, 0, 0, false, 2, REG_CHANGE},
+    {"TestCalculateScaleDownLimitWithBehaviors (Min)", 5, 1, 1, 100, false, 0, SELECT_MIN, 0, 0, 0,
+     0, 2, 60, 50, 60, false, 3, REG_CHANGE},
+    {"docs: Disable scale down", 10, 2, 1, 100, false, 0, SELECT_DISABLED, 0, 0, 0, 0, 0, 0, 100,
+     15, false, 10, REG_BEHAVIOR},
+};
+
+static void add_policy(struct regulator_behavior *b, enum regulator_policy_kind kind, double value,
+                       double period)
+{
+    if (value > 0)
+        b->policies[b->n_policies++] = (struct regulator_policy){kind, value, period};
+}
+
+TEST(hpa_parity_behavior_policies)
+{
+    for (size_t i = 0; i < sizeof(behavior_cases) / sizeof(behavior_cases[0]); i++) {
+        const struct hpa_behavior_case *c = &behavior_cases[i];
+        struct regulator_def d = def(LAW_PROPORTIONAL, false, c->min, c->max, c->current, true);
+        d.setpoint = 100;
+        d.tolerance = 0;
+        if (c->defaults) {
+            regulator_behavior_hpa_defaults(&d);
+        } else {
+            d.behavior_up.select = (enum regulator_select)c->up_select;
+            d.behavior_down.select = (enum regulator_select)c->down_select;
+            add_policy(&d.behavior_up, POLICY_UNITS, c->up_pods, c->up_pods_period);
+            add_policy(&d.behavior_up, POLICY_PERCENT, c->up_pct, c->up_pct_period);
+            add_policy(&d.behavior_down, POLICY_UNITS, c->down_pods, c->down_pods_period);
+            add_policy(&d.behavior_down, POLICY_PERCENT, c->down_pct, c->down_pct_period);
+        }
+        struct regulator_state st;
+        regulator_state_init(&d, &st);
+        if (c->events) {
+            st.events[0] = (struct regulator_event){T0 - 100, 1};
+            st.events[1] = (struct regulator_event){T0 - 60, 5};
+            st.events[2] = (struct regulator_event){T0 - 20, 9};
+        }
+        /* the signal for which the replica calculator recommends desired exactly */
+        struct regulator_step s = step_at(&d, &st, T0, d.setpoint * c->desired / c->current);
+        if (s.output != c->want || (int)s.why != c->why)
+            TEST_FAIL("%s: %g -> %g, expected %g (why %s, expected %s): %s", c->source, c->current,
+                      s.output, c->want, regulator_why_name(s.why),
+                      regulator_why_name((enum regulator_why)c->why), s.explanation);
+    }
+}
+
+/* Within a period the changes made count against it; after it, the limit starts afresh.
+ * The HPA's default up policies (100 % or 4 per 15 s): from 2, at most 6 at once; 6 is
+ * all the period allows until the change leaves it; a reverted change does not count. */
+TEST(behavior_periods_count_the_changes)
+{
+    struct regulator_def d = def(LAW_PROPORTIONAL, false, 1, 100, 2, true);
+    regulator_behavior_hpa_defaults(&d);
+    d.setpoint = 50;
+    struct regulator_state st;
+    regulator_state_init(&d, &st);
+    struct regulator_step s = step_at(&d, &st, T0, 400); /* 2 x 8 = 16 */
+    CHECK_INT(s.why, REG_CHANGE);
+    CHECK_DBL(s.output, 6, 0); /* max(2 x 2, 2 + 4) */
+    CHECK_CONTAINS(s.explanation, "limited to 6 by behavior (behavior.up select max: 100% per 15s "
+                                  "from 2 \xe2\x86\x92 4, 4 per 15s from 2 \xe2\x86\x92 6)");
+    CHECK_DBL(st.events[0].change, 4, 0);
+    /* 5 s later: the period started at 2 still */
+    s = step_at(&d, &st, T0 + 5, 400);
+    CHECK_INT(s.why, REG_BEHAVIOR);
+    CHECK_DBL(s.output, 6, 0);
+    CHECK_CONTAINS(s.explanation, "held at 6 by behavior");
+    s = step_at(&d, &st, T0 + 14.9, 400);
+    CHECK_INT(s.why, REG_BEHAVIOR);
+    /* 15 s later it is out (a change counts while it is after now - period, as the HPA's
+     * timestamp.After(cutoff)): from 6, max(12, 10) */
+    struct regulator_state before = st;
+    s = step_at(&d, &st, T0 + 15, 400);
+    CHECK_INT(s.why, REG_CHANGE);
+    CHECK_DBL(s.output, 12, 0);
+    /* not applied after all (budget, failure): the event goes with it */
+    regulator_revert(&st, &before);
+    CHECK_DBL(st.output, 6, 0);
+    s = step_at(&d, &st, T0 + 16, 400);
+    CHECK_DBL(s.output, 12, 0);
+    /* a move down in the same period: start = 12 - 6 (this period's +6) = 6, 100 % down
+     * allows 0, so the law's 1 (min) is reached */
+    s = step_at(&d, &st, T0 + 17, 1);
+    CHECK_INT(s.why, REG_CHANGE);
+    CHECK_DBL(s.output, 1, 0);
+}
+
+/* The list of changes is bounded: the two oldest merge at the later time. */
+TEST(behavior_events_bounded)
+{
+    struct regulator_def d = def(LAW_AIMD, false, 1, 1000, 1, true);
+    d.setpoint = 1;
+    d.behavior_up.policies[d.behavior_up.n_policies++] =
+        (struct regulator_policy){POLICY_UNITS, 1000, 1800};
+    struct regulator_state st;
+    regulator_state_init(&d, &st);
+    for (int i = 0; i < 3 * REGULATOR_EVENTS; i++) {
+        struct regulator_step s = step_at(&d, &st, T0 + i, 2); /* aimd +1 each step */
+        CHECK_INT(s.why, REG_CHANGE);
+    }
+    double sum = 0;
+    for (size_t i = 0; i < REGULATOR_EVENTS; i++)
+        sum += st.events[i].change;
+    CHECK_DBL(st.output, 1 + 3 * REGULATOR_EVENTS, 0);
+    CHECK_DBL(sum, 3 * REGULATOR_EVENTS, 1e-9); /* nothing lost, only merged */
+    CHECK_DBL(st.events[REGULATOR_EVENTS - 1].at, T0 + 3 * REGULATOR_EVENTS - 1, 0);
+}
+
 /* ---- 2. simulated plants ---- */
 
 /* A deterministic plant: the signal the output produces under a load, with an optional
@@ -885,10 +1050,12 @@ TEST(step_input_stale_and_uncertain)
 }
 
 TEST_MAIN(TEST_ENTRY(hpa_parity_replica_calculator), TEST_ENTRY(hpa_parity_stabilization_log),
-          TEST_ENTRY(hpa_parity_stabilization_sequence), TEST_ENTRY(plant_gradient_concurrency),
-          TEST_ENTRY(plant_aimd_concurrency), TEST_ENTRY(plant_proportional_concurrency),
-          TEST_ENTRY(plant_proportional_replicas), TEST_ENTRY(plant_gradient_cpu_quota),
-          TEST_ENTRY(plant_max_step_and_limits), TEST_ENTRY(plant_stabilization_delays_down),
+          TEST_ENTRY(hpa_parity_stabilization_sequence), TEST_ENTRY(hpa_parity_behavior_policies),
+          TEST_ENTRY(behavior_periods_count_the_changes), TEST_ENTRY(behavior_events_bounded),
+          TEST_ENTRY(plant_gradient_concurrency), TEST_ENTRY(plant_aimd_concurrency),
+          TEST_ENTRY(plant_proportional_concurrency), TEST_ENTRY(plant_proportional_replicas),
+          TEST_ENTRY(plant_gradient_cpu_quota), TEST_ENTRY(plant_max_step_and_limits),
+          TEST_ENTRY(plant_stabilization_delays_down),
           TEST_ENTRY(edge_non_finite_signal_is_unknown), TEST_ENTRY(edge_signal_zero_and_negative),
           TEST_ENTRY(edge_setpoint_zero_tiny_and_huge_ratios),
           TEST_ENTRY(edge_integer_rounding_at_boundaries), TEST_ENTRY(edge_resolution),

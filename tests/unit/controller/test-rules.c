@@ -629,6 +629,33 @@ static const struct error_case error_cases[] = {
             "increases_signal: true, actions: [{exec: [/bin/true, \"{{outptu}}\"]}]}\n",
      "r.yaml:8:101: exec: argv: unknown placeholder {{outptu}}: use a parameter declared in "
      "params or one of id, state, from, severity, reasoning, confidence, time\n"},
+    /* behavior: the HPA's policies, each part checked */
+    {"signals:\n"
+     "  cpu: {query: up}\n"
+     "states:\n"
+     "  - {name: hot, conditions: [\"cpu > 1\"]}\n"
+     "  - {name: ok}\n"
+     "regulators:\n"
+     "  c:\n"
+     "    signal: cpu\n"
+     "    setpoint: 1\n"
+     "    output: {min: 1, max: 10, integer: true}\n"
+     "    increases_signal: false\n"
+     "    behavior:\n"
+     "      up: {select: most, policies: [{type: pod, value: 1, period: 15s}, {type: units, value: "
+     "0.5, period: 0s}, {value: 0}]}\n"
+     "      down: {policies: []}\n"
+     "      sideways: {}\n"
+     "    actions: [{exec: [/bin/true]}]\n",
+     "r.yaml:13:20: select must be max, min, disabled, Max, Min or Disabled, got 'most'\n"
+     "r.yaml:13:44: type must be units, percent, pods, Pods or Percent, got 'pod'\n"
+     "r.yaml:13:94: an integer output moves by whole units, got 0.5\n"
+     "r.yaml:13:107: a policy's period must be between 1s and 30m\n"
+     "r.yaml:13:112: a policy needs a type: percent or units (the HPA's Pods)\n"
+     "r.yaml:13:112: a policy needs a period (15s): the time its value is allowed in\n"
+     "r.yaml:13:120: a policy's value must be more than 0, got 0\n"
+     "r.yaml:14:24: behavior.down.policies is empty: leave it out (the HPA's defaults)\n"
+     "r.yaml:15:7: unknown key 'sideways'\n"},
     /* active_in beside a state whose name was refused (a NULL name; found by fuzz_rules) */
     {"signals:\n  cpu: {query: up}\nstates:\n  - {name: hot, conditions: [\"cpu > 1\"]}\n  - "
      "{nme: x, conditions: [\"cpu > 2\"]}\n  - {name: ok}\nregulators:\n  c: {signal: cpu, "
