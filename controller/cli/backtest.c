@@ -190,14 +190,18 @@ void backtest_result_free(struct backtest_result *b)
         free(b->events[i].target);
     }
     free(b->events);
-    for (size_t i = 0; i < b->n_targets; i++)
+    for (size_t i = 0; i < b->n_targets; i++) {
         free(b->targets[i].key);
+        free(b->targets[i].regulators);
+    }
     free(b->targets);
     for (size_t i = 0; b->signals && i < b->rules->n_signals; i++)
         free(b->signals[i].gaps);
     for (size_t i = 0; b->regulators && i < b->rules->n_regulators; i++) {
-        for (size_t k = 0; k < b->regulators[i].n_changes; k++)
+        for (size_t k = 0; k < b->regulators[i].n_changes; k++) {
             free(b->regulators[i].changes[k].explanation);
+            free(b->regulators[i].changes[k].target);
+        }
         free(b->regulators[i].changes);
     }
     free(b->regulators);
@@ -283,9 +287,9 @@ static bool same_output(double a, double b)
     return fabs(a - b) <= 1e-9 * fmax(1, fabs(b));
 }
 
-/* Adds regulator step g of regulator d at t_ms to its trajectory bt. 0 or -ENOMEM. */
-static int note_regulator(struct backtest_regulator *bt, const struct regulator_def *d,
-                          const struct step_regulator *g, int64_t t_ms)
+int backtest_note_regulator(struct backtest_regulator *bt, struct backtest_target_regulator *own,
+                            const struct regulator_def *d, const struct step_regulator *g,
+                            int64_t t_ms, const char *target)
 {
     double out = g->st.output;
     if (g->outcome == STEP_REG_BUDGET)
@@ -297,18 +301,31 @@ static int note_regulator(struct backtest_regulator *bt, const struct regulator_
     double hi = d->integer ? floor(d->out_max) : d->out_max;
     bt->at_min += same_output(out, lo);
     bt->at_max += same_output(out, hi);
-    bt->final_output = out;
     bt->lowest = fmin(bt->lowest, out);
     bt->highest = fmax(bt->highest, out);
+    if (own) {
+        own->final_output = out;
+        own->lowest = fmin(own->lowest, out);
+        own->highest = fmax(own->highest, out);
+    } else {
+        bt->final_output = out;
+    }
     if (g->outcome != STEP_REG_APPLIED && g->outcome != STEP_REG_DRY_RUN)
         return 0;
     int direction = g->last.direction;
+    int *last = own ? &own->last_direction : &bt->last_direction;
+    bool reversal = *last && direction != *last;
+    *last = direction;
     if (direction > 0)
         bt->up++;
     else
         bt->down++;
-    bt->reversals += bt->last_direction && direction != bt->last_direction;
-    bt->last_direction = direction;
+    bt->reversals += reversal;
+    if (own) {
+        own->up += direction > 0;
+        own->down += direction <= 0;
+        own->reversals += reversal;
+    }
     if (bt->n_changes >= BACKTEST_MAX_REG_CHANGES) {
         bt->changes_dropped++;
         return 0;
@@ -321,14 +338,19 @@ static int note_regulator(struct backtest_regulator *bt, const struct regulator_
         bt->changes = grown;
     }
     char *why = strdup(g->last.explanation);
-    if (!why)
+    char *who = target ? strdup(target) : NULL;
+    if (!why || (target && !who)) {
+        free(why);
+        free(who);
         return -ENOMEM;
+    }
     bt->changes[bt->n_changes++] = (struct backtest_reg_change){
         .time_ms = t_ms,
         .from = g->last.previous,
         .to = out,
         .dry_run = g->outcome == STEP_REG_DRY_RUN,
         .explanation = why,
+        .target = who,
     };
     return 0;
 }
@@ -421,7 +443,8 @@ int backtest_replay(const struct rules *rules, const struct promql_range *const 
             backtest_add_event(b, t_ms, res, o, def, flap, NULL) < 0)
             goto fail;
         for (size_t i = 0; b->regulators && i < rules->n_regulators; i++)
-            if (note_regulator(&b->regulators[i], &rules->regulators[i], &rp.regs[i], t_ms) < 0)
+            if (backtest_note_regulator(&b->regulators[i], NULL, &rules->regulators[i], &rp.regs[i],
+                                        t_ms, NULL) < 0)
                 goto fail;
     }
     step_replay_free(&rp);

@@ -27,6 +27,7 @@
 #define BACKTEST_MAX_SERIES_POINTS 1000000u /* with targets: every series' points, all queries */
 #define BACKTEST_MAX_TARGETS_LISTED 1000u   /* targets in the report (all are counted) */
 #define BACKTEST_MAX_REG_CHANGES 10000u     /* changes listed per regulator (all are counted) */
+#define BACKTEST_MAX_REG_TARGETS_TEXT 20u   /* with targets: per regulator in the text report */
 
 /* `homeostat-controller backtest FLAGS...`: argv[0] is "backtest". Returns the exit
  * status: 0 done, 1 Prometheus failed or the output could not be written, 2 bad flags, an
@@ -58,6 +59,13 @@ struct backtest_event {
     char *target;                   /* with targets: the target's key (owned); else NULL */
 };
 
+/* With targets: what one regulator did at one target. */
+struct backtest_target_regulator {
+    uint64_t up, down, reversals;         /* as in struct backtest_regulator */
+    double final_output, lowest, highest; /* after its last step, and over all (NaN: none) */
+    int last_direction;                   /* of its last change: +1, -1, 0 before the first */
+};
+
 /* With targets: what one target went through. */
 struct backtest_target_stats {
     char *key;            /* {service="a"} (owned) */
@@ -65,6 +73,7 @@ struct backtest_target_stats {
     uint64_t transitions, flaps, decisions;
     uint64_t outcomes[OUTCOME_MAX];
     size_t worst; /* the worst state it was in (index; n_states: only unknown) */
+    struct backtest_target_regulator *regulators; /* rules->n_regulators (owned), or NULL */
 };
 
 /* A run of consecutive evaluations at which one signal was unknown. */
@@ -93,10 +102,13 @@ struct backtest_reg_change {
     double from, to;
     bool dry_run;      /* --dry-run or the regulator's dry_run: nothing would have been sent */
     char *explanation; /* owned */
+    char *target;      /* with targets: the target's key (owned); else NULL */
 };
 
 /* What one regulator would have done over the range: open loop, since the recorded signal
- * never saw these outputs. */
+ * never saw these outputs. With targets, summed over the targets (a reversal is one within
+ * a target; the evaluations are target-evaluations); final_output and last_direction are
+ * then each target's own (struct backtest_target_regulator) and here NaN and 0. */
 struct backtest_regulator {
     struct backtest_reg_change *changes; /* the first BACKTEST_MAX_REG_CHANGES, in order */
     size_t n_changes;
@@ -132,7 +144,8 @@ struct backtest_result {
     struct backtest_target_stats *targets; /* in the order they appeared */
     size_t n_targets;
     size_t targets_refused; /* label sets past targets.max */
-    /* rules->n_regulators trajectories of a rules file without targets; else NULL */
+    /* rules->n_regulators trajectories (with targets, summed over them); NULL without
+     * regulators */
     struct backtest_regulator *regulators;
 };
 
@@ -149,7 +162,9 @@ void backtest_result_free(struct backtest_result *b); /* accepts NULL */
 /* The same for a rules file with targets: series[i] holds signal i's series (its matrix,
  * promql_range.matrix); each step's instant vectors go through fleet_replay_next() (the
  * daemon's matching, steps, budgets and storm guard); the timeline names each entry's
- * target and the summary adds each target's. 0 and *ret, -EINVAL, -E2BIG (more series
+ * target and the summary adds each target's; each regulator's trajectory is summed over
+ * the targets, each change naming its target, and each target keeps its own summary of
+ * each regulator. 0 and *ret, -EINVAL, -E2BIG (more series
  * points than BACKTEST_MAX_SERIES_POINTS) or -ENOMEM. */
 int backtest_replay_targets(const struct rules *rules, const struct promql_range *const *series,
                             uint64_t flap_window_ms, struct backtest_result **ret);

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "backtest.h"
+#include "step.h"
 
 #define PROG "homeostat-controller"
 #define DEFAULT_FROM "-24h"
@@ -24,5 +25,11 @@ int backtest_add_event(struct backtest_result *b, int64_t t_ms, const struct eva
                        enum decision_outcome o, const struct decision_def *def, bool flap,
                        const char *target);
 void backtest_format_time(int64_t ms, char *dst, size_t dstsz);
+/* Adds step g of regulator d at t_ms to its trajectory bt. With targets, own is that
+ * target's summary of the regulator (its last change decides a reversal) and target its
+ * key, which a listed change names; without, both NULL. 0 or -ENOMEM. */
+int backtest_note_regulator(struct backtest_regulator *bt, struct backtest_target_regulator *own,
+                            const struct regulator_def *d, const struct step_regulator *g,
+                            int64_t t_ms, const char *target);
 
 #endif

@@ -1,6 +1,7 @@
 /* backtest_report: the backtest's result as JSON (backtest_json) and as text
  * (backtest_write_text): timeline, summary, flaps, what would have fired, and each
- * regulator's trajectory when the rules have regulators. */
+ * regulator's trajectory when the rules have regulators (with targets, summed over them
+ * and per target). */
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
@@ -110,11 +111,48 @@ static json_t *outcomes_json(const uint64_t *outcomes)
     return o;
 }
 
+/* Whether the rules have targets: the regulators' report is then over them. */
+static bool by_target(const struct backtest_result *b)
+{
+    return b->rules->targets.by != NULL;
+}
+
 /* What the states' evaluations are counted out of: the steps, or with targets the
  * target-evaluations. */
 static double evaluations(const struct backtest_result *b)
 {
     return b->targets ? (double)(b->target_evaluations ? b->target_evaluations : 1) : (double)b->n;
+}
+
+/* An output as JSON: whole for an integer output. */
+static json_t *json_output(const struct regulator_def *d, double v)
+{
+    return d->integer && fabs(v) < 9e15 ? json_integer((json_int_t)llround(v)) : json_real(v);
+}
+
+/* An output as JSON, null for NaN (no step yet). */
+static json_t *json_output_or_null(const struct regulator_def *d, double v)
+{
+    return isfinite(v) ? json_output(d, v) : json_null();
+}
+
+/* With targets: a target's own summary of each regulator, by name. */
+static json_t *target_regulators_json(const struct rules *r, const struct backtest_target_stats *t)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; o && i < r->n_regulators; i++) {
+        const struct regulator_def *d = &r->regulators[i];
+        const struct backtest_target_regulator *g = &t->regulators[i];
+        json_t *x = json_object();
+        json_object_set_new(x, "changes_up", json_integer((json_int_t)g->up));
+        json_object_set_new(x, "changes_down", json_integer((json_int_t)g->down));
+        json_object_set_new(x, "reversals", json_integer((json_int_t)g->reversals));
+        json_object_set_new(x, "final_output", json_output_or_null(d, g->final_output));
+        json_object_set_new(x, "lowest", json_output_or_null(d, g->lowest));
+        json_object_set_new(x, "highest", json_output_or_null(d, g->highest));
+        json_object_set_new(o, d->name, x);
+    }
+    return o;
 }
 
 /* With targets: each target's counts (the first BACKTEST_MAX_TARGETS_LISTED). */
@@ -134,19 +172,16 @@ static json_t *targets_json(const struct backtest_result *b)
         json_object_set_new(o, "would_fire",
                             json_integer((json_int_t)(t->outcomes[OUTCOME_EXECUTED] +
                                                       t->outcomes[OUTCOME_DRY_RUN])));
+        if (t->regulators)
+            json_object_set_new(o, "regulators", target_regulators_json(b->rules, t));
         json_array_append_new(arr, o);
     }
     return arr;
 }
 
-/* An output as JSON: whole for an integer output. */
-static json_t *json_output(const struct regulator_def *d, double v)
-{
-    return d->integer && fabs(v) < 9e15 ? json_integer((json_int_t)llround(v)) : json_real(v);
-}
-
 /* Each regulator's trajectory: its changes (the first BACKTEST_MAX_REG_CHANGES) and
- * counts. */
+ * counts; with targets summed over them (no final output: each target has its own), each
+ * change naming its target. */
 static json_t *regulators_json(const struct backtest_result *b)
 {
     const struct rules *r = b->rules;
@@ -165,7 +200,8 @@ static json_t *regulators_json(const struct backtest_result *b)
         json_object_set_new(o, "max", json_output(d, d->out_max));
         json_object_set_new(o, "start", json_output(d, d->out_start));
         json_object_set_new(o, "dry_run", json_boolean(d->dry_run));
-        json_object_set_new(o, "final_output", json_output(d, g->final_output));
+        json_object_set_new(o, "final_output",
+                            by_target(b) ? json_null() : json_output(d, g->final_output));
         json_object_set_new(o, "lowest",
                             isfinite(g->lowest) ? json_output(d, g->lowest) : json_null());
         json_object_set_new(o, "highest",
@@ -193,6 +229,8 @@ static json_t *regulators_json(const struct backtest_result *b)
             json_t *x = json_object();
             json_object_set_new(x, "time", json_time_ms(c->time_ms));
             json_object_set_new(x, "timestamp", json_real((double)c->time_ms / 1000.0));
+            if (c->target)
+                json_object_set_new(x, "target", json_string(c->target));
             json_object_set_new(x, "from", json_output(d, c->from));
             json_object_set_new(x, "to", json_output(d, c->to));
             json_object_set_new(x, "direction", json_string(c->to > c->from ? "up" : "down"));
@@ -379,12 +417,62 @@ static void fmt_output(const struct regulator_def *d, double v, char *dst, size_
         snprintf(dst, dstsz, "%.6g", v);
 }
 
-/* "  36m (12.0%)": the time of n evaluations and its share. */
+/* "  36m (12.0%)": the time of n evaluations and its share (with targets, of
+ * target-evaluations). */
 static void fmt_time_share(const struct backtest_result *b, uint64_t n, char *dst, size_t dstsz)
 {
     char d[32];
+    uint64_t of = by_target(b) ? b->target_evaluations : b->n;
     backtest_format_duration(n * (uint64_t)b->step_ms, d, sizeof(d));
-    snprintf(dst, dstsz, "%s (%.1f%%)", d, 100.0 * (double)n / (double)(b->n ? b->n : 1));
+    snprintf(dst, dstsz, "%s (%.1f%%)", d, 100.0 * (double)n / (double)(of ? of : 1));
+}
+
+/* A target's place in a regulator's list: most changes first, then in order of
+ * appearance. */
+struct ranked {
+    uint64_t changes;
+    size_t index;
+};
+
+static int by_changes(const void *a, const void *b)
+{
+    const struct ranked *x = a, *y = b;
+    if (x->changes != y->changes)
+        return x->changes > y->changes ? -1 : 1;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* With targets: regulator i at each target, the first BACKTEST_MAX_REG_TARGETS_TEXT by
+ * most changes. */
+static void write_regulator_targets_text(const struct backtest_result *b, size_t i, FILE *out)
+{
+    const struct regulator_def *d = &b->rules->regulators[i];
+    struct ranked *rank = malloc((b->n_targets ? b->n_targets : 1) * sizeof(*rank));
+    if (!rank) {
+        fprintf(out, "    (out of memory listing the targets)\n");
+        return;
+    }
+    for (size_t t = 0; t < b->n_targets; t++) {
+        const struct backtest_target_regulator *g = &b->targets[t].regulators[i];
+        rank[t] = (struct ranked){g->up + g->down, t};
+    }
+    qsort(rank, b->n_targets, sizeof(*rank), by_changes);
+    for (size_t k = 0; k < b->n_targets && k < BACKTEST_MAX_REG_TARGETS_TEXT; k++) {
+        const struct backtest_target_stats *t = &b->targets[rank[k].index];
+        const struct backtest_target_regulator *g = &t->regulators[i];
+        char end[32], low[32], high[32];
+        fmt_output(d, g->final_output, end, sizeof(end));
+        fmt_output(d, g->lowest, low, sizeof(low));
+        fmt_output(d, g->highest, high, sizeof(high));
+        fprintf(out,
+                "      %s: %llu changes (%llu up, %llu down), %llu reversals; final %s "
+                "(lowest %s, highest %s)\n",
+                t->key, (unsigned long long)(g->up + g->down), (unsigned long long)g->up,
+                (unsigned long long)g->down, (unsigned long long)g->reversals, end, low, high);
+    }
+    if (b->n_targets > BACKTEST_MAX_REG_TARGETS_TEXT)
+        fprintf(out, "      ... and %zu more\n", b->n_targets - BACKTEST_MAX_REG_TARGETS_TEXT);
+    free(rank);
 }
 
 static void write_regulators_text(const struct backtest_result *b, FILE *out)
@@ -404,14 +492,29 @@ static void write_regulators_text(const struct backtest_result *b, FILE *out)
         fmt_output(d, g->highest, high, sizeof(high));
         fmt_time_share(b, g->at_min, tmin, sizeof(tmin));
         fmt_time_share(b, g->at_max, tmax, sizeof(tmax));
-        fprintf(out,
-                "  %s: holds %s at %g (%s); %s %s..%s, from %s to %s (lowest %s, highest %s)%s\n",
-                d->name, r->signals[d->signal].name, d->setpoint, regulator_law_name(d->law), oname,
-                lo, hi, start, end, low, high, d->dry_run ? "; dry_run" : "");
-        fprintf(out,
-                "    %llu changes (%llu up, %llu down), %llu reversals; at min %s, at max %s\n",
-                (unsigned long long)(g->up + g->down), (unsigned long long)g->up,
-                (unsigned long long)g->down, (unsigned long long)g->reversals, tmin, tmax);
+        if (by_target(b)) {
+            fprintf(out,
+                    "  %s: holds %s at %g (%s); %s %s..%s, from %s at each target (lowest %s, "
+                    "highest %s over %zu targets)%s\n",
+                    d->name, r->signals[d->signal].name, d->setpoint, regulator_law_name(d->law),
+                    oname, lo, hi, start, low, high, b->n_targets, d->dry_run ? "; dry_run" : "");
+            fprintf(out,
+                    "    %llu changes over the targets (%llu up, %llu down), %llu reversals; "
+                    "at min %s, at max %s (time summed over the targets)\n",
+                    (unsigned long long)(g->up + g->down), (unsigned long long)g->up,
+                    (unsigned long long)g->down, (unsigned long long)g->reversals, tmin, tmax);
+        } else {
+            fprintf(out,
+                    "  %s: holds %s at %g (%s); %s %s..%s, from %s to %s (lowest %s, highest "
+                    "%s)%s\n",
+                    d->name, r->signals[d->signal].name, d->setpoint, regulator_law_name(d->law),
+                    oname, lo, hi, start, end, low, high, d->dry_run ? "; dry_run" : "");
+            fprintf(out,
+                    "    %llu changes (%llu up, %llu down), %llu reversals; at min %s, at max "
+                    "%s\n",
+                    (unsigned long long)(g->up + g->down), (unsigned long long)g->up,
+                    (unsigned long long)g->down, (unsigned long long)g->reversals, tmin, tmax);
+        }
         fprintf(out, "    steps:");
         const char *sep = " ";
         for (int w = 0; w < REG_WHY_MAX; w++) {
@@ -425,14 +528,19 @@ static void write_regulators_text(const struct backtest_result *b, FILE *out)
             fprintf(out, "; held by max_regulator_changes_per_hour %llu",
                     (unsigned long long)g->budget_exhausted);
         fputc('\n', out);
+        if (by_target(b)) {
+            fprintf(out, "    per target, most changes first:\n");
+            write_regulator_targets_text(b, i, out);
+        }
         for (size_t k = 0; k < g->n_changes; k++) {
             const struct backtest_reg_change *c = &g->changes[k];
             char t[64], from[32], to[32];
             backtest_format_time(c->time_ms, t, sizeof(t));
             fmt_output(d, c->from, from, sizeof(from));
             fmt_output(d, c->to, to, sizeof(to));
-            fprintf(out, "    %s  %s -> %s%s\n        %s\n", t, from, to,
-                    c->dry_run ? " (dry run)" : "", c->explanation);
+            fprintf(out, "    %s%s%s  %s -> %s%s\n        %s\n", t, c->target ? "  " : "",
+                    c->target ? c->target : "", from, to, c->dry_run ? " (dry run)" : "",
+                    c->explanation);
         }
         if (g->changes_dropped)
             fprintf(out, "    ... and %llu more changes\n", (unsigned long long)g->changes_dropped);

@@ -3,7 +3,8 @@
  * the daemon would have queried at each step, which go through fleet_replay_next(): the
  * daemon's own matching, steps, budgets and storm guard, from a fresh start. The timeline
  * names each entry's target; the summary counts target-evaluations and keeps each
- * target's own counts. */
+ * target's own counts; each regulator's trajectory (every target's run of it, which
+ * fleet_replay_next steps) is summed over the targets, each target keeping its own. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -71,16 +72,22 @@ static struct backtest_target_stats *stats_of(struct backtest_result *b, struct 
             return NULL;
         b->targets = t;
     }
+    size_t nr = b->regulators ? b->rules->n_regulators : 0;
     struct counted *c = calloc(1, sizeof(*c));
     char *k = strdup(key);
-    if (!c || !k) {
+    struct backtest_target_regulator *regs = nr ? calloc(nr, sizeof(*regs)) : NULL;
+    if (!c || !k || (nr && !regs)) {
         free(c);
         free(k);
+        free(regs);
         return NULL;
     }
+    for (size_t i = 0; i < nr; i++) /* fmin and fmax skip a NaN */
+        regs[i].final_output = regs[i].lowest = regs[i].highest = NAN;
     struct backtest_target_stats *t = &b->targets[b->n_targets];
     memset(t, 0, sizeof(*t));
     t->key = k;
+    t->regulators = regs;
     t->worst = b->rules->n_states;
     c->index = b->n_targets++;
     c->node.hash = h;
@@ -89,7 +96,8 @@ static struct backtest_target_stats *stats_of(struct backtest_result *b, struct 
     return t;
 }
 
-/* Counts one target's step (as backtest_replay counts the controller's). */
+/* Counts one target's step (as backtest_replay counts the controller's), its regulators'
+ * included. */
 static int count_step(struct backtest_result *b, struct hmap *map, const struct fleet_member *m,
                       int64_t t_ms)
 {
@@ -135,8 +143,14 @@ static int count_step(struct backtest_result *b, struct hmap *map, const struct 
         t->outcomes[m->outcome]++;
         b->states[slot].outcomes[m->outcome]++;
     }
-    if (res->changed || m->outcome != OUTCOME_NONE)
-        return backtest_add_event(b, t_ms, res, m->outcome, m->def, flap, m->key);
+    if ((res->changed || m->outcome != OUTCOME_NONE) &&
+        backtest_add_event(b, t_ms, res, m->outcome, m->def, flap, m->key) < 0)
+        return -ENOMEM;
+    const struct fleet_target *ft = m->owner;
+    for (size_t i = 0; b->regulators && ft->regs && i < r->n_regulators; i++)
+        if (backtest_note_regulator(&b->regulators[i], &t->regulators[i], &r->regulators[i],
+                                    &ft->regs[i], t_ms, m->key) < 0)
+            return -ENOMEM;
     return 0;
 }
 
@@ -170,6 +184,14 @@ int backtest_replay_targets(const struct rules *rules, const struct promql_range
     b->signals = calloc(ns, sizeof(*b->signals));
     if (!b->states || !b->signals)
         goto out;
+    if (rules->n_regulators) {
+        b->regulators = calloc(rules->n_regulators, sizeof(*b->regulators));
+        if (!b->regulators)
+            goto out;
+        for (size_t i = 0; i < rules->n_regulators; i++) /* fmin and fmax skip a NaN */
+            b->regulators[i].final_output = b->regulators[i].lowest = b->regulators[i].highest =
+                NAN;
+    }
     /* Equal queries share one range: cut each once. */
     uint64_t points = 0;
     for (size_t i = 0; i < ns; i++) {

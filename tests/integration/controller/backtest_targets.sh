@@ -11,8 +11,12 @@
 #   c  0.95 in [2400, 2700): critical at 2460 (executed), optimal at 2700; no samples in
 #      [3000, 3450): unknown from 3300 (uncertain: the last sample, 2985, is seen for 5
 #      minutes) to 3435, optimal again at 3450
+# and a regulator `workers` holding load at 0.2 (gradient, 8 from the start, halving down
+# to 1): a's and c's runs halve at their 0.95 (at 1200, 1215, 1230 and 2400, 2415, 2430),
+# b's stays at 8 (0.2 is the setpoint).
 # Checked: the JSON timeline is exactly those changes, each naming its target; the
-# summary counts 3 targets and each one's own numbers; the text output names the targets;
+# summary counts 3 targets and each one's own numbers; the regulator's changes each name
+# their target and each target has its own run of it; the text output names the targets;
 # a `test` file with the values an instant query would give at each step and the
 # backtest's own timeline as its expectations passes.
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
@@ -102,6 +106,16 @@ decisions:
     cooldown: 10m
     actions:
       - exec: [/bin/false, '{{ \$labels.service }}']
+regulators:
+  workers:
+    signal: load
+    setpoint: 0.2
+    output: {min: 1, max: 16, start: 8, integer: true}
+    increases_signal: true
+    law: gradient
+    settle: 0s
+    actions:
+      - exec: [/bin/true, '{{ \$labels.service }}', '{{output}}']
 EOF2
 
 rc=0
@@ -119,11 +133,23 @@ check_eq "each target's own counts" \
     '{service="a"} critical 2 1; {service="b"} optimal 0 0; {service="c"} critical 4 1' \
     "$(r "'; '.join('%s %s %d %d' % (t['target'], t['worst_state'], t['transitions'], t['would_fire']) for t in d['summary']['targets'])")"
 check_eq "would fire twice in all" 2 "$(r "d['summary']['would_fire']")"
+check_eq "the regulator's changes, each naming its target" \
+    '{service="a"} 1200 8->4; {service="a"} 1215 4->2; {service="a"} 1230 2->1; {service="c"} 2400 8->4; {service="c"} 2415 4->2; {service="c"} 2430 2->1' \
+    "$(r "'; '.join('%s %d %d->%d' % (c['target'], round(c['timestamp']) - $T0, c['from'], c['to']) for c in d['regulators'][0]['changes'])")"
+check_eq "... summed over the targets, with no final output of their own" "6 0 6 0 1 8 None" \
+    "$(r "' '.join(str(d['regulators'][0][k]) for k in ('changes_total', 'changes_up', 'changes_down', 'reversals', 'lowest', 'highest', 'final_output'))")"
+check_eq "each target's own run of the regulator" \
+    '{service="a"} 0 3 0 1 1 8; {service="b"} 0 0 0 8 8 8; {service="c"} 0 3 0 1 1 8' \
+    "$(r "'; '.join('%s %d %d %d %d %d %d' % ((t['target'],) + tuple(t['regulators']['workers'][k] for k in ('changes_up', 'changes_down', 'reversals', 'final_output', 'lowest', 'highest'))) for t in d['summary']['targets'])")"
 
 "$HOMEOSTAT_CONTROLLER" backtest --config="$RULES" --from="$T0" --to="$END" --step=15s \
     >"$HS_TMP/report.txt" 2>&1 || true
 check "the text names the targets in the timeline" grep -q '{service="c"}  optimal -> unknown' "$HS_TMP/report.txt"
 check "... and lists them" grep -q '^Targets (3; 0 label sets refused by targets.max)' "$HS_TMP/report.txt"
+check "the text gives each target's run of the regulator" \
+    grep -qxF '      {service="a"}: 3 changes (0 up, 3 down), 0 reversals; final 1 (lowest 1, highest 8)' "$HS_TMP/report.txt"
+check "... and names the target of each change" \
+    grep -qE '^    [0-9T:-]+Z  \{service="c"\}  2 -> 1$' "$HS_TMP/report.txt"
 
 data ruletest "$T0" "$RULES" "$HS_TMP/report.json" "$HS_TMP/agree_test.yaml"
 rc=0

@@ -5,8 +5,9 @@
  * against a fake Prometheus that refuses more than 11,000 points as the real one does
  * (chunk requests, auth header, nocache=1, merge, a failing chunk), the replay of a synthetic
  * series into the expected timeline and summary (outcomes, flaps, missing data), a
- * regulator's trajectory over a recorded p95, and `homeostat-controller test` agreeing with
- * the backtest on the same series, the regulator's outputs included. */
+ * regulator's trajectory over a recorded p95 (alone, and per target with targets), and
+ * `homeostat-controller test` agreeing with the backtest on the same series, the
+ * regulator's outputs included. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -936,6 +937,165 @@ TEST(replay_regulator_trajectory)
     rules_free(r);
 }
 
+/* The same regulator in a rules file with targets: {service="a"} has the p95 above (the
+ * missing point: no series of it at that step), {service="b"} stays at 0.5 and 0.52,
+ * within the tolerance. a's run is the trajectory above, b's never moves from its start;
+ * the totals are theirs summed, each change names its target, each target has its own
+ * summary in both reports. */
+TEST(replay_targets_regulator_trajectories)
+{
+    struct buf y, e;
+    buf_init(&y, 0);
+    buf_printf(&y, "targets: {by: [service]}\n%s", reg_rules_yaml);
+    buf_init(&e, 1 << 16);
+    struct rules *r = NULL;
+    int rc = rules_load_string(y.data, y.len, "treg.yaml", &r, &e);
+    if (rc < 0)
+        TEST_FAIL("rules: %s", e.data ? e.data : "");
+    buf_free(&e);
+    buf_free(&y);
+    struct promql_range s;
+    CHECK_INT(promql_range_init(&s, START_MS, 10000, REG_POINTS), 0);
+    s.matrix = json_array();
+    json_t *va = json_array(), *vb = json_array();
+    for (size_t k = 0; k < REG_POINTS; k++) {
+        double t = (double)(START_MS + (int64_t)k * 10000) / 1000.0;
+        char v[32];
+        snprintf(v, sizeof(v), "%g", reg_series[k]);
+        if (!isnan(reg_series[k]))
+            json_array_append_new(va, json_pack("[f,s]", t, v));
+        json_array_append_new(vb, json_pack("[f,s]", t, k % 2 ? "0.52" : "0.5"));
+    }
+    json_array_append_new(s.matrix,
+                          json_pack("{s:{s:s},s:o}", "metric", "service", "a", "values", va));
+    json_array_append_new(s.matrix,
+                          json_pack("{s:{s:s},s:o}", "metric", "service", "b", "values", vb));
+    const struct promql_range *series[] = {&s};
+    struct backtest_result *b = NULL;
+    CHECK_INT(backtest_replay_targets(r, series, 31000, &b), 0);
+    CHECK(b != NULL && b->regulators != NULL);
+    CHECK_INT(b->n_targets, 2);
+    const struct backtest_target_stats *ta = NULL, *tb = NULL;
+    for (size_t i = 0; i < b->n_targets; i++) {
+        if (strcmp(b->targets[i].key, "{service=\"a\"}") == 0)
+            ta = &b->targets[i];
+        else if (strcmp(b->targets[i].key, "{service=\"b\"}") == 0)
+            tb = &b->targets[i];
+    }
+    CHECK(ta != NULL && tb != NULL && ta->regulators != NULL && tb->regulators != NULL);
+
+    /* a moves as the regulator alone did; b holds its start. */
+    const struct backtest_target_regulator *ga = &ta->regulators[0], *gb = &tb->regulators[0];
+    CHECK_INT(ga->up, 2);
+    CHECK_INT(ga->down, 5);
+    CHECK_INT(ga->reversals, 2);
+    CHECK(ga->final_output == 8 && ga->lowest == 4 && ga->highest == 32);
+    CHECK_INT(gb->up + gb->down, 0);
+    CHECK_INT(gb->reversals, 0);
+    CHECK(gb->final_output == 64 && gb->lowest == 64 && gb->highest == 64);
+
+    /* The totals, and every change is a's. */
+    const struct backtest_regulator *g = &b->regulators[0];
+    CHECK_INT(g->up, 2);
+    CHECK_INT(g->down, 5);
+    CHECK_INT(g->reversals, 2);
+    CHECK_INT(g->steps[REG_CHANGE], 7);
+    CHECK_INT(g->steps[REG_UNKNOWN], 1);
+    CHECK_INT(g->steps[REG_TOLERANCE], 3 + REG_POINTS); /* b's every step */
+    CHECK_INT(g->at_min, 3);
+    CHECK_INT(g->at_max, REG_POINTS); /* b's */
+    CHECK(isnan(g->final_output) && g->lowest == 4 && g->highest == 64);
+    CHECK_INT(g->n_changes, 7);
+    for (size_t k = 0; k < g->n_changes; k++)
+        CHECK_STR(g->changes[k].target, "{service=\"a\"}");
+    CHECK(g->changes[0].from == 64 && g->changes[0].to == 32);
+    CHECK(g->changes[4].time_ms == START_MS + 60000 && g->changes[4].to == 8);
+
+    const char *queries[] = {"p95_seconds"};
+    struct backtest_about about = {"treg.yaml", "http://127.0.0.1:1", queries, 1};
+    json_t *j = backtest_json(b, &about);
+    CHECK(j != NULL);
+    json_t *jr = json_array_get(json_object_get(j, "regulators"), 0);
+    CHECK(json_is_null(json_object_get(jr, "final_output")));
+    CHECK_INT(json_integer_value(json_object_get(jr, "changes_total")), 7);
+    CHECK_INT(json_integer_value(json_object_get(jr, "highest")), 64);
+    json_t *jc = json_object_get(jr, "changes");
+    CHECK_INT(json_array_size(jc), 7);
+    for (size_t k = 0; k < json_array_size(jc); k++)
+        CHECK_STR(json_string_value(json_object_get(json_array_get(jc, k), "target")),
+                  "{service=\"a\"}");
+    json_t *jt = json_object_get(json_object_get(j, "summary"), "targets");
+    CHECK_INT(json_array_size(jt), 2);
+    for (size_t i = 0; i < json_array_size(jt); i++) {
+        json_t *x = json_array_get(jt, i);
+        bool is_a = strcmp(json_string_value(json_object_get(x, "target")), "{service=\"a\"}") == 0;
+        json_t *l = json_object_get(json_object_get(x, "regulators"), "limit");
+        CHECK(l != NULL);
+        CHECK_INT(json_integer_value(json_object_get(l, "changes_up")), is_a ? 2 : 0);
+        CHECK_INT(json_integer_value(json_object_get(l, "changes_down")), is_a ? 5 : 0);
+        CHECK_INT(json_integer_value(json_object_get(l, "reversals")), is_a ? 2 : 0);
+        CHECK_INT(json_integer_value(json_object_get(l, "final_output")), is_a ? 8 : 64);
+        CHECK_INT(json_integer_value(json_object_get(l, "lowest")), is_a ? 4 : 64);
+        CHECK_INT(json_integer_value(json_object_get(l, "highest")), is_a ? 32 : 64);
+    }
+    json_decref(j);
+
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    backtest_write_text(b, &about, f);
+    fclose(f);
+    CHECK_CONTAINS(text, "\nRegulators (open loop: the recorded signal never saw these outputs)\n"
+                         "  limit: holds p95 at 0.5 (gradient); concurrency 4..64, from 64 at "
+                         "each target (lowest 4, highest 64 over 2 targets)\n"
+                         "    7 changes over the targets (2 up, 5 down), 2 reversals; at min 30s "
+                         "(12.5%), at max 2m (50.0%) (time summed over the targets)\n"
+                         "    steps: change 7, unknown 1, tolerance 15, at_limit 1\n"
+                         "    per target, most changes first:\n"
+                         "      {service=\"a\"}: 7 changes (2 up, 5 down), 2 reversals; final 8 "
+                         "(lowest 4, highest 32)\n"
+                         "      {service=\"b\"}: 0 changes (0 up, 0 down), 0 reversals; final 64 "
+                         "(lowest 64, highest 64)\n"
+                         "    2023-11-14T22:13:20Z  {service=\"a\"}  64 -> 32\n");
+    CHECK_CONTAINS(text, "    2023-11-14T22:14:20Z  {service=\"a\"}  4 -> 8\n"
+                         "        p95 0.1 < 0.5 setpoint (-80%): gradient 2 (clamped from 5) "
+                         "\xe2\x86\x92 concurrency 4 \xe2\x86\x92 8\n");
+    free(text);
+    backtest_result_free(b);
+
+    /* 22 targets, the last one a's series: the text lists it first, then 19 of the others
+     * in order of appearance, and counts the rest. */
+    json_t *one_a = json_incref(json_array_get(s.matrix, 0));
+    json_t *one_b = json_incref(json_array_get(s.matrix, 1));
+    json_array_clear(s.matrix);
+    for (int i = 0; i < 22; i++) {
+        char who[8];
+        snprintf(who, sizeof(who), "t%02d", i);
+        json_t *x = json_deep_copy(i == 21 ? one_a : one_b);
+        json_object_set_new(json_object_get(x, "metric"), "service", json_string(who));
+        json_array_append_new(s.matrix, x);
+    }
+    json_decref(one_a);
+    json_decref(one_b);
+    CHECK_INT(backtest_replay_targets(r, series, 31000, &b), 0);
+    CHECK_INT(b->n_targets, 22);
+    f = open_memstream(&text, &len);
+    backtest_write_text(b, &about, f);
+    fclose(f);
+    CHECK_CONTAINS(text, "    per target, most changes first:\n"
+                         "      {service=\"t21\"}: 7 changes (2 up, 5 down), 2 reversals; final 8 "
+                         "(lowest 4, highest 32)\n"
+                         "      {service=\"t00\"}: 0 changes");
+    CHECK_CONTAINS(text, "      {service=\"t18\"}: 0 changes (0 up, 0 down), 0 reversals; final 64 "
+                         "(lowest 64, highest 64)\n"
+                         "      ... and 2 more\n");
+    CHECK(!strstr(text, "{service=\"t19\"}: 0 changes"));
+    free(text);
+    backtest_result_free(b);
+    promql_range_free(&s);
+    rules_free(r);
+}
+
 /* `homeostat-controller test` over the same p95 series expects, at every step, the output
  * the backtest's trajectory has in force and the number of changes so far: they agree. */
 TEST(ruletest_agrees_with_backtest_on_regulators)
@@ -1025,4 +1185,5 @@ TEST_MAIN(TEST_ENTRY(time_forms), TEST_ENTRY(time_rejects), TEST_ENTRY(chunk_ari
           TEST_ENTRY(replay_timeline_and_summary), TEST_ENTRY(ruletest_agrees_with_backtest),
           TEST_ENTRY(alert_signal_query), TEST_ENTRY(replay_refuses_mismatched_ranges),
           TEST_ENTRY(replay_regulator_trajectory),
+          TEST_ENTRY(replay_targets_regulator_trajectories),
           TEST_ENTRY(ruletest_agrees_with_backtest_on_regulators))
