@@ -120,6 +120,10 @@ struct metrics {
  * target: its state, its last step, and for the controller's a short trajectory for the API
  * and the status page. */
 #define REGULATOR_HISTORY 120
+/* Targets whose regulator runs keep a history too (for the charts of their status page):
+ * those added while fewer targets than this are known, so that at most this many have one
+ * (120 steps of 24 bytes per regulator: about 2.8 MiB per regulator for 1000). */
+#define REGULATOR_TARGET_HISTORIES 1000
 struct regulator_point {
     double time, output, signal; /* signal NaN: unknown */
 };

@@ -24,10 +24,11 @@
  *
  * The state file keeps, per regulator name, {output, last_change, change_times, up, down,
  * events} (the stabilization windows' slices, the changes the behavior policies count): a
- * restart neither forgets the output nor repeats a
- * change; a reload carries the state over by name. A target's runs carry no trajectory
- * (the controller's keep the last REGULATOR_HISTORY steps): about 1.6 KiB per regulator
- * and target. */
+ * restart neither forgets the output nor repeats a change; a reload carries the state over
+ * by name. The controller's runs keep their last REGULATOR_HISTORY steps for the charts; a
+ * target's runs keep them only for the first REGULATOR_TARGET_HISTORIES targets (its page
+ * draws them; the list of every target's runs leaves them out): about 2.2 KiB per
+ * regulator and target without, 5 KiB with. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -590,7 +591,7 @@ void regulators_targets_evaluate(struct controller *c, double now)
 /* ---- the API and the metrics ---- */
 
 static json_t *run_json(const struct rules *r, size_t i, const struct regulator_run *run,
-                        bool dry_run)
+                        bool dry_run, bool history)
 {
     const struct regulator_def *d = &r->regulators[i];
     json_t *o = json_object();
@@ -614,7 +615,7 @@ static json_t *run_json(const struct rules *r, size_t i, const struct regulator_
                         run->last_time > 0 ? json_string(run->last.explanation) : json_null());
     json_object_set_new(o, "changes_last_hour",
                         json_integer((json_int_t)json_array_size(run->change_times)));
-    if (run->hist) {
+    if (run->hist && history) {
         json_t *h = json_array();
         for (size_t k = 0; k < run->n_hist; k++) {
             size_t at = (run->hist_next + REGULATOR_HISTORY - run->n_hist + k) % REGULATOR_HISTORY;
@@ -632,7 +633,7 @@ json_t *regulator_runs_json(struct controller *c, const struct regulator_run *ru
 {
     json_t *a = json_array();
     for (size_t i = 0; runs && i < c->rules->n_regulators; i++)
-        json_array_append_new(a, run_json(c->rules, i, &runs[i], c->cli.dry_run));
+        json_array_append_new(a, run_json(c->rules, i, &runs[i], c->cli.dry_run, true));
     return a;
 }
 
@@ -657,7 +658,7 @@ json_t *regulators_json(struct controller *c)
                 continue;
             if (++n > 1000)
                 continue;
-            json_t *x = run_json(r, i, &t->regs[i], c->cli.dry_run);
+            json_t *x = run_json(r, i, &t->regs[i], c->cli.dry_run, false);
             json_object_set_new(x, "target", json_deep_copy(t->labels));
             json_object_set_new(x, "id", json_string(t->id));
             json_array_append_new(targets, x);

@@ -80,7 +80,7 @@ struct target *targets_add(struct controller *c, const char *key, const json_t *
     t->labels = json_deep_copy(labels);
     t->last_exec = calloc(r->n_decisions ? r->n_decisions : 1, sizeof(double));
     t->action_times = json_array();
-    t->regs = regulator_runs_new(r, NULL, false);
+    t->regs = regulator_runs_new(r, NULL, tt->n < REGULATOR_TARGET_HISTORIES);
     t->n_regs = t->regs ? r->n_regulators : 0;
     if (!t->key || !t->labels || !t->last_exec || !t->action_times ||
         (r->n_regulators && !t->regs) || eval_state_init(&t->eval, r, now) < 0) {
@@ -273,7 +273,7 @@ static void restore_one(const struct rules *r, struct target *t, const json_t *o
             json_array_append(t->action_times, json_array_get(times, k));
     const json_t *regs = json_object_get(o, "regulators");
     if (t->regs && json_is_object(regs)) {
-        struct regulator_run *again = regulator_runs_new(r, regs, false);
+        struct regulator_run *again = regulator_runs_new(r, regs, t->regs[0].hist != NULL);
         if (again) {
             regulator_runs_free(t->regs, t->n_regs);
             t->regs = again;
@@ -345,7 +345,8 @@ int targets_rebase(struct controller *c, const struct rules *old_rules,
         t->have_eval = false;
         /* the regulators by name, within their new bounds */
         json_t *saved = regulator_runs_state(old_rules, t->regs);
-        struct regulator_run *regs = regulator_runs_new(new_rules, saved, false);
+        struct regulator_run *regs = regulator_runs_new(
+            new_rules, saved, t->regs ? t->regs[0].hist != NULL : i < REGULATOR_TARGET_HISTORIES);
         json_decref(saved);
         if (new_rules->n_regulators && !regs)
             return -ENOMEM;

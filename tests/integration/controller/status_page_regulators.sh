@@ -19,8 +19,8 @@
 #  - paused through the API: a "paused" badge; a reload to dry_run: true: a "dry run" badge
 #  - the same regulator with targets (by instance), whose runs the status leaves out: the
 #    section says what the regulator is (from the rules), and the target's page (#target=ID)
-#    shows the target's run of it (output, value, setpoint, step), without charts (no
-#    history is kept per target)
+#    shows the target's run of it (output, value, setpoint, step) and its two charts (the
+#    first 1000 targets keep a history; the list of every target's runs leaves it out)
 #  - screenshots, desktop (1280x900), phone (390x1800, tall enough for the section) and with
 #    targets (1280x1100), in
 #    $HOMEOSTAT_BUILD_DIR/test-artifacts/status-page-regulators-*.png
@@ -368,6 +368,14 @@ check "no Content Security Policy violation in the console (a target)" no_csp_vi
 check_eq "the target's page shows its regulator: output, value, setpoint, step" \
     "64 0.2 0.2 tolerance" "$(r target "' '.join(r['testids'][k] for k in ('regulator-output',
         'regulator-value', 'regulator-setpoint', 'regulator-step'))" target-regulators)"
-check_eq "... and says there is no chart (no history per target)" true \
-    "$(r target "'no history per target' in r['text'] and not r['charts']" target-regulators)"
+# the target's history, as the API gives it for its page
+http_get "$HS_TMP/target.json" "$CTL_URL/api/v1/targets/$ID" >/dev/null
+t_points=$(jget "$HS_TMP/target.json" "len(d['data']['regulators'][0]['history'])")
+check "the target's API has the run's history (got $t_points steps)" test "$t_points" -ge 1
+check_eq "... and the list of every target's runs leaves it out" false \
+    "$(reg "'history' in r['targets'][0]")"
+check_eq "... its page draws the two charts of its run" "output signal" \
+    "$(r target "' '.join(sorted(r['charts']))" target-regulators)"
+check_eq "... the output chart says 64 now, within 2..64" true \
+    "$(r target "r['charts']['output']['attrs']['aria-label'].startswith('concurrency (output of concurrency) over the last ') and 'now 64' in r['charts']['output']['attrs']['aria-label']" target-regulators)"
 finish
