@@ -30,6 +30,7 @@
 #include "registry.h"
 #include "rules.h"
 #include "statefile.h"
+#include "step.h" /* struct baseline_set */
 
 #define PROG "homeostat-controller"
 #define HISTORY_SIZE 256
@@ -95,7 +96,15 @@ struct target {
     char *last_decision;  /* its last decision record as compact JSON text (NULL: none) */
     struct regulator_run *regs; /* one per regulator of the rules (NULL without any) */
     size_t n_regs;
+    struct baseline_set baselines; /* its signals' baselines */
+    char *baselines_text;          /* their state file text, refreshed at most once a
+                                    * BASELINES_SAVE_SECONDS (NULL: none yet) */
+    double baselines_text_at;
 };
+
+/* How often the baselines' state is written out: a restart loses at most this much
+ * learning (and the stop writes it all). */
+#define BASELINES_SAVE_SECONDS 60.0
 
 /* The targets, the table the main thread evaluates and the HTTP threads read (lock). */
 struct target_table {
@@ -151,8 +160,10 @@ struct controller {
     struct rules *rules;
     struct promql_client *prom;
     struct controller_state st;
-    struct target_table targets; /* empty for rules without targets */
-    struct regulator_run *regs;  /* per regulator of the rules (without targets) */
+    struct baseline_set baselines; /* without targets: the signals' baselines */
+    double baselines_saved_at;     /* when st.baselines was last refreshed from them */
+    struct target_table targets;   /* empty for rules without targets */
+    struct regulator_run *regs;    /* per regulator of the rules (without targets) */
     size_t n_regs;
     struct signal_value *values;
     struct promql_result *results;

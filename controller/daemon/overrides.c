@@ -56,6 +56,8 @@ void overrides_reapply(struct controller *c)
         char msg[256];
         int k = si >= 0 && signal ? find_condition(r, &r->states[si], signal, op, msg, sizeof(msg))
                                   : -1;
+        if (k >= 0 && r->states[si].conditions[k].baseline)
+            k = -1; /* the condition now takes a baseline: nothing to override */
         if (k < 0) {
             log_warning("override of %s/%s no longer matches the rules; dropped",
                         state ? state : "?", signal ? signal : "?");
@@ -132,6 +134,14 @@ int overrides_put(struct controller *c, const json_t *req, const struct api_acto
             return -EINVAL;
         }
         const struct condition *cd = &c->rules->states[si].conditions[k];
+        if (cd->baseline) {
+            snprintf(msg, msg_size,
+                     "thresholds[%zu]: '%.80s' takes its threshold from a baseline: edit the "
+                     "rules to change it",
+                     i, cd->text);
+            json_decref(next);
+            return -EINVAL;
+        }
         json_t *entry = json_object();
         json_object_set_new(entry, "state", json_string(state));
         json_object_set_new(entry, "signal", json_string(signal));

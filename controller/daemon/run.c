@@ -42,6 +42,34 @@
 #include "statefile.h"
 #include "webconfig.h"
 
+/* ---- baselines (without targets: the controller's; a target keeps its own) ---- */
+
+/* The baselines for rules r, carried over by signal name from those of old (NULL at the
+ * start: from the state file). Logged, not fatal: without memory they start empty. */
+static void baselines_reset(struct controller *c, const struct rules *old, const struct rules *r)
+{
+    json_t *saved = old ? baseline_set_json(old, &c->baselines) : json_incref(c->st.baselines);
+    baseline_set_free(&c->baselines);
+    if (!r->targets.by && (baseline_set_init(&c->baselines, r) < 0 ||
+                           baseline_set_restore(&c->baselines, r, saved) < 0))
+        log_error("baselines: out of memory; they start over");
+    json_decref(saved);
+    c->baselines_saved_at = 0;
+}
+
+/* st.baselines from the baselines, at most once a BASELINES_SAVE_SECONDS unless force. */
+static void baselines_snapshot(struct controller *c, double now, bool force)
+{
+    if (!c->baselines.by_signal || (!force && now - c->baselines_saved_at < BASELINES_SAVE_SECONDS))
+        return;
+    json_t *j = baseline_set_json(c->rules, &c->baselines);
+    if (!j)
+        return;
+    json_decref(c->st.baselines);
+    c->st.baselines = j;
+    c->baselines_saved_at = now;
+}
+
 /* Queries the Prometheus signals and reads the alert:NAME ones from the webhook store.
  * With vecs (a rules file with targets), each query's whole vector goes there, keeping the
  * targets.by labels, have[i] true when there is one, and values say whether a query
@@ -181,8 +209,9 @@ static void evaluate_once(struct controller *c)
     double saved_exec[r->n_decisions ? r->n_decisions : 1];
     memcpy(saved_exec, c->st.last_exec, r->n_decisions * sizeof(double));
     /* The step `test` and `backtest` replay too: evaluate(), then decide(). */
-    enum decision_outcome outcome =
-        step_evaluate(r, &c->st.eval, c->st.last_exec, values, now, &flags, &res, &def);
+    enum decision_outcome outcome = step_evaluate(r, &c->st.eval, c->st.last_exec, values, now,
+                                                  &flags, &res, &def, &c->baselines);
+    baselines_snapshot(c, now, false);
     c->last = res;
     if (res.changed)
         log_info("state %s -> %s: %s", eval_state_name(r, res.from), eval_state_name(r, res.to),
@@ -363,6 +392,7 @@ static int reload(struct controller *c, struct buf *errors)
     c->env.alertmanagers = r->alertmanagers;
     c->env.alert_resend_usec = r->alert_resend_usec;
     overrides_reapply(c);
+    baselines_reset(c, old, r);
     if (regulators_init(c) < 0)
         log_error("reload: out of memory for the regulators; they hold until the next reload");
     controller_publish(c);
@@ -509,6 +539,7 @@ static int run_daemon(struct controller *c)
     c->st.targets = NULL;
     if (regulators_init(c) < 0)
         return log_error(PROG ": out of memory"), 1;
+    baselines_reset(c, NULL, c->rules);
     c->reg = registry_new();
     if (!c->reg || controller_metrics_init(c) < 0 ||
         amreceiver_new(c->st.alerts_received, &c->alerts) < 0)
@@ -623,7 +654,10 @@ static int run_daemon(struct controller *c)
     }
     httpd_stop(http);
     pthread_mutex_lock(&c->lock);
-    controller_save_state(c); /* with the targets' machines */
+    baselines_snapshot(c, now_realtime(), true);
+    for (size_t i = 0; i < c->targets.n; i++)
+        c->targets.list[i]->baselines_text_at = 0; /* written out now */
+    controller_save_state(c);                      /* with the targets' machines */
     pthread_mutex_unlock(&c->lock);
     return 0;
 }
@@ -635,6 +669,7 @@ static void controller_free(struct controller *c)
     json_decref(c->last_action);
     amreceiver_free(c->alerts);
     regulators_free(c);
+    baseline_set_free(&c->baselines);
     statefile_free_json(&c->st);
     targets_free(&c->targets);
     eval_state_free(&c->st.eval);

@@ -254,6 +254,7 @@ void targets_evaluate(struct controller *c, const struct ivec *vecs, const bool 
         m->last_exec = t->last_exec;
         m->saved_exec = saved + i * nd;
         m->values = t->values;
+        m->baselines = &t->baselines;
         m->res = scratch; /* kept in the target by keep_result */
         m->paused = t->paused;
         /* the global budget is fleet_step's; each member carries only its own */

@@ -79,13 +79,46 @@ static struct sig signal_at(const struct rules *r, const struct signal_value *va
     return s;
 }
 
+/* A condition's signal and its threshold at now. A baseline's threshold is its factor times
+ * the baseline's quantile (values[n_signals + ref], filled by the caller); while that is
+ * not known, the fallback, or else the condition is unknown with the baseline's reason. */
+struct csig {
+    struct sig s;
+    double t;
+    bool fallback;                   /* the baseline's fallback is in force */
+    const struct signal_value *base; /* the baseline's entry (NULL: a number) */
+};
+
+static struct csig cond_at(const struct rules *r, const struct condition *c,
+                           const struct signal_value *values, double now)
+{
+    struct csig x = {.s = signal_at(r, values, c->signal, now), .t = c->threshold};
+    if (!c->baseline)
+        return x;
+    x.base = &values[r->n_signals + c->base_ref];
+    if (x.base->known && isfinite(x.base->value)) {
+        x.t = c->factor * x.base->value;
+        return x;
+    }
+    if (c->has_fallback) {
+        x.t = c->fallback;
+        x.fallback = true;
+        return x;
+    }
+    if (x.s.known) {
+        x.s.known = false;
+        x.s.reason = x.base->reason[0] ? x.base->reason : "baseline not ready";
+    }
+    return x;
+}
+
 static enum tri cond_eval(const struct rules *r, const struct condition *c,
                           const struct signal_value *values, double now)
 {
-    struct sig s = signal_at(r, values, c->signal, now);
-    if (!s.known)
+    struct csig x = cond_at(r, c, values, now);
+    if (!x.s.known)
         return TRI_UNKNOWN;
-    return cond_op_holds(c->op, s.value, c->threshold) ? TRI_TRUE : TRI_FALSE;
+    return cond_op_holds(c->op, x.s.value, x.t) ? TRI_TRUE : TRI_FALSE;
 }
 
 /* The state's conditions combined by its when; the default state always holds. */
@@ -121,11 +154,11 @@ static double margin_part(double v, double t)
 static double cond_margin(const struct rules *r, const struct condition *c,
                           const struct signal_value *values, double now)
 {
-    struct sig s = signal_at(r, values, c->signal, now);
+    struct csig x = cond_at(r, c, values, now);
     /* An equality that holds has full margin (alert:NAME == 1). */
-    if (c->op == COND_EQ && s.value == c->threshold)
+    if (c->op == COND_EQ && x.s.value == x.t)
         return 1;
-    return margin_part(s.value, c->threshold);
+    return margin_part(x.s.value, x.t);
 }
 
 /* ---- timers and eligibility ---- */
@@ -273,15 +306,40 @@ static void put_unknown(struct text *t, const struct rules *r, size_t i, const s
         text_printf(t, "%s unknown (%s)", name, s->reason);
 }
 
+/* A condition's threshold: "0.85", or with a baseline "0.24 = 2 x baseline(p95) 0.12
+ * (weekly slot Tue 14h, 2310 samples)", "0.5 (fallback: baseline(p95) not ready: ...)". */
+static void put_threshold(struct text *t, const struct rules *r, const struct condition *c,
+                          const struct csig *x)
+{
+    text_printf(t, "%.3g", x->t);
+    if (!c->baseline)
+        return;
+    const struct baseline_ref *b = &r->baseline_refs[c->base_ref];
+    char q[32] = "";
+    if (b->q != 0.5)
+        snprintf(q, sizeof(q), ", q=%g", b->q);
+    if (x->fallback) {
+        text_printf(t, " (fallback: %s)", x->base->reason[0] ? x->base->reason : "no baseline");
+        return;
+    }
+    text_printf(t, " = ");
+    if (c->factor != 1)
+        text_printf(t, "%g \xc3\x97 ", c->factor); /* × */
+    text_printf(t, "baseline(%s%s) %.3g (%s)", r->signals[b->signal].name, q, x->base->value,
+                x->base->reason);
+}
+
 /* A TRUE condition: "cpu_busy=0.91 > 0.85 (+7%)"; the percentage is left out for a
  * threshold of 0. */
-static void put_true(struct text *t, const struct rules *r, const struct condition *c, double v)
+static void put_true(struct text *t, const struct rules *r, const struct condition *c,
+                     const struct csig *x)
 {
-    text_printf(t, "%s=%.3g %s %.3g", r->signals[c->signal].name, v, cond_op_text(c->op),
-                c->threshold);
-    if (fabs(c->threshold) < 1e-9)
+    double v = x->s.value;
+    text_printf(t, "%s=%.3g %s ", r->signals[c->signal].name, v, cond_op_text(c->op));
+    put_threshold(t, r, c, x);
+    if (fabs(x->t) < 1e-9)
         return;
-    double pct = (v - c->threshold) / fabs(c->threshold) * 100;
+    double pct = (v - x->t) / fabs(x->t) * 100;
     if (fabs(pct) >= 1 || pct == 0)
         text_printf(t, " (%+.0f%%)", pct);
     else
@@ -291,11 +349,13 @@ static void put_true(struct text *t, const struct rules *r, const struct conditi
 /* A FALSE condition of the state being reported: "memory_used=0.62 below 0.9 (not
  * holding)". */
 static void put_false_own(struct text *t, const struct rules *r, const struct condition *c,
-                          double v)
+                          const struct csig *x)
 {
-    const char *where = v < c->threshold ? "below" : v > c->threshold ? "above" : "at";
-    text_printf(t, "%s=%.3g %s %.3g (not holding)", r->signals[c->signal].name, v, where,
-                c->threshold);
+    double v = x->s.value;
+    const char *where = v < x->t ? "below" : v > x->t ? "above" : "at";
+    text_printf(t, "%s=%.3g %s ", r->signals[c->signal].name, v, where);
+    put_threshold(t, r, c, x);
+    text_printf(t, " (not holding)");
 }
 
 /* Conditions of the chosen state that do not hold now: FALSE and unknown ones. */
@@ -305,14 +365,14 @@ static void put_other_conditions(struct text *t, const struct rules *r, size_t t
     const struct state_def *s = &r->states[to];
     for (size_t k = 0; k < s->n_conditions; k++) {
         const struct condition *c = &s->conditions[k];
-        struct sig sg = signal_at(r, values, c->signal, now);
-        if (sg.known && cond_op_holds(c->op, sg.value, c->threshold))
+        struct csig x = cond_at(r, c, values, now);
+        if (x.s.known && cond_op_holds(c->op, x.s.value, x.t))
             continue;
         text_printf(t, "; ");
-        if (sg.known)
-            put_false_own(t, r, c, sg.value);
+        if (x.s.known)
+            put_false_own(t, r, c, &x);
         else
-            put_unknown(t, r, c->signal, &sg);
+            put_unknown(t, r, c->signal, &x.s);
     }
 }
 
@@ -323,15 +383,18 @@ static void put_unknown_signals(struct text *t, const struct rules *r, size_t j,
     const struct state_def *s = &r->states[j];
     bool first = true;
     for (size_t k = 0; k < s->n_conditions; k++) {
-        size_t i = s->conditions[k].signal;
+        const struct condition *c = &s->conditions[k];
+        size_t i = c->signal;
+        struct csig x = cond_at(r, c, values, now);
         bool seen = false;
-        for (size_t e = 0; e < k; e++)
-            seen |= s->conditions[e].signal == i;
-        struct sig sg = signal_at(r, values, i, now);
-        if (seen || sg.known)
+        for (size_t e = 0; e < k; e++) /* a signal once; each unready baseline too */
+            seen |= s->conditions[e].signal == i &&
+                    (!c->baseline ||
+                     (s->conditions[e].baseline && s->conditions[e].base_ref == c->base_ref));
+        if (seen || x.s.known)
             continue;
         text_printf(t, "%s", first ? "" : ", ");
-        put_unknown(t, r, i, &sg);
+        put_unknown(t, r, i, &x.s);
         first = false;
     }
 }
@@ -360,15 +423,17 @@ static void reason_default(struct text *t, const struct rules *r, const struct e
         text_printf(t, "%s%s: ", j == 0 ? ": " : "; ", s->name);
         for (size_t k = 0; k < s->n_conditions; k++) {
             const struct condition *c = &s->conditions[k];
-            struct sig sg = signal_at(r, values, c->signal, now);
+            struct csig x = cond_at(r, c, values, now);
             text_printf(t, "%s", k ? ", " : "");
-            if (!sg.known)
-                put_unknown(t, r, c->signal, &sg);
-            else if (cond_op_holds(c->op, sg.value, c->threshold))
-                put_true(t, r, c, sg.value);
-            else
-                text_printf(t, "%s=%.3g %s %.3g", r->signals[c->signal].name, sg.value,
-                            cond_op_negated_text(c->op), c->threshold);
+            if (!x.s.known) {
+                put_unknown(t, r, c->signal, &x.s);
+            } else if (cond_op_holds(c->op, x.s.value, x.t)) {
+                put_true(t, r, c, &x);
+            } else {
+                text_printf(t, "%s=%.3g %s ", r->signals[c->signal].name, x.s.value,
+                            cond_op_negated_text(c->op));
+                put_threshold(t, r, c, &x);
+            }
         }
         if (h == TRI_TRUE)
             text_printf(t, " for %s < %s (pending)",
@@ -396,11 +461,11 @@ static void reason_state(struct text *t, const struct rules *r, const struct eva
     bool first = true;
     for (size_t k = 0; k < s->n_conditions; k++) {
         const struct condition *c = &s->conditions[k];
-        struct sig sg = signal_at(r, values, c->signal, now);
-        if (!sg.known || !cond_op_holds(c->op, sg.value, c->threshold))
+        struct csig x = cond_at(r, c, values, now);
+        if (!x.s.known || !cond_op_holds(c->op, x.s.value, x.t))
             continue;
         text_printf(t, "%s", first ? "" : ", ");
-        put_true(t, r, c, sg.value);
+        put_true(t, r, c, &x);
         first = false;
     }
     double held = held_for(st, to, h, now), for_sec = usec_to_sec(s->for_usec);

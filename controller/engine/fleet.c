@@ -70,8 +70,8 @@ void fleet_step_with(const struct rules *r, struct fleet_member *m, size_t n, do
         memcpy(x->saved_exec, x->last_exec, r->n_decisions * sizeof(double));
         struct decide_flags flags = {.paused = global->paused || x->paused,
                                      .dry_run = global->dry_run};
-        x->outcome =
-            step_evaluate(r, x->eval, x->last_exec, x->values, now, &flags, x->res, &x->def);
+        x->outcome = step_evaluate(r, x->eval, x->last_exec, x->values, now, &flags, x->res,
+                                   &x->def, x->baselines);
         x->to = x->res->to;
         x->confidence = x->res->confidence;
         x->uncertain = x->res->uncertain;
@@ -135,6 +135,7 @@ static void target_free(struct fleet_target *t)
     free(t->values);
     free(t->action_times);
     step_regulators_free(t->regs, t->n_regs);
+    baseline_set_free(&t->baselines);
     free(t);
 }
 
@@ -187,7 +188,8 @@ static struct fleet_target *add(struct fleet_replay *rp, const struct target_row
     if (r->n_regulators && (t->regs = step_regulators_new(r)))
         t->n_regs = r->n_regulators;
     if (!t->key || !t->labels || !t->last_exec || !t->saved_exec || !t->values ||
-        (r->n_regulators && !t->regs) || eval_state_init(&t->eval, r, now) < 0) {
+        (r->n_regulators && !t->regs) || baseline_set_init(&t->baselines, r) < 0 ||
+        eval_state_init(&t->eval, r, now) < 0) {
         target_free(t);
         return NULL;
     }
@@ -284,6 +286,7 @@ int fleet_replay_next(struct fleet_replay *rp, const struct target_input *in, do
         m->last_exec = t->last_exec;
         m->saved_exec = t->saved_exec;
         m->values = t->values;
+        m->baselines = &t->baselines;
         m->res = &t->res;
         m->budget_limited = own_max > 0;
         m->budget_left = own_max > t->n_action_times ? own_max - (unsigned)t->n_action_times : 0;

@@ -32,6 +32,7 @@ struct fleet_member {
     double *last_exec;  /* per decision */
     double *saved_exec; /* scratch, per decision: last_exec before the step */
     const struct signal_value *values;
+    struct baseline_set *baselines; /* its baselines (learned in the step), or NULL */
     bool paused;
     bool budget_limited;  /* limits.max_actions_per_hour_per_target applies */
     unsigned budget_left; /* ... what it leaves this target */
@@ -83,6 +84,7 @@ struct fleet_target {
     size_t n_action_times, cap_action_times;
     struct step_regulator *regs; /* its run of each regulator (NULL without regulators) */
     size_t n_regs;
+    struct baseline_set baselines;
 };
 
 struct fleet_replay {

@@ -28,13 +28,39 @@ struct condition {
     double threshold;      /* in force: the file's, or a runtime override */
     double threshold_file; /* as written in the file */
     char *text;            /* as written: "cpu_busy > 0.85" */
+    /* "SIGNAL OP [FACTOR *] baseline(B[, q=Q]) [or FALLBACK]": the threshold is FACTOR times
+     * the Q-quantile of B's baseline (rules->baseline_refs[base_ref]); while that is not
+     * ready, FALLBACK when given, else the condition is unknown */
+    bool baseline;
+    size_t base_ref;
+    double factor; /* 1 unless given */
+    bool has_fallback;
+    double fallback;
+};
+
+/* A signal's baseline (docs/RULES.md, "Baselines"): learned per target from its values
+ * while the target is in one of learn_in. */
+struct baseline_def {
+    size_t *learn_in; /* state indexes */
+    size_t n_learn_in;
+    double window;        /* seconds: default 7 days */
+    int season;           /* enum baseline_season (baseline.h) */
+    uint64_t min_samples; /* below: not ready (default 300) */
+};
+
+/* A quantile of a signal's baseline that a condition uses; the evaluation's values hold
+ * one entry per ref after the signals' (values[n_signals + k]). */
+struct baseline_ref {
+    size_t signal;
+    double q;
 };
 
 struct signal_def {
     char *name;
     char *query;
-    uint64_t max_age_usec; /* 0: no limit; a sample older than this is unknown */
-    char *help;            /* optional description (NULL) */
+    uint64_t max_age_usec;         /* 0: no limit; a sample older than this is unknown */
+    char *help;                    /* optional description (NULL) */
+    struct baseline_def *baseline; /* NULL: none */
     bool alert; /* "alert:NAME" from a condition: 1 while Alertmanager reports an alert of
                  * that name firing (webhook receiver), 0 otherwise; query is NULL */
 };
@@ -156,6 +182,8 @@ struct rules {
     struct http_client_config prometheus;
     struct signal_def *signals;
     size_t n_signals;
+    struct baseline_ref *baseline_refs; /* the quantiles of baselines the conditions use */
+    size_t n_baseline_refs;
     struct state_def *states; /* worst first; the last has no conditions */
     size_t n_states;
     enum missing_policy on_missing_data;
@@ -234,6 +262,7 @@ const char *rules_param_type_name(enum param_type t);
 #define RULES_MAX_MANUAL_ACTIONS 64
 #define RULES_MAX_PARAMS 16 /* per manual action */
 #define RULES_MAX_REGULATORS 32
+#define RULES_MAX_BASELINE_REFS 64 /* distinct baseline(SIGNAL, q=Q) of the conditions */
 #define RULES_MAX_ALERTMANAGERS 8
 #define RULES_MAX_HEADERS 32
 #define RULES_MAX_URL 2048

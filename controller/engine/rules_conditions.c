@@ -173,6 +173,152 @@ bool loader_threshold(struct loader *l, const struct ytree_node *n, const char *
     return true;
 }
 
+/* A number at p (its length, 0 when none) into *ret. */
+static size_t number_at(const char *p, double *ret)
+{
+    size_t num = 0;
+    while (p[num] && (isdigit((unsigned char)p[num]) || strchr(".eE+-", p[num])))
+        num++;
+    char tmp[64];
+    if (num == 0 || num >= sizeof(tmp))
+        return 0;
+    memcpy(tmp, p, num);
+    tmp[num] = '\0';
+    if (parse_double(tmp, ret) < 0 || !isfinite(*ret))
+        return 0;
+    return num;
+}
+
+static const char *skip_spaces(const char *p)
+{
+    while (isspace((unsigned char)*p))
+        p++;
+    return p;
+}
+
+/* Whether the threshold part at p uses a baseline: "baseline(" or "NUMBER * baseline(". */
+static bool is_baseline_threshold(const char *p)
+{
+    double v;
+    size_t num = number_at(p, &v);
+    if (num) {
+        p = skip_spaces(p + num);
+        if (*p != '*')
+            return false;
+        p = skip_spaces(p + 1);
+    }
+    return strncmp(p, "baseline", 8) == 0 && *skip_spaces(p + 8) == '(';
+}
+
+/* The baseline reference (signal, q): its index in r->baseline_refs, added when new; -1
+ * (reported) when there are too many. */
+static int baseline_ref(struct loader *l, const struct ytree_node *n, size_t signal, double q)
+{
+    struct rules *r = l->r;
+    for (size_t i = 0; i < r->n_baseline_refs; i++)
+        if (r->baseline_refs[i].signal == signal && r->baseline_refs[i].q == q)
+            return (int)i;
+    if (r->n_baseline_refs >= RULES_MAX_BASELINE_REFS) {
+        loader_report(l, n, "more than %d different baseline(SIGNAL, q=Q) in the conditions",
+                      RULES_MAX_BASELINE_REFS);
+        return -1;
+    }
+    struct baseline_ref *grown =
+        realloc(r->baseline_refs, (r->n_baseline_refs + 1) * sizeof(*grown));
+    if (!grown) {
+        l->oom = true;
+        return -1;
+    }
+    r->baseline_refs = grown;
+    r->baseline_refs[r->n_baseline_refs] = (struct baseline_ref){signal, q};
+    return (int)r->n_baseline_refs++;
+}
+
+/* "[FACTOR *] baseline(SIGNAL[, q=Q]) [or FALLBACK]" at p, the end of condition s. */
+static bool parse_baseline_threshold(struct loader *l, const struct ytree_node *n, const char *s,
+                                     const char *p, struct condition *c)
+{
+    double v;
+    size_t num = number_at(p, &v);
+    c->factor = 1;
+    if (num) {
+        if (!(v > 0)) {
+            loader_report(l, n, "condition '%.80s': the factor of a baseline must be more than 0",
+                          s);
+            return false;
+        }
+        c->factor = v;
+        p = skip_spaces(skip_spaces(p + num) + 1); /* past the '*' */
+    }
+    p = skip_spaces(skip_spaces(p + 8) + 1); /* past "baseline (" */
+    const char *name = p;
+    while (isalnum((unsigned char)*p) || *p == '_')
+        p++;
+    size_t name_len = (size_t)(p - name);
+    p = skip_spaces(p);
+    double q = 0.5;
+    if (*p == ',') {
+        p = skip_spaces(p + 1);
+        if (*p != 'q' || *skip_spaces(p + 1) != '=') {
+            loader_report(l, n, "condition '%.80s': expected q=QUANTILE after ',' in baseline()",
+                          s);
+            return false;
+        }
+        p = skip_spaces(skip_spaces(p + 1) + 1);
+        num = number_at(p, &q);
+        if (!num || !(q >= 0 && q <= 1)) {
+            loader_report(l, n, "condition '%.80s': q must be a number between 0 and 1", s);
+            return false;
+        }
+        p = skip_spaces(p + num);
+    }
+    if (name_len == 0 || *p != ')') {
+        loader_report(
+            l, n, "condition '%.80s': expected baseline(SIGNAL) or baseline(SIGNAL, q=0.99)", s);
+        return false;
+    }
+    p = skip_spaces(p + 1);
+    if (strncmp(p, "or", 2) == 0 && (isspace((unsigned char)p[2]) || !p[2])) {
+        p = skip_spaces(p + 2);
+        num = number_at(p, &c->fallback);
+        if (!num) {
+            loader_report(l, n,
+                          "condition '%.80s': expected a number after 'or' (the threshold "
+                          "while the baseline is not ready)",
+                          s);
+            return false;
+        }
+        c->has_fallback = true;
+        p = skip_spaces(p + num);
+    }
+    if (*p) {
+        loader_report(l, n, "condition '%.80s': unexpected '%.32s' after the baseline", s, p);
+        return false;
+    }
+    if (!l->signals_ok)
+        return false;
+    int k = rules_signal_index_n(l->r, name, name_len);
+    if (k < 0) {
+        loader_report(l, n, "condition '%.80s': unknown signal '%.*s' in baseline()", s,
+                      (int)name_len, name);
+        return false;
+    }
+    if (!l->r->signals[k].baseline) {
+        loader_report(l, n,
+                      "condition '%.80s': signal '%.*s' learns no baseline (give it a "
+                      "baseline: section)",
+                      s, (int)name_len, name);
+        return false;
+    }
+    int ref = baseline_ref(l, n, (size_t)k, q);
+    if (ref < 0)
+        return false;
+    c->baseline = true;
+    c->base_ref = (size_t)ref;
+    c->threshold = c->threshold_file = c->has_fallback ? c->fallback : NAN;
+    return true;
+}
+
 /* "signal OP number", whitespace-tolerant. Reports at n and returns false on an error; a
  * signal that cannot be resolved because the signals section is broken is not reported
  * again. */
@@ -232,11 +378,16 @@ bool loader_parse_condition(struct loader *l, const struct ytree_node *n, struct
     p += run;
     while (isspace((unsigned char)*p))
         p++;
-    double v;
-    if (!loader_threshold(l, n, s, p, op, true, &v))
-        return false;
-    c->threshold = v;
-    c->threshold_file = v;
+    if (!alert && is_baseline_threshold(p)) {
+        if (!parse_baseline_threshold(l, n, s, p, c))
+            return false;
+    } else {
+        double v;
+        if (!loader_threshold(l, n, s, p, op, true, &v))
+            return false;
+        c->threshold = v;
+        c->threshold_file = v;
+    }
     c->text = loader_dup_str(l, s);
     if (!c->text)
         return false;

@@ -2,6 +2,8 @@
  * secrets in every view. */
 #include "rules_loader.h"
 
+#include "baseline.h"
+
 /* ---- JSON ---- */
 
 struct jb {
@@ -135,6 +137,16 @@ json_t *rules_to_json(const struct rules *r)
         put(&j, o, "source", json_string(s->alert ? "alertmanager" : "prometheus"));
         put(&j, o, "max_age_seconds", s->max_age_usec ? seconds(s->max_age_usec) : json_null());
         put(&j, o, "help", str_or_null(s->help));
+        if (s->baseline) {
+            const struct baseline_def *b = s->baseline;
+            json_t *learn = json_array();
+            for (size_t k = 0; k < b->n_learn_in; k++)
+                append(&j, learn, json_string(r->states[b->learn_in[k]].name));
+            put(&j, o, "baseline",
+                json_pack("{s:o,s:f,s:s,s:I}", "learn_in", learn, "window_seconds", b->window,
+                          "seasonality", baseline_season_name((enum baseline_season)b->season),
+                          "min_samples", (json_int_t)b->min_samples));
+        }
         append(&j, signals, o);
     }
     put(&j, root, "signals", signals);
@@ -152,9 +164,18 @@ json_t *rules_to_json(const struct rules *r)
             json_t *co = json_object();
             put(&j, co, "signal", json_string(r->signals[cd->signal].name));
             put(&j, co, "op", json_string(cond_op_text(cd->op)));
-            put(&j, co, "threshold", json_real(cd->threshold));
-            put(&j, co, "threshold_file", json_real(cd->threshold_file));
+            put(&j, co, "threshold",
+                isfinite(cd->threshold) ? json_real(cd->threshold) : json_null());
+            put(&j, co, "threshold_file",
+                isfinite(cd->threshold_file) ? json_real(cd->threshold_file) : json_null());
             put(&j, co, "text", json_string(cd->text));
+            if (cd->baseline) {
+                const struct baseline_ref *b = &r->baseline_refs[cd->base_ref];
+                put(&j, co, "baseline",
+                    json_pack("{s:s,s:f,s:f,s:o}", "signal", r->signals[b->signal].name, "q", b->q,
+                              "factor", cd->factor, "fallback",
+                              cd->has_fallback ? json_real(cd->fallback) : json_null()));
+            }
             append(&j, conds, co);
         }
         put(&j, o, "conditions", conds);

@@ -37,8 +37,12 @@ void rules_free(struct rules *r)
         free(r->signals[i].name);
         free(r->signals[i].query);
         free(r->signals[i].help);
+        if (r->signals[i].baseline)
+            free(r->signals[i].baseline->learn_in);
+        free(r->signals[i].baseline);
     }
     free(r->signals);
+    free(r->baseline_refs);
     for (size_t i = 0; i < r->targets.n_by; i++)
         free(r->targets.by[i]);
     free(r->targets.by);
@@ -418,9 +422,102 @@ bool loader_key_is_secret(const char *key)
 
 /* ---- signals ---- */
 
+/* A signal's baseline: {learn_in (resolved after the states), window, seasonality,
+ * min_samples}. */
+static void load_baseline(struct loader *l, struct signal_def *s, const struct ytree_node *v)
+{
+    static const char *const keys[] = {"learn_in", "window", "seasonality", "min_samples", NULL};
+    static const char *const seasons[] = {"none", "daily", "weekly", NULL};
+    if (!loader_get_map(l, v))
+        return;
+    loader_check_keys(l, v, keys);
+    struct baseline_def *b = calloc(1, sizeof(*b));
+    if (!b) {
+        l->oom = true;
+        return;
+    }
+    s->baseline = b;
+    b->window = 7 * 86400.0;
+    b->min_samples = 300;
+    const struct ytree_node *x;
+    uint64_t u;
+    if ((x = ytree_get(v, "window")) && loader_get_duration(l, x, &u)) {
+        if (u < 60 * USEC_PER_SEC || u > 366ull * 86400 * USEC_PER_SEC)
+            loader_report(l, x, "baseline window must be between 1m and 366d");
+        else
+            b->window = (double)u / USEC_PER_SEC;
+    }
+    int k;
+    if ((x = ytree_get(v, "seasonality")) && loader_get_enum(l, x, "seasonality", seasons, &k))
+        b->season = k;
+    if ((x = ytree_get(v, "min_samples"))) {
+        if (ytree_get_uint(x, &u, l->errors) < 0)
+            l->err = -EINVAL;
+        else if (u < 1 || u > 100000000)
+            loader_report(l, x, "min_samples must be between 1 and 100000000");
+        else
+            b->min_samples = u;
+    }
+    if (b->season == 2 /* weekly */ && b->window < 7 * 86400.0 && ytree_get(v, "window"))
+        loader_report(l, ytree_get(v, "window"),
+                      "a weekly baseline needs a window of 7d or more (each hour of the week "
+                      "comes once a week)");
+    else if (b->season == 1 /* daily */ && b->window < 86400.0 && ytree_get(v, "window"))
+        loader_report(l, ytree_get(v, "window"), "a daily baseline needs a window of 1d or more");
+}
+
+/* The baselines' learn_in, once the states are known: default the last (healthy) state. */
+void loader_load_baseline_learn_in(struct loader *l, const struct ytree_node *root)
+{
+    struct rules *r = l->r;
+    const struct ytree_node *sigs = ytree_get(root, "signals");
+    for (size_t i = 0; i < r->n_signals && sigs && ytree_kind(sigs) == YTREE_MAP; i++) {
+        struct baseline_def *b = r->signals[i].baseline;
+        if (!b || i >= ytree_len(sigs))
+            continue;
+        const struct ytree_node *v = ytree_get(ytree_value(sigs, i), "baseline");
+        const struct ytree_node *x = v ? ytree_get(v, "learn_in") : NULL;
+        if (!x) {
+            if (r->n_states == 0)
+                continue;
+            b->learn_in = calloc(1, sizeof(*b->learn_in));
+            if (!b->learn_in) {
+                l->oom = true;
+                return;
+            }
+            b->learn_in[b->n_learn_in++] = r->n_states - 1;
+            continue;
+        }
+        if (!loader_get_seq(l, x))
+            continue;
+        size_t n = ytree_len(x);
+        if (n == 0) {
+            loader_report(l, x, "learn_in is empty: leave it out to learn in the default state");
+            continue;
+        }
+        b->learn_in = calloc(n, sizeof(*b->learn_in));
+        if (!b->learn_in) {
+            l->oom = true;
+            return;
+        }
+        for (size_t j = 0; j < n; j++) {
+            const char *name;
+            if (!loader_get_string(l, ytree_item(x, j), &name))
+                continue;
+            int k = rules_state_index(r, name);
+            if (k < 0) {
+                if (l->states_ok)
+                    loader_report(l, ytree_item(x, j), "learn_in: unknown state '%.64s'", name);
+                continue;
+            }
+            b->learn_in[b->n_learn_in++] = (size_t)k;
+        }
+    }
+}
+
 static void load_signal(struct loader *l, struct signal_def *s, const struct ytree_node *v)
 {
-    static const char *const keys[] = {"query", "max_age", "help", NULL};
+    static const char *const keys[] = {"query", "max_age", "help", "baseline", NULL};
     if (ytree_kind(v) != YTREE_MAP) {
         loader_report(l, v, "signal '%.64s': expected a map with 'query', got %s", s->name,
                       ytree_describe(v));
@@ -445,6 +542,8 @@ static void load_signal(struct loader *l, struct signal_def *s, const struct ytr
         loader_report(l, x, "max_age must be more than 0 (leave it out for no limit)");
     if ((x = ytree_get(v, "help")) && loader_get_string(l, x, &str))
         s->help = loader_dup_str(l, str);
+    if ((x = ytree_get(v, "baseline")))
+        load_baseline(l, s, x);
 }
 
 static void load_signals(struct loader *l, const struct ytree_node *root)
@@ -645,6 +744,8 @@ static void load_root(struct loader *l, const struct ytree_node *root)
     load_signals(l, root);
     if (!l->oom)
         loader_load_states(l, root);
+    if (!l->oom)
+        loader_load_baseline_learn_in(l, root);
     if (!l->oom && l->r->n_signals == 0 && l->no_signals) {
         if (l->no_signals == root)
             loader_report(l, root, "missing key 'signals': at least one signal is needed");

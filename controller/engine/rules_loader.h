@@ -79,6 +79,7 @@ bool loader_action_params(struct loader *l, struct action_def *a, const struct y
 void loader_summary_arg(struct buf *b, const char *arg);
 void loader_summary_rest(struct buf *b, const struct ytree_node *v, json_t *params,
                          const char *const *skip);
+void loader_load_baseline_learn_in(struct loader *l, const struct ytree_node *root);
 bool loader_get_bool(struct loader *l, const struct ytree_node *n, bool *ret);
 bool loader_get_duration(struct loader *l, const struct ytree_node *n, uint64_t *ret);
 bool loader_get_enum(struct loader *l, const struct ytree_node *n, const char *what,

@@ -116,7 +116,8 @@ static bool interval_contains(struct interval a, double x)
 /* Whether every value that makes a true also makes b true. */
 static bool cond_implies(const struct condition *a, const struct condition *b)
 {
-    if (a->signal != b->signal)
+    /* a baseline's threshold is not known before the baseline is learned */
+    if (a->signal != b->signal || a->baseline || b->baseline)
         return false;
     if (b->op == COND_NE)
         return a->op == COND_NE ? a->threshold == b->threshold
@@ -187,7 +188,7 @@ static bool check_contradiction(struct loader *l, size_t i)
         size_t lo_who = NONE, hi_who = NONE;
         for (size_t j = first; j < st->n_conditions; j++) {
             const struct condition *c = &st->conditions[j];
-            if (c->signal != sig || c->op == COND_NE)
+            if (c->signal != sig || c->op == COND_NE || c->baseline)
                 continue;
             struct interval ci = interval_of(c);
             if (ci.lo > iv.lo || (ci.lo == iv.lo && !ci.lo_in && iv.lo_in)) {
@@ -208,7 +209,7 @@ static bool check_contradiction(struct loader *l, size_t i)
         } else if (iv.lo == iv.hi) {
             for (size_t j = first; j < st->n_conditions; j++)
                 if (st->conditions[j].signal == sig && st->conditions[j].op == COND_NE &&
-                    st->conditions[j].threshold == iv.lo) {
+                    !st->conditions[j].baseline && st->conditions[j].threshold == iv.lo) {
                     who[0] = lo_who;
                     who[1] = hi_who == lo_who ? NONE : hi_who;
                     who[2] = j;

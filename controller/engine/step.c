@@ -10,12 +10,163 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* ---- baselines ---- */
+
+static bool rules_learn(const struct rules *r)
+{
+    for (size_t i = 0; i < r->n_signals; i++)
+        if (r->signals[i].baseline)
+            return true;
+    return false;
+}
+
+int baseline_set_init(struct baseline_set *s, const struct rules *r)
+{
+    memset(s, 0, sizeof(*s));
+    if (!rules_learn(r))
+        return 0;
+    s->by_signal = calloc(r->n_signals, sizeof(*s->by_signal));
+    if (!s->by_signal)
+        return -ENOMEM;
+    s->n = r->n_signals;
+    return 0;
+}
+
+void baseline_set_free(struct baseline_set *s)
+{
+    for (size_t i = 0; s->by_signal && i < s->n; i++)
+        baseline_free(s->by_signal[i]);
+    free(s->by_signal);
+    memset(s, 0, sizeof(*s));
+}
+
+json_t *baseline_set_json(const struct rules *r, const struct baseline_set *s)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; o && s->by_signal && i < s->n && i < r->n_signals; i++) {
+        if (!s->by_signal[i])
+            continue;
+        json_t *b = baseline_to_json(s->by_signal[i]);
+        if (!b || json_object_set_new(o, r->signals[i].name, b) < 0) {
+            json_decref(o);
+            return NULL;
+        }
+    }
+    return o;
+}
+
+int baseline_set_restore(struct baseline_set *s, const struct rules *r, const json_t *j)
+{
+    for (size_t i = 0; json_is_object(j) && s->by_signal && i < s->n && i < r->n_signals; i++) {
+        const struct baseline_def *d = r->signals[i].baseline;
+        const json_t *b = json_object_get(j, r->signals[i].name);
+        if (!d || !b)
+            continue;
+        if (!s->by_signal[i] && !(s->by_signal[i] = baseline_new(d->season, d->window)))
+            return -ENOMEM;
+        if (baseline_from_json(s->by_signal[i], b) < 0)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+size_t baseline_set_memory(const struct baseline_set *s)
+{
+    size_t m = s->n * sizeof(*s->by_signal);
+    for (size_t i = 0; s->by_signal && i < s->n; i++)
+        if (s->by_signal[i])
+            m += baseline_memory(s->by_signal[i]);
+    return m;
+}
+
+void step_baselines_fill(const struct rules *r, const struct baseline_set *bl,
+                         struct signal_value *values, double now)
+{
+    for (size_t k = 0; k < r->n_baseline_refs; k++) {
+        const struct baseline_ref *ref = &r->baseline_refs[k];
+        const struct baseline_def *d = r->signals[ref->signal].baseline;
+        struct signal_value *sv = &values[r->n_signals + k];
+        memset(sv, 0, sizeof(*sv));
+        sv->sample_time = now;
+        const struct baseline *b =
+            bl && bl->by_signal && ref->signal < bl->n ? bl->by_signal[ref->signal] : NULL;
+        char where[48] = "";
+        if (d->season != SEASON_NONE) {
+            char slot[16];
+            baseline_slot_name((enum baseline_season)d->season,
+                               baseline_slot_of((enum baseline_season)d->season, now), slot,
+                               sizeof(slot));
+            snprintf(where, sizeof(where), "%s slot %s, ",
+                     baseline_season_name((enum baseline_season)d->season), slot);
+        }
+        uint64_t n = 0;
+        double v = 0;
+        bool any = b && baseline_quantile(b, now, ref->q, &v, &n);
+        if (any && n >= d->min_samples) {
+            sv->known = true;
+            sv->value = v;
+            snprintf(sv->reason, sizeof(sv->reason), "%s%llu samples", where,
+                     (unsigned long long)n);
+        } else {
+            snprintf(sv->reason, sizeof(sv->reason),
+                     "baseline(%s) not ready: %s%llu of %llu samples", r->signals[ref->signal].name,
+                     where, (unsigned long long)n, (unsigned long long)d->min_samples);
+        }
+    }
+}
+
+static bool learns_in(const struct baseline_def *d, size_t state)
+{
+    for (size_t i = 0; i < d->n_learn_in; i++)
+        if (d->learn_in[i] == state)
+            return true;
+    return false;
+}
+
+/* Each baselined signal learns its value of this evaluation (see step_evaluate). */
+static void baselines_learn(const struct rules *r, struct baseline_set *bl,
+                            const struct signal_value *values, const struct eval_result *res,
+                            double now)
+{
+    if (!bl || !bl->by_signal || res->uncertain || res->to == EVAL_STATE_UNKNOWN)
+        return;
+    /* healthy: no worse state holds, not even pending its for (a rise that is about to
+     * be judged is not taught as normal) */
+    for (size_t j = 0; j < res->to && j < 64; j++)
+        if (res->holds[j] != TRI_FALSE)
+            return;
+    for (size_t i = 0; i < r->n_signals && i < bl->n; i++) {
+        const struct baseline_def *d = r->signals[i].baseline;
+        const struct signal_value *sv = &values[i];
+        double max_age = (double)r->signals[i].max_age_usec / 1e6;
+        if (!d || !learns_in(d, res->to) || !sv->known || !isfinite(sv->value) ||
+            (max_age > 0 && now - sv->sample_time > max_age))
+            continue;
+        if (!bl->by_signal[i] &&
+            !(bl->by_signal[i] = baseline_new((enum baseline_season)d->season, d->window)))
+            continue; /* out of memory: this value is not learned */
+        baseline_add(bl->by_signal[i], now, sv->value);
+    }
+}
+
+/* The values with the baselines' entries after them: a buffer per thread, as big as the
+ * rules may need (about 59 KiB). */
+static _Thread_local struct signal_value
+    with_baselines[RULES_MAX_SIGNALS + RULES_MAX_BASELINE_REFS];
+
 enum decision_outcome step_evaluate(const struct rules *r, struct eval_state *st, double *last_exec,
                                     const struct signal_value *values, double now,
                                     const struct decide_flags *flags, struct eval_result *res,
-                                    const struct decision_def **ret_def)
+                                    const struct decision_def **ret_def, struct baseline_set *bl)
 {
-    evaluate(r, st, values, now, res);
+    const struct signal_value *v = values;
+    if (r->n_baseline_refs && r->n_signals <= RULES_MAX_SIGNALS) {
+        memcpy(with_baselines, values, r->n_signals * sizeof(*values));
+        step_baselines_fill(r, bl, with_baselines, now);
+        v = with_baselines;
+    }
+    evaluate(r, st, v, now, res);
+    baselines_learn(r, bl, values, res, now);
     return decide(r, last_exec, res, now, flags, ret_def);
 }
 
@@ -94,10 +245,11 @@ int step_replay_init(struct step_replay *rp, const struct rules *rules, double t
     if (regs)
         rp->regs = step_regulators_new(rules);
     if (!rp->last_exec || !rp->action_times || (regs && !rp->regs) ||
-        eval_state_init(&rp->eval, rules, t0) < 0) {
+        baseline_set_init(&rp->baselines, rules) < 0 || eval_state_init(&rp->eval, rules, t0) < 0) {
         free(rp->last_exec);
         free(rp->action_times);
         step_regulators_free(rp->regs, rules->n_regulators);
+        baseline_set_free(&rp->baselines);
         memset(rp, 0, sizeof(*rp));
         return -ENOMEM;
     }
@@ -112,6 +264,7 @@ void step_replay_free(struct step_replay *rp)
     free(rp->last_exec);
     free(rp->action_times);
     step_regulators_free(rp->regs, rp->rules->n_regulators);
+    baseline_set_free(&rp->baselines);
     memset(rp, 0, sizeof(*rp));
 }
 
@@ -185,8 +338,8 @@ enum decision_outcome step_replay_next(struct step_replay *rp, const struct sign
         .budget_limited = max > 0,
         .budget_left = max > rp->n_action_times ? max - (unsigned)rp->n_action_times : 0,
     };
-    enum decision_outcome o =
-        step_evaluate(rp->rules, &rp->eval, rp->last_exec, values, now, &flags, res, ret_def);
+    enum decision_outcome o = step_evaluate(rp->rules, &rp->eval, rp->last_exec, values, now,
+                                            &flags, res, ret_def, &rp->baselines);
     /* decide() only executes what the budget has room for, so this stays within max. */
     if (o == OUTCOME_EXECUTED && max > 0 && *ret_def)
         for (size_t i = 0; i < (*ret_def)->n_actions && rp->n_action_times < max; i++)

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "baseline.h"
 #include "decide.h"
 #include "evaluate.h"
 #include "regulate.h"
@@ -29,13 +30,41 @@
 /* limits.max_actions_per_hour's window, and max_regulator_changes_per_hour's */
 #define STEP_BUDGET_WINDOW_SECONDS 3600.0
 
+/* The baselines of one target (or of the controller without targets): one per signal with
+ * a baseline section, created at its first value. */
+struct baseline_set {
+    struct baseline **by_signal; /* n of them, NULL entries until learned */
+    size_t n;                    /* the rules' n_signals when made */
+};
+
+/* 0 (an empty set when the rules learn no baseline) or -ENOMEM. */
+int baseline_set_init(struct baseline_set *s, const struct rules *r);
+void baseline_set_free(struct baseline_set *s); /* accepts a zeroed set */
+/* {SIGNAL: baseline_to_json} of the learned ones (new reference, NULL when out of memory). */
+json_t *baseline_set_json(const struct rules *r, const struct baseline_set *s);
+/* Restores what baseline_set_json wrote, by signal name, into s (made for r): a signal
+ * whose seasonality changed starts over. 0 or -ENOMEM. */
+int baseline_set_restore(struct baseline_set *s, const struct rules *r, const json_t *j);
+/* Bytes held by the set's baselines. */
+size_t baseline_set_memory(const struct baseline_set *s);
+
 /* One evaluation at now: evaluate() updates st and fills res, then decide() (with flags,
  * and last_exec: the times each decision of r last ran) gives the outcome and *ret_def,
- * the decision concerned (NULL when none). */
+ * the decision concerned (NULL when none). With baselines (bl, may be NULL: none learned
+ * yet), the conditions' baseline thresholds are read from bl first (a baseline with fewer
+ * than min_samples values in now's slot is not ready), and after the evaluation each
+ * signal with a baseline learns its value when the result is certain, in one of its
+ * learn_in states with no worse state holding (not even pending its for), and the value
+ * is known, finite and fresh. */
 enum decision_outcome step_evaluate(const struct rules *r, struct eval_state *st, double *last_exec,
                                     const struct signal_value *values, double now,
                                     const struct decide_flags *flags, struct eval_result *res,
-                                    const struct decision_def **ret_def);
+                                    const struct decision_def **ret_def, struct baseline_set *bl);
+/* The baseline entries of an evaluation: values[n_signals + k] for each of the rules'
+ * baseline_refs from bl at now (known with the quantile, the reason saying the slot and
+ * the count; unknown, saying why, when not ready). */
+void step_baselines_fill(const struct rules *r, const struct baseline_set *bl,
+                         struct signal_value *values, double now);
 
 /* What a regulator gets from an evaluation, as the daemon gives it: the signal is known
  * when its value is known, finite and not older than its signal's max_age (values NULL:
@@ -94,6 +123,7 @@ struct step_replay {
     /* per regulator of the rules, each from its start (NULL without regulators; the
      * loader refuses them with targets) */
     struct step_regulator *regs;
+    struct baseline_set baselines; /* learned as the daemon learns them, from nothing */
 };
 
 /* 0 or -ENOMEM. rules is borrowed; t0 is the time of the start. */
