@@ -23,9 +23,8 @@ struct verb {
 };
 
 static const struct verb verbs[] = {
-    {"check", NULL, check_files, false},
-    {"test", NULL, ruletest_run_files, false},
-    {"backtest", backtest_main, NULL, true},
+    {"check", NULL, check_files, false},     {"test", NULL, ruletest_run_files, false},
+    {"backtest", backtest_main, NULL, true}, {"baseline", baseline_main, NULL, true},
     {"report", report_cli, NULL, true},
 };
 

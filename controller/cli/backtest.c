@@ -185,6 +185,7 @@ void backtest_result_free(struct backtest_result *b)
 {
     if (!b)
         return;
+    json_decref(b->baselines);
     for (size_t i = 0; i < b->n_events; i++) {
         free(b->events[i].reasoning);
         free(b->events[i].target);
@@ -447,6 +448,8 @@ int backtest_replay(const struct rules *rules, const struct promql_range *const 
                                         t_ms, NULL) < 0)
                 goto fail;
     }
+    if (rp.baselines.by_signal && !(b->baselines = baseline_set_json(rules, &rp.baselines)))
+        goto fail;
     step_replay_free(&rp);
     free(values);
     free(prev_missing);

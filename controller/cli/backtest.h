@@ -147,6 +147,10 @@ struct backtest_result {
     /* rules->n_regulators trajectories (with targets, summed over them); NULL without
      * regulators */
     struct backtest_regulator *regulators;
+    /* The baselines learned over the replay, as the daemon would have them: without
+     * targets {SIGNAL: ...} (baseline_set_json), with targets {KEY: {SIGNAL: ...}}; NULL
+     * when the rules learn none */
+    json_t *baselines;
 };
 
 /* Replays series (rules->n_signals ranges, borrowed, all with the same start, step and
@@ -179,6 +183,9 @@ struct backtest_about {
 
 /* The report as JSON (new reference, NULL on OOM) and as readable text. */
 json_t *backtest_json(const struct backtest_result *b, const struct backtest_about *about);
+/* `homeostat-controller baseline learn` (argv[0] "baseline"): the backtest's replay, its
+ * baselines written to --output; the exit status. */
+int baseline_main(int argc, char **argv);
 void backtest_write_text(const struct backtest_result *b, const struct backtest_about *about,
                          FILE *out);
 

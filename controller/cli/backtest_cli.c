@@ -30,7 +30,12 @@ enum {
     BT_FLAP_WINDOW,
     BT_FORMAT,
     BT_OUTPUT,
+    BT_BASELINES_OUTPUT,
 };
+
+/* `baseline learn`: the backtest's replay, its baselines written to --output, no report */
+static bool learn_mode;
+#define VERB (learn_mode ? "baseline learn" : "backtest")
 
 static const struct option bt_options[] = {
     {"config", required_argument, NULL, BT_CONFIG},
@@ -42,12 +47,29 @@ static const struct option bt_options[] = {
     {"flap-window", required_argument, NULL, BT_FLAP_WINDOW},
     {"format", required_argument, NULL, BT_FORMAT},
     {"output", required_argument, NULL, BT_OUTPUT},
+    {"baselines.output", required_argument, NULL, BT_BASELINES_OUTPUT},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
 
+static void learn_usage(FILE *f)
+{
+    fprintf(f, "Usage: " PROG " baseline learn --config=FILE --output=FILE [--from=TIME]\n"
+               "                                    [--to=TIME] [--step=DURATION] [FLAGS]\n\n"
+               "Learns the rules' baselines from Prometheus history: the rules are replayed\n"
+               "as the backtest replays them (the daemon's own steps: a value is learned while\n"
+               "the state is one of the signal's learn_in and no worse state holds), and the\n"
+               "baselines learned are written to --output as JSON, for the daemon's\n"
+               "--baselines.seed. Takes the backtest's flags (" PROG " backtest --help) but\n"
+               "--format and --baselines.output; --output is required.\n");
+}
+
 static void bt_usage(FILE *f)
 {
+    if (learn_mode) {
+        learn_usage(f);
+        return;
+    }
     fprintf(
         f, "Usage: " PROG " backtest --config=FILE [--from=TIME] [--to=TIME] [--step=DURATION]\n"
            "                                     [FLAGS]\n\n"
@@ -68,11 +90,13 @@ static void bt_usage(FILE *f)
            "                                 than this is a flap (default 5m).\n"
            "      --format=FORMAT            text or json (default text).\n"
            "      --output=FILE              Write the report to FILE (default: standard\n"
-           "                                 output).\n");
+           "                                 output).\n"
+           "      --baselines.output=FILE    Also write the baselines learned over the range\n"
+           "                                 (for the daemon's --baselines.seed).\n");
 }
 
 struct bt_cli {
-    const char *config, *from, *to, *step, *prometheus_url, *output;
+    const char *config, *from, *to, *step, *prometheus_url, *output, *baselines_output;
     uint64_t query_timeout_usec, flap_window_usec;
     bool json;
 };
@@ -81,9 +105,9 @@ static int bt_duration(const char *flag, const char *v, uint64_t *ret)
 {
     if (parse_duration_usec(v, ret) < 0 || *ret == 0) {
         fprintf(stderr,
-                PROG " backtest: invalid value '%.64s' for --%s: expected a duration such as "
+                PROG " %s: invalid value '%.64s' for --%s: expected a duration such as "
                      "15s, 5m or 1h30m\n",
-                v, flag);
+                VERB, v, flag);
         return -EINVAL;
     }
     return 0;
@@ -105,7 +129,7 @@ static int bt_parse_flags(int argc, char **argv, struct bt_cli *cli)
         case BT_PROM_URL: {
             const char *why = rules_url_error(optarg);
             if (why) {
-                fprintf(stderr, PROG " backtest: invalid value for --prometheus.url: %s\n", why);
+                fprintf(stderr, PROG " %s: invalid value for --prometheus.url: %s\n", VERB, why);
                 return -EINVAL;
             }
             cli->prometheus_url = optarg;
@@ -122,32 +146,40 @@ static int bt_parse_flags(int argc, char **argv, struct bt_cli *cli)
         case BT_FORMAT:
             if (strcmp(optarg, "text") != 0 && strcmp(optarg, "json") != 0) {
                 fprintf(stderr,
-                        PROG " backtest: invalid value '%.64s' for --format: expected text or "
+                        PROG " %s: invalid value '%.64s' for --format: expected text or "
                              "json\n",
-                        optarg);
+                        VERB, optarg);
                 return -EINVAL;
             }
             cli->json = strcmp(optarg, "json") == 0;
             break;
         case BT_OUTPUT: cli->output = optarg; break;
+        case BT_BASELINES_OUTPUT: cli->baselines_output = optarg; break;
         case ':':
-            fprintf(stderr, PROG " backtest: flag '%s' needs a value\n", argv[optind - 1]);
+            fprintf(stderr, PROG " %s: flag '%s' needs a value\n", VERB, argv[optind - 1]);
             return -EINVAL;
         default:
             if (optopt)
-                fprintf(stderr, PROG " backtest: unknown flag '-%c'\n", optopt);
+                fprintf(stderr, PROG " %s: unknown flag '-%c'\n", VERB, optopt);
             else
-                fprintf(stderr, PROG " backtest: unknown flag '%s'\n", argv[optind - 1]);
+                fprintf(stderr, PROG " %s: unknown flag '%s'\n", VERB, argv[optind - 1]);
             return -EINVAL;
         }
     }
     if (optind < argc) {
-        fprintf(stderr, PROG " backtest: unexpected argument '%.64s'\n", argv[optind]);
+        fprintf(stderr, PROG " %s: unexpected argument '%.64s'\n", VERB, argv[optind]);
         return -EINVAL;
     }
     if (!cli->config) {
-        fprintf(stderr, PROG " backtest: --config=FILE is required\n");
+        fprintf(stderr, PROG " %s: --config=FILE is required\n", VERB);
         return -EINVAL;
+    }
+    if (learn_mode) {
+        if (!cli->output || strcmp(cli->output, "-") == 0 || cli->baselines_output) {
+            fprintf(stderr, PROG " baseline learn: --output=FILE is required (the baselines)\n");
+            return -EINVAL;
+        }
+        cli->baselines_output = cli->output;
     }
     return 0;
 }
@@ -168,11 +200,11 @@ static int bt_load_rules(const struct bt_cli *cli, struct rules **ret)
     int rc = rules_load_file(cli->config, &r, &errors);
     if (rc < 0) {
         if (rc == -EINVAL)
-            fprintf(stderr, PROG " backtest: %s is invalid:\n", cli->config);
+            fprintf(stderr, PROG " %s: %s is invalid:\n", VERB, cli->config);
         else if (!errors.len)
-            fprintf(stderr, PROG " backtest: cannot read %s: %s\n", cli->config, strerror(-rc));
+            fprintf(stderr, PROG " %s: cannot read %s: %s\n", VERB, cli->config, strerror(-rc));
         else
-            fprintf(stderr, PROG " backtest: ");
+            fprintf(stderr, PROG " %s: ", VERB);
         print_errors(&errors);
         buf_free(&errors);
         return 2;
@@ -183,12 +215,12 @@ static int bt_load_rules(const struct bt_cli *cli, struct rules **ret)
         r->prometheus.url = strdup(cli->prometheus_url);
         if (!r->prometheus.url) {
             rules_free(r);
-            fprintf(stderr, PROG " backtest: out of memory\n");
+            fprintf(stderr, PROG " %s: out of memory\n", VERB);
             return 2;
         }
     }
     if (!r->prometheus.url) {
-        fprintf(stderr, PROG " backtest: %s: prometheus.url is not set (and no --prometheus.url)\n",
+        fprintf(stderr, PROG " %s: %s: prometheus.url is not set (and no --prometheus.url)\n", VERB,
                 cli->config);
         rules_free(r);
         return 2;
@@ -208,24 +240,24 @@ static int bt_range(const struct bt_cli *cli, const struct rules *r, int64_t *re
     static const char *const forms =
         "expected RFC 3339 (2024-05-01T12:00:00Z), Unix seconds, now, or -DURATION (-24h)";
     if (backtest_parse_time(fv, now_ms, &from) < 0) {
-        fprintf(stderr, PROG " backtest: invalid value '%.64s' for --from: %s\n", fv, forms);
+        fprintf(stderr, PROG " %s: invalid value '%.64s' for --from: %s\n", VERB, fv, forms);
         return 2;
     }
     if (backtest_parse_time(tv, now_ms, &to) < 0) {
-        fprintf(stderr, PROG " backtest: invalid value '%.64s' for --to: %s\n", tv, forms);
+        fprintf(stderr, PROG " %s: invalid value '%.64s' for --to: %s\n", VERB, tv, forms);
         return 2;
     }
     if (to > now_ms) {
         char t[64];
         backtest_format_time(to, t, sizeof(t));
-        fprintf(stderr, PROG " backtest: --to (%s) is in the future\n", t);
+        fprintf(stderr, PROG " %s: --to (%s) is in the future\n", VERB, t);
         return 2;
     }
     if (from <= 0 || to < from) {
         char f[64], t[64];
         backtest_format_time(from, f, sizeof(f));
         backtest_format_time(to, t, sizeof(t));
-        fprintf(stderr, PROG " backtest: --from (%s) must be after 1970 and not after --to (%s)\n",
+        fprintf(stderr, PROG " %s: --from (%s) must be after 1970 and not after --to (%s)\n", VERB,
                 f, t);
         return 2;
     }
@@ -233,7 +265,7 @@ static int bt_range(const struct bt_cli *cli, const struct rules *r, int64_t *re
     if (cli->step && bt_duration("step", cli->step, &step_usec) < 0)
         return 2;
     if (step_usec % 1000 != 0) {
-        fprintf(stderr, PROG " backtest: --step %s is not a whole number of milliseconds\n",
+        fprintf(stderr, PROG " %s: --step %s is not a whole number of milliseconds\n", VERB,
                 cli->step ? cli->step : "(evaluation_interval)");
         return 2;
     }
@@ -249,17 +281,88 @@ static int write_output(const struct bt_cli *cli, const char *data, size_t len)
 {
     if (!cli->output || strcmp(cli->output, "-") == 0) {
         if (fwrite(data, 1, len, stdout) != len || fflush(stdout) != 0) {
-            fprintf(stderr, PROG " backtest: cannot write the report: %s\n", strerror(errno));
+            fprintf(stderr, PROG " %s: cannot write the report: %s\n", VERB, strerror(errno));
             return 1;
         }
         return 0;
     }
     int r = file_write_atomic(cli->output, data, len, 0644);
     if (r < 0) {
-        fprintf(stderr, PROG " backtest: cannot write %s: %s\n", cli->output, strerror(-r));
+        fprintf(stderr, PROG " %s: cannot write %s: %s\n", VERB, cli->output, strerror(-r));
         return 1;
     }
     return 0;
+}
+
+/* The baselines file: {"rules", "from", "to", "step_seconds", "baselines": {SIGNAL: ...}}
+ * without targets, {..., "targets": {KEY: {SIGNAL: ...}}} with; and a line per signal on
+ * standard output. 0, or 1 (reported). */
+static int write_baselines(const struct bt_cli *cli, const struct rules *r,
+                           const struct backtest_result *b, int64_t start_ms, int64_t step_ms,
+                           size_t n)
+{
+    if (!b->baselines) {
+        fprintf(stderr, PROG " %s: %s learns no baseline (no signal has a baseline section)\n",
+                VERB, cli->config);
+        return 1;
+    }
+    char f[64], t[64];
+    backtest_format_time(start_ms, f, sizeof(f));
+    backtest_format_time(start_ms + (int64_t)(n ? n - 1 : 0) * step_ms, t, sizeof(t));
+    json_t *j =
+        json_pack("{s:s,s:s,s:s,s:f,s:O}", "rules", cli->config, "from", f, "to", t, "step_seconds",
+                  (double)step_ms / 1000.0, r->targets.by ? "targets" : "baselines", b->baselines);
+    char *text = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(j);
+    if (!text) {
+        fprintf(stderr, PROG " %s: out of memory\n", VERB);
+        return 1;
+    }
+    int w = file_write_atomic(cli->baselines_output, text, strlen(text), 0644);
+    free(text);
+    if (w < 0) {
+        fprintf(stderr, PROG " %s: cannot write %s: %s\n", VERB, cli->baselines_output,
+                strerror(-w));
+        return 1;
+    }
+    /* what was learned, per signal: values in all (over the targets) */
+    for (size_t i = 0; learn_mode && i < r->n_signals; i++) {
+        if (!r->signals[i].baseline)
+            continue;
+        unsigned long long learned = 0, owners = 0;
+        const char *key;
+        json_t *v;
+        if (r->targets.by) {
+            json_object_foreach(b->baselines, key, v)
+            {
+                json_t *one = json_object_get(v, r->signals[i].name);
+                learned += (unsigned long long)json_integer_value(json_object_get(one, "learned"));
+                owners += one != NULL;
+            }
+        } else {
+            json_t *one = json_object_get(b->baselines, r->signals[i].name);
+            learned = (unsigned long long)json_integer_value(json_object_get(one, "learned"));
+            owners = one != NULL;
+        }
+        char over[48] = "";
+        if (r->targets.by)
+            snprintf(over, sizeof(over), " over %llu targets", owners);
+        printf("%s: %llu values learned%s, %s to %s\n", r->signals[i].name, learned, over, f, t);
+    }
+    if (learn_mode)
+        printf("written to %s\n", cli->baselines_output);
+    return 0;
+}
+
+int baseline_main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "learn") != 0) {
+        learn_mode = true;
+        learn_usage(stderr);
+        return 2;
+    }
+    learn_mode = true;
+    return backtest_main(argc - 1, argv + 1);
 }
 
 int backtest_main(int argc, char **argv)
@@ -287,14 +390,14 @@ int backtest_main(int argc, char **argv)
     size_t text_len = 0;
     rc = 2;
     if (!queries || !fetch || !ranges || !series) {
-        fprintf(stderr, PROG " backtest: out of memory\n");
+        fprintf(stderr, PROG " %s: out of memory\n", VERB);
         goto out;
     }
     if (bt_range(&cli, r, &start_ms, &step_ms, &n) != 0)
         goto out;
     for (size_t i = 0; i < ns; i++) {
         if (!(queries[i] = backtest_signal_query(&r->signals[i]))) {
-            fprintf(stderr, PROG " backtest: out of memory\n");
+            fprintf(stderr, PROG " %s: out of memory\n", VERB);
             goto out;
         }
         fetch[i] = n_ranges;
@@ -310,9 +413,9 @@ int backtest_main(int argc, char **argv)
         char step[32];
         backtest_format_duration((uint64_t)step_ms, step, sizeof(step));
         fprintf(stderr,
-                PROG " backtest: %zu queries x %zu evaluations (step %s) = %llu points, over the "
+                PROG " %s: %zu queries x %zu evaluations (step %s) = %llu points, over the "
                      "limit of %u: use a larger --step or a shorter range\n",
-                n_ranges, n, step, (unsigned long long)n_ranges * n, BACKTEST_MAX_POINTS);
+                VERB, n_ranges, n, step, (unsigned long long)n_ranges * n, BACKTEST_MAX_POINTS);
         goto out;
     }
 
@@ -320,7 +423,7 @@ int backtest_main(int argc, char **argv)
     buf_init(&errors, 1 << 16);
     int cr = promql_client_new(&r->prometheus, &client, &errors);
     if (cr < 0) {
-        fprintf(stderr, PROG " backtest: cannot query Prometheus:\n");
+        fprintf(stderr, PROG " %s: cannot query Prometheus:\n", VERB);
         print_errors(&errors);
         buf_free(&errors);
         goto out;
@@ -335,7 +438,7 @@ int backtest_main(int argc, char **argv)
             continue; /* fetched for an earlier signal with the same query */
         if (promql_range_init(g, start_ms, step_ms, n) < 0 ||
             (r->targets.by && !(g->matrix = json_array()))) {
-            fprintf(stderr, PROG " backtest: out of memory\n");
+            fprintf(stderr, PROG " %s: out of memory\n", VERB);
             goto out;
         }
         struct promql_result err;
@@ -347,9 +450,9 @@ int backtest_main(int argc, char **argv)
             backtest_format_time(start_ms + (int64_t)(first + count - 1) * step_ms, t, sizeof(t));
             backtest_format_duration((uint64_t)step_ms, step, sizeof(step));
             fprintf(stderr,
-                    PROG " backtest: signal %s: query_range %s .. %s (step %s, points %zu..%zu "
+                    PROG " %s: signal %s: query_range %s .. %s (step %s, points %zu..%zu "
                          "of %zu) failed: %s: %s\n",
-                    r->signals[i].name, f, t, step, first, first + count - 1, n,
+                    VERB, r->signals[i].name, f, t, step, first, first + count - 1, n,
                     promql_error_name(err.error), err.detail);
             goto out;
         }
@@ -362,14 +465,14 @@ int backtest_main(int argc, char **argv)
                           : backtest_replay(r, series, cli.flap_window_usec / 1000, &result);
     if (q == -E2BIG) {
         fprintf(stderr,
-                PROG " backtest: the series hold more than %u points in all: use a larger "
+                PROG " %s: the series hold more than %u points in all: use a larger "
                      "--step, a shorter range or fewer targets\n",
-                BACKTEST_MAX_SERIES_POINTS);
+                VERB, BACKTEST_MAX_SERIES_POINTS);
         rc = 2;
         goto out;
     }
     if (q < 0) {
-        fprintf(stderr, PROG " backtest: %s\n", q == -ENOMEM ? "out of memory" : strerror(-q));
+        fprintf(stderr, PROG " %s: %s\n", VERB, q == -ENOMEM ? "out of memory" : strerror(-q));
         goto out;
     }
     struct backtest_about about = {
@@ -402,10 +505,12 @@ int backtest_main(int argc, char **argv)
         }
     }
     if (!text) {
-        fprintf(stderr, PROG " backtest: out of memory\n");
+        fprintf(stderr, PROG " %s: out of memory\n", VERB);
         goto out;
     }
-    rc = write_output(&cli, text, text_len);
+    rc = learn_mode ? 0 : write_output(&cli, text, text_len);
+    if (rc == 0 && cli.baselines_output)
+        rc = write_baselines(&cli, r, result, start_ms, step_ms, n);
 out:
     free(text);
     backtest_result_free(result);

@@ -226,6 +226,16 @@ int backtest_replay_targets(const struct rules *rules, const struct promql_range
             r = count_step(b, &map, &m[i], t_ms);
     }
     b->targets_refused = rp.refused;
+    for (size_t i = 0; r == 0 && i < rp.n; i++) { /* each target's baselines, by key */
+        const struct fleet_target *t = rp.targets[i];
+        if (!t->baselines.by_signal)
+            continue;
+        json_t *one = baseline_set_json(rules, &t->baselines);
+        if (!b->baselines)
+            b->baselines = json_object();
+        if (!one || !b->baselines || json_object_set_new(b->baselines, t->key, one) < 0)
+            r = -ENOMEM;
+    }
 out:
     for (size_t i = 0; vec && i < ns; i++) {
         bool shared = false;

@@ -53,6 +53,7 @@ struct cli {
     size_t n_token_files[API_ROLE_MAX];
     const char *state_directory;
     const char *audit_log;
+    const char *baselines_seed; /* --baselines.seed: `baseline learn`'s file (NULL: none) */
     const char *kubectl_path;
     const char *external_url;
     const char *web_config_file;         /* --web.config.file: TLS, basic auth; NULL: none */
@@ -162,6 +163,7 @@ struct controller {
     struct controller_state st;
     struct baseline_set baselines; /* without targets: the signals' baselines */
     double baselines_saved_at;     /* when st.baselines was last refreshed from them */
+    json_t *baseline_seed;         /* --baselines.seed's "targets" ({KEY: ...}; NULL: none) */
     struct target_table targets;   /* empty for rules without targets */
     struct regulator_run *regs;    /* per regulator of the rules (without targets) */
     size_t n_regs;

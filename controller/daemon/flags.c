@@ -33,6 +33,7 @@ enum {
     OPT_MAX_CONNECTIONS,
     OPT_MAX_CONNECTIONS_PER_IP,
     OPT_WEB_TIMEOUT,
+    OPT_BASELINES_SEED,
 };
 
 static const struct option options[] = {
@@ -44,6 +45,7 @@ static const struct option options[] = {
     {"web.receiver-token-file", required_argument, NULL, OPT_RECEIVER_TOKEN},
     {"state.directory", required_argument, NULL, OPT_STATE_DIR},
     {"audit.log", required_argument, NULL, OPT_AUDIT},
+    {"baselines.seed", required_argument, NULL, OPT_BASELINES_SEED},
     {"dry-run", no_argument, NULL, OPT_DRY_RUN},
     {"systemd.bus", required_argument, NULL, OPT_SYSTEMD_BUS},
     {"kubectl.path", required_argument, NULL, OPT_KUBECTL},
@@ -85,6 +87,9 @@ static void usage(FILE *f)
             "      --state.directory=DIR      State file location (default\n"
             "                                 /var/lib/homeostat-controller).\n"
             "      --audit.log=FILE           Decision log (default DIR/audit.jsonl).\n"
+            "      --baselines.seed=FILE      Baselines learned from history (" PROG " baseline\n"
+            "                                 learn) for the signals and targets that have\n"
+            "                                 none in the state file.\n"
             "      --dry-run                  Decide and record, never act.\n"
             "      --systemd.bus=BUS          Which manager systemd actions talk to: system\n"
             "                                 (the default) or user.\n"
@@ -151,6 +156,7 @@ int controller_parse_flags(int argc, char **argv, struct cli *cli)
         }
         case OPT_STATE_DIR: cli->state_directory = optarg; break;
         case OPT_AUDIT: cli->audit_log = optarg; break;
+        case OPT_BASELINES_SEED: cli->baselines_seed = optarg; break;
         case OPT_DRY_RUN: cli->dry_run = true; break;
         case OPT_SYSTEMD_BUS:
             if (strcmp(optarg, "system") != 0 && strcmp(optarg, "user") != 0) {

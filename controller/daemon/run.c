@@ -57,6 +57,50 @@ static void baselines_reset(struct controller *c, const struct rules *old, const
     c->baselines_saved_at = 0;
 }
 
+/* --baselines.seed (`baseline learn`'s file): the controller's signals without a baseline
+ * in the state file get the file's; with targets, kept for each target that appears (or
+ * was restored) without one. -1 (logged) when the file cannot be used. */
+static int baselines_seed(struct controller *c)
+{
+    json_error_t err;
+    json_t *j = json_load_file(c->cli.baselines_seed, JSON_REJECT_DUPLICATES, &err);
+    if (!j || !json_is_object(j)) {
+        log_error(PROG ": --baselines.seed %s: %s", c->cli.baselines_seed,
+                  j ? "expected a JSON object (homeostat-controller baseline learn's file)"
+                    : err.text);
+        json_decref(j);
+        return -1;
+    }
+    const json_t *own = json_object_get(j, "baselines"), *targets = json_object_get(j, "targets");
+    bool with_targets = c->rules->targets.by != NULL;
+    if (with_targets ? !json_is_object(targets) : !json_is_object(own)) {
+        log_error(PROG ": --baselines.seed %s: has no \"%s\": learned from rules %s targets",
+                  c->cli.baselines_seed, with_targets ? "targets" : "baselines",
+                  with_targets ? "without" : "with");
+        json_decref(j);
+        return -1;
+    }
+    int r = 0;
+    if (with_targets) {
+        c->baseline_seed = json_incref((json_t *)targets);
+        for (size_t i = 0; r == 0 && i < c->targets.n; i++) {
+            struct target *t = c->targets.list[i];
+            r = baseline_set_seed(&t->baselines, c->rules, json_object_get(targets, t->key));
+        }
+    } else {
+        r = baseline_set_seed(&c->baselines, c->rules, own);
+    }
+    const char *from = json_string_value(json_object_get(j, "from"));
+    const char *to = json_string_value(json_object_get(j, "to"));
+    log_info("baselines: seeded from %s (learned %s to %s)", c->cli.baselines_seed,
+             from ? from : "?", to ? to : "?");
+    json_decref(j);
+    if (r < 0)
+        return log_error(PROG ": out of memory"), -1;
+    c->baselines_saved_at = 0; /* written with the next save */
+    return 0;
+}
+
 /* st.baselines from the baselines, at most once a BASELINES_SAVE_SECONDS unless force. */
 static void baselines_snapshot(struct controller *c, double now, bool force)
 {
@@ -540,6 +584,8 @@ static int run_daemon(struct controller *c)
     if (regulators_init(c) < 0)
         return log_error(PROG ": out of memory"), 1;
     baselines_reset(c, NULL, c->rules);
+    if (c->cli.baselines_seed && baselines_seed(c) < 0)
+        return 1;
     c->reg = registry_new();
     if (!c->reg || controller_metrics_init(c) < 0 ||
         amreceiver_new(c->st.alerts_received, &c->alerts) < 0)
@@ -670,6 +716,7 @@ static void controller_free(struct controller *c)
     amreceiver_free(c->alerts);
     regulators_free(c);
     baseline_set_free(&c->baselines);
+    json_decref(c->baseline_seed);
     statefile_free_json(&c->st);
     targets_free(&c->targets);
     eval_state_free(&c->st.eval);

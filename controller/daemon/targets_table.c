@@ -90,6 +90,11 @@ struct target *targets_add(struct controller *c, const char *key, const json_t *
         target_free(t);
         return NULL;
     }
+    if (c->baseline_seed &&
+        baseline_set_seed(&t->baselines, r, json_object_get(c->baseline_seed, key)) < 0) {
+        target_free(t);
+        return NULL;
+    }
     t->node.hash = key_hash(key);
     snprintf(t->id, sizeof(t->id), "%016llx", (unsigned long long)t->node.hash);
     t->first_seen = t->last_seen = now;

@@ -55,19 +55,31 @@ json_t *baseline_set_json(const struct rules *r, const struct baseline_set *s)
     return o;
 }
 
-int baseline_set_restore(struct baseline_set *s, const struct rules *r, const json_t *j)
+static int set_restore(struct baseline_set *s, const struct rules *r, const json_t *j,
+                       bool only_empty)
 {
     for (size_t i = 0; json_is_object(j) && s->by_signal && i < s->n && i < r->n_signals; i++) {
         const struct baseline_def *d = r->signals[i].baseline;
         const json_t *b = json_object_get(j, r->signals[i].name);
-        if (!d || !b)
+        if (!d || !b || (only_empty && s->by_signal[i]))
             continue;
-        if (!s->by_signal[i] && !(s->by_signal[i] = baseline_new(d->season, d->window)))
+        baseline_free(s->by_signal[i]);
+        if (!(s->by_signal[i] = baseline_new((enum baseline_season)d->season, d->window)))
             return -ENOMEM;
         if (baseline_from_json(s->by_signal[i], b) < 0)
             return -ENOMEM;
     }
     return 0;
+}
+
+int baseline_set_restore(struct baseline_set *s, const struct rules *r, const json_t *j)
+{
+    return set_restore(s, r, j, false);
+}
+
+int baseline_set_seed(struct baseline_set *s, const struct rules *r, const json_t *j)
+{
+    return set_restore(s, r, j, true);
 }
 
 size_t baseline_set_memory(const struct baseline_set *s)
@@ -123,24 +135,65 @@ static bool learns_in(const struct baseline_def *d, size_t state)
     return false;
 }
 
+/* A value as the evaluation takes it: known, finite and not older than max_age. */
+static bool usable(const struct rules *r, const struct signal_value *v, size_t i, double now)
+{
+    double max_age = (double)r->signals[i].max_age_usec / 1e6;
+    return v[i].known && isfinite(v[i].value) && !(max_age > 0 && now - v[i].sample_time > max_age);
+}
+
+/* Whether state j may hold, for learning: as the evaluation judges it (an unknown value
+ * may hold), except that a condition on a baseline that is not ready yet (and has no
+ * fallback) does not hold: nothing learned is no sign of trouble, and else a baseline
+ * that a state's condition needs could never start learning. v holds the baselines'
+ * entries after the signals'. */
+static bool may_hold(const struct rules *r, size_t j, const struct signal_value *v, double now)
+{
+    const struct state_def *s = &r->states[j];
+    size_t n_true = 0, n_false = 0;
+    for (size_t k = 0; k < s->n_conditions; k++) {
+        const struct condition *c = &s->conditions[k];
+        double t = c->threshold;
+        if (c->baseline) {
+            const struct signal_value *b = &v[r->n_signals + c->base_ref];
+            if (b->known && isfinite(b->value))
+                t = c->factor * b->value;
+            else if (!c->has_fallback) {
+                n_false++;
+                continue;
+            }
+        }
+        if (!usable(r, v, c->signal, now))
+            continue; /* unknown */
+        if (cond_op_holds(c->op, v[c->signal].value, t))
+            n_true++;
+        else
+            n_false++;
+    }
+    if (s->n_conditions == 0)
+        return true;
+    if (s->when == WHEN_ANY)
+        return n_true > 0 || n_false < s->n_conditions;
+    return n_false == 0;
+}
+
 /* Each baselined signal learns its value of this evaluation (see step_evaluate). */
 static void baselines_learn(const struct rules *r, struct baseline_set *bl,
                             const struct signal_value *values, const struct eval_result *res,
                             double now)
 {
-    if (!bl || !bl->by_signal || res->uncertain || res->to == EVAL_STATE_UNKNOWN)
+    if (!bl || !bl->by_signal || res->to == EVAL_STATE_UNKNOWN)
         return;
     /* healthy: no worse state holds, not even pending its for (a rise that is about to
-     * be judged is not taught as normal) */
-    for (size_t j = 0; j < res->to && j < 64; j++)
-        if (res->holds[j] != TRI_FALSE)
+     * be judged is not taught as normal); a result held as uncertain only because
+     * baselines are not ready still learns */
+    for (size_t j = 0; j < res->to; j++)
+        if (may_hold(r, j, values, now))
             return;
     for (size_t i = 0; i < r->n_signals && i < bl->n; i++) {
         const struct baseline_def *d = r->signals[i].baseline;
         const struct signal_value *sv = &values[i];
-        double max_age = (double)r->signals[i].max_age_usec / 1e6;
-        if (!d || !learns_in(d, res->to) || !sv->known || !isfinite(sv->value) ||
-            (max_age > 0 && now - sv->sample_time > max_age))
+        if (!d || !learns_in(d, res->to) || !usable(r, values, i, now))
             continue;
         if (!bl->by_signal[i] &&
             !(bl->by_signal[i] = baseline_new((enum baseline_season)d->season, d->window)))
@@ -166,7 +219,8 @@ enum decision_outcome step_evaluate(const struct rules *r, struct eval_state *st
         v = with_baselines;
     }
     evaluate(r, st, v, now, res);
-    baselines_learn(r, bl, values, res, now);
+    if (r->n_baseline_refs || bl)
+        baselines_learn(r, bl, v, res, now);
     return decide(r, last_exec, res, now, flags, ret_def);
 }
 

@@ -42,9 +42,12 @@ int baseline_set_init(struct baseline_set *s, const struct rules *r);
 void baseline_set_free(struct baseline_set *s); /* accepts a zeroed set */
 /* {SIGNAL: baseline_to_json} of the learned ones (new reference, NULL when out of memory). */
 json_t *baseline_set_json(const struct rules *r, const struct baseline_set *s);
-/* Restores what baseline_set_json wrote, by signal name, into s (made for r): a signal
- * whose seasonality changed starts over. 0 or -ENOMEM. */
+/* Restores what baseline_set_json wrote, by signal name, into s (made for r), each signal
+ * saved replacing what s had of it: a signal whose seasonality changed starts over. 0 or
+ * -ENOMEM. */
 int baseline_set_restore(struct baseline_set *s, const struct rules *r, const json_t *j);
+/* The same for the signals of s that learned nothing yet (--baselines.seed). */
+int baseline_set_seed(struct baseline_set *s, const struct rules *r, const json_t *j);
 /* Bytes held by the set's baselines. */
 size_t baseline_set_memory(const struct baseline_set *s);
 
@@ -53,9 +56,10 @@ size_t baseline_set_memory(const struct baseline_set *s);
  * the decision concerned (NULL when none). With baselines (bl, may be NULL: none learned
  * yet), the conditions' baseline thresholds are read from bl first (a baseline with fewer
  * than min_samples values in now's slot is not ready), and after the evaluation each
- * signal with a baseline learns its value when the result is certain, in one of its
- * learn_in states with no worse state holding (not even pending its for), and the value
- * is known, finite and fresh. */
+ * signal with a baseline learns its value when the state is one of its learn_in, no worse
+ * state may hold (not even pending its for; a condition on a baseline that is not ready
+ * counts as not holding, so that a result held uncertain by such a condition still
+ * learns), and the value is known, finite and fresh. */
 enum decision_outcome step_evaluate(const struct rules *r, struct eval_state *st, double *last_exec,
                                     const struct signal_value *values, double now,
                                     const struct decide_flags *flags, struct eval_result *res,
