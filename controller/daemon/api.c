@@ -1,9 +1,9 @@
 /* api: the controller's HTTP API (docs/API.md): health, metrics, status, signals,
- * decisions, rules, evaluate and reload, and the operator endpoints: pause and resume,
- * manual actions, runtime overrides, the Alertmanager webhook receiver and the alerts it
- * fed. Mutating endpoints need a bearer token of the role they name (receiver, operator,
- * admin: credentials.h, docs/SECURITY.md). GET / serves the status page
- * (status.html, embedded at build time). */
+ * decisions, rules, regulators, baselines, evaluate and reload, and the operator
+ * endpoints: pause and resume, manual actions, runtime overrides, the Alertmanager
+ * webhook receiver and the alerts it fed. Mutating endpoints need a bearer token of the
+ * role they name (receiver, operator, admin: credentials.h, docs/SECURITY.md). GET /
+ * serves the status page (status.html, embedded at build time). */
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "baselines_api.h"
 #include "controller.h"
 #include "daemon.h"
 #include "expo.h"
@@ -66,6 +67,11 @@ json_t *status_json(struct controller *c, double now)
     /* with targets, each target's are in its detail and GET /api/v1/regulators */
     if (r->n_regulators && !r->targets.by)
         json_object_set_new(o, "regulators", regulators_json(c));
+    /* with targets, how many are ready per signal; each target's in GET /api/v1/baselines */
+    if (baselines_any(r)) {
+        json_t *b = baselines_json(c, now, false);
+        json_object_set_new(o, "baselines", b ? b : json_null());
+    }
     return o;
 }
 
@@ -643,6 +649,8 @@ void api_handle(void *userdata, const struct httpd_request *req, struct httpd_re
         enum expo_format f = expo_negotiate(httpd_header(req, "Accept"));
         pthread_mutex_lock(&c->lock);
         int tm = set ? targets_metrics(c, set) : -ENOMEM;
+        if (tm >= 0)
+            tm = baselines_metrics(c, set, now_realtime());
         pthread_mutex_unlock(&c->lock);
         if (!set || tm < 0 || registry_collect(c->reg, set) < 0 ||
             expo_render(&resp->body, f, &set, 1, NULL) < 0) {
@@ -662,6 +670,14 @@ void api_handle(void *userdata, const struct httpd_request *req, struct httpd_re
         json_t *s = regulators_json(c);
         pthread_mutex_unlock(&c->lock);
         reply_json(resp, 200, envelope(s));
+    } else if (strcmp(p, "/api/v1/baselines") == 0 && get) {
+        pthread_mutex_lock(&c->lock);
+        json_t *s = baselines_json(c, now_realtime(), true);
+        pthread_mutex_unlock(&c->lock);
+        if (!s)
+            httpd_reply_error(resp, 500, "out of memory");
+        else
+            reply_json(resp, 200, envelope(s));
     } else if (strcmp(p, "/api/v1/signals") == 0 && get) {
         pthread_mutex_lock(&c->lock);
         json_t *s = signals_json(c, now_realtime());
@@ -760,6 +776,7 @@ void api_handle(void *userdata, const struct httpd_request *req, struct httpd_re
             {"/api/v1/status", "GET, HEAD"},
             {"/api/v1/signals", "GET, HEAD"},
             {"/api/v1/regulators", "GET, HEAD"},
+            {"/api/v1/baselines", "GET, HEAD"},
             {"/api/v1/decisions", "GET, HEAD"},
             {"/api/v1/rules", "GET, HEAD"},
             {"/api/v1/evaluate", "POST"},

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "baselines_api.h"
 #include "controller.h"
 #include "parse.h"
 #include "fleet.h"
@@ -252,6 +253,9 @@ int targets_detail_json(struct controller *c, const char *id, json_t **ret)
     *ret = target_row_json(c, t, true, now_realtime());
     if (t->regs)
         json_object_set_new(*ret, "regulators", regulator_runs_json(c, t->regs));
+    if (baselines_any(c->rules))
+        json_object_set_new(*ret, "baselines",
+                            baselines_set_view(c, &t->baselines, now_realtime()));
     return 0;
 }
 

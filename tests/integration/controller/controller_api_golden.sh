@@ -218,6 +218,7 @@ for attempt in 1 2 3; do
     fetch api-status json GET /api/v1/status
     fetch api-head-status-page none HEAD /
     fetch api-signals json GET /api/v1/signals
+    fetch api-baselines json GET /api/v1/baselines
     fetch api-decisions json GET /api/v1/decisions
     fetch api-decisions-limit json GET '/api/v1/decisions?limit=256'
     fetch api-rules-default json GET /api/v1/rules
