@@ -98,13 +98,11 @@ struct target {
     struct regulator_run *regs; /* one per regulator of the rules (NULL without any) */
     size_t n_regs;
     struct baseline_set baselines; /* its signals' baselines */
-    char *baselines_text;          /* their state file text, refreshed at most once a
-                                    * BASELINES_SAVE_SECONDS (NULL: none yet) */
-    double baselines_text_at;
 };
 
-/* How often the baselines' state is written out: a restart loses at most this much
- * learning (and the stop writes it all). */
+/* How often the baselines are written out (DIR/baselines.json, apart from the state file,
+ * which is written every evaluation): a crash loses at most this much learning; the stop
+ * writes them all. */
 #define BASELINES_SAVE_SECONDS 60.0
 
 /* The targets, the table the main thread evaluates and the HTTP threads read (lock). */
@@ -162,7 +160,8 @@ struct controller {
     struct promql_client *prom;
     struct controller_state st;
     struct baseline_set baselines; /* without targets: the signals' baselines */
-    double baselines_saved_at;     /* when st.baselines was last refreshed from them */
+    double baselines_saved_at;     /* when DIR/baselines.json was last written */
+    char baselines_path[4096];     /* DIR/baselines.json */
     json_t *baseline_seed;         /* --baselines.seed's "targets" ({KEY: ...}; NULL: none) */
     struct target_table targets;   /* empty for rules without targets */
     struct regulator_run *regs;    /* per regulator of the rules (without targets) */

@@ -46,9 +46,11 @@
 
 /* The baselines for rules r, carried over by signal name from those of old (NULL at the
  * start: from the state file). Logged, not fatal: without memory they start empty. */
-static void baselines_reset(struct controller *c, const struct rules *old, const struct rules *r)
+static void baselines_reset(struct controller *c, const struct rules *old, const struct rules *r,
+                            const json_t *file)
 {
-    json_t *saved = old ? baseline_set_json(old, &c->baselines) : json_incref(c->st.baselines);
+    json_t *saved = old ? baseline_set_json(old, &c->baselines)
+                        : json_incref(json_object_get(file, "baselines"));
     baseline_set_free(&c->baselines);
     if (!r->targets.by && (baseline_set_init(&c->baselines, r) < 0 ||
                            baseline_set_restore(&c->baselines, r, saved) < 0))
@@ -101,17 +103,82 @@ static int baselines_seed(struct controller *c)
     return 0;
 }
 
-/* st.baselines from the baselines, at most once a BASELINES_SAVE_SECONDS unless force. */
-static void baselines_snapshot(struct controller *c, double now, bool force)
+/* DIR/baselines.json, at most once a BASELINES_SAVE_SECONDS unless force (lock held): the
+ * controller's {"baselines": {SIGNAL: ...}}, or {"targets": {KEY: {SIGNAL: ...}}}, compact.
+ * Apart from state.json, which is written every evaluation: the baselines are large and
+ * change slowly. */
+static void baselines_save(struct controller *c, double now, bool force)
 {
-    if (!c->baselines.by_signal || (!force && now - c->baselines_saved_at < BASELINES_SAVE_SECONDS))
+    bool any = c->baselines.by_signal != NULL;
+    for (size_t i = 0; !any && i < c->targets.n; i++)
+        any = c->targets.list[i]->baselines.by_signal != NULL;
+    if (!any || (!force && now - c->baselines_saved_at < BASELINES_SAVE_SECONDS))
         return;
-    json_t *j = baseline_set_json(c->rules, &c->baselines);
-    if (!j)
-        return;
-    json_decref(c->st.baselines);
-    c->st.baselines = j;
     c->baselines_saved_at = now;
+    struct buf b;
+    buf_init(&b, 0);
+    int r = 0;
+    if (!c->rules->targets.by) {
+        json_t *j = baseline_set_json(c->rules, &c->baselines);
+        char *text = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+        json_decref(j);
+        r = text ? buf_puts(&b, "{\"baselines\": ") : -ENOMEM;
+        if (r == 0)
+            r = buf_puts(&b, text);
+        free(text);
+    } else {
+        r = buf_puts(&b, "{\"targets\": {");
+        bool first = true;
+        for (size_t i = 0; r == 0 && i < c->targets.n; i++) {
+            const struct target *t = c->targets.list[i];
+            if (!t->baselines.by_signal)
+                continue;
+            json_t *j = baseline_set_json(c->rules, &t->baselines);
+            json_t *key = json_string(t->key);
+            char *kt = key ? json_dumps(key, JSON_ENCODE_ANY) : NULL;
+            char *text = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+            json_decref(j);
+            json_decref(key);
+            if (!kt || !text)
+                r = -ENOMEM;
+            if (r == 0)
+                r = buf_puts(&b, first ? "\n" : ",\n");
+            if (r == 0)
+                r = buf_puts(&b, kt);
+            if (r == 0)
+                r = buf_puts(&b, ": ");
+            if (r == 0)
+                r = buf_puts(&b, text);
+            free(kt);
+            free(text);
+            first = false;
+        }
+        if (r == 0)
+            r = buf_puts(&b, "}");
+    }
+    if (r == 0)
+        r = buf_puts(&b, "}\n");
+    if (r == 0)
+        r = file_write_atomic(c->baselines_path, b.data, b.len, 0600);
+    if (r < 0) {
+        metric_add(c->m.state_errors, 1);
+        log_error_errno(r, "baselines: cannot save %s", c->baselines_path);
+    }
+    buf_free(&b);
+}
+
+/* DIR/baselines.json as saved (NULL when there is none or it does not parse: logged). */
+static json_t *baselines_load(struct controller *c)
+{
+    json_error_t err;
+    json_t *j = json_load_file(c->baselines_path, JSON_REJECT_DUPLICATES, &err);
+    if (!j && access(c->baselines_path, F_OK) == 0)
+        log_warning("baselines: %s: %s; they start over", c->baselines_path, err.text);
+    if (j && !json_is_object(j)) {
+        json_decref(j);
+        j = NULL;
+    }
+    return j;
 }
 
 /* Queries the Prometheus signals and reads the alert:NAME ones from the webhook store.
@@ -238,6 +305,7 @@ static void evaluate_once(struct controller *c)
     if (vecs) {
         pthread_mutex_unlock(&c->lock);
         targets_evaluate(c, vecs, have, now, status, sizeof(status)); /* returns locked */
+        baselines_save(c, now, false);
         for (size_t i = 0; i < r->n_signals; i++)
             ivec_free(&vecs[i]);
         free(vecs);
@@ -255,7 +323,7 @@ static void evaluate_once(struct controller *c)
     /* The step `test` and `backtest` replay too: evaluate(), then decide(). */
     enum decision_outcome outcome = step_evaluate(r, &c->st.eval, c->st.last_exec, values, now,
                                                   &flags, &res, &def, &c->baselines);
-    baselines_snapshot(c, now, false);
+    baselines_save(c, now, false);
     c->last = res;
     if (res.changed)
         log_info("state %s -> %s: %s", eval_state_name(r, res.from), eval_state_name(r, res.to),
@@ -436,7 +504,7 @@ static int reload(struct controller *c, struct buf *errors)
     c->env.alertmanagers = r->alertmanagers;
     c->env.alert_resend_usec = r->alert_resend_usec;
     overrides_reapply(c);
-    baselines_reset(c, old, r);
+    baselines_reset(c, old, r, NULL);
     if (regulators_init(c) < 0)
         log_error("reload: out of memory for the regulators; they hold until the next reload");
     controller_publish(c);
@@ -535,7 +603,8 @@ static int run_daemon(struct controller *c)
         c->cli.state_directory ? c->cli.state_directory : "/var/lib/homeostat-controller";
     if (mkdir(dir, 0750) < 0 && errno != EEXIST)
         return log_error_errno(errno, PROG ": cannot create --state.directory %s", dir), 1;
-    if (path_join(c->state_path, sizeof(c->state_path), dir, "state.json") < 0)
+    if (path_join(c->state_path, sizeof(c->state_path), dir, "state.json") < 0 ||
+        path_join(c->baselines_path, sizeof(c->baselines_path), dir, "baselines.json") < 0)
         return log_error(PROG ": --state.directory is too long"), 1;
     char audit_file[PATH_MAX];
     if (c->cli.audit_log)
@@ -583,7 +652,16 @@ static int run_daemon(struct controller *c)
     c->st.targets = NULL;
     if (regulators_init(c) < 0)
         return log_error(PROG ": out of memory"), 1;
-    baselines_reset(c, NULL, c->rules);
+    json_t *saved_baselines = baselines_load(c);
+    baselines_reset(c, NULL, c->rules, saved_baselines);
+    const json_t *saved_targets = json_object_get(saved_baselines, "targets");
+    for (size_t i = 0; saved_targets && i < c->targets.n; i++) {
+        struct target *t = c->targets.list[i];
+        if (baseline_set_restore(&t->baselines, c->rules, json_object_get(saved_targets, t->key)) <
+            0)
+            log_error("baselines: out of memory restoring %s's", t->key);
+    }
+    json_decref(saved_baselines);
     if (c->cli.baselines_seed && baselines_seed(c) < 0)
         return 1;
     c->reg = registry_new();
@@ -700,10 +778,8 @@ static int run_daemon(struct controller *c)
     }
     httpd_stop(http);
     pthread_mutex_lock(&c->lock);
-    baselines_snapshot(c, now_realtime(), true);
-    for (size_t i = 0; i < c->targets.n; i++)
-        c->targets.list[i]->baselines_text_at = 0; /* written out now */
-    controller_save_state(c);                      /* with the targets' machines */
+    baselines_save(c, now_realtime(), true);
+    controller_save_state(c); /* with the targets' machines */
     pthread_mutex_unlock(&c->lock);
     return 0;
 }

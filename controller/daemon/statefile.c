@@ -42,8 +42,6 @@ int statefile_render(const struct rules *r, const struct controller_state *s,
                         s->alerts_received ? json_incref(s->alerts_received) : json_object());
     json_object_set_new(root, "regulators",
                         s->regulators ? json_incref(s->regulators) : json_object());
-    if (s->baselines && json_object_size(s->baselines))
-        json_object_set_new(root, "baselines", json_incref(s->baselines));
     if (s->targets && !targets)
         json_object_set_new(root, "targets", json_incref(s->targets));
     char *text = json_dumps(root, JSON_INDENT(1) | JSON_SORT_KEYS);
@@ -153,10 +151,6 @@ int statefile_load(const char *path, const struct rules *r, struct controller_st
         json_decref(s->regulators);
         s->regulators = json_incref(x);
     }
-    if (json_is_object(x = json_object_get(root, "baselines"))) {
-        json_decref(s->baselines);
-        s->baselines = json_incref(x);
-    }
     if (json_is_object(x = json_object_get(root, "targets"))) {
         json_decref(s->targets);
         s->targets = json_incref(x);
@@ -187,7 +181,6 @@ void statefile_free_json(struct controller_state *s)
     json_decref(s->alerts_received);
     json_decref(s->targets);
     json_decref(s->regulators);
-    json_decref(s->baselines);
     s->effects = s->overrides = s->action_times = s->alerts_received = s->targets = NULL;
-    s->regulators = s->baselines = NULL;
+    s->regulators = NULL;
 }

@@ -57,7 +57,6 @@ static void target_free(struct target *t)
     free(t->last.reasoning);
     regulator_runs_free(t->regs, t->n_regs);
     baseline_set_free(&t->baselines);
-    free(t->baselines_text);
     free(t);
 }
 
@@ -178,7 +177,7 @@ int targets_state_text(struct controller *c, struct buf *b)
     const struct rules *r = c->rules;
     buf_puts(b, "{");
     for (size_t i = 0; i < c->targets.n; i++) {
-        struct target *t = c->targets.list[i]; /* its baselines_text may be refreshed */
+        const struct target *t = c->targets.list[i];
         buf_puts(b, i ? ",\n  " : "\n  ");
         put_string(b, t->key);
         buf_puts(b, ": {\"labels\": {");
@@ -241,23 +240,6 @@ int targets_state_text(struct controller *c, struct buf *b)
             free(text);
             json_decref(regs);
         }
-        if (t->baselines.by_signal) {
-            double now = now_realtime();
-            if (!t->baselines_text || now - t->baselines_text_at >= BASELINES_SAVE_SECONDS) {
-                json_t *bl = baseline_set_json(r, &t->baselines);
-                char *text = bl ? json_dumps(bl, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-                json_decref(bl);
-                if (text) {
-                    free(t->baselines_text);
-                    t->baselines_text = text;
-                    t->baselines_text_at = now;
-                }
-            }
-            if (t->baselines_text) {
-                buf_puts(b, ", \"baselines\": ");
-                buf_puts(b, t->baselines_text);
-            }
-        }
         buf_puts(b, "}");
     }
     return buf_puts(b, c->targets.n ? "\n}" : "}");
@@ -296,8 +278,6 @@ static void restore_one(const struct rules *r, struct target *t, const json_t *o
     for (size_t k = 0; k < json_array_size(times); k++)
         if (json_is_number(json_array_get(times, k)))
             json_array_append(t->action_times, json_array_get(times, k));
-    if (baseline_set_restore(&t->baselines, r, json_object_get(o, "baselines")) < 0)
-        log_warning("target %s: out of memory restoring its baselines", t->key);
     const json_t *regs = json_object_get(o, "regulators");
     if (t->regs && json_is_object(regs)) {
         struct regulator_run *again = regulator_runs_new(r, regs, t->regs[0].hist != NULL);
@@ -377,8 +357,6 @@ int targets_rebase(struct controller *c, const struct rules *old_rules,
         if (br == 0)
             br = baseline_set_restore(&t->baselines, new_rules, bsaved);
         json_decref(bsaved);
-        free(t->baselines_text);
-        t->baselines_text = NULL;
         if (br < 0)
             return -ENOMEM;
         /* the regulators by name, within their new bounds */

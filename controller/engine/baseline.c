@@ -163,10 +163,12 @@ void baseline_free(struct baseline *b)
     free(b);
 }
 
-/* Whether an epoch still counts at now: started within the last window. */
+/* Whether an epoch still counts at now: its newest value within the last window. (Its
+ * start would drop a seasonal slot's previous visits too early: the epoch of yesterday's
+ * hour of a daily slot started a day ago but ended 23 hours ago.) */
 static bool live(const struct baseline *b, const struct baseline_sketch *s, double now)
 {
-    return s->start > 0 && now - s->start < b->window && s->start <= now + 1;
+    return s->start > 0 && now - s->last < b->window && s->start <= now + 1;
 }
 
 int baseline_add(struct baseline *b, double now, double value)
@@ -190,6 +192,7 @@ int baseline_add(struct baseline *b, double now, double value)
         sl->cur.start = now;
     }
     sketch_add(&sl->cur, value);
+    sl->cur.last = now;
     b->last_learned = now;
     b->learned++;
     return 0;
@@ -264,7 +267,7 @@ static json_t *sketch_json(const struct baseline_sketch *s)
     json_t *buckets = json_array();
     for (size_t i = 0; buckets && i < s->n; i++)
         json_array_append_new(buckets, json_pack("[i,I]", s->key[i], (json_int_t)s->count[i]));
-    return json_pack("[f,I,o]", s->start, (json_int_t)s->zero, buckets);
+    return json_pack("[f,I,o,f]", s->start, (json_int_t)s->zero, buckets, s->last);
 }
 
 json_t *baseline_to_json(const struct baseline *b)
@@ -297,12 +300,18 @@ static bool sketch_from_json(struct baseline_sketch *s, const json_t *j)
     /* The types are checked, not only the values: json_*_value reads a wrong type as 0, and
      * a sketch whose start, zero or count was a string or a real was loaded with a 0 there
      * (its zeros or a bucket's values lost) instead of being skipped (test-baseline). */
-    if (json_array_size(j) != 3 || !json_is_array(buckets) ||
+    /* [start, zero, buckets, last]; without last (written before it was kept): the start */
+    const json_t *lastv = json_array_get(j, 3);
+    if (json_array_size(j) == 4 && (!json_is_number(lastv) || !isfinite(json_number_value(lastv)) ||
+                                    json_number_value(lastv) < start))
+        return false;
+    if ((json_array_size(j) != 3 && json_array_size(j) != 4) || !json_is_array(buckets) ||
         !json_is_number(json_array_get(j, 0)) || !(start >= 0) || !isfinite(start) ||
         !json_is_integer(json_array_get(j, 1)) || zero < 0 || zero > UINT32_MAX ||
         json_array_size(buckets) > BASELINE_BUCKETS)
         return false;
     s->start = start;
+    s->last = json_array_size(j) == 4 ? json_number_value(lastv) : start;
     s->zero = (uint32_t)zero;
     int last = INT16_MIN - 1;
     for (size_t i = 0; i < json_array_size(buckets); i++) {

@@ -13,13 +13,16 @@
  * upper quantiles, which the conditions use, keep their error bound, and a low quantile
  * may be answered higher than the data.
  *
- * The window: a slot keeps two epochs, the current one and the one before, each started
- * at most window / 2 after the other; a quantile counts both. When the current epoch is
- * window / 2 old, it becomes the previous one (the older is dropped) and a new one starts:
- * what is counted is at least the last window / 2 and at most the last window of
- * learning. A slot is allocated at its first value: memory is at most
- * slots x 2 x sizeof(struct baseline_sketch) (BASELINE_SKETCH_BYTES: about 1 KiB), so
- * 2 KiB for none, 48 KiB for daily, 336 KiB for weekly, per signal and target. */
+ * The window: a slot keeps two epochs, the current one and the one before; a quantile
+ * counts each while its newest value is less than window old. A value that comes when the
+ * current epoch started window / 2 ago or more starts a new one (the previous one is
+ * dropped): an epoch spans at most window / 2, so what is counted is the last window of
+ * learning and at most window / 2 more. A seasonal slot learns only in its hour: with
+ * daily seasonality and a window of 7d, the last 7 to 10 visits of the hour count. A
+ * slot is allocated at its first value: memory is at most slots x 2 x
+ * sizeof(struct baseline_sketch) (BASELINE_SKETCH_BYTES: 792 bytes), plus the slot
+ * pointers: about 1.6 KiB for none, 37 KiB for daily, 261 KiB for weekly, per signal and
+ * target. */
 #ifndef HOMEOSTAT_CONTROLLER_BASELINE_H
 #define HOMEOSTAT_CONTROLLER_BASELINE_H
 
@@ -37,6 +40,7 @@ enum baseline_season { SEASON_NONE, SEASON_DAILY, SEASON_WEEKLY };
 /* One epoch of one slot: sorted buckets (key ascending) with their counts. */
 struct baseline_sketch {
     double start;  /* epoch seconds when it started; 0: unused */
+    double last;   /* epoch seconds of its newest value */
     uint32_t zero; /* values at or below BASELINE_MIN_VALUE */
     uint16_t n;    /* buckets in use */
     int16_t key[BASELINE_BUCKETS];

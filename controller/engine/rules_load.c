@@ -450,6 +450,9 @@ static void load_baseline(struct loader *l, struct signal_def *s, const struct y
     int k;
     if ((x = ytree_get(v, "seasonality")) && loader_get_enum(l, x, "seasonality", seasons, &k))
         b->season = k;
+    /* an hour of the week comes once a week: four of them by default */
+    if (b->season == 2 /* weekly */ && !ytree_get(v, "window"))
+        b->window = 28 * 86400.0;
     if ((x = ytree_get(v, "min_samples"))) {
         if (ytree_get_uint(x, &u, l->errors) < 0)
             l->err = -EINVAL;

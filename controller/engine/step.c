@@ -117,8 +117,8 @@ void step_baselines_fill(const struct rules *r, const struct baseline_set *bl,
         if (any && n >= d->min_samples) {
             sv->known = true;
             sv->value = v;
-            snprintf(sv->reason, sizeof(sv->reason), "%s%llu samples", where,
-                     (unsigned long long)n);
+            snprintf(sv->reason, sizeof(sv->reason), "%s%llu sample%s", where,
+                     (unsigned long long)n, n == 1 ? "" : "s");
         } else {
             snprintf(sv->reason, sizeof(sv->reason),
                      "baseline(%s) not ready: %s%llu of %llu samples", r->signals[ref->signal].name,

@@ -43,7 +43,7 @@ def sketch_quantile(slot, q):
     buckets = {}
     zero = 0
     for ep in ("cur", "prev"):
-        start, z, b = slot[ep]
+        start, z, b = slot[ep][:3]
         if start <= 0:
             continue
         zero += z

@@ -504,9 +504,12 @@ TEST(window_expires_and_rotates)
     CHECK(baseline_quantile(b, T0 + w - 1, 0, &got, &count));
     CHECK(within(got, 1));
     CHECK_INT(count, 15);
-    /* the previous epoch is a window old: only the last w/2 count */
-    CHECK_INT(baseline_count(b, T0 + w), 7);
-    CHECK(baseline_quantile(b, T0 + w, 0, &got, &count));
+    /* the previous epoch counts while its newest value (T0 + w/2 - 1) is less than a
+     * window old: still at T0 + w, no longer at T0 + w/2 - 1 + w */
+    CHECK_INT(baseline_count(b, T0 + w), 15);
+    CHECK_INT(baseline_count(b, T0 + w / 2 - 1 + w - 1), 15);
+    CHECK_INT(baseline_count(b, T0 + w / 2 - 1 + w), 7);
+    CHECK(baseline_quantile(b, T0 + w / 2 - 1 + w, 0, &got, &count));
     CHECK(within(got, 100));
     CHECK_INT(count, 7);
     CHECK_INT(baseline_count(b, T0 + w / 2 + w - 1), 7);
@@ -526,6 +529,33 @@ TEST(window_expires_and_rotates)
     CHECK_INT(baseline_count(b, T0 + 20 * w), 1);
     CHECK(baseline_quantile(b, T0 + 20 * w, 0, &got, &count));
     CHECK(within(got, 5));
+    baseline_free(b);
+}
+
+/* A seasonal slot learns only in its hour: its previous visits count while their newest
+ * value is within the window (an epoch's start would drop yesterday's visit of a daily
+ * slot with a 1d window as soon as today's began). */
+TEST(window_seasonal_visits)
+{
+    struct baseline *b = baseline_new(SEASON_DAILY, DAY);
+    CHECK(b != NULL);
+    for (int i = 0; i < 60; i++) /* Monday 14:00 to 14:59 */
+        CHECK_INT(baseline_add(b, MONDAY + 14 * HOUR + i * 60, 0.2), 0);
+    for (int i = 0; i < 30; i++) /* Tuesday 14:00 to 14:29: a new epoch */
+        CHECK_INT(baseline_add(b, MONDAY + DAY + 14 * HOUR + i * 60, 0.3), 0);
+    CHECK_INT(baseline_count(b, MONDAY + DAY + 14 * HOUR + 30 * 60), 90);
+    /* Wednesday 14:00: Monday's visit is over a day old, Tuesday's not */
+    CHECK_INT(baseline_count(b, MONDAY + 2 * DAY + 14 * HOUR), 30);
+    baseline_free(b);
+
+    /* weekly with 28 days: four visits of Monday 14h count */
+    b = baseline_new(SEASON_WEEKLY, 28 * DAY);
+    CHECK(b != NULL);
+    for (int week = 0; week < 5; week++)
+        for (int i = 0; i < 10; i++)
+            CHECK_INT(baseline_add(b, MONDAY + week * 7 * DAY + 14 * HOUR + i * 60, 1), 0);
+    uint64_t n = baseline_count(b, MONDAY + 4 * 7 * DAY + 14 * HOUR + 30 * 60);
+    CHECK(n >= 30 && n <= 50);
     baseline_free(b);
 }
 
@@ -892,7 +922,7 @@ TEST_MAIN(TEST_ENTRY(accuracy_against_exact_quantiles), TEST_ENTRY(empty_has_no_
           TEST_ENTRY(bucket_bound_random_order), TEST_ENTRY(bucket_bound_ascending_order),
           TEST_ENTRY(bucket_bound_descending_order), TEST_ENTRY(seasons_and_slot_names),
           TEST_ENTRY(seasonality_weekly), TEST_ENTRY(seasonality_daily),
-          TEST_ENTRY(window_expires_and_rotates), TEST_ENTRY(window_clock_goes_back),
-          TEST_ENTRY(json_round_trip), TEST_ENTRY(json_valid_sample_loads),
-          TEST_ENTRY(json_malformed_parts_are_skipped), TEST_ENTRY(json_memory_is_bounded),
-          TEST_ENTRY(memory_bounds))
+          TEST_ENTRY(window_expires_and_rotates), TEST_ENTRY(window_seasonal_visits),
+          TEST_ENTRY(window_clock_goes_back), TEST_ENTRY(json_round_trip),
+          TEST_ENTRY(json_valid_sample_loads), TEST_ENTRY(json_malformed_parts_are_skipped),
+          TEST_ENTRY(json_memory_is_bounded), TEST_ENTRY(memory_bounds))
