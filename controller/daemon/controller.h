@@ -117,7 +117,7 @@ struct target_table {
 
 struct metrics {
     struct rfamily *state, *decisions, *signal_value, *signal_known, *query_errors, *actions,
-        *webhooks, *api_denied, *reg_output, *reg_setpoint, *reg_signal, *reg_changes;
+        *webhooks, *api_denied, *reg_output, *reg_setpoint, *reg_signal, *reg_changes, *effects;
     struct metric *confidence, *evaluations, *last_eval, *eval_duration, *query_duration,
         *reload_ok, *reload_time, *paused, *dry_run, *audit_errors, *state_errors, *since,
         *in_effect, *budget_left, *overrides, *alerts_firing, *action_duration, *audit_truncated,
@@ -354,6 +354,12 @@ int regulators_init(struct controller *c);
 /* With targets: one step of each target's regulators after their evaluation (no lock
  * held). */
 void regulators_targets_evaluate(struct controller *c, double now);
+/* Did it help (daemon/verdicts.c): remembers an executed decision d of def (for target t,
+ * or NULL) to be judged verify_after later (lock held); judges those that are due, the
+ * queries outside the lock (called without it, after an evaluation). */
+void verdicts_schedule(struct controller *c, const struct decision_def *def, const json_t *d,
+                       const struct target *t, double now);
+void verdicts_judge_due(struct controller *c, double now);
 /* A set of runs for the rules' regulators, each restored from saved (the state file's
  * object by name; NULL: none), with a trajectory or not; NULL without regulators or on OOM.
  * Its state for the file (new reference), its API view (lock held), and its end. */

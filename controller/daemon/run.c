@@ -342,6 +342,7 @@ static void evaluate_once(struct controller *c)
         failed = actions_decision(c, def, d, &res, NULL, now);
         pthread_mutex_lock(&c->lock);
         controller_count_decision(c, sname, def, d, outcome);
+        verdicts_schedule(c, def, d, NULL, now);
         if (failed)
             json_object_set_new(d, "failed_actions", json_integer((json_int_t)failed));
         pthread_mutex_unlock(&c->lock);
@@ -763,6 +764,7 @@ static int run_daemon(struct controller *c)
         }
         if (ev == DAEMON_EVENT_WAKE || ev == DAEMON_EVENT_TIMEOUT) {
             evaluate_once(c);
+            verdicts_judge_due(c, now_realtime());
             if (ev == DAEMON_EVENT_TIMEOUT || next <= now_usec()) {
                 pthread_mutex_lock(&c->lock);
                 next = now_usec() + overrides_interval_usec(c);

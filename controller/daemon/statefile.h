@@ -30,6 +30,7 @@ struct controller_state {
     json_t *action_times;
     json_t *alerts_received; /* firing alerts from Alertmanager's webhook (object) */
     json_t *regulators;      /* the regulators' outputs and windows (object by name) */
+    json_t *verdicts;        /* executed decisions waiting for their verdict (array) */
     /* The targets' machines (object by key, daemon/targets.c) as loaded, until the daemon
      * has restored them into its table (then NULL: it saves them from the table). */
     json_t *targets;

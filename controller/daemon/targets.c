@@ -327,6 +327,7 @@ void targets_evaluate(struct controller *c, const struct ivec *vecs, const bool 
         size_t failed = actions_decision(c, m->def, recs[i], scratch, m->owner, now);
         pthread_mutex_lock(&c->lock);
         controller_count_decision(c, eval_state_name(r, m->to), m->def, recs[i], m->outcome);
+        verdicts_schedule(c, m->def, recs[i], m->owner, now);
         if (failed)
             json_object_set_new(recs[i], "failed_actions", json_integer((json_int_t)failed));
         controller_keep_last_decision(m->owner, recs[i]); /* now with its actions' results */

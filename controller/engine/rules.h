@@ -99,6 +99,12 @@ struct decision_def {
     bool revert_on_exit;
     uint64_t revert_delay_usec; /* default 1m: how long the state must stay left */
     bool dry_run;
+    /* Did it help (effects.h): the deciding signals verify_after the decision against
+     * before it, each over verify_window. 0 verify_after: no verdict (a decision whose
+     * actions are all alerts, which change nothing). Defaults: 2m with a kubectl action
+     * (pods must start), else 1m; window 1m. */
+    uint64_t verify_after_usec;
+    uint64_t verify_window_usec;
 };
 
 /* PARAM_SCALAR: a string, number or boolean; the type of the parameters that the short

@@ -366,8 +366,9 @@ void loader_load_actions(struct loader *l, const struct ytree_node *v, struct ac
 
 static void load_decision(struct loader *l, struct decision_def *d, const struct ytree_node *v)
 {
-    static const char *const keys[] = {"min_confidence", "cooldown", "actions", "revert_on_exit",
-                                       "revert_delay",   "dry_run",  NULL};
+    static const char *const keys[] = {"min_confidence", "cooldown",      "actions",
+                                       "revert_on_exit", "revert_delay",  "dry_run",
+                                       "verify_after",   "verify_window", NULL};
     d->cooldown_usec = DEFAULT_COOLDOWN_USEC;
     d->revert_delay_usec = DEFAULT_REVERT_DELAY_USEC;
     if (ytree_is_null(v))
@@ -396,6 +397,20 @@ static void load_decision(struct loader *l, struct decision_def *d, const struct
         loader_get_duration(l, x, &d->revert_delay_usec);
     if ((x = ytree_get(v, "dry_run")))
         loader_get_bool(l, x, &d->dry_run);
+    /* the verdict's defaults: nothing to judge for alerts only; pods take longer */
+    bool acts = false, kubectl = false;
+    for (size_t i = 0; i < d->n_actions; i++) {
+        acts |= d->actions[i].kind != ACTION_ALERT;
+        kubectl |= d->actions[i].kind == ACTION_KUBECTL;
+    }
+    d->verify_after_usec = !acts ? 0 : kubectl ? 120 * USEC_PER_SEC : 60 * USEC_PER_SEC;
+    d->verify_window_usec = 60 * USEC_PER_SEC;
+    if ((x = ytree_get(v, "verify_after")) && loader_get_duration(l, x, &d->verify_after_usec) &&
+        d->verify_after_usec > 86400 * USEC_PER_SEC)
+        loader_report(l, x, "verify_after must be at most 1d (0s: no verdict)");
+    if ((x = ytree_get(v, "verify_window")) && loader_get_duration(l, x, &d->verify_window_usec) &&
+        (d->verify_window_usec < USEC_PER_SEC || d->verify_window_usec > 3600 * USEC_PER_SEC))
+        loader_report(l, x, "verify_window must be between 1s and 1h");
 }
 
 void loader_load_decisions(struct loader *l, const struct ytree_node *root)

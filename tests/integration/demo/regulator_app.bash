@@ -22,43 +22,8 @@
 #     seen, the first move up 8 s or more after the last move down)
 # Every change in the audit log stays within min/max and max_step. About 2.5 minutes.
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
-require_tool prometheus curl /usr/bin/python3
-
-APP=$HOMEOSTAT_BUILD_DIR/demo/homeostat-demo-app
-CONTROLLER=$HOMEOSTAT_CONTROLLER
-for b in "$APP" "$CONTROLLER"; do
-    [[ -x $b ]] || {
-        fail "not built: $b"
-        finish
-    }
-done
-
-start_exporter --statsd.mapping-config="$HOMEOSTAT_SOURCE_DIR/demo/statsd-mapping.yaml" \
-    --collector.disable-defaults
-[[ -n $EXPORTER_STATSD_ADDR ]] || {
-    fail "the exporter has no StatsD listener"
-    finish
-}
-umask 077
-/usr/bin/python3 -c 'import secrets; print(secrets.token_hex(16))' >"$HS_TMP/token"
-umask 022
-spawn "$HS_TMP/app.log" "$APP" --listen=127.0.0.1:0 --statsd="$EXPORTER_STATSD_ADDR" \
-    --service=checkout --admin-token-file="$HS_TMP/token" --concurrency=64 --rate-limit=2000 \
-    --cache-size=300 --cache-ttl=5s --backend-workers=4 --backend-latency=40ms --backend-timeout=5s
-APP_PID=$HS_PID
-APP_URL=$(wait_listening "$HS_TMP/app.log" "$APP_PID")
-APP_URL=${APP_URL%/}
-[[ -n $APP_URL ]] || {
-    fail "the demo application did not start: $(tail -n 3 "$HS_TMP/app.log")"
-    finish
-}
-cat >"$HS_TMP/prometheus.yml" <<PEOF
-global: {scrape_interval: 1s, evaluation_interval: 1s, scrape_timeout: 900ms}
-scrape_configs:
-  - job_name: exporter
-    static_configs: [{targets: ['$EXPORTER_ADDR']}]
-PEOF
-start_prometheus "$HS_TMP/prometheus.yml" || finish
+# shellcheck source=tests/integration/demo/app_stack.bash
+. "$(dirname "${BASH_SOURCE[0]}")/app_stack.bash"
 
 RULES=$HS_TMP/rules.yaml
 cat >"$RULES" <<REOF
@@ -123,12 +88,7 @@ with open(sys.argv[2], "a", buffering=1) as out:
         time.sleep(0.5)' "$CTL_URL" "$HS_TMP/samples.txt"
 SAMPLES=$HS_TMP/samples.txt
 
-app_limit() { jstr "$(curl -sf --max-time 2 "$APP_URL/stats")" 'd["concurrency_limit"]'; }
-set_backend() { # SECONDS
-    curl -sf --max-time 3 -X POST -H "Authorization: Bearer $(cat "$HS_TMP/token")" \
-        -H 'Content-Type: application/json' -d "{\"latency_seconds\": $1}" \
-        "$APP_URL/admin/backend" >/dev/null
-}
+set_backend() { app_admin backend "{\"latency_seconds\": $1}"; } # SECONDS
 # in_band: the last step was within the tolerance
 in_band() { [[ -s $SAMPLES && $(tail -n 1 "$SAMPLES" | awk '{ print $2 }') == tolerance ]]; }
 # reversals SINCE: direction reversals of the limit in the audit's changes after SINCE (epoch s)

@@ -1,0 +1,318 @@
+/* verdicts: whether each executed decision helped (engine/effects.h has the rule). An
+ * executed decision with a verify_after is remembered (st.verdicts, in the state file:
+ * a restart does not lose it); once verify_after has passed, its deciding signals (the
+ * conditions of its state, > and >= meaning larger is worse, < and <= smaller, == and !=
+ * not judged) are fetched from Prometheus with query_range over the window before the
+ * decision and the window ending verify_after after it, at the evaluation interval (with
+ * targets, the series of the decision's target), and judged. The verdict is written to
+ * the audit log (action_effect, "of" the decision's id) and counted in
+ * homeostat_controller_action_effects_total{decision, kind, verdict}, once per kind of its
+ * actions that act (alerts change nothing and are not judged).
+ *
+ * At most VERDICTS_MAX wait (the oldest is then judged unknown, "too many waiting"); at most
+ * VERDICTS_PER_ROUND are judged per evaluation, the queries outside the lock. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "controller.h"
+#include "effects.h"
+#include "log.h"
+#include "parse.h"
+#include "promql.h"
+
+#define VERDICTS_MAX 1000
+#define VERDICTS_PER_ROUND 8
+#define MIN_CHANGE 0.05
+
+static const char *const kind_names[] = {
+    [ACTION_SYSTEMD] = "systemd", [ACTION_KUBECTL] = "kubectl", [ACTION_WEBHOOK] = "webhook",
+    [ACTION_EXEC] = "exec",       [ACTION_ALERT] = "alert",
+};
+
+static void count(struct controller *c, const char *decision, const char *kind,
+                  enum effect_verdict v)
+{
+    struct metric *m = registry_series(
+        c->m.effects, (const char *const[]){decision, kind, effect_verdict_name(v), NULL});
+    if (m)
+        metric_add(m, 1);
+}
+
+/* Writes the verdict record and counts it (lock held). */
+static void record(struct controller *c, json_t *e, enum effect_verdict v, json_t *signals,
+                   const char *why, double now)
+{
+    char id[64];
+    controller_new_id(c, now, id, sizeof(id));
+    json_t *rec = controller_record("action_effect", id, now);
+    json_object_set(rec, "of", json_object_get(e, "id"));
+    json_object_set(rec, "state", json_object_get(e, "state"));
+    if (json_is_object(json_object_get(e, "target")))
+        json_object_set(rec, "target", json_object_get(e, "target"));
+    json_object_set(rec, "kinds", json_object_get(e, "kinds"));
+    json_object_set(rec, "decided_at", json_object_get(e, "at"));
+    json_object_set(rec, "verify_after_seconds", json_object_get(e, "after"));
+    json_object_set(rec, "verify_window_seconds", json_object_get(e, "window"));
+    json_object_set_new(rec, "verdict", json_string(effect_verdict_name(v)));
+    json_object_set_new(rec, "signals", signals ? signals : json_array());
+    json_object_set_new(rec, "explanation", json_string(why));
+    if (audit_append(c->audit, rec) < 0)
+        metric_add(c->m.audit_errors, 1);
+    json_decref(rec);
+    const char *state = json_string_value(json_object_get(e, "state"));
+    const json_t *kinds = json_object_get(e, "kinds");
+    for (size_t i = 0; i < json_array_size(kinds); i++)
+        count(c, state ? state : "?", json_string_value(json_array_get(kinds, i)), v);
+    log_info("verdict on decision %s (%s): %s: %s", json_string_value(json_object_get(e, "id")),
+             state ? state : "?", effect_verdict_name(v), why);
+}
+
+void verdicts_schedule(struct controller *c, const struct decision_def *def, const json_t *d,
+                       const struct target *t, double now)
+{
+    if (!def || !def->verify_after_usec || !d)
+        return;
+    json_t *kinds = json_array();
+    for (size_t i = 0; i < def->n_actions; i++) {
+        const char *k = kind_names[def->actions[i].kind];
+        bool seen = def->actions[i].kind == ACTION_ALERT;
+        for (size_t j = 0; j < json_array_size(kinds) && !seen; j++)
+            seen = strcmp(json_string_value(json_array_get(kinds, j)), k) == 0;
+        if (!seen)
+            json_array_append_new(kinds, json_string(k));
+    }
+    double after = (double)def->verify_after_usec / 1e6;
+    double window = (double)def->verify_window_usec / 1e6;
+    json_t *e = json_pack("{s:O,s:s,s:f,s:f,s:f,s:f,s:o}", "id", json_object_get(d, "id"), "state",
+                          c->rules->states[def->state].name, "at", now, "due", now + after, "after",
+                          after, "window", window, "kinds", kinds);
+    if (!e)
+        return;
+    if (t) {
+        json_object_set(e, "target", t->labels);
+        json_object_set_new(e, "key", json_string(t->key));
+    }
+    if (!c->st.verdicts)
+        c->st.verdicts = json_array();
+    while (json_array_size(c->st.verdicts) >= VERDICTS_MAX) {
+        json_t *old = json_incref(json_array_get(c->st.verdicts, 0));
+        json_array_remove(c->st.verdicts, 0);
+        record(c, old, EFFECT_UNKNOWN, NULL, "too many verdicts waiting: not judged", now);
+        json_decref(old);
+    }
+    json_array_append_new(c->st.verdicts, e);
+}
+
+/* Whether the series' labels hold every label of want. */
+static bool labels_match(const json_t *metric, const json_t *want)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)want, k, v)
+    {
+        const char *got = json_string_value(json_object_get(metric, k));
+        if (!got || !json_is_string(v) || strcmp(got, json_string_value(v)) != 0)
+            return false;
+    }
+    return true;
+}
+
+/* The finite values of query over [from, to] at step (the target's series when target),
+ * into w; false (why set) when Prometheus did not answer. */
+static bool fetch(struct promql_client *client, const char *query, const json_t *target,
+                  double from, double to, double step, struct effect_window *w, char *why,
+                  size_t why_size)
+{
+    int64_t step_ms = (int64_t)llround(step * 1000);
+    if (step_ms < 1000)
+        step_ms = 1000;
+    int64_t start_ms = (int64_t)llround(from * 1000);
+    size_t n = (size_t)((llround(to * 1000) - start_ms) / step_ms) + 1;
+    if (n > 11000)
+        n = 11000;
+    struct promql_range g;
+    double *v = calloc(n ? n : 1, sizeof(*v));
+    *w = (struct effect_window){0};
+    if (!v || promql_range_init(&g, start_ms, step_ms, n) < 0) {
+        free(v);
+        snprintf(why, why_size, "out of memory");
+        return false;
+    }
+    if (target)
+        g.matrix = json_array();
+    struct promql_result err;
+    size_t first, cnt, k = 0;
+    bool ok = promql_query_range(client, query, &g, 0, &err, &first, &cnt) == 0;
+    if (!ok) {
+        snprintf(why, why_size, "%s: %s", promql_error_name(err.error), err.detail);
+    } else if (!target) {
+        for (size_t i = 0; i < g.n; i++)
+            if (g.error[i] == PROMQL_OK && isfinite(g.value[i]))
+                v[k++] = g.value[i];
+    } else {
+        for (size_t i = 0; i < json_array_size(g.matrix); i++) {
+            const json_t *s = json_array_get(g.matrix, i);
+            if (!labels_match(json_object_get(s, "metric"), target))
+                continue;
+            const json_t *vals = json_object_get(s, "values");
+            for (size_t j = 0; j < json_array_size(vals) && k < n; j++) {
+                double x;
+                const char *txt = json_string_value(json_array_get(json_array_get(vals, j), 1));
+                if (txt && parse_double(txt, &x) == 0 && isfinite(x))
+                    v[k++] = x;
+            }
+        }
+    }
+    effect_window_of(v, k, w);
+    free(v);
+    promql_range_free(&g);
+    return ok;
+}
+
+/* What one verdict needs of the rules, copied under the lock. */
+struct judged {
+    json_t *e;
+    size_t n;
+    char *query[RULES_MAX_CONDITIONS];
+    char *name[RULES_MAX_CONDITIONS];
+    int direction[RULES_MAX_CONDITIONS];
+    bool state_gone;
+};
+
+static void plan(const struct rules *r, struct judged *j)
+{
+    const char *state = json_string_value(json_object_get(j->e, "state"));
+    int si = state ? rules_state_index(r, state) : -1;
+    if (si < 0) {
+        j->state_gone = true;
+        return;
+    }
+    const struct state_def *s = &r->states[si];
+    for (size_t k = 0; k < s->n_conditions && j->n < RULES_MAX_CONDITIONS; k++) {
+        const struct condition *cd = &s->conditions[k];
+        const struct signal_def *sig = &r->signals[cd->signal];
+        int dir = cd->op == COND_GT || cd->op == COND_GE   ? 1
+                  : cd->op == COND_LT || cd->op == COND_LE ? -1
+                                                           : 0;
+        if (!dir || !sig->query)
+            continue;
+        bool seen = false;
+        for (size_t i = 0; i < j->n && !seen; i++)
+            seen = strcmp(j->name[i], sig->name) == 0;
+        if (seen)
+            continue;
+        j->query[j->n] = strdup(sig->query);
+        j->name[j->n] = strdup(sig->name);
+        j->direction[j->n] = dir;
+        if (!j->query[j->n] || !j->name[j->n]) {
+            free(j->query[j->n]);
+            free(j->name[j->n]);
+            continue;
+        }
+        j->n++;
+    }
+}
+
+static void judged_free(struct judged *j)
+{
+    for (size_t i = 0; i < j->n; i++) {
+        free(j->query[i]);
+        free(j->name[i]);
+    }
+    json_decref(j->e);
+}
+
+static json_t *window_json(const struct effect_window *w)
+{
+    return json_pack("{s:I,s:o,s:o}", "samples", (json_int_t)w->n, "mean",
+                     w->n ? json_real(w->mean) : json_null(), "sd",
+                     w->n ? json_real(w->sd) : json_null());
+}
+
+void verdicts_judge_due(struct controller *c, double now)
+{
+    struct judged due[VERDICTS_PER_ROUND];
+    size_t n = 0;
+    double step;
+    pthread_mutex_lock(&c->lock);
+    step = (double)c->rules->evaluation_interval_usec / 1e6;
+    for (size_t i = 0; i < json_array_size(c->st.verdicts) && n < VERDICTS_PER_ROUND;) {
+        json_t *e = json_array_get(c->st.verdicts, i);
+        if (json_number_value(json_object_get(e, "due")) > now) {
+            i++;
+            continue;
+        }
+        due[n] = (struct judged){.e = json_incref(e)};
+        plan(c->rules, &due[n]);
+        n++;
+        json_array_remove(c->st.verdicts, i);
+    }
+    struct promql_client *client = c->prom;
+    pthread_mutex_unlock(&c->lock);
+    if (n == 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        struct judged *j = &due[i];
+        double at = json_number_value(json_object_get(j->e, "at"));
+        double after = json_number_value(json_object_get(j->e, "after"));
+        double window = json_number_value(json_object_get(j->e, "window"));
+        const json_t *target = json_object_get(j->e, "target");
+        struct effect_signal s[RULES_MAX_CONDITIONS];
+        json_t *signals = json_array();
+        char why[1024] = "", one[400];
+        size_t len = 0;
+        for (size_t k = 0; k < j->n; k++) {
+            struct effect_window before, afterw;
+            char err[320] = "";
+            bool ok = fetch(client, j->query[k], json_is_object(target) ? target : NULL,
+                            at - window, at, step, &before, err, sizeof(err)) &&
+                      fetch(client, j->query[k], json_is_object(target) ? target : NULL,
+                            at + after - window, at + after, step, &afterw, err, sizeof(err));
+            effect_judge(&before, &afterw, j->direction[k], MIN_CHANGE, &s[k]);
+            if (!ok)
+                s[k].verdict = EFFECT_UNKNOWN;
+            if (!ok)
+                snprintf(one, sizeof(one), "%s: unknown (Prometheus: %s)", j->name[k], err);
+            else if (s[k].verdict == EFFECT_UNKNOWN)
+                snprintf(one, sizeof(one),
+                         "%s: unknown (%zu sample%s before, %zu after; %d needed in each)",
+                         j->name[k], before.n, before.n == 1 ? "" : "s", afterw.n,
+                         EFFECT_MIN_SAMPLES);
+            else
+                snprintf(one, sizeof(one),
+                         "%s: %.3g before, %.3g after (%+.0f%%, %s; noise and the %.0f%% "
+                         "minimum: %.3g)",
+                         j->name[k], before.mean, afterw.mean,
+                         before.mean != 0 ? (afterw.mean - before.mean) / fabs(before.mean) * 100
+                                          : 0,
+                         effect_verdict_name(s[k].verdict), MIN_CHANGE * 100, s[k].threshold);
+            len += (size_t)snprintf(why + len, len < sizeof(why) ? sizeof(why) - len : 0, "%s%s",
+                                    k ? "; " : "", one);
+            if (len >= sizeof(why))
+                len = sizeof(why) - 1;
+            json_t *o = json_pack("{s:s,s:s,s:o,s:o,s:s}", "signal", j->name[k], "worse",
+                                  j->direction[k] > 0 ? "higher" : "lower", "before",
+                                  window_json(&before), "after", window_json(&afterw), "verdict",
+                                  effect_verdict_name(s[k].verdict));
+            if (o && s[k].verdict != EFFECT_UNKNOWN) {
+                json_object_set_new(o, "change", json_real(s[k].change));
+                json_object_set_new(o, "relative_change", json_real(s[k].relative));
+                json_object_set_new(o, "threshold", json_real(s[k].threshold));
+            }
+            json_array_append_new(signals, o);
+        }
+        enum effect_verdict v = j->state_gone ? EFFECT_UNKNOWN : effect_combine(s, j->n);
+        if (j->state_gone)
+            snprintf(why, sizeof(why), "the rules no longer have state %s",
+                     json_string_value(json_object_get(j->e, "state")));
+        else if (j->n == 0)
+            snprintf(why, sizeof(why), "no signal to judge (only == and != conditions)");
+        pthread_mutex_lock(&c->lock);
+        record(c, j->e, v, signals, why, now);
+        pthread_mutex_unlock(&c->lock);
+        judged_free(j);
+    }
+}

@@ -1,0 +1,118 @@
+#!/bin/bash
+# effects_app.sh: did the action help, judged on the real demo application through the
+# exporter and the real Prometheus (the stack of app_stack.bash), 300 requests a second
+# all along with the concurrency limit at 64 (p95 about 650 ms). Each controller enters
+# degraded (p95 over 300 ms) and runs its decision once (a webhook to the application's
+# admin API); verify_after 20 s later the p95 of the 15 s before the decision is compared
+# with the 15 s before the verdict (action_effect in the audit log, the metric):
+#  - cutting the limit to 8 (p95 about 80 ms): helped
+#  - setting the cache TTL to the 5 s it already has (a knob that changes nothing): no_effect
+#  - the same, with the exporter stopped right after the decision (no data after it):
+#    unknown, never no_effect
+# About 2 minutes.
+. "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+# shellcheck source=tests/integration/demo/app_stack.bash
+. "$(dirname "${BASH_SOURCE[0]}")/app_stack.bash"
+
+spawn "$HS_TMP/loadgen.log" /usr/bin/python3 "$HOMEOSTAT_SOURCE_DIR/demo/loadgen.py" \
+    --url "$APP_URL" --phases "steady:20m:300" --workers 256 --interval 10s --seed 1
+
+# run_case NAME BODY: a controller whose degraded decision posts BODY to /admin/limits;
+# waits for its verdict; sets VERDICT (the action_effect record's) and REC (the record file).
+run_case() {
+    local name=$1 body=$2 rules=$HS_TMP/$1.rules.yaml state=$HS_TMP/$1.state
+    mkdir -p "$state"
+    cat >"$rules" <<REOF
+evaluation_interval: 1s
+prometheus: {url: '$PROM_URL', timeout: 1s}
+signals:
+  p95:
+    query: >-
+      histogram_quantile(0.95, sum by (le) (rate(app_request_duration_seconds_bucket{service="checkout"}[5s])))
+    max_age: 5s
+states:
+  - {name: degraded, conditions: ['p95 > 0.3']}
+  - {name: optimal}
+decisions:
+  degraded:
+    cooldown: 1h
+    verify_after: 20s
+    verify_window: 15s
+    actions:
+      - webhook:
+          url: $APP_URL/admin/limits
+          headers: {Authorization: {file: '$HS_TMP/token', prefix: 'Bearer '}}
+          body: $body
+          timeout: 2s
+REOF
+    check "$name: check accepts the rules" "$CONTROLLER" check "$rules"
+    spawn "$HS_TMP/$name.controller.log" "$CONTROLLER" --config="$rules" \
+        --web.listen-address=127.0.0.1:0 --state.directory="$state"
+    CTL_PID=$HS_PID
+    CTL_URL=$(wait_listening "$HS_TMP/$name.controller.log" "$CTL_PID")
+    [[ -n $CTL_URL ]] || {
+        fail "$name: the controller did not start: $(tail -n 5 "$HS_TMP/$name.controller.log")"
+        finish
+    }
+    AUDIT=$state/audit.jsonl
+}
+# shellcheck disable=SC2317 # called through wait_until
+has_record() { [[ -s $AUDIT ]] && grep -q "\"type\":\"$1\"" "$AUDIT"; }
+effect() { # EXPR over r, the action_effect record
+    /usr/bin/python3 -c '
+import json, sys
+r = [json.loads(l) for l in open(sys.argv[1]) if "\"action_effect\"" in l][0]
+print(eval(sys.argv[2]))' "$AUDIT" "$1"
+}
+decision_id() {
+    /usr/bin/python3 -c '
+import json, sys
+print([json.loads(l) for l in open(sys.argv[1]) if "\"decision\"" in l][0]["id"])' "$AUDIT"
+}
+metric() { curl -sf --max-time 3 "$CTL_URL/metrics" | grep "^homeostat_controller_action_effects_total{" || true; }
+# shellcheck disable=SC2317
+p95_over() { [[ $(/usr/bin/python3 -c "import json,sys,urllib.request,urllib.parse
+q = urllib.parse.quote('histogram_quantile(0.95, sum by (le) (rate(app_request_duration_seconds_bucket{service=\"checkout\"}[5s])))')
+d = json.load(urllib.request.urlopen('$PROM_URL/api/v1/query?query=' + q))
+r = d['data']['result']
+print(1 if r and float(r[0]['value'][1]) > $1 else 0)" 2>/dev/null) == 1 ]]; }
+
+check "the load makes the p95 go over 300 ms with the limit at 64" wait_until 60 p95_over 0.3
+sleep 16 # a whole window of it before the first decision
+
+# ---- helped ----
+run_case cut "{concurrency: 8}"
+check "cut: the decision runs" wait_until 30 has_record decision
+check "cut: a verdict 20 s after it" wait_until 45 has_record action_effect
+check_eq "cut: the verdict is about that decision" "$(decision_id)" "$(effect 'r["of"]')"
+check_eq "cut: helped" helped "$(effect 'r["verdict"]')"
+check_eq "cut: the p95 fell by half or more (relative change <= -0.5)" True \
+    "$(effect 'r["signals"][0]["relative_change"] >= 0.5')"
+say "cut: $(effect 'r["explanation"]')"
+check "cut: counted in homeostat_controller_action_effects_total" \
+    grep -q 'decision="degraded",kind="webhook",verdict="helped"} 1' <(metric)
+stop_process "$CTL_PID"
+
+# ---- no effect ----
+app_admin limits '{"concurrency": 64}'
+check "back at 64, the p95 goes over 300 ms again" wait_until 60 p95_over 0.3
+sleep 16 # a whole window before the decision at 64
+run_case knob "{cache_ttl_seconds: 5}"
+check "knob: the decision runs" wait_until 30 has_record decision
+check "knob: a verdict 20 s after it" wait_until 45 has_record action_effect
+check_eq "knob: no_effect" no_effect "$(effect 'r["verdict"]')"
+say "knob: $(effect 'r["explanation"]')"
+check "knob: counted" grep -q 'decision="degraded",kind="webhook",verdict="no_effect"} 1' <(metric)
+stop_process "$CTL_PID"
+
+# ---- missing data ----
+run_case blind "{cache_ttl_seconds: 5}"
+check "blind: the decision runs" wait_until 30 has_record decision
+kill -STOP "$EXPORTER_PID"
+check "blind: a verdict 20 s after it" wait_until 45 has_record action_effect
+kill -CONT "$EXPORTER_PID"
+check_eq "blind: no data after the decision: unknown, not no_effect" unknown "$(effect 'r["verdict"]')"
+say "blind: $(effect 'r["explanation"]')"
+stop_process "$CTL_PID"
+check_eq "the controller stops cleanly" 0 "$HS_STATUS"
+finish
