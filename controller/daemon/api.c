@@ -186,6 +186,46 @@ static void pause_resume(struct controller *c, bool pause, const struct api_acto
     reply_json(resp, 200, envelope(s));
 }
 
+/* POST /api/v1/suspensions/resume {"decision": STATE[, "target_id": ID]}: a decision
+ * suspended by on_no_effect: stop runs again. */
+static void resume_suspension(struct controller *c, const struct httpd_request *req,
+                              const struct api_actor *who, struct httpd_response *resp)
+{
+    json_error_t e;
+    json_t *body = req->body && req->body_len ? json_loadb(req->body, req->body_len, 0, &e) : NULL;
+    const char *state = json_string_value(json_object_get(body, "decision"));
+    const json_t *tid = json_object_get(body, "target_id");
+    if (!json_is_object(body) || !state || (tid && !json_is_string(tid))) {
+        json_decref(body);
+        httpd_reply_error(resp, 400,
+                          "body: expected {\"decision\": STATE} or {\"decision\": STATE, "
+                          "\"target_id\": ID}");
+        return;
+    }
+    pthread_mutex_lock(&c->lock);
+    const char *key = NULL;
+    if (tid) {
+        struct target *t = targets_find_id(c, json_string_value(tid));
+        if (!t) {
+            pthread_mutex_unlock(&c->lock);
+            json_decref(body);
+            httpd_reply_error(resp, 404, "no such target");
+            return;
+        }
+        key = t->key;
+    }
+    int r = verdicts_resume(c, state, key, who);
+    json_t *list = r == 0 ? verdicts_suspensions_json(c) : NULL;
+    pthread_mutex_unlock(&c->lock);
+    json_decref(body);
+    if (r == -ENOENT)
+        httpd_reply_error(resp, 404, "that decision is not suspended");
+    else if (r < 0)
+        httpd_reply_error(resp, 500, "the audit log cannot be written; still suspended");
+    else
+        reply_json(resp, 200, envelope(list));
+}
+
 static void manual_action(struct controller *c, const struct httpd_request *req, const char *name,
                           const struct api_actor *who, struct httpd_response *resp)
 {
@@ -549,6 +589,14 @@ static bool operator_endpoint(struct controller *c, const struct httpd_request *
     } else if (strcmp(p, "/api/v1/alertmanager") == 0 && post) {
         if (authorized(c, req, API_ROLE_RECEIVER, &who, resp))
             alertmanager_webhook(c, req, &who, resp);
+    } else if (strcmp(p, "/api/v1/suspensions") == 0 && get) {
+        pthread_mutex_lock(&c->lock);
+        json_t *a = verdicts_suspensions_json(c);
+        pthread_mutex_unlock(&c->lock);
+        reply_json(resp, 200, envelope(a));
+    } else if (strcmp(p, "/api/v1/suspensions/resume") == 0 && post) {
+        if (authorized(c, req, API_ROLE_OPERATOR, &who, resp))
+            resume_suspension(c, req, &who, resp);
     } else if (strcmp(p, "/api/v1/alerts") == 0 && get) {
         pthread_mutex_lock(&c->lock);
         json_t *a = alerts_json(c, now_realtime());
@@ -787,6 +835,8 @@ void api_handle(void *userdata, const struct httpd_request *req, struct httpd_re
             {"/api/v1/overrides", "GET, HEAD, PUT, DELETE"},
             {"/api/v1/alertmanager", "POST"},
             {"/api/v1/alerts", "GET, HEAD"},
+            {"/api/v1/suspensions", "GET, HEAD"},
+            {"/api/v1/suspensions/resume", "POST"},
             {"/api/v1/report", "GET, HEAD"},
         };
         for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)

@@ -117,7 +117,8 @@ struct target_table {
 
 struct metrics {
     struct rfamily *state, *decisions, *signal_value, *signal_known, *query_errors, *actions,
-        *webhooks, *api_denied, *reg_output, *reg_setpoint, *reg_signal, *reg_changes, *effects;
+        *webhooks, *api_denied, *reg_output, *reg_setpoint, *reg_signal, *reg_changes, *effects,
+        *suspended;
     struct metric *confidence, *evaluations, *last_eval, *eval_duration, *query_duration,
         *reload_ok, *reload_time, *paused, *dry_run, *audit_errors, *state_errors, *since,
         *in_effect, *budget_left, *overrides, *alerts_firing, *action_duration, *audit_truncated,
@@ -360,6 +361,15 @@ void regulators_targets_evaluate(struct controller *c, double now);
 void verdicts_schedule(struct controller *c, const struct decision_def *def, const json_t *d,
                        const struct target *t, double now);
 void verdicts_judge_due(struct controller *c, double now);
+/* on_no_effect: stop: whether the decision of state is suspended for target_key (NULL:
+ * the controller's); resumes it (the operator's POST /api/v1/suspensions/resume: 0,
+ * -ENOENT when it was not, -EIO when the audit log cannot be written); the list; the
+ * suspended-decisions gauge (all lock held). */
+bool verdicts_suspended(struct controller *c, const char *state, const char *target_key);
+int verdicts_resume(struct controller *c, const char *state, const char *target_key,
+                    const struct api_actor *who);
+json_t *verdicts_suspensions_json(struct controller *c);
+void verdicts_publish(struct controller *c);
 /* A set of runs for the rules' regulators, each restored from saved (the state file's
  * object by name; NULL: none), with a trajectory or not; NULL without regulators or on OOM.
  * Its state for the file (new reference), its API view (lock held), and its end. */

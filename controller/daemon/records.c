@@ -481,6 +481,11 @@ int controller_metrics_init(struct controller *c)
         "Verdicts on executed decisions, once per kind of their actions (alerts are not "
         "judged): helped, no_effect, worse or unknown (data missing), by the decision's state.",
         (const char *const[]){"decision", "kind", "verdict", NULL}, NULL, 0);
+    m->suspended = registry_family(
+        r, "homeostat_controller_decisions_suspended", METRIC_GAUGE,
+        "Targets (1 for the controller without targets) for which each decision is suspended "
+        "by on_no_effect: stop after a verdict of no_effect or worse.",
+        (const char *const[]){"decision", NULL}, NULL, 0);
     m->reg_changes = registry_family(
         r, "homeostat_controller_regulator_changes_total", METRIC_COUNTER,
         "Output changes of each regulator, by direction (up, down) and result (applied, "
@@ -496,7 +501,8 @@ int controller_metrics_init(struct controller *c)
         !m->action_duration || !m->in_effect || !m->budget_left || !m->overrides ||
         !m->alerts_firing || !m->webhooks || !m->audit_truncated || !m->api_denied ||
         !m->targets_refused || !m->storm_refused || !m->storm_active || !m->state_save_duration ||
-        !m->reg_output || !m->reg_setpoint || !m->reg_signal || !m->reg_changes || !m->effects)
+        !m->reg_output || !m->reg_setpoint || !m->reg_signal || !m->reg_changes || !m->effects ||
+        !m->suspended)
         return -ENOMEM;
     metric_set(registry_series(bi, (const char *const[]){HOMEOSTAT_VERSION, NULL}), 1);
     metric_set(m->dry_run, c->cli.dry_run ? 1 : 0);

@@ -323,6 +323,12 @@ static void evaluate_once(struct controller *c)
     /* The step `test` and `backtest` replay too: evaluate(), then decide(). */
     enum decision_outcome outcome = step_evaluate(r, &c->st.eval, c->st.last_exec, values, now,
                                                   &flags, &res, &def, &c->baselines);
+    if (outcome == OUTCOME_EXECUTED && def && def->stop_on_no_effect &&
+        verdicts_suspended(c, r->states[def->state].name, NULL)) {
+        /* on_no_effect: stop; its cooldown starts all the same, so that the suspended
+         * decision is recorded once a cooldown, not at every evaluation */
+        outcome = OUTCOME_SUSPENDED;
+    }
     baselines_save(c, now, false);
     c->last = res;
     if (res.changed)
@@ -670,6 +676,7 @@ static int run_daemon(struct controller *c)
         amreceiver_new(c->st.alerts_received, &c->alerts) < 0)
         return log_error(PROG ": out of memory"), 1;
     metric_set(c->m.audit_truncated, (double)dropped);
+    verdicts_publish(c);
     c->env.kubectl_path = c->cli.kubectl_path;
     c->env.systemd_user_bus = c->cli.systemd_user_bus;
     c->env.alertmanagers = c->rules->alertmanagers;

@@ -44,6 +44,8 @@ int statefile_render(const struct rules *r, const struct controller_state *s,
                         s->regulators ? json_incref(s->regulators) : json_object());
     if (s->verdicts && json_array_size(s->verdicts))
         json_object_set_new(root, "verdicts", json_incref(s->verdicts));
+    if (s->suspensions && json_object_size(s->suspensions))
+        json_object_set_new(root, "suspensions", json_incref(s->suspensions));
     if (s->targets && !targets)
         json_object_set_new(root, "targets", json_incref(s->targets));
     char *text = json_dumps(root, JSON_INDENT(1) | JSON_SORT_KEYS);
@@ -153,6 +155,10 @@ int statefile_load(const char *path, const struct rules *r, struct controller_st
         json_decref(s->regulators);
         s->regulators = json_incref(x);
     }
+    if (json_is_object(x = json_object_get(root, "suspensions"))) {
+        json_decref(s->suspensions);
+        s->suspensions = json_incref(x);
+    }
     if (json_is_array(x = json_object_get(root, "verdicts"))) {
         json_decref(s->verdicts);
         s->verdicts = json_incref(x);
@@ -188,6 +194,7 @@ void statefile_free_json(struct controller_state *s)
     json_decref(s->targets);
     json_decref(s->regulators);
     json_decref(s->verdicts);
+    json_decref(s->suspensions);
     s->effects = s->overrides = s->action_times = s->alerts_received = s->targets = NULL;
-    s->regulators = s->verdicts = NULL;
+    s->regulators = s->verdicts = s->suspensions = NULL;
 }

@@ -273,6 +273,14 @@ void targets_evaluate(struct controller *c, const struct ivec *vecs, const bool 
         metric_add(c->m.storm_refused, (double)fo.held);
         record_storm(c, st, n, fo.wanted, fo.limit, fo.held, now);
     }
+    /* on_no_effect: stop: a suspended decision does not run for its target (its cooldown
+     * starts all the same: it is recorded once a cooldown) */
+    for (size_t i = 0; i < n; i++) {
+        struct fleet_member *m = &st[i];
+        if (m->outcome == OUTCOME_EXECUTED && m->def && m->def->stop_on_no_effect &&
+            verdicts_suspended(c, r->states[m->def->state].name, m->key))
+            m->outcome = OUTCOME_SUSPENDED;
+    }
     c->audit_deferred = true;
     for (size_t i = 0; i < n; i++) {
         struct fleet_member *m = &st[i];

@@ -9,6 +9,13 @@
  * homeostat_controller_action_effects_total{decision, kind, verdict}, once per kind of its
  * actions that act (alerts change nothing and are not judged).
  *
+ * on_no_effect: stop: a verdict of no_effect or worse suspends the decision for its target
+ * (st.suspensions, "STATE" or "STATE KEY"; a decision_suspended record): its outcome is
+ * then "suspended" instead of executed, until an operator resumes it (POST
+ * /api/v1/suspensions/resume) or the same decision helps for another target (a
+ * decision_resumed record either way). The gauge homeostat_controller_decisions_suspended
+ * counts them, for the HomeostatDecisionSuspended alert.
+ *
  * At most VERDICTS_MAX wait (the oldest is then judged unknown, "too many waiting"); at most
  * VERDICTS_PER_ROUND are judged per evaluation, the queries outside the lock. */
 #include <errno.h>
@@ -41,6 +48,158 @@ static void count(struct controller *c, const char *decision, const char *kind,
         metric_add(m, 1);
 }
 
+/* ---- suspensions ---- */
+
+static void suspension_key(const char *state, const char *target_key, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s%s%s", state, target_key ? " " : "", target_key ? target_key : "");
+}
+
+bool verdicts_suspended(struct controller *c, const char *state, const char *target_key)
+{
+    char key[1024];
+    suspension_key(state, target_key, key, sizeof(key));
+    return json_object_get(c->st.suspensions, key) != NULL;
+}
+
+void verdicts_publish(struct controller *c)
+{
+    rfamily_reset(c->m.suspended);
+    const char *key;
+    json_t *v;
+    json_object_foreach(c->st.suspensions, key, v)
+    {
+        const char *state = json_string_value(json_object_get(v, "decision"));
+        struct metric *m =
+            state ? registry_series(c->m.suspended, (const char *const[]){state, NULL}) : NULL;
+        if (m)
+            metric_add(m, 1);
+    }
+}
+
+/* A decision_resumed record; false when it cannot be written. */
+static bool record_resumed(struct controller *c, const json_t *s, const char *by,
+                           const json_t *extra, double now)
+{
+    char id[64];
+    controller_new_id(c, now, id, sizeof(id));
+    json_t *rec = controller_record("decision_resumed", id, now);
+    json_object_set(rec, "decision", json_object_get(s, "decision"));
+    if (json_is_object(json_object_get(s, "target")))
+        json_object_set(rec, "target", json_object_get(s, "target"));
+    json_object_set(rec, "suspended_at", json_object_get(s, "since"));
+    json_object_set_new(rec, "by", json_string(by));
+    if (extra)
+        json_object_update(rec, (json_t *)extra);
+    int r = audit_append(c->audit, rec);
+    json_decref(rec);
+    if (r < 0)
+        metric_add(c->m.audit_errors, 1);
+    return r >= 0;
+}
+
+int verdicts_resume(struct controller *c, const char *state, const char *target_key,
+                    const struct api_actor *who)
+{
+    char key[1024];
+    suspension_key(state, target_key, key, sizeof(key));
+    json_t *s = json_object_get(c->st.suspensions, key);
+    if (!s)
+        return -ENOENT;
+    json_t *extra = json_pack("{s:o}", "actor", controller_actor_json(who));
+    bool ok = record_resumed(c, s, "operator", extra, now_realtime());
+    json_decref(extra);
+    if (!ok)
+        return -EIO;
+    log_warning("decision %s resumed by %s", key, who->text);
+    json_object_del(c->st.suspensions, key);
+    verdicts_publish(c);
+    controller_save_state(c);
+    return 0;
+}
+
+json_t *verdicts_suspensions_json(struct controller *c)
+{
+    json_t *a = json_array();
+    const char *key;
+    json_t *v;
+    json_object_foreach(c->st.suspensions, key, v) json_array_append(a, v);
+    return a;
+}
+
+/* What a verdict does to suspensions (lock held): on_no_effect: stop suspends the
+ * decision for the verdict's target after no_effect or worse; helped resumes the
+ * decision wherever it is suspended (it helps elsewhere). */
+static void apply_policy(struct controller *c, json_t *e, enum effect_verdict v,
+                         const char *verdict_id, double now)
+{
+    const char *state = json_string_value(json_object_get(e, "state"));
+    if (!state)
+        return;
+    if (v == EFFECT_HELPED) {
+        const char *key;
+        json_t *s, *tmp;
+        bool changed = false;
+        json_object_foreach_safe(c->st.suspensions, tmp, key, s)
+        {
+            const char *d = json_string_value(json_object_get(s, "decision"));
+            if (!d || strcmp(d, state) != 0)
+                continue;
+            json_t *extra = json_pack("{s:s}", "helped", verdict_id);
+            bool ok = record_resumed(c, s, "helped_elsewhere", extra, now);
+            json_decref(extra);
+            if (!ok)
+                continue; /* not resumed without a record */
+            log_info("decision %s resumed: it helped elsewhere (verdict %s)", key, verdict_id);
+            json_object_del(c->st.suspensions, key);
+            changed = true;
+        }
+        if (changed)
+            verdicts_publish(c);
+        return;
+    }
+    if (v != EFFECT_NO_EFFECT && v != EFFECT_WORSE)
+        return;
+    int si = rules_state_index(c->rules, state);
+    const struct decision_def *def = si >= 0 ? rules_decision_for(c->rules, (size_t)si) : NULL;
+    if (!def || !def->stop_on_no_effect)
+        return;
+    const char *tkey = json_string_value(json_object_get(e, "key"));
+    char key[1024];
+    suspension_key(state, tkey, key, sizeof(key));
+    if (json_object_get(c->st.suspensions, key))
+        return; /* already (a verdict on an earlier run of it) */
+    json_t *s =
+        json_pack("{s:s,s:f,s:s,s:s,s:O}", "decision", state, "since", now, "verdict",
+                  effect_verdict_name(v), "verdict_id", verdict_id, "of", json_object_get(e, "id"));
+    if (!s)
+        return;
+    if (json_is_object(json_object_get(e, "target"))) {
+        json_object_set(s, "target", json_object_get(e, "target"));
+        json_object_set_new(s, "key", json_string(tkey ? tkey : ""));
+    }
+    char id[64];
+    controller_new_id(c, now, id, sizeof(id));
+    json_t *rec = controller_record("decision_suspended", id, now);
+    json_object_update(rec, s);
+    json_object_set_new(rec, "reason",
+                        json_string("on_no_effect: stop: the decision's last verdict was not "
+                                    "helped; it runs again when an operator resumes it or it "
+                                    "helps elsewhere"));
+    int r = audit_append(c->audit, rec);
+    json_decref(rec);
+    if (r < 0) {
+        metric_add(c->m.audit_errors, 1);
+        log_error("audit: cannot record the suspension of %s; suspended all the same", key);
+    }
+    if (!c->st.suspensions)
+        c->st.suspensions = json_object();
+    json_object_set_new(c->st.suspensions, key, s);
+    log_warning("decision %s suspended (on_no_effect: stop): verdict %s", key,
+                effect_verdict_name(v));
+    verdicts_publish(c);
+}
+
 /* Writes the verdict record and counts it (lock held). */
 static void record(struct controller *c, json_t *e, enum effect_verdict v, json_t *signals,
                    const char *why, double now)
@@ -62,6 +221,7 @@ static void record(struct controller *c, json_t *e, enum effect_verdict v, json_
     if (audit_append(c->audit, rec) < 0)
         metric_add(c->m.audit_errors, 1);
     json_decref(rec);
+    apply_policy(c, e, v, id, now);
     const char *state = json_string_value(json_object_get(e, "state"));
     const json_t *kinds = json_object_get(e, "kinds");
     for (size_t i = 0; i < json_array_size(kinds); i++)

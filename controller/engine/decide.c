@@ -15,6 +15,7 @@ static const char *const outcome_names[OUTCOME_MAX] = {
     [OUTCOME_EXECUTED] = "executed",
     [OUTCOME_FAILED] = "failed",
     [OUTCOME_STORM] = "storm_guard",
+    [OUTCOME_SUSPENDED] = "suspended",
 };
 
 const char *decision_outcome_name(enum decision_outcome o)

@@ -34,9 +34,11 @@ enum decision_outcome {
     OUTCOME_DRY_RUN,
     OUTCOME_BUDGET,
     OUTCOME_EXECUTED,
-    OUTCOME_FAILED, /* set by the daemon when an action failed */
-    OUTCOME_STORM,  /* "storm_guard": set by the daemon when more targets would act at once
-                     * than limits.max_targets_acting allows (this one was held back) */
+    OUTCOME_FAILED,    /* set by the daemon when an action failed */
+    OUTCOME_STORM,     /* "storm_guard": set by the daemon when more targets would act at once
+                        * than limits.max_targets_acting allows (this one was held back) */
+    OUTCOME_SUSPENDED, /* set by the daemon: on_no_effect: stop suspended this decision
+                        * (for this target) after a verdict of no_effect or worse */
     OUTCOME_MAX,
 };
 

@@ -105,6 +105,10 @@ struct decision_def {
      * (pods must start), else 1m; window 1m. */
     uint64_t verify_after_usec;
     uint64_t verify_window_usec;
+    /* on_no_effect: what a verdict of no_effect or worse does: repeat (nothing: the
+     * decision runs again after its cooldown) or stop (the decision is suspended for the
+     * target until an operator resumes it or it helps elsewhere) */
+    bool stop_on_no_effect;
 };
 
 /* PARAM_SCALAR: a string, number or boolean; the type of the parameters that the short

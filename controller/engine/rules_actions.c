@@ -366,9 +366,9 @@ void loader_load_actions(struct loader *l, const struct ytree_node *v, struct ac
 
 static void load_decision(struct loader *l, struct decision_def *d, const struct ytree_node *v)
 {
-    static const char *const keys[] = {"min_confidence", "cooldown",      "actions",
-                                       "revert_on_exit", "revert_delay",  "dry_run",
-                                       "verify_after",   "verify_window", NULL};
+    static const char *const keys[] = {
+        "min_confidence", "cooldown",     "actions",       "revert_on_exit", "revert_delay",
+        "dry_run",        "verify_after", "verify_window", "on_no_effect",   NULL};
     d->cooldown_usec = DEFAULT_COOLDOWN_USEC;
     d->revert_delay_usec = DEFAULT_REVERT_DELAY_USEC;
     if (ytree_is_null(v))
@@ -408,6 +408,21 @@ static void load_decision(struct loader *l, struct decision_def *d, const struct
     if ((x = ytree_get(v, "verify_after")) && loader_get_duration(l, x, &d->verify_after_usec) &&
         d->verify_after_usec > 86400 * USEC_PER_SEC)
         loader_report(l, x, "verify_after must be at most 1d (0s: no verdict)");
+    if ((x = ytree_get(v, "on_no_effect"))) {
+        static const char *const policies[] = {"repeat", "stop", "escalate", NULL};
+        int k;
+        if (loader_get_enum(l, x, "on_no_effect", policies, &k)) {
+            if (k == 2)
+                loader_report(l, x, "on_no_effect: escalate is not built yet (repeat or stop)");
+            d->stop_on_no_effect = k == 1;
+            if (d->stop_on_no_effect && !d->verify_after_usec && ytree_get(v, "verify_after"))
+                loader_report(l, x, "on_no_effect: stop needs a verdict: verify_after is 0s");
+            else if (d->stop_on_no_effect && !d->verify_after_usec)
+                loader_report(l, x,
+                              "on_no_effect: stop needs a verdict, and a decision of alerts "
+                              "only gets none");
+        }
+    }
     if ((x = ytree_get(v, "verify_window")) && loader_get_duration(l, x, &d->verify_window_usec) &&
         (d->verify_window_usec < USEC_PER_SEC || d->verify_window_usec > 3600 * USEC_PER_SEC))
         loader_report(l, x, "verify_window must be between 1s and 1h");

@@ -6,7 +6,10 @@
 # admin API); verify_after 20 s later the p95 of the 15 s before the decision is compared
 # with the 15 s before the verdict (action_effect in the audit log, the metric):
 #  - cutting the limit to 8 (p95 about 80 ms): helped
-#  - setting the cache TTL to the 5 s it already has (a knob that changes nothing): no_effect
+#  - setting the cache TTL to the 5 s it already has (a knob that changes nothing): no_effect;
+#    with on_no_effect: stop (and a cooldown of 5 s) the decision is then suspended:
+#    decision_suspended, its next decisions "suspended" and not run, the gauge, GET
+#    /api/v1/suspensions; an operator's POST /api/v1/suspensions/resume lets it run again
 #  - the same, with the exporter stopped right after the decision (no data after it):
 #    unknown, never no_effect
 # About 2 minutes.
@@ -17,10 +20,11 @@
 spawn "$HS_TMP/loadgen.log" /usr/bin/python3 "$HOMEOSTAT_SOURCE_DIR/demo/loadgen.py" \
     --url "$APP_URL" --phases "steady:20m:300" --workers 256 --interval 10s --seed 1
 
-# run_case NAME BODY: a controller whose degraded decision posts BODY to /admin/limits;
-# waits for its verdict; sets VERDICT (the action_effect record's) and REC (the record file).
+# run_case NAME BODY [COOLDOWN [ON_NO_EFFECT]]: a controller whose degraded decision posts
+# BODY to /admin/limits; sets CTL_PID, CTL_URL, AUDIT.
 run_case() {
-    local name=$1 body=$2 rules=$HS_TMP/$1.rules.yaml state=$HS_TMP/$1.state
+    local name=$1 body=$2 cooldown=${3:-1h} policy=${4:-repeat}
+    local rules=$HS_TMP/$1.rules.yaml state=$HS_TMP/$1.state
     mkdir -p "$state"
     cat >"$rules" <<REOF
 evaluation_interval: 1s
@@ -35,7 +39,8 @@ states:
   - {name: optimal}
 decisions:
   degraded:
-    cooldown: 1h
+    cooldown: $cooldown
+    on_no_effect: $policy
     verify_after: 20s
     verify_window: 15s
     actions:
@@ -47,7 +52,8 @@ decisions:
 REOF
     check "$name: check accepts the rules" "$CONTROLLER" check "$rules"
     spawn "$HS_TMP/$name.controller.log" "$CONTROLLER" --config="$rules" \
-        --web.listen-address=127.0.0.1:0 --state.directory="$state"
+        --web.listen-address=127.0.0.1:0 --state.directory="$state" \
+        --web.operator-token-file="$HS_TMP/operator-token"
     CTL_PID=$HS_PID
     CTL_URL=$(wait_listening "$HS_TMP/$name.controller.log" "$CTL_PID")
     [[ -n $CTL_URL ]] || {
@@ -61,13 +67,13 @@ has_record() { [[ -s $AUDIT ]] && grep -q "\"type\":\"$1\"" "$AUDIT"; }
 effect() { # EXPR over r, the action_effect record
     /usr/bin/python3 -c '
 import json, sys
-r = [json.loads(l) for l in open(sys.argv[1]) if "\"action_effect\"" in l][0]
+r = [r for r in map(json.loads, open(sys.argv[1])) if r["type"] == "action_effect"][0]
 print(eval(sys.argv[2]))' "$AUDIT" "$1"
 }
 decision_id() {
     /usr/bin/python3 -c '
 import json, sys
-print([json.loads(l) for l in open(sys.argv[1]) if "\"decision\"" in l][0]["id"])' "$AUDIT"
+print([r for r in map(json.loads, open(sys.argv[1])) if r["type"] == "decision"][0]["id"])' "$AUDIT"
 }
 metric() { curl -sf --max-time 3 "$CTL_URL/metrics" | grep "^homeostat_controller_action_effects_total{" || true; }
 # shellcheck disable=SC2317
@@ -77,6 +83,14 @@ d = json.load(urllib.request.urlopen('$PROM_URL/api/v1/query?query=' + q))
 r = d['data']['result']
 print(1 if r and float(r[0]['value'][1]) > $1 else 0)" 2>/dev/null) == 1 ]]; }
 
+echo "op-$RANDOM$RANDOM" >"$HS_TMP/operator-token"
+count_records() { grep -c "\"type\":\"$1\"" "$AUDIT" || true; }
+outcomes() { # the outcomes of the decision records, in order
+    /usr/bin/python3 -c '
+import json, sys
+rs = [json.loads(l) for l in open(sys.argv[1])]
+print(" ".join(r["outcome"] for r in rs if r["type"] == "decision"))' "$AUDIT"
+}
 check "the load makes the p95 go over 300 ms with the limit at 64" wait_until 60 p95_over 0.3
 sleep 16 # a whole window of it before the first decision
 
@@ -97,12 +111,31 @@ stop_process "$CTL_PID"
 app_admin limits '{"concurrency": 64}'
 check "back at 64, the p95 goes over 300 ms again" wait_until 60 p95_over 0.3
 sleep 16 # a whole window before the decision at 64
-run_case knob "{cache_ttl_seconds: 5}"
+run_case knob "{cache_ttl_seconds: 5}" 5s stop
 check "knob: the decision runs" wait_until 30 has_record decision
 check "knob: a verdict 20 s after it" wait_until 45 has_record action_effect
 check_eq "knob: no_effect" no_effect "$(effect 'r["verdict"]')"
 say "knob: $(effect 'r["explanation"]')"
 check "knob: counted" grep -q 'decision="degraded",kind="webhook",verdict="no_effect"} 1' <(metric)
+# (the cooldown of 5 s let it run again meanwhile: the verdict is on the first one)
+check "knob: on_no_effect: stop suspends the decision (decision_suspended)" \
+    wait_until 5 has_record decision_suspended
+ran=$(count_records action_result)
+sleep 8 # past the cooldown: suspended, not run
+check "knob: the next decisions are suspended, not run" grep -q "suspended" <(outcomes)
+check_eq "knob: no action ran while suspended" "$ran" "$(count_records action_result)"
+check "knob: the gauge says so" grep -q '^homeostat_controller_decisions_suspended{decision="degraded"} 1' \
+    <(curl -sf "$CTL_URL/metrics")
+check_eq "knob: GET /api/v1/suspensions lists it" degraded \
+    "$(jstr "$(curl -sf "$CTL_URL/api/v1/suspensions")" 'd["data"][0]["decision"]')"
+check_eq "knob: resuming needs the operator (401 without a token)" 401 \
+    "$(http_code "$CTL_URL/api/v1/suspensions/resume" -X POST -d '{"decision": "degraded"}')"
+check_eq "knob: the operator resumes it" 200 \
+    "$(http_code "$CTL_URL/api/v1/suspensions/resume" -X POST -d '{"decision": "degraded"}' \
+        -H "Authorization: Bearer $(cat "$HS_TMP/operator-token")")"
+check "knob: decision_resumed, by the operator" grep -q '"by":"operator"' "$AUDIT"
+check "knob: it runs again after its cooldown" wait_until 15 \
+    bash -c '[[ $(grep -c "\"type\":\"action_result\"" "$1") -gt $2 ]]' _ "$AUDIT" "$ran"
 stop_process "$CTL_PID"
 
 # ---- missing data ----

@@ -687,6 +687,25 @@ static const struct error_case error_cases[] = {
      "r.yaml:7:177: condition 'p95 > baseline(p95) + 1': unexpected '+ 1' after the baseline\n"
      "r.yaml:7:204: condition 'p95 > baseline(p95, w=1)': expected q=QUANTILE after ',' in "
      "baseline()\n"},
+    /* did it help: on_no_effect and the verdict's windows */
+    {"signals:\n"
+     "  cpu: {query: up}\n"
+     "states:\n"
+     "  - {name: hot, conditions: [\"cpu > 1\"]}\n"
+     "  - {name: warm, conditions: [\"cpu > 0.5\"]}\n"
+     "  - {name: ok}\n"
+     "decisions:\n"
+     "  hot:\n"
+     "    on_no_effect: escalate\n"
+     "    verify_window: 2h\n"
+     "    actions: [{exec: [/bin/true]}]\n"
+     "  warm:\n"
+     "    on_no_effect: stop\n"
+     "    verify_after: 0s\n"
+     "    actions: [{exec: [/bin/true]}]\n",
+     "r.yaml:9:19: on_no_effect: escalate is not built yet (repeat or stop)\n"
+     "r.yaml:10:20: verify_window must be between 1s and 1h\n"
+     "r.yaml:13:19: on_no_effect: stop needs a verdict: verify_after is 0s\n"},
     /* active_in beside a state whose name was refused (a NULL name; found by fuzz_rules) */
     {"signals:\n  cpu: {query: up}\nstates:\n  - {name: hot, conditions: [\"cpu > 1\"]}\n  - "
      "{nme: x, conditions: [\"cpu > 2\"]}\n  - {name: ok}\nregulators:\n  c: {signal: cpu, "
