@@ -589,6 +589,11 @@ static bool operator_endpoint(struct controller *c, const struct httpd_request *
     } else if (strcmp(p, "/api/v1/alertmanager") == 0 && post) {
         if (authorized(c, req, API_ROLE_RECEIVER, &who, resp))
             alertmanager_webhook(c, req, &who, resp);
+    } else if (strcmp(p, "/api/v1/effects") == 0 && get) {
+        pthread_mutex_lock(&c->lock);
+        json_t *a = verdicts_track_json(c);
+        pthread_mutex_unlock(&c->lock);
+        reply_json(resp, 200, envelope(a));
     } else if (strcmp(p, "/api/v1/suspensions") == 0 && get) {
         pthread_mutex_lock(&c->lock);
         json_t *a = verdicts_suspensions_json(c);
@@ -835,6 +840,7 @@ void api_handle(void *userdata, const struct httpd_request *req, struct httpd_re
             {"/api/v1/overrides", "GET, HEAD, PUT, DELETE"},
             {"/api/v1/alertmanager", "POST"},
             {"/api/v1/alerts", "GET, HEAD"},
+            {"/api/v1/effects", "GET, HEAD"},
             {"/api/v1/suspensions", "GET, HEAD"},
             {"/api/v1/suspensions/resume", "POST"},
             {"/api/v1/report", "GET, HEAD"},

@@ -369,6 +369,9 @@ bool verdicts_suspended(struct controller *c, const char *state, const char *tar
 int verdicts_resume(struct controller *c, const char *state, const char *target_key,
                     const struct api_actor *who);
 json_t *verdicts_suspensions_json(struct controller *c);
+/* GET /api/v1/effects: per decision and kind of action, how often it helped and the median
+ * relative change of its deciding signals (lock held). */
+json_t *verdicts_track_json(struct controller *c);
 void verdicts_publish(struct controller *c);
 /* A set of runs for the rules' regulators, each restored from saved (the state file's
  * object by name; NULL: none), with a trajectory or not; NULL without regulators or on OOM.

@@ -46,6 +46,8 @@ int statefile_render(const struct rules *r, const struct controller_state *s,
         json_object_set_new(root, "verdicts", json_incref(s->verdicts));
     if (s->suspensions && json_object_size(s->suspensions))
         json_object_set_new(root, "suspensions", json_incref(s->suspensions));
+    if (s->track && json_object_size(s->track))
+        json_object_set_new(root, "track_record", json_incref(s->track));
     if (s->targets && !targets)
         json_object_set_new(root, "targets", json_incref(s->targets));
     char *text = json_dumps(root, JSON_INDENT(1) | JSON_SORT_KEYS);
@@ -155,6 +157,10 @@ int statefile_load(const char *path, const struct rules *r, struct controller_st
         json_decref(s->regulators);
         s->regulators = json_incref(x);
     }
+    if (json_is_object(x = json_object_get(root, "track_record"))) {
+        json_decref(s->track);
+        s->track = json_incref(x);
+    }
     if (json_is_object(x = json_object_get(root, "suspensions"))) {
         json_decref(s->suspensions);
         s->suspensions = json_incref(x);
@@ -195,6 +201,7 @@ void statefile_free_json(struct controller_state *s)
     json_decref(s->regulators);
     json_decref(s->verdicts);
     json_decref(s->suspensions);
+    json_decref(s->track);
     s->effects = s->overrides = s->action_times = s->alerts_received = s->targets = NULL;
-    s->regulators = s->verdicts = s->suspensions = NULL;
+    s->regulators = s->verdicts = s->suspensions = s->track = NULL;
 }

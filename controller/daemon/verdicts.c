@@ -200,10 +200,95 @@ static void apply_policy(struct controller *c, json_t *e, enum effect_verdict v,
     verdicts_publish(c);
 }
 
+/* ---- the track record ---- */
+
+#define TRACK_CHANGES 100 /* relative changes kept per decision and kind, for the median */
+
+/* Adds a verdict to the track record of state's decision, kind (lock held). relative: the
+ * mean relative change (better positive) of its judged signals, NAN when none. */
+static void track(struct controller *c, const char *state, const char *kind, enum effect_verdict v,
+                  double relative)
+{
+    if (!c->st.track)
+        c->st.track = json_object();
+    json_t *d = json_object_get(c->st.track, state);
+    if (!d) {
+        d = json_object();
+        json_object_set_new(c->st.track, state, d);
+    }
+    json_t *k = json_object_get(d, kind);
+    if (!k) {
+        k = json_pack("{s:i,s:i,s:i,s:i,s:[]}", "helped", 0, "no_effect", 0, "worse", 0, "unknown",
+                      0, "changes");
+        json_object_set_new(d, kind, k);
+    }
+    if (!k)
+        return;
+    const char *name = effect_verdict_name(v);
+    json_object_set_new(k, name, json_integer(json_integer_value(json_object_get(k, name)) + 1));
+    json_t *changes = json_object_get(k, "changes");
+    if (isfinite(relative) && json_is_array(changes)) {
+        json_array_append_new(changes, json_real(relative));
+        while (json_array_size(changes) > TRACK_CHANGES)
+            json_array_remove(changes, 0);
+    }
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+json_t *verdicts_track_json(struct controller *c)
+{
+    json_t *out = json_array();
+    const char *state, *kind;
+    json_t *d, *k;
+    json_object_foreach(c->st.track, state, d) json_object_foreach(d, kind, k)
+    {
+        json_int_t n[EFFECT_MAX], total = 0;
+        for (int v = 0; v < EFFECT_MAX; v++)
+            total += n[v] =
+                json_integer_value(json_object_get(k, effect_verdict_name((enum effect_verdict)v)));
+        json_t *changes = json_object_get(k, "changes");
+        size_t m = json_array_size(changes);
+        double *x = m ? calloc(m, sizeof(*x)) : NULL;
+        for (size_t i = 0; x && i < m; i++)
+            x[i] = json_number_value(json_array_get(changes, i));
+        json_t *median = json_null();
+        if (x) {
+            qsort(x, m, sizeof(*x), cmp_double);
+            median = json_real(m % 2 ? x[m / 2] : (x[m / 2 - 1] + x[m / 2]) / 2);
+        }
+        free(x);
+        json_int_t judged = total - n[EFFECT_UNKNOWN];
+        json_array_append_new(
+            out,
+            json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:o,s:o}", "decision", state, "kind", kind,
+                      "verdicts", total, "helped", n[EFFECT_HELPED], "no_effect",
+                      n[EFFECT_NO_EFFECT], "worse", n[EFFECT_WORSE], "unknown", n[EFFECT_UNKNOWN],
+                      "helped_share",
+                      judged ? json_real((double)n[EFFECT_HELPED] / (double)judged) : json_null(),
+                      "median_improvement", median));
+    }
+    return out;
+}
+
 /* Writes the verdict record and counts it (lock held). */
 static void record(struct controller *c, json_t *e, enum effect_verdict v, json_t *signals,
                    const char *why, double now)
 {
+    /* the mean relative change of the judged signals, for the track record */
+    double rel = 0;
+    size_t nrel = 0;
+    for (size_t i = 0; i < json_array_size(signals); i++) {
+        const json_t *r = json_object_get(json_array_get(signals, i), "relative_change");
+        if (json_is_number(r)) {
+            rel += json_number_value(r);
+            nrel++;
+        }
+    }
     char id[64];
     controller_new_id(c, now, id, sizeof(id));
     json_t *rec = controller_record("action_effect", id, now);
@@ -224,8 +309,11 @@ static void record(struct controller *c, json_t *e, enum effect_verdict v, json_
     apply_policy(c, e, v, id, now);
     const char *state = json_string_value(json_object_get(e, "state"));
     const json_t *kinds = json_object_get(e, "kinds");
-    for (size_t i = 0; i < json_array_size(kinds); i++)
+    for (size_t i = 0; i < json_array_size(kinds); i++) {
         count(c, state ? state : "?", json_string_value(json_array_get(kinds, i)), v);
+        track(c, state ? state : "?", json_string_value(json_array_get(kinds, i)), v,
+              nrel ? rel / (double)nrel : NAN);
+    }
     log_info("verdict on decision %s (%s): %s: %s", json_string_value(json_object_get(e, "id")),
              state ? state : "?", effect_verdict_name(v), why);
 }

@@ -105,6 +105,9 @@ check_eq "cut: the p95 fell by half or more (relative change <= -0.5)" True \
 say "cut: $(effect 'r["explanation"]')"
 check "cut: counted in homeostat_controller_action_effects_total" \
     grep -q 'decision="degraded",kind="webhook",verdict="helped"} 1' <(metric)
+check_eq "cut: GET /api/v1/effects: the webhook of degraded helped 1 of 1, median improvement over 50 %" \
+    "degraded webhook 1 1 1.0 True" \
+    "$(jstr "$(curl -sf "$CTL_URL/api/v1/effects")" '" ".join(str(x) for x in (d["data"][0]["decision"], d["data"][0]["kind"], d["data"][0]["verdicts"], d["data"][0]["helped"], d["data"][0]["helped_share"], d["data"][0]["median_improvement"] > 0.5))')"
 stop_process "$CTL_PID"
 
 # ---- no effect ----
