@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "effects.h"
 #include "evaluate.h"
 #include "fileio.h"
 #include "parse.h"
@@ -185,6 +186,7 @@ void backtest_result_free(struct backtest_result *b)
 {
     if (!b)
         return;
+    free(b->verdicts);
     json_decref(b->baselines);
     for (size_t i = 0; i < b->n_events; i++) {
         free(b->events[i].reasoning);
@@ -356,6 +358,66 @@ int backtest_note_regulator(struct backtest_regulator *bt, struct backtest_targe
     return 0;
 }
 
+/* The window of series s's known points in [from_ms, to_ms]. */
+static void window_at(const struct backtest_result *b, const struct promql_range *s,
+                      int64_t from_ms, int64_t to_ms, struct effect_window *w)
+{
+    double *v = calloc(b->n ? b->n : 1, sizeof(*v));
+    size_t n = 0;
+    for (size_t k = 0; v && k < b->n; k++) {
+        int64_t t = b->start_ms + (int64_t)k * b->step_ms;
+        if (t >= from_ms && t <= to_ms && s->error[k] == PROMQL_OK)
+            v[n++] = s->value[k];
+    }
+    effect_window_of(v ? v : (double[1]){0}, n, w);
+    free(v);
+}
+
+/* The verdict of each decision that fires (executed or dry run) on the replayed history,
+ * as daemon/verdicts.c judges it (effects.h): its state's > and < conditions' signals,
+ * the verify_window before it against the one ending verify_after later; a verdict whose
+ * window passes the end of the range is unknown. 0 or -ENOMEM. */
+static int judge_events(struct backtest_result *b, const struct promql_range *const *series)
+{
+    const struct rules *r = b->rules;
+    for (size_t i = 0; i < b->n_events; i++) {
+        const struct backtest_event *e = &b->events[i];
+        if ((e->outcome != OUTCOME_EXECUTED && e->outcome != OUTCOME_DRY_RUN) || !e->def ||
+            !e->def->verify_after_usec)
+            continue;
+        if (!b->verdicts && !(b->verdicts = calloc(r->n_states + 1, sizeof(*b->verdicts))))
+            return -ENOMEM;
+        const struct state_def *st = &r->states[e->def->state];
+        int64_t after = (int64_t)(e->def->verify_after_usec / 1000);
+        int64_t window = (int64_t)(e->def->verify_window_usec / 1000);
+        struct effect_signal s[RULES_MAX_CONDITIONS];
+        size_t n = 0;
+        bool past_end = e->time_ms + after > b->start_ms + (int64_t)(b->n - 1) * b->step_ms;
+        for (size_t k = 0; k < st->n_conditions; k++) {
+            const struct condition *c = &st->conditions[k];
+            int dir = c->op == COND_GT || c->op == COND_GE   ? 1
+                      : c->op == COND_LT || c->op == COND_LE ? -1
+                                                             : 0;
+            bool seen = false;
+            for (size_t j = 0; j < k && !seen; j++)
+                seen = st->conditions[j].signal == c->signal;
+            if (!dir || seen || r->signals[c->signal].alert)
+                continue;
+            struct effect_window before, afterw;
+            window_at(b, series[c->signal], e->time_ms - window, e->time_ms, &before);
+            window_at(b, series[c->signal], e->time_ms + after - window, e->time_ms + after,
+                      &afterw);
+            effect_judge(&before, &afterw, dir, EFFECT_MIN_CHANGE, &s[n]);
+            if (past_end)
+                s[n].verdict = EFFECT_UNKNOWN;
+            n++;
+        }
+        b->verdicts[e->def->state][effect_combine(s, n)]++;
+        b->has_verdicts = true;
+    }
+    return 0;
+}
+
 int backtest_replay(const struct rules *rules, const struct promql_range *const *series,
                     uint64_t flap_window_ms, struct backtest_result **ret)
 {
@@ -449,6 +511,8 @@ int backtest_replay(const struct rules *rules, const struct promql_range *const 
                 goto fail;
     }
     if (rp.baselines.by_signal && !(b->baselines = baseline_set_json(rules, &rp.baselines)))
+        goto fail;
+    if (judge_events(b, series) < 0)
         goto fail;
     step_replay_free(&rp);
     free(values);

@@ -18,6 +18,7 @@
 #include <stdio.h>
 
 #include "decide.h"
+#include "effects.h"
 #include "promql.h"
 #include "rules.h"
 
@@ -137,6 +138,11 @@ struct backtest_result {
     uint64_t outcomes[OUTCOME_MAX]; /* over all states */
     uint64_t evaluations_missing;   /* with at least one signal unknown */
     uint64_t evaluations_uncertain; /* whose result was uncertain */
+    /* Without targets: would the decisions that fire have helped (effects.h), judged on
+     * the replayed history as the daemon judges them verify_after later: per state (index;
+     * n_states + 1 slots), the verdicts by enum effect_verdict; has_verdicts when any */
+    uint64_t (*verdicts)[EFFECT_MAX];
+    bool has_verdicts;
     /* With targets (else 0 and NULL): the states' evaluations, the missing and uncertain
      * counts and the signals' missing counts are of target-evaluations (a target at a
      * step), out of target_evaluations; a signal's gaps are not listed. */

@@ -359,6 +359,22 @@ json_t *backtest_json(const struct backtest_result *b, const struct backtest_abo
         json_object_set_new(sum, "targets_refused", json_integer((json_int_t)b->targets_refused));
         json_object_set_new(sum, "targets", targets_json(b));
     }
+    if (b->has_verdicts) {
+        json_t *v = json_object();
+        for (size_t s = 0; s < b->rules->n_states; s++) {
+            uint64_t n = 0;
+            for (int k = 0; k < EFFECT_MAX; k++)
+                n += b->verdicts[s][k];
+            if (!n)
+                continue;
+            json_t *o = json_object();
+            for (int k = 0; k < EFFECT_MAX; k++)
+                json_object_set_new(o, effect_verdict_name((enum effect_verdict)k),
+                                    json_integer((json_int_t)b->verdicts[s][k]));
+            json_object_set_new(v, b->rules->states[s].name, o);
+        }
+        json_object_set_new(sum, "verdicts", v);
+    }
     json_object_set_new(root, "summary", sum);
     if (b->regulators)
         json_object_set_new(root, "regulators", regulators_json(b));
@@ -621,6 +637,20 @@ void backtest_write_text(const struct backtest_result *b, const struct backtest_
             (unsigned long long)(b->outcomes[OUTCOME_EXECUTED] + b->outcomes[OUTCOME_DRY_RUN]),
             (unsigned long long)held_total(b->outcomes), held[0] ? " (" : "", held,
             held[0] ? ")" : "");
+
+    if (b->has_verdicts) {
+        fprintf(out, "\nDid they help? (each decision that would fire, judged verify_after "
+                     "later on this history)\n");
+        for (size_t s = 0; s < r->n_states; s++) {
+            const uint64_t *v = b->verdicts[s];
+            if (!(v[EFFECT_HELPED] + v[EFFECT_NO_EFFECT] + v[EFFECT_WORSE] + v[EFFECT_UNKNOWN]))
+                continue;
+            fprintf(out, "  %s: helped %llu, no_effect %llu, worse %llu, unknown %llu\n",
+                    r->states[s].name, (unsigned long long)v[EFFECT_HELPED],
+                    (unsigned long long)v[EFFECT_NO_EFFECT], (unsigned long long)v[EFFECT_WORSE],
+                    (unsigned long long)v[EFFECT_UNKNOWN]);
+        }
+    }
 
     if (b->regulators)
         write_regulators_text(b, out);

@@ -32,7 +32,7 @@
 
 #define VERDICTS_MAX 1000
 #define VERDICTS_PER_ROUND 8
-#define MIN_CHANGE 0.05
+#define MIN_CHANGE EFFECT_MIN_CHANGE
 
 static const char *const kind_names[] = {
     [ACTION_SYSTEMD] = "systemd", [ACTION_KUBECTL] = "kubectl", [ACTION_WEBHOOK] = "webhook",

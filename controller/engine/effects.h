@@ -24,6 +24,7 @@
 #include <stddef.h>
 
 #define EFFECT_MIN_SAMPLES 3
+#define EFFECT_MIN_CHANGE 0.05 /* the minimum change that counts, of the mean before */
 
 enum effect_verdict { EFFECT_HELPED, EFFECT_NO_EFFECT, EFFECT_WORSE, EFFECT_UNKNOWN, EFFECT_MAX };
 

@@ -1179,11 +1179,78 @@ TEST(replay_refuses_mismatched_ranges)
     rules_free(r);
 }
 
+/* Did they help, on the replayed history: a decision (a webhook, verify_after 60 s,
+ * window 30 s) fires once the p95 has been over 1 for 30 s (so the window before it is
+ * all trouble); the p95 then falls to 0.2 (helped), stays where it was (no_effect), rises
+ * (worse), or the range ends before the window after it (unknown). 10 s steps. */
+static const char verdict_rules_yaml[] =
+    "evaluation_interval: 10s\n"
+    "prometheus: {url: http://127.0.0.1:1}\n"
+    "signals:\n"
+    "  p95: {query: p95_seconds}\n"
+    "states:\n"
+    "  - {name: slow, for: 30s, conditions: [\"p95 > 1\"]}\n"
+    "  - {name: ok}\n"
+    "decisions:\n"
+    "  slow:\n"
+    "    cooldown: 1h\n"
+    "    verify_after: 60s\n"
+    "    verify_window: 30s\n"
+    "    actions: [{webhook: {url: \"http://127.0.0.1:1/cut\"}}]\n";
+
+static int verdict_of(const double *v, size_t n, enum effect_verdict *ret)
+{
+    struct buf e;
+    buf_init(&e, 1 << 16);
+    struct rules *r = NULL;
+    int rc = rules_load_string(verdict_rules_yaml, strlen(verdict_rules_yaml), "v.yaml", &r, &e);
+    buf_free(&e);
+    struct promql_range s;
+    if (rc < 0 || promql_range_init(&s, START_MS, 10000, n) < 0)
+        return -1;
+    for (size_t k = 0; k < n; k++) {
+        s.error[k] = PROMQL_OK;
+        s.value[k] = v[k];
+    }
+    const struct promql_range *series[] = {&s};
+    struct backtest_result *b = NULL;
+    rc = backtest_replay(r, series, 31000, &b);
+    int found = -1;
+    for (int k = 0; rc == 0 && b->has_verdicts && k < EFFECT_MAX; k++)
+        if (b->verdicts[0][k]) {
+            *ret = (enum effect_verdict)k;
+            found = (int)b->verdicts[0][k];
+        }
+    backtest_result_free(b);
+    promql_range_free(&s);
+    rules_free(r);
+    return found;
+}
+
+TEST(replay_verdicts)
+{
+    /* 2 from t=20 s, the decision at t=50 s (for 30 s); before it [20, 50]: 2; after it
+     * [80, 110]: 0.2, 2 or 4 */
+    double helped[] = {0.5, 0.5, 2, 2, 2, 2, 2, 2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2};
+    double none[] = {0.5, 0.5, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2};
+    double worse[] = {0.5, 0.5, 2, 2, 2, 2, 2, 4, 4, 4, 4, 4, 4, 4, 4};
+    double unknown[] = {0.5, 0.5, 2, 2, 2, 2, 2, 2, 2};
+    enum effect_verdict v = EFFECT_MAX;
+    CHECK_INT(verdict_of(helped, sizeof(helped) / sizeof(helped[0]), &v), 1);
+    CHECK_INT(v, EFFECT_HELPED);
+    CHECK_INT(verdict_of(none, sizeof(none) / sizeof(none[0]), &v), 1);
+    CHECK_INT(v, EFFECT_NO_EFFECT);
+    CHECK_INT(verdict_of(worse, sizeof(worse) / sizeof(worse[0]), &v), 1);
+    CHECK_INT(v, EFFECT_WORSE);
+    CHECK_INT(verdict_of(unknown, sizeof(unknown) / sizeof(unknown[0]), &v), 1);
+    CHECK_INT(v, EFFECT_UNKNOWN);
+}
+
 TEST_MAIN(TEST_ENTRY(time_forms), TEST_ENTRY(time_rejects), TEST_ENTRY(chunk_arithmetic),
           TEST_ENTRY(range_reply_points), TEST_ENTRY(range_reply_chunk_boundary),
           TEST_ENTRY(range_reply_errors), TEST_ENTRY(query_range_in_chunks),
           TEST_ENTRY(replay_timeline_and_summary), TEST_ENTRY(ruletest_agrees_with_backtest),
           TEST_ENTRY(alert_signal_query), TEST_ENTRY(replay_refuses_mismatched_ranges),
-          TEST_ENTRY(replay_regulator_trajectory),
+          TEST_ENTRY(replay_regulator_trajectory), TEST_ENTRY(replay_verdicts),
           TEST_ENTRY(replay_targets_regulator_trajectories),
           TEST_ENTRY(ruletest_agrees_with_backtest_on_regulators))
