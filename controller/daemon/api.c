@@ -433,6 +433,15 @@ static void report_endpoint(struct controller *c, const struct httpd_request *re
     size_t n_by = 0;
     for (; n_by < r->targets.n_by && (by[n_by] = strdup(r->targets.by[n_by])); n_by++)
         ;
+    /* each learned signal now against its baseline (the controller's, or the first 100
+     * targets'), and, without targets, the signal's query for its trend */
+    json_t *compared = report_baselines(c, now_realtime());
+    char *trend_query[RULES_MAX_SIGNALS] = {NULL};
+    for (size_t i = 0; !r->targets.by && i < r->n_signals && i < RULES_MAX_SIGNALS; i++)
+        if (r->signals[i].baseline && r->signals[i].query &&
+            asprintf(&trend_query[i], "deriv((%s)[1h:1m]) * 3600", r->signals[i].query) < 0)
+            trend_query[i] = NULL;
+    size_t n_signals = r->n_signals < RULES_MAX_SIGNALS ? r->n_signals : RULES_MAX_SIGNALS;
     struct report_state st = {
         .name = name,
         .severity = severity,
@@ -464,7 +473,32 @@ static void report_endpoint(struct controller *c, const struct httpd_request *re
         };
         struct report_source src = {.query = report_source_promql, .ctx = prom};
         ret = report_build(d, &src, &o, &rep, err, sizeof(err));
+        /* the trends: deriv over a one-hour subquery, per hour */
+        for (size_t i = 0, k = 0; ret >= 0 && i < n_signals; i++) {
+            if (!trend_query[i])
+                continue;
+            const char *qs[1] = {trend_query[i]};
+            struct promql_result res[1];
+            promql_query_many(prom, qs, 1, now_realtime(), res);
+            bool ok = res[0].error == PROMQL_OK && isfinite(res[0].value);
+            for (; k < json_array_size(compared); k++) {
+                json_t *x = json_array_get(compared, k);
+                if (json_integer_value(json_object_get(x, "signal_index")) == (json_int_t)i) {
+                    /* null: Prometheus has not two points of it in the last hour */
+                    json_object_set_new(x, "trend_per_hour",
+                                        ok ? json_real(res[0].value) : json_null());
+                    break;
+                }
+            }
+        }
     }
+    for (size_t i = 0; i < n_signals; i++)
+        free(trend_query[i]);
+    for (size_t k = 0; k < json_array_size(compared); k++)
+        json_object_del(json_array_get(compared, k), "signal_index");
+    if (rep && json_array_size(compared))
+        json_object_set(rep, "compared_with_baseline", compared);
+    json_decref(compared);
     promql_client_free(prom);
     rules_report_unref(d);
     free(name);

@@ -24,6 +24,12 @@ json_t *baselines_json(struct controller *c, double now, bool targets);
  * baseline: GET /api/v1/targets/{id}'s "baselines". New reference. */
 json_t *baselines_set_view(struct controller *c, const struct baseline_set *s, double now);
 
+/* The report's "compared with the baseline": per learned signal (and target: the first
+ * 100 of the table), its last value against the median and q=0.99 of its baseline's
+ * current slot: {signal, signal_index, target, slot, samples, min_samples, ready, now,
+ * median, q99, ratio}. New reference. */
+json_t *report_baselines(struct controller *c, double now);
+
 /* The families homeostat_controller_baseline_* (without targets) or
  * homeostat_controller_target_baseline_* (with), and _baseline_memory_bytes, added to set
  * when the rules have baselines. 0 or -errno from mset. */

@@ -636,6 +636,40 @@ int report_text(const json_t *rep, struct buf *b)
         json_array_foreach(ne, i, x) r |=
             buf_printf(b, "  %s (%s): %s\n", jstr(x, "name"), jstr(x, "kind"), jstr(x, "reason"));
     }
+    const json_t *cb = json_object_get(rep, "compared_with_baseline");
+    if (json_array_size(cb)) {
+        r |= buf_printf(b, "\nCompared with the baseline (%zu):\n", json_array_size(cb));
+        json_array_foreach(cb, i, x)
+        {
+            const json_t *tg = json_object_get(x, "target");
+            char *tk = json_is_object(tg) ? json_dumps(tg, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+            r |= buf_printf(b, "  %s%s%s: ", jstr(x, "signal"), tk ? " " : "", tk ? tk : "");
+            free(tk);
+            if (!json_is_true(json_object_get(x, "ready"))) {
+                r |= buf_printf(b, "baseline not ready (%lld of %lld samples, slot %s)\n",
+                                (long long)json_integer_value(json_object_get(x, "samples")),
+                                (long long)json_integer_value(json_object_get(x, "min_samples")),
+                                jstr(x, "slot"));
+                continue;
+            }
+            const json_t *now = json_object_get(x, "now");
+            if (json_is_number(now))
+                r |= buf_printf(b, "now %.3g, ", json_number_value(now));
+            else
+                r |= buf_printf(b, "now unknown, ");
+            r |= buf_printf(b, "baseline median %.3g, q=0.99 %.3g (slot %s, %lld samples)",
+                            json_number_value(json_object_get(x, "median")),
+                            json_number_value(json_object_get(x, "q99")), jstr(x, "slot"),
+                            (long long)json_integer_value(json_object_get(x, "samples")));
+            if (json_is_number(json_object_get(x, "ratio")))
+                r |= buf_printf(b, ": %.2fx the median",
+                                json_number_value(json_object_get(x, "ratio")));
+            if (json_is_number(json_object_get(x, "trend_per_hour")))
+                r |= buf_printf(b, "; trend over the last hour %+.3g an hour",
+                                json_number_value(json_object_get(x, "trend_per_hour")));
+            r |= buf_putc(b, '\n');
+        }
+    }
     const json_t *sk = json_object_get(rep, "skipped");
     if (json_array_size(sk)) {
         r |= buf_printf(b, "\nSkipped with --quick (%zu):", json_array_size(sk));

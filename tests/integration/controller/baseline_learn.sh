@@ -10,7 +10,8 @@
 #  - the daemon without them: a condition on the baseline (no fallback) is unknown, the
 #    state holds, nothing acts; the reasoning says "not ready"
 #  - the daemon with --baselines.seed: ready at once, the reasoning names the slot and the
-#    count; a live value over 3 x the baseline's q=0.9 makes the state slow
+#    count; a live value over 3 x the baseline's q=0.9 makes the state slow, and the
+#    report's "compared with the baseline" shows it with its trend
 #  - restart without the seed: the baseline comes back from the state file
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 require_tool prometheus promtool curl /usr/bin/python3
@@ -125,6 +126,16 @@ echo "$SLOW" >"$HS_TMP/live"
 state_is() { [[ $(status 'd["data"]["state"]') == "$1" ]]; }
 check "a live p95 of $SLOW (3.3 x the baseline's q=0.9) makes the state slow" wait_until 20 state_is slow
 check "... the reasoning compares with 3 x the baseline" reasoning_has "= 3 × baseline(p95, q=0.9)"
+http_get "$HS_TMP/report.json" "$CTL_URL/api/v1/report" >/dev/null
+check_eq "the report compares p95 with its baseline: ready, the slot, now over 3 x the median" \
+    "p95 True ${HOUR_NOW}h True" \
+    "$(jget "$HS_TMP/report.json" '" ".join(str(x) for x in (d["data"]["compared_with_baseline"][0]["signal"], d["data"]["compared_with_baseline"][0]["ready"], d["data"]["compared_with_baseline"][0]["slot"], d["data"]["compared_with_baseline"][0]["ratio"] > 3))')"
+# the live series is a minute or two old: its trend is null until Prometheus has two
+# points of it in the last hour, then a number
+check_eq "... with its trend over the last hour (null or a number)" true \
+    "$(jget "$HS_TMP/report.json" 'd["data"]["compared_with_baseline"][0]["trend_per_hour"] is None or isinstance(d["data"]["compared_with_baseline"][0]["trend_per_hour"], float)')"
+http_get "$HS_TMP/report.txt" "$CTL_URL/api/v1/report?format=text" >/dev/null
+check "... and in the text report" grep -q "^Compared with the baseline (1):" "$HS_TMP/report.txt"
 echo 0.1 >"$HS_TMP/live"
 check "back to 0.1: optimal again" wait_until 20 state_is optimal
 stop_process "$CTL_PID"
