@@ -113,6 +113,15 @@ int verdicts_resume(struct controller *c, const char *state, const char *target_
         return -EIO;
     log_warning("decision %s resumed by %s", key, who->text);
     json_object_del(c->st.suspensions, key);
+    /* the runs before the resume are still judged, but do not suspend it again */
+    for (size_t i = 0; i < json_array_size(c->st.verdicts); i++) {
+        json_t *e = json_array_get(c->st.verdicts, i);
+        const char *st = json_string_value(json_object_get(e, "state"));
+        const char *k = json_string_value(json_object_get(e, "key"));
+        if (st && strcmp(st, state) == 0 &&
+            (target_key ? k && strcmp(k, target_key) == 0 : !k))
+            json_object_set_new(e, "no_policy", json_true());
+    }
     verdicts_publish(c);
     controller_save_state(c);
     return 0;
@@ -160,6 +169,8 @@ static void apply_policy(struct controller *c, json_t *e, enum effect_verdict v,
     }
     if (v != EFFECT_NO_EFFECT && v != EFFECT_WORSE)
         return;
+    if (json_is_true(json_object_get(e, "no_policy")))
+        return; /* a run from before an operator resumed it */
     int si = rules_state_index(c->rules, state);
     const struct decision_def *def = si >= 0 ? rules_decision_for(c->rules, (size_t)si) : NULL;
     if (!def || !def->stop_on_no_effect)
