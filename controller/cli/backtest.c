@@ -395,9 +395,7 @@ static int judge_events(struct backtest_result *b, const struct promql_range *co
         bool past_end = e->time_ms + after > b->start_ms + (int64_t)(b->n - 1) * b->step_ms;
         for (size_t k = 0; k < st->n_conditions; k++) {
             const struct condition *c = &st->conditions[k];
-            int dir = c->op == COND_GT || c->op == COND_GE   ? 1
-                      : c->op == COND_LT || c->op == COND_LE ? -1
-                                                             : 0;
+            int dir = effect_direction(c->op);
             bool seen = false;
             for (size_t j = 0; j < k && !seen; j++)
                 seen = st->conditions[j].signal == c->signal;

@@ -473,24 +473,31 @@ static void report_endpoint(struct controller *c, const struct httpd_request *re
         };
         struct report_source src = {.query = report_source_promql, .ctx = prom};
         ret = report_build(d, &src, &o, &rep, err, sizeof(err));
-        /* the trends: deriv over a one-hour subquery, per hour */
-        for (size_t i = 0, k = 0; ret >= 0 && i < n_signals; i++) {
-            if (!trend_query[i])
-                continue;
-            const char *qs[1] = {trend_query[i]};
-            struct promql_result res[1];
-            promql_query_many(prom, qs, 1, now_realtime(), res);
-            bool ok = res[0].error == PROMQL_OK && isfinite(res[0].value);
+        /* the trends: deriv over a one-hour subquery, per hour, all queried at once */
+        const char *qs[RULES_MAX_SIGNALS];
+        size_t which[RULES_MAX_SIGNALS], nq = 0;
+        for (size_t i = 0; i < n_signals; i++)
+            if (trend_query[i]) {
+                which[nq] = i;
+                qs[nq++] = trend_query[i];
+            }
+        struct promql_result *res = nq ? calloc(nq, sizeof(*res)) : NULL;
+        if (ret >= 0 && res)
+            promql_query_many(prom, qs, nq, now_realtime(), res);
+        for (size_t t = 0, k = 0; ret >= 0 && res && t < nq; t++) {
+            bool ok = res[t].error == PROMQL_OK && isfinite(res[t].value);
             for (; k < json_array_size(compared); k++) {
                 json_t *x = json_array_get(compared, k);
-                if (json_integer_value(json_object_get(x, "signal_index")) == (json_int_t)i) {
+                if (json_integer_value(json_object_get(x, "signal_index")) ==
+                    (json_int_t)which[t]) {
                     /* null: Prometheus has not two points of it in the last hour */
                     json_object_set_new(x, "trend_per_hour",
-                                        ok ? json_real(res[0].value) : json_null());
+                                        ok ? json_real(res[t].value) : json_null());
                     break;
                 }
             }
         }
+        free(res);
     }
     for (size_t i = 0; i < n_signals; i++)
         free(trend_query[i]);

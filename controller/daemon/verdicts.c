@@ -32,12 +32,6 @@
 
 #define VERDICTS_MAX 1000
 #define VERDICTS_PER_ROUND 8
-#define MIN_CHANGE EFFECT_MIN_CHANGE
-
-static const char *const kind_names[] = {
-    [ACTION_SYSTEMD] = "systemd", [ACTION_KUBECTL] = "kubectl", [ACTION_WEBHOOK] = "webhook",
-    [ACTION_EXEC] = "exec",       [ACTION_ALERT] = "alert",
-};
 
 static void count(struct controller *c, const char *decision, const char *kind,
                   enum effect_verdict v)
@@ -118,8 +112,7 @@ int verdicts_resume(struct controller *c, const char *state, const char *target_
         json_t *e = json_array_get(c->st.verdicts, i);
         const char *st = json_string_value(json_object_get(e, "state"));
         const char *k = json_string_value(json_object_get(e, "key"));
-        if (st && strcmp(st, state) == 0 &&
-            (target_key ? k && strcmp(k, target_key) == 0 : !k))
+        if (st && strcmp(st, state) == 0 && (target_key ? k && strcmp(k, target_key) == 0 : !k))
             json_object_set_new(e, "no_policy", json_true());
     }
     verdicts_publish(c);
@@ -336,7 +329,7 @@ void verdicts_schedule(struct controller *c, const struct decision_def *def, con
         return;
     json_t *kinds = json_array();
     for (size_t i = 0; i < def->n_actions; i++) {
-        const char *k = kind_names[def->actions[i].kind];
+        const char *k = action_kind_name(def->actions[i].kind);
         bool seen = def->actions[i].kind == ACTION_ALERT;
         for (size_t j = 0; j < json_array_size(kinds) && !seen; j++)
             seen = strcmp(json_string_value(json_array_get(kinds, j)), k) == 0;
@@ -453,9 +446,7 @@ static void plan(const struct rules *r, struct judged *j)
     for (size_t k = 0; k < s->n_conditions && j->n < RULES_MAX_CONDITIONS; k++) {
         const struct condition *cd = &s->conditions[k];
         const struct signal_def *sig = &r->signals[cd->signal];
-        int dir = cd->op == COND_GT || cd->op == COND_GE   ? 1
-                  : cd->op == COND_LT || cd->op == COND_LE ? -1
-                                                           : 0;
+        int dir = effect_direction(cd->op);
         if (!dir || !sig->query)
             continue;
         bool seen = false;
@@ -530,7 +521,7 @@ void verdicts_judge_due(struct controller *c, double now)
                             at - window, at, step, &before, err, sizeof(err)) &&
                       fetch(client, j->query[k], json_is_object(target) ? target : NULL,
                             at + after - window, at + after, step, &afterw, err, sizeof(err));
-            effect_judge(&before, &afterw, j->direction[k], MIN_CHANGE, &s[k]);
+            effect_judge(&before, &afterw, j->direction[k], EFFECT_MIN_CHANGE, &s[k]);
             if (!ok)
                 s[k].verdict = EFFECT_UNKNOWN;
             if (!ok)
@@ -541,13 +532,13 @@ void verdicts_judge_due(struct controller *c, double now)
                          j->name[k], before.n, before.n == 1 ? "" : "s", afterw.n,
                          EFFECT_MIN_SAMPLES);
             else
-                snprintf(one, sizeof(one),
-                         "%s: %.3g before, %.3g after (%+.0f%%, %s; noise and the %.0f%% "
-                         "minimum: %.3g)",
-                         j->name[k], before.mean, afterw.mean,
-                         before.mean != 0 ? (afterw.mean - before.mean) / fabs(before.mean) * 100
-                                          : 0,
-                         effect_verdict_name(s[k].verdict), MIN_CHANGE * 100, s[k].threshold);
+                snprintf(
+                    one, sizeof(one),
+                    "%s: %.3g before, %.3g after (%+.0f%%, %s; noise and the %.0f%% "
+                    "minimum: %.3g)",
+                    j->name[k], before.mean, afterw.mean,
+                    before.mean != 0 ? (afterw.mean - before.mean) / fabs(before.mean) * 100 : 0,
+                    effect_verdict_name(s[k].verdict), EFFECT_MIN_CHANGE * 100, s[k].threshold);
             len += (size_t)snprintf(why + len, len < sizeof(why) ? sizeof(why) - len : 0, "%s%s",
                                     k ? "; " : "", one);
             if (len >= sizeof(why))

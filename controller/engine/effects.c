@@ -15,6 +15,11 @@ const char *effect_verdict_name(enum effect_verdict v)
     return (size_t)v < EFFECT_MAX ? verdict_names[v] : "unknown";
 }
 
+int effect_direction(enum cond_op op)
+{
+    return op == COND_GT || op == COND_GE ? 1 : op == COND_LT || op == COND_LE ? -1 : 0;
+}
+
 void effect_window_of(const double *v, size_t n, struct effect_window *w)
 {
     /* Welford's running mean and variance: one pass, no cancellation */

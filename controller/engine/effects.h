@@ -23,6 +23,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "rules.h" /* enum cond_op */
+
 #define EFFECT_MIN_SAMPLES 3
 #define EFFECT_MIN_CHANGE 0.05 /* the minimum change that counts, of the mean before */
 
@@ -41,6 +43,10 @@ struct effect_signal {
 };
 
 const char *effect_verdict_name(enum effect_verdict v); /* "helped", "no_effect", ... */
+
+/* The direction of worse for a deciding condition's operator: +1 for > and >=, -1 for <
+ * and <=, 0 (not judged) for == and !=. */
+int effect_direction(enum cond_op op);
 
 /* The window of the finite values of v[0..n). */
 void effect_window_of(const double *v, size_t n, struct effect_window *w);

@@ -4,6 +4,8 @@
  * sorted by position (see rules.h, docs/RULES.md). */
 #include "rules_loader.h"
 
+#include "baseline.h"
+
 /* ---- freeing ---- */
 
 void loader_free_actions(struct action_def *a, size_t n)
@@ -451,7 +453,7 @@ static void load_baseline(struct loader *l, struct signal_def *s, const struct y
     if ((x = ytree_get(v, "seasonality")) && loader_get_enum(l, x, "seasonality", seasons, &k))
         b->season = k;
     /* an hour of the week comes once a week: four of them by default */
-    if (b->season == 2 /* weekly */ && !ytree_get(v, "window"))
+    if (b->season == SEASON_WEEKLY && !ytree_get(v, "window"))
         b->window = 28 * 86400.0;
     if ((x = ytree_get(v, "min_samples"))) {
         if (ytree_get_uint(x, &u, l->errors) < 0)
@@ -461,11 +463,11 @@ static void load_baseline(struct loader *l, struct signal_def *s, const struct y
         else
             b->min_samples = u;
     }
-    if (b->season == 2 /* weekly */ && b->window < 7 * 86400.0 && ytree_get(v, "window"))
+    if (b->season == SEASON_WEEKLY && b->window < 7 * 86400.0 && ytree_get(v, "window"))
         loader_report(l, ytree_get(v, "window"),
                       "a weekly baseline needs a window of 7d or more (each hour of the week "
                       "comes once a week)");
-    else if (b->season == 1 /* daily */ && b->window < 86400.0 && ytree_get(v, "window"))
+    else if (b->season == SEASON_DAILY && b->window < 86400.0 && ytree_get(v, "window"))
         loader_report(l, ytree_get(v, "window"), "a daily baseline needs a window of 1d or more");
 }
 

@@ -239,11 +239,9 @@ void step_regulator_input(const struct rules *r, const struct regulator_def *d, 
                           struct regulator_input *ret)
 {
     const struct signal_value *sv = values ? &values[d->signal] : NULL;
-    double max_age = (double)r->signals[d->signal].max_age_usec / 1e6;
-    bool stale = sv && max_age > 0 && now - sv->sample_time > max_age;
     *ret = (struct regulator_input){
         .now = now,
-        .known = sv && sv->known && isfinite(sv->value) && !stale,
+        .known = sv && usable(r, values, d->signal, now),
         .signal = sv ? sv->value : NAN,
     };
     bool state_unknown = to == EVAL_STATE_UNKNOWN || (uncertain && d->n_active_in);
