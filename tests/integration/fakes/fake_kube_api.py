@@ -6,14 +6,20 @@ binary talks to in tests/integration/actuators/actuator_kubectl.sh (Python 3 sta
 
 Listens on 127.0.0.1:PORT (0: a kernel-chosen port) and prints "listening on
 http://127.0.0.1:PORT" once it is. It serves:
-  - /version, /api, /apis, /api/v1, /apis/apps/v1, /apis/autoscaling/v1: legacy discovery
-    (aggregated discovery requests get plain JSON, so kubectl falls back to it); /openapi/*
-    answers 404
-  - GET, PUT, PATCH of apps/v1 deployments, statefulsets, replicasets, daemonsets and
-    core/v1 configmaps and services in any namespace; PUT honours metadata.resourceVersion
-    (409 Conflict on a mismatch), PATCH applies merge patches (application/merge-patch+json
-    and, for what kubectl sends to annotate and restart, strategic-merge-patch+json read as
-    a merge patch)
+  - /version, /api, /apis, /api/v1, /apis/apps/v1, /apis/autoscaling/v1,
+    /apis/coordination.k8s.io/v1: legacy discovery (aggregated discovery requests get plain
+    JSON, so kubectl falls back to it); /openapi/* answers 404
+  - GET, PUT, PATCH, DELETE of apps/v1 deployments, statefulsets, replicasets, daemonsets,
+    core/v1 configmaps and services and coordination.k8s.io/v1 leases in any namespace;
+    GET of a namespace's collection (a list); POST to the collection creates (201; 409
+    AlreadyExists when the name is taken, 400 when the body sets a resourceVersion). PUT
+    honours metadata.resourceVersion (409 Conflict on a mismatch, as the real API server:
+    a Status with reason Conflict; without one the update is unconditional), PATCH applies
+    merge patches (application/merge-patch+json and, for what kubectl sends to annotate and
+    restart, strategic-merge-patch+json read as a merge patch). Every write takes the next
+    resourceVersion of the whole store, as etcd's revision. A ConfigMap's binaryData values
+    must be base64, and data and binaryData together at most 1 MiB (422 past it); a Lease's
+    renewTime and acquireTime must be RFC 3339 times (400 otherwise)
   - the scale subresource (GET, PUT with the resourceVersion check, PATCH)
   - dryRun=All on every write: the answer is computed, nothing is stored
 Every request to the API (method, path, query, content type, parsed body, user agent) is
@@ -27,11 +33,21 @@ appended to --log as one JSON line. Control endpoints (not logged), for the test
                                  someone else scaled between kubectl's read and its write
   POST /_control/fail?code=N     requests for objects answer N (a Status, 503: the server
                                  is unavailable) until code=0; discovery still works
+  POST /_control/touch/NS/RESOURCE/NAME   someone else writes the object without changing it:
+                                 it takes a new resourceVersion, so a write with the one
+                                 read before answers 409 Conflict
+  POST /_control/conflict/NS/RESOURCE/NAME?count=N   the next N writes (PUT, PATCH, POST,
+                                 DELETE) of that object answer 409 Conflict whatever their
+                                 resourceVersion (count=0 stops it)
+  DELETE /_control/object/NS/RESOURCE/NAME   removes the object
 """
 
 import argparse
+import base64
+import binascii
 import copy
 import json
+import re
 import sys
 import threading
 import time
@@ -49,11 +65,21 @@ CORE = {
     "services": ("Service", False),
     "pods": ("Pod", False),
 }
+COORD = {
+    "leases": ("Lease", False),
+}
 KIND_TO_RESOURCE = {kind: (res, "apps/v1") for res, (kind, _) in APPS.items()}
 KIND_TO_RESOURCE.update({kind: (res, "v1") for res, (kind, _) in CORE.items()})
+KIND_TO_RESOURCE.update({kind: (res, "coordination.k8s.io/v1")
+                         for res, (kind, _) in COORD.items()})
+# The API groups served under /apis (the core group is /api/v1): name -> resources
+GROUPS = {"apps": APPS, "coordination.k8s.io": COORD}
 
 SHORT = {"deployments": ["deploy"], "statefulsets": ["sts"], "replicasets": ["rs"],
          "daemonsets": ["ds"], "configmaps": ["cm"], "services": ["svc"], "pods": ["po"]}
+# etcd's and so the API server's limit on one object (ConfigMap validation says so too)
+MAX_OBJECT_BYTES = 1 << 20
+MICRO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)$")
 VERBS = ["create", "delete", "get", "list", "patch", "update", "watch"]
 
 
@@ -206,7 +232,7 @@ class Handler(BaseHTTPRequestHandler):
                                              "serverAddress": self.headers.get("Host", "")}]})
         if path == "/apis":
             groups = []
-            for name in ("apps", "autoscaling"):
+            for name in ("apps", "autoscaling", "coordination.k8s.io"):
                 gv = {"groupVersion": name + "/v1", "version": "v1"}
                 groups.append({"name": name, "versions": [gv], "preferredVersion": gv})
             return self.send_json(200, {"kind": "APIGroupList", "apiVersion": "v1",
@@ -215,21 +241,24 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_json(200, resource_list("v1", CORE))
         if path == "/apis/apps/v1":
             return self.send_json(200, resource_list("apps/v1", APPS))
+        if path == "/apis/coordination.k8s.io/v1":
+            return self.send_json(200, resource_list("coordination.k8s.io/v1", COORD))
         if path == "/apis/autoscaling/v1":
             return self.send_json(200, {"kind": "APIResourceList", "apiVersion": "v1",
                                         "groupVersion": "autoscaling/v1", "resources": []})
-        # /apis/apps/v1/namespaces/NS/RES/NAME[/scale] or /api/v1/namespaces/NS/RES/NAME
-        if parts[:3] == ["apis", "apps", "v1"]:
-            rest, table = parts[3:], APPS
+        # /apis/GROUP/v1/namespaces/NS/RES[/NAME[/scale]] or /api/v1/namespaces/NS/RES[/NAME]
+        if len(parts) >= 3 and parts[0] == "apis" and parts[1] in GROUPS and parts[2] == "v1":
+            rest, table = parts[3:], GROUPS[parts[1]]
         elif parts[:2] == ["api", "v1"]:
             rest, table = parts[2:], CORE
         else:
             return self.send_json(404, status(404, "NotFound", "the server could not find "
                                               "the requested resource"))
-        if len(rest) not in (4, 5) or rest[0] != "namespaces" or rest[2] not in table:
+        if len(rest) not in (3, 4, 5) or rest[0] != "namespaces" or rest[2] not in table:
             return self.send_json(404, status(404, "NotFound", "the server could not find "
                                               "the requested resource"))
-        ns, res, name = rest[1], rest[2], rest[3]
+        ns, res = rest[1], rest[2]
+        name = rest[3] if len(rest) >= 4 else None
         sub = rest[4] if len(rest) == 5 else None
         if sub not in (None, "scale") or (sub == "scale" and not table[res][1]):
             return self.send_json(404, status(404, "NotFound", "no such subresource"))
@@ -240,21 +269,145 @@ class Handler(BaseHTTPRequestHandler):
                                                "the server is currently unable to handle "
                                                "the request"))
         dry = "All" in query.get("dryRun", [])
+        if name is None:
+            return self.collection(ns, res, body, dry)
         self.object(ns, res, name, sub, body, dry)
+
+    @staticmethod
+    def qualified(res):
+        for group, table in GROUPS.items():
+            if res in table:
+                return "%s.%s" % (res, group)
+        return res
+
+    def invalid(self, obj):
+        """What the real API server's validation refuses in obj (a Status), or None."""
+        kind = obj.get("kind")
+        name = obj.get("metadata", {}).get("name", "")
+        if kind == "ConfigMap":
+            size = 0
+            for k, v in (obj.get("data") or {}).items():
+                if not isinstance(v, str):
+                    return status(400, "BadRequest", "ConfigMap in version \"v1\" cannot be "
+                                  "handled as a ConfigMap: data.%s: expected a string" % k)
+                size += len(k) + len(v.encode())
+            for k, v in (obj.get("binaryData") or {}).items():
+                try:
+                    size += len(k) + len(base64.b64decode(v, validate=True))
+                except (binascii.Error, TypeError, ValueError):
+                    return status(400, "BadRequest", "ConfigMap in version \"v1\" cannot be "
+                                  "handled as a ConfigMap: illegal base64 data in binaryData.%s"
+                                  % k)
+            if size > MAX_OBJECT_BYTES:
+                return status(422, "Invalid", 'ConfigMap "%s" is invalid: []: Too long: must '
+                              "have at most %d bytes" % (name, MAX_OBJECT_BYTES))
+        if kind == "Lease":
+            spec = obj.get("spec") or {}
+            for field in ("renewTime", "acquireTime"):
+                v = spec.get(field)
+                if v is not None and (not isinstance(v, str) or not MICRO_TIME.match(v)):
+                    return status(400, "BadRequest", 'Lease in version "v1" cannot be handled '
+                                  "as a Lease: parsing time %s as RFC 3339: cannot parse" %
+                                  json.dumps(v))
+            d = spec.get("leaseDurationSeconds")
+            if d is not None and (not isinstance(d, int) or d <= 0):
+                return status(422, "Invalid", 'Lease.coordination.k8s.io "%s" is invalid: '
+                              "spec.leaseDurationSeconds: Invalid value: %s: must be greater "
+                              "than 0" % (name, json.dumps(d)))
+        return None
+
+    def forced_conflict(self, ns, res, name):
+        key = (ns, res, name)
+        left = self.server.conflicts.get(key, 0)
+        if left <= 0:
+            return False
+        self.server.conflicts[key] = left - 1
+        return True
+
+    def collection(self, ns, res, body, dry):
+        store = self.server.store
+        kind = None
+        for table in (APPS, CORE, COORD):
+            if res in table:
+                kind = table[res][0]
+        if self.command == "GET":
+            with store.lock:
+                items = [copy.deepcopy(o) for (ons, ores, _), o in sorted(store.objects.items())
+                         if ons == ns and ores == res]
+                rv = str(store.rv)
+            api_version = KIND_TO_RESOURCE[kind][1]
+            return self.send_json(200, {"kind": kind + "List", "apiVersion": api_version,
+                                        "metadata": {"resourceVersion": rv}, "items": items})
+        if self.command != "POST" or not isinstance(body, dict):
+            return self.send_json(405 if self.command != "POST" else 400,
+                                  status(405 if self.command != "POST" else 400,
+                                         "MethodNotAllowed" if self.command != "POST"
+                                         else "BadRequest", "unsupported request"))
+        md = body.get("metadata")
+        name = md.get("name") if isinstance(md, dict) else None
+        if not isinstance(name, str) or not name:
+            return self.send_json(422, status(422, "Invalid", "%s \"\" is invalid: "
+                                              "metadata.name: Required value: name or "
+                                              "generateName is required" % kind))
+        if md.get("namespace", ns) != ns:
+            return self.send_json(400, status(400, "BadRequest", "the namespace of the "
+                                              "provided object does not match the namespace "
+                                              "sent on the request"))
+        if md.get("resourceVersion"):
+            return self.send_json(400, status(400, "BadRequest", "resourceVersion should not "
+                                              "be set on objects to be created"))
+        if body.get("kind", kind) != kind:
+            return self.send_json(400, status(400, "BadRequest", "the kind of the object "
+                                              "does not match the resource"))
+        obj = copy.deepcopy(body)
+        obj["kind"] = kind
+        bad = self.invalid(obj)
+        if bad:
+            return self.send_json(bad["code"], bad)
+        with store.lock:
+            if (ns, res, name) in store.objects:
+                return self.send_json(409, status(409, "AlreadyExists", '%s "%s" already '
+                                                  "exists" % (self.qualified(res), name)))
+            if self.forced_conflict(ns, res, name):
+                return self.send_json(409, self.conflict_status(res, name))
+            obj["metadata"]["namespace"] = ns
+            obj["metadata"].pop("uid", None)
+            obj["metadata"]["uid"] = "uid-%s-%s-%s-%d" % (ns, res, name, store.rv + 1)
+            obj["metadata"]["creationTimestamp"] = time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                                 time.gmtime())
+            if dry:
+                obj["metadata"]["resourceVersion"] = ""
+                return self.send_json(201, obj)
+            store.put(obj)
+            return self.send_json(201, obj)
+
+    def conflict_status(self, res, name):
+        return status(409, "Conflict", 'Operation cannot be fulfilled on %s "%s": the object '
+                      "has been modified; please apply your changes to the latest version "
+                      "and try again" % (self.qualified(res), name))
 
     def object(self, ns, res, name, sub, body, dry):
         store = self.server.store
-        group = "apps" if res in APPS else ""
-        qualified = "%s.%s" % (res, group) if group else res
         with store.lock:
             obj = store.objects.get((ns, res, name))
             if obj is None:
                 return self.send_json(404, status(404, "NotFound", '%s "%s" not found'
-                                                  % (qualified, name)))
+                                                  % (self.qualified(res), name)))
             rv = obj["metadata"]["resourceVersion"]
-            conflict = status(409, "Conflict", 'Operation cannot be fulfilled on %s "%s": the '
-                              "object has been modified; please apply your changes to the "
-                              "latest version and try again" % (qualified, name))
+            conflict = self.conflict_status(res, name)
+            if self.command != "GET" and self.forced_conflict(ns, res, name):
+                return self.send_json(409, conflict)
+            if self.command == "DELETE":
+                want_rv = ((body or {}).get("preconditions") or {}).get("resourceVersion")
+                if want_rv and want_rv != rv:
+                    return self.send_json(409, conflict)
+                if not dry:
+                    del store.objects[(ns, res, name)]
+                    store.next_rv()
+                return self.send_json(200, {"kind": "Status", "apiVersion": "v1",
+                                            "metadata": {}, "status": "Success",
+                                            "details": {"name": name, "kind": res,
+                                                        "uid": obj["metadata"]["uid"]}})
             if self.command == "GET":
                 answer = self.scale_of(obj) if sub else obj
                 if sub and self.server.race is not None:
@@ -296,10 +449,23 @@ class Handler(BaseHTTPRequestHandler):
                 if want_rv and want_rv != rv:
                     return self.send_json(409, conflict)
                 new = merge_patch(copy.deepcopy(obj), body)
+            if not isinstance(new.get("metadata", {}), dict):
+                return self.send_json(400, status(400, "BadRequest", "metadata: expected an "
+                                                  "object"))
             new.setdefault("metadata", {})
+            if new["metadata"].get("name", name) != name:
+                return self.send_json(400, status(400, "BadRequest", "the name of the object "
+                                                  "(%s) does not match the name on the URL (%s)"
+                                                  % (new["metadata"]["name"], name)))
             new["metadata"]["name"] = name
             new["metadata"]["namespace"] = ns
+            new["metadata"]["uid"] = obj["metadata"]["uid"]
+            new["metadata"]["creationTimestamp"] = obj["metadata"]["creationTimestamp"]
             new["kind"] = obj["kind"]
+            new["apiVersion"] = obj["apiVersion"]
+            bad = self.invalid(new)
+            if bad:
+                return self.send_json(bad["code"], bad)
             if new.get("spec") != obj.get("spec"):
                 new["metadata"]["generation"] = obj["metadata"].get("generation", 1) + 1
             if dry:
@@ -334,9 +500,25 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_json(200, obj)
         parts = path.split("/")
         if path.startswith("/_control/object/") and len(parts) == 6:
+            key = (parts[3], parts[4], parts[5])
             with store.lock:
-                obj = store.objects.get((parts[3], parts[4], parts[5]))
+                obj = store.objects.get(key)
+                if obj and self.command == "DELETE":
+                    del store.objects[key]
+                    store.next_rv()
             return self.send_json(200 if obj else 404, obj or {"error": "not found"})
+        if path.startswith("/_control/touch/") and len(parts) == 6:
+            key = (parts[3], parts[4], parts[5])
+            with store.lock:
+                obj = store.objects.get(key)
+                if obj:
+                    obj["metadata"]["resourceVersion"] = store.next_rv()
+            return self.send_json(200 if obj else 404, obj or {"error": "not found"})
+        if path.startswith("/_control/conflict/") and len(parts) == 6:
+            with store.lock:
+                self.server.conflicts[(parts[3], parts[4], parts[5])] = int(
+                    query.get("count", ["1"])[0])
+            return self.send_json(200, {"conflicts": int(query.get("count", ["1"])[0])})
         if path == "/_control/hang" and self.command == "POST":
             self.server.hanging = query.get("on", ["1"])[0] == "1"
             return self.send_json(200, {"hanging": self.server.hanging})
@@ -364,6 +546,7 @@ def main():
     server.hanging = False
     server.fail_code = 0
     server.race = None
+    server.conflicts = {}  # (ns, resource, name) -> writes left that answer 409
     server.hung = []
     server.stopping = threading.Event()
     print("fake_kube_api: listening on http://127.0.0.1:%d" % server.server_address[1],
