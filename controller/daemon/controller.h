@@ -118,11 +118,16 @@ struct target_table {
 struct metrics {
     struct rfamily *state, *decisions, *signal_value, *signal_known, *query_errors, *actions,
         *webhooks, *api_denied, *reg_output, *reg_setpoint, *reg_signal, *reg_changes, *effects,
-        *suspended;
+        *suspended, *escalations;
     struct metric *confidence, *evaluations, *last_eval, *eval_duration, *query_duration,
         *reload_ok, *reload_time, *paused, *dry_run, *audit_errors, *state_errors, *since,
         *in_effect, *budget_left, *overrides, *alerts_firing, *action_duration, *audit_truncated,
         *targets_refused, *storm_refused, *storm_active, *state_save_duration;
+};
+
+/* replicas.c's metrics (--ha.*): leader always, the others with a backend */
+struct ha_metrics {
+    struct metric *leader, *acquired, *lost, *fenced, *errors, *state_writes, *too_large;
 };
 
 /* A regulator as the daemon runs it (daemon/regulators.c), for the controller or for one
@@ -258,6 +263,13 @@ json_t *controller_decision(struct controller *c, const struct eval_result *res,
                             const struct decision_def *def, enum decision_outcome *outcome,
                             const struct decide_flags *flags, struct target *t, double *last_exec,
                             const double *saved_exec, double now);
+/* The same for a decision taken by on_no_effect: escalate: escalation (borrowed; NULL: an
+ * ordinary decision) is what verdicts_escalation_taken gave; the record says so. */
+json_t *controller_decision_with(struct controller *c, const struct eval_result *res,
+                                 const struct decision_def *def, enum decision_outcome *outcome,
+                                 const struct decide_flags *flags, struct target *t,
+                                 double *last_exec, const double *saved_exec, double now,
+                                 const json_t *escalation);
 /* With c->audit_deferred the record is written without an fsync; when the audit_sync that
  * must follow fails, each executed decision of the batch becomes failed this way (its
  * record d, counted), before anything runs (lock held). */
@@ -369,6 +381,18 @@ bool verdicts_suspended(struct controller *c, const char *state, const char *tar
 int verdicts_resume(struct controller *c, const char *state, const char *target_key,
                     const struct api_actor *who);
 json_t *verdicts_suspensions_json(struct controller *c);
+/* on_no_effect: escalate (lock held): when an escalation waits for target_key (NULL: the
+ * controller) and res allows it (engine/decide.h's decide_escalation), the worse state's
+ * decision replaces this evaluation's own: last_exec becomes saved_exec (the times before
+ * this evaluation) with that decision's cooldown started when it acts, *outcome and *def
+ * are its; true then, and verdicts_escalation_taken gives the escalation (new reference)
+ * for the record. False otherwise (nothing changed): none waits, it waits for certain
+ * data, or it is dropped (the state got better, or is the worse one already). */
+bool verdicts_escalate(struct controller *c, const char *target_key, const struct eval_result *res,
+                       double *last_exec, const double *saved_exec,
+                       const struct decide_flags *flags, double now, enum decision_outcome *outcome,
+                       const struct decision_def **def);
+json_t *verdicts_escalation_taken(struct controller *c, const char *target_key);
 /* GET /api/v1/effects: per decision and kind of action, how often it helped and the median
  * relative change of its deciding signals (lock held). */
 json_t *verdicts_track_json(struct controller *c);

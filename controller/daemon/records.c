@@ -300,6 +300,16 @@ json_t *controller_decision(struct controller *c, const struct eval_result *res,
                             const struct decide_flags *flags, struct target *t, double *last_exec,
                             const double *saved_exec, double now)
 {
+    return controller_decision_with(c, res, def, outcome, flags, t, last_exec, saved_exec, now,
+                                    NULL);
+}
+
+json_t *controller_decision_with(struct controller *c, const struct eval_result *res,
+                                 const struct decision_def *def, enum decision_outcome *outcome,
+                                 const struct decide_flags *flags, struct target *t,
+                                 double *last_exec, const double *saved_exec, double now,
+                                 const json_t *escalation)
+{
     const struct rules *r = c->rules;
     const char *sname = eval_state_name(r, res->to);
     char id[48];
@@ -322,7 +332,24 @@ json_t *controller_decision(struct controller *c, const struct eval_result *res,
     json_object_set_new(d, "confidence_parts", parts);
     if (def)
         json_object_set_new(d, "min_confidence", json_real(def->min_confidence));
-    json_object_set_new(d, "reasoning", json_string(res->reasoning));
+    if (escalation && def) {
+        /* on_no_effect: escalate: the worse state's decision, taken early */
+        char why[sizeof(res->reasoning) + 320];
+        snprintf(why, sizeof(why),
+                 "on_no_effect: escalate: the %s decision's verdict was %s (%s); %s's decision "
+                 "is taken now. %s",
+                 json_string_value(json_object_get(escalation, "from")),
+                 json_string_value(json_object_get(escalation, "verdict")),
+                 json_string_value(json_object_get(escalation, "verdict_id")),
+                 r->states[def->state].name, res->reasoning);
+        json_object_set_new(d, "reasoning", json_string(why));
+        json_object_set_new(d, "decision", json_string(r->states[def->state].name));
+        json_t *x = json_deep_copy(escalation);
+        json_object_del(x, "target");
+        json_object_set_new(d, "escalated", x);
+    } else {
+        json_object_set_new(d, "reasoning", json_string(res->reasoning));
+    }
     json_object_set_new(
         d, "signals",
         controller_signals_json(c, t ? t->values : (c->have_eval ? c->values : NULL), now));
@@ -344,9 +371,10 @@ json_t *controller_decision(struct controller *c, const struct eval_result *res,
     c->last_decision = json_incref(d);
     if (t)
         keep_last(t, d);
-    log_info("decision %s%s%s: %s -> %s, confidence %.2f, %s", id, t ? " for " : "",
+    log_info("decision %s%s%s: %s -> %s, confidence %.2f, %s%s%s", id, t ? " for " : "",
              t ? t->key : "", eval_state_name(r, res->from), sname, res->confidence,
-             decision_outcome_name(*outcome));
+             decision_outcome_name(*outcome), escalation && def ? ", escalated to " : "",
+             escalation && def ? r->states[def->state].name : "");
     if (*outcome != OUTCOME_EXECUTED)
         controller_count_decision(c, sname, def, d, *outcome);
     return d;
@@ -486,6 +514,11 @@ int controller_metrics_init(struct controller *c)
         "Targets (1 for the controller without targets) for which each decision is suspended "
         "by on_no_effect: stop after a verdict of no_effect or worse.",
         (const char *const[]){"decision", NULL}, NULL, 0);
+    m->escalations = registry_family(
+        r, "homeostat_controller_escalations_total", METRIC_COUNTER,
+        "Decisions taken early by on_no_effect: escalate after a verdict of no_effect or worse: "
+        "the decision that did not help and the worse state's decision taken in its place.",
+        (const char *const[]){"decision", "to", NULL}, NULL, 0);
     m->reg_changes = registry_family(
         r, "homeostat_controller_regulator_changes_total", METRIC_COUNTER,
         "Output changes of each regulator, by direction (up, down) and result (applied, "
@@ -502,7 +535,7 @@ int controller_metrics_init(struct controller *c)
         !m->alerts_firing || !m->webhooks || !m->audit_truncated || !m->api_denied ||
         !m->targets_refused || !m->storm_refused || !m->storm_active || !m->state_save_duration ||
         !m->reg_output || !m->reg_setpoint || !m->reg_signal || !m->reg_changes || !m->effects ||
-        !m->suspended)
+        !m->suspended || !m->escalations)
         return -ENOMEM;
     metric_set(registry_series(bi, (const char *const[]){HOMEOSTAT_VERSION, NULL}), 1);
     metric_set(m->dry_run, c->cli.dry_run ? 1 : 0);

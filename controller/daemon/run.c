@@ -323,6 +323,11 @@ static void evaluate_once(struct controller *c)
     /* The step `test` and `backtest` replay too: evaluate(), then decide(). */
     enum decision_outcome outcome = step_evaluate(r, &c->st.eval, c->st.last_exec, values, now,
                                                   &flags, &res, &def, &c->baselines);
+    /* on_no_effect: escalate: a worse state's decision in place of this one */
+    json_t *esc =
+        verdicts_escalate(c, NULL, &res, c->st.last_exec, saved_exec, &flags, now, &outcome, &def)
+            ? verdicts_escalation_taken(c, NULL)
+            : NULL;
     if (outcome == OUTCOME_EXECUTED && def && def->stop_on_no_effect &&
         verdicts_suspended(c, r->states[def->state].name, NULL)) {
         /* on_no_effect: stop; its cooldown starts all the same, so that the suspended
@@ -337,8 +342,9 @@ static void evaluate_once(struct controller *c)
     json_t *d = NULL;
     const char *sname = eval_state_name(r, res.to);
     if (outcome != OUTCOME_NONE)
-        d = controller_decision(c, &res, def, &outcome, &flags, NULL, c->st.last_exec, saved_exec,
-                                now);
+        d = controller_decision_with(c, &res, def, &outcome, &flags, NULL, c->st.last_exec,
+                                     saved_exec, now, esc);
+    json_decref(esc);
     controller_save_state(c);
     pthread_mutex_unlock(&c->lock);
 

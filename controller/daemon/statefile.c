@@ -46,6 +46,8 @@ int statefile_render(const struct rules *r, const struct controller_state *s,
         json_object_set_new(root, "verdicts", json_incref(s->verdicts));
     if (s->suspensions && json_object_size(s->suspensions))
         json_object_set_new(root, "suspensions", json_incref(s->suspensions));
+    if (s->escalations && json_object_size(s->escalations))
+        json_object_set_new(root, "escalations", json_incref(s->escalations));
     if (s->track && json_object_size(s->track))
         json_object_set_new(root, "track_record", json_incref(s->track));
     if (s->targets && !targets)
@@ -165,6 +167,10 @@ int statefile_load(const char *path, const struct rules *r, struct controller_st
         json_decref(s->suspensions);
         s->suspensions = json_incref(x);
     }
+    if (json_is_object(x = json_object_get(root, "escalations"))) {
+        json_decref(s->escalations);
+        s->escalations = json_incref(x);
+    }
     if (json_is_array(x = json_object_get(root, "verdicts"))) {
         json_decref(s->verdicts);
         s->verdicts = json_incref(x);
@@ -202,6 +208,8 @@ void statefile_free_json(struct controller_state *s)
     json_decref(s->verdicts);
     json_decref(s->suspensions);
     json_decref(s->track);
+    json_decref(s->escalations);
+    s->escalations = NULL;
     s->effects = s->overrides = s->action_times = s->alerts_received = s->targets = NULL;
     s->regulators = s->verdicts = s->suspensions = s->track = NULL;
 }

@@ -32,6 +32,7 @@ struct controller_state {
     json_t *regulators;      /* the regulators' outputs and windows (object by name) */
     json_t *verdicts;        /* executed decisions waiting for their verdict (array) */
     json_t *suspensions;     /* decisions suspended by on_no_effect: stop (object by key) */
+    json_t *escalations;     /* on_no_effect: escalate waiting (object by target key) */
     json_t *track;           /* the verdicts' track record: {DECISION: {KIND: {...}}} */
     /* The targets' machines (object by key, daemon/targets.c) as loaded, until the daemon
      * has restored them into its table (then NULL: it saves them from the table). */

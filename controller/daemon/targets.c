@@ -149,12 +149,23 @@ static void roll_up(struct controller *c, const struct fleet_member *st, size_t 
     c->last = res;
 }
 
+struct step_ctx {
+    struct controller *c;
+    double now;
+};
+
 /* fleet_step's hook: a target's step result (in the evaluation's one scratch result)
- * kept compactly in the target, and its change of state logged. */
+ * kept compactly in the target, and its change of state logged; on_no_effect: escalate's
+ * decision in place of its own (before the budgets and the storm guard judge it). */
 static void keep_result(struct fleet_member *m, void *ctx)
 {
-    const struct rules *r = ctx;
+    struct step_ctx *sc = ctx;
+    struct controller *c = sc->c;
+    const struct rules *r = c->rules;
     struct target *t = m->owner;
+    struct decide_flags flags = {.paused = c->st.paused || m->paused, .dry_run = c->cli.dry_run};
+    verdicts_escalate(c, t->key, m->res, m->last_exec, m->saved_exec, &flags, sc->now, &m->outcome,
+                      &m->def);
     const struct eval_result *res = m->res;
     struct target_result *l = &t->last;
     l->from = res->from;
@@ -266,7 +277,8 @@ void targets_evaluate(struct controller *c, const struct ivec *vecs, const bool 
     struct decide_flags global = {.paused = c->st.paused, .dry_run = c->cli.dry_run};
     global.budget_left = actions_budget_left(c, now, &global.budget_limited);
     struct fleet_outcome fo;
-    fleet_step_with(r, st, n, now, &global, &fo, keep_result, (void *)r);
+    struct step_ctx sc = {c, now};
+    fleet_step_with(r, st, n, now, &global, &fo, keep_result, &sc);
     tt->storm_active = fo.storm;
     metric_set(c->m.storm_active, fo.storm ? 1 : 0);
     if (fo.held) {
@@ -293,8 +305,10 @@ void targets_evaluate(struct controller *c, const struct ivec *vecs, const bool 
         flags.budget_left = actions_target_budget_left(c, t, now, &limited);
         flags.budget_limited = limited;
         result_of(t, scratch);
-        recs[i] = controller_decision(c, scratch, m->def, &m->outcome, &flags, t, t->last_exec,
-                                      m->saved_exec, now);
+        json_t *esc = verdicts_escalation_taken(c, t->key);
+        recs[i] = controller_decision_with(c, scratch, m->def, &m->outcome, &flags, t, t->last_exec,
+                                           m->saved_exec, now, esc);
+        json_decref(esc);
         if (m->outcome != OUTCOME_EXECUTED) {
             /* written and counted: only the records of decisions that run are needed after
              * (when 9,000 targets change state at once, all of them would be 100 MiB) */

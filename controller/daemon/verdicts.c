@@ -16,6 +16,17 @@
  * decision_resumed record either way). The gauge homeostat_controller_decisions_suspended
  * counts them, for the HomeostatDecisionSuspended alert.
  *
+ * on_no_effect: escalate: a verdict of no_effect or worse leaves an escalation waiting for
+ * the verdict's target (st.escalations, by target key, "" for the controller; a later one
+ * replaces it): at the target's next evaluation whose result is certain, while it is still
+ * in the decision's state or one between it and the worse state escalated to
+ * (engine/decide.h), the worse state's decision is taken in place of the evaluation's own,
+ * through everything a decision goes through (pause, confidence, its cooldown, budgets,
+ * the storm guard, dry run, suspension), its record saying what it escalated from
+ * ("escalated"); counted in homeostat_controller_escalations_total for the
+ * HomeostatDecisionEscalated alert. It is dropped when the target got better, or reached
+ * that state by itself.
+ *
  * At most VERDICTS_MAX wait (the oldest is then judged unknown, "too many waiting"); at most
  * VERDICTS_PER_ROUND are judged per evaluation, the queries outside the lock. */
 #include <errno.h>
@@ -129,6 +140,90 @@ json_t *verdicts_suspensions_json(struct controller *c)
     return a;
 }
 
+/* ---- escalations ---- */
+
+/* on_no_effect: escalate: the verdict v on e (a run of def) leaves an escalation waiting
+ * for its target (lock held). */
+static void escalation_wait(struct controller *c, const json_t *e, const struct decision_def *def,
+                            enum effect_verdict v, const char *verdict_id, double now)
+{
+    const char *tkey = json_string_value(json_object_get(e, "key"));
+    const char *state = c->rules->states[def->state].name;
+    const char *to = c->rules->states[def->escalate_to].name;
+    json_t *x = json_pack("{s:s,s:s,s:s,s:s,s:O,s:f}", "from", state, "to", to, "verdict",
+                          effect_verdict_name(v), "verdict_id", verdict_id, "of",
+                          json_object_get(e, "id"), "since", now);
+    if (!x)
+        return;
+    if (json_is_object(json_object_get(e, "target")))
+        json_object_set(x, "target", json_object_get(e, "target"));
+    if (!c->st.escalations)
+        c->st.escalations = json_object();
+    json_object_set_new(c->st.escalations, tkey ? tkey : "", x);
+    log_warning("decision %s%s%s: verdict %s; on_no_effect: escalate: %s's decision is taken at "
+                "the next certain evaluation",
+                state, tkey ? " for " : "", tkey ? tkey : "", effect_verdict_name(v), to);
+}
+
+bool verdicts_escalate(struct controller *c, const char *target_key, const struct eval_result *res,
+                       double *last_exec, const double *saved_exec,
+                       const struct decide_flags *flags, double now, enum decision_outcome *outcome,
+                       const struct decision_def **def)
+{
+    if (!json_object_size(c->st.escalations))
+        return false;
+    const char *key = target_key ? target_key : "";
+    json_t *x = json_object_get(c->st.escalations, key);
+    if (!x)
+        return false;
+    const struct rules *r = c->rules;
+    const char *from = json_string_value(json_object_get(x, "from"));
+    int si = from ? rules_state_index(r, from) : -1;
+    if (json_is_true(json_object_get(x, "taken")) || si < 0) {
+        json_object_del(c->st.escalations, key); /* left over, or the state is gone */
+        return false;
+    }
+    /* as before this evaluation's own decision, which the escalation replaces */
+    size_t nd = r->n_decisions ? r->n_decisions : 1;
+    double exec[nd];
+    memcpy(exec, saved_exec, r->n_decisions * sizeof(double));
+    enum decision_outcome o = OUTCOME_NONE;
+    const struct decision_def *d = NULL;
+    switch (decide_escalation(r, exec, (size_t)si, res, now, flags, &o, &d)) {
+    case ESCALATION_WAIT: return false;
+    case ESCALATION_DROP:
+        log_info("decision %s%s%s: escalation dropped: the state is %s now", from,
+                 target_key ? " for " : "", target_key ? target_key : "",
+                 eval_state_name(r, res->to));
+        json_object_del(c->st.escalations, key);
+        return false;
+    case ESCALATION_TAKE: break;
+    }
+    memcpy(last_exec, exec, r->n_decisions * sizeof(double));
+    *outcome = o;
+    *def = d;
+    json_object_set_new(x, "taken", json_true());
+    struct metric *m = registry_series(c->m.escalations,
+                                       (const char *const[]){from, r->states[d->state].name, NULL});
+    if (m)
+        metric_add(m, 1);
+    return true;
+}
+
+json_t *verdicts_escalation_taken(struct controller *c, const char *target_key)
+{
+    if (!json_object_size(c->st.escalations))
+        return NULL;
+    const char *key = target_key ? target_key : "";
+    json_t *x = json_object_get(c->st.escalations, key);
+    if (!x || !json_is_true(json_object_get(x, "taken")))
+        return NULL;
+    json_incref(x);
+    json_object_del(c->st.escalations, key);
+    json_object_del(x, "taken");
+    return x;
+}
+
 /* What a verdict does to suspensions (lock held): on_no_effect: stop suspends the
  * decision for the verdict's target after no_effect or worse; helped resumes the
  * decision wherever it is suspended (it helps elsewhere). */
@@ -166,6 +261,10 @@ static void apply_policy(struct controller *c, json_t *e, enum effect_verdict v,
         return; /* a run from before an operator resumed it */
     int si = rules_state_index(c->rules, state);
     const struct decision_def *def = si >= 0 ? rules_decision_for(c->rules, (size_t)si) : NULL;
+    if (def && def->escalate_on_no_effect) {
+        escalation_wait(c, e, def, v, verdict_id, now);
+        return;
+    }
     if (!def || !def->stop_on_no_effect)
         return;
     const char *tkey = json_string_value(json_object_get(e, "key"));

@@ -58,4 +58,23 @@ enum decision_outcome decide(const struct rules *r, double *last_exec,
                              const struct eval_result *res, double now,
                              const struct decide_flags *flags, const struct decision_def **ret_def);
 
+/* on_no_effect: escalate (docs/RULES.md, "Did it help?"): what becomes of an escalation
+ * waiting since a verdict of no_effect or worse on the decision of state `from`, at an
+ * evaluation whose result is res (last_exec as before this evaluation's decide()). */
+enum escalation_step {
+    ESCALATION_WAIT, /* res is uncertain or unknown: never on missing data; it waits */
+    ESCALATION_DROP, /* from's decision no longer escalates, or res is not in from's state
+                      * or a state between it and escalate_to (it got better, or is there
+                      * already and that state's own decision applies) */
+    ESCALATION_TAKE, /* the decision of escalate_to is taken now: *ret_outcome is what
+                      * decide() gives it on entering its state (paused, below_confidence,
+                      * cooldown, budget_exhausted, dry_run or executed; last_exec updated
+                      * the same way) and *ret_def is that decision */
+};
+enum escalation_step decide_escalation(const struct rules *r, double *last_exec, size_t from,
+                                       const struct eval_result *res, double now,
+                                       const struct decide_flags *flags,
+                                       enum decision_outcome *ret_outcome,
+                                       const struct decision_def **ret_def);
+
 #endif

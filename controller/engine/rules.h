@@ -106,9 +106,13 @@ struct decision_def {
     uint64_t verify_after_usec;
     uint64_t verify_window_usec;
     /* on_no_effect: what a verdict of no_effect or worse does: repeat (nothing: the
-     * decision runs again after its cooldown) or stop (the decision is suspended for the
-     * target until an operator resumes it or it helps elsewhere) */
+     * decision runs again after its cooldown), stop (the decision is suspended for the
+     * target until an operator resumes it or it helps elsewhere) or escalate (the decision
+     * of escalate_to, the nearest worse state that has one with actions, is taken for the
+     * target at its next certain evaluation: decide_escalation) */
     bool stop_on_no_effect;
+    bool escalate_on_no_effect;
+    size_t escalate_to; /* a state index, with escalate_on_no_effect */
 };
 
 /* PARAM_SCALAR: a string, number or boolean; the type of the parameters that the short

@@ -412,15 +412,16 @@ static void load_decision(struct loader *l, struct decision_def *d, const struct
         static const char *const policies[] = {"repeat", "stop", "escalate", NULL};
         int k;
         if (loader_get_enum(l, x, "on_no_effect", policies, &k)) {
-            if (k == 2)
-                loader_report(l, x, "on_no_effect: escalate is not built yet (repeat or stop)");
             d->stop_on_no_effect = k == 1;
-            if (d->stop_on_no_effect && !d->verify_after_usec && ytree_get(v, "verify_after"))
-                loader_report(l, x, "on_no_effect: stop needs a verdict: verify_after is 0s");
-            else if (d->stop_on_no_effect && !d->verify_after_usec)
+            d->escalate_on_no_effect = k == 2;
+            if (k && !d->verify_after_usec && ytree_get(v, "verify_after"))
+                loader_report(l, x, "on_no_effect: %s needs a verdict: verify_after is 0s",
+                              policies[k]);
+            else if (k && !d->verify_after_usec)
                 loader_report(l, x,
-                              "on_no_effect: stop needs a verdict, and a decision of alerts "
-                              "only gets none");
+                              "on_no_effect: %s needs a verdict, and a decision of alerts "
+                              "only gets none",
+                              policies[k]);
         }
     }
     if ((x = ytree_get(v, "verify_window")) && loader_get_duration(l, x, &d->verify_window_usec) &&
@@ -467,6 +468,29 @@ void loader_load_decisions(struct loader *l, const struct ytree_node *root)
         l->declared = (const char *const *)l->label_placeholders;
         load_decision(l, d, ytree_value(v, i));
         l->declared = NULL;
+    }
+    /* on_no_effect: escalate moves to the nearest worse state (states are worst first)
+     * whose decision has actions */
+    for (size_t i = 0; i < n && !l->oom; i++) {
+        struct decision_def *d = &r->decisions[i];
+        if (!d->escalate_on_no_effect || d->state >= r->n_states)
+            continue;
+        size_t to = d->state;
+        while (to-- > 0) {
+            const struct decision_def *w = NULL;
+            for (size_t j = 0; j < n && !w; j++)
+                if (r->decisions[j].state == to)
+                    w = &r->decisions[j];
+            if (w && w->n_actions) {
+                d->escalate_to = to;
+                break;
+            }
+        }
+        if (to == (size_t)-1)
+            loader_report(l, ytree_get(ytree_value(v, i), "on_no_effect"),
+                          "on_no_effect: escalate: no state worse than '%s' has a decision "
+                          "with actions to escalate to (repeat or stop)",
+                          r->states[d->state].name);
     }
     free(names);
 }

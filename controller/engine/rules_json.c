@@ -201,7 +201,12 @@ json_t *rules_to_json(const struct rules *r)
         put(&j, o, "revert_delay_seconds", seconds(d->revert_delay_usec));
         put(&j, o, "verify_after_seconds", seconds(d->verify_after_usec));
         put(&j, o, "verify_window_seconds", seconds(d->verify_window_usec));
-        put(&j, o, "on_no_effect", json_string(d->stop_on_no_effect ? "stop" : "repeat"));
+        put(&j, o, "on_no_effect",
+            json_string(d->stop_on_no_effect       ? "stop"
+                        : d->escalate_on_no_effect ? "escalate"
+                                                   : "repeat"));
+        if (d->escalate_on_no_effect)
+            put(&j, o, "escalate_to", json_string(r->states[d->escalate_to].name));
         put(&j, o, "dry_run", json_boolean(d->dry_run));
         put(&j, o, "actions", actions_json(&j, d->actions, d->n_actions));
         append(&j, decisions, o);

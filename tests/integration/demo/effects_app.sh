@@ -10,8 +10,12 @@
 #    with on_no_effect: stop (and a cooldown of 5 s) the decision is then suspended:
 #    decision_suspended, its next decisions "suspended" and not run, the gauge, GET
 #    /api/v1/suspensions; an operator's POST /api/v1/suspensions/resume lets it run again
+#  - beside it, the same knob with on_no_effect: escalate under a worse state (down, p95
+#    over 100 s: never reached) whose decision touches a file: after the no_effect verdict
+#    down's decision is taken at once, its record linked to the verdict and the decision
+#    judged ("escalated"), counted in homeostat_controller_escalations_total
 #  - the same, with the exporter stopped right after the decision (no data after it):
-#    unknown, never no_effect
+#    unknown, never no_effect, and with on_no_effect: escalate nothing escalates
 # About 80 seconds.
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 # shellcheck source=tests/integration/demo/app_stack.bash
@@ -24,8 +28,14 @@ spawn "$HS_TMP/loadgen.log" /usr/bin/python3 "$HOMEOSTAT_SOURCE_DIR/demo/loadgen
 # BODY to /admin/limits; sets CTL_PID, CTL_URL, AUDIT.
 run_case() {
     local name=$1 body=$2 cooldown=${3:-1h} policy=${4:-repeat}
-    local rules=$HS_TMP/$1.rules.yaml state=$HS_TMP/$1.state
+    local rules=$HS_TMP/$1.rules.yaml state=$HS_TMP/$1.state worse='' worse_decision=''
     mkdir -p "$state"
+    if [[ $policy == escalate ]]; then # a worse state, never reached, to escalate to
+        worse="  - {name: down, conditions: ['p95 > 100']}"
+        worse_decision="  down:
+    verify_after: 0s
+    actions: [{exec: [/usr/bin/touch, '$HS_TMP/$name.escalated']}]"
+    fi
     cat >"$rules" <<REOF
 evaluation_interval: 1s
 prometheus: {url: '$PROM_URL', timeout: 1s}
@@ -35,9 +45,11 @@ signals:
       histogram_quantile(0.95, sum by (le) (rate(app_request_duration_seconds_bucket{service="checkout"}[5s])))
     max_age: 5s
 states:
+$worse
   - {name: degraded, conditions: ['p95 > 0.3']}
   - {name: optimal}
 decisions:
+$worse_decision
   degraded:
     cooldown: $cooldown
     on_no_effect: $policy
@@ -114,6 +126,8 @@ stop_process "$CTL_PID"
 app_admin limits '{"concurrency": 64}'
 check "back at 64, the p95 goes over 300 ms again" wait_until 60 p95_over 0.3
 sleep 9 # a whole window before the decision at 64
+run_case esc "{cache_ttl_seconds: 5}" 1h escalate
+ESC_PID=$CTL_PID ESC_URL=$CTL_URL ESC_AUDIT=$AUDIT
 run_case knob "{cache_ttl_seconds: 5}" 5s stop
 check "knob: the decision runs" wait_until 30 has_record decision
 check "knob: a verdict 14 s after it" wait_until 35 has_record action_effect
@@ -141,14 +155,36 @@ check "knob: it runs again after its cooldown" wait_until 15 \
     bash -c '[[ $(grep -c "\"type\":\"action_result\"" "$1") -gt $2 ]]' _ "$AUDIT" "$ran"
 stop_process "$CTL_PID"
 
+# ---- escalate (the controller started beside knob's) ----
+check "esc: down's decision ran (the file is touched)" wait_until 10 test -e "$HS_TMP/esc.escalated"
+check_eq "esc: one no_effect verdict, then down's decision, executed, linked to both" \
+    "no_effect executed down degraded no_effect True True exec:ok" \
+    "$(/usr/bin/python3 -c '
+import json, sys
+rs = [json.loads(l) for l in open(sys.argv[1])]
+v = [r for r in rs if r["type"] == "action_effect"]
+d = [r for r in rs if r["type"] == "decision"]
+e = [r for r in d if "escalated" in r][0]
+x = e["escalated"]
+res = [r for r in rs if r["type"] == "action_result" and r.get("id") == e["id"]]
+print(v[0]["verdict"], e["outcome"], e["decision"], x["from"], x["verdict"],
+      x["of"] == d[0]["id"], x["verdict_id"] == v[0]["id"],
+      ",".join(r["kind"] + ":" + r["result"] for r in res))' "$ESC_AUDIT" 2>&1)"
+check "esc: counted in homeostat_controller_escalations_total" \
+    grep -q '^homeostat_controller_escalations_total{decision="degraded",to="down"} 1' \
+    <(curl -sf "$ESC_URL/metrics")
+stop_process "$ESC_PID"
+
 # ---- missing data ----
-run_case blind "{cache_ttl_seconds: 5}"
+run_case blind "{cache_ttl_seconds: 5}" 1h escalate
 check "blind: the decision runs" wait_until 30 has_record decision
 kill -STOP "$EXPORTER_PID"
 check "blind: a verdict 14 s after it" wait_until 35 has_record action_effect
 kill -CONT "$EXPORTER_PID"
 check_eq "blind: no data after the decision: unknown, not no_effect" unknown "$(effect 'r["verdict"]')"
 say "blind: $(effect 'r["explanation"]')"
+sleep 2 # evaluations after the verdict
+check "blind: an unknown verdict does not escalate" test ! -e "$HS_TMP/blind.escalated"
 stop_process "$CTL_PID"
 check_eq "the controller stops cleanly" 0 "$HS_STATUS"
 finish

@@ -144,6 +144,77 @@ TEST(decide_after_evaluate)
     eval_state_free(&st);
 }
 
-TEST_MAIN(TEST_ENTRY(decide_enter_executes_staying_repeats_after_cooldown),
+/* on_no_effect: escalate: the worse state's decision, taken as on entering its state */
+TEST(decide_escalation_takes_waits_drops)
+{
+    struct trules t;
+    std_rules(&t, MISSING_HOLD);
+    add_decision(&t, 0, 0.5, 120); /* critical */
+    add_decision(&t, 1, 0, 60);    /* stressed, escalating to critical */
+    t.decisions[1].escalate_on_no_effect = true;
+    t.decisions[1].escalate_to = 0;
+    double last_exec[4] = {0, T0 - 10};
+    struct decide_flags flags = {0};
+    const struct decision_def *def = NULL;
+    enum decision_outcome o = OUTCOME_NONE;
+    /* still stressed, certain: critical's decision runs, its cooldown starts */
+    struct eval_result stay = result(1, 1, 0.8);
+    CHECK_INT(decide_escalation(&t.r, last_exec, 1, &stay, T0, &flags, &o, &def), ESCALATION_TAKE);
+    CHECK_INT(o, OUTCOME_EXECUTED);
+    CHECK(def == &t.decisions[0]);
+    CHECK_DBL(last_exec[0], T0, 0);
+    CHECK_DBL(last_exec[1], T0 - 10, 0);
+    /* within critical's cooldown: recorded as cooldown, nothing runs */
+    CHECK_INT(decide_escalation(&t.r, last_exec, 1, &stay, T0 + 60, &flags, &o, &def),
+              ESCALATION_TAKE);
+    CHECK_INT(o, OUTCOME_COOLDOWN);
+    CHECK_DBL(last_exec[0], T0, 0);
+    /* critical's min_confidence, pause, dry run and budget apply */
+    struct eval_result weak = result(1, 1, 0.4);
+    CHECK_INT(decide_escalation(&t.r, last_exec, 1, &weak, T0 + 500, &flags, &o, &def),
+              ESCALATION_TAKE);
+    CHECK_INT(o, OUTCOME_BELOW_CONFIDENCE);
+    flags.paused = true;
+    CHECK_INT(decide_escalation(&t.r, last_exec, 1, &stay, T0 + 500, &flags, &o, &def),
+              ESCALATION_TAKE);
+    CHECK_INT(o, OUTCOME_PAUSED);
+    flags = (struct decide_flags){.budget_limited = true, .budget_left = 0};
+    CHECK_INT(decide_escalation(&t.r, last_exec, 1, &stay, T0 + 500, &flags, &o, &def),
+              ESCALATION_TAKE);
+    CHECK_INT(o, OUTCOME_BUDGET);
+    CHECK_DBL(last_exec[0], T0, 0);
+    flags = (struct decide_flags){.dry_run = true};
+    CHECK_INT(decide_escalation(&t.r, last_exec, 1, &stay, T0 + 500, &flags, &o, &def),
+              ESCALATION_TAKE);
+    CHECK_INT(o, OUTCOME_DRY_RUN);
+    CHECK_DBL(last_exec[0], T0 + 500, 0); /* a dry run starts the cooldown, as decide() */
+    flags = (struct decide_flags){0};
+    /* uncertain or unknown: never on missing data, it waits */
+    struct eval_result unsure = result(1, 1, 0.8);
+    unsure.uncertain = true;
+    o = OUTCOME_NONE;
+    def = NULL;
+    CHECK_INT(decide_escalation(&t.r, last_exec, 1, &unsure, T0 + 900, &flags, &o, &def),
+              ESCALATION_WAIT);
+    struct eval_result unknown = result(1, EVAL_STATE_UNKNOWN, 0);
+    CHECK_INT(decide_escalation(&t.r, last_exec, 1, &unknown, T0 + 900, &flags, &o, &def),
+              ESCALATION_WAIT);
+    CHECK_INT(o, OUTCOME_NONE);
+    CHECK(def == NULL);
+    /* better now, or critical already (its own decision applies): dropped */
+    struct eval_result better = result(1, 2, 1), worse = result(1, 0, 1);
+    CHECK_INT(decide_escalation(&t.r, last_exec, 1, &better, T0 + 900, &flags, &o, &def),
+              ESCALATION_DROP);
+    CHECK_INT(decide_escalation(&t.r, last_exec, 1, &worse, T0 + 900, &flags, &o, &def),
+              ESCALATION_DROP);
+    /* a decision that does not escalate (the rules were reloaded) */
+    t.decisions[1].escalate_on_no_effect = false;
+    CHECK_INT(decide_escalation(&t.r, last_exec, 1, &stay, T0 + 900, &flags, &o, &def),
+              ESCALATION_DROP);
+    CHECK_DBL(last_exec[0], T0 + 500, 0);
+}
+
+TEST_MAIN(TEST_ENTRY(decide_escalation_takes_waits_drops),
+          TEST_ENTRY(decide_enter_executes_staying_repeats_after_cooldown),
           TEST_ENTRY(decide_paused_and_dry_run), TEST_ENTRY(decide_budget),
           TEST_ENTRY(decide_after_evaluate))

@@ -703,7 +703,8 @@ static const struct error_case error_cases[] = {
      "    on_no_effect: stop\n"
      "    verify_after: 0s\n"
      "    actions: [{exec: [/bin/true]}]\n",
-     "r.yaml:9:19: on_no_effect: escalate is not built yet (repeat or stop)\n"
+     "r.yaml:9:19: on_no_effect: escalate: no state worse than 'hot' has a decision with "
+     "actions to escalate to (repeat or stop)\n"
      "r.yaml:10:20: verify_window must be between 1s and 1h\n"
      "r.yaml:13:19: on_no_effect: stop needs a verdict: verify_after is 0s\n"},
     /* active_in beside a state whose name was refused (a NULL name; found by fuzz_rules) */
@@ -1520,6 +1521,40 @@ TEST(decision_limits_and_alerting)
     CHECK_CONTAINS(err, "r.yaml:10:66: kubectl: namespace must be a DNS-1123 label");
     CHECK_CONTAINS(err, "retries must be a whole number from 0 to 10");
     CHECK_CONTAINS(err, "timeout must be a duration from 1ms to 5m");
+    free(err);
+    /* on_no_effect: escalate goes to the nearest worse state with a decision that acts
+     * (past one without actions), and needs a verdict */
+    const char *esc = "signals:\n  cpu: {query: up}\nstates:\n"
+                      "  - {name: down, conditions: [\"cpu > 3\"]}\n"
+                      "  - {name: hot, conditions: [\"cpu > 2\"]}\n"
+                      "  - {name: warm, conditions: [\"cpu > 1\"]}\n  - {name: ok}\n"
+                      "decisions:\n"
+                      "  down: {actions: [{exec: [/bin/true]}]}\n"
+                      "  hot: {}\n"
+                      "  warm: {on_no_effect: escalate, actions: [{exec: [/bin/false]}]}\n";
+    r = load_str(esc, &e);
+    CHECK(r != NULL);
+    CHECK(r->decisions[2].escalate_on_no_effect);
+    CHECK(!r->decisions[2].stop_on_no_effect);
+    CHECK_INT(r->decisions[2].escalate_to, 0);
+    json_t *j = rules_to_json(r);
+    json_t *d2 = json_array_get(json_object_get(j, "decisions"), 2);
+    CHECK_STR(json_string_value(json_object_get(d2, "on_no_effect")), "escalate");
+    CHECK_STR(json_string_value(json_object_get(d2, "escalate_to")), "down");
+    json_decref(j);
+    rules_free(r);
+    err = load_errors_of(SIG ST "decisions:\n  ok:\n    on_no_effect: escalate\n"
+                                "    actions: [{exec: [/bin/true]}]\n"
+                                "  hot: {actions: [{alert: {labels: {a: b}}}]}\n"
+                                "alerting: {alertmanagers: ['http://127.0.0.1:9093']}\n");
+    CHECK(err == NULL); /* hot's alert is a decision that acts */
+    free(err);
+    err = load_errors_of(SIG ST "decisions:\n  ok:\n    on_no_effect: escalate\n"
+                                "    actions: [{alert: {labels: {a: b}}}]\n"
+                                "  hot: {actions: [{exec: [/bin/true]}]}\n"
+                                "alerting: {alertmanagers: ['http://127.0.0.1:9093']}\n");
+    CHECK_CONTAINS(err, "on_no_effect: escalate needs a verdict, and a decision of alerts only "
+                        "gets none");
     free(err);
     buf_free(&e);
 }
