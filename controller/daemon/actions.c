@@ -158,9 +158,16 @@ size_t actions_decision(struct controller *c, const struct decision_def *def, js
         char *shown = t ? actuator_with_labels(a->summary, t->labels) : NULL;
         const char *summary = shown ? shown : a->summary;
         uint64_t t0 = now_usec();
-        actions_mark(c, (int)a->kind, a->params);
-        actuator_run(a, &ctx, &ar, &expanded);
-        actions_mark(c, -1, NULL);
+        char why[300];
+        if (replicas_fence(c, why, sizeof(why)) < 0) {
+            /* a replica that does not hold the lease now never acts (issue: fencing) */
+            memset(&ar, 0, sizeof(ar));
+            action_fail(&ar, ACT_FAIL, "not run: %s", why);
+        } else {
+            actions_mark(c, (int)a->kind, a->params);
+            actuator_run(a, &ctx, &ar, &expanded);
+            actions_mark(c, -1, NULL);
+        }
         double secs = (double)(now_usec() - t0) / 1e6;
         if (ar.status != ACT_OK) {
             failed++;
@@ -209,6 +216,7 @@ size_t actions_decision(struct controller *c, const struct decision_def *def, js
         }
         controller_save_state(c);
         pthread_mutex_unlock(&c->lock);
+        replicas_share(c); /* what a next leader must revert, at once */
         json_decref(expanded);
         free(shown);
         action_result_clear(&ar);
@@ -280,9 +288,15 @@ static void revert_one(struct controller *c, json_t *e, double now)
     ctx.labels = json_object_get(e, "labels");
     struct action_result ar;
     uint64_t t0 = now_usec();
-    actions_mark(c, (int)kind, json_object_get(e, "params"));
-    actuator_revert(kind, json_object_get(e, "params"), json_object_get(e, "undo"), &ctx, &ar);
-    actions_mark(c, -1, NULL);
+    char fenced[300];
+    if (replicas_fence(c, fenced, sizeof(fenced)) < 0) {
+        memset(&ar, 0, sizeof(ar));
+        action_fail(&ar, ACT_FAIL, "not run: %s", fenced);
+    } else {
+        actions_mark(c, (int)kind, json_object_get(e, "params"));
+        actuator_revert(kind, json_object_get(e, "params"), json_object_get(e, "undo"), &ctx, &ar);
+        actions_mark(c, -1, NULL);
+    }
     double secs = (double)(now_usec() - t0) / 1e6;
     if (ar.status == ACT_OK)
         log_info("reverted %s (%s)", summary, key);
@@ -308,6 +322,7 @@ static void revert_one(struct controller *c, json_t *e, double now)
     metric_set(c->m.in_effect, (double)json_array_size(c->st.effects));
     controller_save_state(c);
     pthread_mutex_unlock(&c->lock);
+    replicas_share(c);
     action_result_clear(&ar);
 }
 
@@ -318,6 +333,9 @@ static void resend_one(struct controller *c, json_t *e, double now)
             json_string_value(json_object_get(e, "state")), "", NULL, "", 1, now);
     struct action_result ar;
     memset(&ar, 0, sizeof(ar));
+    char why[300];
+    if (replicas_fence(c, why, sizeof(why)) < 0)
+        return; /* not the leader's to send */
     actions_mark(c, ACTION_ALERT, json_object_get(e, "params"));
     actuator_alert_resend(json_object_get(e, "undo"), &ctx,
                           actuator_timeout(json_object_get(e, "params"), 5000000), &ar);
@@ -346,6 +364,8 @@ size_t actions_target_effects(struct controller *c, const char *key)
 
 void actions_effects(struct controller *c, const struct eval_result *res, double now)
 {
+    if (!replicas_may_act(c))
+        return; /* a standby reverts nothing: the leader does */
     pthread_mutex_lock(&c->act_lock);
     pthread_mutex_lock(&c->lock);
     double resend = (double)c->env.alert_resend_usec / 1e6;
@@ -489,9 +509,15 @@ int actions_manual(struct controller *c, const struct manual_action_def *m, json
         ctx.args = args;
         struct action_result ar;
         uint64_t t0 = now_usec();
-        actions_mark(c, (int)m->actions[i].kind, m->actions[i].params);
-        actuator_run(&m->actions[i], &ctx, &ar, NULL);
-        actions_mark(c, -1, NULL);
+        char why[300];
+        if (replicas_fence(c, why, sizeof(why)) < 0) {
+            memset(&ar, 0, sizeof(ar));
+            action_fail(&ar, ACT_FAIL, "not run: %s", why);
+        } else {
+            actions_mark(c, (int)m->actions[i].kind, m->actions[i].params);
+            actuator_run(&m->actions[i], &ctx, &ar, NULL);
+            actions_mark(c, -1, NULL);
+        }
         double secs = (double)(now_usec() - t0) / 1e6;
         ok &= ar.status == ACT_OK;
         json_t *o = json_object();

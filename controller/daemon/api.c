@@ -38,6 +38,8 @@ json_t *status_json(struct controller *c, double now)
     json_object_set_new(o, "since", json_time(c->st.eval.since));
     json_object_set_new(o, "paused", json_boolean(c->st.paused));
     json_object_set_new(o, "dry_run", json_boolean(c->cli.dry_run));
+    if (c->ha)
+        json_object_set_new(o, "ha", replicas_status_json(c));
     json_object_set_new(o, "uncertain", json_boolean(c->have_eval && c->last.uncertain));
     json_object_set_new(o, "reasoning", json_string(c->have_eval ? c->last.reasoning : ""));
     json_object_set_new(o, "last_evaluation", json_time(c->last_eval_time));
@@ -133,6 +135,17 @@ static bool authorized(struct controller *c, const struct httpd_request *req, en
     snprintf(who->text, sizeof(who->text), "%s %s from %s%s%s%s", api_role_name(role),
              who->credential, who->address, who->user[0] ? " (user " : "", who->user,
              who->user[0] ? ")" : "");
+    /* A standby takes no operator's request that changes the state or acts (the leader's
+     * state replaces its own when it leads): 503, naming the leader, as a client retries
+     * elsewhere. Evaluating is its own business. */
+    char why[300];
+    if (need == API_ROLE_OPERATOR && strcmp(req->path, "/api/v1/evaluate") != 0 &&
+        replicas_refuse(c, why, sizeof(why))) {
+        log_notice("api: %s %s by %s refused: %s", req->method, req->path, who->text, why);
+        httpd_response_header(resp, "Retry-After", "2");
+        httpd_reply_error(resp, 503, why);
+        return false;
+    }
     return true;
 }
 

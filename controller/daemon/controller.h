@@ -22,6 +22,7 @@
 #include "credentials.h"
 #include "decide.h"
 #include "evaluate.h"
+#include "ha.h"
 #include "hmap.h"
 #include "ivec.h"
 #include "httpd.h"
@@ -63,6 +64,8 @@ struct cli {
     bool systemd_user_bus;
     bool kubectl_server_dry_run;
     bool dry_run;
+    struct ha_config ha;     /* --ha.*: leader election (backend HA_NONE: none) */
+    char ha_endpoints[2048]; /* --ha.etcd.endpoints, cut at its commas into ha.endpoints */
 };
 
 /* A target of a rules file with a targets section (daemon/targets.c): its own machine,
@@ -197,6 +200,12 @@ struct controller {
     /* While an action runs the main loop does not pet the systemd watchdog; a thread
      * does, until this time (CLOCK_MONOTONIC usec; 0: nothing running). Atomic. */
     uint64_t acting_until_usec;
+    /* --ha.backend (daemon/replicas.c): NULL without. A replica acts only while it leads and
+     * has taken the shared state over since it last became leader (ha_adopted ==
+     * ha_acquired; both atomic). */
+    struct ha *ha;
+    unsigned long long ha_acquired, ha_adopted;
+    struct ha_metrics ha_m;
     bool stopping;       /* atomic: the watchdog thread ends */
     bool report_running; /* atomic: GET /api/v1/report builds one report at a time */
     char generator_url[512];
@@ -409,6 +418,26 @@ void regulators_evaluate(struct controller *c, const struct eval_result *res,
                          const struct signal_value *values, double now);
 json_t *regulators_json(struct controller *c);
 void regulators_publish(struct controller *c);
+
+/* replicas.c: high availability (--ha.*). start after the state is restored (0, or 1 after
+ * a message: the daemon exits); stop gives the lease up. may_act: no HA, or leading with
+ * the shared state taken over (no lock needed). fence: immediately before an action (no
+ * lock held): the state written to the backend bound to the lease; 0 to act, -errno not
+ * to (audited, with why). takeover: on the main thread before an evaluation, once after
+ * becoming leader: the shared state replaces this replica's own. refuse: for the API's
+ * requests that change something on a standby: true (with msg naming the leader) when this
+ * replica may not take them. */
+int replicas_start(struct controller *c);
+void replicas_stop(struct controller *c);
+bool replicas_may_act(struct controller *c);
+int replicas_fence(struct controller *c, char *why, size_t why_size);
+/* The state written to the backend after an action (while leading; no lock held). */
+void replicas_share(struct controller *c);
+void replicas_takeover(struct controller *c);
+bool replicas_refuse(struct controller *c, char *msg, size_t msg_size);
+json_t *replicas_status_json(struct controller *c);
+int replicas_metrics_init(struct controller *c); /* 0 or -ENOMEM */
+void replicas_publish(struct controller *c); /* lock held */
 
 /* overrides.c: runtime overrides (lock held): PUT merges req into the overrides, DELETE
  * clears them; both are audited and saved. 0, -EINVAL with msg for a bad request, -EIO (audit). */

@@ -34,6 +34,21 @@ enum {
     OPT_MAX_CONNECTIONS_PER_IP,
     OPT_WEB_TIMEOUT,
     OPT_BASELINES_SEED,
+    OPT_HA_BACKEND,
+    OPT_HA_IDENTITY,
+    OPT_HA_LEASE_NAME,
+    OPT_HA_LEASE,
+    OPT_HA_RENEW,
+    OPT_HA_RETRY,
+    OPT_HA_CA,
+    OPT_HA_CERT,
+    OPT_HA_KEY,
+    OPT_HA_ETCD_ENDPOINTS,
+    OPT_HA_ETCD_PREFIX,
+    OPT_HA_KUBE_URL,
+    OPT_HA_KUBE_TOKEN,
+    OPT_HA_KUBE_NAMESPACE,
+    OPT_HA_KUBECONFIG,
 };
 
 static const struct option options[] = {
@@ -55,6 +70,21 @@ static const struct option options[] = {
     {"web.max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
     {"web.max-connections-per-ip", required_argument, NULL, OPT_MAX_CONNECTIONS_PER_IP},
     {"web.timeout", required_argument, NULL, OPT_WEB_TIMEOUT},
+    {"ha.backend", required_argument, NULL, OPT_HA_BACKEND},
+    {"ha.identity", required_argument, NULL, OPT_HA_IDENTITY},
+    {"ha.lease-name", required_argument, NULL, OPT_HA_LEASE_NAME},
+    {"ha.lease-duration", required_argument, NULL, OPT_HA_LEASE},
+    {"ha.renew-deadline", required_argument, NULL, OPT_HA_RENEW},
+    {"ha.retry-period", required_argument, NULL, OPT_HA_RETRY},
+    {"ha.ca-file", required_argument, NULL, OPT_HA_CA},
+    {"ha.cert-file", required_argument, NULL, OPT_HA_CERT},
+    {"ha.key-file", required_argument, NULL, OPT_HA_KEY},
+    {"ha.etcd.endpoints", required_argument, NULL, OPT_HA_ETCD_ENDPOINTS},
+    {"ha.etcd.prefix", required_argument, NULL, OPT_HA_ETCD_PREFIX},
+    {"ha.kubernetes.api-url", required_argument, NULL, OPT_HA_KUBE_URL},
+    {"ha.kubernetes.token-file", required_argument, NULL, OPT_HA_KUBE_TOKEN},
+    {"ha.kubernetes.namespace", required_argument, NULL, OPT_HA_KUBE_NAMESPACE},
+    {"ha.kubeconfig", required_argument, NULL, OPT_HA_KUBECONFIG},
     {"log.level", required_argument, NULL, OPT_LOG_LEVEL},
     {"version", no_argument, NULL, OPT_VERSION},
     {"help", no_argument, NULL, 'h'},
@@ -105,6 +135,25 @@ static void usage(FILE *f)
             "      --web.max-connections=N    Connections served at once (default %u).\n"
             "      --web.max-connections-per-ip=N  Per client address (default %u).\n"
             "      --web.timeout=DURATION     Idle connection timeout (default %us).\n"
+            "      --ha.backend=BACKEND       none (the default), etcd or kubernetes: replicas\n"
+            "                                 elect a leader; only the leader acts\n"
+            "                                 (docs/ARCHITECTURE.md, \"High availability\").\n"
+            "      --ha.identity=NAME         This replica in the lease (default HOST-PID).\n"
+            "      --ha.lease-name=NAME       The lease (default homeostat-controller).\n"
+            "      --ha.lease-duration=DURATION  How long a lease lasts unrenewed (15s).\n"
+            "      --ha.renew-deadline=DURATION  A leader that could not renew for this\n"
+            "                                 long stops acting (10s).\n"
+            "      --ha.retry-period=DURATION  How often leases are renewed or tried (2s).\n"
+            "      --ha.ca-file=FILE          CA certificates of the backend (PEM).\n"
+            "      --ha.cert-file=FILE        Client certificate for the backend (PEM).\n"
+            "      --ha.key-file=FILE         Its key (PEM).\n"
+            "      --ha.etcd.endpoints=URLS   etcd's client URLs, comma-separated.\n"
+            "      --ha.etcd.prefix=PREFIX    Keys under this prefix (default /homeostat/).\n"
+            "      --ha.kubernetes.api-url=URL  The API server (default: in-cluster).\n"
+            "      --ha.kubernetes.token-file=FILE  Its bearer token (reread when it\n"
+            "                                 changes).\n"
+            "      --ha.kubernetes.namespace=NS  The Lease's namespace.\n"
+            "      --ha.kubeconfig=FILE       A kubeconfig instead (its current context).\n"
             "      --log.level=LEVEL          debug, info, warn or error (default info).\n",
             DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_IP, DEFAULT_WEB_TIMEOUT_SEC);
 }
@@ -216,6 +265,98 @@ int controller_parse_flags(int argc, char **argv, struct cli *cli)
             cli->web_timeout_sec = (unsigned)(usec / 1000000);
             break;
         }
+        case OPT_HA_BACKEND:
+            if (ha_backend_parse(optarg, &cli->ha.backend) < 0) {
+                fprintf(stderr,
+                        PROG ": invalid value '%s' for --ha.backend: expected none, etcd or "
+                             "kubernetes\n",
+                        optarg);
+                return -EINVAL;
+            }
+            break;
+        case OPT_HA_IDENTITY:
+        case OPT_HA_LEASE_NAME: {
+            size_t n = strlen(optarg);
+            bool ok = n > 0 && n <= 200;
+            for (size_t i = 0; ok && i < n; i++)
+                ok = (optarg[i] >= 'a' && optarg[i] <= 'z') ||
+                     (optarg[i] >= 'A' && optarg[i] <= 'Z') ||
+                     (optarg[i] >= '0' && optarg[i] <= '9') || strchr("-_.", optarg[i]);
+            if (!ok) {
+                fprintf(stderr,
+                        PROG ": invalid value '%s' for --%s: expected 1 to 200 letters, digits, "
+                             "'-', '_' or '.'\n",
+                        optarg, c == OPT_HA_IDENTITY ? "ha.identity" : "ha.lease-name");
+                return -EINVAL;
+            }
+            if (c == OPT_HA_IDENTITY)
+                cli->ha.identity = optarg;
+            else
+                cli->ha.lease_name = optarg;
+            break;
+        }
+        case OPT_HA_LEASE:
+        case OPT_HA_RENEW:
+        case OPT_HA_RETRY: {
+            uint64_t usec;
+            const char *name = c == OPT_HA_LEASE   ? "ha.lease-duration"
+                               : c == OPT_HA_RENEW ? "ha.renew-deadline"
+                                                   : "ha.retry-period";
+            if (parse_duration_usec(optarg, &usec) < 0 || usec < 100000 || usec > 3600000000ULL) {
+                fprintf(stderr,
+                        PROG ": invalid value '%s' for --%s: expected a duration from 100ms to "
+                             "1h\n",
+                        optarg, name);
+                return -EINVAL;
+            }
+            if (c == OPT_HA_LEASE)
+                cli->ha.lease_usec = usec;
+            else if (c == OPT_HA_RENEW)
+                cli->ha.renew_deadline_usec = usec;
+            else
+                cli->ha.retry_usec = usec;
+            break;
+        }
+        case OPT_HA_CA: cli->ha.ca_file = optarg; break;
+        case OPT_HA_CERT: cli->ha.cert_file = optarg; break;
+        case OPT_HA_KEY: cli->ha.key_file = optarg; break;
+        case OPT_HA_ETCD_ENDPOINTS: {
+            if (strlen(optarg) >= sizeof(cli->ha_endpoints)) {
+                fprintf(stderr, PROG ": --ha.etcd.endpoints is too long\n");
+                return -EINVAL;
+            }
+            snprintf(cli->ha_endpoints, sizeof(cli->ha_endpoints), "%s", optarg);
+            cli->ha.n_endpoints = 0;
+            char *save = NULL;
+            for (char *tok = strtok_r(cli->ha_endpoints, ",", &save); tok;
+                 tok = strtok_r(NULL, ",", &save)) {
+                const char *why = rules_url_error(tok);
+                if (why || cli->ha.n_endpoints == HA_MAX_ENDPOINTS) {
+                    fprintf(stderr, PROG ": invalid value for --ha.etcd.endpoints: %s\n",
+                            why ? why : "at most 16 endpoints");
+                    return -EINVAL;
+                }
+                cli->ha.endpoints[cli->ha.n_endpoints++] = tok;
+            }
+            if (!cli->ha.n_endpoints) {
+                fprintf(stderr, PROG ": --ha.etcd.endpoints: expected URLs, comma-separated\n");
+                return -EINVAL;
+            }
+            break;
+        }
+        case OPT_HA_ETCD_PREFIX: cli->ha.prefix = optarg; break;
+        case OPT_HA_KUBE_URL: {
+            const char *why = rules_url_error(optarg);
+            if (why) {
+                fprintf(stderr, PROG ": invalid value for --ha.kubernetes.api-url: %s\n", why);
+                return -EINVAL;
+            }
+            cli->ha.kube_url = optarg;
+            break;
+        }
+        case OPT_HA_KUBE_TOKEN: cli->ha.kube_token_file = optarg; break;
+        case OPT_HA_KUBE_NAMESPACE: cli->ha.kube_namespace = optarg; break;
+        case OPT_HA_KUBECONFIG: cli->ha.kubeconfig = optarg; break;
         case OPT_LOG_LEVEL: {
             int level = log_parse_level(optarg);
             if (level < 0) {
@@ -238,6 +379,23 @@ int controller_parse_flags(int argc, char **argv, struct cli *cli)
                 fprintf(stderr, PROG ": unknown flag '%s'\n", argv[optind - 1]);
             return -EINVAL;
         }
+    }
+    /* client-go's defaults (LeaseDuration, RenewDeadline, RetryPeriod) */
+    if (!cli->ha.lease_usec)
+        cli->ha.lease_usec = 15000000;
+    if (!cli->ha.renew_deadline_usec)
+        cli->ha.renew_deadline_usec = 10000000;
+    if (!cli->ha.retry_usec)
+        cli->ha.retry_usec = 2000000;
+    if (cli->ha.backend != HA_NONE && (cli->ha.renew_deadline_usec >= cli->ha.lease_usec ||
+                                       cli->ha.retry_usec >= cli->ha.renew_deadline_usec)) {
+        fprintf(stderr, PROG ": --ha.lease-duration must be longer than --ha.renew-deadline, and "
+                             "that longer than --ha.retry-period\n");
+        return -EINVAL;
+    }
+    if (cli->ha.backend == HA_ETCD && !cli->ha.n_endpoints) {
+        fprintf(stderr, PROG ": --ha.backend=etcd needs --ha.etcd.endpoints\n");
+        return -EINVAL;
     }
     return 0;
 }

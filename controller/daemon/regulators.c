@@ -444,9 +444,15 @@ static size_t apply_change(struct controller *c, const struct pending *x, double
         const char *summary = shown ? shown : a->summary;
         struct action_result ar;
         uint64_t t0 = now_usec();
-        actions_mark(c, (int)a->kind, a->params);
-        actuator_run(a, &ctx, &ar, NULL);
-        actions_mark(c, -1, NULL);
+        char why[300];
+        if (replicas_fence(c, why, sizeof(why)) < 0) {
+            memset(&ar, 0, sizeof(ar));
+            action_fail(&ar, ACT_FAIL, "not run: %s", why);
+        } else {
+            actions_mark(c, (int)a->kind, a->params);
+            actuator_run(a, &ctx, &ar, NULL);
+            actions_mark(c, -1, NULL);
+        }
         double secs = (double)(now_usec() - t0) / 1e6;
         if (ar.status != ACT_OK) {
             failed++;
@@ -552,7 +558,9 @@ void regulators_evaluate(struct controller *c, const struct eval_result *res,
         return;
     }
     struct plan p = {0};
-    plan_runs(c, c->regs, NULL, res->to, res->uncertain, values, c->st.paused, now, &p);
+    /* a standby holds its outputs as when paused: the leader moves them */
+    plan_runs(c, c->regs, NULL, res->to, res->uncertain, values,
+              c->st.paused || !replicas_may_act(c), now, &p);
     carry_out(c, &p, now);
     json_decref(c->st.regulators);
     c->st.regulators = regulator_runs_state(c->rules, c->regs);
@@ -572,12 +580,13 @@ void regulators_targets_evaluate(struct controller *c, double now)
         return;
     }
     struct plan p = {0};
+    bool standby = !replicas_may_act(c);
     for (size_t i = 0; i < c->targets.n; i++) {
         struct target *t = c->targets.list[i];
         if (!t->regs || !t->have_eval || t->forgetting)
             continue;
         plan_runs(c, t->regs, t, t->last.to, t->last.uncertain, t->seen ? t->values : NULL,
-                  c->st.paused || t->paused, now, &p);
+                  c->st.paused || t->paused || standby, now, &p);
     }
     /* targets are removed only by this thread: the pointers of the plan stay valid */
     carry_out(c, &p, now);

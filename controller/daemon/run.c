@@ -328,6 +328,12 @@ static void evaluate_once(struct controller *c)
         verdicts_escalate(c, NULL, &res, c->st.last_exec, saved_exec, &flags, now, &outcome, &def)
             ? verdicts_escalation_taken(c, NULL)
             : NULL;
+    if (outcome != OUTCOME_NONE && !replicas_may_act(c)) {
+        /* a standby records no decisions and starts no cooldowns: the leader's state, taken
+         * over when this replica leads, has them (daemon/replicas.c) */
+        memcpy(c->st.last_exec, saved_exec, r->n_decisions * sizeof(double));
+        outcome = OUTCOME_NONE;
+    }
     if (outcome == OUTCOME_EXECUTED && def && def->stop_on_no_effect &&
         verdicts_suspended(c, r->states[def->state].name, NULL)) {
         /* on_no_effect: stop; its cooldown starts all the same, so that the suspended
@@ -678,7 +684,7 @@ static int run_daemon(struct controller *c)
     if (c->cli.baselines_seed && baselines_seed(c) < 0)
         return 1;
     c->reg = registry_new();
-    if (!c->reg || controller_metrics_init(c) < 0 ||
+    if (!c->reg || controller_metrics_init(c) < 0 || replicas_metrics_init(c) < 0 ||
         amreceiver_new(c->st.alerts_received, &c->alerts) < 0)
         return log_error(PROG ": out of memory"), 1;
     metric_set(c->m.audit_truncated, (double)dropped);
@@ -734,6 +740,10 @@ static int run_daemon(struct controller *c)
              HOMEOSTAT_VERSION, httpd_tls(http) ? "https" : "http", httpd_bound_address(http),
              c->cli.config, c->rules->n_signals, c->rules->n_states,
              c->cli.dry_run ? ", dry run" : "");
+    if (replicas_start(c) != 0) {
+        httpd_stop(http);
+        return 1;
+    }
     daemon_notify_ready("rules loaded; waiting for the first evaluation");
     pthread_t wd;
     bool wd_started =
@@ -776,8 +786,10 @@ static int run_daemon(struct controller *c)
                 continue;
         }
         if (ev == DAEMON_EVENT_WAKE || ev == DAEMON_EVENT_TIMEOUT) {
+            replicas_takeover(c); /* once after becoming leader, before acting */
             evaluate_once(c);
-            verdicts_judge_due(c, now_realtime());
+            if (replicas_may_act(c)) /* a standby judges nothing: the leader does */
+                verdicts_judge_due(c, now_realtime());
             if (ev == DAEMON_EVENT_TIMEOUT || next <= now_usec()) {
                 pthread_mutex_lock(&c->lock);
                 next = now_usec() + overrides_interval_usec(c);
@@ -792,6 +804,7 @@ static int run_daemon(struct controller *c)
         pthread_join(wd, NULL);
     }
     httpd_stop(http);
+    replicas_stop(c); /* the lease given up: another replica leads at once */
     pthread_mutex_lock(&c->lock);
     baselines_save(c, now_realtime(), true);
     controller_save_state(c); /* with the targets' machines */

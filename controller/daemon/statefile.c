@@ -100,9 +100,16 @@ int statefile_load(const char *path, const struct rules *r, struct controller_st
     int ret = file_read_alloc(path, STATE_MAX_FILE_BYTES, &text, &len);
     if (ret < 0)
         return ret;
+    ret = statefile_load_text(path, text, len, r, s, errors);
+    free(text);
+    return ret;
+}
+
+int statefile_load_text(const char *path, const char *text, size_t len, const struct rules *r,
+                        struct controller_state *s, struct buf *errors)
+{
     json_error_t err;
     json_t *root = json_loadb(text, len, 0, &err);
-    free(text);
     if (!root || !json_is_object(root) ||
         json_integer_value(json_object_get(root, "version")) != 1) {
         buf_printf(errors, "%s:%d:%d: %s", path, root ? 1 : err.line, root ? 1 : err.column,

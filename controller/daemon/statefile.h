@@ -54,5 +54,8 @@ int statefile_render(const struct rules *r, const struct controller_state *s,
  * -EINVAL with a message in errors for a file that does not parse (s untouched). */
 int statefile_load(const char *path, const struct rules *r, struct controller_state *s,
                    struct buf *errors);
+/* The same from text (another replica's, through the HA backend); path names it in errors. */
+int statefile_load_text(const char *path, const char *text, size_t len, const struct rules *r,
+                        struct controller_state *s, struct buf *errors);
 
 #endif

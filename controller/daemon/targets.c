@@ -293,6 +293,16 @@ void targets_evaluate(struct controller *c, const struct ivec *vecs, const bool 
             verdicts_suspended(c, r->states[m->def->state].name, m->key))
             m->outcome = OUTCOME_SUSPENDED;
     }
+    /* A standby records no decisions and starts no cooldowns: the leader's state, taken
+     * over when it leads, has them (daemon/replicas.c). */
+    if (!replicas_may_act(c))
+        for (size_t i = 0; i < n; i++) {
+            struct fleet_member *m = &st[i];
+            if (m->outcome == OUTCOME_NONE)
+                continue;
+            memcpy(((struct target *)m->owner)->last_exec, m->saved_exec, nd * sizeof(double));
+            m->outcome = OUTCOME_NONE;
+        }
     c->audit_deferred = true;
     for (size_t i = 0; i < n; i++) {
         struct fleet_member *m = &st[i];

@@ -300,12 +300,24 @@ void targets_restore(struct controller *c, const json_t *saved)
         char again[TARGETS_MAX_KEY];
         /* Only machines of the same targets.by: their key is their labels' key. */
         if (!json_is_object(labels) || targets_key(r, labels, again, sizeof(again)) < 0 ||
-            strcmp(again, key) != 0 || json_object_size(labels) != r->targets.n_by ||
-            c->targets.n >= r->targets.max || targets_find(c, key)) {
+            strcmp(again, key) != 0 || json_object_size(labels) != r->targets.n_by) {
             skipped++;
             continue;
         }
-        struct target *t = targets_add(c, key, labels, num(json_object_get(o, "last_seen")));
+        /* known already (another replica's state taken over, daemon/replicas.c): its machine
+         * is the saved one */
+        struct target *t = targets_find(c, key);
+        if (t) {
+            json_array_clear(t->action_times);
+            restore_one(r, t, o);
+            n++;
+            continue;
+        }
+        if (c->targets.n >= r->targets.max) {
+            skipped++;
+            continue;
+        }
+        t = targets_add(c, key, labels, num(json_object_get(o, "last_seen")));
         if (!t) {
             log_error("state: out of memory restoring the targets");
             return;
