@@ -199,6 +199,24 @@ static void pause_resume(struct controller *c, bool pause, const struct api_acto
     reply_json(resp, 200, envelope(s));
 }
 
+/* The suspended decisions (lock held), each of a target known now with its target_id, as
+ * POST /api/v1/suspensions/resume takes it (the status page's Resume button). */
+static json_t *suspensions_json(struct controller *c)
+{
+    json_t *a = verdicts_suspensions_json(c);
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        json_t *s = json_array_get(a, i);
+        const char *key = json_string_value(json_object_get(s, "key"));
+        struct target *t = key ? targets_find(c, key) : NULL;
+        if (!t)
+            continue;
+        json_t *copy = json_copy(s); /* the entry is the state's own */
+        json_object_set_new(copy, "target_id", json_string(t->id));
+        json_array_set_new(a, i, copy);
+    }
+    return a;
+}
+
 /* POST /api/v1/suspensions/resume {"decision": STATE[, "target_id": ID]}: a decision
  * suspended by on_no_effect: stop runs again. */
 static void resume_suspension(struct controller *c, const struct httpd_request *req,
@@ -228,7 +246,7 @@ static void resume_suspension(struct controller *c, const struct httpd_request *
         key = t->key;
     }
     int r = verdicts_resume(c, state, key, who);
-    json_t *list = r == 0 ? verdicts_suspensions_json(c) : NULL;
+    json_t *list = r == 0 ? suspensions_json(c) : NULL;
     pthread_mutex_unlock(&c->lock);
     json_decref(body);
     if (r == -ENOENT)
@@ -650,7 +668,7 @@ static bool operator_endpoint(struct controller *c, const struct httpd_request *
         reply_json(resp, 200, envelope(a));
     } else if (strcmp(p, "/api/v1/suspensions") == 0 && get) {
         pthread_mutex_lock(&c->lock);
-        json_t *a = verdicts_suspensions_json(c);
+        json_t *a = suspensions_json(c);
         pthread_mutex_unlock(&c->lock);
         reply_json(resp, 200, envelope(a));
     } else if (strcmp(p, "/api/v1/suspensions/resume") == 0 && post) {

@@ -8,6 +8,7 @@
 #                     below) into HS_TMP/NAME.json
 #   tid NAME ID EXPR  EXPR over the data-testid elements ID of the dump NAME (t: the first)
 #   png_size FILE     "WIDTHxHEIGHT" of a PNG, "not a PNG" otherwise
+#   chromium_click NAME URL SELECTOR TOKEN DONE  clicks SELECTOR as an operator would
 
 # chromium_run LOG ARGS...: headless Chromium (as root it needs --no-sandbox) with a
 # private profile, 60 s at most; stdout is ours, stderr (with the page's console) in LOG.
@@ -103,3 +104,103 @@ else:
     print("not a PNG")
 EOF
 }
+
+# chromium_click NAME URL SELECTOR TOKEN DONE: opens URL in headless Chromium driven over
+# the DevTools protocol (cdp.py below), clicks the element SELECTOR once it is there,
+# answers a prompt with TOKEN and accepts a confirm (as an operator would), then waits until
+# the page's JavaScript expression DONE is truthy; prints {"value": DONE's value, "dialogs":
+# the types of the dialogs answered} (value null after 20 s without it). Chromium's log in
+# HS_TMP/NAME.chromium.log.
+chromium_click() {
+    CHROMIUM_SEQ=$((CHROMIUM_SEQ + 1))
+    timeout -k 5 60 /usr/bin/python3 "$HS_TMP/cdp.py" "$2" "$3" "$4" "$5" \
+        "$HS_TMP/chromium-profile.$CHROMIUM_SEQ" 2>"$HS_TMP/$1.chromium.log"
+}
+cat >"$HS_TMP/cdp.py" <<'EOF'
+import fcntl, json, os, select, subprocess, sys, time
+
+url, selector, token, done, profile = sys.argv[1:6]
+to_chromium, chromium_in = os.pipe()   # Chromium reads the protocol on its fd 3
+chromium_out, from_chromium = os.pipe()  # and writes it on its fd 4
+
+def fds():
+    # through fds 10 and up: a dup2 onto the same fd would keep its close-on-exec
+    high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in (to_chromium, from_chromium)]
+    os.dup2(high[0], 3)
+    os.dup2(high[1], 4)
+
+proc = subprocess.Popen(
+    ["chromium", "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+     "--disable-extensions", "--disable-background-networking", "--remote-debugging-pipe",
+     "--user-data-dir=" + profile, "--enable-logging=stderr", "--v=0", "about:blank"],
+    preexec_fn=fds, close_fds=False, stdout=subprocess.DEVNULL)
+os.close(to_chromium)
+os.close(from_chromium)
+buf, seq, dialogs = b"", 0, []
+
+def send(method, params=None, session=None):
+    global seq
+    seq += 1
+    msg = {"id": seq, "method": method, "params": params or {}}
+    if session:
+        msg["sessionId"] = session
+    os.write(chromium_in, json.dumps(msg).encode() + b"\0")
+    return seq
+
+def call(method, params=None, session=None, timeout=20):
+    """The result of a command; dialogs opened meanwhile are answered."""
+    global buf
+    want, deadline = send(method, params, session), time.time() + timeout
+    while True:
+        while b"\0" not in buf:
+            left = deadline - time.time()
+            if left <= 0 or not select.select([chromium_out], [], [], left)[0]:
+                raise TimeoutError(method)
+            chunk = os.read(chromium_out, 1 << 16)
+            if not chunk:
+                raise EOFError("chromium closed the pipe")
+            buf += chunk
+        raw, _, buf = buf.partition(b"\0")
+        m = json.loads(raw)
+        if m.get("method") == "Page.javascriptDialogOpening":
+            kind = m["params"]["type"]
+            dialogs.append(kind)
+            send("Page.handleJavaScriptDialog",
+                 {"accept": True, "promptText": token if kind == "prompt" else ""},
+                 m.get("sessionId"))
+        elif m.get("id") == want:
+            if "error" in m:
+                raise RuntimeError("%s: %s" % (method, m["error"]))
+            return m.get("result", {})
+
+def until(session, expr, secs=20):
+    deadline = time.time() + secs
+    while time.time() < deadline:
+        r = call("Runtime.evaluate", {"expression": expr, "returnByValue": True}, session)
+        v = r.get("result", {}).get("value")
+        if v:
+            return v
+        time.sleep(0.2)
+    return None
+
+value = None
+try:
+    pages = [t for t in call("Target.getTargets")["targetInfos"] if t["type"] == "page"]
+    target = pages[0]["targetId"] if pages else call("Target.createTarget",
+                                                      {"url": "about:blank"})["targetId"]
+    sid = call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+    call("Page.enable", None, sid)
+    call("Page.navigate", {"url": url}, sid)
+    q = "document.querySelector(%s)" % json.dumps(selector)
+    if until(sid, "!!" + q):
+        call("Runtime.evaluate", {"expression": q + ".click()"}, sid)
+        value = until(sid, done)
+finally:
+    try:
+        send("Browser.close")
+        proc.wait(5)
+    except Exception:
+        proc.kill()
+        proc.wait()
+print(json.dumps({"value": value, "dialogs": dialogs}))
+EOF

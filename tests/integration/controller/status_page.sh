@@ -2,8 +2,10 @@
 # status_page: the controller's status page at GET /, read by Debian's headless Chromium.
 # A real Prometheus (1 s scrape) scrapes the real exporter, whose gauge demo_load (0.95) and
 # demo_queue (3) the test pushes; rules: critical when load > 0.8 (with a description full
-# of HTML, and a webhook action to a port where nothing listens, so it runs and fails),
-# busy when load > 0.5 or queue > 10, optimal otherwise.
+# of HTML, and a webhook action to a port where nothing listens, so it runs and fails; its
+# verdict 3 s later, no effect, suspends it: on_no_effect: stop), busy when load > 0.5 or
+# queue > 10 or queue > 2 x its baseline's q=0.99, optimal otherwise. Both signals have a
+# baseline: queue's from --baselines.seed (100 values, ready), load's empty (not ready).
 #  - GET /: 200, text/html; charset=utf-8, the page embedded byte for byte from
 #    controller/daemon/status.html, with a Content-Security-Policy of default-src 'none' whose
 #    script-src and style-src are the SHA-256 hashes of the page's inline script and style
@@ -16,12 +18,22 @@
 #    reasoning and the failed action, no action in effect, the flags paused and dry-run,
 #    the "updated at" banner; the state's description shows as text (no element injected);
 #    no Regulators section (status_page_regulators.sh shows one)
+#  - queue's baseline in words and on a chart of the values the page saw, the band drawn
+#    from the median to q=0.99 and the median line at their heights, the numbers those of
+#    /api/v1/baselines (also in the chart's name); load's "not ready (0 of 50 samples)"
+#    and no band; the baseline condition with its threshold now (2 x q=0.99)
+#  - "Did the actions help?": the track record's table as /api/v1/effects (no_effect 1),
+#    the suspended decision as /api/v1/suspensions (who, why, since), with a Resume button;
+#    the verdict and the suspension among the events
+#  - Resume clicked in Chromium over the DevTools protocol (chromium.sh: chromium_click):
+#    it asks to confirm, then for the token; the page says done and lists none; the API
+#    lists none and has the decision_resumed record by the operator
 #  - paused through the API (curl), the page shows PAUSED and the pause record; resumed, it
 #    shows actuation running again
 #  - the same page whose API answers 503 shows the error banner
 #  - screenshots, phone (390x844) and desktop (1280x800), saved in
 #    $HOMEOSTAT_BUILD_DIR/test-artifacts/status-page-*.png: PNGs of that size
-# About 15 s.
+# About 20 s.
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 require_tool prometheus curl chromium /usr/bin/python3
@@ -57,6 +69,85 @@ push() {
     check_eq "push '$1' answers 200" 200 "$code"
 }
 
+# The page's baselines, track record and suspensions, from a dump, as JSON: for each signal
+# (by name) its baseline line (text, data-*) and chart (the svg's attributes, its <title>,
+# texts, the band, the gridlines, the median line, the current point); the track record's
+# rows (their cells' text), whether its section is hidden, and each suspension.
+cat >"$HS_TMP/learning.py" <<'EOF'
+import html.parser, json, sys
+
+class Node:
+    def __init__(self, tag, attrs, parent):
+        self.tag, self.attrs, self.parent, self.kids, self.parts = tag, attrs, parent, [], []
+    def text(self):
+        return "".join(p if isinstance(p, str) else p.text() for p in self.parts)
+    def all(self, pred):
+        for k in self.kids:
+            if pred(k):
+                yield k
+            yield from k.all(pred)
+    def one(self, pred):
+        return next(self.all(pred), None)
+
+class P(html.parser.HTMLParser):
+    VOID = {"meta", "br", "img", "input", "link"}
+    def __init__(self):
+        super().__init__()
+        self.root = self.cur = Node("#root", {}, None)
+    def handle_starttag(self, tag, attrs):
+        n = Node(tag, dict(attrs), self.cur)
+        self.cur.kids.append(n)
+        self.cur.parts.append(n)
+        if tag not in self.VOID:
+            self.cur = n
+    def handle_startendtag(self, tag, attrs):
+        self.handle_starttag(tag, attrs)
+        if tag not in self.VOID:
+            self.cur = self.cur.parent
+    def handle_endtag(self, tag):
+        n = self.cur
+        while n is not self.root and n.tag != tag:
+            n = n.parent
+        if n is not self.root:
+            self.cur = n.parent
+    def handle_data(self, data):
+        self.cur.parts.append(data)
+
+p = P()
+p.feed(open(sys.argv[1], encoding="utf-8").read())
+root, out = p.root, {}
+tid = lambda name: (lambda n: n.attrs.get("data-testid") == name)
+cls = lambda name: (lambda n: name in n.attrs.get("class", "").split())
+signals = root.one(tid("signals"))
+for li in signals.all(lambda n: "data-signal" in n.attrs):
+    b, svg = li.one(tid("baseline")), li.one(lambda n: n.tag == "svg")
+    e = out[li.attrs["data-signal"]] = {"baseline": None, "chart": None}
+    if b:
+        e["baseline"] = {k[5:]: v for k, v in b.attrs.items() if k.startswith("data-")}
+        e["baseline"]["text"] = b.text().strip()
+    if svg:
+        c = e["chart"] = dict(svg.attrs)
+        t = svg.one(lambda n: n.tag == "title")
+        c["title"] = t.text().strip() if t else None
+        c["texts"] = [n.text().strip() for n in svg.all(lambda n: n.tag == "text")]
+        band, grid = svg.one(cls("band")), svg.one(cls("grid"))
+        med, dot = svg.one(cls("line-med")), svg.one(cls("dot-sig"))
+        c["band"] = band.attrs if band else None
+        c["grid"] = grid.attrs.get("d") if grid else None
+        c["med"] = med.attrs.get("d") if med else None
+        c["dot"] = dot.attrs if dot else None
+out["track"] = [[td.text().strip() for td in tr.all(lambda n: n.tag == "td")]
+                for tr in root.one(tid("track")).all(lambda n: n.tag == "tr")]
+out["track_hidden"] = "hidden" in root.one(tid("track-section")).attrs
+out["suspensions"] = []
+for li in root.one(tid("suspensions")).all(lambda n: "data-suspension" in n.attrs):
+    why, button = li.one(cls("muted")), li.one(tid("suspension-resume"))
+    out["suspensions"].append({"key": li.attrs["data-suspension"], "text": li.text().strip(),
+                               "why": why.text().strip() if why else None,
+                               "button": button.text().strip() if button else None})
+print(json.dumps(out))
+EOF
+
 # ---- exporter, Prometheus, controller -------------------------------------------------
 
 start_exporter --collector.disable-defaults
@@ -80,8 +171,10 @@ signals:
   load:
     query: demo_load
     max_age: 30s
+    baseline: {learn_in: [optimal], min_samples: 50}
   queue:
     query: demo_queue
+    baseline: {learn_in: [optimal], min_samples: 20}
 states:
   - name: critical
     conditions: ["load > 0.8"]
@@ -89,23 +182,44 @@ states:
     severity: critical
     description: 'Overloaded <i id="injected">injected</i> & "quoted"'
   - name: busy
-    conditions: ["load > 0.5", "queue > 10"]
+    conditions: ["load > 0.5", "queue > 10", "queue > 2 * baseline(queue, q=0.99) or 20"]
     severity: warning
   - name: optimal
 on_missing_data: hold
 decisions:
   critical:
     cooldown: 10m
+    verify_after: 3s
+    verify_window: 3s
+    on_no_effect: stop
     actions:
       - webhook: {url: "http://127.0.0.1:9/admin/limits", body: {concurrency: 4},
                   retries: 0, timeout: 1s}
 EOF
+# The baselines learn only while optimal, which the controller never is here: queue's is
+# the seed's (100 values: 60 of 2, 30 of 3, 10 of 6, as baseline learn writes them: a
+# sketch's buckets), load's stays empty (not ready, 0 of 50).
+/usr/bin/python3 - >"$HS_TMP/seed.json" <<'EOF'
+import json, math, time
+gamma, now, buckets = 1.02 / 0.98, time.time(), {}
+for v, n in ((2, 60), (3, 30), (6, 10)):
+    k = math.ceil(math.log(v) / math.log(gamma))
+    buckets[k] = buckets.get(k, 0) + n
+cur = [now - 600, 0, sorted([k, n] for k, n in buckets.items()), now - 5]
+print(json.dumps({"baselines": {"queue": {
+    "season": "none", "window": 3600, "learned": 100, "last_learned": now - 5,
+    "slots": {"0": {"cur": cur, "prev": [0, 0, [], 0]}}}}}))
+EOF
 printf 'page-token\n' >"$HS_TMP/token"
 AUTH=(-H 'Authorization: Bearer page-token')
 CTL_LOG=$HS_TMP/controller.log
+# The verdict compares the 3 s before the decision with the 3 s after: Prometheus must have
+# load before then.
+check "Prometheus has demo_load" wait_until 20 prom_has demo_load
+sleep 2
 spawn "$CTL_LOG" "$CONTROLLER" --config="$RULES" --web.listen-address=127.0.0.1:0 \
     --prometheus.url="$PROM_URL" --state.directory="$HS_TMP/state" \
-    --web.admin-token-file="$HS_TMP/token"
+    --web.admin-token-file="$HS_TMP/token" --baselines.seed="$HS_TMP/seed.json"
 CTL_PID=$HS_PID
 CTL_URL=$(wait_listening "$CTL_LOG" "$CTL_PID")
 if [[ -z $CTL_URL ]]; then
@@ -198,9 +312,21 @@ check_eq "... Allow: GET, HEAD" "GET, HEAD" "$(header Allow "$HS_TMP/post.header
 
 # ---- the page in Chromium --------------------------------------------------------------
 
+# The verdict on the decision 3 s after it: load 0.95 before and after, no effect; so
+# on_no_effect: stop suspends it.
+# shellcheck disable=SC2317 # called through wait_until
+suspended() {
+    [[ $(http_get "$HS_TMP/suspensions.json" "$CTL_URL/api/v1/suspensions") == 200 &&
+        $(jget "$HS_TMP/suspensions.json" "[x['decision'] for x in d['data']]") == '["critical"]' ]]
+}
+check "the verdict on the decision (no effect) suspends it" wait_until 20 suspended
 status || true
 api_state=$(st "d['state']")
 dump live "$CTL_URL/"
+http_get "$HS_TMP/baselines.json" "$CTL_URL/api/v1/baselines" >/dev/null
+http_get "$HS_TMP/effects.json" "$CTL_URL/api/v1/effects" >/dev/null
+http_get "$HS_TMP/suspensions.json" "$CTL_URL/api/v1/suspensions" >/dev/null
+/usr/bin/python3 "$HS_TMP/learning.py" "$HS_TMP/live.html" >"$HS_TMP/live.learning.json"
 check_eq "Chromium shows the state /api/v1/status reports ($api_state)" "$api_state" \
     "$(tid live state "t['text']")"
 check_eq "... coloured as the rules' severity" critical "$(tid live state "t['severity']")"
@@ -214,8 +340,13 @@ check "... the reasoning (load=0.95)" \
 check_eq "... the signals load and queue, known" '{"load": "true", "queue": "true"}' \
     "$(jget "$HS_TMP/live.json" "{k: v['known'] for k, v in d['signals'].items()}")"
 check_eq "... with their values" '["0.95", "3"]' "$(jget "$HS_TMP/live.json" "d.get('values')")"
+# pnum N: N as the page writes it (num() in status.html: 4 significant digits)
+pnum() { /usr/bin/python3 -c 'import sys; print("%.4g" % float(sys.argv[1]))' "$1"; }
+# bl SIGNAL EXPR: EXPR over that signal's entry (b) of GET /api/v1/baselines
+bl() { jget "$HS_TMP/baselines.json" "(lambda b: $2)([b for b in d['data']['signals'] if b['signal'] == '$1'][0])"; }
+q99=$(bl queue "b['quantiles']['0.99']")
 check_eq "... and the thresholds of the conditions using them, the one that holds marked" \
-    '[["critical: > 0.8", true], ["busy: > 0.5", true], ["busy: > 10", false]]' \
+    "[[\"critical: > 0.8\", true], [\"busy: > 0.5\", true], [\"busy: > 10\", false], [\"busy: > 2 \\u00d7 baseline(queue, q=0.99) = $(pnum "$(/usr/bin/python3 -c "print(2 * $q99)")")\", false]]" \
     "$(jget "$HS_TMP/live.json" "[[c['text'], c['met']] for c in d['conditions']]")"
 check_eq "... the decision that entered critical, executed" true \
     "$(jget "$HS_TMP/live.json" "any(r['type'] == 'decision' and '\\u2192 critical' in r['text']
@@ -238,6 +369,58 @@ check_eq "... and no element injected from it" false "$(jget "$HS_TMP/live.json"
 check "... and no Regulators section: the rules have none" \
     grep -q 'data-testid="regulators-section" hidden' "$HS_TMP/live.html"
 
+# ---- baselines, verdicts and suspensions on the page ---------------------------------
+
+# lj EXPR: EXPR over the page's learning parts (learning.py) of the live dump
+lj() { jget "$HS_TMP/live.learning.json" "$1"; }
+say "queue's baseline: $(bl queue "b")"
+med=$(bl queue "b['quantiles']['0.5']")
+want="baseline (slot all, $(bl queue "b['count']") samples): median $(pnum "$med"), q=0.99 $(pnum "$q99")"
+check_eq "queue's baseline (seeded: 100 samples, ready) as /api/v1/baselines gives it" \
+    "true 100 $want" "$(lj "' '.join(d['queue']['baseline'][k] for k in ('ready', 'count', 'text'))")"
+say "queue's chart: $(lj "d['queue']['chart']['aria-label']")"
+check_eq "... its chart of the values the page saw: an image, named with the same numbers" \
+    "img True True" "$(lj "(lambda c: '%s %s %s' % (c['role'], c['aria-label'].endswith('; $want'),
+        c['title'] == c['aria-label']))(d['queue']['chart'])")"
+check_eq "... the value now in the name (3)" true "$(lj "'): now 3;' in d['queue']['chart']['aria-label']")"
+# at VALUE: the height of VALUE on the chart's axis (its gridlines of the top and bottom
+# labels); near A B: within 0.2 px
+at="(lambda c, v: (lambda g, hi, lo: g[0] + (hi - v) / (hi - lo) * (g[1] - g[0]))([float(m.split()[1].split('H')[0]) for m in c['grid'].split('M')[1:]], float(c['texts'][0]), float(c['texts'][1])))"
+check_eq "... the band drawn from the median ($med) up to q=0.99 ($q99)" "True True" \
+    "$(lj "(lambda c: '%s %s' % (abs(float(c['band']['y']) - $at(c, $q99)) < 0.2,
+        abs(float(c['band']['y']) + float(c['band']['height']) - $at(c, $med)) < 0.2))(d['queue']['chart'])")"
+check_eq "... the median as a dashed line, labelled" "True True" \
+    "$(lj "(lambda c: '%s %s' % (abs(float(c['med'].split()[1].split('H')[0]) - $at(c, $med)) < 0.2,
+        'median $(pnum "$med")' in c['texts']))(d['queue']['chart'])")"
+check_eq "... the value now (3) drawn inside the band, at its height" true \
+    "$(lj "(lambda c: abs(float(c['dot']['cy']) - $at(c, 3)) < 0.2)(d['queue']['chart'])")"
+check_eq "load's baseline: not ready (0 of 50 samples), as /api/v1/baselines says" \
+    "false 0 50 baseline not ready (0 of 50 samples, slot all)" \
+    "$(bl load "str(b['ready']).lower()") $(bl load "b['count']") $(bl load "b['min_samples']") $(lj "d['load']['baseline']['text']")"
+check_eq "... its chart has no band, only the values seen" "null true" \
+    "$(lj "d['load']['chart']['band']") $(lj "'): now 0.95;' in d['load']['chart']['aria-label']")"
+
+say "GET /api/v1/effects: $(jget "$HS_TMP/effects.json" "d['data']")"
+check_eq "the track record: one decision and kind, judged no_effect (load 0.95 before and after)" \
+    "1 critical webhook 1" "$(jget "$HS_TMP/effects.json" "' '.join(str(x) for x in (len(d['data']),
+        d['data'][0]['decision'], d['data'][0]['kind'], d['data'][0]['no_effect']))")"
+# the page's percentages: Math.round(v * 100), signed for the improvement
+check_eq "... the page's table says what GET /api/v1/effects says" \
+    "$(jget "$HS_TMP/effects.json" "[[x['decision'], x['kind']] + [str(x[k]) for k in ('verdicts',
+        'helped', 'no_effect', 'worse', 'unknown')] + [(lambda v, s: '-' if v is None else
+        ('+' if s and v >= 0.005 else '') + '%d%%' % __import__('math').floor(v * 100 + 0.5))(x[k], s)
+        for k, s in (('helped_share', False), ('median_improvement', True))] for x in d['data']]")" \
+    "$(lj "d['track']")"
+check_eq "... the section is shown" false "$(lj "d['track_hidden']")"
+sus_api=$(jget "$HS_TMP/suspensions.json" "(lambda x: 'critical by on_no_effect: stop, after the verdict %s (%s) on its decision %s' % (
+    x['verdict'], x['verdict_id'], x['of']))(d['data'][0])")
+check_eq "the suspended decision listed, with who and why (as GET /api/v1/suspensions), and a Resume button" \
+    "$sus_api Resume" "$(lj "(lambda p: '%s %s %s' % (p['key'], p['why'].split(';')[0], p['button']))(d['suspensions'][0])")"
+check_eq "... and since when" true "$(lj "d['suspensions'][0]['text'].count('since ') == 1")"
+check_eq "the events show the verdict (no_effect) and the suspension" "True True" \
+    "$(jget "$HS_TMP/live.json" "'%s %s' % (any(r['type'] == 'action_effect' and 'no_effect' in r['text']
+        for r in d['records']), any(r['type'] == 'decision_suspended' for r in d['records']))")"
+
 for shot in phone:390,844 desktop:1280,800; do
     name=${shot%%:*} size=${shot#*:}
     file=$ARTIFACTS/status-page-$name.png
@@ -248,6 +431,28 @@ for shot in phone:390,844 desktop:1280,800; do
     check_eq "screenshot $name: chromium exits 0" 0 "$rc"
     check_eq "... $file is a ${size/,/x} PNG" "${size/,/x}" "$(png_size "$file" 2>&1)"
 done
+
+# ---- a suspended decision resumed from the page ----------------------------------------
+
+# Clicked in Chromium (over the DevTools protocol), as an operator would: confirm, the token
+# in the prompt; done once the page's answer says so and its next refresh lists none.
+click=$(chromium_click resume "$CTL_URL/" '[data-testid="suspension-resume"]' page-token \
+    '(function (q) { var a = q("suspension-answer").textContent, l = q("suspensions").textContent;
+        return /HTTP \d/.test(a) && (!/HTTP 200/.test(a) || l === "none") && a + " | " + l; })(
+        function (id) { return document.querySelector("[data-testid=\"" + id + "\"]"); })')
+say "resumed from the page: $click"
+check_eq "the Resume button asks to confirm, then for the token" '["confirm", "prompt"]' \
+    "$(jstr "$click" "d['dialogs']")"
+check_eq "... the page says it is done, and lists no suspended decision" \
+    "resume critical: HTTP 200 done; 0 still suspended | none" "$(jstr "$click" "d['value']")"
+check "... no Content Security Policy violation in the console" no_csp_violation resume
+check_eq "GET /api/v1/suspensions: none left" "[]" \
+    "$(http_get "$HS_TMP/suspensions.json" "$CTL_URL/api/v1/suspensions" >/dev/null
+        jget "$HS_TMP/suspensions.json" "d['data']")"
+http_get "$HS_TMP/decisions.json" "$CTL_URL/api/v1/decisions?limit=50" >/dev/null
+check_eq "... a decision_resumed record of critical, by the operator (the page's token)" \
+    "critical operator admin" "$(jget "$HS_TMP/decisions.json" "(lambda r: '%s %s %s' % (r['decision'],
+        r['by'], r['actor']['role']))([r for r in d['data'] if r['type'] == 'decision_resumed'][0])")"
 
 # ---- paused, resumed -------------------------------------------------------------------
 
