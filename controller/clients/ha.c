@@ -15,9 +15,6 @@
 #include "log.h"
 #include "parse.h"
 
-/* TEMPORARY until ha_kube.c lands: weak, so the etcd backend links without it */
-extern const struct ha_backend_ops ha_kubernetes_ops __attribute__((weak));
-
 struct ha {
     struct ha_config cfg;
     const struct ha_backend_ops *ops;

@@ -22,8 +22,9 @@ http://127.0.0.1:PORT" once it is. It serves:
     renewTime and acquireTime must be RFC 3339 times (400 otherwise)
   - the scale subresource (GET, PUT with the resourceVersion check, PATCH)
   - dryRun=All on every write: the answer is computed, nothing is stored
-Every request to the API (method, path, query, content type, parsed body, user agent) is
-appended to --log as one JSON line. Control endpoints (not logged), for the test itself:
+Every request to the API (method, path, query, content type, parsed body, user agent,
+Authorization header) is appended to --log as one JSON line. Control endpoints (not logged),
+for the test itself:
   POST /_control/object          body: an object (apiVersion, kind, metadata.name,
                                  metadata.namespace): create or replace it
   GET  /_control/object/NS/RESOURCE/NAME   the stored object
@@ -33,6 +34,8 @@ appended to --log as one JSON line. Control endpoints (not logged), for the test
                                  someone else scaled between kubectl's read and its write
   POST /_control/fail?code=N     requests for objects answer N (a Status, 503: the server
                                  is unavailable) until code=0; discovery still works
+  POST /_control/garbage?on=1|0  while on, requests for objects answer 200 with an HTML body
+                                 (a proxy in the way), not JSON
   POST /_control/touch/NS/RESOURCE/NAME   someone else writes the object without changing it:
                                  it takes a new resourceVersion, so a write with the one
                                  read before answers 409 Conflict
@@ -179,6 +182,7 @@ class Handler(BaseHTTPRequestHandler):
             "content_type": self.headers.get("Content-Type", ""),
             "accept": self.headers.get("Accept", ""),
             "user_agent": self.headers.get("User-Agent", ""),
+            "authorization": self.headers.get("Authorization", ""),
             "body": body if body is not None else raw.decode("utf-8", "replace"),
         }
         with self.server.log_lock:
@@ -262,6 +266,13 @@ class Handler(BaseHTTPRequestHandler):
         sub = rest[4] if len(rest) == 5 else None
         if sub not in (None, "scale") or (sub == "scale" and not table[res][1]):
             return self.send_json(404, status(404, "NotFound", "no such subresource"))
+        if self.server.garbage:
+            body = b"<html><body>502 Bad Gateway</body></html>\n"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            return self.wfile.write(body)
         code = self.server.fail_code
         if code:
             reasons = {500: "InternalError", 503: "ServiceUnavailable", 429: "TooManyRequests"}
@@ -525,6 +536,9 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/_control/race" and self.command == "POST":
             self.server.race = int(query["replicas"][0])
             return self.send_json(200, {"race": self.server.race})
+        if path == "/_control/garbage" and self.command == "POST":
+            self.server.garbage = query.get("on", ["1"])[0] == "1"
+            return self.send_json(200, {"garbage": self.server.garbage})
         if path == "/_control/fail" and self.command == "POST":
             self.server.fail_code = int(query.get("code", ["0"])[0])
             return self.send_json(200, {"fail_code": self.server.fail_code})
@@ -545,6 +559,7 @@ def main():
     server.minor = args.minor
     server.hanging = False
     server.fail_code = 0
+    server.garbage = False
     server.race = None
     server.conflicts = {}  # (ns, resource, name) -> writes left that answer 409
     server.hung = []
