@@ -151,6 +151,7 @@ struct regulator_run {
     bool signal_known, paused;
     double signal;
     bool budget_recorded;         /* a change held by the budget was recorded */
+    double verdict_at;            /* when its last change to be judged was applied (0: none) */
     json_t *change_times;         /* changes applied (or dry run) in the last hour */
     struct regulator_point *hist; /* REGULATOR_HISTORY of them, or NULL (a target's) */
     size_t n_hist, hist_next;
@@ -382,6 +383,11 @@ void regulators_targets_evaluate(struct controller *c, double now);
 void verdicts_schedule(struct controller *c, const struct decision_def *def, const json_t *d,
                        const struct target *t, double now);
 void verdicts_judge_due(struct controller *c, double now);
+/* The same for a regulator's change applied (record id; for target t, or NULL), when d has a
+ * verify_after and run has no other change judged within verify_window (lock held). */
+void verdicts_schedule_regulator(struct controller *c, const struct regulator_def *d,
+                                 struct regulator_run *run, const char *id, const struct target *t,
+                                 double now);
 /* on_no_effect: stop: whether the decision of state is suspended for target_key (NULL:
  * the controller's); resumes it (the operator's POST /api/v1/suspensions/resume: 0,
  * -ENOENT when it was not, -EIO when the audit log cannot be written); the list; the

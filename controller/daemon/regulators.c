@@ -542,6 +542,7 @@ static void carry_out(struct controller *c, struct plan *p, double now)
             count_change(c, name, x->direction, "failed");
         } else {
             count_change(c, name, x->direction, "applied");
+            verdicts_schedule_regulator(c, d, x->run, x->id, x->t, now); /* did it help? */
         }
         history_add(x->run, now);
     }

@@ -27,6 +27,13 @@
  * HomeostatDecisionEscalated alert. It is dropped when the target got better, or reached
  * that state by itself.
  *
+ * A regulator's change applied is judged the same way (verdicts_schedule_regulator): its
+ * signal's distance from the setpoint, |signal - setpoint| (effect_window_error), over the
+ * window before the change and the one ending verify_after after it; at most one change per
+ * verify_window of each regulator (and target), the others not judged (they come every step).
+ * Its action_effect record says trigger "regulator" and names it; it is counted and tracked
+ * as the decision "regulator:NAME".
+ *
  * At most VERDICTS_MAX wait (the oldest is then judged unknown, "too many waiting"); at most
  * VERDICTS_PER_ROUND are judged per evaluation, the queries outside the lock. */
 #include <errno.h>
@@ -392,11 +399,18 @@ static void record(struct controller *c, json_t *e, enum effect_verdict v, json_
             nrel++;
         }
     }
-    char id[64];
+    char id[64], label[RULES_MAX_NAME + 16];
+    const char *reg = json_string_value(json_object_get(e, "regulator"));
     controller_new_id(c, now, id, sizeof(id));
     json_t *rec = controller_record("action_effect", id, now);
     json_object_set(rec, "of", json_object_get(e, "id"));
-    json_object_set(rec, "state", json_object_get(e, "state"));
+    json_object_set_new(rec, "trigger", json_string(reg ? "regulator" : "decision"));
+    if (reg) {
+        json_object_set(rec, "regulator", json_object_get(e, "regulator"));
+        json_object_set(rec, "setpoint", json_object_get(e, "setpoint"));
+    } else {
+        json_object_set(rec, "state", json_object_get(e, "state"));
+    }
     if (json_is_object(json_object_get(e, "target")))
         json_object_set(rec, "target", json_object_get(e, "target"));
     json_object_set(rec, "kinds", json_object_get(e, "kinds"));
@@ -411,15 +425,22 @@ static void record(struct controller *c, json_t *e, enum effect_verdict v, json_
     json_decref(rec);
     apply_policy(c, e, v, id, now);
     const char *state = json_string_value(json_object_get(e, "state"));
+    if (reg) { /* counted and tracked as the decision regulator:NAME */
+        snprintf(label, sizeof(label), "regulator:%s", reg);
+        state = label;
+    }
     const json_t *kinds = json_object_get(e, "kinds");
     for (size_t i = 0; i < json_array_size(kinds); i++) {
         count(c, state ? state : "?", json_string_value(json_array_get(kinds, i)), v);
         track(c, state ? state : "?", json_string_value(json_array_get(kinds, i)), v,
               nrel ? rel / (double)nrel : NAN);
     }
-    log_info("verdict on decision %s (%s): %s: %s", json_string_value(json_object_get(e, "id")),
-             state ? state : "?", effect_verdict_name(v), why);
+    log_info("verdict on %s %s (%s): %s: %s", reg ? "change" : "decision",
+             json_string_value(json_object_get(e, "id")), state ? state : "?",
+             effect_verdict_name(v), why);
 }
+
+static void remember(struct controller *c, json_t *e, const struct target *t, double now);
 
 void verdicts_schedule(struct controller *c, const struct decision_def *def, const json_t *d,
                        const struct target *t, double now)
@@ -442,6 +463,38 @@ void verdicts_schedule(struct controller *c, const struct decision_def *def, con
                           after, "window", window, "kinds", kinds);
     if (!e)
         return;
+    remember(c, e, t, now);
+}
+
+void verdicts_schedule_regulator(struct controller *c, const struct regulator_def *d,
+                                 struct regulator_run *run, const char *id, const struct target *t,
+                                 double now)
+{
+    if (!d->verify_after_usec ||
+        (run->verdict_at > 0 && now - run->verdict_at < (double)d->verify_window_usec / 1e6))
+        return; /* one per verify_window: changes come every step */
+    run->verdict_at = now;
+    json_t *kinds = json_array();
+    for (size_t i = 0; i < d->n_actions; i++) {
+        const char *k = action_kind_name(d->actions[i].kind);
+        bool seen = false;
+        for (size_t j = 0; j < json_array_size(kinds) && !seen; j++)
+            seen = strcmp(json_string_value(json_array_get(kinds, j)), k) == 0;
+        if (!seen)
+            json_array_append_new(kinds, json_string(k));
+    }
+    double after = (double)d->verify_after_usec / 1e6;
+    double window = (double)d->verify_window_usec / 1e6;
+    json_t *e = json_pack("{s:s,s:s,s:f,s:f,s:f,s:f,s:f,s:o}", "id", id, "regulator", d->name,
+                          "setpoint", d->setpoint, "at", now, "due", now + after, "after", after,
+                          "window", window, "kinds", kinds);
+    if (e)
+        remember(c, e, t, now);
+}
+
+/* Adds e (taken) to the verdicts waiting, for target t (or NULL); lock held. */
+static void remember(struct controller *c, json_t *e, const struct target *t, double now)
+{
     if (t) {
         json_object_set(e, "target", t->labels);
         json_object_set_new(e, "key", json_string(t->key));
@@ -472,10 +525,11 @@ static bool labels_match(const json_t *metric, const json_t *want)
 }
 
 /* The finite values of query over [from, to] at step (the target's series when target),
- * into w; false (why set) when Prometheus did not answer. */
+ * into w (their distances from setpoint unless it is NaN); false (why set) when Prometheus
+ * did not answer. */
 static bool fetch(struct promql_client *client, const char *query, const json_t *target,
-                  double from, double to, double step, struct effect_window *w, char *why,
-                  size_t why_size)
+                  double from, double to, double step, double setpoint, struct effect_window *w,
+                  char *why, size_t why_size)
 {
     int64_t step_ms = (int64_t)llround(step * 1000);
     if (step_ms < 1000)
@@ -517,7 +571,10 @@ static bool fetch(struct promql_client *client, const char *query, const json_t 
             }
         }
     }
-    effect_window_of(v, k, w);
+    if (isnan(setpoint))
+        effect_window_of(v, k, w);
+    else
+        effect_window_error(v, k, setpoint, w);
     free(v);
     promql_range_free(&g);
     return ok;
@@ -530,11 +587,32 @@ struct judged {
     char *query[RULES_MAX_CONDITIONS];
     char *name[RULES_MAX_CONDITIONS];
     int direction[RULES_MAX_CONDITIONS];
-    bool state_gone;
+    double setpoint; /* a regulator's change: the distance from it is judged; NaN otherwise */
+    bool state_gone; /* the state (the regulator) is no longer in the rules */
 };
 
 static void plan(const struct rules *r, struct judged *j)
 {
+    j->setpoint = NAN;
+    const char *reg = json_string_value(json_object_get(j->e, "regulator"));
+    if (reg) {
+        const struct regulator_def *d = rules_regulator(r, reg);
+        const struct signal_def *sig = d ? &r->signals[d->signal] : NULL;
+        j->state_gone = !d;
+        if (!sig || !sig->query)
+            return;
+        j->setpoint = json_number_value(json_object_get(j->e, "setpoint"));
+        j->query[0] = strdup(sig->query);
+        j->name[0] = strdup(sig->name);
+        j->direction[0] = 1; /* farther from the setpoint is worse */
+        if (j->query[0] && j->name[0])
+            j->n = 1;
+        else {
+            free(j->query[0]);
+            free(j->name[0]);
+        }
+        return;
+    }
     const char *state = json_string_value(json_object_get(j->e, "state"));
     int si = state ? rules_state_index(r, state) : -1;
     if (si < 0) {
@@ -615,11 +693,16 @@ void verdicts_judge_due(struct controller *c, double now)
         size_t len = 0;
         for (size_t k = 0; k < j->n; k++) {
             struct effect_window before, afterw;
-            char err[320] = "";
+            char err[320] = "", what[RULES_MAX_NAME + 64];
+            if (isnan(j->setpoint))
+                snprintf(what, sizeof(what), "%s", j->name[k]);
+            else /* a regulator's change */
+                snprintf(what, sizeof(what), "%s's distance from %.3g", j->name[k], j->setpoint);
             bool ok = fetch(client, j->query[k], json_is_object(target) ? target : NULL,
-                            at - window, at, step, &before, err, sizeof(err)) &&
+                            at - window, at, step, j->setpoint, &before, err, sizeof(err)) &&
                       fetch(client, j->query[k], json_is_object(target) ? target : NULL,
-                            at + after - window, at + after, step, &afterw, err, sizeof(err));
+                            at + after - window, at + after, step, j->setpoint, &afterw, err,
+                            sizeof(err));
             effect_judge(&before, &afterw, j->direction[k], EFFECT_MIN_CHANGE, &s[k]);
             if (!ok)
                 s[k].verdict = EFFECT_UNKNOWN;
@@ -635,7 +718,7 @@ void verdicts_judge_due(struct controller *c, double now)
                     one, sizeof(one),
                     "%s: %.3g before, %.3g after (%+.0f%%, %s; noise and the %.0f%% "
                     "minimum: %.3g)",
-                    j->name[k], before.mean, afterw.mean,
+                    what, before.mean, afterw.mean,
                     before.mean != 0 ? (afterw.mean - before.mean) / fabs(before.mean) * 100 : 0,
                     effect_verdict_name(s[k].verdict), EFFECT_MIN_CHANGE * 100, s[k].threshold);
             len += (size_t)snprintf(why + len, len < sizeof(why) ? sizeof(why) - len : 0, "%s%s",
@@ -646,6 +729,8 @@ void verdicts_judge_due(struct controller *c, double now)
                                   j->direction[k] > 0 ? "higher" : "lower", "before",
                                   window_json(&before), "after", window_json(&afterw), "verdict",
                                   effect_verdict_name(s[k].verdict));
+            if (o && !isnan(j->setpoint)) /* the windows are of |signal - setpoint| */
+                json_object_set_new(o, "distance_from", json_real(j->setpoint));
             if (o && s[k].verdict != EFFECT_UNKNOWN) {
                 json_object_set_new(o, "change", json_real(s[k].change));
                 json_object_set_new(o, "relative_change", json_real(s[k].relative));
@@ -654,9 +739,11 @@ void verdicts_judge_due(struct controller *c, double now)
             json_array_append_new(signals, o);
         }
         enum effect_verdict v = j->state_gone ? EFFECT_UNKNOWN : effect_combine(s, j->n);
+        const char *reg = json_string_value(json_object_get(j->e, "regulator"));
         if (j->state_gone)
-            snprintf(why, sizeof(why), "the rules no longer have state %s",
-                     json_string_value(json_object_get(j->e, "state")));
+            snprintf(why, sizeof(why), "the rules no longer have %s %s",
+                     reg ? "regulator" : "state",
+                     reg ? reg : json_string_value(json_object_get(j->e, "state")));
         else if (j->n == 0)
             snprintf(why, sizeof(why), "no signal to judge (only == and != conditions)");
         pthread_mutex_lock(&c->lock);

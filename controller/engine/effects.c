@@ -20,22 +20,34 @@ int effect_direction(enum cond_op op)
     return op == COND_GT || op == COND_GE ? 1 : op == COND_LT || op == COND_LE ? -1 : 0;
 }
 
-void effect_window_of(const double *v, size_t n, struct effect_window *w)
+/* The window of v[i], or of |v[i] - setpoint| when setpoint is a number. */
+static void window(const double *v, size_t n, double setpoint, struct effect_window *w)
 {
     /* Welford's running mean and variance: one pass, no cancellation */
     double mean = 0, m2 = 0;
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
-        if (!isfinite(v[i]))
+        double x = isnan(setpoint) ? v[i] : fabs(v[i] - setpoint);
+        if (!isfinite(x))
             continue;
         k++;
-        double d = v[i] - mean;
+        double d = x - mean;
         mean += d / (double)k;
-        m2 += d * (v[i] - mean);
+        m2 += d * (x - mean);
     }
     w->n = k;
     w->mean = k ? mean : 0;
     w->sd = k > 1 ? sqrt(m2 / (double)(k - 1)) : 0;
+}
+
+void effect_window_of(const double *v, size_t n, struct effect_window *w)
+{
+    window(v, n, NAN, w);
+}
+
+void effect_window_error(const double *v, size_t n, double setpoint, struct effect_window *w)
+{
+    window(v, n, isfinite(setpoint) ? setpoint : 0, w);
 }
 
 void effect_judge(const struct effect_window *before, const struct effect_window *after,

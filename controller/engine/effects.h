@@ -16,7 +16,9 @@
  *   no_effect otherwise.
  * The decision's verdict over its signals: unknown when every signal is unknown; worse
  * when any is worse; helped when any helped (and none is worse); unknown when some are
- * unknown and none decided; no_effect otherwise. Missing data is never no_effect. */
+ * unknown and none decided; no_effect otherwise. Missing data is never no_effect.
+ * A regulator's change is judged the same way on one signal, its distance from the
+ * setpoint (effect_window_error). */
 #ifndef HOMEOSTAT_CONTROLLER_EFFECTS_H
 #define HOMEOSTAT_CONTROLLER_EFFECTS_H
 
@@ -50,6 +52,11 @@ int effect_direction(enum cond_op op);
 
 /* The window of the finite values of v[0..n). */
 void effect_window_of(const double *v, size_t n, struct effect_window *w);
+/* A regulator change's (docs/RULES.md, "Did it help?"): the window of the distances
+ * |v[i] - setpoint| of the finite values, judged with direction +1 (farther is worse): the
+ * change helped when the signal came nearer its setpoint by more than the noise and 5 % of
+ * the distance before. */
+void effect_window_error(const double *v, size_t n, double setpoint, struct effect_window *w);
 
 /* One signal's verdict (see the top). direction: +1 or -1; min_change: a fraction (0.05). */
 void effect_judge(const struct effect_window *before, const struct effect_window *after,

@@ -103,6 +103,11 @@ struct regulator_def {
     double max_up, max_down;   /* fraction of the output per step, 0: no limit */
     double stab_up, stab_down; /* stabilization windows, seconds (0: none) */
     double settle;             /* the daemon holds the output this long after a change */
+    /* Did it help (effects.h): the signal's distance from the setpoint verify_after a change
+     * against before it, each over verify_window; at most one change judged per verify_window
+     * (per target). 0 verify_after: none. Defaults as a decision's: 2m with a kubectl action,
+     * else 1m; window 1m. */
+    uint64_t verify_after_usec, verify_window_usec;
     struct regulator_behavior behavior_up, behavior_down; /* the HPA's policies (see above) */
     double aimd_increase;                                 /* default 1 */
     double aimd_decrease;                                 /* default 0.9, in (0, 1) */

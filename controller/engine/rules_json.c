@@ -265,6 +265,8 @@ json_t *rules_to_json(const struct rules *r)
         put(&j, o, "tolerance", json_real(d->tolerance));
         put(&j, o, "max_step", json_pack("{s:f,s:f}", "up", d->max_up, "down", d->max_down));
         put(&j, o, "settle_seconds", json_real(d->settle));
+        put(&j, o, "verify_after_seconds", seconds(d->verify_after_usec));
+        put(&j, o, "verify_window_seconds", seconds(d->verify_window_usec));
         put(&j, o, "stabilization_seconds",
             json_pack("{s:f,s:f}", "up", d->stab_up, "down", d->stab_down));
         json_t *behavior = json_object();

@@ -285,10 +285,10 @@ static void load_active_in(struct loader *l, struct regulator_def *d, const stru
 
 static void load_regulator(struct loader *l, struct regulator_def *d, const struct ytree_node *v)
 {
-    static const char *const keys[] = {"signal",    "setpoint",  "output",   "increases_signal",
-                                       "law",       "tolerance", "max_step", "stabilization",
-                                       "active_in", "actions",   "dry_run",  "aimd",
-                                       "gradient",  "settle",    "behavior", NULL};
+    static const char *const keys[] = {
+        "signal",   "setpoint",      "output",    "increases_signal", "law",           "tolerance",
+        "max_step", "stabilization", "active_in", "actions",          "dry_run",       "aimd",
+        "gradient", "settle",        "behavior",  "verify_after",     "verify_window", NULL};
     static const char *const laws[] = {"proportional", "aimd", "gradient", NULL};
     struct rules *r = l->r;
     d->signal = NONE;
@@ -409,6 +409,18 @@ static void load_regulator(struct loader *l, struct regulator_def *d, const stru
             loader_report(l, ytree_item(x, i),
                           "an alert cannot apply a regulator's output (use a webhook, "
                           "kubectl, systemd or exec)");
+    /* the verdicts of its changes, with a decision's defaults and limits */
+    bool kubectl = false;
+    for (size_t i = 0; i < d->n_actions; i++)
+        kubectl |= d->actions[i].kind == ACTION_KUBECTL;
+    d->verify_after_usec = (kubectl ? 120 : 60) * USEC_PER_SEC;
+    d->verify_window_usec = 60 * USEC_PER_SEC;
+    if ((x = ytree_get(v, "verify_after")) && loader_get_duration(l, x, &d->verify_after_usec) &&
+        d->verify_after_usec > 86400 * USEC_PER_SEC)
+        loader_report(l, x, "verify_after must be at most 1d (0s: no verdict)");
+    if ((x = ytree_get(v, "verify_window")) && loader_get_duration(l, x, &d->verify_window_usec) &&
+        (d->verify_window_usec < USEC_PER_SEC || d->verify_window_usec > 3600 * USEC_PER_SEC))
+        loader_report(l, x, "verify_window must be between 1s and 1h");
 }
 
 void loader_load_regulators(struct loader *l, const struct ytree_node *root)

@@ -20,7 +20,9 @@
 #  4. the backend back to 40 ms: the limit goes up again, not before the up window of the
 #     last recommendation to go down is over (the 10 s stabilization: a step "stabilizing"
 #     seen, the first move up 8 s or more after the last move down)
-# Every change in the audit log stays within min/max and max_step. About 80 seconds.
+# Every change in the audit log stays within min/max and max_step. The changes are judged
+# (verify_after 10 s over 6 s windows: the p95's distance from 200 ms), at most one per 6 s,
+# in the audit log, the metric and GET /api/v1/effects. About 80 seconds.
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 # shellcheck source=tests/integration/demo/app_stack.bash
 . "$(dirname "${BASH_SOURCE[0]}")/app_stack.bash"
@@ -48,6 +50,8 @@ regulators:
     max_step: {up: 50%, down: 50%}
     stabilization: {up: 10s, down: 0s}
     settle: 6s
+    verify_after: 10s
+    verify_window: 6s
 $LAW_YAML
     actions:
       - webhook:
@@ -193,6 +197,27 @@ for r in ch:
 print("%d changes, %d bad: %s" % (len(ch), len(bad), bad[:3]), file=sys.stderr)
 sys.exit(0 if ch and not bad else 1)
 PYEOF
+# ---- did the changes help: verdicts on some of them, one per verify_window at most ----
+check "$LAW: verdicts on applied changes, 6 s or more apart, some helped (nearer 200 ms)" \
+    /usr/bin/python3 - "$AUDIT" <<'PYEOF'
+import json, sys
+rs = [json.loads(l) for l in open(sys.argv[1])]
+applied = {r["id"] for r in rs if r["type"] == "regulator_change" and r["outcome"] == "applied"}
+v = [r for r in rs if r["type"] == "action_effect" and r.get("trigger") == "regulator"]
+at = sorted(r["decided_at"] for r in v)
+print("verdicts:", " ".join(r["verdict"] for r in v), file=sys.stderr)
+ok = (v and all(r["regulator"] == "concurrency" and r["of"] in applied and r["setpoint"] == 0.2
+                for r in v)
+      and all(b - a >= 6 for a, b in zip(at, at[1:]))
+      and any(r["verdict"] == "helped" for r in v))
+sys.exit(0 if ok else 1)
+PYEOF
+check "$LAW: counted as decision regulator:concurrency" grep -q \
+    '^homeostat_controller_action_effects_total{decision="regulator:concurrency",kind="webhook",' \
+    <(curl -sf "$CTL_URL/metrics")
+check "$LAW: GET /api/v1/effects lists regulator:concurrency" grep -q '"regulator:concurrency"' \
+    <(curl -sf "$CTL_URL/api/v1/effects")
+say "$LAW: verdicts: $(/usr/bin/python3 -c 'import json, sys; print(" ".join(r["verdict"] for r in map(json.loads, open(sys.argv[1])) if r["type"] == "action_effect"))' "$AUDIT")"
 say "$LAW: changes: $(/usr/bin/python3 -c 'import json, sys; print(" ".join("%g" % json.loads(l)["output"] for l in open(sys.argv[1]) if "regulator_change" in l))' "$AUDIT")"
 stop_process "$CTL_PID"
 check_eq "$LAW: the controller stops cleanly" 0 "$HS_STATUS"

@@ -1,7 +1,8 @@
 /* test-effects: the verdicts of controller/engine/effects.c: the windows' mean and standard
  * deviation, a change judged against the noise (2 standard errors) and the 5 % minimum,
  * the direction of the deciding condition, too few samples, and the decision's verdict
- * over its signals (missing data never no_effect). */
+ * over its signals (missing data never no_effect), and a regulator's change judged on its
+ * signal's distance from the setpoint. */
 #include <math.h>
 #include <stddef.h>
 
@@ -104,5 +105,38 @@ TEST(combine)
     CHECK_STR(effect_verdict_name(EFFECT_MAX), "unknown");
 }
 
+/* A regulator's change: nearer the setpoint from either side is better; crossing it and
+ * ending as far on the other side is no effect; overshooting farther is worse. */
+TEST(regulator_distance_from_setpoint)
+{
+    const double above[] = {0.60, 0.65, 0.70, NAN}, near[] = {0.22, 0.18, 0.21, 0.19};
+    const double below[] = {0.05, 0.06, 0.04}, over[] = {0.30, 0.35, 0.40};
+    struct effect_window a, b;
+    struct effect_signal s;
+    effect_window_error(above, 4, 0.2, &a);
+    CHECK_INT(a.n, 3);
+    CHECK_DBL(a.mean, 0.45, 1e-12);
+    CHECK_DBL(a.sd, 0.05, 1e-12);
+    effect_window_error(near, 4, 0.2, &b);
+    CHECK_DBL(b.mean, 0.015, 1e-12);
+    effect_judge(&a, &b, 1, EFFECT_MIN_CHANGE, &s);
+    CHECK_INT(s.verdict, EFFECT_HELPED); /* 0.65 -> 0.2: nearer by 0.435 */
+    CHECK_DBL(s.change, 0.435, 1e-12);
+    effect_window_error(below, 3, 0.2, &a); /* 0.15 below the setpoint */
+    effect_judge(&a, &b, 1, EFFECT_MIN_CHANGE, &s);
+    CHECK_INT(s.verdict, EFFECT_HELPED);   /* coming up to it from below helps too */
+    effect_window_error(over, 3, 0.2, &b); /* 0.15 above: as far, on the other side */
+    effect_judge(&a, &b, 1, EFFECT_MIN_CHANGE, &s);
+    CHECK_INT(s.verdict, EFFECT_NO_EFFECT);
+    effect_window_error(near, 4, 0.2, &a);
+    effect_judge(&a, &b, 1, EFFECT_MIN_CHANGE, &s);
+    CHECK_INT(s.verdict, EFFECT_WORSE); /* from near it to 0.15 away */
+    /* too few samples: unknown, as for a decision */
+    effect_window_error(below, 2, 0.2, &a);
+    effect_judge(&a, &b, 1, EFFECT_MIN_CHANGE, &s);
+    CHECK_INT(s.verdict, EFFECT_UNKNOWN);
+}
+
 TEST_MAIN(TEST_ENTRY(window_mean_and_sd), TEST_ENTRY(judge_against_noise_and_minimum),
-          TEST_ENTRY(judge_too_few_samples_is_unknown), TEST_ENTRY(combine))
+          TEST_ENTRY(judge_too_few_samples_is_unknown), TEST_ENTRY(combine),
+          TEST_ENTRY(regulator_distance_from_setpoint))

@@ -626,6 +626,11 @@ static const struct error_case error_cases[] = {
      "r.yaml:8:169: an alert cannot apply a regulator's output (use a webhook, kubectl, "
      "systemd or exec)\n"},
     {SIG ST "regulators:\n  c: {signal: cpu, setpoint: 1, output: {min: 1, max: 10}, "
+            "increases_signal: true, verify_after: 2d, verify_window: 0s, actions: [{exec: "
+            "[/bin/true]}]}\n",
+     "r.yaml:8:98: verify_after must be at most 1d (0s: no verdict)\n"
+     "r.yaml:8:117: verify_window must be between 1s and 1h\n"},
+    {SIG ST "regulators:\n  c: {signal: cpu, setpoint: 1, output: {min: 1, max: 10}, "
             "increases_signal: true, actions: [{exec: [/bin/true, \"{{outptu}}\"]}]}\n",
      "r.yaml:8:101: exec: argv: unknown placeholder {{outptu}}: use a parameter declared in "
      "params or one of id, state, from, severity, reasoning, confidence, time\n"},
@@ -1556,6 +1561,19 @@ TEST(decision_limits_and_alerting)
     CHECK_CONTAINS(err, "on_no_effect: escalate needs a verdict, and a decision of alerts only "
                         "gets none");
     free(err);
+    /* a regulator's changes are judged with a decision's defaults */
+    r = load_str(SIG ST "regulators:\n  c: {signal: cpu, setpoint: 1, output: {min: 1, max: 10}, "
+                        "increases_signal: true, actions: [{exec: [/bin/true]}]}\n"
+                        "  k: {signal: cpu, setpoint: 1, output: {min: 1, max: 10}, "
+                        "increases_signal: true, verify_after: 0s, verify_window: 5s, actions: "
+                        "[{kubectl: {scale: deployment/app, replicas: '{{output}}'}}]}\n",
+                 &e);
+    CHECK(r != NULL);
+    CHECK_INT(r->regulators[0].verify_after_usec, 60 * SEC);
+    CHECK_INT(r->regulators[0].verify_window_usec, 60 * SEC);
+    CHECK_INT(r->regulators[1].verify_after_usec, 0);
+    CHECK_INT(r->regulators[1].verify_window_usec, 5 * SEC);
+    rules_free(r);
     buf_free(&e);
 }
 
