@@ -138,7 +138,7 @@ static void usage(FILE *f)
             "      --ha.backend=BACKEND       none (the default), etcd or kubernetes: replicas\n"
             "                                 elect a leader; only the leader acts\n"
             "                                 (docs/ARCHITECTURE.md, \"High availability\").\n"
-            "      --ha.identity=NAME         This replica in the lease (default HOST-PID).\n"
+            "      --ha.identity=NAME         This replica in the lease (default HOSTNAME-PID).\n"
             "      --ha.lease-name=NAME       The lease (default homeostat-controller).\n"
             "      --ha.lease-duration=DURATION  How long a lease lasts unrenewed (15s).\n"
             "      --ha.renew-deadline=DURATION  A leader that could not renew for this\n"

@@ -268,8 +268,10 @@ int replicas_metrics_init(struct controller *c)
                                 "standby.");
     if (!m->leader)
         return -ENOMEM;
-    if (c->cli.ha.backend == HA_NONE)
+    if (c->cli.ha.backend == HA_NONE) {
+        metric_set(m->leader, 1);
         return 0;
+    }
     struct rfamily *tr = registry_family(
         r, "homeostat_controller_ha_transitions_total", METRIC_COUNTER,
         "Leadership transitions of this replica: acquired (it became leader), lost (it "

@@ -258,6 +258,7 @@ static void read_signals(struct controller *c, const struct rules *r, double now
 static void finish_evaluation(struct controller *c, uint64_t t0, const char *status)
 {
     controller_publish(c);
+    replicas_publish(c);
     metric_add(c->m.evaluations, 1);
     metric_set(c->m.last_eval, now_realtime());
     metric_observe(c->m.eval_duration, (double)(now_usec() - t0) / 1e6);
