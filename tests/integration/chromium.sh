@@ -8,6 +8,7 @@
 #                     below) into HS_TMP/NAME.json
 #   tid NAME ID EXPR  EXPR over the data-testid elements ID of the dump NAME (t: the first)
 #   png_size FILE     "WIDTHxHEIGHT" of a PNG, "not a PNG" otherwise
+#   learning NAME [LIST]  the baselines, track record and suspensions of the dump NAME
 #   chromium_click NAME URL SELECTOR TOKEN DONE  clicks SELECTOR as an operator would
 
 # chromium_run LOG ARGS...: headless Chromium (as root it needs --no-sandbox) with a
@@ -89,6 +90,95 @@ p = P()
 p.feed(open(sys.argv[1], encoding="utf-8").read())
 print(json.dumps(p.out))
 EOF
+
+# learning.py DUMP [LIST]: the page's baselines, track record and suspensions, as JSON: for
+# each signal of the list LIST (data-testid; default signals, the controller's;
+# target-signals on a target's page) its baseline line (text, data-*) and chart (the svg's
+# attributes, its <title>, texts, the band, the gridlines, the median line, the current
+# point); the track record's rows (their cells' text), whether its section is hidden, and
+# each suspension.
+cat >"$HS_TMP/learning.py" <<'EOF'
+import html.parser, json, sys
+
+class Node:
+    def __init__(self, tag, attrs, parent):
+        self.tag, self.attrs, self.parent, self.kids, self.parts = tag, attrs, parent, [], []
+    def text(self):
+        return "".join(p if isinstance(p, str) else p.text() for p in self.parts)
+    def all(self, pred):
+        for k in self.kids:
+            if pred(k):
+                yield k
+            yield from k.all(pred)
+    def one(self, pred):
+        return next(self.all(pred), None)
+
+class P(html.parser.HTMLParser):
+    VOID = {"meta", "br", "img", "input", "link"}
+    def __init__(self):
+        super().__init__()
+        self.root = self.cur = Node("#root", {}, None)
+    def handle_starttag(self, tag, attrs):
+        n = Node(tag, dict(attrs), self.cur)
+        self.cur.kids.append(n)
+        self.cur.parts.append(n)
+        if tag not in self.VOID:
+            self.cur = n
+    def handle_startendtag(self, tag, attrs):
+        self.handle_starttag(tag, attrs)
+        if tag not in self.VOID:
+            self.cur = self.cur.parent
+    def handle_endtag(self, tag):
+        n = self.cur
+        while n is not self.root and n.tag != tag:
+            n = n.parent
+        if n is not self.root:
+            self.cur = n.parent
+    def handle_data(self, data):
+        self.cur.parts.append(data)
+
+p = P()
+p.feed(open(sys.argv[1], encoding="utf-8").read())
+root, out = p.root, {}
+tid = lambda name: (lambda n: n.attrs.get("data-testid") == name)
+cls = lambda name: (lambda n: name in n.attrs.get("class", "").split())
+signals = root.one(tid(sys.argv[2] if len(sys.argv) > 2 else "signals"))
+for li in signals.all(lambda n: "data-signal" in n.attrs):
+    b, svg = li.one(tid("baseline")), li.one(lambda n: n.tag == "svg")
+    e = out[li.attrs["data-signal"]] = {"baseline": None, "chart": None}
+    if b:
+        e["baseline"] = {k[5:]: v for k, v in b.attrs.items() if k.startswith("data-")}
+        e["baseline"]["text"] = b.text().strip()
+    if svg:
+        c = e["chart"] = dict(svg.attrs)
+        t = svg.one(lambda n: n.tag == "title")
+        c["title"] = t.text().strip() if t else None
+        c["texts"] = [n.text().strip() for n in svg.all(lambda n: n.tag == "text")]
+        band, grid = svg.one(cls("band")), svg.one(cls("grid"))
+        med, dot = svg.one(cls("line-med")), svg.one(cls("dot-sig"))
+        c["band"] = band.attrs if band else None
+        c["grid"] = grid.attrs.get("d") if grid else None
+        c["med"] = med.attrs.get("d") if med else None
+        c["dot"] = dot.attrs if dot else None
+out["track"] = [[td.text().strip() for td in tr.all(lambda n: n.tag == "td")]
+                for tr in root.one(tid("track")).all(lambda n: n.tag == "tr")]
+out["track_hidden"] = "hidden" in root.one(tid("track-section")).attrs
+out["suspensions"] = []
+for li in root.one(tid("suspensions")).all(lambda n: "data-suspension" in n.attrs):
+    why, button = li.one(cls("muted")), li.one(tid("suspension-resume"))
+    out["suspensions"].append({"key": li.attrs["data-suspension"], "text": li.text().strip(),
+                               "why": why.text().strip() if why else None,
+                               "button": button.text().strip() if button else None})
+print(json.dumps(out))
+EOF
+
+# learning NAME [LIST]: learning.py over the dump NAME, into HS_TMP/NAME.learning.json.
+learning() { /usr/bin/python3 "$HS_TMP/learning.py" "$HS_TMP/$1.html" ${2:+"$2"} >"$HS_TMP/$1.learning.json"; }
+
+# CHART_AT: a Python lambda (c, v) of a learning.py chart c: the height of the value v on
+# its axis (the gridlines of its top and bottom labels, texts[0] and texts[1]).
+# shellcheck disable=SC2034 # used by the tests that source this
+CHART_AT="(lambda c, v: (lambda g, hi, lo: g[0] + (hi - v) / (hi - lo) * (g[1] - g[0]))([float(m.split()[1].split('H')[0]) for m in c['grid'].split('M')[1:]], float(c['texts'][0]), float(c['texts'][1])))"
 
 # tid NAME EXPR: EXPR over the data-testid elements of the dump NAME (t: the first one).
 tid() { jget "$HS_TMP/$1.json" "(lambda t: $3)(d['testids']['$2'][0])"; }

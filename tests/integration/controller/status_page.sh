@@ -69,85 +69,6 @@ push() {
     check_eq "push '$1' answers 200" 200 "$code"
 }
 
-# The page's baselines, track record and suspensions, from a dump, as JSON: for each signal
-# (by name) its baseline line (text, data-*) and chart (the svg's attributes, its <title>,
-# texts, the band, the gridlines, the median line, the current point); the track record's
-# rows (their cells' text), whether its section is hidden, and each suspension.
-cat >"$HS_TMP/learning.py" <<'EOF'
-import html.parser, json, sys
-
-class Node:
-    def __init__(self, tag, attrs, parent):
-        self.tag, self.attrs, self.parent, self.kids, self.parts = tag, attrs, parent, [], []
-    def text(self):
-        return "".join(p if isinstance(p, str) else p.text() for p in self.parts)
-    def all(self, pred):
-        for k in self.kids:
-            if pred(k):
-                yield k
-            yield from k.all(pred)
-    def one(self, pred):
-        return next(self.all(pred), None)
-
-class P(html.parser.HTMLParser):
-    VOID = {"meta", "br", "img", "input", "link"}
-    def __init__(self):
-        super().__init__()
-        self.root = self.cur = Node("#root", {}, None)
-    def handle_starttag(self, tag, attrs):
-        n = Node(tag, dict(attrs), self.cur)
-        self.cur.kids.append(n)
-        self.cur.parts.append(n)
-        if tag not in self.VOID:
-            self.cur = n
-    def handle_startendtag(self, tag, attrs):
-        self.handle_starttag(tag, attrs)
-        if tag not in self.VOID:
-            self.cur = self.cur.parent
-    def handle_endtag(self, tag):
-        n = self.cur
-        while n is not self.root and n.tag != tag:
-            n = n.parent
-        if n is not self.root:
-            self.cur = n.parent
-    def handle_data(self, data):
-        self.cur.parts.append(data)
-
-p = P()
-p.feed(open(sys.argv[1], encoding="utf-8").read())
-root, out = p.root, {}
-tid = lambda name: (lambda n: n.attrs.get("data-testid") == name)
-cls = lambda name: (lambda n: name in n.attrs.get("class", "").split())
-signals = root.one(tid("signals"))
-for li in signals.all(lambda n: "data-signal" in n.attrs):
-    b, svg = li.one(tid("baseline")), li.one(lambda n: n.tag == "svg")
-    e = out[li.attrs["data-signal"]] = {"baseline": None, "chart": None}
-    if b:
-        e["baseline"] = {k[5:]: v for k, v in b.attrs.items() if k.startswith("data-")}
-        e["baseline"]["text"] = b.text().strip()
-    if svg:
-        c = e["chart"] = dict(svg.attrs)
-        t = svg.one(lambda n: n.tag == "title")
-        c["title"] = t.text().strip() if t else None
-        c["texts"] = [n.text().strip() for n in svg.all(lambda n: n.tag == "text")]
-        band, grid = svg.one(cls("band")), svg.one(cls("grid"))
-        med, dot = svg.one(cls("line-med")), svg.one(cls("dot-sig"))
-        c["band"] = band.attrs if band else None
-        c["grid"] = grid.attrs.get("d") if grid else None
-        c["med"] = med.attrs.get("d") if med else None
-        c["dot"] = dot.attrs if dot else None
-out["track"] = [[td.text().strip() for td in tr.all(lambda n: n.tag == "td")]
-                for tr in root.one(tid("track")).all(lambda n: n.tag == "tr")]
-out["track_hidden"] = "hidden" in root.one(tid("track-section")).attrs
-out["suspensions"] = []
-for li in root.one(tid("suspensions")).all(lambda n: "data-suspension" in n.attrs):
-    why, button = li.one(cls("muted")), li.one(tid("suspension-resume"))
-    out["suspensions"].append({"key": li.attrs["data-suspension"], "text": li.text().strip(),
-                               "why": why.text().strip() if why else None,
-                               "button": button.text().strip() if button else None})
-print(json.dumps(out))
-EOF
-
 # ---- exporter, Prometheus, controller -------------------------------------------------
 
 start_exporter --collector.disable-defaults
@@ -326,7 +247,7 @@ dump live "$CTL_URL/"
 http_get "$HS_TMP/baselines.json" "$CTL_URL/api/v1/baselines" >/dev/null
 http_get "$HS_TMP/effects.json" "$CTL_URL/api/v1/effects" >/dev/null
 http_get "$HS_TMP/suspensions.json" "$CTL_URL/api/v1/suspensions" >/dev/null
-/usr/bin/python3 "$HS_TMP/learning.py" "$HS_TMP/live.html" >"$HS_TMP/live.learning.json"
+learning live
 check_eq "Chromium shows the state /api/v1/status reports ($api_state)" "$api_state" \
     "$(tid live state "t['text']")"
 check_eq "... coloured as the rules' severity" critical "$(tid live state "t['severity']")"
@@ -383,9 +304,7 @@ check_eq "... its chart of the values the page saw: an image, named with the sam
     "img True True" "$(lj "(lambda c: '%s %s %s' % (c['role'], c['aria-label'].endswith('; $want'),
         c['title'] == c['aria-label']))(d['queue']['chart'])")"
 check_eq "... the value now in the name (3)" true "$(lj "'): now 3;' in d['queue']['chart']['aria-label']")"
-# at VALUE: the height of VALUE on the chart's axis (its gridlines of the top and bottom
-# labels); near A B: within 0.2 px
-at="(lambda c, v: (lambda g, hi, lo: g[0] + (hi - v) / (hi - lo) * (g[1] - g[0]))([float(m.split()[1].split('H')[0]) for m in c['grid'].split('M')[1:]], float(c['texts'][0]), float(c['texts'][1])))"
+at=$CHART_AT
 check_eq "... the band drawn from the median ($med) up to q=0.99 ($q99)" "True True" \
     "$(lj "(lambda c: '%s %s' % (abs(float(c['band']['y']) - $at(c, $q99)) < 0.2,
         abs(float(c['band']['y']) + float(c['band']['height']) - $at(c, $med)) < 0.2))(d['queue']['chart'])")"

@@ -5,7 +5,8 @@
 # controller evaluates every service:
 #  - 10 targets, one critical: the Targets section shows 10 targets and the count of each
 #    state, the table lists the 10, worst first; #target=ID shows that target's state,
-#    reasoning, signals and last decision, and no list; no CSP violation
+#    reasoning, signals and last decision, and no list; no CSP violation; the baseline of
+#    its signal (seeded) in words and as the band on its chart, as GET /api/v1/targets/ID
 #  - 5,000 targets: the counts say 5,000, the table holds one page (100 rows) and says
 #    "1–100 of 5000"; #search=svc04242 leaves one row; #state=critical the critical ones
 #  - screenshots at 10 and at 5,000 targets (1280x900, and a phone at 5,000), in
@@ -56,7 +57,10 @@ evaluation_interval: 1s
 prometheus: {url: "http://127.0.0.1:9/"}
 targets: {by: [service], max: 10000}
 signals:
-  load: {query: app_load, max_age: 30s}
+  load:
+    query: app_load
+    max_age: 30s
+    baseline: {learn_in: [optimal], min_samples: 50}
 states:
   - {name: critical, conditions: ["load > 0.8"], severity: critical}
   - {name: optimal}
@@ -67,8 +71,22 @@ decisions:
     actions:
       - exec: ['/bin/true', '{{ $labels.service }}']
 EOF2
+# svc00000's baseline of load, seeded (100 values: 60 of 1, 30 of 1.5, 10 of 3, as
+# baseline learn writes them); it is critical, so it learns no more. The other targets
+# learn while optimal (0.1 a second: ready after 50 s, min_samples 50).
+/usr/bin/python3 - >"$HS_TMP/seed.json" <<'EOF2'
+import json, math, time
+gamma, now, buckets = 1.02 / 0.98, time.time(), {}
+for v, n in ((1, 60), (1.5, 30), (3, 10)):
+    k = math.ceil(math.log(v) / math.log(gamma))
+    buckets[k] = buckets.get(k, 0) + n
+cur = [now - 600, 0, sorted([k, n] for k, n in buckets.items()), now - 5]
+print(json.dumps({"targets": {'{service="svc00000"}': {"load": {
+    "season": "none", "window": 3600, "learned": 100, "last_learned": now - 5,
+    "slots": {"0": {"cur": cur, "prev": [0, 0, [], 0]}}}}}}))
+EOF2
 spawn "$HS_TMP/controller.log" "$CONTROLLER" --config="$RULES" --web.listen-address=127.0.0.1:0 \
-    --prometheus.url="$PROM_URL" --state.directory="$HS_TMP/state"
+    --prometheus.url="$PROM_URL" --state.directory="$HS_TMP/state" --baselines.seed="$HS_TMP/seed.json"
 CTL_URL=$(wait_listening "$HS_TMP/controller.log" "$HS_PID")
 if [[ -z $CTL_URL ]]; then
     fail "the controller did not log 'listening on' within 10 s; its log:"
@@ -113,7 +131,21 @@ check "no Content-Security-Policy violation (one target)" no_csp_violation one
 check_eq "#target=ID shows that target" '{service="svc00000"} critical' \
     "$(tid one target-key "t['text']") $(tid one target-state-now "t['text']")"
 check "... its reasoning" test -n "$(tid one target-reasoning "t['text']")"
-check_eq "... its signal" "load 2" "$(jget "$HS_TMP/one.json" "'load ' + d['signals']['load']['text'].split()[-1]")"
+check_eq "... its signal" "load 2" "$(jget "$HS_TMP/one.json" "' '.join(d['signals']['load']['text'].split('baseline')[0].split())")"
+learning one target-signals
+http_get "$HS_TMP/one.api.json" "$CTL_URL/api/v1/targets/$ID" >/dev/null
+# ob EXPR: EXPR over the target's baseline of load (b) in GET /api/v1/targets/ID
+ob() { jget "$HS_TMP/one.api.json" "(lambda b: $1)(d['data']['baselines'][0])"; }
+pnum() { /usr/bin/python3 -c 'import sys; print("%.4g" % float(sys.argv[1]))' "$1"; }
+med=$(ob "b['quantiles']['0.5']") q99=$(ob "b['quantiles']['0.99']")
+want="baseline (slot all, $(ob "b['count']") samples): median $(pnum "$med"), q=0.99 $(pnum "$q99")"
+check_eq "... its baseline (seeded, ready) as its GET /api/v1/targets/ID gives it" "true $want" \
+    "$(jget "$HS_TMP/one.learning.json" "' '.join(d['load']['baseline'][k] for k in ('ready', 'text'))")"
+check_eq "... its chart: named with those numbers, the band from the median to q=0.99 at their heights" \
+    "True True True" "$(jget "$HS_TMP/one.learning.json" "(lambda c, at: '%s %s %s' % (
+        c['aria-label'].endswith('; $want'), abs(float(c['band']['y']) - at(c, $q99)) < 0.2,
+        abs(float(c['band']['y']) + float(c['band']['height']) - at(c, $med)) < 0.2))(
+        d['load']['chart'], $CHART_AT)")"
 check "... its last decision, executed" grep -q executed <<<"$(tid one target-decision "t['text']")"
 check "... and hides the list" grep -q 'data-testid="targets-section" hidden' "$HS_TMP/one.html"
 shot ten 1280,900 "$CTL_URL/"
