@@ -17,7 +17,13 @@ read YAML (Debian's python3 with python3-yaml). Each prints one line per check,
         The API requests recorded by fake_kube_api.py while the real kubectl ran the rules'
         actions: each one mapped to the authorizer's attributes (API group, resource,
         subresource, verb, name, namespace) must be allowed by a Role bound to the
-        controller's ServiceAccount, and every right the Roles grant must have been used.
+        controller's ServiceAccount, and every right the Roles grant for the actions (all
+        but leader election's) must have been used.
+    kubernetes_manifests.py rbac-ha RENDERED REQUEST_LOG
+        The same for the requests the controller itself sent for leader election
+        (--ha.backend=kubernetes: its Lease and the ConfigMap of the shared state) while it
+        ran with the Deployment's arguments: each allowed, each right of leader election
+        used, nothing else asked.
     kubernetes_manifests.py image DOCKERFILE RENDERED INSTALL_DEPS BINARY...
         The Dockerfile against the binaries and the manifests: its runtime stage installs
         the package of every shared library the binaries link, and kubectl; its build
@@ -104,7 +110,16 @@ VERB_NEEDS = {
     "annotate": [("", "get"), ("", "patch")],
     "rollout_restart": [("", "get"), ("", "patch")],
 }
-ALLOWED_VERBS = {"get", "list", "watch", "patch", "update"}
+ALLOWED_VERBS = {"get", "list", "watch", "patch", "update", "create"}
+# Leader election (--ha.backend=kubernetes, controller/clients/ha_kube.c): the requests the
+# controller makes on its Lease and on the ConfigMap LEASE-state, in its namespace; create
+# only when missing, and unnamed (the authorizer sees no name for a create).
+HA_NEEDS = [("coordination.k8s.io", "leases", "", "get"),
+            ("coordination.k8s.io", "leases", "", "update"),
+            ("coordination.k8s.io", "leases", None, "create"),
+            ("", "configmaps", "-state", "get"),
+            ("", "configmaps", "-state", "update"),
+            ("", "configmaps", None, "create")]
 
 
 def canonical_type(t):
@@ -151,7 +166,7 @@ def check_objects(objs):
         seen.add(key)
     kinds = {o.get("kind") for o in objs}
     for k in ["Namespace", "DaemonSet", "Deployment", "Service", "ServiceAccount", "Role",
-              "RoleBinding", "ConfigMap", "PersistentVolumeClaim", "ServiceMonitor",
+              "RoleBinding", "ConfigMap", "PodDisruptionBudget", "ServiceMonitor",
               "PrometheusRule"]:
         check(k in kinds, "the manifests have a %s" % k)
     nss = {o["metadata"]["name"] for o in objs if o.get("kind") == "Namespace"}
@@ -181,10 +196,22 @@ def check_workloads(objs):
     dep = find(objs, "Deployment", HOMEOSTAT_NS, "homeostat-controller")
     if check(len(dep) == 1, "Deployment homeostat-controller exists"):
         s = dep[0]["spec"]
-        check(s.get("replicas") == 1, "the controller runs 1 replica",
+        check(s.get("replicas") == 2, "the controller runs 2 replicas (one leads)",
               "replicas %r" % s.get("replicas"))
-        check((s.get("strategy") or {}).get("type") == "Recreate",
-              "the controller's strategy is Recreate (never two at once on its state)")
+        st = s.get("strategy") or {}
+        check(st.get("type") == "RollingUpdate" and
+              (st.get("rollingUpdate") or {}).get("maxUnavailable") == 0,
+              "the controller's updates keep both replicas until a new one runs "
+              "(RollingUpdate, maxUnavailable 0)", "strategy %r" % st)
+        check(not any("persistentVolumeClaim" in v for v in pod_spec(dep[0]).get("volumes") or []),
+              "the controller's replicas share no volume (their state is shared through the "
+              "Lease's ConfigMap)")
+        tl = s["template"].get("metadata", {}).get("labels") or {}
+        pdbs = [p for p in find(objs, "PodDisruptionBudget", HOMEOSTAT_NS)
+                if labels_match((p["spec"].get("selector") or {}).get("matchLabels") or {}, tl)]
+        check(len(pdbs) == 1 and pdbs[0]["spec"].get("minAvailable") == 1,
+              "a PodDisruptionBudget keeps 1 controller available",
+              "%d select its pods" % len(pdbs))
     ds = find(objs, "DaemonSet", HOMEOSTAT_NS, "homeostat-exporter")
     if check(len(ds) == 1, "DaemonSet homeostat-exporter exists"):
         tol = pod_spec(ds[0]).get("tolerations") or []
@@ -607,6 +634,52 @@ def needed_rights(actions):
     return need
 
 
+def ha_needs(objs):
+    """{(namespace, group, resource, verb, name)} leader election needs, from the controller
+    Deployment's --ha.* arguments; empty without --ha.backend=kubernetes."""
+    dep = find(objs, "Deployment", HOMEOSTAT_NS, "homeostat-controller")
+    if not dep:
+        return set()
+    c = pod_spec(dep[0])["containers"][0]
+    flags = {a.partition("=")[0]: a.partition("=")[2] for a in c.get("args") or []}
+    if flags.get("--ha.backend") != "kubernetes":
+        return set()
+    env = {e["name"]: ((e.get("valueFrom") or {}).get("fieldRef") or {}).get("fieldPath")
+           for e in c.get("env") or []}
+    ns_arg = flags.get("--ha.kubernetes.namespace", "")
+    m = re.fullmatch(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", ns_arg)
+    ns = dep[0]["metadata"]["namespace"] if m and env.get(m.group(1)) == "metadata.namespace" \
+        else ns_arg
+    lease = flags.get("--ha.lease-name", "homeostat-controller")
+    return {(ns, grp, res, verb, None if suffix is None else lease + suffix)
+            for grp, res, suffix, verb in HA_NEEDS}
+
+
+def check_ha_args(objs):
+    dep = find(objs, "Deployment", HOMEOSTAT_NS, "homeostat-controller")
+    if not dep:
+        return
+    c = pod_spec(dep[0])["containers"][0]
+    flags = {a.partition("=")[0]: a.partition("=")[2] for a in c.get("args") or []}
+    env = {e["name"]: ((e.get("valueFrom") or {}).get("fieldRef") or {}).get("fieldPath")
+           for e in c.get("env") or []}
+    check(flags.get("--ha.backend") == "kubernetes",
+          "the controller's replicas elect a leader (--ha.backend=kubernetes)")
+    ident_var = re.fullmatch(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", flags.get("--ha.identity", ""))
+    check(ident_var is not None and env.get(ident_var.group(1)) == "metadata.name",
+          "each replica's identity in the Lease is its pod's name (downward API)",
+          "--ha.identity=%s" % flags.get("--ha.identity"))
+    ns_var = re.fullmatch(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)",
+                          flags.get("--ha.kubernetes.namespace", ""))
+    check(ns_var is not None and env.get(ns_var.group(1)) == "metadata.namespace",
+          "the Lease is in the pod's namespace (downward API)",
+          "--ha.kubernetes.namespace=%s" % flags.get("--ha.kubernetes.namespace"))
+    check(not any(f in flags for f in ("--ha.kubernetes.api-url", "--ha.kubeconfig",
+                                         "--ha.kubernetes.token-file")),
+          "leader election uses the pod's service account (no API URL, kubeconfig or token "
+          "file given)")
+
+
 def bound_roles(objs, ns):
     """Roles in ns bound to the controller's ServiceAccount."""
     out = []
@@ -671,16 +744,25 @@ def check_rbac_static(objs, rules, outdir):
     actions = kubectl_actions(rules)
     check(len(actions) > 0, "the rules have kubectl actions (%d)" % len(actions))
     need = needed_rights(actions)
+    ha = ha_needs(objs)
+    check(len(ha) > 0, "leader election's rights derive from the Deployment's --ha.* arguments")
     g = grants(objs)
     for n in sorted(need):
         ns, grp, res, v, name = n
         check(allowed(g, *n), "Role in %s allows %s %s/%s %s (a kubectl action of the rules)"
               % (ns, v, grp or "core", res, name))
+    for n in sorted(ha, key=str):
+        ns, grp, res, v, name = n
+        check(allowed(g, *n), "Role in %s allows %s %s/%s %s (leader election)"
+              % (ns, v, grp or "core", res, name or "(any name)"))
     for n in sorted(g, key=str):
         ns, grp, res, v, name = n
-        check(any(allowed({n}, *x) for x in need),
-              "the grant %s %s/%s %s in %s is needed by a kubectl action of the rules"
-              % (v, grp or "core", res, name or "(any name)", ns))
+        check(any(allowed({n}, *x) for x in need) or n in ha,
+              "the grant %s %s/%s %s in %s is needed by a kubectl action of the rules or by "
+              "leader election" % (v, grp or "core", res, name or "(any name)", ns))
+        if v == "create":
+            check(n in ha, "the grant create %s/%s in %s is leader election's (nothing else "
+                  "creates)" % (grp or "core", res, ns))
     # What the shell runs through act-driver against the fake API server.
     adir = os.path.join(outdir, "actions")
     os.makedirs(adir, exist_ok=True)
@@ -785,6 +867,7 @@ def cmd_static(rendered, source_dir, outdir):
     check_security(objs)
     check_image_version(objs, source_dir)
     check_daemon_args(objs, outdir, http_checks)
+    check_ha_args(objs)
     rules = check_rules_configmap(objs, source_dir, outdir)
     if rules is not None:
         check_rbac_static(objs, rules, outdir)
@@ -823,7 +906,7 @@ def request_attributes(r):
 
 def cmd_rbac(rendered, log):
     objs = load_all(rendered)
-    g = grants(objs)
+    g = grants(objs) - ha_needs(objs)
     reqs = []
     with open(log, encoding="utf-8") as f:
         for line in f:
@@ -855,6 +938,37 @@ def cmd_rbac(rendered, log):
         base, _, sub = res.partition("/")
         check(any(("/" + sub if sub else "", v) in need for need in VERB_NEEDS.values()),
               "%s %s is one of the requests the actuator is known to make" % (v, res))
+
+
+def cmd_rbac_ha(rendered, log):
+    objs = load_all(rendered)
+    g = grants(objs)
+    ha = ha_needs(objs)
+    reqs = []
+    with open(log, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                reqs.append(json.loads(line))
+    check(len(reqs) > 0, "the controller asked the API server (%d requests)" % len(reqs))
+    attrs = set()
+    for r in reqs:
+        a = request_attributes(r)
+        if not check(a is not None, "the controller's %s %s is on a namespaced resource"
+                     % (r["method"], r["path"])):
+            continue
+        attrs.add(a)
+        check(r.get("user_agent", "").startswith("homeostat-controller/"),
+              "the controller's %s %s names itself (User-Agent %s)"
+              % (r["method"], r["path"], r.get("user_agent")))
+    for a in sorted(attrs, key=str):
+        ns, grp, res, v, name = a
+        check(allowed(g, *a) and (a in ha or (ns, grp, res, v, None) in ha),
+              "the Role allows what leader election sent: %s %s/%s %s in %s"
+              % (v, grp or "core", res, name, ns))
+    for n in sorted(ha, key=str):
+        check(any(allowed({n}, *a) for a in attrs),
+              "leader election used the grant %s %s/%s %s in %s"
+              % (n[3], n[1] or "core", n[2], n[4] or "(any name)", n[0]))
 
 
 # ---- the image ---------------------------------------------------------------------------------
@@ -986,6 +1100,8 @@ def main(argv):
         cmd_static(*argv[2:])
     elif cmd == "rbac" and len(argv) == 4:
         cmd_rbac(*argv[2:])
+    elif cmd == "rbac-ha" and len(argv) == 4:
+        cmd_rbac_ha(*argv[2:])
     elif cmd == "image" and len(argv) >= 6:
         cmd_image(argv[2], argv[3], argv[4], argv[5:])
     else:

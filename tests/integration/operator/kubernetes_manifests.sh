@@ -10,7 +10,9 @@
 #    controller gets a service account token; every path argument is on a volume
 #    (kubernetes_manifests.py static)
 #  - RBAC: nothing cluster-wide, no wildcard, no secrets, few verbs; the rights the kubectl
-#    actions of the rules ConfigMap need are granted in their namespace and nothing more;
+#    actions of the rules ConfigMap need are granted in their namespace, leader election's
+#    (the Deployment's --ha.* arguments: a Lease and a ConfigMap) in the controller's, and
+#    nothing more;
 #    then the REAL kubectl runs each of those actions (apply, revert, server dry run)
 #    through act-driver against fake_kube_api.py, and every request it sent must be
 #    allowed by the Role, every grant used; the controller's kubectl is left to its
@@ -21,7 +23,11 @@
 #  - the real binaries accept the containers' arguments (volumes mapped onto this machine,
 #    listen addresses on 127.0.0.1:0): the exporter and the controller start and answer
 #    every probe and scrape path of the manifests; the controller reads the admin token
-#    file of its Secret (POST /api/v1/pause needs it)
+#    file of its Secret (POST /api/v1/pause needs it); it elects itself leader with its
+#    pod's name on a Lease of fake_kube_api.py, writes the shared state to the ConfigMap
+#    around a manual action, gives the Lease up at stop, and asked nothing the Role
+#    homeostat-controller-leader-election does not allow, every grant of it used
+#    (kubernetes_manifests.py rbac-ha)
 #  - the Dockerfile installs the packages of the libraries the binaries link, kubectl, the
 #    build packages of scripts/install-deps.sh; puts the binaries where the manifests run
 #    them; runs as uid 65532
@@ -172,11 +178,20 @@ if [[ -f $OUT/controller.args && -f $OUT/controller.token ]]; then
     mapfile -d '' CONTROLLER_ENV <"$OUT/controller.env"
     TOKEN=$(tr -d '\n' <"$(cat "$OUT/controller.token")")
     # The rules' Prometheus (a cluster Service) is replaced by a closed local port: the test
-    # reaches no network; the controller starts and serves without Prometheus.
+    # reaches no network; the controller starts and serves without Prometheus. Its leader
+    # election goes to fake_kube_api.py instead of the in-cluster API server (which is
+    # https, from KUBERNETES_SERVICE_HOST): what it asks there is checked against the Role.
     CLOSED=$(free_port)
     CTL_LOG=$HS_TMP/controller.log
+    HA_LOG=$HS_TMP/ha-requests.jsonl
+    start_fake_kube_api "$HA_LOG" || finish
+    HA_API=$KUBE_API_URL
+    HA_API_PID=$KUBE_API_PID
+    printf 'fake-service-account-token\n' >"$HS_TMP/sa-token"
+    chmod 0644 "$HS_TMP/sa-token"
     spawn "$CTL_LOG" "${AS_POD_USER[@]}" env -i "${CONTROLLER_ENV[@]}" PATH="$PATH" \
-        "$HOMEOSTAT_CONTROLLER" "${CONTROLLER_ARGS[@]}" --prometheus.url="http://127.0.0.1:$CLOSED"
+        "$HOMEOSTAT_CONTROLLER" "${CONTROLLER_ARGS[@]}" --prometheus.url="http://127.0.0.1:$CLOSED" \
+        --ha.kubernetes.api-url="$HA_API" --ha.kubernetes.token-file="$HS_TMP/sa-token"
     CTL_PID=$HS_PID
     if wait_until 10 grep -q 'listening on http://' "$CTL_LOG"; then
         pass "the controller starts with the Deployment's arguments and env, as $POD_USER"
@@ -184,6 +199,31 @@ if [[ -f $OUT/controller.args && -f $OUT/controller.token ]]; then
         CTL_URL=${CTL_URL#listening on }
         CTL_URL=${CTL_URL%/}
         http_checks homeostat-controller "$CTL_URL"
+        # leads: the Lease is its (as test-pod, the downward API's name), and a manual action
+        # writes the shared state into the ConfigMap before it runs and after
+        ha_leads() {
+            http_get "$HS_TMP/status.json" "$CTL_URL/api/v1/status" >/dev/null &&
+                [[ $(jget "$HS_TMP/status.json" 'd["data"]["ha"]["leader"]') == true ]]
+        }
+        check "the controller leads (the Lease in its namespace, as its pod's name)" \
+            wait_until 10 ha_leads
+        check_eq "the Lease's holder is the pod's name" test-pod \
+            "$(hcurl "$HA_API/_control/object/homeostat/leases/homeostat-controller" |
+                jstr "$(cat)" 'd["spec"]["holderIdentity"]')"
+        # twice: the first creates the ConfigMap, the second updates it (its kubectl fails
+        # here, with no cluster to reach: 502, after the fence)
+        for _ in 1 2; do
+            code=$(http_code "$CTL_URL/api/v1/actions/restart" -X POST \
+                -H "Authorization: Bearer $TOKEN")
+            check "a manual action runs while it leads (200, or 502: kubectl has no cluster)" \
+                test "$code" = 200 -o "$code" = 502
+        done
+        state_written() {
+            grep -q '"method": "PUT", "path": "/api/v1/namespaces/homeostat/configmaps/homeostat-controller-state"' \
+                "$HA_LOG"
+        }
+        check "the shared state went to the ConfigMap homeostat-controller-state (created, updated)" \
+            wait_until 30 state_written
         check_eq "POST /api/v1/pause without the admin token is refused" 401 \
             "$(http_code "$CTL_URL/api/v1/pause" -X POST)"
         check_eq "POST /api/v1/pause with the token of the Secret's file is accepted" 200 \
@@ -192,10 +232,15 @@ if [[ -f $OUT/controller.args && -f $OUT/controller.token ]]; then
             test -s "$OUT/vol-state/state.json"
         stop_process "$CTL_PID"
         check_eq "the controller stops on SIGTERM with status 0" 0 "$HS_STATUS"
+        check_eq "it gave the Lease up at stop" "" \
+            "$(hcurl "$HA_API/_control/object/homeostat/leases/homeostat-controller" |
+                jstr "$(cat)" 'd["spec"]["holderIdentity"]')"
+        checker rbac-ha "$RENDERED" "$HA_LOG"
     else
         fail "the controller did not start with the Deployment's arguments; its log:"
         sed 's/^/    /' "$CTL_LOG"
     fi
+    stop_process "$HA_API_PID"
 fi
 
 # ---- RBAC against what the real kubectl sends ------------------------------------------------
