@@ -7,7 +7,11 @@
  * LEASE-state (binaryData.state: the gzipped bytes ha gives, base64) written with its own
  * resourceVersion right after the Lease was renewed with the Lease's. Over libcurl's easy
  * interface, no client library; configured by an API URL and token file, a kubeconfig, or
- * the pod's service account. */
+ * the pod's service account. The object limit: a ConfigMap holds at most 1 MiB (its
+ * binaryData counted decoded; the API server stores objects in etcd, whose requests stop at
+ * 1.5 MiB, and takes request bodies of up to 3 MiB, so the base64 in the JSON is no
+ * problem); ha refuses states over HA_STATE_MAX_BYTES (900 KiB gzipped) before the fence,
+ * so what reaches cm_write always fits. */
 #include "ha.h"
 
 #include <ctype.h>
@@ -885,19 +889,19 @@ static int kube_get(struct ha *h, struct buf *out, char *msg, size_t msg_size)
     return cm_read(k, out, msg, msg_size);
 }
 
-static void kube_release(struct ha *h)
+static int kube_release(struct ha *h)
 {
     struct kube *k = ha_backend_data(h);
     const struct ha_config *cfg = ha_config_of(h);
     if (!k || !k->leader || !k->lease)
-        return;
+        return 0;
     k->leader = false;
     struct lease_record old;
     if (lease_record_of(k->lease, &old) < 0)
-        return;
+        return -EPROTO;
     char *body = lease_body(k, cfg, k->lease, &old, true);
     if (!body)
-        return;
+        return -ENOMEM;
     char msg[512];
     long status;
     json_t *reply;
@@ -905,7 +909,7 @@ static void kube_release(struct ha *h)
     free(body);
     if (r == 0 && status == 200) {
         keep_written(k, reply, "PUT", k->lease_url, msg, sizeof(msg));
-        return;
+        return 0;
     }
     if (r == 0) {
         http_fail(k, "PUT", k->lease_url, status, reply, -EIO, msg, sizeof(msg));
@@ -914,6 +918,7 @@ static void kube_release(struct ha *h)
     log_warning("ha kubernetes: could not give the lease up (the next leader waits for it to "
                 "expire): %s",
                 msg);
+    return r < 0 ? r : -EIO;
 }
 
 /* ---- configuration ---------------------------------------------------------------------- */
