@@ -94,6 +94,15 @@ soak: build
 	FLOOD_SECONDS=$(FLOOD_SECONDS) HOMEOSTAT_BUILD_DIR=$(abspath $(BUILD_DIR)) \
 	    bash tests/integration/exporter/exporter_flood.sh
 
+# Replicated controllers on a three-member etcd under random leader kills and pauses for
+# HA_SOAK_SECONDS (tests/integration/controller/ha_soak.sh; make test runs it for 40 s): never
+# two acting at once, no action twice (docs/ARCHITECTURE.md, "High availability").
+HA_SOAK_SECONDS ?= 600
+.PHONY: ha-soak
+ha-soak: build
+	HA_SOAK_SECONDS=$(HA_SOAK_SECONDS) HOMEOSTAT_BUILD_DIR=$(abspath $(BUILD_DIR)) \
+	    bash tests/integration/controller/ha_soak.sh
+
 # Fuzzing (tests/fuzz, docs/RELIABILITY.md): the libFuzzer harnesses built with clang, ASan
 # and UBSan in $(FUZZ_BUILD_DIR); each runs FUZZ_SECONDS (make fuzz, one after the other, or
 # FUZZ_JOBS at once) or FUZZ_SMOKE_SECONDS (make fuzz-smoke, $(JOBS) at once) on

@@ -14,11 +14,12 @@ libjansson-dev libsystemd-dev zlib1g-dev libgnutls28-dev libcrypt-dev"
 # (htpasswd: bcrypt hashes) for --web.config.file, the Python statsd client and
 # prometheus_client's reference parsers for the ingest tests, a kubectl (Debian's
 # kubernetes-client when none is installed), systemd-container (systemd-nspawn: the units
-# under a real systemd as PID 1) and VictoriaMetrics (another Prometheus-compatible API).
+# under a real systemd as PID 1), VictoriaMetrics (another Prometheus-compatible API) and
+# etcd (a three-member cluster under replicated controllers, etcdctl to see it healthy).
 test_pkgs="prometheus curl python3 python3-yaml prometheus-alertmanager
 dbus-daemon python3-dbusmock groff-base man-db systemd polkitd dpkg-dev procps chromium strace
 openssl apache2-utils python3-statsd python3-prometheus-client systemd-container
-victoria-metrics"
+victoria-metrics etcd-server etcd-client"
 # make asan-test, make fuzz and the fuzz smoke run of make test: clang and its sanitizer and
 # libFuzzer runtimes (libclang-rt-dev, only recommended by clang); make valgrind-test:
 # valgrind.

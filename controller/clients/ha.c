@@ -190,11 +190,6 @@ int ha_start(const struct ha_config *cfg, ha_change_fn on_change, void *ctx, str
         return -ENOMEM;
     h->cfg = *cfg;
     h->ops = cfg->backend == HA_ETCD ? &ha_etcd_ops : &ha_kubernetes_ops;
-    if (!h->ops || !h->ops->tick) {
-        snprintf(msg, msg_size, "--ha.backend=%s is not built in", backend_name(cfg->backend));
-        free(h);
-        return -EINVAL;
-    }
     h->on_change = on_change;
     h->ctx = ctx;
     if (cfg->identity && cfg->identity[0]) {
@@ -248,9 +243,10 @@ void ha_stop(struct ha *h)
     pthread_mutex_unlock(&h->st_lock);
     if (was && h->ops->release) {
         pthread_mutex_lock(&h->io_lock);
-        h->ops->release(h);
+        int r = h->ops->release(h);
         pthread_mutex_unlock(&h->io_lock);
-        log_info("ha: gave the lease %s up", h->cfg.lease_name);
+        if (r == 0)
+            log_info("ha: gave the lease %s up", h->cfg.lease_name);
     }
     if (h->ops->free)
         h->ops->free(h);

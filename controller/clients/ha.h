@@ -73,7 +73,7 @@ struct ha_backend_ops {
     int (*fence)(struct ha *h, const void *data, size_t len, char *msg, size_t msg_size);
     /* The shared state into out (empty when there is none). */
     int (*get)(struct ha *h, struct buf *out, char *msg, size_t msg_size);
-    void (*release)(struct ha *h); /* give up the lease (at stop), best effort */
+    int (*release)(struct ha *h); /* give up the lease (at stop), best effort: 0 or -errno */
     void (*free)(struct ha *h);
 };
 extern const struct ha_backend_ops ha_etcd_ops, ha_kubernetes_ops;

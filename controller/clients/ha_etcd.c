@@ -411,21 +411,23 @@ static int etcd_get(struct ha *h, struct buf *out, char *msg, size_t msg_size)
     return r;
 }
 
-static void etcd_release(struct ha *h)
+static int etcd_release(struct ha *h)
 {
     struct etcd *e = ha_backend_data(h);
     if (!e || !e->lease_id)
-        return;
+        return 0;
     char id[32], msg[512];
     snprintf(id, sizeof(id), "%lld", e->lease_id);
     json_t *rep;
     /* revoking the lease deletes the leader key: the next leader does not wait */
-    if (post(h, "/v3/lease/revoke", json_pack("{ss}", "ID", id), &rep, msg, sizeof(msg)) == 0)
+    int r = post(h, "/v3/lease/revoke", json_pack("{ss}", "ID", id), &rep, msg, sizeof(msg));
+    if (r == 0)
         json_decref(rep);
     else
-        log_warning("ha: cannot give the lease up: %s", msg);
+        log_warning("ha: cannot give the lease up (it expires by itself): %s", msg);
     e->lease_id = 0;
     e->leader_rev = 0;
+    return r;
 }
 
 static void etcd_free(struct ha *h)

@@ -197,6 +197,7 @@ done
 # ---- SIGKILL the leader: another leads and reverts once --------------------------------
 t0=$(date +%s%N)
 kill -KILL "${CPID[$L1]}"
+wait "${CPID[$L1]}" 2>/dev/null || true
 remove_alive "$L1"
 if wait_until 6 one_leader; then
     ms=$((($(date +%s%N) - t0) / 1000000))
@@ -254,6 +255,7 @@ if [[ $m == 0 ]]; then
     m=1
 fi
 kill -KILL "${EPID[m]}"
+wait "${EPID[m]}" 2>/dev/null || true
 two=0
 for _ in $(seq 1 20); do
     [[ $(leaders | wc -l) -le 1 ]] || two=1
@@ -272,6 +274,7 @@ fi
 for i in 1 2 3; do
     if [[ $i != "$m" ]]; then
         kill -KILL "${EPID[i]}"
+        wait "${EPID[i]}" 2>/dev/null || true
         break
     fi
 done
@@ -288,4 +291,6 @@ for i in "${ALIVE[@]}"; do
     why=$(ha_of "$i" "h['why']")
     check "c$i says why it does not act ($why)" grep -qi "etcd" <<<"$why"
 done
+# the last etcd member stopped by SIGTERM would wait for its peers (seconds): its data goes
+for i in 1 2 3; do kill -KILL "${EPID[i]}" 2>/dev/null && { wait "${EPID[i]}" 2>/dev/null || true; }; done
 finish
