@@ -10,7 +10,8 @@
  * LEASE/state, not attached to the lease: it outlives leaders) only while the key is ours,
  * and as every etcd request it goes through Raft: a member without quorum cannot answer it.
  *
- * Endpoints are tried in turn from the last one that answered. A request that timed out
+ * Endpoints are tried in turn from the last one that answered, each request for at most a
+ * third of the renew deadline. A request that timed out
  * may have been applied; the campaign's transaction is safe to repeat (the retry finds the
  * key attached to our own lease and takes it as ours), the fence's too (same compare, same
  * put). */
@@ -59,9 +60,10 @@ static int post_one(struct ha *h, const char *endpoint, const char *path, const 
     struct buf reply;
     buf_init(&reply, ETCD_MAX_REPLY);
     char errbuf[CURL_ERROR_SIZE] = "";
-    /* A request lasts at most a retry period (at least 0.5 s): the thread's next round
-     * must not slip, and a member that does not answer by then is as good as down. */
-    long timeout_ms = (long)(cfg->retry_usec / 1000);
+    /* A request lasts at most a third of the renew deadline (at least 0.5 s): a member
+     * that does not answer by then is as good as down, and the next one is tried while a
+     * leader can still renew in time. */
+    long timeout_ms = (long)(cfg->renew_deadline_usec / 3000);
     if (timeout_ms < 500)
         timeout_ms = 500;
     curl_easy_setopt(c, CURLOPT_URL, url);
