@@ -1,7 +1,8 @@
 /* report_cli: `homeostat-controller report`, the health report on the command line: loads
- * the rules, builds the report from Prometheus (report.c), prints it as text or JSON or
- * writes it to a file, or into a directory of timestamped reports of which it keeps the
- * newest N (the example systemd timer's use). */
+ * the rules, builds the report from Prometheus (report.c), with --baselines compares the
+ * learned signals with a baselines file as the daemon's report does (report_baselines.c),
+ * prints it as text or JSON or writes it to a file, or into a directory of timestamped
+ * reports of which it keeps the newest N (the example systemd timer's use). */
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
@@ -11,27 +12,33 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "baseline.h"
 #include "buf.h"
 #include "fileio.h"
 #include "parse.h"
 #include "promql.h"
 #include "report.h"
+#include "report_baselines.h"
 #include "report_cli.h"
 #include "report_source.h"
 #include "rules.h"
+#include "step.h"
+#include "targets.h"
 
 #define PROG "homeostat-controller report"
 #define REPORT_FILE_PREFIX "report-"
 #define REPORT_FILE_SUFFIX ".json"
 #define REPORT_FILE_LEN 28 /* report-YYYYMMDDTHHMMSSZ.json */
 #define REPORT_MAX_KEEP 100000
-#define REPORT_MAX_FILES 100000 /* files looked at in --output-dir */
+#define REPORT_MAX_FILES 100000                 /* files looked at in --output-dir */
+#define REPORT_MAX_BASELINES_BYTES (256u << 20) /* a --baselines file */
 
 struct report_cli_flags {
     const char *config;
     const char *prometheus_url;
     const char *output;
     const char *output_dir;
+    const char *baselines;
     bool json;
     bool quick;
     unsigned keep;
@@ -45,6 +52,7 @@ enum {
     OPT_OUTPUT,
     OPT_OUTPUT_DIR,
     OPT_KEEP,
+    OPT_BASELINES,
 };
 
 static const struct option options[] = {
@@ -55,6 +63,7 @@ static const struct option options[] = {
     {"output", required_argument, NULL, OPT_OUTPUT},
     {"output-dir", required_argument, NULL, OPT_OUTPUT_DIR},
     {"keep", required_argument, NULL, OPT_KEEP},
+    {"baselines", required_argument, NULL, OPT_BASELINES},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -71,6 +80,9 @@ static void usage(FILE *f)
                "      --format=FORMAT        text or json (default text).\n"
                "      --quick                Leave out the checks and optimizations marked\n"
                "                             slow.\n"
+               "      --baselines=FILE       Compare each learned signal with its baseline\n"
+               "                             in FILE (the daemon's STATE_DIR/baselines.json,\n"
+               "                             or baseline learn --output's file).\n"
                "      --output=FILE          Write the report to FILE instead of standard\n"
                "                             output.\n"
                "      --output-dir=DIR       Write the report as JSON to\n"
@@ -112,6 +124,7 @@ static int parse_flags(int argc, char **argv, struct report_cli_flags *f)
         case OPT_QUICK: f->quick = true; break;
         case OPT_OUTPUT: f->output = optarg; break;
         case OPT_OUTPUT_DIR: f->output_dir = optarg; break;
+        case OPT_BASELINES: f->baselines = optarg; break;
         case OPT_KEEP:
             if (parse_uint(optarg, &f->keep) < 0 || f->keep > REPORT_MAX_KEEP) {
                 fprintf(stderr,
@@ -246,6 +259,146 @@ static int load(const struct report_cli_flags *f, struct rules **ret)
     return 0;
 }
 
+/* One owner's baselines in a --baselines file, {SIGNAL: baseline}, against the rules: each a
+ * signal that learns a baseline there, with the same seasonality. 0, or 1 after saying why. */
+static int check_owner(const struct report_cli_flags *f, const struct rules *r, const char *owner,
+                       const json_t *obj)
+{
+    if (!json_is_object(obj)) {
+        fprintf(stderr, PROG ": %s: the baselines of %s are not an object by signal\n",
+                f->baselines, owner);
+        return 1;
+    }
+    const char *name;
+    const json_t *b;
+    json_object_foreach((json_t *)obj, name, b)
+    {
+        int i = rules_signal_index(r, name);
+        const struct baseline_def *d = i >= 0 ? r->signals[i].baseline : NULL;
+        const char *season = json_string_value(json_object_get(b, "season"));
+        if (!d) {
+            fprintf(stderr,
+                    PROG ": %s: signal '%.64s' (of %s) does not learn a baseline in %s: "
+                         "baselines of other rules?\n",
+                    f->baselines, name, owner, f->config);
+            return 1;
+        }
+        if (!json_is_object(b) || !season || !json_is_object(json_object_get(b, "slots"))) {
+            fprintf(stderr, PROG ": %s: signal %s (of %s) is not a baseline\n", f->baselines, name,
+                    owner);
+            return 1;
+        }
+        if (baseline_season_parse(season) != (int)d->season) {
+            fprintf(stderr,
+                    PROG ": %s: signal %s was learned with seasonality %.16s, %s has %s: "
+                         "baselines of other rules?\n",
+                    f->baselines, name, season, f->config,
+                    baseline_season_name((enum baseline_season)d->season));
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* One owner's entries of the comparison (labels NULL: the controller's). 0 or 1 (said). */
+static int add_owner(struct report_baselines *rb, const struct rules *r, const json_t *obj,
+                     const json_t *labels, double now)
+{
+    struct baseline_set set = {0};
+    int ret = baseline_set_init(&set, r);
+    if (ret >= 0)
+        ret = baseline_set_restore(&set, r, obj);
+    if (ret >= 0)
+        ret = report_baselines_add(rb, r, &set, NULL, labels, now);
+    baseline_set_free(&set);
+    if (ret < 0)
+        fprintf(stderr, PROG ": out of memory\n");
+    return ret < 0;
+}
+
+/* --baselines=FILE: the daemon's STATE_DIR/baselines.json ({"baselines": {SIGNAL: ...}}, or
+ * {"targets": {KEY: {SIGNAL: ...}}} with targets) or `baseline learn --output`'s (the same
+ * with from, to, rules and step_seconds), checked against the rules and added to rb at now
+ * (each signal's value queried with the report). 0, or 1 after saying why (rb freed). */
+static int load_baselines(const struct report_cli_flags *f, const struct rules *r, double now,
+                          struct report_baselines *rb)
+{
+    bool any = false;
+    for (size_t i = 0; i < r->n_signals; i++)
+        any |= r->signals[i].baseline != NULL;
+    if (!any) {
+        fprintf(stderr,
+                PROG ": --baselines: %s learns no baseline (no signal has a baseline section)\n",
+                f->config);
+        return 1;
+    }
+    char *text = NULL;
+    size_t len = 0;
+    int ret = file_read_alloc(f->baselines, REPORT_MAX_BASELINES_BYTES, &text, &len);
+    if (ret < 0) {
+        if (ret == -EFBIG)
+            fprintf(stderr, PROG ": %s: larger than %u MiB: not a baselines file\n", f->baselines,
+                    REPORT_MAX_BASELINES_BYTES >> 20);
+        else
+            fprintf(stderr, PROG ": cannot read %s: %s\n", f->baselines, strerror(-ret));
+        return 1;
+    }
+    json_error_t err;
+    json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &err);
+    free(text);
+    const json_t *own = json_object_get(j, "baselines"), *targets = json_object_get(j, "targets");
+    int status = 1;
+    if (!j) {
+        fprintf(stderr, PROG ": %s:%d:%d: not a baselines file: %s\n", f->baselines, err.line,
+                err.column, err.text);
+    } else if (!json_is_object(own) && !json_is_object(targets)) {
+        fprintf(stderr,
+                PROG ": %s: not a baselines file: expected {\"baselines\": {SIGNAL: ...}} or "
+                     "{\"targets\": {TARGET: {SIGNAL: ...}}}, as the daemon's "
+                     "STATE_DIR/baselines.json and baseline learn --output are\n",
+                f->baselines);
+    } else if (!r->targets.by != !json_is_object(targets)) {
+        fprintf(stderr, PROG ": %s: baselines learned from rules %s targets, and %s has %s\n",
+                f->baselines, r->targets.by ? "without" : "with", f->config,
+                r->targets.by ? "targets" : "none");
+    } else if (report_baselines_init(rb, r) < 0) {
+        fprintf(stderr, PROG ": out of memory\n");
+    } else if (!r->targets.by) {
+        status = check_owner(f, r, "the controller", own);
+        if (status == 0)
+            status = add_owner(rb, r, own, NULL, now);
+    } else {
+        const char *key;
+        const json_t *one;
+        size_t n = 0;
+        status = 0;
+        json_object_foreach((json_t *)targets, key, one)
+        {
+            char msg[256], again[TARGETS_MAX_KEY];
+            json_t *labels = NULL;
+            if (targets_parse_labels(key, &labels, msg, sizeof(msg)) < 0 ||
+                targets_key(r, labels, again, sizeof(again)) < 0 || strcmp(again, key) != 0) {
+                fprintf(stderr,
+                        PROG ": %s: target %.256s is not a label set of %s's targets.by: "
+                             "baselines of other rules?\n",
+                        f->baselines, key, f->config);
+                status = 1;
+            }
+            if (status == 0)
+                status = check_owner(f, r, key, one);
+            if (status == 0 && n++ < REPORT_BASELINES_MAX_TARGETS)
+                status = add_owner(rb, r, one, labels, now);
+            json_decref(labels);
+            if (status != 0)
+                break;
+        }
+    }
+    json_decref(j);
+    if (status != 0)
+        report_baselines_free(rb);
+    return status;
+}
+
 static int write_out(const struct report_cli_flags *f, const json_t *rep)
 {
     struct buf out;
@@ -316,6 +469,12 @@ int report_cli(int argc, char **argv)
     struct rules *rules = NULL;
     if (load(&f, &rules) != 0)
         return 1;
+    double now = now_realtime();
+    struct report_baselines rb = {0};
+    if (f.baselines && load_baselines(&f, rules, now, &rb) != 0) {
+        rules_free(rules);
+        return 1;
+    }
     struct buf errors;
     buf_init(&errors, 1 << 16);
     struct http_client_config cfg = rules->prometheus; /* borrowed strings, copied by the client */
@@ -325,13 +484,14 @@ int report_cli(int argc, char **argv)
     if (r < 0) {
         fprintf(stderr, PROG ": %s", errors.len ? errors.data : "cannot create the client\n");
         buf_free(&errors);
+        report_baselines_free(&rb);
         rules_free(rules);
         return 1;
     }
     buf_free(&errors);
     struct report_options o = {
         .quick = f.quick,
-        .time = now_realtime(),
+        .time = now,
         .prometheus_url = rules->prometheus.url,
         .rules_file = f.config,
         .target_by = (const char *const *)rules->targets.by,
@@ -341,6 +501,11 @@ int report_cli(int argc, char **argv)
     char err[512];
     struct report_source src = {.query = report_source_promql, .ctx = c};
     r = report_build(rules->report, &src, &o, &rep, err, sizeof(err));
+    if (r >= 0 && f.baselines && report_baselines_finish(&rb, &src, o.time, rep) < 0) {
+        r = -ENOMEM;
+        snprintf(err, sizeof(err), "out of memory");
+    }
+    report_baselines_free(&rb);
     promql_client_free(c);
     int status = 1;
     if (r < 0)

@@ -464,15 +464,12 @@ static void report_endpoint(struct controller *c, const struct httpd_request *re
     size_t n_by = 0;
     for (; n_by < r->targets.n_by && (by[n_by] = strdup(r->targets.by[n_by])); n_by++)
         ;
-    /* each learned signal now against its baseline (the controller's, or the first 100
-     * targets'), and, without targets, the signal's query for its trend */
-    json_t *compared = report_baselines(c, now_realtime());
-    char *trend_query[RULES_MAX_SIGNALS] = {NULL};
-    for (size_t i = 0; !r->targets.by && i < r->n_signals && i < RULES_MAX_SIGNALS; i++)
-        if (r->signals[i].baseline && r->signals[i].query &&
-            asprintf(&trend_query[i], "deriv((%s)[1h:1m]) * 3600", r->signals[i].query) < 0)
-            trend_query[i] = NULL;
-    size_t n_signals = r->n_signals < RULES_MAX_SIGNALS ? r->n_signals : RULES_MAX_SIGNALS;
+    /* each learned signal now against its baseline (the controller's, or the first targets'),
+     * its trend queried with the report */
+    struct report_baselines rb;
+    int rbr = report_baselines_init(&rb, r);
+    if (rbr >= 0 && (rbr = baselines_report(c, &rb, now_realtime())) < 0)
+        report_baselines_free(&rb);
     struct report_state st = {
         .name = name,
         .severity = severity,
@@ -504,39 +501,12 @@ static void report_endpoint(struct controller *c, const struct httpd_request *re
         };
         struct report_source src = {.query = report_source_promql, .ctx = prom};
         ret = report_build(d, &src, &o, &rep, err, sizeof(err));
-        /* the trends: deriv over a one-hour subquery, per hour, all queried at once */
-        const char *qs[RULES_MAX_SIGNALS];
-        size_t which[RULES_MAX_SIGNALS], nq = 0;
-        for (size_t i = 0; i < n_signals; i++)
-            if (trend_query[i]) {
-                which[nq] = i;
-                qs[nq++] = trend_query[i];
-            }
-        struct promql_result *res = nq ? calloc(nq, sizeof(*res)) : NULL;
-        if (ret >= 0 && res)
-            promql_query_many(prom, qs, nq, now_realtime(), res);
-        for (size_t t = 0, k = 0; ret >= 0 && res && t < nq; t++) {
-            bool ok = res[t].error == PROMQL_OK && isfinite(res[t].value);
-            for (; k < json_array_size(compared); k++) {
-                json_t *x = json_array_get(compared, k);
-                if (json_integer_value(json_object_get(x, "signal_index")) ==
-                    (json_int_t)which[t]) {
-                    /* null: Prometheus has not two points of it in the last hour */
-                    json_object_set_new(x, "trend_per_hour",
-                                        ok ? json_real(res[t].value) : json_null());
-                    break;
-                }
-            }
+        if (ret >= 0 && rbr >= 0 && report_baselines_finish(&rb, &src, o.time, rep) < 0) {
+            ret = -ENOMEM;
+            snprintf(err, sizeof(err), "out of memory");
         }
-        free(res);
     }
-    for (size_t i = 0; i < n_signals; i++)
-        free(trend_query[i]);
-    for (size_t k = 0; k < json_array_size(compared); k++)
-        json_object_del(json_array_get(compared, k), "signal_index");
-    if (rep && json_array_size(compared))
-        json_object_set(rep, "compared_with_baseline", compared);
-    json_decref(compared);
+    report_baselines_free(&rb);
     promql_client_free(prom);
     rules_report_unref(d);
     free(name);

@@ -7,7 +7,6 @@
 #include "baselines_api.h"
 
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -290,56 +289,15 @@ int baselines_metrics(struct controller *c, struct mset *set, double now)
 
 /* ---- the report ---- */
 
-static void compare_one(json_t *out, const struct rules *r, size_t i, const struct baseline *b,
-                        const struct signal_value *values, const json_t *labels, double now)
-{
-    const struct baseline_def *d = r->signals[i].baseline;
-    char slot[16];
-    baseline_slot_name((enum baseline_season)d->season,
-                       baseline_slot_of((enum baseline_season)d->season, now), slot, sizeof(slot));
-    uint64_t n = b ? baseline_count(b, now) : 0;
-    double median = 0, q99 = 0;
-    bool any = b && baseline_quantile(b, now, 0.5, &median, NULL) &&
-               baseline_quantile(b, now, 0.99, &q99, NULL);
-    bool ready = any && n >= d->min_samples;
-    const struct signal_value *v = values ? &values[i] : NULL;
-    bool known = v && v->known && isfinite(v->value);
-    json_t *o = json_pack("{s:s,s:I,s:s,s:I,s:I,s:b}", "signal", r->signals[i].name, "signal_index",
-                          (json_int_t)i, "slot", slot, "samples", (json_int_t)n, "min_samples",
-                          (json_int_t)d->min_samples, "ready", ready);
-    if (!o)
-        return;
-    if (labels)
-        json_object_set(o, "target", (json_t *)labels);
-    json_object_set_new(o, "now", known ? json_real(v->value) : json_null());
-    if (ready) {
-        json_object_set_new(o, "median", json_real(median));
-        json_object_set_new(o, "q99", json_real(q99));
-        json_object_set_new(o, "ratio",
-                            known && median > 0 ? json_real(v->value / median) : json_null());
-    }
-    json_array_append_new(out, o);
-}
-
-json_t *report_baselines(struct controller *c, double now)
+int baselines_report(struct controller *c, struct report_baselines *rb, double now)
 {
     const struct rules *r = c->rules;
-    json_t *out = json_array();
-    for (size_t i = 0; out && i < r->n_signals; i++) {
-        if (!r->signals[i].baseline)
-            continue;
-        if (!r->targets.by) {
-            const struct baseline *b =
-                c->baselines.by_signal && i < c->baselines.n ? c->baselines.by_signal[i] : NULL;
-            compare_one(out, r, i, b, c->values, NULL, now);
-            continue;
-        }
-        for (size_t k = 0; k < c->targets.n && k < 100; k++) {
-            const struct target *t = c->targets.list[k];
-            const struct baseline *b =
-                t->baselines.by_signal && i < t->baselines.n ? t->baselines.by_signal[i] : NULL;
-            compare_one(out, r, i, b, t->values, t->labels, now);
-        }
+    if (!r->targets.by)
+        return report_baselines_add(rb, r, &c->baselines, c->values, NULL, now);
+    int ret = 0;
+    for (size_t k = 0; ret == 0 && k < c->targets.n && k < REPORT_BASELINES_MAX_TARGETS; k++) {
+        const struct target *t = c->targets.list[k];
+        ret = report_baselines_add(rb, r, &t->baselines, t->values, t->labels, now);
     }
-    return out;
+    return ret;
 }

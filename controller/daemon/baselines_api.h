@@ -10,6 +10,7 @@
 
 #include "controller.h"
 #include "mset.h"
+#include "report_baselines.h"
 
 /* Whether the rules have a signal with a baseline section. */
 bool baselines_any(const struct rules *r);
@@ -24,11 +25,10 @@ json_t *baselines_json(struct controller *c, double now, bool targets);
  * baseline: GET /api/v1/targets/{id}'s "baselines". New reference. */
 json_t *baselines_set_view(struct controller *c, const struct baseline_set *s, double now);
 
-/* The report's "compared with the baseline": per learned signal (and target: the first
- * 100 of the table), its last value against the median and q=0.99 of its baseline's
- * current slot: {signal, signal_index, target, slot, samples, min_samples, ready, now,
- * median, q99, ratio}. New reference. */
-json_t *report_baselines(struct controller *c, double now);
+/* The report's "compared with the baseline" (report_baselines.h): each learned signal of the
+ * controller, or of the first REPORT_BASELINES_MAX_TARGETS targets of the table, added to rb
+ * at now with its last value. 0 or -ENOMEM. */
+int baselines_report(struct controller *c, struct report_baselines *rb, double now);
 
 /* The families homeostat_controller_baseline_* (without targets) or
  * homeostat_controller_target_baseline_* (with), and _baseline_memory_bytes, added to set

@@ -13,6 +13,9 @@
 #    count; a live value over 3 x the baseline's q=0.9 makes the state slow, and the
 #    report's "compared with the baseline" shows it with its trend
 #  - restart without the seed: the baseline comes back from the state file
+#  - `report --baselines` over that file compares as the daemon's report does (the same
+#    medians, ratios); over baseline learn's file too; a missing file, one that is not a
+#    baselines file and baselines of other rules are refused (exit 1)
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 require_tool prometheus promtool curl /usr/bin/python3
 HERE=$(dirname "${BASH_SOURCE[0]}")
@@ -145,8 +148,50 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 sys.exit(0 if d["baselines"]["p95"]["learned"] > 0 and "baselines" not in json.load(open(sys.argv[2])) else 1)' "$HS_TMP/state.seeded/baselines.json" "$HS_TMP/state.seeded/state.json"
 
+# The daemon restarts slow, so it learns nothing: its baselines are those of the
+# baselines.json it wrote at stop, which the report command then reads.
+cp "$HS_TMP/state.seeded/baselines.json" "$HS_TMP/daemon-baselines.json"
+echo "$SLOW" >"$HS_TMP/live"
+# shellcheck disable=SC2317
+prom_is_slow() { /usr/bin/python3 -c 'import sys; sys.exit(abs(float(sys.argv[1]) - float(sys.argv[2])) > 1e-9)' "$(prom_values 'max(plant_p95_seconds)')" "$SLOW" 2>/dev/null; }
+check "Prometheus has the live p95 of $SLOW" wait_until 10 prom_is_slow
 start_ctl seeded
 check "restarted without the seed: the baseline is back from the state file" \
     wait_until 15 reasoning_has "(daily slot ${HOUR_NOW}h,"
+check "... slow from its first evaluation (nothing learned)" state_is slow
+
+# ---- report --baselines: the daemon's comparison from the command line ----
+http_get "$HS_TMP/report2.json" "$CTL_URL/api/v1/report" >/dev/null
+report_cli() { # OUT FILE [FLAGS]: the report command's exit status, its output in OUT
+    local out=$1 file=$2 rc=0
+    shift 2
+    "$CONTROLLER" report --config="$RULES" --baselines="$file" "$@" >"$out" 2>&1 || rc=$?
+    echo "$rc"
+}
+check_eq "report --baselines=STATE_DIR/baselines.json" 0 \
+    "$(report_cli "$HS_TMP/cli-report.json" "$HS_TMP/daemon-baselines.json" --format=json)"
+# (the command writes 15 significant digits, the API 17)
+COMPARED='[(x["signal"], x["slot"], x["samples"], x["ready"], "%.12g %.12g %.9g" % (x["median"], x["q99"], x["ratio"]), "trend_per_hour" in x) for x in d'
+check_eq "... compares as the daemon's report does (slot, samples, median, q=0.99, ratio, a trend)" \
+    "$(jget "$HS_TMP/report2.json" "${COMPARED}[\"data\"][\"compared_with_baseline\"]]")" \
+    "$(jget "$HS_TMP/cli-report.json" "${COMPARED}[\"compared_with_baseline\"]]")"
+report_cli "$HS_TMP/cli-report.txt" "$HS_TMP/daemon-baselines.json" >/dev/null
+check "... and in the text report" grep -q "^  p95: now .*x the median" "$HS_TMP/cli-report.txt"
+read -r median n50 < <(data quantile "$HS_TMP/learned.json" 0.5 "$(date +%s)")
+check_eq "report --baselines=(baseline learn's file): the median and count of its slot, now over 3 x" \
+    "0 $median $n50 True" \
+    "$(report_cli "$HS_TMP/cli-learned.json" "$HS_TMP/learned.json" --format=json) $(jget "$HS_TMP/cli-learned.json" '"%.9g %d %s" % (d["compared_with_baseline"][0]["median"], d["compared_with_baseline"][0]["samples"], d["compared_with_baseline"][0]["ratio"] > 3)')"
+/usr/bin/python3 -c 'import json, sys
+d = json.load(open(sys.argv[1]))
+d["baselines"] = {"p99": d["baselines"]["p95"]}
+json.dump(d, open(sys.argv[2], "w"))' "$HS_TMP/learned.json" "$HS_TMP/other.json"
+echo '{"targets": {}}' >"$HS_TMP/with-targets.json"
+for bad in "missing:$HS_TMP/missing.json:No such file" "not JSON:$RULES:not a baselines file" \
+    "other rules:$HS_TMP/other.json:baselines of other rules" \
+    "rules with targets:$HS_TMP/with-targets.json:learned from rules with targets"; do
+    IFS=: read -r what file why <<<"$bad"
+    check_eq "report --baselines refuses $what: exit 1, names the file, says why" "1 yes" \
+        "$(report_cli "$HS_TMP/bad.out" "$file") $(grep -qF "$file" "$HS_TMP/bad.out" && grep -qF "$why" "$HS_TMP/bad.out" && echo yes)"
+done
 stop_process "$CTL_PID"
 finish
