@@ -196,6 +196,7 @@ void backtest_result_free(struct backtest_result *b)
     for (size_t i = 0; i < b->n_targets; i++) {
         free(b->targets[i].key);
         free(b->targets[i].regulators);
+        free(b->targets[i].verdicts);
     }
     free(b->targets);
     for (size_t i = 0; b->signals && i < b->rules->n_signals; i++)
@@ -358,38 +359,26 @@ int backtest_note_regulator(struct backtest_regulator *bt, struct backtest_targe
     return 0;
 }
 
-/* The window of series s's known points in [from_ms, to_ms]. */
-static void window_at(const struct backtest_result *b, const struct promql_range *s,
-                      int64_t from_ms, int64_t to_ms, struct effect_window *w)
+int backtest_count_verdict(uint64_t (**v)[EFFECT_MAX], size_t n_states, size_t state,
+                           enum effect_verdict verdict)
 {
-    double *v = calloc(b->n ? b->n : 1, sizeof(*v));
-    size_t n = 0;
-    for (size_t k = 0; v && k < b->n; k++) {
-        int64_t t = b->start_ms + (int64_t)k * b->step_ms;
-        if (t >= from_ms && t <= to_ms && s->error[k] == PROMQL_OK)
-            v[n++] = s->value[k];
-    }
-    effect_window_of(v ? v : (double[1]){0}, n, w);
-    free(v);
+    if (!*v && !(*v = calloc(n_states + 1, sizeof(**v))))
+        return -ENOMEM;
+    (*v)[state][verdict]++;
+    return 0;
 }
 
-/* The verdict of each decision that fires (executed or dry run) on the replayed history,
- * as daemon/verdicts.c judges it (effects.h): its state's > and < conditions' signals,
- * the verify_window before it against the one ending verify_after later; a verdict whose
- * window passes the end of the range is unknown. 0 or -ENOMEM. */
-static int judge_events(struct backtest_result *b, const struct promql_range *const *series)
+int backtest_judge_events(struct backtest_result *b, backtest_window_fn *window, void *ctx)
 {
     const struct rules *r = b->rules;
     for (size_t i = 0; i < b->n_events; i++) {
-        const struct backtest_event *e = &b->events[i];
+        struct backtest_event *e = &b->events[i];
         if ((e->outcome != OUTCOME_EXECUTED && e->outcome != OUTCOME_DRY_RUN) || !e->def ||
             !e->def->verify_after_usec)
             continue;
-        if (!b->verdicts && !(b->verdicts = calloc(r->n_states + 1, sizeof(*b->verdicts))))
-            return -ENOMEM;
         const struct state_def *st = &r->states[e->def->state];
         int64_t after = (int64_t)(e->def->verify_after_usec / 1000);
-        int64_t window = (int64_t)(e->def->verify_window_usec / 1000);
+        int64_t span = (int64_t)(e->def->verify_window_usec / 1000);
         struct effect_signal s[RULES_MAX_CONDITIONS];
         size_t n = 0;
         bool past_end = e->time_ms + after > b->start_ms + (int64_t)(b->n - 1) * b->step_ms;
@@ -402,18 +391,38 @@ static int judge_events(struct backtest_result *b, const struct promql_range *co
             if (!dir || seen || r->signals[c->signal].alert)
                 continue;
             struct effect_window before, afterw;
-            window_at(b, series[c->signal], e->time_ms - window, e->time_ms, &before);
-            window_at(b, series[c->signal], e->time_ms + after - window, e->time_ms + after,
-                      &afterw);
+            window(ctx, e, c->signal, e->time_ms - span, e->time_ms, &before);
+            window(ctx, e, c->signal, e->time_ms + after - span, e->time_ms + after, &afterw);
             effect_judge(&before, &afterw, dir, EFFECT_MIN_CHANGE, &s[n]);
             if (past_end)
                 s[n].verdict = EFFECT_UNKNOWN;
             n++;
         }
-        b->verdicts[e->def->state][effect_combine(s, n)]++;
+        e->verdict = effect_combine(s, n);
+        e->judged = true;
+        if (backtest_count_verdict(&b->verdicts, r->n_states, e->def->state, e->verdict) < 0)
+            return -ENOMEM;
         b->has_verdicts = true;
     }
     return 0;
+}
+
+/* backtest_window_fn without targets: the known points of the signal's one series (ctx: the
+ * series, as backtest_replay has them). */
+static void window_at(void *ctx, const struct backtest_event *e, size_t signal, int64_t from_ms,
+                      int64_t to_ms, struct effect_window *w)
+{
+    (void)e;
+    const struct promql_range *s = ((const struct promql_range *const *)ctx)[signal];
+    double *v = calloc(s->n ? s->n : 1, sizeof(*v));
+    size_t n = 0;
+    for (size_t k = 0; v && k < s->n; k++) {
+        int64_t t = s->start_ms + (int64_t)k * s->step_ms;
+        if (t >= from_ms && t <= to_ms && s->error[k] == PROMQL_OK)
+            v[n++] = s->value[k];
+    }
+    effect_window_of(v ? v : (double[1]){0}, n, w);
+    free(v);
 }
 
 int backtest_replay(const struct rules *rules, const struct promql_range *const *series,
@@ -510,7 +519,7 @@ int backtest_replay(const struct rules *rules, const struct promql_range *const 
     }
     if (rp.baselines.by_signal && !(b->baselines = baseline_set_json(rules, &rp.baselines)))
         goto fail;
-    if (judge_events(b, series) < 0)
+    if (backtest_judge_events(b, window_at, (void *)series) < 0)
         goto fail;
     step_replay_free(&rp);
     free(values);

@@ -29,6 +29,7 @@
 #define BACKTEST_MAX_TARGETS_LISTED 1000u   /* targets in the report (all are counted) */
 #define BACKTEST_MAX_REG_CHANGES 10000u     /* changes listed per regulator (all are counted) */
 #define BACKTEST_MAX_REG_TARGETS_TEXT 20u   /* with targets: per regulator in the text report */
+#define BACKTEST_MAX_NO_EFFECT_TARGETS_TEXT 10u /* targets named per state in "Did they help?" */
 
 /* `homeostat-controller backtest FLAGS...`: argv[0] is "backtest". Returns the exit
  * status: 0 done, 1 Prometheus failed or the output could not be written, 2 bad flags, an
@@ -58,6 +59,8 @@ struct backtest_event {
     enum decision_outcome outcome;  /* OUTCOME_NONE: no decision recorded */
     const struct decision_def *def; /* the decision concerned (borrowed from the rules) */
     char *target;                   /* with targets: the target's key (owned); else NULL */
+    bool judged;                    /* a decision that fires, judged: verdict */
+    enum effect_verdict verdict;
 };
 
 /* With targets: what one regulator did at one target. */
@@ -75,6 +78,7 @@ struct backtest_target_stats {
     uint64_t outcomes[OUTCOME_MAX];
     size_t worst; /* the worst state it was in (index; n_states: only unknown) */
     struct backtest_target_regulator *regulators; /* rules->n_regulators (owned), or NULL */
+    uint64_t (*verdicts)[EFFECT_MAX]; /* its decisions' verdicts, as b->verdicts (or NULL) */
 };
 
 /* A run of consecutive evaluations at which one signal was unknown. */
@@ -138,9 +142,10 @@ struct backtest_result {
     uint64_t outcomes[OUTCOME_MAX]; /* over all states */
     uint64_t evaluations_missing;   /* with at least one signal unknown */
     uint64_t evaluations_uncertain; /* whose result was uncertain */
-    /* Without targets: would the decisions that fire have helped (effects.h), judged on
-     * the replayed history as the daemon judges them verify_after later: per state (index;
-     * n_states + 1 slots), the verdicts by enum effect_verdict; has_verdicts when any */
+    /* Would the decisions that fire have helped (effects.h), judged on the replayed history
+     * as the daemon judges them verify_after later (with targets, each on its target's
+     * series, counted over all targets): per state (index; n_states + 1 slots), the
+     * verdicts by enum effect_verdict; has_verdicts when any */
     uint64_t (*verdicts)[EFFECT_MAX];
     bool has_verdicts;
     /* With targets (else 0 and NULL): the states' evaluations, the missing and uncertain

@@ -32,4 +32,19 @@ int backtest_note_regulator(struct backtest_regulator *bt, struct backtest_targe
                             const struct regulator_def *d, const struct step_regulator *g,
                             int64_t t_ms, const char *target);
 
+/* The window (effects.h) of signal's known values in [from_ms, to_ms] after or before the
+ * decision of event e: without targets of its one series, with of its target's series. */
+typedef void backtest_window_fn(void *ctx, const struct backtest_event *e, size_t signal,
+                                int64_t from_ms, int64_t to_ms, struct effect_window *w);
+/* Judges each decision of the timeline that fires (executed or dry run) on the replayed
+ * history as daemon/verdicts.c judges it (effects.h): its state's > and < conditions'
+ * signals (their windows from window, ctx its), the verify_window before it against the one
+ * ending verify_after later; a verdict whose window passes the end of the range is unknown.
+ * Sets each event's verdict and counts them in b->verdicts. 0 or -ENOMEM. */
+int backtest_judge_events(struct backtest_result *b, backtest_window_fn *window, void *ctx);
+/* Counts a verdict of state's decision in *v (n_states + 1 rows, allocated at the first). 0
+ * or -ENOMEM. */
+int backtest_count_verdict(uint64_t (**v)[EFFECT_MAX], size_t n_states, size_t state,
+                           enum effect_verdict verdict);
+
 #endif

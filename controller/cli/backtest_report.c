@@ -156,6 +156,25 @@ static json_t *target_regulators_json(const struct rules *r, const struct backte
 }
 
 /* With targets: each target's counts (the first BACKTEST_MAX_TARGETS_LISTED). */
+/* {STATE: {helped, no_effect, worse, unknown}} of the states with verdicts in v. */
+static json_t *verdicts_json(const struct rules *r, const uint64_t (*v)[EFFECT_MAX])
+{
+    json_t *out = json_object();
+    for (size_t s = 0; out && s < r->n_states; s++) {
+        uint64_t n = 0;
+        for (int k = 0; k < EFFECT_MAX; k++)
+            n += v[s][k];
+        if (!n)
+            continue;
+        json_t *o = json_object();
+        for (int k = 0; k < EFFECT_MAX; k++)
+            json_object_set_new(o, effect_verdict_name((enum effect_verdict)k),
+                                json_integer((json_int_t)v[s][k]));
+        json_object_set_new(out, r->states[s].name, o);
+    }
+    return out;
+}
+
 static json_t *targets_json(const struct backtest_result *b)
 {
     json_t *arr = json_array();
@@ -174,6 +193,8 @@ static json_t *targets_json(const struct backtest_result *b)
                                                       t->outcomes[OUTCOME_DRY_RUN])));
         if (t->regulators)
             json_object_set_new(o, "regulators", target_regulators_json(b->rules, t));
+        if (t->verdicts)
+            json_object_set_new(o, "verdicts", verdicts_json(b->rules, t->verdicts));
         json_array_append_new(arr, o);
     }
     return arr;
@@ -359,26 +380,37 @@ json_t *backtest_json(const struct backtest_result *b, const struct backtest_abo
         json_object_set_new(sum, "targets_refused", json_integer((json_int_t)b->targets_refused));
         json_object_set_new(sum, "targets", targets_json(b));
     }
-    if (b->has_verdicts) {
-        json_t *v = json_object();
-        for (size_t s = 0; s < b->rules->n_states; s++) {
-            uint64_t n = 0;
-            for (int k = 0; k < EFFECT_MAX; k++)
-                n += b->verdicts[s][k];
-            if (!n)
-                continue;
-            json_t *o = json_object();
-            for (int k = 0; k < EFFECT_MAX; k++)
-                json_object_set_new(o, effect_verdict_name((enum effect_verdict)k),
-                                    json_integer((json_int_t)b->verdicts[s][k]));
-            json_object_set_new(v, b->rules->states[s].name, o);
-        }
-        json_object_set_new(sum, "verdicts", v);
-    }
+    if (b->has_verdicts)
+        json_object_set_new(sum, "verdicts", verdicts_json(b->rules, b->verdicts));
     json_object_set_new(root, "summary", sum);
     if (b->regulators)
         json_object_set_new(root, "regulators", regulators_json(b));
     return root;
+}
+
+/* With targets: the targets where state s's decision had no effect, the first
+ * BACKTEST_MAX_NO_EFFECT_TARGETS_TEXT in order of appearance, each with how often. */
+static void write_no_effect_targets(const struct backtest_result *b, size_t s, FILE *out)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < b->n_targets; i++)
+        n += b->targets[i].verdicts && b->targets[i].verdicts[s][EFFECT_NO_EFFECT];
+    fprintf(out, "    no effect at %zu target%s:", n, n == 1 ? "" : "s");
+    for (size_t i = 0, listed = 0; i < b->n_targets; i++) {
+        const uint64_t(*v)[EFFECT_MAX] = b->targets[i].verdicts;
+        if (!v || !v[s][EFFECT_NO_EFFECT])
+            continue;
+        if (listed++ == BACKTEST_MAX_NO_EFFECT_TARGETS_TEXT) {
+            fprintf(out, " and %zu more", n - BACKTEST_MAX_NO_EFFECT_TARGETS_TEXT);
+            break;
+        }
+        uint64_t all = 0;
+        for (int k = 0; k < EFFECT_MAX; k++)
+            all += v[s][k];
+        fprintf(out, "%s %s (%llu of %llu)", listed > 1 ? "," : "", b->targets[i].key,
+                (unsigned long long)v[s][EFFECT_NO_EFFECT], (unsigned long long)all);
+    }
+    fputc('\n', out);
 }
 
 /* "cooldown 1, budget_exhausted 2" for the nonzero held outcomes; "" when none. */
@@ -649,6 +681,8 @@ void backtest_write_text(const struct backtest_result *b, const struct backtest_
                     r->states[s].name, (unsigned long long)v[EFFECT_HELPED],
                     (unsigned long long)v[EFFECT_NO_EFFECT], (unsigned long long)v[EFFECT_WORSE],
                     (unsigned long long)v[EFFECT_UNKNOWN]);
+            if (b->targets && v[EFFECT_NO_EFFECT])
+                write_no_effect_targets(b, s, out);
         }
     }
 

@@ -4,7 +4,9 @@
  * daemon's own matching, steps, budgets and storm guard, from a fresh start. The timeline
  * names each entry's target; the summary counts target-evaluations and keeps each
  * target's own counts; each regulator's trajectory (every target's run of it, which
- * fleet_replay_next steps) is summed over the targets, each target keeping its own. */
+ * fleet_replay_next steps) is summed over the targets, each target keeping its own. The
+ * decisions that fire are judged as without targets (backtest_judge_events), each on its
+ * target's own series, and counted per target too. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -14,6 +16,7 @@
 #include "backtest_private.h"
 #include "fleet.h"
 #include "hmap.h"
+#include "parse.h"
 #include "targets.h"
 
 /* The instant vectors of one signal, one per step: vec[k] is what an instant query at
@@ -154,6 +157,97 @@ static int count_step(struct backtest_result *b, struct hmap *map, const struct 
     return 0;
 }
 
+/* What a target's window reads: each signal's series and the target key of each. */
+struct own_series {
+    const struct promql_range *const *series;
+    char ***keys; /* [signal][series of its matrix]: its key, NULL when it has none */
+    size_t n_signals;
+};
+
+static void own_series_free(struct own_series *o)
+{
+    for (size_t i = 0; o->keys && i < o->n_signals; i++) {
+        for (size_t j = 0; o->keys[i] && j < json_array_size(o->series[i]->matrix); j++)
+            free(o->keys[i][j]);
+        free(o->keys[i]);
+    }
+    free(o->keys);
+}
+
+static int own_series_init(struct own_series *o, const struct rules *r,
+                           const struct promql_range *const *series)
+{
+    *o = (struct own_series){.series = series, .n_signals = r->n_signals};
+    if (!(o->keys = calloc(r->n_signals, sizeof(*o->keys))))
+        return -ENOMEM;
+    char key[TARGETS_MAX_KEY];
+    for (size_t i = 0; i < r->n_signals; i++) {
+        const json_t *m = series[i]->matrix;
+        if (!json_array_size(m))
+            continue;
+        if (!(o->keys[i] = calloc(json_array_size(m), sizeof(**o->keys))))
+            return -ENOMEM;
+        for (size_t j = 0; j < json_array_size(m); j++)
+            if (targets_key(r, json_object_get(json_array_get(m, j), "metric"), key, sizeof(key)) >=
+                    0 &&
+                !(o->keys[i][j] = strdup(key)))
+                return -ENOMEM;
+    }
+    return 0;
+}
+
+/* backtest_window_fn with targets (ctx: a struct own_series): the points of the series of
+ * the event's target, as the daemon fetches a target's series for its verdicts. */
+static void own_window(void *ctx, const struct backtest_event *e, size_t signal, int64_t from_ms,
+                       int64_t to_ms, struct effect_window *w)
+{
+    const struct own_series *o = ctx;
+    const json_t *m = o->series[signal]->matrix;
+    size_t cap = 0, n = 0;
+    for (size_t j = 0; o->keys[signal] && j < json_array_size(m); j++)
+        if (o->keys[signal][j] && e->target && strcmp(o->keys[signal][j], e->target) == 0)
+            cap += json_array_size(json_object_get(json_array_get(m, j), "values"));
+    double *v = calloc(cap ? cap : 1, sizeof(*v));
+    for (size_t j = 0; v && cap && j < json_array_size(m); j++) {
+        if (!o->keys[signal][j] || strcmp(o->keys[signal][j], e->target) != 0)
+            continue;
+        const json_t *values = json_object_get(json_array_get(m, j), "values");
+        for (size_t k = 0; k < json_array_size(values); k++) {
+            const json_t *p = json_array_get(values, k);
+            int64_t t = (int64_t)llround(json_number_value(json_array_get(p, 0)) * 1000.0);
+            const char *text = json_string_value(json_array_get(p, 1));
+            double x;
+            if (t >= from_ms && t <= to_ms && text && parse_double(text, &x) == 0)
+                v[n++] = x;
+        }
+    }
+    effect_window_of(v ? v : (double[1]){0}, n, w);
+    free(v);
+}
+
+/* The verdicts of the decisions that fire, each on its target's series, counted over all
+ * targets and per target. 0 or -ENOMEM. */
+static int judge(struct backtest_result *b, struct hmap *map,
+                 const struct promql_range *const *series)
+{
+    struct own_series o;
+    int r = own_series_init(&o, b->rules, series);
+    if (r == 0)
+        r = backtest_judge_events(b, own_window, &o);
+    own_series_free(&o);
+    for (size_t i = 0; r == 0 && i < b->n_events; i++) {
+        const struct backtest_event *e = &b->events[i];
+        struct counted *c;
+        struct backtest_target_stats *t =
+            e->judged && e->target ? stats_of(b, map, e->target, &c) : NULL;
+        if (t)
+            r = backtest_count_verdict(&t->verdicts, b->rules->n_states, e->def->state, e->verdict);
+        else if (e->judged && e->target)
+            r = -ENOMEM;
+    }
+    return r;
+}
+
 int backtest_replay_targets(const struct rules *rules, const struct promql_range *const *series,
                             uint64_t flap_window_ms, struct backtest_result **ret)
 {
@@ -225,6 +319,8 @@ int backtest_replay_targets(const struct rules *rules, const struct promql_range
         for (size_t i = 0; i < n && r == 0; i++)
             r = count_step(b, &map, &m[i], t_ms);
     }
+    if (r == 0)
+        r = judge(b, &map, series);
     b->targets_refused = rp.refused;
     for (size_t i = 0; r == 0 && i < rp.n; i++) { /* each target's baselines, by key */
         const struct fleet_target *t = rp.targets[i];

@@ -1246,11 +1246,109 @@ TEST(replay_verdicts)
     CHECK_INT(v, EFFECT_UNKNOWN);
 }
 
+/* A series of service who with the points v[0..n) of a 10 s range from START_MS. */
+static void add_service(json_t *matrix, const char *who, const double *v, size_t n)
+{
+    json_t *values = json_array();
+    for (size_t k = 0; k < n; k++) {
+        char text[32];
+        snprintf(text, sizeof(text), "%g", v[k]);
+        json_array_append_new(
+            values, json_pack("[f,s]", (double)(START_MS + (int64_t)k * 10000) / 1000.0, text));
+    }
+    json_array_append_new(matrix,
+                          json_pack("{s:{s:s},s:o}", "metric", "service", who, "values", values));
+}
+
+/* The same decision with targets, each judged on its own series: a helped, n00..n11 did
+ * not change (no effect), w got worse, u's series stops before the window after
+ * (unknown). The summary counts over all targets, each target has its own counts, and the
+ * text names the first 10 targets where the decision had no effect. */
+TEST(replay_targets_verdicts)
+{
+    double helped[] = {0.5, 0.5, 2, 2, 2, 2, 2, 2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2};
+    double none[] = {0.5, 0.5, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2};
+    double worse[] = {0.5, 0.5, 2, 2, 2, 2, 2, 4, 4, 4, 4, 4, 4, 4, 4};
+    size_t n = sizeof(helped) / sizeof(helped[0]);
+    struct buf y, e;
+    buf_init(&y, 0);
+    buf_printf(&y, "targets: {by: [service]}\nlimits: {max_targets_acting: 0}\n%s",
+               verdict_rules_yaml);
+    buf_init(&e, 1 << 16);
+    struct rules *r = NULL;
+    if (rules_load_string(y.data, y.len, "tv.yaml", &r, &e) < 0)
+        TEST_FAIL("rules: %s", e.data ? e.data : "");
+    buf_free(&e);
+    buf_free(&y);
+    struct promql_range s;
+    CHECK_INT(promql_range_init(&s, START_MS, 10000, n), 0);
+    s.matrix = json_array();
+    add_service(s.matrix, "a", helped, n);
+    for (int i = 0; i < 12; i++) {
+        char who[8];
+        snprintf(who, sizeof(who), "n%02d", i);
+        add_service(s.matrix, who, none, n);
+    }
+    add_service(s.matrix, "w", worse, n);
+    add_service(s.matrix, "u", helped, 9);
+    const struct promql_range *series[] = {&s};
+    struct backtest_result *b = NULL;
+    CHECK_INT(backtest_replay_targets(r, series, 31000, &b), 0);
+    CHECK(b != NULL && b->has_verdicts);
+    CHECK_INT(b->n_targets, 15);
+    CHECK_INT(b->verdicts[0][EFFECT_HELPED], 1);
+    CHECK_INT(b->verdicts[0][EFFECT_NO_EFFECT], 12);
+    CHECK_INT(b->verdicts[0][EFFECT_WORSE], 1);
+    CHECK_INT(b->verdicts[0][EFFECT_UNKNOWN], 1);
+    for (size_t i = 0; i < b->n_targets; i++) {
+        const struct backtest_target_stats *t = &b->targets[i];
+        enum effect_verdict expect = strstr(t->key, "\"a\"")   ? EFFECT_HELPED
+                                     : strstr(t->key, "\"w\"") ? EFFECT_WORSE
+                                     : strstr(t->key, "\"u\"") ? EFFECT_UNKNOWN
+                                                               : EFFECT_NO_EFFECT;
+        CHECK(t->verdicts != NULL);
+        for (int k = 0; t->verdicts && k < EFFECT_MAX; k++)
+            CHECK_INT(t->verdicts[0][k], k == (int)expect);
+    }
+
+    const char *queries[] = {"p95_seconds"};
+    struct backtest_about about = {"tv.yaml", "http://127.0.0.1:1", queries, 1};
+    json_t *j = backtest_json(b, &about);
+    json_t *slow =
+        json_object_get(json_object_get(json_object_get(j, "summary"), "verdicts"), "slow");
+    CHECK_INT(json_integer_value(json_object_get(slow, "no_effect")), 12);
+    CHECK_INT(json_integer_value(json_object_get(slow, "helped")), 1);
+    json_t *jt = json_object_get(json_object_get(j, "summary"), "targets");
+    for (size_t i = 0; i < json_array_size(jt); i++) {
+        json_t *x = json_array_get(jt, i);
+        if (strcmp(json_string_value(json_object_get(x, "target")), "{service=\"w\"}") == 0)
+            CHECK_INT(json_integer_value(json_object_get(
+                          json_object_get(json_object_get(x, "verdicts"), "slow"), "worse")),
+                      1);
+    }
+    json_decref(j);
+
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    backtest_write_text(b, &about, f);
+    fclose(f);
+    CHECK_CONTAINS(text, "  slow: helped 1, no_effect 12, worse 1, unknown 1\n"
+                         "    no effect at 12 targets: {service=\"n00\"} (1 of 1), "
+                         "{service=\"n01\"} (1 of 1), ");
+    CHECK_CONTAINS(text, "{service=\"n09\"} (1 of 1) and 2 more\n");
+    CHECK(!strstr(text, "{service=\"n10\"} (1 of 1)"));
+    free(text);
+    backtest_result_free(b);
+    promql_range_free(&s);
+    rules_free(r);
+}
+
 TEST_MAIN(TEST_ENTRY(time_forms), TEST_ENTRY(time_rejects), TEST_ENTRY(chunk_arithmetic),
           TEST_ENTRY(range_reply_points), TEST_ENTRY(range_reply_chunk_boundary),
           TEST_ENTRY(range_reply_errors), TEST_ENTRY(query_range_in_chunks),
           TEST_ENTRY(replay_timeline_and_summary), TEST_ENTRY(ruletest_agrees_with_backtest),
           TEST_ENTRY(alert_signal_query), TEST_ENTRY(replay_refuses_mismatched_ranges),
           TEST_ENTRY(replay_regulator_trajectory), TEST_ENTRY(replay_verdicts),
-          TEST_ENTRY(replay_targets_regulator_trajectories),
+          TEST_ENTRY(replay_targets_verdicts), TEST_ENTRY(replay_targets_regulator_trajectories),
           TEST_ENTRY(ruletest_agrees_with_backtest_on_regulators))
