@@ -610,6 +610,32 @@ static struct rules *load_rules(void)
     return r;
 }
 
+/* The rules yaml with targets by service and then head (may be ""): NULL after saying why. */
+static struct rules *load_with_targets(const char *head, const char *yaml, const char *name)
+{
+    struct buf y, e;
+    buf_init(&y, 0);
+    buf_init(&e, 1 << 16);
+    buf_printf(&y, "targets: {by: [service]}\n%s%s", head, yaml);
+    struct rules *r = NULL;
+    if (rules_load_string(y.data, y.len, name, &r, &e) < 0)
+        fprintf(stderr, "  rules: %s", e.data ? e.data : "");
+    buf_free(&e);
+    buf_free(&y);
+    return r;
+}
+
+/* The text report of b (caller frees). */
+static char *text_of(const struct backtest_result *b, const struct backtest_about *about)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    backtest_write_text(b, about, f);
+    fclose(f);
+    return text;
+}
+
 static struct backtest_result *replay_synthetic(struct rules *r, struct promql_range *s)
 {
     if (promql_range_init(s, START_MS, 10000, N_POINTS) < 0)
@@ -700,11 +726,7 @@ TEST(replay_timeline_and_summary)
     CHECK(json_is_true(json_object_get(d1, "would_fire")));
     json_decref(j);
 
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    backtest_write_text(b, &about, f);
-    fclose(f);
+    char *text = text_of(b, &about);
     CHECK_CONTAINS(text, "  2023-11-14T22:15:30Z  stressed -> critical  confidence 0.67, ends a "
                          "flap\n");
     CHECK_CONTAINS(text, "      decision: executed (would fire): webhook POST "
@@ -900,11 +922,7 @@ TEST(replay_regulator_trajectory)
     CHECK(json_is_false(json_object_get(c4, "dry_run")));
     json_decref(j);
 
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    backtest_write_text(b, &about, f);
-    fclose(f);
+    char *text = text_of(b, &about);
     CHECK_CONTAINS(text, "\nRegulators (open loop: the recorded signal never saw these outputs)\n"
                          "  limit: holds p95 at 0.5 (gradient); concurrency 4..64, from 64 to 8 "
                          "(lowest 4, highest 32)\n"
@@ -927,9 +945,7 @@ TEST(replay_regulator_trajectory)
     j = backtest_json(b, &about);
     CHECK(j != NULL && json_object_get(j, "regulators") == NULL);
     json_decref(j);
-    f = open_memstream(&text, &len);
-    backtest_write_text(b, &about, f);
-    fclose(f);
+    text = text_of(b, &about);
     CHECK(!strstr(text, "Regulators"));
     free(text);
     backtest_result_free(b);
@@ -944,16 +960,9 @@ TEST(replay_regulator_trajectory)
  * summary in both reports. */
 TEST(replay_targets_regulator_trajectories)
 {
-    struct buf y, e;
-    buf_init(&y, 0);
-    buf_printf(&y, "targets: {by: [service]}\n%s", reg_rules_yaml);
-    buf_init(&e, 1 << 16);
-    struct rules *r = NULL;
-    int rc = rules_load_string(y.data, y.len, "treg.yaml", &r, &e);
-    if (rc < 0)
-        TEST_FAIL("rules: %s", e.data ? e.data : "");
-    buf_free(&e);
-    buf_free(&y);
+    struct rules *r = load_with_targets("", reg_rules_yaml, "treg.yaml");
+    if (!r)
+        TEST_FAIL("the rules do not load");
     struct promql_range s;
     CHECK_INT(promql_range_init(&s, START_MS, 10000, REG_POINTS), 0);
     s.matrix = json_array();
@@ -1040,11 +1049,7 @@ TEST(replay_targets_regulator_trajectories)
     }
     json_decref(j);
 
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    backtest_write_text(b, &about, f);
-    fclose(f);
+    char *text = text_of(b, &about);
     CHECK_CONTAINS(text, "\nRegulators (open loop: the recorded signal never saw these outputs)\n"
                          "  limit: holds p95 at 0.5 (gradient); concurrency 4..64, from 64 at "
                          "each target (lowest 4, highest 64 over 2 targets)\n"
@@ -1079,9 +1084,7 @@ TEST(replay_targets_regulator_trajectories)
     json_decref(one_b);
     CHECK_INT(backtest_replay_targets(r, series, 31000, &b), 0);
     CHECK_INT(b->n_targets, 22);
-    f = open_memstream(&text, &len);
-    backtest_write_text(b, &about, f);
-    fclose(f);
+    text = text_of(b, &about);
     CHECK_CONTAINS(text, "    per target, most changes first:\n"
                          "      {service=\"t21\"}: 7 changes (2 up, 5 down), 2 reversals; final 8 "
                          "(lowest 4, highest 32)\n"
@@ -1270,16 +1273,10 @@ TEST(replay_targets_verdicts)
     double none[] = {0.5, 0.5, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2};
     double worse[] = {0.5, 0.5, 2, 2, 2, 2, 2, 4, 4, 4, 4, 4, 4, 4, 4};
     size_t n = sizeof(helped) / sizeof(helped[0]);
-    struct buf y, e;
-    buf_init(&y, 0);
-    buf_printf(&y, "targets: {by: [service]}\nlimits: {max_targets_acting: 0}\n%s",
-               verdict_rules_yaml);
-    buf_init(&e, 1 << 16);
-    struct rules *r = NULL;
-    if (rules_load_string(y.data, y.len, "tv.yaml", &r, &e) < 0)
-        TEST_FAIL("rules: %s", e.data ? e.data : "");
-    buf_free(&e);
-    buf_free(&y);
+    struct rules *r =
+        load_with_targets("limits: {max_targets_acting: 0}\n", verdict_rules_yaml, "tv.yaml");
+    if (!r)
+        TEST_FAIL("the rules do not load");
     struct promql_range s;
     CHECK_INT(promql_range_init(&s, START_MS, 10000, n), 0);
     s.matrix = json_array();
@@ -1328,11 +1325,7 @@ TEST(replay_targets_verdicts)
     }
     json_decref(j);
 
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    backtest_write_text(b, &about, f);
-    fclose(f);
+    char *text = text_of(b, &about);
     CHECK_CONTAINS(text, "  slow: helped 1, no_effect 12, worse 1, unknown 1\n"
                          "    no effect at 12 targets: {service=\"n00\"} (1 of 1), "
                          "{service=\"n01\"} (1 of 1), ");
