@@ -501,10 +501,8 @@ int report_cli(int argc, char **argv)
     char err[512];
     struct report_source src = {.query = report_source_promql, .ctx = c};
     r = report_build(rules->report, &src, &o, &rep, err, sizeof(err));
-    if (r >= 0 && f.baselines && report_baselines_finish(&rb, &src, o.time, rep) < 0) {
-        r = -ENOMEM;
-        snprintf(err, sizeof(err), "out of memory");
-    }
+    if (r >= 0 && f.baselines)
+        r = report_baselines_finish(&rb, &src, o.time, rep, err, sizeof(err));
     report_baselines_free(&rb);
     promql_client_free(c);
     int status = 1;

@@ -501,9 +501,10 @@ static void report_endpoint(struct controller *c, const struct httpd_request *re
         };
         struct report_source src = {.query = report_source_promql, .ctx = prom};
         ret = report_build(d, &src, &o, &rep, err, sizeof(err));
-        if (ret >= 0 && rbr >= 0 && report_baselines_finish(&rb, &src, o.time, rep) < 0) {
-            ret = -ENOMEM;
-            snprintf(err, sizeof(err), "out of memory");
+        if (ret >= 0 && rbr >= 0 &&
+            (ret = report_baselines_finish(&rb, &src, o.time, rep, err, sizeof(err))) < 0) {
+            json_decref(rep);
+            rep = NULL;
         }
     }
     report_baselines_free(&rb);

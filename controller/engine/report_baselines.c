@@ -148,8 +148,22 @@ static double answer_value(const struct report_baselines *rb, const struct repor
     return found == 1 ? v : NAN;
 }
 
+/* Whether the report queried nothing of its own: every check skipped, or none. */
+static bool report_queried_nothing(const json_t *rep)
+{
+    size_t k;
+    const json_t *x;
+    json_array_foreach(json_object_get(rep, "checks"), k, x)
+    {
+        const char *st = json_string_value(json_object_get(x, "status"));
+        if (!st || strcmp(st, "skipped") != 0)
+            return false;
+    }
+    return true;
+}
+
 int report_baselines_finish(struct report_baselines *rb, const struct report_source *src,
-                            double time, json_t *rep)
+                            double time, json_t *rep, char *err, size_t err_size)
 {
     /* the queries: each signal's value when an entry waits for it, each trend */
     const char *qs[2 * RULES_MAX_SIGNALS];
@@ -176,12 +190,28 @@ int report_baselines_finish(struct report_baselines *rb, const struct report_sou
     }
     struct report_answer *answers = n && src ? calloc(n, sizeof(*answers)) : NULL;
     if (n && src && !answers) {
+        snprintf(err, err_size, "out of memory");
         report_baselines_free(rb);
         return -ENOMEM;
     }
     if (answers)
         src->query(src->ctx, qs, n, time, answers);
+    size_t unreachable = 0;
+    for (size_t q = 0; answers && q < n; q++)
+        unreachable += !answers[q].series && answers[q].unreachable;
     int ret = 0;
+    if (answers && unreachable == n && report_queried_nothing(rep)) {
+        /* as report_build says it when none of its own queries reached Prometheus */
+        const char *why = answers[0].detail[0] ? answers[0].detail
+                          : answers[0].error   ? answers[0].error
+                                               : "?";
+        const char *url = json_string_value(json_object_get(rep, "prometheus"));
+        bool named = !url || strstr(why, url);
+        snprintf(err, err_size, "cannot query Prometheus%s%s: %s", named ? "" : " at ",
+                 named ? "" : url, why);
+        ret = -EHOSTUNREACH;
+    }
+    int set = 0; /* json_object_set_new's results, or-ed */
     json_array_foreach(rb->entries, k, x)
     {
         size_t i = (size_t)json_integer_value(json_object_get(x, KEY_SIGNAL));
@@ -190,11 +220,11 @@ int report_baselines_finish(struct report_baselines *rb, const struct report_sou
             continue;
         if (json_object_get(x, KEY_QUERY) && answers && value_at[i] != SIZE_MAX) {
             double v = answer_value(rb, &answers[value_at[i]], labels);
-            ret |= json_object_set_new(x, "now", isfinite(v) ? json_real(v) : json_null());
+            set |= json_object_set_new(x, "now", isfinite(v) ? json_real(v) : json_null());
         }
         const json_t *now = json_object_get(x, "now"), *median = json_object_get(x, "median");
         if (json_is_true(json_object_get(x, "ready")))
-            ret |= json_object_set_new(
+            set |= json_object_set_new(
                 x, "ratio",
                 json_is_number(now) && json_number_value(median) > 0
                     ? json_real(json_number_value(now) / json_number_value(median))
@@ -202,7 +232,7 @@ int report_baselines_finish(struct report_baselines *rb, const struct report_sou
         /* the trend: null when Prometheus has not two points of it in the window */
         if (!labels && answers && trend_at[i] != SIZE_MAX) {
             double v = answer_value(rb, &answers[trend_at[i]], NULL);
-            ret |=
+            set |=
                 json_object_set_new(x, "trend_per_hour", isfinite(v) ? json_real(v) : json_null());
         }
         json_object_del(x, KEY_SIGNAL);
@@ -211,8 +241,13 @@ int report_baselines_finish(struct report_baselines *rb, const struct report_sou
     for (size_t q = 0; answers && q < n; q++)
         json_decref(answers[q].series);
     free(answers);
-    if (ret == 0 && json_array_size(rb->entries))
-        ret = json_object_set(rep, "compared_with_baseline", rb->entries);
+    if (ret == 0 && set < 0)
+        ret = -ENOMEM;
+    if (ret == 0 && json_array_size(rb->entries) &&
+        json_object_set(rep, "compared_with_baseline", rb->entries) < 0)
+        ret = -ENOMEM;
+    if (ret == -ENOMEM)
+        snprintf(err, err_size, "out of memory");
     report_baselines_free(rb);
-    return ret < 0 ? -ENOMEM : 0;
+    return ret;
 }

@@ -48,8 +48,10 @@ int report_baselines_add(struct report_baselines *rb, const struct rules *r,
 
 /* Queries from src (NULL: none), at time and in one round, the trends and the values not
  * given, and sets the section into rep as "compared_with_baseline" (left out when it is
- * empty). rb is freed. 0 or -ENOMEM. */
+ * empty). rb is freed. 0; -EHOSTUNREACH when none of these queries reached Prometheus and
+ * the report had none of its own (every check skipped, or none), as report_build fails;
+ * -ENOMEM; with why in err. */
 int report_baselines_finish(struct report_baselines *rb, const struct report_source *src,
-                            double time, json_t *rep);
+                            double time, json_t *rep, char *err, size_t err_size);
 
 #endif

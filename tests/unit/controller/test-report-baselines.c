@@ -3,6 +3,7 @@
  * targets, the values given (the daemon's) or queried (the command's) with the trends in one
  * round from a fake struct report_source, matched to targets as targets_match reads a
  * vector, the ratio, and the internal keys gone. */
+#include <errno.h>
 #include <math.h>
 #include <string.h>
 
@@ -37,6 +38,8 @@ static const char *const replies[][2] = {
     {"shared_q", "[{\"metric\": {\"job\": \"x\"}, \"value\": [1700000000, \"3\"]}]"},
 };
 
+static bool down; /* every query: connection refused */
+
 static void fake_query(void *ctx, const char *const *queries, size_t n, double time,
                        struct report_answer *answers)
 {
@@ -44,6 +47,12 @@ static void fake_query(void *ctx, const char *const *queries, size_t n, double t
     (void)time;
     for (size_t i = 0; i < n; i++) {
         memset(&answers[i], 0, sizeof(answers[i]));
+        if (down) {
+            answers[i].error = "connect";
+            answers[i].unreachable = true;
+            snprintf(answers[i].detail, sizeof(answers[i].detail), "connection refused");
+            continue;
+        }
         if (n_asked < 8)
             snprintf(asked[n_asked++], sizeof(asked[0]), "%s", queries[i]);
         const char *text = "[]";
@@ -83,6 +92,7 @@ TEST(controller_queried_and_given)
     CHECK(r != NULL);
     struct baseline_set set;
     learn(&set, r, 5);
+    char err[256];
 
     /* the command: now queried, with the trend, in one round */
     struct report_baselines rb;
@@ -90,7 +100,7 @@ TEST(controller_queried_and_given)
     CHECK_INT(report_baselines_add(&rb, r, &set, NULL, NULL, T0), 0);
     json_t *rep = json_object();
     n_asked = 0;
-    CHECK_INT(report_baselines_finish(&rb, &fake, T0, rep), 0);
+    CHECK_INT(report_baselines_finish(&rb, &fake, T0, rep, err, sizeof(err)), 0);
     CHECK_INT(n_asked, 2);
     CHECK_STR(asked[0], "p95_q");
     CHECK_STR(asked[1], "deriv((p95_q)[3600s:1m]) * 3600");
@@ -116,7 +126,7 @@ TEST(controller_queried_and_given)
     CHECK_INT(report_baselines_add(&rb, r, &set, values, NULL, T0), 0);
     rep = json_object();
     n_asked = 0;
-    CHECK_INT(report_baselines_finish(&rb, &fake, T0, rep), 0);
+    CHECK_INT(report_baselines_finish(&rb, &fake, T0, rep, err, sizeof(err)), 0);
     CHECK_INT(n_asked, 1);
     CHECK_STR(asked[0], "deriv((p95_q)[3600s:1m]) * 3600");
     x = json_array_get(json_object_get(rep, "compared_with_baseline"), 0);
@@ -131,12 +141,32 @@ TEST(controller_queried_and_given)
     CHECK_INT(report_baselines_init(&rb, r), 0);
     CHECK_INT(report_baselines_add(&rb, r, &set, values, NULL, T0), 0);
     rep = json_object();
-    CHECK_INT(report_baselines_finish(&rb, NULL, T0, rep), 0);
+    CHECK_INT(report_baselines_finish(&rb, NULL, T0, rep, err, sizeof(err)), 0);
     x = json_array_get(json_object_get(rep, "compared_with_baseline"), 0);
     CHECK(json_is_false(json_object_get(x, "ready")));
     CHECK(json_is_null(json_object_get(x, "now")));
     CHECK(!json_object_get(x, "median") && !json_object_get(x, "ratio"));
     json_decref(rep);
+
+    /* Prometheus down (the baseline of 2 values above): no report when the report queried nothing
+     * else (as report_build fails), the values null when its checks were queried */
+    down = true;
+    CHECK_INT(report_baselines_init(&rb, r), 0);
+    CHECK_INT(report_baselines_add(&rb, r, &set, NULL, NULL, T0), 0);
+    rep =
+        json_pack("{s:s,s:[{s:s}]}", "prometheus", "http://p:9090", "checks", "status", "skipped");
+    CHECK_INT(report_baselines_finish(&rb, &fake, T0, rep, err, sizeof(err)), -EHOSTUNREACH);
+    CHECK_STR(err, "cannot query Prometheus at http://p:9090: connection refused");
+    json_decref(rep);
+    CHECK_INT(report_baselines_init(&rb, r), 0);
+    CHECK_INT(report_baselines_add(&rb, r, &set, NULL, NULL, T0), 0);
+    rep = json_pack("{s:[{s:s}]}", "checks", "status", "failed");
+    CHECK_INT(report_baselines_finish(&rb, &fake, T0, rep, err, sizeof(err)), 0);
+    x = json_array_get(json_object_get(rep, "compared_with_baseline"), 0);
+    CHECK(json_is_null(json_object_get(x, "now"))); /* (2 samples: not ready, no ratio) */
+    CHECK(json_is_null(json_object_get(x, "trend_per_hour")));
+    json_decref(rep);
+    down = false;
     baseline_set_free(&set);
     rules_free(r);
 }
@@ -151,6 +181,7 @@ TEST(targets_matched_shared_and_limited)
     CHECK(r != NULL);
     struct baseline_set set;
     learn(&set, r, 5);
+    char err[256];
     json_t *a = json_pack("{s:s}", "service", "a"), *b = json_pack("{s:s}", "service", "b"),
            *d = json_pack("{s:s}", "service", "d");
     struct report_baselines rb;
@@ -160,7 +191,7 @@ TEST(targets_matched_shared_and_limited)
     CHECK_INT(report_baselines_add(&rb, r, &set, NULL, d, T0), 0); /* no series */
     json_t *rep = json_object();
     n_asked = 0;
-    CHECK_INT(report_baselines_finish(&rb, &fake, T0, rep), 0);
+    CHECK_INT(report_baselines_finish(&rb, &fake, T0, rep, err, sizeof(err)), 0);
     CHECK_INT(n_asked, 1); /* the value; no trend with targets */
     json_t *cb = json_object_get(rep, "compared_with_baseline");
     CHECK_INT(json_array_size(cb), 3);
@@ -181,7 +212,7 @@ TEST(targets_matched_shared_and_limited)
     CHECK_INT(report_baselines_add(&rb, r, &set, NULL, a, T0), 0);
     CHECK_INT(report_baselines_add(&rb, r, &set, NULL, b, T0), 0);
     rep = json_object();
-    CHECK_INT(report_baselines_finish(&rb, &fake, T0, rep), 0);
+    CHECK_INT(report_baselines_finish(&rb, &fake, T0, rep, err, sizeof(err)), 0);
     cb = json_object_get(rep, "compared_with_baseline");
     CHECK(num(json_array_get(cb, 0), "now") == 3 && num(json_array_get(cb, 1), "now") == 3);
     json_decref(rep);
@@ -191,7 +222,7 @@ TEST(targets_matched_shared_and_limited)
     for (int i = 0; i < REPORT_BASELINES_MAX_TARGETS + 5; i++)
         CHECK_INT(report_baselines_add(&rb, r, &set, NULL, a, T0), 0);
     rep = json_object();
-    CHECK_INT(report_baselines_finish(&rb, &fake, T0, rep), 0);
+    CHECK_INT(report_baselines_finish(&rb, &fake, T0, rep, err, sizeof(err)), 0);
     CHECK_INT(json_array_size(json_object_get(rep, "compared_with_baseline")),
               REPORT_BASELINES_MAX_TARGETS);
     json_decref(rep);
@@ -199,7 +230,7 @@ TEST(targets_matched_shared_and_limited)
     /* nothing added: no section */
     CHECK_INT(report_baselines_init(&rb, r), 0);
     rep = json_object();
-    CHECK_INT(report_baselines_finish(&rb, &fake, T0, rep), 0);
+    CHECK_INT(report_baselines_finish(&rb, &fake, T0, rep, err, sizeof(err)), 0);
     CHECK(json_object_get(rep, "compared_with_baseline") == NULL);
     json_decref(rep);
     json_decref(a);
