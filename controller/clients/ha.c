@@ -324,6 +324,11 @@ static int gunzip_into(const void *p, size_t n, struct buf *out)
 
 int ha_fence(struct ha *h, const void *data, size_t len)
 {
+    return ha_fence_either(h, data, len, NULL, 0);
+}
+
+int ha_fence_either(struct ha *h, const void *data, size_t len, const void *alt, size_t alt_len)
+{
     if (!h)
         return 0;
     if (!ha_leading(h))
@@ -333,6 +338,11 @@ int ha_fence(struct ha *h, const void *data, size_t len)
     bool share = data != NULL;
     if (share) {
         int r = gzip_into(data, len, &gz, HA_STATE_MAX_BYTES);
+        if (r < 0 && alt && alt != data) {
+            buf_reset(&gz);
+            r = gzip_into(alt, alt_len, &gz, HA_STATE_MAX_BYTES);
+            len = alt_len;
+        }
         if (r < 0) {
             /* Too large to share: the fence still runs, a new leader starts from its own
              * state (docs/ARCHITECTURE.md, "High availability"). */

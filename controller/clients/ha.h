@@ -101,6 +101,9 @@ bool ha_leading(struct ha *h);
  * we do not (stepped down, told through the callback); another -errno: the backend could
  * not be asked (not leading: do not act). NULL (no HA): 0. */
 int ha_fence(struct ha *h, const void *data, size_t len);
+/* The same with data, or alt when data is over the backend's limit gzipped (alt NULL:
+ * none). */
+int ha_fence_either(struct ha *h, const void *data, size_t len, const void *alt, size_t alt_len);
 /* The shared state (gunzipped) into out; empty when none was written. 0 or -errno. */
 int ha_get_state(struct ha *h, struct buf *out, char *msg, size_t msg_size);
 

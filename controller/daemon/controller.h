@@ -207,8 +207,11 @@ struct controller {
     struct ha *ha;
     unsigned long long ha_acquired, ha_adopted;
     struct ha_metrics ha_m;
-    bool stopping;       /* atomic: the watchdog thread ends */
-    bool report_running; /* atomic: GET /api/v1/report builds one report at a time */
+    char *ha_baselines; /* the last baselines.json written, shared at the next fence (lock) */
+    size_t ha_baselines_len;
+    bool ha_baselines_new; /* written since the last share (lock) */
+    bool stopping;         /* atomic: the watchdog thread ends */
+    bool report_running;   /* atomic: GET /api/v1/report builds one report at a time */
     char generator_url[512];
 };
 
@@ -433,17 +436,22 @@ void regulators_publish(struct controller *c);
  * becoming leader: the shared state replaces this replica's own. refuse: for the API's
  * requests that change something on a standby: true (with msg naming the leader) when this
  * replica may not take them. */
+/* run.c: baselines another replica learned (baselines.json's form), for the signals and
+ * targets that have none yet (lock held). */
+void controller_baselines_adopt(struct controller *c, const json_t *saved);
 int replicas_start(struct controller *c);
 void replicas_stop(struct controller *c);
 bool replicas_may_act(struct controller *c);
 int replicas_fence(struct controller *c, char *why, size_t why_size);
 /* The state written to the backend after an action (while leading; no lock held). */
 void replicas_share(struct controller *c);
+/* The same when the baselines were written since the last share (main thread, no lock). */
+void replicas_share_baselines(struct controller *c);
 void replicas_takeover(struct controller *c);
 bool replicas_refuse(struct controller *c, char *msg, size_t msg_size);
 json_t *replicas_status_json(struct controller *c);
 int replicas_metrics_init(struct controller *c); /* 0 or -ENOMEM */
-void replicas_publish(struct controller *c); /* lock held */
+void replicas_publish(struct controller *c);     /* lock held */
 
 /* overrides.c: runtime overrides (lock held): PUT merges req into the overrides, DELETE
  * clears them; both are audited and saved. 0, -EINVAL with msg for a bad request, -EIO (audit). */

@@ -105,11 +105,27 @@ int replicas_fence(struct controller *c, char *why, size_t why_size)
         return -EPERM;
     }
     struct state_snapshot snap;
+    struct buf both;
+    buf_init(&both, STATE_MAX_FILE_BYTES);
     pthread_mutex_lock(&c->lock);
     int r = controller_state_snapshot(c, &snap);
+    /* the baselines last written ride along under "ha_baselines" (the state file's reader
+     * passes over it), when the two fit the backend together */
+    char *end = r == 0 && c->ha_baselines ? memrchr(snap.text.data, '}', snap.text.len) : NULL;
+    c->ha_baselines_new = false;
+    if (end && (buf_append(&both, snap.text.data, (size_t)(end - snap.text.data)) < 0 ||
+                buf_puts(&both, ",\"ha_baselines\":") < 0 ||
+                buf_append(&both, c->ha_baselines, c->ha_baselines_len) < 0 ||
+                buf_puts(&both, "}") < 0))
+        buf_free(&both);
     pthread_mutex_unlock(&c->lock);
-    r = ha_fence(c->ha, r == 0 ? snap.text.data : NULL, r == 0 ? snap.text.len : 0);
+    if (r == 0)
+        r = ha_fence_either(c->ha, both.len ? both.data : snap.text.data,
+                            both.len ? both.len : snap.text.len, snap.text.data, snap.text.len);
+    else
+        r = ha_fence(c->ha, NULL, 0);
     buf_free(&snap.text);
+    buf_free(&both);
     if (r == -EPERM)
         snprintf(why, why_size, "fenced: this replica no longer holds the lease");
     else if (r < 0)
@@ -125,6 +141,18 @@ void replicas_share(struct controller *c)
     char why[300];
     if (c->ha && replicas_may_act(c))
         (void)replicas_fence(c, why, sizeof(why));
+}
+
+void replicas_share_baselines(struct controller *c)
+{
+    if (!c->ha)
+        return;
+    pthread_mutex_lock(&c->lock);
+    bool fresh = c->ha_baselines_new;
+    c->ha_baselines_new = false;
+    pthread_mutex_unlock(&c->lock);
+    if (fresh)
+        replicas_share(c);
 }
 
 /* The shared state replaces this replica's own (lock held). */
@@ -166,6 +194,13 @@ static void adopt(struct controller *c, const struct buf *text, double now)
         targets_restore(c, c->st.targets);
     json_decref(c->st.targets);
     c->st.targets = NULL;
+    /* the baselines: this replica learned its own from the same evaluations; the leader's
+     * fill those it has none of (it started later, or a target is new to it) */
+    json_t *whole = json_loadb(text->data, text->len, 0, NULL);
+    const json_t *bl = json_object_get(whole, "ha_baselines");
+    if (json_is_object(bl))
+        controller_baselines_adopt(c, bl);
+    json_decref(whole);
     if (regulators_init(c) < 0)
         log_error("ha: out of memory restoring the regulators");
     overrides_reapply(c);

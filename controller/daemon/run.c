@@ -163,8 +163,28 @@ static void baselines_save(struct controller *c, double now, bool force)
     if (r < 0) {
         metric_add(c->m.state_errors, 1);
         log_error_errno(r, "baselines: cannot save %s", c->baselines_path);
+    } else if (c->ha) {
+        /* shared with the state at the next fence (daemon/replicas.c) */
+        free(c->ha_baselines);
+        c->ha_baselines = buf_steal(&b, &c->ha_baselines_len);
+        c->ha_baselines_new = true;
     }
     buf_free(&b);
+}
+
+void controller_baselines_adopt(struct controller *c, const json_t *saved)
+{
+    const struct rules *r = c->rules;
+    int e = 0;
+    if (!r->targets.by)
+        e = baseline_set_seed(&c->baselines, r, json_object_get(saved, "baselines"));
+    const json_t *targets = json_object_get(saved, "targets");
+    for (size_t i = 0; e == 0 && targets && i < c->targets.n; i++) {
+        struct target *t = c->targets.list[i];
+        e = baseline_set_seed(&t->baselines, r, json_object_get(targets, t->key));
+    }
+    if (e < 0)
+        log_error("baselines: out of memory taking the shared ones over");
 }
 
 /* DIR/baselines.json as saved (NULL when there is none or it does not parse: logged). */
@@ -789,6 +809,7 @@ static int run_daemon(struct controller *c)
         if (ev == DAEMON_EVENT_WAKE || ev == DAEMON_EVENT_TIMEOUT) {
             replicas_takeover(c); /* once after becoming leader, before acting */
             evaluate_once(c);
+            replicas_share_baselines(c); /* when written since (at most once a minute) */
             if (replicas_may_act(c)) /* a standby judges nothing: the leader does */
                 verdicts_judge_due(c, now_realtime());
             if (ev == DAEMON_EVENT_TIMEOUT || next <= now_usec()) {
@@ -822,6 +843,7 @@ static void controller_free(struct controller *c)
     regulators_free(c);
     baseline_set_free(&c->baselines);
     json_decref(c->baseline_seed);
+    free(c->ha_baselines);
     statefile_free_json(&c->st);
     targets_free(&c->targets);
     eval_state_free(&c->st.eval);

@@ -6,8 +6,8 @@
 #    as an overlay over the host's (writes go to a directory of this test) so that dpkg can
 #    install into it, the host's dpkg database copied in (its statoverride emptied: the
 #    container's /etc/group is systemd's factory one), the host's nsswitch.conf, the
-#    wait-online services masked, the package bound read-only; booted with
-#    systemd.firstboot=off; on a host with cgroup v1 controllers (which nspawn mounts
+#    wait-online services masked (from the boot on), the package bound read-only; booted
+#    with systemd.firstboot=off; on a host with cgroup v1 controllers (which nspawn mounts
 #    read-only inside) they are remounted writable in the container's mount namespace and
 #    the manager re-executed; stopped by its own init's pid (SIGRTMIN+4, then SIGKILL), and
 #    the cgroups it left on the host removed: whatever it starts, it stops
@@ -115,7 +115,9 @@ remove_new_cgroups() {
 spawn "$HS_TMP/nspawn.log" systemd-nspawn --register=no --keep-unit --directory=/ \
     --volatile=yes --private-network --machine="$MACHINE" --system-call-filter=bpf \
     --overlay="/usr:$HS_TMP/usr-upper:/usr" --bind-ro=/var/lib/dpkg:/run/host-dpkg \
-    --bind-ro="$HS_TMP/pkg:/run/homeostat-pkg" --console=pipe -b systemd.firstboot=off
+    --bind-ro="$HS_TMP/pkg:/run/homeostat-pkg" --console=pipe -b systemd.firstboot=off \
+    systemd.mask=systemd-networkd-wait-online.service systemd.mask=ifupdown-wait-online.service \
+    systemd.mask=NetworkManager-wait-online.service
 NSPAWN=$HS_PID
 
 # The container's init: a descendant of nspawn that is pid 1 in its own namespace.
@@ -205,7 +207,9 @@ fi
 
 # The controller's unit wants network-online.target; the container's only network is its
 # own loopback, and the host's wait-online services would wait two minutes for a link
-# that never comes: masked in the container (its /etc is its own).
+# that never comes: masked in the container (its /etc is its own), and from the boot on (the
+# kernel command line's systemd.mask= above), since a service the host enables for the
+# tests (Debian's etcd, which wants network-online.target) would hold the boot that long.
 in_ct systemctl mask --now systemd-networkd-wait-online.service ifupdown-wait-online.service \
     NetworkManager-wait-online.service >/dev/null 2>&1 || true
 
