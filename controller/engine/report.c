@@ -470,6 +470,14 @@ json_t *report_assemble(const struct report_def *d, const struct report_options 
 
 /* ---- querying ---- */
 
+void report_unreachable(const struct report_answer *a, const char *url, char *err, size_t err_size)
+{
+    const char *why = a->detail[0] ? a->detail : a->error ? a->error : "?";
+    bool named = !url || strstr(why, url);
+    snprintf(err, err_size, "cannot query Prometheus%s%s: %s", named ? "" : " at ",
+             named ? "" : url, why);
+}
+
 int report_build(const struct report_def *d, const struct report_source *src,
                  const struct report_options *o, json_t **ret, char *err, size_t err_size)
 {
@@ -501,10 +509,7 @@ int report_build(const struct report_def *d, const struct report_source *src,
             unreachable++;
     }
     if (n > 0 && unreachable == n) {
-        const char *why = got[0].detail[0] ? got[0].detail : got[0].error ? got[0].error : "?";
-        bool named = !o->prometheus_url || strstr(why, o->prometheus_url);
-        snprintf(err, err_size, "cannot query Prometheus%s%s: %s", named ? "" : " at ",
-                 named ? "" : o->prometheus_url, why);
+        report_unreachable(&got[0], o->prometheus_url, err, err_size);
         r = -EHOSTUNREACH;
         goto out;
     }

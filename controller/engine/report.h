@@ -80,6 +80,10 @@ json_t *report_assemble(const struct report_def *d, const struct report_options 
 int report_build(const struct report_def *d, const struct report_source *src,
                  const struct report_options *o, json_t **ret, char *err, size_t err_size);
 
+/* Why no query reached Prometheus, from the first answer a, into err: "cannot query
+ * Prometheus: connection refused (URL)", naming url (NULL: none) when a does not. */
+void report_unreachable(const struct report_answer *a, const char *url, char *err, size_t err_size);
+
 /* The report as readable text (appended to out). 0 or -ENOMEM. */
 int report_text(const json_t *report, struct buf *out);
 

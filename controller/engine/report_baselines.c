@@ -201,14 +201,8 @@ int report_baselines_finish(struct report_baselines *rb, const struct report_sou
         unreachable += !answers[q].series && answers[q].unreachable;
     int ret = 0;
     if (answers && unreachable == n && report_queried_nothing(rep)) {
-        /* as report_build says it when none of its own queries reached Prometheus */
-        const char *why = answers[0].detail[0] ? answers[0].detail
-                          : answers[0].error   ? answers[0].error
-                                               : "?";
-        const char *url = json_string_value(json_object_get(rep, "prometheus"));
-        bool named = !url || strstr(why, url);
-        snprintf(err, err_size, "cannot query Prometheus%s%s: %s", named ? "" : " at ",
-                 named ? "" : url, why);
+        report_unreachable(&answers[0], json_string_value(json_object_get(rep, "prometheus")), err,
+                           err_size);
         ret = -EHOSTUNREACH;
     }
     int set = 0; /* json_object_set_new's results, or-ed */
