@@ -2,6 +2,7 @@
 #include "base64.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -48,14 +49,15 @@ static int value_of(char c)
     return -1;
 }
 
-int base64_decode(const char *s, size_t n, struct buf *out)
+long base64_decode_to(const char *s, size_t n, unsigned char *out, size_t size, unsigned flags)
 {
-    size_t start = out->len;
+    bool strict = flags & BASE64_STRICT;
     uint32_t acc = 0;
     unsigned bits = 0, pad = 0, digits = 0;
+    size_t o = 0;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
-        if (c == ' ' || c == '\n' || c == '\r' || c == '\t')
+        if (!strict && (c == ' ' || c == '\n' || c == '\r' || c == '\t'))
             continue;
         if (c == '=') {
             pad++;
@@ -63,29 +65,36 @@ int base64_decode(const char *s, size_t n, struct buf *out)
         }
         int v = value_of(c);
         if (v < 0 || pad) /* a digit after padding */
-            goto bad;
+            return -EINVAL;
         digits++;
         acc = acc << 6 | (uint32_t)v;
         bits += 6;
         if (bits >= 8) {
             bits -= 8;
-            int r = buf_putc(out, (char)((acc >> bits) & 0xff));
-            if (r < 0) {
-                out->len = start;
-                return r;
-            }
+            if (out && o == size)
+                return -EINVAL;
+            if (out)
+                out[o] = (unsigned char)((acc >> bits) & 0xff);
+            o++;
         }
     }
     /* 1 digit left over cannot be; padding must complete a group of 4 */
     if (digits % 4 == 1 || pad > 2 || (pad && (digits + pad) % 4) ||
-        (acc & ((1u << bits) - 1)) != 0)
-        goto bad;
-    if (out->data)
-        out->data[out->len] = '\0';
+        (strict && (digits + pad) % 4) || (acc & ((1u << bits) - 1)) != 0)
+        return -EINVAL;
+    return (long)o;
+}
+
+int base64_decode(const char *s, size_t n, struct buf *out)
+{
+    long len = base64_decode_to(s, n, NULL, 0, 0); /* checked and measured first */
+    if (len < 0)
+        return (int)len;
+    int r = buf_reserve(out, (size_t)len);
+    if (r < 0)
+        return r;
+    base64_decode_to(s, n, (unsigned char *)out->data + out->len, (size_t)len, 0);
+    out->len += (size_t)len;
+    out->data[out->len] = '\0';
     return 0;
-bad:
-    out->len = start;
-    if (out->data)
-        out->data[start] = '\0';
-    return -EINVAL;
 }

@@ -18,6 +18,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "base64.h"
 #include "fileio.h"
 #include "yamltree.h"
 
@@ -1142,52 +1143,6 @@ bool webconfig_auth_required(const struct webconfig *w)
     return w && w->n_users > 0;
 }
 
-static int b64_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-/* Standard base64 with padding (Go's base64.StdEncoding) into out[size]; the length or
- * -EINVAL. */
-static long b64_decode(const char *in, unsigned char *out, size_t size)
-{
-    size_t n = strlen(in), o = 0;
-    if (n % 4 != 0)
-        return -EINVAL;
-    for (size_t i = 0; i < n; i += 4) {
-        int v[4];
-        size_t pad = 0;
-        for (size_t k = 0; k < 4; k++) {
-            unsigned char c = (unsigned char)in[i + k];
-            if (c == '=' && i + 4 == n && k >= 2) {
-                v[k] = 0;
-                pad++;
-                continue;
-            }
-            if (pad || (v[k] = b64_value(c)) < 0)
-                return -EINVAL;
-        }
-        unsigned triple =
-            (unsigned)v[0] << 18 | (unsigned)v[1] << 12 | (unsigned)v[2] << 6 | (unsigned)v[3];
-        size_t bytes = 3 - pad;
-        if (o + bytes > size)
-            return -EINVAL;
-        for (size_t k = 0; k < bytes; k++)
-            out[o++] = (unsigned char)(triple >> (16 - 8 * k));
-    }
-    return (long)o;
-}
-
 /* HMAC-SHA256 of (user, password) under the per-configuration cache key. */
 static int cache_digest(const struct webconfig *w, const unsigned char *cred, size_t len,
                         size_t user_len, unsigned char *out)
@@ -1307,7 +1262,7 @@ int webconfig_authorize_user(struct webconfig *w, const char *authorization, cha
     if (strlen(b64) > 4 * ((WEBCONFIG_MAX_USER_BYTES + WEBCONFIG_MAX_PASSWORD_BYTES + 1 + 2) / 3))
         return -EACCES;
     unsigned char cred[WEBCONFIG_MAX_USER_BYTES + WEBCONFIG_MAX_PASSWORD_BYTES + 4];
-    long len = b64_decode(b64, cred, sizeof(cred));
+    long len = base64_decode_to(b64, strlen(b64), cred, sizeof(cred), BASE64_STRICT);
     int r = -EACCES;
     const unsigned char *colon = len > 0 ? memchr(cred, ':', (size_t)len) : NULL;
     if (colon) {

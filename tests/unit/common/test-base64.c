@@ -74,5 +74,20 @@ TEST(bounded_output)
     buf_free(&b);
 }
 
+TEST(into_a_buffer_and_strict)
+{
+    unsigned char out[8];
+    CHECK_INT(base64_decode_to("Zm9vYmFy", 8, out, sizeof(out), BASE64_STRICT), 6);
+    CHECK(memcmp(out, "foobar", 6) == 0);
+    CHECK_INT(base64_decode_to("Zm9vYmFy", 8, out, 5, 0), -EINVAL); /* does not fit */
+    CHECK_INT(base64_decode_to("Zm9vYmFy", 8, NULL, 0, 0), 6);      /* measured */
+    /* strict, as Go's StdEncoding: padding required, no whitespace */
+    CHECK_INT(base64_decode_to("Zg==", 4, out, sizeof(out), BASE64_STRICT), 1);
+    CHECK_INT(base64_decode_to("Zg", 2, out, sizeof(out), BASE64_STRICT), -EINVAL);
+    CHECK_INT(base64_decode_to("Zm9v\n", 5, out, sizeof(out), BASE64_STRICT), -EINVAL);
+    CHECK_INT(base64_decode_to("Zm9v\n", 5, out, sizeof(out), 0), 3);
+}
+
 TEST_MAIN(TEST_ENTRY(rfc4648_vectors), TEST_ENTRY(binary_round_trip_and_whitespace),
-          TEST_ENTRY(refuses_bad_input_and_leaves_out_unchanged), TEST_ENTRY(bounded_output))
+          TEST_ENTRY(refuses_bad_input_and_leaves_out_unchanged), TEST_ENTRY(bounded_output),
+          TEST_ENTRY(into_a_buffer_and_strict))
