@@ -470,6 +470,7 @@ static void report_endpoint(struct controller *c, const struct httpd_request *re
     int rbr = report_baselines_init(&rb, r);
     if (rbr >= 0 && (rbr = baselines_report(c, &rb, now_realtime())) < 0)
         report_baselines_free(&rb);
+    json_t *track = verdicts_track_json(c); /* its verdicts' track record, for the report */
     struct report_state st = {
         .name = name,
         .severity = severity,
@@ -506,7 +507,10 @@ static void report_endpoint(struct controller *c, const struct httpd_request *re
             json_decref(rep);
             rep = NULL;
         }
+        if (rep && json_array_size(track))
+            json_object_set(rep, "actions_track_record", track);
     }
+    json_decref(track);
     report_baselines_free(&rb);
     promql_client_free(prom);
     rules_report_unref(d);

@@ -675,6 +675,30 @@ int report_text(const json_t *rep, struct buf *b)
             r |= buf_putc(b, '\n');
         }
     }
+    /* the daemon's: its verdicts' track record (docs/RULES.md, "Did it help?") */
+    const json_t *tr = json_object_get(rep, "actions_track_record");
+    if (json_array_size(tr)) {
+        r |= buf_printf(b, "\nDid the actions help? (%zu)\n", json_array_size(tr));
+        json_array_foreach(tr, i, x)
+        {
+            long long judged = (long long)json_integer_value(json_object_get(x, "verdicts")) -
+                               (long long)json_integer_value(json_object_get(x, "unknown"));
+            r |= buf_printf(b, "  %s %s: helped %lld of %lld times", jstr(x, "decision"),
+                            jstr(x, "kind"),
+                            (long long)json_integer_value(json_object_get(x, "helped")), judged);
+            long long nef = (long long)json_integer_value(json_object_get(x, "no_effect")),
+                      wo = (long long)json_integer_value(json_object_get(x, "worse")),
+                      un = (long long)json_integer_value(json_object_get(x, "unknown"));
+            if (nef || wo)
+                r |= buf_printf(b, " (no effect %lld, worse %lld)", nef, wo);
+            if (un)
+                r |= buf_printf(b, ", %lld unknown (data missing)", un);
+            const json_t *mi = json_object_get(x, "median_improvement");
+            if (json_is_number(mi))
+                r |= buf_printf(b, ", median improvement %+.0f %%", 100 * json_number_value(mi));
+            r |= buf_putc(b, '\n');
+        }
+    }
     const json_t *sk = json_object_get(rep, "skipped");
     if (json_array_size(sk)) {
         r |= buf_printf(b, "\nSkipped with --quick (%zu):", json_array_size(sk));

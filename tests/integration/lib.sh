@@ -495,6 +495,46 @@ for line in open(sys.argv[1]):
     [[ $code == 204 ]]
 }
 
+# start_etcd N: an etcd cluster of N members (Debian's etcd-server) on free loopback ports,
+# waited for until healthy (30 s). Sets ETCD_ENDPOINTS (client URLs, comma-separated),
+# ETCD_PORT[i] and ETCD_PID[i] (i from 1); returns 1 after a failed check. stop_etcd kills
+# them (SIGKILL: a member stopped by SIGTERM waits seconds for its peers; the data goes).
+start_etcd() {
+    local n=$1 i cluster='' peer=() token=hs-$$-$RANDOM
+    ETCD_ENDPOINTS=''
+    ETCD_PORT=() ETCD_PID=()
+    for ((i = 1; i <= n; i++)); do
+        ETCD_PORT[i]=$(free_port)
+        peer[i]=$(free_port)
+        cluster+="${cluster:+,}e$i=http://127.0.0.1:${peer[i]}"
+        ETCD_ENDPOINTS+="${ETCD_ENDPOINTS:+,}http://127.0.0.1:${ETCD_PORT[i]}"
+    done
+    for ((i = 1; i <= n; i++)); do
+        spawn "$HS_TMP/etcd$i.log" etcd --name "e$i" --data-dir "$HS_TMP/etcd$i" \
+            --listen-client-urls "http://127.0.0.1:${ETCD_PORT[i]}" \
+            --advertise-client-urls "http://127.0.0.1:${ETCD_PORT[i]}" \
+            --listen-peer-urls "http://127.0.0.1:${peer[i]}" \
+            --initial-advertise-peer-urls "http://127.0.0.1:${peer[i]}" \
+            --initial-cluster "$cluster" --initial-cluster-state new \
+            --initial-cluster-token "$token" --logger zap --log-level error
+        ETCD_PID[i]=$HS_PID
+    done
+    if ! wait_until 30 etcdctl --endpoints="$ETCD_ENDPOINTS" --command-timeout=2s \
+        endpoint health >/dev/null 2>&1; then
+        fail "the etcd cluster of $n did not become healthy; its logs:"
+        tail -n 20 "$HS_TMP"/etcd*.log | sed 's/^/    /'
+        return 1
+    fi
+    export ETCD_ENDPOINTS
+}
+stop_etcd() {
+    local p
+    for p in "${ETCD_PID[@]}"; do
+        kill -KILL "$p" 2>/dev/null && { wait "$p" 2>/dev/null || true; }
+    done
+    return 0
+}
+
 start_alertmanager() {
     hs_start_ready alertmanager prometheus-alertmanager --config.file="$1" \
         --storage.path="$HS_TMP/alertmanager-data.@SEQ@" \

@@ -24,48 +24,24 @@ ACTS=$HS_TMP/acts.log
 : >"$ACTS"
 
 # ---- etcd: three members ------------------------------------------------------------
-declare -a EPORT PPORT EPID
-CLUSTER=
-for i in 1 2 3; do
-    EPORT[i]=$(free_port)
-    PPORT[i]=$(free_port)
-    CLUSTER+="${CLUSTER:+,}e$i=http://127.0.0.1:${PPORT[i]}"
-done
-ENDPOINTS=
-for i in 1 2 3; do
-    ENDPOINTS+="${ENDPOINTS:+,}http://127.0.0.1:${EPORT[i]}"
-    spawn "$HS_TMP/etcd$i.log" etcd --name "e$i" --data-dir "$HS_TMP/etcd$i" \
-        --listen-client-urls "http://127.0.0.1:${EPORT[i]}" \
-        --advertise-client-urls "http://127.0.0.1:${EPORT[i]}" \
-        --listen-peer-urls "http://127.0.0.1:${PPORT[i]}" \
-        --initial-advertise-peer-urls "http://127.0.0.1:${PPORT[i]}" \
-        --initial-cluster "$CLUSTER" --initial-cluster-state new \
-        --initial-cluster-token "hs-$$" --logger zap --log-level error
-    EPID[i]=$HS_PID
-done
-etcd_healthy() { etcdctl --endpoints="$ENDPOINTS" --command-timeout=2s endpoint health >/dev/null 2>&1; }
-if ! wait_until 30 etcd_healthy; then
-    fail "the etcd cluster did not become healthy; logs:"
-    tail -n 20 "$HS_TMP"/etcd*.log | sed 's/^/    /'
-    finish
-fi
-pass "a three-member etcd cluster is healthy ($ENDPOINTS)"
+start_etcd 3 || finish
+pass "a three-member etcd cluster is healthy ($ETCD_ENDPOINTS)"
 
 # shellcheck disable=SC2034 # HA_ARGS and HA_STATUS_PAGE: for ha_scenarios.bash
-HA_ARGS=(--ha.backend=etcd --ha.etcd.endpoints="$ENDPOINTS")
+HA_ARGS=(--ha.backend=etcd --ha.etcd.endpoints="$ETCD_ENDPOINTS")
 export HA_STATUS_PAGE=1
 . "$(dirname "${BASH_SOURCE[0]}")/ha_scenarios.bash"
 
 # ---- kill the etcd member the leader talks to ------------------------------------------
 ep=$(ha_of "$L3" "h['endpoint']")
 m=0
-for i in 1 2 3; do [[ $ep == "http://127.0.0.1:${EPORT[i]}" ]] && m=$i; done
+for i in 1 2 3; do [[ $ep == "http://127.0.0.1:${ETCD_PORT[i]}" ]] && m=$i; done
 if [[ $m == 0 ]]; then
     fail "the leader names no etcd endpoint ('$ep')"
     m=1
 fi
-kill -KILL "${EPID[m]}"
-wait "${EPID[m]}" 2>/dev/null || true
+kill -KILL "${ETCD_PID[m]}"
+wait "${ETCD_PID[m]}" 2>/dev/null || true
 two=0
 for _ in $(seq 1 20); do
     [[ $(leaders | wc -l) -le 1 ]] || two=1
@@ -83,8 +59,8 @@ fi
 # ---- stop a majority -------------------------------------------------------------------
 for i in 1 2 3; do
     if [[ $i != "$m" ]]; then
-        kill -KILL "${EPID[i]}"
-        wait "${EPID[i]}" 2>/dev/null || true
+        kill -KILL "${ETCD_PID[i]}"
+        wait "${ETCD_PID[i]}" 2>/dev/null || true
         break
     fi
 done
@@ -101,7 +77,7 @@ for i in "${ALIVE[@]}"; do
     why=$(ha_of "$i" "h['why']")
     check "c$i says why it does not act ($why)" grep -qi "etcd" <<<"$why"
 done
-for i in 1 2 3; do kill -KILL "${EPID[i]}" 2>/dev/null && { wait "${EPID[i]}" 2>/dev/null || true; }; done
+stop_etcd
 
 # ---- TLS: etcd with client certificates ------------------------------------------------
 # (etcd's JSON gateway talks to its own gRPC server with the server's certificate: with

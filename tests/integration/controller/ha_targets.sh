@@ -59,13 +59,7 @@ scrape_configs:
 EOF
 start_prometheus "$HS_TMP/prometheus.yml" || finish
 
-EPORT=$(free_port)
-PPORT=$(free_port)
-spawn "$HS_TMP/etcd.log" etcd --name e --data-dir "$HS_TMP/etcd" \
-    --listen-client-urls "http://127.0.0.1:$EPORT" --advertise-client-urls "http://127.0.0.1:$EPORT" \
-    --listen-peer-urls "http://127.0.0.1:$PPORT" --initial-advertise-peer-urls "http://127.0.0.1:$PPORT" \
-    --initial-cluster "e=http://127.0.0.1:$PPORT" --logger zap --log-level error
-EPID=$HS_PID
+start_etcd 1 || finish
 
 cat >"$HS_TMP/rules.yaml" <<EOF
 evaluation_interval: 500ms
@@ -93,7 +87,7 @@ declare -a CPID CURL
 for i in 1 2; do
     spawn "$HS_TMP/c$i.log" "$HOMEOSTAT_CONTROLLER" --config="$HS_TMP/rules.yaml" \
         --web.listen-address=127.0.0.1:0 --state.directory="$HS_TMP/state$i" \
-        --ha.backend=etcd --ha.etcd.endpoints="http://127.0.0.1:$EPORT" --ha.identity="c$i" \
+        --ha.backend=etcd --ha.etcd.endpoints="$ETCD_ENDPOINTS" --ha.identity="c$i" \
         --ha.lease-duration=3s --ha.renew-deadline=2s --ha.retry-period=500ms
     CPID[i]=$HS_PID
     CURL[i]=$(wait_listening "$HS_TMP/c$i.log" "${CPID[i]}")
@@ -139,7 +133,7 @@ check_eq "... and for nothing else" 1 "$(wc -l <"$ACTS")"
 check "the standby evaluates b critical too" wait_until 5 critical_on "$S" b
 check_eq "... and recorded no decision" 0 "$(audit_count "$S" "r.get('type') == 'decision'")"
 # the shared state in etcd, with the baselines the leader last wrote
-etcdctl --endpoints="http://127.0.0.1:$EPORT" get /homeostat/homeostat-controller/state \
+etcdctl --endpoints="$ETCD_ENDPOINTS" get /homeostat/homeostat-controller/state \
     -w json >"$HS_TMP/shared.json" 2>/dev/null || true
 check "the shared state in etcd (gzip) has the targets' machines and their baselines" \
     /usr/bin/python3 -c 'import base64, gzip, json, sys
@@ -165,5 +159,5 @@ wait_until 15 reverted_once || true
 check_eq "b recovered: its action reverted once" 1 "$(count "revert b")"
 check_eq "... by the new leader" 1 "$(audit_count "$S" "r.get('type') == 'revert_result' and r.get('result') == 'ok'")"
 check_eq "nothing else ran" 2 "$(wc -l <"$ACTS")"
-kill -KILL "$EPID" 2>/dev/null && { wait "$EPID" 2>/dev/null || true; }
+stop_etcd
 finish

@@ -120,6 +120,9 @@ check "cut: counted in homeostat_controller_action_effects_total" \
 check_eq "cut: GET /api/v1/effects: the webhook of degraded helped 1 of 1, median improvement over 50 %" \
     "degraded webhook 1 1 1.0 True" \
     "$(jstr "$(curl -sf "$CTL_URL/api/v1/effects")" '" ".join(str(x) for x in (d["data"][0]["decision"], d["data"][0]["kind"], d["data"][0]["verdicts"], d["data"][0]["helped"], d["data"][0]["helped_share"], d["data"][0]["median_improvement"] > 0.5))')"
+check "cut: the report says so (Did the actions help?)" \
+    grep -q "degraded webhook: helped 1 of 1 times, median improvement +" \
+    <(curl -sf "$CTL_URL/api/v1/report?format=text&quick=1")
 stop_process "$CTL_PID"
 
 # ---- no effect ----
