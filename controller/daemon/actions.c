@@ -176,14 +176,6 @@ size_t actions_decision(struct controller *c, const struct decision_def *def, js
             log_info("decision %s: %s: ok", id, summary);
         }
         pthread_mutex_lock(&c->lock);
-        record_result(c, "action_result", id, i, a->kind, summary, "decision", &ar, secs,
-                      now_realtime(), t ? t->labels : NULL);
-        json_t *item = json_array_get(listed, i);
-        if (item) {
-            json_object_set_new(item, "result", json_string(status_name(ar.status)));
-            if (ar.status != ACT_OK)
-                json_object_set_new(item, "error", json_string(ar.error));
-        }
         json_array_append_new(c->st.action_times, json_real(now));
         if (t)
             json_array_append_new(t->action_times, json_real(now));
@@ -214,9 +206,21 @@ size_t actions_decision(struct controller *c, const struct decision_def *def, js
             }
             add_effect(c, e);
         }
+        pthread_mutex_unlock(&c->lock);
+        /* With --ha.backend, what a next leader must revert goes to the backend first, before
+         * the records' fsyncs: a leader that dies now leaves the least unknown. */
+        replicas_share(c);
+        pthread_mutex_lock(&c->lock);
+        record_result(c, "action_result", id, i, a->kind, summary, "decision", &ar, secs,
+                      now_realtime(), t ? t->labels : NULL);
+        json_t *item = json_array_get(listed, i);
+        if (item) {
+            json_object_set_new(item, "result", json_string(status_name(ar.status)));
+            if (ar.status != ACT_OK)
+                json_object_set_new(item, "error", json_string(ar.error));
+        }
         controller_save_state(c);
         pthread_mutex_unlock(&c->lock);
-        replicas_share(c); /* what a next leader must revert, at once */
         json_decref(expanded);
         free(shown);
         action_result_clear(&ar);
@@ -304,8 +308,6 @@ static void revert_one(struct controller *c, json_t *e, double now)
         log_error("revert of %s failed: %s", summary, ar.error);
 
     pthread_mutex_lock(&c->lock);
-    record_result(c, "revert_result", id, 0, kind, summary, "revert", &ar, secs, now_realtime(),
-                  json_object_get(e, "labels"));
     int i = find_effect(c->st.effects, key);
     if (i >= 0) {
         json_t *cur = json_array_get(c->st.effects, (size_t)i);
@@ -320,9 +322,15 @@ static void revert_one(struct controller *c, json_t *e, double now)
         }
     }
     metric_set(c->m.in_effect, (double)json_array_size(c->st.effects));
+    pthread_mutex_unlock(&c->lock);
+    /* With --ha.backend, that it is reverted goes to the backend first, before the records'
+     * fsyncs: a leader that dies now leaves the least to revert again. */
+    replicas_share(c);
+    pthread_mutex_lock(&c->lock);
+    record_result(c, "revert_result", id, 0, kind, summary, "revert", &ar, secs, now_realtime(),
+                  json_object_get(e, "labels"));
     controller_save_state(c);
     pthread_mutex_unlock(&c->lock);
-    replicas_share(c);
     action_result_clear(&ar);
 }
 

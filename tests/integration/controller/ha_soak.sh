@@ -13,9 +13,10 @@
 #    reverts alternating in the shared log; every action that ran has its result in exactly
 #    one audit log
 #  - the leader changed hands (kills and pauses happened) and the decisions went on
-# Effects a killed leader applied in the last milliseconds before its state reached etcd are
-# not carried over (docs/ARCHITECTURE.md, "High availability"): counted and shown, not
-# failed. HA_SOAK_SECONDS sets the length: 40 in make test, 600 in `make ha-soak`.
+# The windows of docs/ARCHITECTURE.md ("High availability") are counted and shown, not
+# failed: an effect a killed leader applied in the milliseconds before its state reached
+# etcd is not carried over; one it reverted then is reverted again by the next leader (a
+# revert twice is a failure unless another replica took over between the two). HA_SOAK_SECONDS sets the length: 40 in make test, 600 in `make ha-soak`.
 . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 require_tool etcd etcdctl curl /usr/bin/python3
@@ -31,30 +32,7 @@ AUTH=(-H "Authorization: Bearer $TOKEN")
 ACTS=$HS_TMP/acts.log
 : >"$ACTS"
 
-declare -a EPORT PPORT EPID
-CLUSTER=
-for i in 1 2 3; do
-    EPORT[i]=$(free_port)
-    PPORT[i]=$(free_port)
-    CLUSTER+="${CLUSTER:+,}e$i=http://127.0.0.1:${PPORT[i]}"
-done
-ENDPOINTS=
-for i in 1 2 3; do
-    ENDPOINTS+="${ENDPOINTS:+,}http://127.0.0.1:${EPORT[i]}"
-    spawn "$HS_TMP/etcd$i.log" etcd --name "e$i" --data-dir "$HS_TMP/etcd$i" \
-        --listen-client-urls "http://127.0.0.1:${EPORT[i]}" \
-        --advertise-client-urls "http://127.0.0.1:${EPORT[i]}" \
-        --listen-peer-urls "http://127.0.0.1:${PPORT[i]}" \
-        --initial-advertise-peer-urls "http://127.0.0.1:${PPORT[i]}" \
-        --initial-cluster "$CLUSTER" --initial-cluster-state new \
-        --initial-cluster-token "hs-$$" --logger zap --log-level error
-    EPID[i]=$HS_PID
-done
-etcd_healthy() { etcdctl --endpoints="$ENDPOINTS" --command-timeout=2s endpoint health >/dev/null 2>&1; }
-if ! wait_until 30 etcd_healthy; then
-    fail "the etcd cluster did not become healthy"
-    finish
-fi
+start_etcd 3 || finish
 
 cat >"$HS_TMP/record" <<EOF
 #!/bin/sh
@@ -84,7 +62,7 @@ start_replica() {
     spawn "$HS_TMP/c$i.log" "$HOMEOSTAT_CONTROLLER" --config="$RULES" \
         --web.listen-address=127.0.0.1:0 --state.directory="$HS_TMP/state$i" \
         --web.admin-token-file="$HS_TMP/token" --ha.backend=etcd \
-        --ha.etcd.endpoints="$ENDPOINTS" --ha.identity="c$i" \
+        --ha.etcd.endpoints="$ETCD_ENDPOINTS" --ha.identity="c$i" \
         --ha.lease-duration=2s --ha.renew-deadline=1500ms --ha.retry-period=300ms
     CPID[i]=$HS_PID
     CURL[i]=$(wait_listening "$HS_TMP/c$i.log" "${CPID[i]}")
@@ -174,10 +152,11 @@ import json, sys, collections
 tmp, acts = sys.argv[1], sys.argv[2]
 acting = collections.defaultdict(set)  # second -> replicas that started an action then
 applied = collections.Counter()        # (decision id, index) -> ok action results
-reverted = collections.Counter()       # effect key -> ok revert results
+reverted = collections.defaultdict(list)  # effect key -> (time, replica) of ok reverts
 revert_of = {}                         # revert record id -> the effect key it reverts
 results = []
 acquired = collections.Counter()
+takeovers = collections.defaultdict(list)  # replica -> times it took the state over
 for i in (1, 2, 3):
     try:
         lines = open("%s/state%d/audit.jsonl" % (tmp, i)).read().splitlines()
@@ -188,6 +167,8 @@ for i in (1, 2, 3):
         t = r.get("type")
         if t == "ha_leader":
             acquired["c%d" % i] += 1
+        elif t == "ha_takeover":
+            takeovers[i].append(r["timestamp"])
         elif t == "revert":
             revert_of[r["id"]] = r["of"]
         elif t in ("action_result", "revert_result"):
@@ -201,16 +182,28 @@ for i, r in results:
     if r["type"] == "action_result":
         applied["%s/%d" % (r["id"], r.get("index", 0))] += 1
     else:
-        reverted[revert_of.get(r["id"], "?")] += 1
+        reverted[revert_of.get(r["id"], "?")].append((r["timestamp"], i))
 two = sorted(s for s, who in acting.items() if len(who) > 1)
+# A revert run twice: the documented window (its leader died between the revert and the
+# state write after it, so the next leader took over a state that still had it) when
+# another replica took over between the two; anything else is a bug.
+window = bug = 0
+for key, runs in reverted.items():
+    runs.sort()
+    for (t1, a), (t2, b) in zip(runs, runs[1:]):
+        if a != b and any(t1 < t <= t2 for t in takeovers[b]):
+            window += 1
+        else:
+            bug += 1
 seq = [l.strip() for l in open(acts) if l.strip()]
 print("two_acting %d %s" % (len(two), two[:5]))
 print("applied_twice %d" % sum(1 for n in applied.values() if n > 1))
-print("reverted_twice %d" % sum(1 for n in reverted.values() if n > 1))
+print("reverted_twice %d" % bug)
+print("reverted_again_after_takeover %d" % window)
 print("reverted_not_applied %d" % len(set(reverted) - set(applied)))
 print("not_carried_over %d" % len(set(applied) - set(reverted)))
 print("apply_results %d" % sum(applied.values()))
-print("revert_results %d" % sum(reverted.values()))
+print("revert_results %d" % sum(len(v) for v in reverted.values()))
 print("apply_lines %d" % seq.count("apply"))
 print("revert_lines %d" % seq.count("revert"))
 print("replicas_led %d" % len(acquired))
@@ -220,7 +213,8 @@ v() { awk -v k="$1" '$1 == k { print $2 }' "$HS_TMP/verdict.txt"; }
 sed 's/^/    /' "$HS_TMP/verdict.txt"
 check_eq "never two replicas acting in the same second" 0 "$(v two_acting)"
 check_eq "no decision's action ran twice (in all the audit logs)" 0 "$(v applied_twice)"
-check_eq "no action in effect reverted twice" 0 "$(v reverted_twice)"
+check_eq "no action in effect reverted twice but across a takeover (the documented window)" 0 \
+    "$(v reverted_twice)"
 check_eq "nothing reverted that was not applied" 0 "$(v reverted_not_applied)"
 check "the decisions went on ($(v apply_results) actions)" test "$(v apply_results)" -ge 2
 check "the leadership changed hands ($(v acquisitions) acquisitions by $(v replicas_led) replicas)" \
@@ -230,7 +224,6 @@ check "the shared log has a line for every action recorded as run" \
 # Not failed, shown (docs/ARCHITECTURE.md, "High availability"): effects applied by a
 # leader killed before its state reached etcd, and actions a killed leader ran without
 # recording their result.
-say "not carried over: $(v not_carried_over); lines without a recorded result: $(($(v apply_lines) - $(v apply_results))) applies, $(($(v revert_lines) - $(v revert_results))) reverts"
-# etcd members stopped by SIGTERM each transfer leadership first (seconds): their data goes
-for i in 1 2 3; do kill -KILL "${EPID[i]}" 2>/dev/null && { wait "${EPID[i]}" 2>/dev/null || true; }; done
+say "not carried over: $(v not_carried_over); reverted again after a takeover: $(v reverted_again_after_takeover); lines without a recorded result: $(($(v apply_lines) - $(v apply_results))) applies, $(($(v revert_lines) - $(v revert_results))) reverts"
+stop_etcd
 finish
