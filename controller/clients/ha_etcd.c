@@ -94,7 +94,8 @@ static int post_one(struct ha *h, const char *endpoint, const char *path, const 
     int r = 0;
     if (cr != CURLE_OK) {
         *transport = true;
-        snprintf(msg, msg_size, "etcd %s: %s", url, errbuf[0] ? errbuf : curl_easy_strerror(cr));
+        snprintf(msg, msg_size, "etcd %.300s: %.200s", url,
+                 errbuf[0] ? errbuf : curl_easy_strerror(cr));
         r = cr == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -EIO;
         goto out;
     }
@@ -106,7 +107,7 @@ static int post_one(struct ha *h, const char *endpoint, const char *path, const 
         const char *m = json_string_value(json_object_get(j, "message"));
         if (!m)
             m = json_string_value(json_object_get(j, "error"));
-        snprintf(msg, msg_size, "etcd %s: HTTP %ld: %.300s", url, status,
+        snprintf(msg, msg_size, "etcd %.300s: HTTP %ld: %.150s", url, status,
                  m ? m : (reply.len ? "(a reply that is not etcd's)" : "(empty)"));
         json_decref(j);
         *transport = status >= 500;
@@ -114,7 +115,7 @@ static int post_one(struct ha *h, const char *endpoint, const char *path, const 
         goto out;
     }
     if (!json_is_object(j)) {
-        snprintf(msg, msg_size, "etcd %s: a reply that is not a JSON object (%zu bytes)", url,
+        snprintf(msg, msg_size, "etcd %.300s: a reply that is not a JSON object (%zu bytes)", url,
                  reply.len);
         json_decref(j);
         r = -EPROTO;

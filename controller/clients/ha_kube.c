@@ -132,7 +132,7 @@ static void micro_time(char *out, size_t size)
     gmtime_r(&ts.tv_sec, &tm);
     char day[32];
     strftime(day, sizeof(day), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out, size, "%s.%06ldZ", day, ts.tv_nsec / 1000);
+    snprintf(out, size, "%.20s.%06ldZ", day, (long)(ts.tv_nsec / 1000) % 1000000);
 }
 
 /* text[0..n) for a message: one line, control characters as spaces, cut at
