@@ -169,6 +169,7 @@ size_t actions_decision(struct controller *c, const struct decision_def *def, js
             actions_mark(c, -1, NULL);
         }
         double secs = (double)(now_usec() - t0) / 1e6;
+        double ended = now_realtime(); /* the record's time: the action's end */
         if (ar.status != ACT_OK) {
             failed++;
             log_error("decision %s: %s failed: %s", id, summary, ar.error);
@@ -211,8 +212,8 @@ size_t actions_decision(struct controller *c, const struct decision_def *def, js
          * the records' fsyncs: a leader that dies now leaves the least unknown. */
         replicas_share(c);
         pthread_mutex_lock(&c->lock);
-        record_result(c, "action_result", id, i, a->kind, summary, "decision", &ar, secs,
-                      now_realtime(), t ? t->labels : NULL);
+        record_result(c, "action_result", id, i, a->kind, summary, "decision", &ar, secs, ended,
+                      t ? t->labels : NULL);
         json_t *item = json_array_get(listed, i);
         if (item) {
             json_object_set_new(item, "result", json_string(status_name(ar.status)));
@@ -302,6 +303,7 @@ static void revert_one(struct controller *c, json_t *e, double now)
         actions_mark(c, -1, NULL);
     }
     double secs = (double)(now_usec() - t0) / 1e6;
+    double ended = now_realtime(); /* the record's time: the action's end */
     if (ar.status == ACT_OK)
         log_info("reverted %s (%s)", summary, key);
     else
@@ -327,7 +329,7 @@ static void revert_one(struct controller *c, json_t *e, double now)
      * fsyncs: a leader that dies now leaves the least to revert again. */
     replicas_share(c);
     pthread_mutex_lock(&c->lock);
-    record_result(c, "revert_result", id, 0, kind, summary, "revert", &ar, secs, now_realtime(),
+    record_result(c, "revert_result", id, 0, kind, summary, "revert", &ar, secs, ended,
                   json_object_get(e, "labels"));
     controller_save_state(c);
     pthread_mutex_unlock(&c->lock);
@@ -527,6 +529,7 @@ int actions_manual(struct controller *c, const struct manual_action_def *m, json
             actions_mark(c, -1, NULL);
         }
         double secs = (double)(now_usec() - t0) / 1e6;
+        double ended = now_realtime(); /* the record's time: the action's end */
         ok &= ar.status == ACT_OK;
         json_t *o = json_object();
         json_object_set_new(o, "kind", json_string(action_kind_name(m->actions[i].kind)));
@@ -539,7 +542,7 @@ int actions_manual(struct controller *c, const struct manual_action_def *m, json
         json_array_append_new(results, o);
         pthread_mutex_lock(&c->lock);
         record_result(c, "action_result", id, i, m->actions[i].kind, m->actions[i].summary,
-                      "manual", &ar, secs, now_realtime(), NULL);
+                      "manual", &ar, secs, ended, NULL);
         pthread_mutex_unlock(&c->lock);
         action_result_clear(&ar);
     }

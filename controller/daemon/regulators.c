@@ -454,6 +454,7 @@ static size_t apply_change(struct controller *c, const struct pending *x, double
             actions_mark(c, -1, NULL);
         }
         double secs = (double)(now_usec() - t0) / 1e6;
+        double ended = now_realtime(); /* the record's time: the action's end */
         if (ar.status != ACT_OK) {
             failed++;
             log_error("regulator %s%s%s: %s -> %s: %s failed: %s", name, *who ? " " : "", who, prev,
@@ -463,8 +464,7 @@ static size_t apply_change(struct controller *c, const struct pending *x, double
                      summary);
         }
         pthread_mutex_lock(&c->lock);
-        actions_record_result(c, x->id, k, a->kind, summary, "regulator", &ar, secs, now_realtime(),
-                              labels);
+        actions_record_result(c, x->id, k, a->kind, summary, "regulator", &ar, secs, ended, labels);
         pthread_mutex_unlock(&c->lock);
         enum act_status status = ar.status;
         action_result_clear(&ar);
