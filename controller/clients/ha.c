@@ -400,18 +400,6 @@ int ha_get_state(struct ha *h, struct buf *out, char *msg, size_t msg_size)
     return r;
 }
 
-static json_t *time_or_null(double t)
-{
-    if (t <= 0)
-        return json_null();
-    char b[40];
-    time_t s = (time_t)t;
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    strftime(b, sizeof(b), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return json_string(b);
-}
-
 json_t *ha_status_json(struct ha *h)
 {
     json_t *o = json_object();
@@ -427,11 +415,11 @@ json_t *ha_status_json(struct ha *h)
     json_object_set_new(o, "lease", json_string(h->cfg.lease_name));
     json_object_set_new(o, "leader", json_boolean(leading));
     json_object_set_new(o, "holder", h->holder[0] ? json_string(h->holder) : json_null());
-    json_object_set_new(o, "since", time_or_null(h->since));
+    json_object_set_new(o, "since", json_real(h->since)); /* epoch seconds: the caller's form */
     json_object_set_new(o, "why", json_string(h->why));
     json_object_set_new(o, "endpoint", h->endpoint[0] ? json_string(h->endpoint) : json_null());
     json_object_set_new(o, "error", h->error[0] ? json_string(h->error) : json_null());
-    json_object_set_new(o, "error_time", h->error[0] ? time_or_null(h->error_time) : json_null());
+    json_object_set_new(o, "error_time", h->error[0] ? json_real(h->error_time) : json_null());
     json_object_set_new(o, "lease_seconds", json_real((double)h->cfg.lease_usec / 1e6));
     json_object_set_new(o, "renew_deadline_seconds",
                         json_real((double)h->cfg.renew_deadline_usec / 1e6));

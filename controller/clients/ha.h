@@ -108,7 +108,7 @@ int ha_fence_either(struct ha *h, const void *data, size_t len, const void *alt,
 int ha_get_state(struct ha *h, struct buf *out, char *msg, size_t msg_size);
 
 /* For /api/v1/status and the metrics: {backend, identity, leader, holder, since, endpoint,
- * error, lease_seconds, ...} (new reference). */
+ * error, error_time, lease_seconds, ...}, the times in epoch seconds (new reference). */
 json_t *ha_status_json(struct ha *h);
 struct ha_counters {
     unsigned long long acquired, lost, fenced, errors, state_writes, state_too_large;

@@ -113,10 +113,10 @@ int replicas_fence(struct controller *c, char *why, size_t why_size)
      * passes over it), when the two fit the backend together */
     char *end = r == 0 && c->ha_baselines ? memrchr(snap.text.data, '}', snap.text.len) : NULL;
     c->ha_baselines_new = false;
-    if (end && (buf_append(&both, snap.text.data, (size_t)(end - snap.text.data)) < 0 ||
-                buf_puts(&both, ",\"ha_baselines\":") < 0 ||
-                buf_append(&both, c->ha_baselines, c->ha_baselines_len) < 0 ||
-                buf_puts(&both, "}") < 0))
+    if (end &&
+        (buf_append(&both, snap.text.data, (size_t)(end - snap.text.data)) < 0 ||
+         buf_puts(&both, ",\"ha_baselines\":") < 0 ||
+         buf_append(&both, c->ha_baselines, c->ha_baselines_len) < 0 || buf_puts(&both, "}") < 0))
         buf_free(&both);
     pthread_mutex_unlock(&c->lock);
     if (r == 0)
@@ -266,6 +266,12 @@ json_t *replicas_status_json(struct controller *c)
 {
     json_t *o = ha_status_json(c->ha);
     json_object_set_new(o, "acting", json_boolean(replicas_may_act(c)));
+    static const char *const times[] = {"since", "error_time"}; /* as the API's others */
+    for (size_t i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
+        const json_t *t = json_object_get(o, times[i]);
+        if (json_is_number(t))
+            json_object_set_new(o, times[i], json_time(json_number_value(t)));
+    }
     return o;
 }
 

@@ -810,7 +810,8 @@ static int run_daemon(struct controller *c)
             replicas_takeover(c); /* once after becoming leader, before acting */
             evaluate_once(c);
             replicas_share_baselines(c); /* when written since (at most once a minute) */
-            if (replicas_may_act(c)) /* a standby judges nothing: the leader does */
+            /* a standby judges nothing: the leader does */
+            if (replicas_may_act(c))
                 verdicts_judge_due(c, now_realtime());
             if (ev == DAEMON_EVENT_TIMEOUT || next <= now_usec()) {
                 pthread_mutex_lock(&c->lock);
