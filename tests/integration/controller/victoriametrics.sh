@@ -264,10 +264,14 @@ after its last push"
 done
 
 # ---- the report -----------------------------------------------------------------------
+# --quick: the slow checks (a day's subqueries, [1d:5m]) cannot be compared over this test's
+# minute of data. Prometheus evaluates a subquery at multiples of its step since the epoch,
+# so whether one falls in that minute depends on the clock; VictoriaMetrics found data where
+# Prometheus found none.
 for pair in "Prometheus $PROM" "VictoriaMetrics $VM"; do
     name=${pair%% *} url=${pair#* }
     rc=0
-    "$CONTROLLER" report --config="$HOMEOSTAT_SOURCE_DIR/rules/default.yaml" \
+    "$CONTROLLER" report --config="$HOMEOSTAT_SOURCE_DIR/rules/default.yaml" --quick \
         --prometheus.url="$url" --format=json >"$HS_TMP/report-$name.json" \
         2>"$HS_TMP/report-$name.err" || rc=$?
     check_eq "report against $name exits 0 ($(head -c 200 "$HS_TMP/report-$name.err"))" 0 "$rc"
