@@ -256,12 +256,18 @@ void ha_stop(struct ha *h)
     free(h);
 }
 
+/* Leading by our own clock: renewed within the renew deadline (st_lock held). */
+static bool leading_locked(const struct ha *h)
+{
+    return h->leader && now_usec() - h->renewed_usec < h->cfg.renew_deadline_usec;
+}
+
 bool ha_leading(struct ha *h)
 {
     if (!h)
         return true;
     pthread_mutex_lock(&h->st_lock);
-    bool ok = h->leader && now_usec() - h->renewed_usec < h->cfg.renew_deadline_usec;
+    bool ok = leading_locked(h);
     pthread_mutex_unlock(&h->st_lock);
     return ok;
 }
@@ -409,7 +415,7 @@ json_t *ha_status_json(struct ha *h)
         return o;
     }
     pthread_mutex_lock(&h->st_lock);
-    bool leading = h->leader && now_usec() - h->renewed_usec < h->cfg.renew_deadline_usec;
+    bool leading = leading_locked(h);
     json_object_set_new(o, "backend", json_string(backend_name(h->cfg.backend)));
     json_object_set_new(o, "identity", json_string(h->identity));
     json_object_set_new(o, "lease", json_string(h->cfg.lease_name));
@@ -442,6 +448,6 @@ void ha_counters(struct ha *h, struct ha_counters *out)
     }
     pthread_mutex_lock(&h->st_lock);
     *out = h->n;
-    out->leader = h->leader && now_usec() - h->renewed_usec < h->cfg.renew_deadline_usec;
+    out->leader = leading_locked(h);
     pthread_mutex_unlock(&h->st_lock);
 }

@@ -389,11 +389,6 @@ static int etcd_tick(struct ha *h, bool *leader, char *holder, size_t holder_siz
     return etcd_campaign(h, leader, holder, holder_size, msg, msg_size);
 }
 
-static int etcd_fence(struct ha *h, const void *data, size_t len, char *msg, size_t msg_size)
-{
-    return fence_txn(h, data, len, msg, msg_size);
-}
-
 static int etcd_get(struct ha *h, struct buf *out, char *msg, size_t msg_size)
 {
     struct etcd *e = ha_backend_data(h);
@@ -447,7 +442,7 @@ const struct ha_backend_ops ha_etcd_ops = {
     .name = "etcd",
     .init = etcd_init,
     .tick = etcd_tick,
-    .fence = etcd_fence,
+    .fence = fence_txn,
     .get = etcd_get,
     .release = etcd_release,
     .free = etcd_free,
